@@ -6,4 +6,5 @@ if (major < 24) {
   process.stderr.write(`airlock: needs Node.js 24 or newer (this is ${process.version}); run it through \`npx airlock\` after \`npm ci\`, which brings Node 24\n`);
   process.exit(2);
 }
-await import('../src/cli/main.ts');
+const { main } = await import('../src/cli/main.ts');
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install what airlock's demo and tests need on a fresh Debian machine: the real peer components
+# from apt (only those missing) and Node 24 with the npm dependencies (npm ci).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+need=()
+command -v docker-registry >/dev/null || need+=(docker-registry)   # the real OCI registry (distribution 2.8)
+command -v skopeo >/dev/null          || need+=(skopeo)            # peer client and benchmark peer
+command -v htpasswd >/dev/null        || need+=(apache2-utils)     # bcrypt htpasswd for the auth tests
+command -v openssl >/dev/null         || need+=(openssl)           # test CA and certificates
+command -v containerd >/dev/null      || need+=(containerd)        # ctr images import of bundles
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends ca-certificates "${need[@]}" >/dev/null
+fi
+if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci (brings Node 24 as a devDependency)" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+node_modules/.bin/node -e 'if (+process.versions.node.split(".")[0] < 24) { console.error("setup: node_modules/.bin/node is not Node 24"); process.exit(1) }'

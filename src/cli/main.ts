@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+// The CLI's one error boundary: commands throw typed errors; only here do they become messages
+// and exit codes (src/core/errors.ts ExitCode).
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { AbortedError, AirlockError, ExitCode, UsageError } from '../core/errors.ts';
+import { redactSecrets } from '../registry/auth/index.ts';
+import { TOOL_VERSION } from '../version.ts';
+import { Output } from './output.ts';
+import { commands, type Command } from './commands/index.ts';
+
+const GLOBAL_OPTIONS = {
+  json: { type: 'boolean', default: false },
+  quiet: { type: 'boolean', short: 'q', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const satisfies ParseArgsConfig['options'];
+
+function usage(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    `airlock ${TOOL_VERSION}: carry Kubernetes images into air-gapped networks, verifiably.`,
+    '',
+    'Usage: airlock COMMAND [options]',
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Global options: --json (NDJSON events and a JSON result on stdout), -q/--quiet, -h/--help',
+    'Run `airlock COMMAND --help` for a command\'s options.',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+    process.stdout.write(`${usage()}\n`);
+    return name === undefined ? ExitCode.usage : ExitCode.ok;
+  }
+  if (name === '--version' || name === 'version') {
+    process.stdout.write(`airlock ${TOOL_VERSION}\n`);
+    return ExitCode.ok;
+  }
+  const command: Command | undefined = commands.find((c) => c.name === name);
+  const wantsJson = rest.includes('--json');
+  const out = new Output({ json: wantsJson, quiet: rest.includes('--quiet') || rest.includes('-q') });
+  const controller = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (controller.signal.aborted) process.exit(ExitCode.interrupted);
+    controller.abort(new AbortedError(`interrupted by ${sig}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    if (!command) throw new UsageError(`unknown command "${name}"`, { hint: `commands: ${commands.map((c) => c.name).join(', ')}` });
+    let parsed;
+    try {
+      parsed = parseArgs({ args: rest, options: { ...GLOBAL_OPTIONS, ...command.options }, allowPositionals: true, strict: true });
+    } catch (e) {
+      throw new UsageError(`${name}: ${(e as Error).message}`, { hint: `run \`airlock ${name} --help\`` });
+    }
+    if (parsed.values.help) {
+      process.stdout.write(`${command.usage}\n`);
+      return ExitCode.ok;
+    }
+    return (await command.run({ values: parsed.values as Record<string, unknown>, positionals: parsed.positionals, out, signal: controller.signal })) ?? ExitCode.ok;
+  } catch (e) {
+    out.stop();
+    return report(e, out, controller.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function report(e: unknown, out: Output, signal: AbortSignal): number {
+  const err = signal.aborted && !(e instanceof AirlockError) ? new AbortedError('interrupted', { cause: e }) : e;
+  if (err instanceof AirlockError) {
+    const message = redactSecrets(err.message);
+    out.event({ type: 'error', code: err.code, exitCode: err.exitCode, message, ...(err.hint ? { hint: err.hint } : {}) });
+    process.stderr.write(`airlock: error: ${message}\n`);
+    if (err.hint) process.stderr.write(`  hint: ${err.hint}\n`);
+    if (process.env.AIRLOCK_DEBUG && err.cause) process.stderr.write(`  cause: ${redactSecrets(String((err.cause as Error).stack ?? err.cause))}\n`);
+    return err.exitCode;
+  }
+  const message = err instanceof Error ? (process.env.AIRLOCK_DEBUG ? (err.stack ?? err.message) : err.message) : String(err);
+  out.event({ type: 'error', code: 'INTERNAL', exitCode: ExitCode.internal, message: redactSecrets(message) });
+  process.stderr.write(`airlock: internal error: ${redactSecrets(message)}\n  hint: this is a bug in airlock; rerun with AIRLOCK_DEBUG=1 and report the output\n`);
+  return ExitCode.internal;
+}
+
+if (import.meta.main) {
+  process.exitCode = await main(process.argv.slice(2));
+}

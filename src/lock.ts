@@ -1,0 +1,93 @@
+// lock: resolve every image of the spec to a digest, choose the platforms, and record sizes.
+import { NotFoundError, IntegrityError, throwIfAborted } from './core/errors.ts';
+import { digestOf } from './core/digest.ts';
+import { childrenOf, isManifestDescriptor, parseManifest, type Descriptor } from './core/manifest.ts';
+import { formatPlatform, platformMatches } from './core/platform.ts';
+import { formatReference, type Reference } from './core/reference.ts';
+import type { OpOptions, RangeFetcher, ReadOnlyStorage } from './content/types.ts';
+import type { Lock, LockedImage, LockedPlatform } from './spec/lock.ts';
+import type { Spec } from './spec/spec.ts';
+import { mapLimit } from './util/limiter.ts';
+
+/** What lock and pack need of a source repository (the registry client's RemoteRepository). */
+export interface SourceRepository extends ReadOnlyStorage, Partial<RangeFetcher> {
+  fetchManifest(reference: string, opts?: OpOptions): Promise<{ descriptor: Descriptor; bytes: Buffer }>;
+}
+export type OpenRepository = (ref: Reference) => SourceRepository;
+
+export interface LockOptions {
+  open: OpenRepository;
+  concurrency?: number;
+  signal?: AbortSignal | undefined;
+  onImage?: (image: LockedImage) => void;
+}
+
+/** Resolve every image in the spec. Fails on the first image that does not exist, naming it. */
+export async function lockSpec(spec: Spec, opts: LockOptions): Promise<Lock> {
+  const images = await mapLimit(spec.images, opts.concurrency ?? 4, async (ref) => {
+    const img = await lockImage(ref, spec, opts);
+    opts.onImage?.(img);
+    return img;
+  }, opts.signal);
+  return { name: spec.name, version: spec.version, platforms: spec.platforms?.map(formatPlatform), images };
+}
+
+async function lockImage(ref: Reference, spec: Spec, opts: LockOptions): Promise<LockedImage> {
+  throwIfAborted(opts.signal);
+  const name = formatReference(ref);
+  const repo = opts.open(ref);
+  const { descriptor, bytes } = await repo.fetchManifest(ref.digest ?? ref.tag ?? 'latest', { signal: opts.signal });
+  if (ref.digest !== undefined && descriptor.digest !== ref.digest) {
+    throw new IntegrityError(`${name}: registry returned ${descriptor.digest} for a pinned digest`, { code: 'DIGEST_MISMATCH' });
+  }
+  const parsed = parseManifest(bytes, descriptor.mediaType, name);
+  const sizes = new Map<string, number>([[descriptor.digest, descriptor.size]]);
+  const image: LockedImage = { reference: name, digest: descriptor.digest, mediaType: parsed.mediaType, size: descriptor.size, totalSize: 0 };
+
+  if (parsed.kind === 'index') {
+    const children = parsed.value.manifests;
+    const chosen = selectPlatforms(children, spec);
+    if (chosen.length === 0) {
+      const have = children.map((c) => (c.platform ? formatPlatform(c.platform) : 'unknown')).join(', ');
+      throw new NotFoundError(`${name} has no manifest for ${spec.platforms!.map(formatPlatform).join(', ')} (it has: ${have || 'none'})`, {
+        code: 'PLATFORM_NOT_FOUND',
+        hint: 'change platforms in airlock.yaml',
+      });
+    }
+    image.platforms = chosen.map((c): LockedPlatform => ({ platform: c.platform ? formatPlatform(c.platform) : 'unknown', digest: c.digest, size: c.size }));
+    for (const c of chosen) await collectSizes(repo, c, sizes, name, opts.signal);
+    if (chosen.length < children.length) {
+      const reduced = reduceIndex(bytes, new Set(chosen.map((c) => c.digest)));
+      image.bundled = { digest: digestOf(reduced), size: reduced.length };
+      sizes.delete(descriptor.digest);
+      sizes.set(image.bundled.digest, image.bundled.size);
+    }
+  } else {
+    for (const c of childrenOf(parsed)) sizes.set(c.digest, c.size);
+  }
+  image.totalSize = [...sizes.values()].reduce((a, b) => a + b, 0);
+  return image;
+}
+
+function selectPlatforms(children: Descriptor[], spec: Spec): Descriptor[] {
+  const wanted = spec.platforms;
+  if (!wanted) return children;
+  return children.filter((c) => c.platform !== undefined && wanted.some((w) => platformMatches(c.platform!, w)));
+}
+
+async function collectSizes(repo: SourceRepository, desc: Descriptor, sizes: Map<string, number>, name: string, signal: AbortSignal | undefined): Promise<void> {
+  sizes.set(desc.digest, desc.size);
+  if (!isManifestDescriptor(desc)) return;
+  const { bytes } = await repo.fetchManifest(desc.digest, { signal });
+  for (const c of childrenOf(parseManifest(bytes, desc.mediaType, `${name} ${desc.digest}`))) await collectSizes(repo, c, sizes, name, signal);
+}
+
+/**
+ * The index with only the chosen manifests, every other field untouched. Deterministic for the
+ * same upstream bytes, so lock and pack agree on its digest.
+ */
+export function reduceIndex(indexBytes: Uint8Array, keep: ReadonlySet<string>): Buffer {
+  const doc = JSON.parse(Buffer.from(indexBytes).toString('utf8')) as { manifests: Descriptor[] };
+  doc.manifests = doc.manifests.filter((m) => keep.has(m.digest));
+  return Buffer.from(JSON.stringify(doc, null, 2) + '\n');
+}
