@@ -29,14 +29,24 @@ export interface CopyOptions {
    * Only called for indexes; an image manifest's config and layers are always all copied.
    */
   selectChildren?: (parent: Descriptor, children: Descriptor[]) => Descriptor[];
-  /** A repository on the destination registry that already holds this blob: mount from it. */
-  mountFrom?: (desc: Descriptor) => string | undefined;
+  /**
+   * Shared by copies into sibling repositories of one registry: a blob uploaded into one of them
+   * is mounted into the others instead of being uploaded again, even while the upload is running.
+   */
+  siblings?: SiblingUploads;
   /** Replaces fetch+push for blobs (e.g. a resumable ingest into a local store). */
   transferBlob?: (desc: Descriptor, onBytes: (n: number) => void) => Promise<void>;
   /** Digests already copied in this run (shared across images): skipped without asking the destination. */
   done?: Map<string, Promise<void>>;
   /** Whole-blob attempts on network errors (a streamed body cannot be replayed inside one request). */
   attempts?: number;
+}
+
+export interface SiblingUploads {
+  /** The destination repository of this copy. */
+  repository: string;
+  /** digest → the repository uploading it and whether that upload succeeded. */
+  uploads: Map<string, { repository: string; done: Promise<boolean> }>;
 }
 
 export interface CopyResult {
@@ -119,28 +129,38 @@ async function copyBlob(ctx: Ctx, desc: Descriptor): Promise<void> {
       onEvent?.({ type: 'blob-done', image, digest: desc.digest, size: desc.size, how: 'exists' });
       return;
     }
-    const from = ctx.opts.mountFrom?.(desc);
-    if (from !== undefined && isMounter(ctx.dst) && (await ctx.dst.mount(desc, from, { signal }))) {
+    const sib = ctx.opts.siblings;
+    const other = sib?.uploads.get(desc.digest);
+    // Waiting here holds a slot, but the upload waited on already holds its own and is running.
+    if (other && other.repository !== sib!.repository && isMounter(ctx.dst) && (await other.done) && (await ctx.dst.mount(desc, other.repository, { signal }))) {
       onEvent?.({ type: 'blob-done', image, digest: desc.digest, size: desc.size, how: 'mounted' });
       return;
     }
+    let settle: ((ok: boolean) => void) | undefined;
+    if (sib && !other) sib.uploads.set(desc.digest, { repository: sib.repository, done: new Promise<boolean>((r) => (settle = r)) });
     onEvent?.({ type: 'blob-start', image, digest: desc.digest, size: desc.size });
     const attempts = Math.max(1, ctx.opts.attempts ?? 3);
-    for (let attempt = 1; ; attempt++) {
-      let sent = 0;
-      const onBytes = (n: number): void => {
-        sent += n;
-        onEvent?.({ type: 'blob-progress', image, digest: desc.digest, bytes: n });
-      };
-      try {
-        if (ctx.opts.transferBlob) await ctx.opts.transferBlob(desc, onBytes);
-        else await ctx.dst.push(desc, counting(await ctx.src.fetch(desc, { signal }), onBytes), { signal });
-        break;
-      } catch (e) {
-        // Take back the progress of the failed attempt so totals stay truthful.
-        if (sent > 0) onEvent?.({ type: 'blob-progress', image, digest: desc.digest, bytes: -sent });
-        if (attempt >= attempts || !(e instanceof NetworkError) || signal?.aborted) throw e;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        let sent = 0;
+        const onBytes = (n: number): void => {
+          sent += n;
+          onEvent?.({ type: 'blob-progress', image, digest: desc.digest, bytes: n });
+        };
+        try {
+          if (ctx.opts.transferBlob) await ctx.opts.transferBlob(desc, onBytes);
+          else await ctx.dst.push(desc, counting(await ctx.src.fetch(desc, { signal }), onBytes), { signal });
+          break;
+        } catch (e) {
+          // Take back the progress of the failed attempt so totals stay truthful.
+          if (sent > 0) onEvent?.({ type: 'blob-progress', image, digest: desc.digest, bytes: -sent });
+          if (attempt >= attempts || !(e instanceof NetworkError) || signal?.aborted) throw e;
+        }
       }
+      settle?.(true);
+    } catch (e) {
+      settle?.(false);
+      throw e;
     }
     onEvent?.({ type: 'blob-done', image, digest: desc.digest, size: desc.size, how: 'copied' });
   }, signal);

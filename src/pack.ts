@@ -5,12 +5,12 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { writeFile, rename } from 'node:fs/promises';
 import { IntegrityError, UsageError } from './core/errors.ts';
-import { childrenOf, MAX_MANIFEST_BYTES, parseManifest, type Descriptor } from './core/manifest.ts';
+import { childrenOf, isManifestDescriptor, MAX_MANIFEST_BYTES, parseManifest, type Descriptor } from './core/manifest.ts';
 import { formatReference, parseReference } from './core/reference.ts';
 import { readAllLimited } from './content/verify-stream.ts';
 import { FileStore } from './content/file-store.ts';
 import { copyGraph, type CopyEvent } from './copy.ts';
-import { lockSpec, reduceIndex, type OpenRepository } from './lock.ts';
+import { lockSpec, reduceIndex, type OpenRepository, type SourceRepository } from './lock.ts';
 import { diffLock, formatLock, readLock, type Lock } from './spec/lock.ts';
 import { loadSpec } from './spec/spec.ts';
 import { writeBundle } from './bundle/index.ts';
@@ -82,45 +82,49 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
 
   const store = new FileStore(opts.cacheDir);
   const limiter = new Limiter(opts.concurrency ?? 8);
+  const signal = opts.signal;
+  const images = lock.images.map((img) => {
+    const repo = opts.open(parseReference(img.reference));
+    const root: Descriptor = { mediaType: img.mediaType, digest: img.digest, size: img.size };
+    const chosen = img.platforms ? new Set(img.platforms.map((p) => p.digest)) : undefined;
+    const select = chosen ? (children: Descriptor[]): Descriptor[] => children.filter((c) => chosen.has(c.digest)) : undefined;
+    return { img, repo, root, chosen, select };
+  });
+
+  // Manifests first (small): they say which blobs are needed, so progress has a true total.
+  const blobs = new Map<string, Descriptor>();
+  await Promise.all(images.map((i) => cacheManifests(i.repo, store, i.root, i.select, blobs, limiter, signal)));
+  let missing = 0;
+  await Promise.all([...blobs.values()].map(async (b) => (missing += (await store.exists(b)) ? 0 : b.size)));
+  opts.onEvent?.({ type: 'phase', phase: 'download', total: missing });
+
   const done = new Map<string, Promise<void>>();
   let downloaded = 0;
   const onEvent = (e: CopyEvent): void => {
     if (e.type === 'blob-progress') downloaded += e.bytes;
     opts.onEvent?.(e);
   };
-  opts.onEvent?.({ type: 'phase', phase: 'download', total: lock.images.reduce((a, i) => a + i.totalSize, 0) });
-
   const roots = await Promise.all(
-    lock.images.map(async (img) => {
-      const ref = parseReference(img.reference);
-      const repo = opts.open(ref);
-      const root: Descriptor = { mediaType: img.mediaType, digest: img.digest, size: img.size };
-      const chosen = img.platforms ? new Set(img.platforms.map((p) => p.digest)) : undefined;
-      await copyGraph(repo, store, root, {
+    images.map(async ({ img, repo, root, chosen, select }) => {
+      // Source and destination are both the cache for manifests; blobs come from the registry.
+      await copyGraph(store, store, root, {
         limiter,
         done,
-        signal: opts.signal,
+        signal,
         image: img.reference,
         onEvent,
-        selectChildren: chosen ? (_parent, children) => children.filter((c) => chosen.has(c.digest)) : undefined,
-        transferBlob: (desc, onBytes) => store.ingest(desc, repo, { signal: opts.signal, onBytes }),
+        selectChildren: select ? (parent, children) => (parent.digest === root.digest ? select(children) : children) : undefined,
+        transferBlob: (desc, onBytes) => store.ingest(desc, repo, { signal, onBytes }),
       });
-      let bundleRoot = root;
-      if (img.bundled) {
-        const original = await readAllLimited(await store.fetch(root, { signal: opts.signal }), MAX_MANIFEST_BYTES, img.reference);
-        const reduced = reduceIndex(original, chosen!);
-        bundleRoot = { mediaType: img.mediaType, digest: img.bundled.digest, size: img.bundled.size };
-        if (reduced.length !== bundleRoot.size) {
-          throw new IntegrityError(`${img.reference}: the reduced index is ${reduced.length} bytes, the lock says ${bundleRoot.size}`, {
-            code: 'LOCK_MISMATCH',
-            hint: 'run `airlock lock` again',
-          });
-        }
-        await store.push(bundleRoot, Readable.from([reduced]), { signal: opts.signal });
-        // Every child must really be there (selectChildren already copied exactly these).
-        const parsed = parseManifest(reduced, img.mediaType, img.reference);
-        if (childrenOf(parsed).length !== chosen!.size) throw new IntegrityError(`${img.reference}: the index no longer lists the locked platforms`, { code: 'LOCK_MISMATCH' });
+      if (!img.bundled) return { reference: bundleName(img.reference), root };
+      const original = await readAllLimited(await store.fetch(root, { signal }), MAX_MANIFEST_BYTES, img.reference);
+      const reduced = reduceIndex(original, chosen!);
+      const bundleRoot: Descriptor = { mediaType: img.mediaType, digest: img.bundled.digest, size: img.bundled.size };
+      if (childrenOf(parseManifest(reduced, img.mediaType, img.reference)).length !== chosen!.size) {
+        throw new IntegrityError(`${img.reference}: the index no longer lists every locked platform`, { code: 'LOCK_MISMATCH', hint: 'run `airlock lock` again' });
       }
+      // push verifies size and digest: a reduced index that differs from the lock's is refused.
+      await store.push(bundleRoot, Readable.from([reduced]), { signal });
       return { reference: bundleName(img.reference), root: bundleRoot };
     }),
   );
@@ -138,6 +142,28 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     onProgress: (p) => opts.onEvent?.({ type: 'write-progress', written: p.written, total: p.total }),
   });
   return { path: result.path, size: result.size, inventory: result.inventory, lock, downloaded };
+}
+
+/** Put every manifest under `desc` into the cache (verified) and collect the blobs they name. */
+async function cacheManifests(
+  repo: SourceRepository,
+  store: FileStore,
+  desc: Descriptor,
+  select: ((children: Descriptor[]) => Descriptor[]) | undefined,
+  blobs: Map<string, Descriptor>,
+  limiter: Limiter,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const bytes = await limiter.run(async () => {
+    if (!(await store.exists(desc, { signal }))) await store.push(desc, await repo.fetch(desc, { signal }), { signal });
+    return readAllLimited(await store.fetch(desc, { signal }), MAX_MANIFEST_BYTES, `manifest ${desc.digest}`);
+  }, signal);
+  const parsed = parseManifest(bytes, desc.mediaType, `manifest ${desc.digest}`);
+  let children = childrenOf(parsed);
+  if (parsed.kind === 'index' && select) children = select(children);
+  await Promise.all(
+    children.map((c) => (isManifestDescriptor(c) ? cacheManifests(repo, store, c, undefined, blobs, limiter, signal) : void blobs.set(c.digest, c))),
+  );
 }
 
 /** The name an image carries in the bundle's index.json: by tag when it has one, else by digest. */

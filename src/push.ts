@@ -5,7 +5,7 @@ import { formatReference, parseReference, type Reference } from './core/referenc
 import type { Descriptor } from './core/manifest.ts';
 import type { Storage, TagResolver } from './content/types.ts';
 import { openBundle } from './bundle/index.ts';
-import { copyGraph, type CopyEvent } from './copy.ts';
+import { copyGraph, type CopyEvent, type SiblingUploads } from './copy.ts';
 import { mapAll, type Target } from './rewrite/mapping.ts';
 import { Limiter } from './util/limiter.ts';
 
@@ -41,10 +41,10 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
     // Map everything first: a conflict is reported before a single byte is sent.
     const mapping = mapAll(images.map((i) => parseReference(i.reference)), opts.target);
     const limiter = new Limiter(opts.concurrency ?? 8);
-    // Per target repository, what it already received in this run; a blob seen in another
-    // repository of the same registry is mounted rather than uploaded again.
+    // Per target repository, what it already received in this run; across repositories, which
+    // blob is being uploaded where, so siblings mount it instead of uploading it again.
     const done = new Map<string, Map<string, Promise<void>>>();
-    const holder = new Map<string, string>();
+    const uploads: SiblingUploads['uploads'] = new Map();
     const stats = new Map<string, PushedImage>();
 
     const pushOne = async (img: { reference: string; root: Descriptor }): Promise<PushedImage> => {
@@ -61,15 +61,11 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
         signal: opts.signal,
         image: img.reference,
         tag: dst.tag ?? img.root.digest,
-        mountFrom: (d) => {
-          const from = holder.get(d.digest);
-          return from !== undefined && from !== dst.repository ? from : undefined;
-        },
+        siblings: { repository: dst.repository, uploads },
         onEvent: (e) => {
           if (e.type === 'blob-done') {
             stat.blobs[e.how]++;
             if (e.how === 'copied') stat.bytes += e.size;
-            holder.set(e.digest, dst.repository);
           }
           opts.onEvent?.(e);
         },

@@ -69,7 +69,7 @@ export class Output {
     this.#samples = [];
     this.#images.clear();
     this.event({ type: 'phase', phase: label, totalBytes: total });
-    if (this.mode === 'plain') this.#err.write(`${label}: ${formatBytes(total)}\n`);
+    if (this.mode === 'plain') this.#err.write(total > 0 ? `${label}: ${formatBytes(total)}\n` : `${label}…\n`);
     if (this.mode === 'tty' && !this.#timer) {
       this.#timer = setInterval(() => this.#redraw(), 100);
       this.#timer.unref();

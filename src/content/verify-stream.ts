@@ -40,6 +40,11 @@ export class VerifyStream extends Transform {
   }
 
   override _flush(cb: TransformCallback): void {
+    // A resume prefix alone can already exceed the size when no chunk follows.
+    if (this.#seen > this.#expected.size) {
+      cb(new IntegrityError(`${this.#what}: more than the expected ${this.#expected.size} bytes`, { code: 'SIZE_MISMATCH' }));
+      return;
+    }
     if (this.#seen !== this.#expected.size) {
       cb(new IntegrityError(`${this.#what}: truncated, got ${this.#seen} of ${this.#expected.size} bytes`, { code: 'SIZE_MISMATCH' }));
       return;

@@ -59,8 +59,9 @@ function validateDescriptor(d: unknown, where: string): Descriptor {
 
 /**
  * Parse manifest bytes. `mediaType` is what the registry or the parent descriptor said; the
- * document's own `mediaType` wins when present. Schema 1 is refused; anything else that is not
- * an index or image manifest returns null (an opaque artifact blob).
+ * document's own `mediaType` wins when present. Schema 1 is refused (MANIFEST_SCHEMA1); a document
+ * that is neither an index nor an image manifest throws MANIFEST_UNSUPPORTED, so callers that meet
+ * unknown media types should treat such content as an opaque blob rather than parse it.
  */
 export function parseManifest(bytes: Uint8Array, mediaType: string, what: string): ParsedManifest {
   if (bytes.byteLength > MAX_MANIFEST_BYTES) {

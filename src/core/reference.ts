@@ -36,6 +36,7 @@ const DOMAIN = `${HOST}(?::[0-9]+)?`;
 const PATH_RE = new RegExp(`^${PATH_COMPONENT}(?:/${PATH_COMPONENT})*$`);
 const DOMAIN_RE = new RegExp(`^${DOMAIN}$`);
 const TAG_RE = /^[\w][\w.-]{0,127}$/;
+const IMAGE_ID_RE = /^[a-f0-9]{64}$/;
 
 export function isValidTag(tag: string): boolean {
   return TAG_RE.test(tag);
@@ -73,6 +74,8 @@ function splitDomain(name: string): { registry: string; path: string } {
 export function parseReference(input: string): Reference {
   if (input.length === 0) throw bad(input, 'it is empty');
   if (input.trim() !== input) throw bad(input, 'it has leading or trailing spaces');
+  // docker refuses these as names: they are image IDs, and pulling one by accident would be wrong.
+  if (IMAGE_ID_RE.test(input)) throw bad(input, 'a 64-character hex string is an image ID, not a repository name');
 
   let rest = input;
   let digest: Digest | undefined;

@@ -128,6 +128,11 @@ describe('lock, pack, verify, inspect, push', () => {
   test('push into an empty registry keeps every digest; a second push skips everything', async () => {
     const p = await airlock(['push', join(dir, 'a.tar'), `${dst.host}/mirror`, '--json']);
     assert.equal(p.code, 0, p.stderr);
+    const first = resultOf(p.stdout);
+    const pushed = first.images as { blobs: { copied: number; mounted: number } }[];
+    // The shared base layer crosses once and is mounted into the other repositories.
+    assert.ok(pushed.reduce((a, i) => a + i.blobs.mounted, 0) >= 2, JSON.stringify(pushed));
+    assert.ok(first.bytes <= (await stat(join(dir, 'a.tar'))).size, 'no byte uploaded twice');
     assert.equal(await remoteDigest(dst, 'mirror/shop/web', '1.0'), images.web!.root.digest);
     assert.equal(await remoteDigest(dst, 'mirror/shop/api', '2.1'), images.api!.root.digest);
     assert.equal(await remoteDigest(dst, 'mirror/shop/multi', '3'), images.multi!.root.digest);

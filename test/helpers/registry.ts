@@ -1,11 +1,13 @@
 // Start a real docker-registry (distribution 2.8) as a plain process on a free loopback port.
 // Every test that needs a registry uses this; it is stopped by its PID.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { htpasswdFile, makeCa, makeServerCert } from './tls.ts';
+import { startTokenIssuer, type TokenIssuer, type TokenIssuerOptions } from './token-issuer.ts';
 
 export interface RunningRegistry {
   /** host:port, e.g. 127.0.0.1:41234 */
@@ -42,7 +44,8 @@ export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   process.kill(child.pid, 'SIGTERM');
-  const timer = sleep(5000).then(() => 'timeout');
+  // Unref'd: a pending 5 s timer would otherwise hold every test process open after the child exits.
+  const timer = sleep(5000, undefined, { ref: false }).then(() => 'timeout');
   if ((await Promise.race([exited.then(() => 'ok'), timer])) === 'timeout' && child.exitCode === null) {
     process.kill(child.pid, 'SIGKILL');
     await exited;
@@ -115,4 +118,83 @@ async function waitForPort(port: number, timeoutMs: number, child: ChildProcess)
     await sleep(30);
   }
   return false;
+}
+
+// --- authenticated registries (additive: built on startRegistry's extraConfig) ---
+
+export interface TlsRegistry extends RunningRegistry {
+  /** PEM of the CA that signed the registry's certificate (SANs 127.0.0.1 and localhost). */
+  caFile: string;
+  /** A directory holding only that CA as ca.crt: the shape skopeo --cert-dir / containerd hosts dirs want. */
+  certDir: string;
+}
+
+/**
+ * docker-registry over HTTPS with a fresh test CA; with `users`, also htpasswd (bcrypt) Basic auth.
+ * Trust it with `caFile` (e.g. undici `new Agent({ connect: { ca } })`) or `certDir` (skopeo).
+ */
+export async function startTlsRegistry(opts: { users?: Record<string, string>; readonly?: boolean } = {}): Promise<TlsRegistry> {
+  let caFile = '';
+  const reg = await startRegistry({
+    ...(opts.readonly ? { readonly: true } : {}),
+    async extraConfig(dir) {
+      const ca = await makeCa(join(dir, 'tls'));
+      const leaf = await makeServerCert(ca, { name: 'server', ips: ['127.0.0.1'], dns: ['localhost'] });
+      caFile = ca.certFile;
+      await mkdir(join(dir, 'certs.d'), { recursive: true });
+      await copyFile(ca.certFile, join(dir, 'certs.d', 'ca.crt'));
+      const lines = [`  tls: {certificate: ${leaf.certFile}, key: ${leaf.keyFile}}`];
+      if (opts.users) {
+        const path = await htpasswdFile(join(dir, 'auth'), opts.users);
+        lines.push('auth:', `  htpasswd: {realm: airlock-test, path: ${path}}`);
+      }
+      return { yaml: lines.join('\n'), https: true };
+    },
+  });
+  return { ...reg, caFile, certDir: join(reg.dir, 'certs.d') };
+}
+
+export interface TokenRegistry extends RunningRegistry {
+  issuer: TokenIssuer;
+}
+
+/**
+ * Plain-HTTP docker-registry on loopback with `auth.token`, backed by a test token issuer
+ * (startTokenIssuer) that checks `users` and grants what `access` allows. stop() stops both.
+ */
+export async function startTokenRegistry(
+  opts: TokenIssuerOptions & { readonly?: boolean } = {},
+): Promise<TokenRegistry> {
+  const { readonly, ...issuerOpts } = opts;
+  const issuer = await startTokenIssuer(issuerOpts);
+  let reg: RunningRegistry;
+  try {
+    reg = await startRegistry({
+      ...(readonly ? { readonly: true } : {}),
+      async extraConfig() {
+        const q = (s: string) => JSON.stringify(s);
+        return {
+          yaml: [
+            'auth:',
+            '  token:',
+            `    realm: ${q(issuer.realm)}`,
+            `    service: ${q(issuer.service)}`,
+            `    issuer: ${q(issuer.issuer)}`,
+            `    rootcertbundle: ${q(issuer.rootCertBundle)}`,
+          ].join('\n'),
+        };
+      },
+    });
+  } catch (e) {
+    await issuer.close();
+    throw e;
+  }
+  return {
+    ...reg,
+    issuer,
+    async stop() {
+      await reg.stop();
+      await issuer.close();
+    },
+  };
 }

@@ -1,0 +1,186 @@
+// Planning a bundle (before a byte is written): walk each image graph from its root in the source,
+// collect every blob once, work out platforms and sizes, and build the inventory and index.json.
+import { IntegrityError, NotFoundError, UsageError, throwIfAborted } from '../core/errors.ts';
+import { childrenOf, isManifestDescriptor, MAX_MANIFEST_BYTES, parseManifest, type Descriptor, type Index, type ParsedManifest } from '../core/manifest.ts';
+import { MediaType } from '../core/media-types.ts';
+import { formatPlatform } from '../core/platform.ts';
+import { parseReference } from '../core/reference.ts';
+import type { ReadOnlyStorage } from '../content/types.ts';
+import { readAllLimited } from '../content/verify-stream.ts';
+import {
+  compareStrings,
+  computeTotals,
+  CONTAINERD_NAME_ANNOTATION,
+  INVENTORY_SCHEMA_VERSION,
+  REF_NAME_ANNOTATION,
+  type Inventory,
+  type InventoryBlob,
+  type InventoryImage,
+  type InventoryPlatform,
+} from './format.ts';
+
+export interface BundleImageInput {
+  /** Full reference string, e.g. `docker.io/library/nginx:1.27`: the image's name in the bundle. */
+  reference: string;
+  /** The root manifest or index; every descriptor below it must be in the source. */
+  root: Descriptor;
+}
+
+export interface BundlePlan {
+  /** Images sorted by reference. */
+  images: BundleImageInput[];
+  inventory: Inventory;
+  index: Index;
+  /** Every blob once, sorted by digest. */
+  blobs: Descriptor[];
+  /** Manifest bytes read while walking (small, size-limited), written from memory. */
+  manifests: Map<string, Buffer>;
+}
+
+const CONFIG_MEDIA_TYPES: readonly string[] = [MediaType.ociConfig, MediaType.dockerConfig];
+/** Image configs are read only to name the platform of a single-manifest image. */
+const MAX_CONFIG_BYTES = MAX_MANIFEST_BYTES;
+
+export async function planBundle(input: BundleImageInput[], source: ReadOnlyStorage, signal?: AbortSignal): Promise<BundlePlan> {
+  const images = [...input].sort((a, b) => compareStrings(a.reference, b.reference));
+  for (let i = 1; i < images.length; i++) {
+    if (images[i]!.reference === images[i - 1]!.reference) {
+      throw new UsageError(`image ${images[i]!.reference} is listed twice for the bundle`, { code: 'BUNDLE_DUPLICATE_IMAGE' });
+    }
+  }
+  for (const img of images) parseReference(img.reference);
+
+  const manifests = new Map<string, Buffer>();
+  const parsed = new Map<string, ParsedManifest>();
+  const blobs = new Map<string, { desc: Descriptor; mediaType: string; images: Set<string> }>();
+  const invImages: InventoryImage[] = [];
+
+  const readManifest = async (d: Descriptor, image: string): Promise<ParsedManifest> => {
+    const cached = parsed.get(d.digest);
+    if (cached) return cached;
+    const what = `manifest ${d.digest} of ${image}`;
+    const bytes = await readAllLimited(await fetchPresent(source, d, image, signal), MAX_MANIFEST_BYTES, what);
+    const p = parseManifest(bytes, d.mediaType, what);
+    manifests.set(d.digest, bytes);
+    parsed.set(d.digest, p);
+    return p;
+  };
+
+  for (const img of images) {
+    throwIfAborted(signal);
+    const mine = new Map<string, Descriptor>();
+    const platforms: InventoryPlatform[] = [];
+    const visit = async (d: Descriptor): Promise<void> => {
+      const seen = mine.get(d.digest);
+      if (seen) {
+        if (seen.size !== d.size) throw sizeConflict(d, seen, img.reference);
+        return;
+      }
+      mine.set(d.digest, d);
+      const shared = blobs.get(d.digest);
+      if (shared) {
+        if (shared.desc.size !== d.size) throw sizeConflict(d, shared.desc, img.reference);
+        if (compareStrings(d.mediaType, shared.mediaType) < 0) shared.mediaType = d.mediaType;
+        shared.images.add(img.reference);
+      } else {
+        blobs.set(d.digest, { desc: { mediaType: d.mediaType, digest: d.digest, size: d.size }, mediaType: d.mediaType, images: new Set([img.reference]) });
+      }
+      if (!isManifestDescriptor(d)) {
+        if (!(await source.exists(d, { signal }))) throw missing(d, img.reference);
+        return;
+      }
+      const m = await readManifest(d, img.reference);
+      if (m.kind === 'index') {
+        for (const c of m.value.manifests) {
+          if (c.platform && !(c.platform.os === 'unknown' && c.platform.architecture === 'unknown') && !isManifestIndex(c)) {
+            platforms.push({ platform: formatPlatform(c.platform), digest: c.digest });
+          }
+        }
+      }
+      for (const c of childrenOf(m)) await visit(c);
+    };
+    await visit(img.root);
+
+    const root = parsed.get(img.root.digest);
+    if (root?.kind === 'manifest') {
+      const p = await configPlatform(source, root.value.config, img.reference, signal);
+      if (p) platforms.push({ platform: p, digest: img.root.digest });
+    }
+    platforms.sort((a, b) => compareStrings(a.platform, b.platform) || compareStrings(a.digest, b.digest));
+    invImages.push({
+      reference: img.reference,
+      digest: img.root.digest,
+      mediaType: img.root.mediaType,
+      size: img.root.size,
+      platforms: dedupePlatforms(platforms),
+      totalSize: [...mine.values()].reduce((a, d) => a + d.size, 0),
+    });
+  }
+
+  const sorted = [...blobs.values()].sort((a, b) => compareStrings(a.desc.digest, b.desc.digest));
+  const invBlobs: InventoryBlob[] = sorted.map((b) => ({
+    digest: b.desc.digest,
+    size: b.desc.size,
+    mediaType: b.mediaType,
+    images: [...b.images].sort(compareStrings),
+  }));
+  const inventory: Inventory = {
+    schemaVersion: INVENTORY_SCHEMA_VERSION,
+    images: invImages,
+    blobs: invBlobs,
+    totals: computeTotals(invImages, invBlobs),
+  };
+  const index: Index = {
+    schemaVersion: 2,
+    mediaType: MediaType.ociIndex,
+    manifests: images.map((img) => ({
+      ...img.root,
+      annotations: { ...img.root.annotations, [REF_NAME_ANNOTATION]: img.reference, [CONTAINERD_NAME_ANNOTATION]: img.reference },
+    })),
+  };
+  return { images, inventory, index, blobs: sorted.map((b) => b.desc), manifests };
+}
+
+function isManifestIndex(d: Descriptor): boolean {
+  return d.mediaType === MediaType.ociIndex || d.mediaType === MediaType.dockerManifestList;
+}
+
+function dedupePlatforms(list: InventoryPlatform[]): InventoryPlatform[] {
+  return list.filter((p, i) => i === 0 || p.platform !== list[i - 1]!.platform || p.digest !== list[i - 1]!.digest);
+}
+
+async function fetchPresent(source: ReadOnlyStorage, d: Descriptor, image: string, signal: AbortSignal | undefined) {
+  try {
+    return await source.fetch(d, { signal });
+  } catch (e) {
+    if (e instanceof NotFoundError || (e as { status?: number }).status === 404) throw missing(d, image, e);
+    throw e;
+  }
+}
+
+/** os/arch[/variant] from an image config, when the config is a known, small JSON document. */
+async function configPlatform(source: ReadOnlyStorage, config: Descriptor, image: string, signal: AbortSignal | undefined): Promise<string | undefined> {
+  if (!CONFIG_MEDIA_TYPES.includes(config.mediaType) || config.size > MAX_CONFIG_BYTES) return undefined;
+  const bytes = await readAllLimited(await fetchPresent(source, config, image, signal), MAX_CONFIG_BYTES, `config ${config.digest} of ${image}`);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(bytes.toString('utf8'));
+  } catch (e) {
+    throw new IntegrityError(`config ${config.digest} of ${image} is not valid JSON`, { code: 'CONFIG_INVALID', cause: e });
+  }
+  const o = doc as { os?: unknown; architecture?: unknown; variant?: unknown } | null;
+  if (typeof o?.os !== 'string' || typeof o.architecture !== 'string' || !o.os || !o.architecture) return undefined;
+  return formatPlatform({ os: o.os, architecture: o.architecture, variant: typeof o.variant === 'string' ? o.variant : undefined });
+}
+
+function missing(d: Descriptor, image: string, cause?: unknown): NotFoundError {
+  return new NotFoundError(`blob ${d.digest} (${d.mediaType}, ${d.size} bytes) of ${image} is not in the pack cache`, {
+    code: 'BLOB_UNKNOWN',
+    cause,
+    hint: 'run `airlock pack` again to download what is missing',
+  });
+}
+
+function sizeConflict(d: Descriptor, other: Descriptor, image: string): IntegrityError {
+  return new IntegrityError(`${d.digest} of ${image} is referenced with two sizes: ${d.size} and ${other.size}`, { code: 'SIZE_MISMATCH' });
+}

@@ -1,0 +1,143 @@
+// docker-credential-<name> helpers (docker-credential-helpers protocol): `get` with the server URL
+// on stdin answers {"ServerURL","Username","Secret"} on stdout, or says "credentials not found"
+// and exits non-zero. A helper is somebody else's program, so it runs with a deadline and a cap on
+// what it may print, and nothing it prints ever reaches an error message.
+import { spawn } from 'node:child_process';
+import { AbortedError, AuthError } from '../../core/errors.ts';
+import type { Credential } from './credential.ts';
+
+export interface HelperRunOptions {
+  env: NodeJS.ProcessEnv;
+  timeoutMs: number;
+  maxOutputBytes: number;
+  /** Where the helper was configured (a file path), for the hint. */
+  configuredIn: string;
+  signal?: AbortSignal | undefined;
+}
+
+/** Username docker uses to mark Secret as an identity (refresh) token rather than a password. */
+const IDENTITY_TOKEN_USER = '<token>';
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+export function helperBinary(name: string): string {
+  return `docker-credential-${name}`;
+}
+
+export async function runCredentialHelper(name: string, serverUrl: string, opts: HelperRunOptions): Promise<Credential | undefined> {
+  const bin = helperBinary(name);
+  if (!NAME_RE.test(name)) {
+    throw new AuthError(`credential helper name ${JSON.stringify(name)} in ${opts.configuredIn} is not a plain name`, {
+      code: 'CREDENTIAL_HELPER_INVALID',
+      hint: 'credHelpers / credsStore values name a docker-credential-<name> binary on PATH, e.g. "ecr-login"',
+    });
+  }
+  const { stdout, stderr, exit, failure } = await new Promise<{
+    stdout: string;
+    stderr: string;
+    exit: number | null;
+    failure?: 'missing' | 'not-executable' | 'timeout' | 'too-much-output' | 'aborted' | 'spawn';
+  }>((resolve) => {
+    const child = spawn(bin, ['get'], { env: opts.env, stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let size = 0;
+    let failure: 'timeout' | 'too-much-output' | 'aborted' | undefined;
+    const stop = (why: typeof failure) => {
+      failure ??= why;
+      child.kill('SIGKILL');
+      // A grandchild the helper started may hold the pipes open; closing our ends lets 'close' fire.
+      child.stdout.destroy();
+      child.stderr.destroy();
+    };
+    const timer = setTimeout(() => stop('timeout'), opts.timeoutMs);
+    const onAbort = () => stop('aborted');
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const collect = (into: Buffer[]) => (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > opts.maxOutputBytes) return stop('too-much-output');
+      into.push(chunk);
+    };
+    child.stdout.on('data', collect(out));
+    child.stderr.on('data', collect(err));
+    // A helper that exits without reading stdin makes our write fail with EPIPE; its exit status tells the story.
+    child.stdin.on('error', () => {});
+    child.stdin.end(serverUrl);
+    const finish = (exit: number | null, spawnFailure?: 'missing' | 'not-executable' | 'spawn') => {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      const f = spawnFailure ?? failure;
+      resolve({
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        exit,
+        ...(f ? { failure: f } : {}),
+      });
+    };
+    child.once('error', (e: NodeJS.ErrnoException) => {
+      finish(null, e.code === 'ENOENT' ? 'missing' : e.code === 'EACCES' ? 'not-executable' : 'spawn');
+    });
+    child.once('close', (code) => finish(code));
+  });
+
+  const where = `(configured in ${opts.configuredIn})`;
+  switch (failure) {
+    case 'missing':
+      throw new AuthError(`credential helper ${bin} ${where} is not installed or not on PATH`, {
+        code: 'CREDENTIAL_HELPER_MISSING',
+        hint: `install ${bin} somewhere on PATH, or remove it from credHelpers/credsStore in ${opts.configuredIn}`,
+      });
+    case 'not-executable':
+      throw new AuthError(`credential helper ${bin} ${where} is not executable`, {
+        code: 'CREDENTIAL_HELPER_MISSING',
+        hint: `chmod +x the ${bin} found on PATH`,
+      });
+    case 'spawn':
+      throw new AuthError(`credential helper ${bin} ${where} could not be started`, { code: 'CREDENTIAL_HELPER_FAILED' });
+    case 'timeout':
+      throw new AuthError(`credential helper ${bin} ${where} did not answer within ${Math.round(opts.timeoutMs / 1000)} s`, {
+        code: 'CREDENTIAL_HELPER_TIMEOUT',
+        hint: `run "echo ${serverUrl} | ${bin} get" by hand: it may be waiting for a password prompt or a locked keychain`,
+      });
+    case 'too-much-output':
+      throw new AuthError(`credential helper ${bin} ${where} printed more than ${opts.maxOutputBytes} bytes`, {
+        code: 'CREDENTIAL_HELPER_FAILED',
+      });
+    case 'aborted':
+      throw new AbortedError(`interrupted while ${bin} was looking up credentials`, { cause: opts.signal?.reason });
+    default:
+      break;
+  }
+
+  if (exit !== 0) {
+    // The protocol's "not found" answer (stdout for docker's helpers, stderr for some others).
+    if (/credentials not found/i.test(stdout) || /credentials not found/i.test(stderr)) return undefined;
+    // What it printed stays out of the message: a helper may echo anything, the secret included,
+    // and no redactor can recognise a password in free prose.
+    throw new AuthError(`credential helper ${bin} ${where} failed for ${serverUrl} (exit ${exit ?? 'by signal'})`, {
+      code: 'CREDENTIAL_HELPER_FAILED',
+      hint: `run "echo ${serverUrl} | ${bin} get" by hand to see its complaint`,
+    });
+  }
+
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(stdout);
+  } catch {
+    // Not even the parser's message: it quotes the text, and the text may be the secret.
+    throw new AuthError(`credential helper ${bin} ${where} answered ${serverUrl} with something that is not JSON`, {
+      code: 'CREDENTIAL_HELPER_FAILED',
+    });
+  }
+  if (typeof parsed !== 'object' || parsed === null) {
+    throw new AuthError(`credential helper ${bin} ${where} answered with JSON that is not an object`, { code: 'CREDENTIAL_HELPER_FAILED' });
+  }
+  const { Username: username, Secret: secret } = parsed as { Username?: unknown; Secret?: unknown };
+  if ((username !== undefined && typeof username !== 'string') || (secret !== undefined && typeof secret !== 'string')) {
+    throw new AuthError(`credential helper ${bin} ${where} answered with a non-string Username or Secret`, {
+      code: 'CREDENTIAL_HELPER_FAILED',
+    });
+  }
+  if (!secret) return undefined;
+  if (username === IDENTITY_TOKEN_USER) return { identityToken: secret };
+  return { username: username ?? '', password: secret };
+}

@@ -1,0 +1,214 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { FileStore } from '../../src/content/file-store.ts';
+import { AbortedError, IntegrityError, NetworkError, NotFoundError } from '../../src/core/errors.ts';
+import { digestOf } from '../../src/core/digest.ts';
+import type { Descriptor } from '../../src/core/manifest.ts';
+import type { Fetcher, RangeFetcher } from '../../src/content/types.ts';
+import { readAllLimited } from '../../src/content/verify-stream.ts';
+
+const LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
+
+function blob(size: number): { desc: Descriptor; bytes: Buffer } {
+  const bytes = randomBytes(size);
+  return { desc: { mediaType: LAYER, digest: digestOf(bytes), size }, bytes };
+}
+
+/** Stream `bytes` in 64 KiB chunks; with `failAt`, error with a NetworkError after that many bytes. */
+function chunked(bytes: Buffer, failAt?: number): Readable {
+  async function* gen(): AsyncGenerator<Buffer> {
+    for (let off = 0; off < bytes.length; off += 65536) {
+      const end = Math.min(off + 65536, bytes.length, failAt ?? Infinity);
+      if (end > off) yield bytes.subarray(off, end);
+      if (failAt !== undefined && end >= failAt) throw new NetworkError('connection reset by peer (simulated)');
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+  return Readable.from(gen(), { objectMode: false });
+}
+
+/** A source like a registry: fetch (whole) and fetchFrom (ranges), with call logs. */
+function source(bytes: Buffer, opts: { failFirstAt?: number; ranges?: boolean } = {}) {
+  const calls: string[] = [];
+  let failed = false;
+  const fetch: Fetcher['fetch'] = async () => {
+    calls.push('fetch');
+    if (opts.failFirstAt !== undefined && !failed) {
+      failed = true;
+      return chunked(bytes, opts.failFirstAt);
+    }
+    return chunked(bytes);
+  };
+  const fetchFrom: RangeFetcher['fetchFrom'] = async (_d, offset) => {
+    calls.push(`fetchFrom ${offset}`);
+    return chunked(bytes.subarray(offset));
+  };
+  return { calls, src: opts.ranges === false ? { fetch } : { fetch, fetchFrom } };
+}
+
+describe('FileStore', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'airlock-filestore-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  const freshStore = async (): Promise<FileStore> => new FileStore(await mkdtemp(join(dir, 's-')));
+  const files = async (s: FileStore, d: Descriptor): Promise<string[]> => readdir(join(s.path(d), '..')).catch(() => []);
+
+  test('push stores the blob at blobs/<alg>/<hex>; fetch and exists see it', async () => {
+    const s = await freshStore();
+    const { desc, bytes } = blob(300_000);
+    assert.equal(await s.exists(desc), false);
+    await s.push(desc, chunked(bytes));
+    assert.equal(s.path(desc), join(s.root, 'blobs', 'sha256', desc.digest.slice(7)));
+    assert.deepEqual(await readFile(s.path(desc)), bytes);
+    assert.equal(await s.exists(desc), true);
+    assert.equal(await s.exists({ ...desc, size: desc.size + 1 }), false, 'a wrong size is not the same content');
+    assert.deepEqual(await readAllLimited(await s.fetch(desc), 1e6, 't'), bytes);
+    assert.deepEqual(await files(s, desc), [desc.digest.slice(7)], 'no temp files left');
+  });
+
+  test('push of content that does not match its digest fails and leaves nothing', async () => {
+    const s = await freshStore();
+    const { desc, bytes } = blob(200_000);
+    const wrong = Buffer.from(bytes);
+    wrong[150_000]! ^= 0xff;
+    await assert.rejects(s.push(desc, chunked(wrong)), (e: unknown) => e instanceof IntegrityError && /digest mismatch/.test(e.message));
+    await assert.rejects(s.push(desc, chunked(bytes.subarray(0, 1000))), (e: unknown) => e instanceof IntegrityError && /truncated/.test(e.message));
+    assert.equal(await s.exists(desc), false);
+    assert.deepEqual(await files(s, desc), [], 'no blob and no temp file');
+  });
+
+  test('push of content already present succeeds without reading the input', async () => {
+    const s = await freshStore();
+    const { desc, bytes } = blob(1000);
+    await s.push(desc, chunked(bytes));
+    const input = chunked(Buffer.alloc(1000));
+    await s.push(desc, input);
+    assert.equal(input.destroyed, true);
+    assert.deepEqual(await readFile(s.path(desc)), bytes);
+  });
+
+  test('fetch: a missing blob is NotFound; a blob damaged on disk fails the stream', async () => {
+    const s = await freshStore();
+    const { desc, bytes } = blob(100_000);
+    await assert.rejects(s.fetch(desc), NotFoundError);
+    await s.push(desc, chunked(bytes));
+    const damaged = Buffer.from(bytes);
+    damaged[5]! ^= 1;
+    await writeFile(s.path(desc), damaged);
+    await assert.rejects(readAllLimited(await s.fetch(desc), 1e6, 't'), (e: unknown) => e instanceof IntegrityError && e.message.includes(desc.digest));
+    await writeFile(s.path(desc), bytes.subarray(0, 10));
+    await assert.rejects(s.fetch(desc), (e: unknown) => e instanceof IntegrityError && /10 bytes on disk, expected 100000/.test(e.message));
+  });
+
+  test('ingest resumes an interrupted download from the .partial file', async () => {
+    const s = await freshStore();
+    const { desc, bytes } = blob(1_000_000);
+    const { calls, src } = source(bytes, { failFirstAt: 400_000 });
+    let reported = 0;
+    await assert.rejects(s.ingest(desc, src, { onBytes: (n) => (reported += n) }), NetworkError);
+    const partial = `${s.path(desc)}.partial`;
+    const kept = (await stat(partial)).size;
+    // What was still buffered in the pipeline when the connection broke is lost; the rest is kept.
+    assert.ok(kept > 0 && kept <= 400_000, `partial holds ${kept} bytes`);
+    assert.deepEqual(await readFile(partial), bytes.subarray(0, kept), 'the partial is a prefix of the blob');
+    assert.equal(await s.exists(desc), false);
+
+    reported = 0;
+    await s.ingest(desc, src, { onBytes: (n) => (reported += n) });
+    assert.deepEqual(calls, ['fetch', `fetchFrom ${kept}`], 'the second attempt asks only for the rest');
+    assert.equal(reported, desc.size, 'progress of the resumed call adds up to the blob size');
+    assert.deepEqual(await readFile(s.path(desc)), bytes);
+    await assert.rejects(stat(partial), { code: 'ENOENT' });
+  });
+
+  test('ingest starts over when the source cannot fetch ranges', async () => {
+    const s = await freshStore();
+    const { desc, bytes } = blob(500_000);
+    const { calls, src } = source(bytes, { failFirstAt: 200_000, ranges: false });
+    await assert.rejects(s.ingest(desc, src), NetworkError);
+    await s.ingest(desc, src);
+    assert.deepEqual(calls, ['fetch', 'fetch']);
+    assert.deepEqual(await readFile(s.path(desc)), bytes);
+  });
+
+  test('ingest: a .partial holding wrong bytes fails verification, is removed, and the next ingest succeeds', async () => {
+    const s = await freshStore();
+    const { desc, bytes } = blob(300_000);
+    const partial = `${s.path(desc)}.partial`;
+    await mkdir(join(partial, '..'), { recursive: true });
+    await writeFile(partial, randomBytes(100_000));
+    const { src } = source(bytes);
+    await assert.rejects(s.ingest(desc, src), (e: unknown) => e instanceof IntegrityError && /digest mismatch/.test(e.message));
+    await assert.rejects(stat(partial), { code: 'ENOENT' });
+    await s.ingest(desc, src);
+    assert.deepEqual(await readFile(s.path(desc)), bytes);
+  });
+
+  test('ingest: a complete .partial is verified and moved into place without fetching; a refused range starts over', async () => {
+    const s = await freshStore();
+    const { desc, bytes } = blob(200_000);
+    const partial = `${s.path(desc)}.partial`;
+    await mkdir(join(partial, '..'), { recursive: true });
+    await writeFile(partial, bytes);
+    const { calls, src } = source(bytes);
+    await s.ingest(desc, src);
+    assert.deepEqual(calls, [], 'nothing fetched');
+    assert.deepEqual(await readFile(s.path(desc)), bytes);
+
+    const other = blob(200_000);
+    await writeFile(`${s.path(other.desc)}.partial`, other.bytes.subarray(0, 50_000));
+    const fetched: string[] = [];
+    await s.ingest(other.desc, {
+      fetch: async () => {
+        fetched.push('fetch');
+        return chunked(other.bytes);
+      },
+      fetchFrom: async () => {
+        fetched.push('fetchFrom');
+        throw new IntegrityError('HTTP 416: range not satisfiable (simulated)');
+      },
+    });
+    assert.deepEqual(fetched, ['fetchFrom', 'fetch']);
+    assert.deepEqual(await readFile(s.path(other.desc)), other.bytes);
+  });
+
+  test('concurrent ingests of one digest share a single download', async () => {
+    const s = await freshStore();
+    const { desc, bytes } = blob(800_000);
+    const { calls, src } = source(bytes);
+    await Promise.all([s.ingest(desc, src), s.ingest(desc, src), new FileStore(s.root).ingest(desc, src)]);
+    assert.deepEqual(calls, ['fetch']);
+    assert.deepEqual(await readFile(s.path(desc)), bytes);
+  });
+
+  test('an aborted ingest rejects with AbortedError and keeps its partial bytes for later', async () => {
+    const s = await freshStore();
+    const { desc, bytes } = blob(2_000_000);
+    const ac = new AbortController();
+    let seen = 0;
+    const { src } = source(bytes);
+    await assert.rejects(
+      s.ingest(desc, src, {
+        signal: ac.signal,
+        onBytes: (n) => {
+          seen += n;
+          if (seen >= 500_000) ac.abort();
+        },
+      }),
+      AbortedError,
+    );
+    const kept = (await stat(`${s.path(desc)}.partial`)).size;
+    assert.ok(kept > 0 && kept < desc.size, `partial has ${kept} bytes`);
+    await s.ingest(desc, src);
+    assert.deepEqual(await readFile(s.path(desc)), bytes);
+  });
+});
