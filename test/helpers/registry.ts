@@ -3,6 +3,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -56,6 +59,7 @@ export async function startRegistry(opts: RegistryStartOptions = {}): Promise<Ru
   const dir = await mkdtemp(join(tmpdir(), 'airlock-registry-'));
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
+    const instance = randomUUID();
     const extra = opts.extraConfig ? await opts.extraConfig(dir, port) : { yaml: '' };
     const https = extra.https === true;
     const cfg = [
@@ -69,6 +73,8 @@ export async function startRegistry(opts: RegistryStartOptions = {}): Promise<Ru
       `  addr: 127.0.0.1:${port}`,
       '  secret: airlock-test-secret',
       '  draintimeout: 200ms',
+      // A per-start marker: readiness is "this very process answers", not "something holds the port".
+      `  headers: {X-Airlock-Instance: [${instance}]}`,
       extra.yaml,
     ].join('\n');
     await writeFile(join(dir, 'config.yml'), cfg);
@@ -80,7 +86,7 @@ export async function startRegistry(opts: RegistryStartOptions = {}): Promise<Ru
     const spawnError = new Promise<Error>((r) => child.once('error', r));
     const host = `127.0.0.1:${port}`;
     const url = `${https ? 'https' : 'http'}://${host}`;
-    const ready = await waitForPort(port, 10_000, child);
+    const ready = await waitForInstance(port, https, instance, 10_000, child);
     if (!ready) {
       await stopChild(child);
       if (attempt < 3 && /address already in use/.test(stderr)) continue;
@@ -101,20 +107,22 @@ export async function startRegistry(opts: RegistryStartOptions = {}): Promise<Ru
   }
 }
 
-async function waitForPort(port: number, timeoutMs: number, child: ChildProcess): Promise<boolean> {
-  const { connect } = await import('node:net');
+async function waitForInstance(port: number, https: boolean, instance: string, timeoutMs: number, child: ChildProcess): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) return false;
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
+    const answer = await new Promise<string | undefined>((resolve) => {
+      // Certificates are checked by the tests themselves; readiness only asks who answers.
+      const req = (https ? httpsRequest : httpRequest)({ host: '127.0.0.1', port, path: '/v2/', method: 'GET', rejectUnauthorized: false, timeout: 1000 }, (res) => {
+        res.resume();
+        const h = res.headers['x-airlock-instance'];
+        resolve(Array.isArray(h) ? h[0] : h);
       });
-      s.once('error', () => resolve(false));
+      req.on('timeout', () => req.destroy());
+      req.on('error', () => resolve(undefined));
+      req.end();
     });
-    if (ok) return true;
+    if (answer === instance) return true;
     await sleep(30);
   }
   return false;

@@ -1,0 +1,159 @@
+// Blob uploads (distribution spec "push"): POST opens a session, one PUT ?digest= carries the
+// whole blob with its Content-Length. distribution 2.8 ignores `?digest=` on the POST (it answers
+// 202 and opens a session, see registry/handlers/blobupload.go StartBlobUpload), so single-request
+// monolithic uploads would send every body twice there: POST + PUT is the fewest that works
+// everywhere. No PATCH chunk loop: one streamed PUT keeps memory flat at any size.
+import { pipeline, type Readable } from 'node:stream';
+import { IntegrityError, NetworkError, RegistryError } from '../core/errors.ts';
+import { verifyBytes, isDigest, digestAlgorithm } from '../core/digest.ts';
+import type { Descriptor } from '../core/manifest.ts';
+import { VerifyStream, readAllLimited } from '../content/verify-stream.ts';
+import { errorForResponse, readErrorBody, type ErrorSubject } from './registry-errors.ts';
+import { isRetryableStatus } from './retry.ts';
+import { header, type Transport } from './transport.ts';
+
+/**
+ * Blobs up to this size are read into memory before the PUT. That costs at most
+ * concurrency × 1 MiB, and buys replayable requests: configs and small layers — most blobs by
+ * count — can then be retried on 429/503 without going back to the source. Larger blobs are
+ * streamed, so a failure there is reported and the copier retries the blob as a whole.
+ */
+export const SMALL_BLOB_BYTES = 1024 * 1024;
+
+export interface UploadTarget {
+  transport: Transport;
+  registry: string;
+  repository: string;
+  scopes: string[];
+}
+
+function subject(t: UploadTarget, desc: Descriptor | undefined, action: string): ErrorSubject {
+  return { registry: t.registry, repository: t.repository, kind: 'upload', reference: desc?.digest, action };
+}
+
+/** The session URL from a 202/201 answer: Location may be relative and may carry query state (kept verbatim). */
+export function uploadLocation(location: string | undefined, base: URL, what: string): URL {
+  if (location === undefined || location === '') {
+    throw new RegistryError(`${what}: the registry opened an upload session without a Location header`, { status: 202, url: base.origin });
+  }
+  return new URL(location, base);
+}
+
+/** Append `digest=` to a session URL without re-encoding the registry's own query. */
+export function withDigestParam(session: URL, digest: string): URL {
+  const u = new URL(session.href);
+  const param = `digest=${encodeURIComponent(digest)}`;
+  u.search = u.search === '' || u.search === '?' ? `?${param}` : `${u.search}&${param}`;
+  return u;
+}
+
+/** POST /blobs/uploads/ → the session URL. */
+export async function startUpload(t: UploadTarget, desc: Descriptor, signal: AbortSignal | undefined): Promise<URL> {
+  const what = `blob ${desc.digest} of ${t.registry}/${t.repository}`;
+  const res = await t.transport.send({
+    registry: t.registry,
+    method: 'POST',
+    path: `/v2/${t.repository}/blobs/uploads/`,
+    headers: { 'content-length': '0' },
+    scopes: t.scopes,
+    signal,
+    what: `start the upload of ${what}`,
+  });
+  if (res.status !== 202) throw errorForResponse(subject(t, desc, 'push'), res, await readErrorBody(res.body));
+  await res.body.dump();
+  return uploadLocation(header(res.headers, 'location'), res.url, `upload of ${what}`);
+}
+
+/** Cancel a session we will not finish; best effort, bounded: the registry purges stale ones anyway. */
+export async function cancelUpload(t: UploadTarget, session: URL): Promise<void> {
+  const timeout = AbortSignal.timeout(2000);
+  try {
+    const res = await t.transport.send({
+      registry: t.registry,
+      method: 'DELETE',
+      url: session,
+      scopes: t.scopes,
+      signal: timeout,
+      what: `cancel an upload to ${t.registry}/${t.repository}`,
+      continuation: true,
+    });
+    await res.body.dump();
+  } catch {
+    // nothing to do: the session expires on its own
+  }
+}
+
+/**
+ * Upload `content` as `desc` through `session` (or a new one). The bytes are verified on the way
+ * out, so a lying source fails with an IntegrityError naming the blob rather than a registry's
+ * DIGEST_INVALID.
+ */
+export async function uploadBlob(
+  t: UploadTarget,
+  desc: Descriptor,
+  content: Readable,
+  session: URL | undefined,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const what = `blob ${desc.digest} of ${t.registry}/${t.repository}`;
+  let location: URL | undefined = session;
+  let sourceError: unknown;
+  try {
+    location ??= await startUpload(t, desc, signal);
+    let body: Buffer | Readable;
+    if (desc.size <= SMALL_BLOB_BYTES) {
+      const bytes = await readAllLimited(content, desc.size, what).catch((e: unknown) => {
+        throw e instanceof IntegrityError && e.code === 'MANIFEST_TOO_LARGE'
+          ? new IntegrityError(`${what}: more than the expected ${desc.size} bytes`, { code: 'SIZE_MISMATCH' })
+          : e;
+      });
+      verifyBytes(bytes, desc, what);
+      body = bytes;
+    } else {
+      const verified = new VerifyStream(desc, what);
+      verified.once('error', (e) => {
+        sourceError ??= e;
+      });
+      pipeline(content, verified, (e) => {
+        if (e) sourceError ??= e;
+      });
+      body = verified;
+    }
+    const res = await t.transport.send({
+      registry: t.registry,
+      method: 'PUT',
+      url: withDigestParam(location, desc.digest),
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
+      body,
+      scopes: t.scopes,
+      signal,
+      what: `upload ${what}`,
+      continuation: false,
+    });
+    if (res.status !== 201 && res.status !== 204 && res.status !== 200) {
+      const err = await readErrorBody(res.body);
+      if (!Buffer.isBuffer(body) && isRetryableStatus(res.status)) {
+        throw new NetworkError(`cannot upload ${what}: ${t.registry} answered ${res.status} after the blob was streamed, and a stream cannot be replayed`, {
+          code: 'STREAM_NOT_REPLAYABLE',
+          cause: errorForResponse(subject(t, desc, 'push'), res, err),
+          hint: 'retry the operation; the copy starts this blob again from its source',
+        });
+      }
+      throw errorForResponse(subject(t, desc, 'push'), res, err);
+    }
+    await res.body.dump();
+    const stored = header(res.headers, 'docker-content-digest');
+    if (stored !== undefined && isDigest(stored) && digestAlgorithm(stored) === digestAlgorithm(desc.digest) && stored !== desc.digest) {
+      throw new IntegrityError(`${what}: the registry stored it as ${stored}`, { code: 'DIGEST_MISMATCH' });
+    }
+    location = undefined;
+  } catch (e) {
+    if (!content.destroyed) content.destroy();
+    // The source's own failure (a broken download, a lying bundle) explains more than the aborted
+    // PUT; its 'error' event may land a tick after the request's rejection.
+    if (sourceError === undefined) await new Promise((r) => setImmediate(r));
+    throw sourceError ?? e;
+  } finally {
+    if (location !== undefined) await cancelUpload(t, location);
+  }
+}

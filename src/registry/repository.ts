@@ -1,0 +1,352 @@
+// One repository of a remote registry, as content storage: manifests and blobs by descriptor,
+// tags resolved and pushed, blobs mounted from sibling repositories, ranges for resumed copies.
+import { Readable, pipeline } from 'node:stream';
+import { IntegrityError, RegistryError, UsageError } from '../core/errors.ts';
+import { type Digest, digestAlgorithm, digestOf, isDigest, parseDigest, verifyBytes } from '../core/digest.ts';
+import { MAX_MANIFEST_BYTES, type Descriptor, isManifestDescriptor, parseManifest } from '../core/manifest.ts';
+import { MANIFEST_MEDIA_TYPES, MediaType, SCHEMA1_MEDIA_TYPES, isManifestMediaType } from '../core/media-types.ts';
+import { isValidTag } from '../core/reference.ts';
+import type { Mounter, OpOptions, RangeFetcher, ReferencePusher, Storage, TagResolver } from '../content/types.ts';
+import { VerifyStream, readAllLimited } from '../content/verify-stream.ts';
+import { openBlobStream, type BlobSource } from './blob-download.ts';
+import { uploadBlob, uploadLocation, type UploadTarget } from './blob-upload.ts';
+import { errorForResponse, readErrorBody, type ErrorSubject } from './registry-errors.ts';
+import { header, type SendResponse, type Transport } from './transport.ts';
+
+const TAGS_BODY_LIMIT = 16 * 1024 * 1024;
+const MAX_TAG_PAGES = 10_000;
+
+/** The media type of a Content-Type header, without parameters, lower-cased. */
+function mediaTypeOf(contentType: string | undefined): string {
+  return (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+function acceptFor(preferred?: string): string {
+  const list = preferred !== undefined && !MANIFEST_MEDIA_TYPES.includes(preferred) ? [preferred, ...MANIFEST_MEDIA_TYPES] : [...MANIFEST_MEDIA_TYPES];
+  return list.join(', ');
+}
+
+/** A tag or a digest, validated before it goes into a URL path. */
+function checkReference(reference: string, what: string): { tag?: string; digest?: Digest } {
+  if (reference.includes(':')) return { digest: parseDigest(reference, `digest for ${what}`) };
+  if (!isValidTag(reference)) {
+    throw new UsageError(`invalid tag "${reference}" for ${what}: letters, digits, _ . -, at most 128, not starting with . or -`, {
+      code: 'TAG_INVALID',
+    });
+  }
+  return { tag: reference };
+}
+
+export class RemoteRepository implements Storage, TagResolver, ReferencePusher, RangeFetcher, Mounter {
+  readonly registry: string;
+  readonly repository: string;
+  readonly #transport: Transport;
+  /** Upload sessions a refused mount left open, handed to the next push of that digest. */
+  readonly #sessions = new Map<string, URL>();
+
+  /** Made by RegistryClient.repository(); the transport is shared by every repository of a client. */
+  constructor(transport: Transport, name: { registry: string; repository: string }) {
+    this.#transport = transport;
+    this.registry = name.registry;
+    this.repository = name.repository;
+  }
+
+  get #name(): string {
+    return `${this.registry}/${this.repository}`;
+  }
+
+  get #pull(): string[] {
+    return [`repository:${this.repository}:pull`];
+  }
+
+  get #push(): string[] {
+    return [`repository:${this.repository}:pull,push`];
+  }
+
+  #imageName(reference: string): string {
+    return `image ${this.#name}${reference.includes(':') ? '@' : ':'}${reference}`;
+  }
+
+  #subject(kind: ErrorSubject['kind'], reference: string | undefined, action: string): ErrorSubject {
+    return { registry: this.registry, repository: this.repository, kind, reference, action };
+  }
+
+  async #fail(subject: ErrorSubject, res: SendResponse): Promise<never> {
+    throw errorForResponse(subject, res, await readErrorBody(res.body));
+  }
+
+  #manifestRequest(method: 'GET' | 'HEAD', reference: string, accept: string, opts: OpOptions | undefined): Promise<SendResponse> {
+    return this.#transport.send({
+      registry: this.registry,
+      method,
+      path: `/v2/${this.repository}/manifests/${reference}`,
+      headers: { accept },
+      scopes: this.#pull,
+      signal: opts?.signal,
+      what: `fetch ${this.#imageName(reference)}`,
+    });
+  }
+
+  /**
+   * The descriptor a tag or digest points at. HEAD first (cheap, and not counted by Docker Hub's
+   * pull limit); the manifest itself is fetched only when HEAD leaves the digest, size or type open.
+   */
+  async resolve(reference: string, opts?: OpOptions): Promise<Descriptor> {
+    const ref = checkReference(reference, this.#name);
+    const what = this.#imageName(reference);
+    const res = await this.#manifestRequest('HEAD', reference, acceptFor(), opts);
+    if (res.status !== 200) return await this.#fail(this.#subject('manifest', reference, 'fetch'), res);
+    await res.body.dump();
+    const mediaType = mediaTypeOf(header(res.headers, 'content-type'));
+    if (SCHEMA1_MEDIA_TYPES.includes(mediaType)) parseManifest(new Uint8Array(0), mediaType, what);
+    const digest = header(res.headers, 'docker-content-digest');
+    const size = Number(header(res.headers, 'content-length') ?? NaN);
+    if (digest === undefined || !isDigest(digest) || !Number.isSafeInteger(size) || !isManifestMediaType(mediaType)) {
+      return (await this.fetchManifest(reference, opts)).descriptor;
+    }
+    if (ref.digest !== undefined && digest !== ref.digest && digestAlgorithm(digest) === digestAlgorithm(ref.digest)) {
+      throw new IntegrityError(`${what}: the registry answered with digest ${digest}`, { code: 'DIGEST_MISMATCH' });
+    }
+    if (size > MAX_MANIFEST_BYTES) {
+      throw new IntegrityError(`${what}: manifest is ${size} bytes, more than the ${MAX_MANIFEST_BYTES}-byte limit`, { code: 'MANIFEST_TOO_LARGE' });
+    }
+    return { mediaType, digest: ref.digest ?? digest, size };
+  }
+
+  /**
+   * A manifest's exact bytes and descriptor, verified against the digest asked for and against
+   * the registry's Docker-Content-Digest. Schema 1 and non-manifests are refused.
+   */
+  async fetchManifest(reference: string, opts?: OpOptions): Promise<{ descriptor: Descriptor; bytes: Buffer }> {
+    const ref = checkReference(reference, this.#name);
+    const what = this.#imageName(reference);
+    const res = await this.#manifestRequest('GET', reference, acceptFor(), opts);
+    if (res.status !== 200) return await this.#fail(this.#subject('manifest', reference, 'fetch'), res);
+    const bytes = await this.#readManifestBody(res, what);
+    const served = mediaTypeOf(header(res.headers, 'content-type'));
+    const parsed = parseManifest(bytes, served, what);
+    if (ref.digest !== undefined) verifyBytes(bytes, { digest: ref.digest }, what);
+    const claimed = header(res.headers, 'docker-content-digest');
+    const checked = claimed !== undefined && isDigest(claimed) ? claimed : undefined;
+    if (checked !== undefined) verifyBytes(bytes, { digest: checked }, `${what} (Docker-Content-Digest)`);
+    const mediaType = isManifestMediaType(served)
+      ? served
+      : isManifestMediaType(parsed.mediaType)
+        ? parsed.mediaType
+        : parsed.kind === 'index'
+          ? MediaType.ociIndex
+          : MediaType.ociManifest;
+    const digest = ref.digest ?? checked ?? digestOf(bytes);
+    return { descriptor: { mediaType, digest, size: bytes.byteLength }, bytes };
+  }
+
+  async #readManifestBody(res: SendResponse, what: string, limit = MAX_MANIFEST_BYTES): Promise<Buffer> {
+    const length = Number(header(res.headers, 'content-length') ?? NaN);
+    if (Number.isSafeInteger(length) && length > limit) {
+      res.body.destroy();
+      throw new IntegrityError(`${what}: manifest is ${length} bytes, more than the ${limit}-byte limit`, { code: 'MANIFEST_TOO_LARGE' });
+    }
+    try {
+      return await readAllLimited(res.body, limit, what);
+    } finally {
+      if (!res.body.destroyed) res.body.destroy();
+    }
+  }
+
+  /**
+   * The content of a descriptor as a verified stream. Manifests come from /manifests/ (registries
+   * need not serve them as blobs) and are checked whole; blobs stream, verified as they flow,
+   * resuming with Range requests when the connection drops.
+   */
+  async fetch(desc: Descriptor, opts?: OpOptions): Promise<Readable> {
+    if (isManifestDescriptor(desc)) {
+      const what = this.#imageName(desc.digest);
+      if (desc.size > MAX_MANIFEST_BYTES) {
+        throw new IntegrityError(`${what}: manifest is ${desc.size} bytes, more than the ${MAX_MANIFEST_BYTES}-byte limit`, { code: 'MANIFEST_TOO_LARGE' });
+      }
+      const res = await this.#manifestRequest('GET', desc.digest, acceptFor(desc.mediaType), opts);
+      if (res.status !== 200) return await this.#fail(this.#subject('manifest', desc.digest, 'fetch'), res);
+      const bytes = await this.#readManifestBody(res, what, desc.size).catch((e: unknown) => {
+        throw e instanceof IntegrityError && e.code === 'MANIFEST_TOO_LARGE'
+          ? new IntegrityError(`${what}: more than the expected ${desc.size} bytes`, { code: 'SIZE_MISMATCH' })
+          : e;
+      });
+      verifyBytes(bytes, desc, what);
+      return Readable.from([bytes], { objectMode: false });
+    }
+    const raw = await openBlobStream(this.#blobSource(), desc, 0, opts?.signal);
+    const verified = new VerifyStream(desc, `blob ${desc.digest} of ${this.#name}`);
+    pipeline(raw, verified, () => {
+      // errors reach the consumer through `verified`, which pipeline destroys with them
+    });
+    return verified;
+  }
+
+  /** Raw bytes of a blob from `offset` on (for a copier resuming a partial file it already hashed). */
+  async fetchFrom(desc: Descriptor, offset: number, opts?: OpOptions): Promise<Readable> {
+    if (isManifestDescriptor(desc)) {
+      const whole = await this.fetch(desc, opts);
+      const bytes = await readAllLimited(whole, MAX_MANIFEST_BYTES, this.#imageName(desc.digest));
+      return Readable.from([bytes.subarray(offset)], { objectMode: false });
+    }
+    return await openBlobStream(this.#blobSource(), desc, offset, opts?.signal);
+  }
+
+  #blobSource(): BlobSource {
+    return { transport: this.#transport, registry: this.registry, repository: this.repository, scopes: this.#pull };
+  }
+
+  #uploadTarget(): UploadTarget {
+    return { transport: this.#transport, registry: this.registry, repository: this.repository, scopes: this.#push };
+  }
+
+  async exists(desc: Descriptor, opts?: OpOptions): Promise<boolean> {
+    return await this.#exists(desc, this.#pull, opts);
+  }
+
+  async #exists(desc: Descriptor, scopes: string[], opts?: OpOptions): Promise<boolean> {
+    const manifest = isManifestDescriptor(desc);
+    const res = await this.#transport.send({
+      registry: this.registry,
+      method: 'HEAD',
+      path: `/v2/${this.repository}/${manifest ? 'manifests' : 'blobs'}/${desc.digest}`,
+      headers: manifest ? { accept: acceptFor(desc.mediaType) } : {},
+      scopes,
+      signal: opts?.signal,
+      what: `check ${manifest ? this.#imageName(desc.digest) : `blob ${desc.digest} of ${this.#name}`}`,
+      // A registry that redirects a blob HEAD to its storage has the blob; the storage URL is
+      // often signed for GET only and would answer HEAD with 403.
+      followRedirects: manifest,
+    });
+    await res.body.dump();
+    if (res.status === 200 || (!manifest && [301, 302, 303, 307, 308].includes(res.status))) return true;
+    if (res.status === 404) return false;
+    return await this.#fail(this.#subject(manifest ? 'manifest' : 'blob', desc.digest, 'check'), res);
+  }
+
+  /**
+   * Store content under its descriptor. A blob already present is success without sending a
+   * byte (the content stream is destroyed unread); manifests go to /manifests/<digest>.
+   */
+  async push(desc: Descriptor, content: Readable, opts?: OpOptions): Promise<void> {
+    if (isManifestDescriptor(desc)) {
+      const what = this.#imageName(desc.digest);
+      const bytes = await readAllLimited(content, Math.min(desc.size, MAX_MANIFEST_BYTES), what).catch((e: unknown) => {
+        throw e instanceof IntegrityError && e.code === 'MANIFEST_TOO_LARGE' && desc.size <= MAX_MANIFEST_BYTES
+          ? new IntegrityError(`${what}: more than the expected ${desc.size} bytes`, { code: 'SIZE_MISMATCH' })
+          : e;
+      });
+      await this.pushReference(desc, bytes, desc.digest, opts);
+      return;
+    }
+    if (await this.#exists(desc, this.#push, opts)) {
+      this.#sessions.delete(desc.digest);
+      content.destroy();
+      return;
+    }
+    const session = this.#sessions.get(desc.digest);
+    this.#sessions.delete(desc.digest);
+    await uploadBlob(this.#uploadTarget(), desc, content, session, opts?.signal);
+  }
+
+  /** PUT the exact manifest bytes under a tag or digest, Content-Type = the descriptor's media type. */
+  async pushReference(desc: Descriptor, content: Uint8Array, reference: string, opts?: OpOptions): Promise<void> {
+    checkReference(reference, this.#name);
+    const what = this.#imageName(reference);
+    if (content.byteLength > MAX_MANIFEST_BYTES) {
+      throw new IntegrityError(`${what}: manifest is ${content.byteLength} bytes, more than the ${MAX_MANIFEST_BYTES}-byte limit`, { code: 'MANIFEST_TOO_LARGE' });
+    }
+    verifyBytes(content, desc, what);
+    const res = await this.#transport.send({
+      registry: this.registry,
+      method: 'PUT',
+      path: `/v2/${this.repository}/manifests/${reference}`,
+      headers: { 'content-type': desc.mediaType },
+      body: content,
+      scopes: this.#push,
+      signal: opts?.signal,
+      what: `push ${what}`,
+    });
+    if (res.status !== 201 && res.status !== 200 && res.status !== 204) {
+      return await this.#fail(this.#subject('manifest', reference, 'push'), res);
+    }
+    await res.body.dump();
+    const stored = header(res.headers, 'docker-content-digest');
+    if (stored !== undefined && isDigest(stored) && digestAlgorithm(stored) === digestAlgorithm(desc.digest) && stored !== desc.digest) {
+      throw new IntegrityError(`${what}: the registry stored the manifest as ${stored}, not ${desc.digest}`, { code: 'DIGEST_MISMATCH' });
+    }
+  }
+
+  /**
+   * Ask the registry to link a blob of `fromRepository` (same registry) into this one. 201 means
+   * mounted. 202 means the registry wants an upload instead (source unknown, no pull right, or
+   * mounting disabled): the session it opened is kept for the next push of that digest.
+   */
+  async mount(desc: Descriptor, fromRepository: string, opts?: OpOptions): Promise<boolean> {
+    if (isManifestDescriptor(desc)) return false;
+    const query = `mount=${encodeURIComponent(desc.digest)}&from=${encodeURIComponent(fromRepository)}`;
+    const res = await this.#transport.send({
+      registry: this.registry,
+      method: 'POST',
+      path: `/v2/${this.repository}/blobs/uploads/?${query}`,
+      headers: { 'content-length': '0' },
+      scopes: [...this.#push, `repository:${fromRepository}:pull`],
+      signal: opts?.signal,
+      what: `mount blob ${desc.digest} from ${this.registry}/${fromRepository} into ${this.#name}`,
+    });
+    if (res.status === 201) {
+      await res.body.dump();
+      return true;
+    }
+    if (res.status === 202) {
+      await res.body.dump();
+      const location = header(res.headers, 'location');
+      if (location !== undefined && location !== '') {
+        this.#sessions.set(desc.digest, uploadLocation(location, res.url, `blob ${desc.digest} of ${this.#name}`));
+      }
+      return false;
+    }
+    return await this.#fail(this.#subject('mount', desc.digest, 'mount'), res);
+  }
+
+  /** Every tag, following `Link: <…>; rel="next"` pagination. */
+  async listTags(opts?: OpOptions): Promise<string[]> {
+    const tags: string[] = [];
+    let next: URL | undefined;
+    for (let page = 0; page < MAX_TAG_PAGES; page++) {
+      const res = await this.#transport.send({
+        registry: this.registry,
+        method: 'GET',
+        ...(next === undefined ? { path: `/v2/${this.repository}/tags/list` } : { url: next }),
+        headers: { accept: 'application/json' },
+        scopes: this.#pull,
+        signal: opts?.signal,
+        what: `list tags of ${this.#name}`,
+      });
+      if (res.status !== 200) return await this.#fail(this.#subject('tags', undefined, 'list tags of'), res);
+      const body = await readAllLimited(res.body, TAGS_BODY_LIMIT, `tag list of ${this.#name}`);
+      let doc: unknown;
+      try {
+        doc = JSON.parse(body.toString('utf8'));
+      } catch (e) {
+        throw new RegistryError(`tag list of ${this.#name} is not JSON`, { status: res.status, url: res.url.origin }, { cause: e });
+      }
+      const list = (doc as { tags?: unknown } | null)?.tags;
+      if (Array.isArray(list)) for (const t of list) if (typeof t === 'string') tags.push(t);
+      const link = nextLink(header(res.headers, 'link'));
+      if (link === undefined) return tags;
+      next = new URL(link, res.url);
+    }
+    throw new RegistryError(`tag list of ${this.#name} has more than ${MAX_TAG_PAGES} pages`, { status: 200, url: `https://${this.registry}` });
+  }
+}
+
+/** The target of `rel="next"` in an RFC 8288 Link header. */
+export function nextLink(link: string | undefined): string | undefined {
+  if (link === undefined) return undefined;
+  for (const part of link.split(/,(?=\s*<)/)) {
+    const m = /^\s*<([^>]*)>(.*)$/.exec(part);
+    if (m && /;\s*rel="?next"?/i.test(m[2] ?? '')) return m[1];
+  }
+  return undefined;
+}

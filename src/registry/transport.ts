@@ -1,0 +1,366 @@
+// The HTTP layer under the registry client: one undici Agent (keep-alive pools) per host with that
+// host's TLS settings, the https-then-http decision for loopback/insecure registries, a per-host
+// limit on requests in flight, retries with backoff, the 401 → authorize → retry-once dance, and
+// redirects that never carry the Authorization header to another origin.
+import type { Readable } from 'node:stream';
+import { Agent, request, type Dispatcher } from 'undici';
+import { AbortedError, AuthError, NetworkError, isAirlockError } from '../core/errors.ts';
+import { isLoopbackHost } from '../core/reference.ts';
+import { apiHost, isPlainHttpAnswer, plainHttpAllowed } from './endpoint.ts';
+import { networkErrorFor } from './registry-errors.ts';
+import { backoffDelay, isRetryableError, isRetryableStatus, parseRetryAfter, sleepWithSignal } from './retry.ts';
+import { Semaphore } from './semaphore.ts';
+import { connectOptionsFor, type TlsSettings } from './tls.ts';
+
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+export type Headers = Record<string, string | string[] | undefined>;
+
+/** The parts of the auth module the transport needs (src/registry/auth/index.ts implements them). */
+export interface AuthChallenge {
+  scheme: string;
+  params: Record<string, string>;
+}
+export interface AuthProvider {
+  cached(registry: string, scopes: string[]): string | undefined;
+  authorize(registry: string, challenges: AuthChallenge[], scopes: string[], signal?: AbortSignal): Promise<string>;
+  /** The error for a request refused again after authorize's answer (names whose credentials failed). */
+  rejectionError?(registry: string, challenges: AuthChallenge[], scopes: string[]): Error;
+}
+export interface AuthHooks {
+  provider: AuthProvider;
+  parseChallenges(header: string): AuthChallenge[];
+}
+
+export interface TransportOptions extends TlsSettings {
+  concurrency: number;
+  retries: number;
+  retryBaseDelayMs: number;
+  userAgent: string;
+}
+
+export interface SendRequest {
+  /** Registry name as the user wrote it (docker.io, 127.0.0.1:5000): auth and limits are keyed by it. */
+  registry: string;
+  method: HttpMethod;
+  /** `/v2/...` with query, resolved against the registry's API origin. */
+  path?: string;
+  /** An absolute URL the registry handed out (upload Location, pagination Link). */
+  url?: URL;
+  headers?: Record<string, string>;
+  /** Buffers are replayed on retry; a stream can be sent once only. */
+  body?: Uint8Array | string | Readable;
+  scopes: string[];
+  signal?: AbortSignal | undefined;
+  /** A verb phrase for errors: "fetch blob sha256:… of 127.0.0.1:5000/app". */
+  what: string;
+  /** Continues a transfer that already holds a slot (a resume): taking another could deadlock. */
+  continuation?: boolean;
+  /** Default true for GET/HEAD. */
+  followRedirects?: boolean;
+}
+
+export interface SendResponse {
+  status: number;
+  headers: Headers;
+  body: Dispatcher.ResponseData['body'];
+  /** The URL that answered, after redirects. */
+  url: URL;
+  attempts: number;
+}
+
+export function header(headers: Headers, name: string): string | undefined {
+  const v = headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function ignore(): void {}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 10;
+const AUTH_BODY_LIMIT = 1024 * 1024;
+
+/** A replayable body versus a stream. */
+function isStream(body: SendRequest['body']): body is Readable {
+  return typeof body === 'object' && body !== null && typeof (body as Readable).pipe === 'function';
+}
+
+export class Transport {
+  readonly #opts: TransportOptions;
+  readonly #auth: AuthHooks | undefined;
+  readonly #agents = new Map<string, Promise<Agent>>();
+  readonly #origins = new Map<string, Promise<string>>();
+  readonly #limits = new Map<string, Semaphore>();
+  #closed = false;
+
+  constructor(opts: TransportOptions, auth?: AuthHooks) {
+    this.#opts = opts;
+    this.#auth = auth;
+  }
+
+  /** `https://host` or, for loopback/insecure registries that answered TLS in plain HTTP, `http://host`. */
+  async origin(registry: string, signal?: AbortSignal): Promise<string> {
+    let p = this.#origins.get(registry);
+    if (p === undefined) {
+      p = this.#probeOrigin(registry, signal);
+      this.#origins.set(registry, p);
+      // a failed probe (registry not up yet) must not be remembered
+      p.catch(() => this.#origins.delete(registry));
+    }
+    return await p;
+  }
+
+  async #probeOrigin(registry: string, signal: AbortSignal | undefined): Promise<string> {
+    const host = apiHost(registry);
+    if (!plainHttpAllowed(registry, this.#opts.insecure)) return `https://${host}`;
+    try {
+      const res = await request(`https://${host}/v2/`, {
+        dispatcher: await this.#agent(host),
+        method: 'GET',
+        headers: { 'user-agent': this.#opts.userAgent },
+        signal,
+      });
+      await res.body.dump();
+      return `https://${host}`;
+    } catch (e) {
+      if (isPlainHttpAnswer(e)) return `http://${host}`;
+      throw e;
+    }
+  }
+
+  async #agent(host: string): Promise<Agent> {
+    if (this.#closed) throw new NetworkError('the registry client is closed', { code: 'CLIENT_CLOSED' });
+    let p = this.#agents.get(host);
+    if (p === undefined) {
+      p = connectOptionsFor(host, this.#opts).then(
+        (tls) => new Agent({ connect: { ...tls, timeout: 30_000 }, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000 }),
+      );
+      this.#agents.set(host, p);
+      p.catch(() => this.#agents.delete(host));
+    }
+    return await p;
+  }
+
+  #limit(registry: string): Semaphore {
+    const host = apiHost(registry);
+    let s = this.#limits.get(host);
+    if (s === undefined) {
+      s = new Semaphore(this.#opts.concurrency);
+      this.#limits.set(host, s);
+    }
+    return s;
+  }
+
+  /**
+   * Send one request: retried on transient failures while the body can be replayed, answered
+   * once on 401, redirects followed for GET/HEAD. Every HTTP status is returned to the caller
+   * (who knows what it means); only failures below HTTP throw. The slot is held until headers
+   * arrive: body streaming does not count, so a download piped into an upload to the same host
+   * cannot starve itself.
+   */
+  async send(req: SendRequest): Promise<SendResponse> {
+    const release = req.continuation ? () => {} : await this.#limit(req.registry).acquire(req.signal);
+    try {
+      return await this.#sendWithRetries(req);
+    } finally {
+      release();
+    }
+  }
+
+  async #sendWithRetries(req: SendRequest): Promise<SendResponse> {
+    const { signal } = req;
+    const replayable = !isStream(req.body);
+    const host = apiHost(req.registry);
+    let authorization = this.#auth?.provider.cached(req.registry, req.scopes);
+    let answered: AuthChallenge[] | undefined;
+    let attempt = 0;
+    for (;;) {
+      if (signal?.aborted) throw new AbortedError('interrupted', { cause: signal.reason });
+      let res: SendResponse;
+      let registryOrigin: string;
+      try {
+        registryOrigin = await this.origin(req.registry, signal);
+        const url = req.url ?? new URL(req.path ?? '/v2/', registryOrigin);
+        res = await this.#exchange(req, url, registryOrigin, authorization);
+      } catch (e) {
+        if (signal?.aborted) throw new AbortedError('interrupted', { cause: signal.reason });
+        if (isAirlockError(e)) throw e;
+        if (replayable && isRetryableError(e) && attempt < this.#opts.retries) {
+          await sleepWithSignal(backoffDelay(attempt, this.#opts.retryBaseDelayMs), signal);
+          attempt++;
+          continue;
+        }
+        if (!replayable && isRetryableError(e)) {
+          throw new NetworkError(`cannot ${req.what}: the connection to ${host} failed while sending it, and a streamed body cannot be replayed`, {
+            code: 'STREAM_NOT_REPLAYABLE',
+            cause: e,
+            hint: 'retry the operation; the copy starts this blob again from its source',
+          });
+        }
+        throw networkErrorFor(e, host, req.what);
+      }
+      res.attempts = attempt + 1;
+
+      if (answered !== undefined && (res.status === 401 || res.status === 403) && this.#auth?.provider.rejectionError) {
+        await res.body.dump();
+        throw this.#auth.provider.rejectionError(req.registry, answered, req.scopes);
+      }
+      if (res.status === 401 && answered === undefined && this.#auth !== undefined && res.url.origin === registryOrigin) {
+        const raw = res.headers['www-authenticate'];
+        const challenges = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]).flatMap((h) => this.#auth!.parseChallenges(h));
+        if (challenges.length > 0) {
+          await res.body.dump();
+          if (!replayable) {
+            throw new NetworkError(`cannot ${req.what}: ${req.registry} asked for credentials after the upload had started`, {
+              code: 'STREAM_NOT_REPLAYABLE',
+              hint: 'retry the operation; the credentials obtained now will be used from the start',
+            });
+          }
+          authorization = await this.#auth.provider.authorize(req.registry, challenges, req.scopes, signal);
+          answered = challenges;
+          continue;
+        }
+      }
+
+      if (isRetryableStatus(res.status) && attempt < this.#opts.retries && replayable) {
+        const wait = parseRetryAfter(header(res.headers, 'retry-after')) ?? backoffDelay(attempt, this.#opts.retryBaseDelayMs);
+        await res.body.dump();
+        await sleepWithSignal(wait, signal);
+        attempt++;
+        continue;
+      }
+      return res;
+    }
+  }
+
+  async #exchange(req: SendRequest, start: URL, registryOrigin: string, authorization: string | undefined): Promise<SendResponse> {
+    const follow = (req.method === 'GET' || req.method === 'HEAD') && req.followRedirects !== false;
+    let url = start;
+    for (let hops = 0; ; hops++) {
+      const headers: Record<string, string> = { 'user-agent': this.#opts.userAgent, ...req.headers };
+      // Credentials go only to the registry itself, never to a storage backend it redirects to.
+      if (authorization !== undefined && url.origin === registryOrigin) {
+        if (authorization.toLowerCase().startsWith('basic ') && url.protocol === 'http:' && !isLoopbackHost(url.host)) {
+          throw new AuthError(`refusing to send a password to ${url.host} over plain HTTP`, {
+            code: 'INSECURE_BASIC_AUTH',
+            hint: `serve ${url.host} over HTTPS (with --ca-file for a private CA), or use a token-based login`,
+          });
+        }
+        headers.authorization = authorization;
+      }
+      if (url.protocol === 'http:' && !plainHttpAllowed(url.host, this.#opts.insecure)) {
+        throw new NetworkError(`cannot ${req.what}: ${req.registry} redirected to plain HTTP at ${url.host}`, {
+          code: 'PLAIN_HTTP_REFUSED',
+          hint: `if ${url.host} is a trusted storage backend, mark it with --insecure ${url.host}`,
+        });
+      }
+      const res = await request(url, {
+        dispatcher: await this.#agent(url.host),
+        method: req.method,
+        headers,
+        body: req.body ?? null,
+        signal: req.signal,
+      });
+      // Consumers read bodies through iterators that see errors anyway; without a listener, a body
+      // destroyed early (undici then emits RequestAbortedError) would crash the process.
+      res.body.on('error', ignore);
+      const location = header(res.headers, 'location');
+      if (follow && REDIRECTS.has(res.statusCode) && location !== undefined) {
+        await res.body.dump();
+        if (hops >= MAX_REDIRECTS) {
+          throw new NetworkError(`cannot ${req.what}: more than ${MAX_REDIRECTS} redirects`, { code: 'TOO_MANY_REDIRECTS' });
+        }
+        url = new URL(location, url);
+        continue;
+      }
+      return { status: res.statusCode, headers: res.headers, body: res.body, url, attempts: 1 };
+    }
+  }
+
+  /**
+   * Requests of the authenticator (token endpoints), with this client's TLS settings. Not
+   * counted against the registry's slots: they run while a registry request holds one.
+   */
+  readonly authRequest = async (
+    url: string,
+    init: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string; signal?: AbortSignal },
+  ): Promise<{ status: number; headers: Headers; body: string }> => {
+    let target = new URL(url);
+    const headers = { ...init.headers };
+    const sendsSecret =
+      init.body !== undefined || Object.entries(init.headers).some(([k, v]) => k.toLowerCase() === 'authorization' && v !== '');
+    for (let attempt = 0, hops = 0; ; ) {
+      if (target.protocol !== 'https:' && target.protocol !== 'http:') {
+        throw new AuthError(`token endpoint ${target.protocol}//${target.host} is not an HTTP(S) URL`, { code: 'AUTH_REALM_INVALID' });
+      }
+      if (target.protocol === 'http:' && sendsSecret && !isLoopbackHost(target.host)) {
+        throw new AuthError(`refusing to send credentials to the token endpoint ${target.host} over plain HTTP`, {
+          code: 'INSECURE_BASIC_AUTH',
+          hint: 'the registry must announce an https:// realm for credentials to be sent',
+        });
+      }
+      try {
+        const res = await request(target, {
+          dispatcher: await this.#agent(target.host),
+          method: init.method,
+          headers: { 'user-agent': this.#opts.userAgent, ...headers },
+          body: init.body ?? null,
+          signal: init.signal,
+        });
+        res.body.on('error', ignore);
+        const location = header(res.headers, 'location');
+        if (init.method === 'GET' && REDIRECTS.has(res.statusCode) && location !== undefined && hops < MAX_REDIRECTS) {
+          await res.body.dump();
+          const next = new URL(location, target);
+          if (next.origin !== target.origin) {
+            for (const k of Object.keys(headers)) if (k.toLowerCase() === 'authorization') delete headers[k];
+          }
+          target = next;
+          hops++;
+          continue;
+        }
+        if (isRetryableStatus(res.statusCode) && attempt < this.#opts.retries) {
+          const wait = parseRetryAfter(header(res.headers, 'retry-after')) ?? backoffDelay(attempt, this.#opts.retryBaseDelayMs);
+          await res.body.dump();
+          await sleepWithSignal(wait, init.signal);
+          attempt++;
+          continue;
+        }
+        const chunks: Buffer[] = [];
+        let total = 0;
+        for await (const c of res.body) {
+          total += (c as Buffer).length;
+          if (total > AUTH_BODY_LIMIT) {
+            res.body.destroy();
+            throw new AuthError(`token endpoint ${target.host} answered with more than ${AUTH_BODY_LIMIT} bytes`, { code: 'AUTH_RESPONSE_INVALID' });
+          }
+          chunks.push(c as Buffer);
+        }
+        return { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') };
+      } catch (e) {
+        if (init.signal?.aborted) throw new AbortedError('interrupted', { cause: init.signal.reason });
+        if (isAirlockError(e)) throw e;
+        if (isRetryableError(e) && attempt < this.#opts.retries) {
+          await sleepWithSignal(backoffDelay(attempt, this.#opts.retryBaseDelayMs), init.signal);
+          attempt++;
+          continue;
+        }
+        throw networkErrorFor(e, target.host, `get a token from ${target.host}`);
+      }
+    }
+  };
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const agents = await Promise.allSettled([...this.#agents.values()]);
+    this.#agents.clear();
+    await Promise.all(
+      agents.map(async (r) => {
+        if (r.status !== 'fulfilled') return;
+        // A stream the caller never drained would keep close() waiting forever: give it a moment, then cut it.
+        const closed = r.value.close().then(() => true);
+        const timedOut = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 1000).unref());
+        if (!(await Promise.race([closed, timedOut]))) await r.value.destroy();
+      }),
+    );
+  }
+}
