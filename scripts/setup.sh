@@ -10,6 +10,7 @@ command -v skopeo >/dev/null          || need+=(skopeo)            # peer client
 command -v htpasswd >/dev/null        || need+=(apache2-utils)     # bcrypt htpasswd for the auth tests
 command -v openssl >/dev/null         || need+=(openssl)           # test CA and certificates
 command -v containerd >/dev/null      || need+=(containerd)        # ctr images import of bundles
+command -v unzip >/dev/null           || need+=(unzip)             # helm comes inside a zip (scripts/install-helm.sh)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   $SUDO apt-get update -qq
@@ -19,4 +20,5 @@ if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.pack
   echo "setup: npm ci (brings Node 24 as a devDependency)" >&2
   npm ci --no-audit --no-fund --loglevel=error
 fi
+bash scripts/install-helm.sh
 node_modules/.bin/node -e 'if (+process.versions.node.split(".")[0] < 24) { console.error("setup: node_modules/.bin/node is not Node 24"); process.exit(1) }'
