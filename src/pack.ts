@@ -19,7 +19,7 @@ import { Limiter } from './util/limiter.ts';
 import { TOOL_VERSION } from './version.ts';
 
 export type PackEvent =
-  | { type: 'phase'; phase: 'lock' | 'download' | 'write'; total?: number }
+  | { type: 'phase'; phase: 'lock' | 'download' | 'write'; total?: number; images?: { reference: string; size: number }[] }
   | CopyEvent
   | { type: 'write-progress'; written: number; total: number };
 
@@ -94,9 +94,8 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   // Manifests first (small): they say which blobs are needed, so progress has a true total.
   const blobs = new Map<string, Descriptor>();
   await Promise.all(images.map((i) => cacheManifests(i.repo, store, i.root, i.select, blobs, limiter, signal)));
-  let missing = 0;
-  await Promise.all([...blobs.values()].map(async (b) => (missing += (await store.exists(b)) ? 0 : b.size)));
-  opts.onEvent?.({ type: 'phase', phase: 'download', total: missing });
+  const cached = await Promise.all([...blobs.values()].map(async (b) => ((await store.exists(b, { signal })) ? 0 : b.size)));
+  opts.onEvent?.({ type: 'phase', phase: 'download', total: cached.reduce((a, n) => a + n, 0), images: lock.images.map((i) => ({ reference: i.reference, size: i.totalSize })) });
 
   const done = new Map<string, Promise<void>>();
   let downloaded = 0;

@@ -18,6 +18,8 @@ interface ImageProgress {
   done: number;
   blobsDone: number;
   blobsSkipped: number;
+  /** Blobs of this image in flight now: only those images get a live line. */
+  active: number;
   finished: boolean;
 }
 
@@ -78,19 +80,23 @@ export class Output {
 
   /** Declare an image with its byte total so per-image lines can show progress. */
   image(name: string, total: number): void {
-    this.#images.set(name, { name, total, done: 0, blobsDone: 0, blobsSkipped: 0, finished: false });
+    this.#images.set(name, { name, total, done: 0, blobsDone: 0, blobsSkipped: 0, active: 0, finished: false });
   }
 
   copy(e: CopyEvent): void {
-    const img = this.#images.get(e.image) ?? { name: e.image, total: 0, done: 0, blobsDone: 0, blobsSkipped: 0, finished: false };
+    const img = this.#images.get(e.image) ?? { name: e.image, total: 0, done: 0, blobsDone: 0, blobsSkipped: 0, active: 0, finished: false };
     this.#images.set(e.image, img);
     if (e.type === 'blob-progress') {
       img.done += e.bytes;
       this.#done += e.bytes;
       return; // too frequent for NDJSON; totals are reported per blob
     }
+    if (e.type === 'blob-start') img.active++;
     if (e.type === 'blob-done') {
-      if (e.how === 'copied') img.blobsDone++;
+      if (e.how === 'copied') {
+        img.blobsDone++;
+        img.active = Math.max(0, img.active - 1);
+      }
       else {
         img.blobsSkipped++;
         img.done += e.size;
@@ -139,7 +145,7 @@ export class Output {
     const eta = rate > 0 && this.#total > this.#done ? (this.#total - this.#done) / rate : 0;
     const width = Math.max(40, (this.#err.columns ?? 80) - 1);
     const lines: string[] = [];
-    const active = [...this.#images.values()].filter((i) => !i.finished && i.done > 0).slice(0, 6);
+    const active = [...this.#images.values()].filter((i) => !i.finished && i.active > 0).slice(0, 6);
     for (const i of active) {
       lines.push(truncate(`  ${i.name}  ${formatBytes(i.done)}${i.total ? ` / ${formatBytes(i.total)}` : ''}`, width));
     }

@@ -43,7 +43,10 @@ ${registryUsage}`,
         signal,
         onEvent: (e) => {
           if (e.type === 'phase') {
-            if (e.phase === 'download') out.begin('download', e.total ?? 0);
+            if (e.phase === 'download') {
+              out.begin('download', e.total ?? 0);
+              for (const i of e.images ?? []) out.image(i.reference, i.size);
+            }
             else if (e.phase === 'write') out.begin('write', 0);
             else out.info('locking');
           } else if (e.type === 'write-progress') out.progress(e.written, e.total);
