@@ -8,28 +8,47 @@ import type { OpOptions, RangeFetcher, ReadOnlyStorage } from './content/types.t
 import type { Lock, LockedImage, LockedPlatform } from './spec/lock.ts';
 import type { Spec } from './spec/spec.ts';
 import { mapLimit } from './util/limiter.ts';
+import { ChartHttpClient } from './helm/http-client.ts';
+import { lockCharts } from './helm/lock-charts.ts';
+import type { LockedChart } from './spec/lock.ts';
 
 /** What lock and pack need of a source repository (the registry client's RemoteRepository). */
 export interface SourceRepository extends ReadOnlyStorage, Partial<RangeFetcher> {
   fetchManifest(reference: string, opts?: OpOptions): Promise<{ descriptor: Descriptor; bytes: Buffer }>;
+  /** Needed for oci:// charts asked for by a version range (their versions are tags). */
+  listTags?(opts?: OpOptions): Promise<string[]>;
 }
 export type OpenRepository = (ref: Reference) => SourceRepository;
 
 export interface LockOptions {
   open: OpenRepository;
+  /** For charts from https:// repositories (same TLS settings as the registries); a default one when absent. */
+  http?: ChartHttpClient | undefined;
+  /** The folder of airlock.yaml: chart paths are relative to it (default: the current folder). */
+  baseDir?: string | undefined;
   concurrency?: number;
   signal?: AbortSignal | undefined;
   onImage?: (image: LockedImage) => void;
+  onChart?: (chart: LockedChart) => void;
 }
 
-/** Resolve every image in the spec. Fails on the first image that does not exist, naming it. */
+/** Resolve every image and chart in the spec. Fails on the first one that does not exist, naming it. */
 export async function lockSpec(spec: Spec, opts: LockOptions): Promise<Lock> {
   const images = await mapLimit(spec.images, opts.concurrency ?? 4, async (ref) => {
     const img = await lockImage(ref, spec, opts);
     opts.onImage?.(img);
     return img;
   }, opts.signal);
-  return { name: spec.name, version: spec.version, platforms: spec.platforms?.map(formatPlatform), images };
+  const lock: Lock = { name: spec.name, version: spec.version, platforms: spec.platforms?.map(formatPlatform), images };
+  if (spec.charts.length > 0) {
+    const http = opts.http ?? new ChartHttpClient();
+    try {
+      lock.charts = await lockCharts(spec.charts, { http, open: opts.open, baseDir: opts.baseDir ?? process.cwd(), signal: opts.signal }, opts.onChart);
+    } finally {
+      if (!opts.http) await http.close();
+    }
+  }
+  return lock;
 }
 
 async function lockImage(ref: Reference, spec: Spec, opts: LockOptions): Promise<LockedImage> {

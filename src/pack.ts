@@ -17,6 +17,9 @@ import { writeBundle } from './bundle/index.ts';
 import type { Inventory } from './bundle/index.ts';
 import { Limiter } from './util/limiter.ts';
 import { TOOL_VERSION } from './version.ts';
+import { ChartHttpClient } from './helm/http-client.ts';
+import { parseChartSource } from './helm/chart-source.ts';
+import { chartRoot, isPassThrough, stageChart } from './helm/stage-charts.ts';
 
 export type PackEvent =
   | { type: 'phase'; phase: 'lock' | 'download' | 'write'; total?: number; images?: { reference: string; size: number }[] }
@@ -30,6 +33,8 @@ export interface PackOptions {
   out: string;
   cacheDir: string;
   open: OpenRepository;
+  /** For charts from https:// repositories; a default one (system CAs) when absent. */
+  http?: ChartHttpClient | undefined;
   /** Lock first (and write the lock) instead of failing when it is missing or stale. */
   relock?: boolean;
   concurrency?: number;
@@ -51,9 +56,13 @@ export function lockPathFor(specPath: string): string {
 }
 
 /** Lock a spec and write airlock.lock atomically beside it. */
-export async function lockAndWrite(specPath: string, lockPath: string, opts: { open: OpenRepository; concurrency?: number; signal?: AbortSignal | undefined }): Promise<{ lock: Lock; text: string }> {
+export async function lockAndWrite(
+  specPath: string,
+  lockPath: string,
+  opts: { open: OpenRepository; http?: ChartHttpClient | undefined; concurrency?: number; signal?: AbortSignal | undefined },
+): Promise<{ lock: Lock; text: string }> {
   const spec = await loadSpec(specPath);
-  const lock = await lockSpec(spec, opts);
+  const lock = await lockSpec(spec, { ...opts, baseDir: dirname(specPath) });
   const text = formatLock(lock);
   const tmp = `${lockPath}.tmp-${process.pid}`;
   await writeFile(tmp, text);
@@ -90,10 +99,33 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     const select = chosen ? (children: Descriptor[]): Descriptor[] => children.filter((c) => chosen.has(c.digest)) : undefined;
     return { img, repo, root, chosen, select };
   });
+  // Charts a registry serves as airlock would carry them are copied like images, manifest untouched.
+  const charts = lock.charts ?? [];
+  const copiedCharts = charts.filter(isPassThrough).map((chart) => {
+    const src = parseChartSource(chart.source, `chart ${chart.name}`);
+    if (src.kind !== 'oci') throw new IntegrityError(`chart ${chart.name}: expected an oci:// source`, { code: 'LOCK_INVALID' });
+    return { chart, repo: opts.open({ registry: src.ref.registry, repository: src.ref.repository }), root: chartRoot(chart) };
+  });
 
   // Manifests first (small): they say which blobs are needed, so progress has a true total.
   const blobs = new Map<string, Descriptor>();
-  await Promise.all(images.map((i) => cacheManifests(i.repo, store, i.root, i.select, blobs, limiter, signal)));
+  await Promise.all([
+    ...images.map((i) => cacheManifests(i.repo, store, i.root, i.select, blobs, limiter, signal)),
+    ...copiedCharts.map((c) => cacheManifests(c.repo, store, c.root, undefined, blobs, limiter, signal)),
+  ]);
+  // Every other chart: its archives (small) fetched and verified, its artifact built into the cache.
+  const staged: { reference: string; root: Descriptor }[] = [];
+  const toStage = charts.filter((c) => !isPassThrough(c));
+  if (toStage.length > 0) {
+    const http = opts.http ?? new ChartHttpClient();
+    try {
+      for (const chart of toStage) {
+        staged.push({ reference: chart.reference, root: await stageChart(chart, { http, open: opts.open, baseDir: dirname(opts.specPath), store, signal }) });
+      }
+    } finally {
+      if (!opts.http) await http.close();
+    }
+  }
   const cached = await Promise.all([...blobs.values()].map(async (b) => ((await store.exists(b, { signal })) ? 0 : b.size)));
   opts.onEvent?.({ type: 'phase', phase: 'download', total: cached.reduce((a, n) => a + n, 0), images: lock.images.map((i) => ({ reference: i.reference, size: i.totalSize })) });
 
@@ -127,6 +159,18 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
       return { reference: bundleName(img.reference), root: bundleRoot };
     }),
   );
+  for (const { chart, repo, root } of copiedCharts) {
+    await copyGraph(store, store, root, {
+      limiter,
+      done,
+      signal,
+      image: chart.reference,
+      onEvent,
+      transferBlob: (desc, onBytes) => store.ingest(desc, repo, { signal, onBytes }),
+    });
+    roots.push({ reference: chart.reference, root });
+  }
+  roots.push(...staged);
 
   opts.onEvent?.({ type: 'phase', phase: 'write' });
   const result = await writeBundle({

@@ -1,6 +1,7 @@
-// push: every image of a bundle into a target registry, manifest bytes untouched so every digest
-// (index included) is preserved. Blobs and manifests already there are skipped; a blob pushed to
-// one repository is mounted into the next; killed and rerun, it completes.
+// push: every image and chart of a bundle into a target registry, manifest bytes untouched so every
+// digest (index included) is preserved; a chart lands where `helm pull oci://REGISTRY/PREFIX/charts/NAME`
+// finds it. Blobs and manifests already there are skipped; a blob pushed to one repository is
+// mounted into the next; killed and rerun, it completes.
 import { formatReference, parseReference, type Reference } from './core/reference.ts';
 import type { Descriptor } from './core/manifest.ts';
 import type { Storage, TagResolver } from './content/types.ts';
@@ -8,6 +9,7 @@ import { openBundle } from './bundle/index.ts';
 import { copyGraph, type CopyEvent, type SiblingUploads } from './copy.ts';
 import { mapAll, type Target } from './rewrite/mapping.ts';
 import { Limiter } from './util/limiter.ts';
+import { ARTIFACT_ANNOTATION, CHART_ARTIFACT } from './helm/artifact.ts';
 
 export interface PushRepository extends Storage, Partial<TagResolver> {}
 export type OpenTarget = (ref: Reference) => PushRepository;
@@ -22,6 +24,8 @@ export interface PushOptions {
 }
 
 export interface PushedImage {
+  /** A Helm chart (pullable with `helm pull oci://…`) or an image. */
+  kind: 'image' | 'chart';
   source: string;
   target: string;
   digest: string;
@@ -51,7 +55,7 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
       const src = formatReference(parseReference(img.reference));
       const dst = mapping.get(src)!;
       const repoKey = `${dst.registry}/${dst.repository}`;
-      const stat: PushedImage = { source: img.reference, target: formatReference({ ...dst, digest: undefined, tag: dst.tag ?? undefined }), digest: img.root.digest, blobs: { copied: 0, exists: 0, mounted: 0 }, bytes: 0 };
+      const stat: PushedImage = { kind: img.root.annotations?.[ARTIFACT_ANNOTATION] === CHART_ARTIFACT ? 'chart' : 'image', source: img.reference, target: formatReference({ ...dst, digest: undefined, tag: dst.tag ?? undefined }), digest: img.root.digest, blobs: { copied: 0, exists: 0, mounted: 0 }, bytes: 0 };
       if (dst.tag === undefined) stat.target = `${dst.registry}/${dst.repository}@${img.root.digest}`;
       stats.set(img.reference, stat);
       if (!done.has(repoKey)) done.set(repoKey, new Map());

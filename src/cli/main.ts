@@ -53,7 +53,7 @@ export async function main(argv: string[]): Promise<number> {
     if (!command) throw new UsageError(`unknown command "${name}"`, { hint: `commands: ${commands.map((c) => c.name).join(', ')}` });
     let parsed;
     try {
-      parsed = parseArgs({ args: rest, options: { ...GLOBAL_OPTIONS, ...command.options }, allowPositionals: true, strict: true });
+      parsed = parseArgs({ args: command.preprocessArgs ? command.preprocessArgs(rest) : rest, options: { ...GLOBAL_OPTIONS, ...command.options }, allowPositionals: true, strict: true });
     } catch (e) {
       throw new UsageError(`${name}: ${(e as Error).message}`, { hint: `run \`airlock ${name} --help\`` });
     }

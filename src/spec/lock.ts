@@ -33,14 +33,65 @@ export interface LockedImage {
   bundled?: { digest: Digest; size: number };
 }
 
+/** A chart dependency pinned: what it is, where its archive comes from, and its digest. */
+export interface LockedChartDependency {
+  /** The dependency's chart name. */
+  name: string;
+  alias?: string;
+  /** The version used (exact). */
+  version: string;
+  /** As written in the parent's Chart.yaml: https://…, oci://…, file://…, or '' when vendored. */
+  repository: string;
+  /**
+   * Where the archive is fetched from: an http(s) URL of the .tgz, `oci://REGISTRY/REPO:TAG@MANIFEST`,
+   * or `file://PATH` (relative to airlock.yaml). Absent when the dependency is vendored.
+   */
+  source?: string;
+  /** sha256 of the dependency's .tgz (absent for a vendored folder). */
+  digest?: Digest;
+  size?: number;
+  condition?: string;
+  tags?: string[];
+  /** Already inside the parent chart's charts/ folder: carried as it is. */
+  vendored: boolean;
+  dependencies: LockedChartDependency[];
+}
+
+export interface LockedChart {
+  name: string;
+  /** The spec's repo or path, as written. */
+  repo?: string;
+  path?: string;
+  /** The spec's version range, as written ('' = newest stable). */
+  range: string;
+  /** The version the range selected. */
+  version: string;
+  /** Where the chart archive is fetched from (see LockedChartDependency.source). */
+  source: string;
+  /** sha256 and size of the chart's .tgz as published (for a folder: as airlock packages it). */
+  digest: Digest;
+  size: number;
+  /** Values files from the spec, as written. */
+  values: string[];
+  /** The chart's name in the bundle: `<source host>/charts/<name>:<version with + as _>`. */
+  reference: string;
+  /** The .tgz carried when airlock vendored missing dependencies into charts/ (else the upstream one). */
+  archive?: { digest: Digest; size: number };
+  /** The Helm OCI manifest carried in the bundle. */
+  artifact: { mediaType: string; digest: Digest; size: number };
+  dependencies: LockedChartDependency[];
+}
+
 export interface Lock {
   name: string;
   version: string;
   platforms: string[] | undefined;
   images: LockedImage[];
+  /** Absent (or empty) when the spec has no charts. */
+  charts?: LockedChart[];
 }
 
-const HEADER = '# airlock.lock: every image of airlock.yaml pinned to a digest.\n# Written by `airlock lock`; commit it beside airlock.yaml and do not edit it by hand.\n';
+const HEADER = '# airlock.lock: every image and chart of airlock.yaml pinned to a digest.\n# Written by `airlock lock`; commit it beside airlock.yaml and do not edit it by hand.\n';
 
 /** The lock as text: fixed key order, images sorted by reference. Same lock → same bytes. */
 export function formatLock(lock: Lock): string {
@@ -59,8 +110,43 @@ export function formatLock(lock: Lock): string {
       ...(i.platforms ? { platforms: i.platforms.map((p) => ({ platform: p.platform, digest: p.digest, size: p.size })) } : {}),
       ...(i.bundled ? { bundled: { digest: i.bundled.digest, size: i.bundled.size } } : {}),
     })),
+    ...(lock.charts && lock.charts.length > 0 ? { charts: [...lock.charts].sort((a, b) => compareStrings(a.name, b.name)).map(formatChart) } : {}),
   };
   return HEADER + stringify(doc, { lineWidth: 0, indent: 2 });
+}
+
+function formatChart(c: LockedChart): Record<string, unknown> {
+  return {
+    name: c.name,
+    ...(c.repo !== undefined ? { repo: c.repo } : {}),
+    ...(c.path !== undefined ? { path: c.path } : {}),
+    range: c.range,
+    version: c.version,
+    source: c.source,
+    digest: c.digest,
+    size: c.size,
+    values: [...c.values],
+    reference: c.reference,
+    ...(c.archive ? { archive: { digest: c.archive.digest, size: c.archive.size } } : {}),
+    artifact: { mediaType: c.artifact.mediaType, digest: c.artifact.digest, size: c.artifact.size },
+    dependencies: c.dependencies.map(formatDependency),
+  };
+}
+
+function formatDependency(d: LockedChartDependency): Record<string, unknown> {
+  return {
+    name: d.name,
+    ...(d.alias ? { alias: d.alias } : {}),
+    version: d.version,
+    repository: d.repository,
+    ...(d.source !== undefined ? { source: d.source } : {}),
+    ...(d.digest !== undefined ? { digest: d.digest } : {}),
+    ...(d.size !== undefined ? { size: d.size } : {}),
+    ...(d.condition ? { condition: d.condition } : {}),
+    ...(d.tags && d.tags.length > 0 ? { tags: [...d.tags] } : {}),
+    vendored: d.vendored,
+    ...(d.dependencies.length > 0 ? { dependencies: d.dependencies.map(formatDependency) } : {}),
+  };
 }
 
 export async function readLock(path: string): Promise<{ lock: Lock; text: string }> {
@@ -103,10 +189,71 @@ export function parseLock(text: string, path = 'airlock.lock'): Lock {
       return fail((e as Error).message);
     }
   };
+  const str = (v: unknown, what: string): string => (typeof v === 'string' ? v : fail(`${what} must be a string`));
+  const optStr = (v: unknown, what: string): string | undefined => (v === undefined || v === null ? undefined : str(v, what));
+  const parseDependency = (d: Record<string, unknown>, where: string): LockedChartDependency => {
+    if (typeof d !== 'object' || d === null) return fail(`${where} must be a mapping`);
+    const dep: LockedChartDependency = {
+      name: str(d.name, `${where}.name`),
+      version: str(d.version, `${where}.version`),
+      repository: str(d.repository ?? '', `${where}.repository`),
+      vendored: d.vendored === true,
+      dependencies: [],
+    };
+    const alias = optStr(d.alias, `${where}.alias`);
+    if (alias) dep.alias = alias;
+    const source = optStr(d.source, `${where}.source`);
+    if (source !== undefined) dep.source = source;
+    if (d.digest !== undefined) dep.digest = dig(d.digest, `${where}.digest`);
+    if (d.size !== undefined) dep.size = num(d.size, `${where}.size`);
+    const condition = optStr(d.condition, `${where}.condition`);
+    if (condition) dep.condition = condition;
+    if (Array.isArray(d.tags)) dep.tags = d.tags.map((t, k) => str(t, `${where}.tags[${k}]`));
+    if (!dep.vendored && (dep.source === undefined || dep.digest === undefined || dep.size === undefined)) fail(`${where} (${dep.name}) needs source, digest and size`);
+    if (Array.isArray(d.dependencies)) dep.dependencies = (d.dependencies as Record<string, unknown>[]).map((x, k) => parseDependency(x, `${where}.dependencies[${k}]`));
+    return dep;
+  };
+  let charts: LockedChart[] | undefined;
+  if (o!.charts !== undefined && o!.charts !== null) {
+    if (!Array.isArray(o!.charts)) fail('charts must be a list');
+    charts = (o!.charts as Record<string, unknown>[]).map((c, n) => {
+      const where = `charts[${n}]`;
+      if (typeof c !== 'object' || c === null) return fail(`${where} must be a mapping`);
+      const a = (c.artifact ?? {}) as Record<string, unknown>;
+      const chart: LockedChart = {
+        name: str(c.name, `${where}.name`),
+        range: str(c.range ?? '', `${where}.range`),
+        version: str(c.version, `${where}.version`),
+        source: str(c.source, `${where}.source`),
+        digest: dig(c.digest, `${where}.digest`),
+        size: num(c.size, `${where}.size`),
+        values: Array.isArray(c.values) ? c.values.map((v, k) => str(v, `${where}.values[${k}]`)) : [],
+        reference: str(c.reference, `${where}.reference`),
+        artifact: { mediaType: str(a.mediaType, `${where}.artifact.mediaType`), digest: dig(a.digest, `${where}.artifact.digest`), size: num(a.size, `${where}.artifact.size`) },
+        dependencies: Array.isArray(c.dependencies) ? (c.dependencies as Record<string, unknown>[]).map((d, k) => parseDependency(d, `${where}.dependencies[${k}]`)) : [],
+      };
+      const repo = optStr(c.repo, `${where}.repo`);
+      if (repo !== undefined) chart.repo = repo;
+      const path = optStr(c.path, `${where}.path`);
+      if (path !== undefined) chart.path = path;
+      if ((chart.repo === undefined) === (chart.path === undefined)) fail(`${where} (${chart.name}) needs exactly one of repo and path`);
+      try {
+        parseReference(chart.reference);
+      } catch (e) {
+        return fail(`${where}: ${(e as Error).message}`);
+      }
+      if (c.archive && typeof c.archive === 'object') {
+        const b = c.archive as Record<string, unknown>;
+        chart.archive = { digest: dig(b.digest, `${where}.archive.digest`), size: num(b.size, `${where}.archive.size`) };
+      }
+      return chart;
+    });
+  }
   return {
     name: String(meta.name ?? ''),
     version: String(meta.version ?? ''),
     platforms: Array.isArray(o!.platforms) ? (o!.platforms as unknown[]).map(String) : undefined,
+    ...(charts ? { charts } : {}),
     images: images.map((i: Record<string, unknown>, n) => {
       const where = `images[${n}]`;
       if (typeof i?.reference !== 'string') return fail(`${where}.reference must be a string`);
@@ -151,5 +298,20 @@ export function diffLock(spec: Spec, lock: Lock): string[] {
   const lockRefs = new Set(lock.images.map((i) => i.reference));
   for (const r of specRefs) if (!lockRefs.has(r)) out.push(`${r} is in the spec but not in the lock`);
   for (const r of lockRefs) if (!specRefs.has(r)) out.push(`${r} is in the lock but no longer in the spec`);
+  const locked = new Map((lock.charts ?? []).map((c) => [c.name, c]));
+  for (const c of spec.charts) {
+    const l = locked.get(c.name);
+    if (!l) {
+      out.push(`chart ${c.name} is in the spec but not in the lock`);
+      continue;
+    }
+    locked.delete(c.name);
+    const was = (x: { repo?: string | undefined; path?: string | undefined }): string => (x.repo !== undefined ? `repo ${x.repo}` : `path ${x.path}`);
+    if (c.repo !== l.repo || c.path !== l.path) out.push(`chart ${c.name} comes from ${was(c)} in the spec but ${was(l)} in the lock`);
+    if (c.version !== l.range) out.push(`chart ${c.name} asks for version "${c.version}" in the spec but "${l.range}" in the lock`);
+    if (c.values.join('\n') !== l.values.join('\n')) out.push(`chart ${c.name} has values [${c.values.join(', ')}] in the spec but [${l.values.join(', ')}] in the lock`);
+  }
+  for (const name of locked.keys()) out.push(`chart ${name} is in the lock but no longer in the spec`);
   return out;
 }
+

@@ -1,9 +1,10 @@
 // airlock.yaml: what the user wants carried. Parsed once into a validated value.
 import { readFile } from 'node:fs/promises';
-import { parseDocument } from 'yaml';
+import { parseDocument, isScalar, type Document } from 'yaml';
 import { NotFoundError, UsageError } from '../core/errors.ts';
 import { formatReference, parseReference, type Reference } from '../core/reference.ts';
 import { formatPlatform, parsePlatform, type Platform } from '../core/platform.ts';
+import { isValidRange } from '../helm/version.ts';
 
 export const API_VERSION = 'airlock.dev/v1alpha1';
 
@@ -14,7 +15,27 @@ export interface Spec {
   platforms: Platform[] | undefined;
   /** Normalised references, sorted by their string form, no duplicates. */
   images: Reference[];
+  /** Helm charts, sorted by name, names unique. */
+  charts: ChartSpec[];
 }
+
+/** One entry of `charts:` — a chart from a repository (https:// or oci://) or from disk. */
+export interface ChartSpec {
+  /** The chart's name (as in its Chart.yaml); it is also its name in the bundle. */
+  name: string;
+  /** `https://…` (a Helm repository with index.yaml), `http://…` (this machine or --insecure), or `oci://REGISTRY/PATH`. */
+  repo?: string;
+  /** A chart folder or .tgz, relative to airlock.yaml, exactly as written. */
+  path?: string;
+  /** A semver range as written ('' = the newest stable version). */
+  version: string;
+  /** Values files for discovery, relative to airlock.yaml, as written. */
+  values: string[];
+}
+
+const CHART_KEYS = new Set(['name', 'repo', 'path', 'version', 'values']);
+/** Chart names become an OCI path component in the bundle: lowercase, digits, separators. */
+const CHART_NAME = /^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$/;
 
 /** Read and validate airlock.yaml; errors name the file and the offending entry. */
 export async function loadSpec(path: string): Promise<Spec> {
@@ -39,7 +60,7 @@ export function parseSpec(text: string, path = 'airlock.yaml'): Spec {
   const fail = (msg: string): never => {
     throw new UsageError(`${path}: ${msg}`, { code: 'SPEC_INVALID' });
   };
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('expected a mapping with apiVersion, kind, metadata and images');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('expected a mapping with apiVersion, kind, metadata, images and/or charts');
   const o = raw as Record<string, unknown>;
   if (o.apiVersion !== API_VERSION) fail(`apiVersion must be ${API_VERSION}, got ${JSON.stringify(o.apiVersion)}`);
   if (o.kind !== 'Bundle') fail(`kind must be Bundle, got ${JSON.stringify(o.kind)}`);
@@ -65,10 +86,13 @@ export function parseSpec(text: string, path = 'airlock.yaml'): Spec {
     platforms.sort((a, b) => compareStrings(formatPlatform(a), formatPlatform(b)));
   }
 
-  if (!Array.isArray(o.images) || o.images.length === 0) fail('images must be a non-empty list of image references');
+  const charts = parseCharts(o.charts, fail, doc);
+  if (o.images !== undefined && o.images !== null && !Array.isArray(o.images)) fail('images must be a list of image references');
+  const rawImages = (o.images ?? []) as unknown[];
+  if (rawImages.length === 0 && charts.length === 0) fail('images must be a non-empty list of image references (or list charts)');
   const seen = new Map<string, string>();
   const images: Reference[] = [];
-  (o.images as unknown[]).forEach((entry, i) => {
+  rawImages.forEach((entry, i) => {
     if (typeof entry !== 'string') return fail(`images[${i}] must be a string image reference, got ${JSON.stringify(entry)}`);
     let ref: Reference;
     try {
@@ -83,7 +107,58 @@ export function parseSpec(text: string, path = 'airlock.yaml'): Spec {
     images.push(ref);
   });
   images.sort((a, b) => compareStrings(formatReference(a), formatReference(b)));
-  return { name: name as string, version, platforms, images };
+  return { name: name as string, version, platforms, images, charts };
+}
+
+function parseCharts(raw: unknown, fail: (msg: string) => never, doc: Document): ChartSpec[] {
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw)) return fail('charts must be a list of {name, repo or path, version, values}');
+  const charts: ChartSpec[] = [];
+  const byName = new Map<string, number>();
+  raw.forEach((entry: unknown, i) => {
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return fail(`charts[${i}] must be a mapping like {name: shop, repo: https://charts.example.com, version: "^1.4.0"}`);
+    const c = entry as Record<string, unknown>;
+    const label = typeof c.name === 'string' ? `charts[${i}] (${c.name})` : `charts[${i}]`;
+    for (const k of Object.keys(c)) if (!CHART_KEYS.has(k)) fail(`${label}: unknown key "${k}" (expected name, repo or path, version, values)`);
+    if (typeof c.name !== 'string' || c.name === '') return fail(`${label} needs a name: the chart's name as in its Chart.yaml`);
+    if (!CHART_NAME.test(c.name)) fail(`${label}: chart name "${c.name}" must be lowercase letters and digits, separated by . _ or - (it becomes charts/${c.name} in the registry)`);
+    const before = byName.get(c.name);
+    if (before !== undefined) fail(`${label}: the chart ${c.name} is listed twice (also charts[${before}])`);
+    byName.set(c.name, i);
+    const hasRepo = c.repo !== undefined && c.repo !== null;
+    const hasPath = c.path !== undefined && c.path !== null;
+    if (hasRepo === hasPath) fail(`${label} needs exactly one of repo (https://… or oci://…) and path (a chart folder or .tgz)`);
+    const spec: ChartSpec = { name: c.name, version: '', values: [] };
+    if (hasRepo) {
+      if (typeof c.repo !== 'string' || !/^(https?|oci):\/\/[^/\s]+/.test(c.repo)) {
+        fail(`${label}: repo must be an https:// chart repository URL or an oci://REGISTRY/PATH, got ${JSON.stringify(c.repo)}`);
+      }
+      try {
+        // oci:// is not a URL scheme Node knows, but host/path still parse the same way.
+        new URL(String(c.repo).replace(/^oci:/, 'https:'));
+      } catch {
+        fail(`${label}: repo ${JSON.stringify(c.repo)} is not a valid URL`);
+      }
+      spec.repo = (c.repo as string).replace(/\/+$/, '');
+    } else {
+      if (typeof c.path !== 'string' || c.path === '') fail(`${label}: path must be a chart folder or .tgz, relative to airlock.yaml`);
+      spec.path = c.path as string;
+    }
+    if (c.version !== undefined && c.version !== null) {
+      if (typeof c.version !== 'string' && typeof c.version !== 'number') fail(`${label}: version must be a semver range like ">=1.4.0 <2.0.0" or "1.4.2"`);
+      // An unquoted 1.10 is the number 1.1 to YAML; the range the user wrote is its source text.
+      const node = doc.getIn(['charts', i, 'version'], true);
+      spec.version = (isScalar(node) && typeof node.source === 'string' ? node.source : String(c.version)).trim();
+      if (!isValidRange(spec.version)) fail(`${label}: version "${spec.version}" is not a semver range (e.g. 1.4.2, ^1.4.0, ">=1.4.0 <2.0.0")`);
+    }
+    if (c.values !== undefined && c.values !== null) {
+      const values = typeof c.values === 'string' ? [c.values] : c.values;
+      if (!Array.isArray(values) || !values.every((v) => typeof v === 'string' && v !== '')) fail(`${label}: values must be a list of values files, relative to airlock.yaml`);
+      spec.values = [...(values as string[])];
+    }
+    charts.push(spec);
+  });
+  return charts.sort((a, b) => compareStrings(a.name, b.name));
 }
 
 /** Byte-wise string order: the same on every machine and locale. */

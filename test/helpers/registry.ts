@@ -119,7 +119,9 @@ async function waitForInstance(port: number, https: boolean, instance: string, t
         resolve(Array.isArray(h) ? h[0] : h);
       });
       req.on('timeout', () => req.destroy());
-      req.on('error', () => resolve(undefined));
+      // A registry that demands client certificates (mTLS) cannot show its marker to this probe;
+      // its handshake refusal is the best evidence available that it is up.
+      req.on('error', (e: NodeJS.ErrnoException) => resolve(https && /ALERT_BAD_CERTIFICATE|CERTIFICATE_REQUIRED/.test(e.code ?? '') ? instance : undefined));
       req.end();
     });
     if (answer === instance) return true;

@@ -2,15 +2,19 @@ import { resolve } from 'node:path';
 import { lockAndWrite, lockPathFor } from '../../pack.ts';
 import { formatBytes, table } from '../output.ts';
 import { makeClient, registryOptions, registryUsage } from './registry-flags.ts';
+import { makeChartHttp } from './chart-http.ts';
+import type { LockedChartDependency } from '../../spec/lock.ts';
 import type { Command } from './types.ts';
 
 export const lockCommand: Command = {
   name: 'lock',
-  summary: 'pin every image of airlock.yaml to a digest in airlock.lock',
+  summary: 'pin every image and chart of airlock.yaml to a digest in airlock.lock',
   usage: `Usage: airlock lock [-f airlock.yaml] [--json]
 
 Resolves every image tag in the spec to the digest it points at now, chooses the spec's platforms,
-and writes airlock.lock beside the spec (sorted, deterministic, readable in a diff).
+resolves every chart's version range (repository index.yaml or OCI tags; local folders are packaged)
+with its dependencies (Chart.yaml, Chart.lock), and writes airlock.lock beside the spec (sorted,
+deterministic, readable in a diff). Chart repositories use the same TLS options as registries.
 
 Options:
   -f, --file FILE   the spec (default ./airlock.yaml)
@@ -20,19 +24,35 @@ ${registryUsage}`,
     const specPath = resolve((values.file as string | undefined) ?? 'airlock.yaml');
     const lockPath = lockPathFor(specPath);
     const client = makeClient(values);
+    const http = makeChartHttp(values);
     try {
       out.info(`locking ${specPath}`);
-      const { lock } = await lockAndWrite(specPath, lockPath, { open: (ref) => client.repository(ref), signal });
-      const rows = [['IMAGE', 'DIGEST', 'PLATFORMS', 'SIZE']];
-      for (const i of lock.images) {
-        rows.push([i.reference, i.digest.slice(0, 19), i.platforms?.map((p) => p.platform).join(',') ?? '-', formatBytes(i.totalSize)]);
+      const { lock } = await lockAndWrite(specPath, lockPath, { open: (ref) => client.repository(ref), http, signal });
+      const charts = lock.charts ?? [];
+      const parts: string[] = [];
+      if (lock.images.length > 0) {
+        const rows = [['IMAGE', 'DIGEST', 'PLATFORMS', 'SIZE']];
+        for (const i of lock.images) {
+          rows.push([i.reference, i.digest.slice(0, 19), i.platforms?.map((p) => p.platform).join(',') ?? '-', formatBytes(i.totalSize)]);
+        }
+        parts.push(table(rows));
+      }
+      if (charts.length > 0) {
+        const rows = [['CHART', 'VERSION', 'DIGEST', 'DEPENDENCIES']];
+        for (const c of charts) rows.push([c.name, c.version, c.digest.slice(0, 19), describeDependencies(c.dependencies) || '-']);
+        parts.push(table(rows));
       }
       out.result(
-        { lockFile: lockPath, images: lock.images },
-        `${table(rows)}\nwrote ${lockPath} (${lock.images.length} images)`,
+        { lockFile: lockPath, images: lock.images, charts },
+        `${parts.join('\n\n')}\nwrote ${lockPath} (${lock.images.length} images, ${charts.length} charts)`,
       );
     } finally {
-      await client.close();
+      await Promise.all([client.close(), http.close()]);
     }
   },
 };
+
+/** "redis 17.3.1 (vendored), common 2.0.0 as lib": one line for a table cell. */
+function describeDependencies(deps: LockedChartDependency[]): string {
+  return deps.map((d) => `${d.name} ${d.version}${d.alias ? ` as ${d.alias}` : ''}${d.vendored ? ' (vendored)' : ''}`).join(', ');
+}

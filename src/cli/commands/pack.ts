@@ -3,16 +3,18 @@ import { UsageError } from '../../core/errors.ts';
 import { pack } from '../../pack.ts';
 import { formatBytes } from '../output.ts';
 import { defaultCacheDir, makeClient, concurrencyOf, registryOptions, registryUsage } from './registry-flags.ts';
+import { makeChartHttp } from './chart-http.ts';
 import type { Command } from './types.ts';
 
 export const packCommand: Command = {
   name: 'pack',
-  summary: 'download every locked image and write one verifiable bundle',
+  summary: 'download every locked image and chart and write one verifiable bundle',
   usage: `Usage: airlock pack -o BUNDLE.tar [-f airlock.yaml] [--lock] [--cache DIR]
 
 Downloads every image of airlock.lock (in parallel, verified, into a content-addressed cache that
-later packs reuse and that survives an interruption) and writes one OCI-layout tar: every blob once,
-the same bytes for the same lock. Nothing is left at the output path if it fails.
+later packs reuse and that survives an interruption) and every locked chart (as a Helm OCI artifact,
+its dependencies vendored into charts/), and writes one OCI-layout tar: every blob once, the same
+bytes for the same lock. Nothing is left at the output path if it fails.
 
 Options:
   -o, --output FILE  the bundle to write (required)
@@ -31,6 +33,7 @@ ${registryUsage}`,
     if (typeof values.output !== 'string') throw new UsageError('pack needs an output file: -o BUNDLE.tar');
     const specPath = resolve((values.file as string | undefined) ?? 'airlock.yaml');
     const client = makeClient(values);
+    const http = makeChartHttp(values);
     const started = Date.now();
     try {
       const result = await pack({
@@ -38,6 +41,7 @@ ${registryUsage}`,
         out: resolve(values.output),
         cacheDir: resolve((values.cache as string | undefined) ?? defaultCacheDir()),
         open: (ref) => client.repository(ref),
+        http,
         relock: values.lock === true,
         concurrency: concurrencyOf(values),
         signal,
@@ -55,12 +59,14 @@ ${registryUsage}`,
       });
       const inv = result.inventory;
       const secs = (Date.now() - started) / 1000;
+      const charts = result.lock.charts?.length ?? 0;
+      const images = inv.images.length - charts;
       out.result(
-        { bundle: result.path, size: result.size, images: inv.images.length, blobs: inv.blobs.length, downloaded: result.downloaded, seconds: secs },
-        `wrote ${result.path}: ${inv.images.length} images, ${inv.blobs.length} blobs, ${formatBytes(result.size)} (downloaded ${formatBytes(result.downloaded)}) in ${secs.toFixed(1)}s`,
+        { bundle: result.path, size: result.size, images, charts, blobs: inv.blobs.length, downloaded: result.downloaded, seconds: secs },
+        `wrote ${result.path}: ${images} images, ${charts} charts, ${inv.blobs.length} blobs, ${formatBytes(result.size)} (downloaded ${formatBytes(result.downloaded)}) in ${secs.toFixed(1)}s`,
       );
     } finally {
-      await client.close();
+      await Promise.all([client.close(), http.close()]);
     }
   },
 };

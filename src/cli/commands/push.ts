@@ -9,11 +9,13 @@ import type { Command } from './types.ts';
 
 export const pushCommand: Command = {
   name: 'push',
-  summary: 'push every image of a bundle into a registry, digests unchanged',
+  summary: 'push every image and chart of a bundle into a registry, digests unchanged',
   usage: `Usage: airlock push BUNDLE REGISTRY[/PREFIX]
 
 Pushes every image of the bundle: host/path:tag goes to REGISTRY/PREFIX/path:tag with the manifest
-bytes untouched, so every digest (indexes included) is the same as upstream. Blobs and manifests the
+bytes untouched, so every digest (indexes included) is the same as upstream. Charts go to
+REGISTRY/PREFIX/charts/NAME:VERSION, where \`helm pull oci://REGISTRY/PREFIX/charts/NAME --version VERSION\`
+and \`helm install\` find them. Blobs and manifests the
 registry already has are skipped; a blob is mounted from another repository when it can be; an
 interrupted push completes when run again.
 
@@ -29,6 +31,7 @@ ${registryUsage}`,
       const info = await inspectBundle(bundlePath);
       out.begin(`push to ${formatTarget(target)}`, info.totals.bytes);
       for (const img of info.images) out.image(img.reference, img.size);
+      for (const c of info.charts) out.image(c.reference, c.size);
       const result = await pushBundle({
         bundlePath,
         target,
@@ -43,9 +46,16 @@ ${registryUsage}`,
       const secs = (Date.now() - started) / 1000;
       const rows = [['SOURCE', 'TARGET', 'DIGEST', 'UPLOADED', 'SKIPPED', 'MOUNTED']];
       for (const i of result.images) rows.push([i.source, i.target, i.digest, String(i.blobs.copied), String(i.blobs.exists), String(i.blobs.mounted)]);
+      const charts = result.images.filter((i) => i.kind === 'chart');
+      // What a user types next: the helm command that pulls each chart back out.
+      const pulls = charts.map((c) => {
+        const colon = c.target.lastIndexOf(':');
+        return `  helm pull oci://${c.target.slice(0, colon)} --version ${c.target.slice(colon + 1).replaceAll('_', '+')}`;
+      });
       out.result(
         { target: formatTarget(target), images: result.images, bytes: result.bytes, seconds: secs },
-        `${table(rows)}\npushed ${result.images.length} images to ${formatTarget(target)}: uploaded ${formatBytes(result.bytes)} in ${secs.toFixed(1)}s`,
+        `${table(rows)}\npushed ${result.images.length - charts.length} images and ${charts.length} charts to ${formatTarget(target)}: uploaded ${formatBytes(result.bytes)} in ${secs.toFixed(1)}s` +
+          (pulls.length > 0 ? `\ncharts:\n${pulls.join('\n')}` : ''),
       );
     } finally {
       await client.close();

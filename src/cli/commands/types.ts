@@ -13,6 +13,8 @@ export interface Command {
   summary: string;
   usage: string;
   options: NonNullable<ParseArgsConfig['options']>;
+  /** Optional: rewrite the raw arguments before parsing (a flag whose value may be left out, like `--write`). */
+  preprocessArgs?(args: string[]): string[];
   /** Returns an exit code, or nothing for success. Throws typed errors. */
   run(ctx: CommandContext): Promise<number | void>;
 }

@@ -1,0 +1,200 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ExitCode, UsageError } from '../../core/errors.ts';
+import { discoverFromSpec, discoverImages, type DiscoverOptions, type DiscoverResult } from '../../discover/discover.ts';
+import type { Finding } from '../../discover/types.ts';
+import { verifyRemote, type RemoteCheck } from '../../discover/verify-remote.ts';
+import { writeDiscoveredToSpec, type WriteSpecResult } from '../../discover/write-spec.ts';
+import { makeClient, registryOptions, registryUsage } from './registry-flags.ts';
+import type { Command } from './types.ts';
+
+const DEFAULT_SPEC = 'airlock.yaml';
+
+/** `--write` may stand alone; a following `*.yaml` that is not a manifest is its file. */
+function looksLikeSpecTarget(arg: string): boolean {
+  if (!/\.ya?ml$/i.test(arg)) return false;
+  try {
+    if (!statSync(arg).isFile()) return false;
+  } catch {
+    return true; // a file that does not exist yet: the spec to create
+  }
+  try {
+    return /^apiVersion:\s*["']?airlock\.dev\//m.test(readFileSync(arg, 'utf8').slice(0, 64 * 1024));
+  } catch {
+    return false;
+  }
+}
+
+export function preprocessDiscoverArgs(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') {
+      out.push(...args.slice(i));
+      break;
+    }
+    if (a !== '--write') {
+      out.push(a);
+      continue;
+    }
+    const next = args[i + 1];
+    if (next !== undefined && !next.startsWith('-') && looksLikeSpecTarget(next)) {
+      out.push(`--write=${next}`);
+      i++;
+    } else out.push('--write='); // no file named: the spec (--spec, default ./airlock.yaml)
+  }
+  return out;
+}
+
+function strings(v: unknown): string[] {
+  return Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? [v] : [];
+}
+
+function human(result: DiscoverResult, checks: Map<string, RemoteCheck> | undefined): string {
+  return result.images
+    .map((f) => {
+      const c = checks?.get(f.reference);
+      return c && c.status !== 'found' ? `${f.reference}\t# ${c.status}` : f.reference;
+    })
+    .join('\n');
+}
+
+function jsonImage(f: Finding, check: RemoteCheck | undefined): Record<string, unknown> {
+  return {
+    reference: f.reference,
+    reasons: f.reasons,
+    ...(f.optional ? { optional: f.optional } : {}),
+    ...(check ? { remote: { status: check.status, ...(check.digest ? { digest: check.digest } : {}), ...(check.message ? { message: check.message } : {}) } } : {}),
+  };
+}
+
+export const discoverCommand: Command = {
+  name: 'discover',
+  summary: 'list every image charts, kustomize dirs and manifests need, with the reasons',
+  usage: `Usage: airlock discover CHART|DIR|FILE... [-f values.yaml]... [--set k=v]... [--json] [--write [airlock.yaml]]
+       airlock discover [--spec airlock.yaml] [--write]   (the spec's charts with a local path, with their values)
+
+Renders charts with helm (hooks, test pods, subcharts and CRDs included), builds kustomize
+directories with \`kubectl kustomize\`, reads plain manifests (multi-document YAML, List kinds), and
+prints the images they need: one fully qualified reference per line, sorted. Images are found in pod
+specs of every kind (init, ephemeral containers; custom resources embedding pod templates), image
+fields of custom resources, container args/command/env and ConfigMaps (the images operators start
+later), chart annotations (helm.sh/images, artifacthub.io/images, images) and the chart's values.
+Works offline; helm and kubectl never reach the network.
+
+Options:
+  -f, --values FILE         chart values (repeatable, like helm)
+      --set K=V             set a chart value (repeatable, like helm)
+      --set-string K=V      set a chart value as a string (repeatable)
+      --kube-version V      Kubernetes version for Capabilities.KubeVersion
+  -n, --namespace N         namespace to render into (default: default)
+  -a, --api-versions X      extra API versions for Capabilities.APIVersions (repeatable)
+      --include-optional    also list images the values name but nothing renders with these values,
+                            each with the values path that switches it on
+      --verify-remote       confirm each image exists with one manifest HEAD (opens connections)
+      --write [FILE]        add new images to the spec (default ./airlock.yaml), each with a comment
+                            saying why; entries and comments already there are kept
+      --spec FILE           with no CHART|DIR|FILE: discover the charts this spec lists (default ./airlock.yaml)
+      --helm PATH           the helm binary (default $AIRLOCK_HELM, else helm on PATH)
+      --kubectl PATH        the kubectl binary for kustomize dirs (default $AIRLOCK_KUBECTL,
+                            kubectl beside --helm, else on PATH)
+      --json                {"images":[{reference, reasons:[{source, resource, path, chart}], optional?}]}
+${registryUsage}`,
+  options: {
+    values: { type: 'string', short: 'f', multiple: true },
+    set: { type: 'string', multiple: true },
+    'set-string': { type: 'string', multiple: true },
+    'kube-version': { type: 'string' },
+    namespace: { type: 'string', short: 'n' },
+    'api-versions': { type: 'string', short: 'a', multiple: true },
+    'include-optional': { type: 'boolean', default: false },
+    'verify-remote': { type: 'boolean', default: false },
+    write: { type: 'string' },
+    spec: { type: 'string' },
+    helm: { type: 'string' },
+    kubectl: { type: 'string' },
+    ...registryOptions,
+  },
+  preprocessArgs: preprocessDiscoverArgs,
+  async run({ values, positionals, out, signal }) {
+    const specPath = typeof values.spec === 'string' ? values.spec : DEFAULT_SPEC;
+    const fromSpec = positionals.length === 0;
+    if (fromSpec && !existsSync(specPath)) {
+      throw new UsageError('discover needs at least one chart, kustomize directory or manifest file', {
+        hint: `e.g. airlock discover ./charts/shop -f values-airgap.yaml (or list charts in ${specPath})`,
+      });
+    }
+    const options: Omit<DiscoverOptions, 'inputs'> = {
+      valuesFiles: strings(values.values),
+      set: strings(values.set),
+      setString: strings(values['set-string']),
+      ...(typeof values['kube-version'] === 'string' ? { kubeVersion: values['kube-version'] } : {}),
+      ...(typeof values.namespace === 'string' ? { namespace: values.namespace } : {}),
+      apiVersions: strings(values['api-versions']),
+      includeOptional: values['include-optional'] === true,
+      ...(typeof values.helm === 'string' ? { helm: values.helm } : {}),
+      ...(typeof values.kubectl === 'string' ? { kubectl: values.kubectl } : {}),
+      signal,
+    };
+    if (fromSpec) out.info(`discovering the charts ${specPath} lists`);
+    const result = fromSpec ? await discoverFromSpec(specPath, options) : await discoverImages({ ...options, inputs: positionals });
+    if (result.images.length === 0 && result.hiddenOptional === 0) out.info('no images found');
+    for (const w of result.warnings) out.info(`warning: ${w}`);
+
+    let checks: Map<string, RemoteCheck> | undefined;
+    let exit: number = ExitCode.ok;
+    if (values['verify-remote'] === true && result.images.length > 0) {
+      const client = makeClient(values);
+      try {
+        out.info(`checking ${result.images.length} images in their registries`);
+        const list = await verifyRemote(
+          result.images.map((f) => f.reference),
+          { open: (name) => client.repository(name), signal },
+        );
+        checks = new Map(list.map((c) => [c.reference, c]));
+      } finally {
+        await client.close();
+      }
+      for (const c of checks.values()) {
+        if (c.status !== 'found') out.info(`${c.status === 'missing' ? 'not found' : 'not confirmed'}: ${c.reference}: ${c.message ?? ''}`);
+      }
+      const statuses = [...checks.values()].map((c) => c.status);
+      if (statuses.includes('missing')) exit = ExitCode.notFound;
+      else if (statuses.includes('error')) exit = ExitCode.network;
+    }
+
+    let written: WriteSpecResult | undefined;
+    if (typeof values.write === 'string') {
+      if (exit !== ExitCode.ok) {
+        out.info(`not writing ${values.write}: some images could not be confirmed in their registries`);
+      } else {
+        written = await writeDiscoveredToSpec(resolve(values.write === '' ? specPath : values.write), result.images);
+      }
+    }
+
+    for (const f of result.images) {
+      if (f.optional) out.info(`optional: ${f.reference}: ${f.optional.hint}`);
+    }
+    if (result.hiddenOptional > 0) {
+      out.info(`${result.hiddenOptional} optional image(s) not listed: nothing renders them with these values (--include-optional lists them)`);
+    }
+    if (written) {
+      out.info(
+        written.written
+          ? `${written.created ? 'created' : 'updated'} ${written.path}: ${written.added.length} image(s) added${written.alreadyPresent.length ? `, ${written.alreadyPresent.length} already there` : ''}`
+          : `${written.path} already lists every discovered image; not changed`,
+      );
+    }
+    out.result(
+      {
+        images: result.images.map((f) => jsonImage(f, checks?.get(f.reference))),
+        hiddenOptional: result.hiddenOptional,
+        charts: result.charts,
+        warnings: result.warnings,
+        ...(written ? { spec: { path: written.path, added: written.added, created: written.created, written: written.written } } : {}),
+      },
+      human(result, checks),
+    );
+    return exit;
+  },
+};

@@ -1,0 +1,75 @@
+import { resolve } from 'node:path';
+import { ExitCode, UsageError } from '../../core/errors.ts';
+import { DEFAULT_LISTEN, startServer, type AccessLogEntry } from '../../serve/server.ts';
+import type { Command } from './types.ts';
+
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: 'serve bundles as a read-only OCI registry (and containerd/k3s mirror), no unpacking',
+  usage: `Usage: airlock serve BUNDLE... [--listen ADDR] [--tls-cert FILE --tls-key FILE] [--htpasswd FILE] [--prefix P]
+
+Answers the OCI distribution API (read-only) straight from the bundle files: blobs are read where
+they sit in the tar. Several bundles (a base and its updates) are served as one; a later bundle wins
+a tag both carry, and the replaced image stays pullable by digest.
+
+Every image host/path:tag is served as [PREFIX/]path:tag (where \`airlock push REGISTRY/PREFIX\` puts
+it), and as a mirror of its original registry: containerd and k3s pulling docker.io/library/nginx:1.27
+through a mirror ask for /v2/library/nginx/manifests/1.27?ns=docker.io, and get it. See
+\`airlock mirrors-config\` for the node configuration.
+
+Options:
+  --listen ADDR        [HOST]:PORT to listen on (default ${DEFAULT_LISTEN}: every address); port 0 picks a free one
+  --tls-cert FILE      serve HTTPS with this PEM certificate (chain) ...
+  --tls-key FILE       ... and its PEM private key
+  --htpasswd FILE      require Basic auth from this bcrypt htpasswd file (htpasswd -B)
+  --prefix P           serve images under P/ (as \`airlock push REGISTRY/P\` places them)
+
+Writes are refused (405). An access log line per request goes to stderr (NDJSON with --json).
+Stops on SIGINT/SIGTERM: no new connections, requests in flight finish (up to 10 s).`,
+  options: {
+    listen: { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    htpasswd: { type: 'string' },
+    prefix: { type: 'string' },
+  },
+  async run({ values, positionals, out, signal }) {
+    if (positionals.length === 0) throw new UsageError('serve needs at least one bundle: airlock serve BUNDLE... [--listen ADDR]');
+    const bundles = positionals.map((p) => resolve(p));
+    let requests = 0;
+    const log = (e: AccessLogEntry): void => {
+      requests++;
+      if (out.mode === 'quiet') return;
+      if (out.mode === 'json') process.stderr.write(`${JSON.stringify({ type: 'access', ...e })}\n`);
+      else process.stderr.write(`${accessLine(e)}\n`);
+    };
+    const srv = await startServer({
+      bundles,
+      listen: values.listen as string | undefined,
+      tlsCert: values['tls-cert'] as string | undefined,
+      tlsKey: values['tls-key'] as string | undefined,
+      htpasswd: values.htpasswd as string | undefined,
+      prefix: values.prefix as string | undefined,
+      signal,
+      onAccess: log,
+    });
+    try {
+      const images = srv.set.images.map((i) => ({ image: i.name, served: srv.catalog.servedName(i), digest: i.root.digest }));
+      out.event({ type: 'listening', url: srv.url, address: srv.address, port: srv.port, tls: srv.tls, auth: values.htpasswd !== undefined, bundles, images });
+      out.info(`serving ${images.length} images from ${bundles.length} bundle${bundles.length === 1 ? '' : 's'}:`);
+      for (const i of images) out.info(`  ${i.served}  (${i.image})`);
+      out.info(`listening on ${srv.url}${srv.address === '::' || srv.address === '0.0.0.0' ? ' (every address)' : ''}${values.htpasswd !== undefined ? ', Basic auth required' : ''}`);
+      await new Promise<void>((r) => (signal.aborted ? r() : signal.addEventListener('abort', () => r(), { once: true })));
+      out.info('stopping: finishing requests in flight');
+    } finally {
+      await srv.close();
+    }
+    out.result({ stopped: true, url: srv.url, requests }, `stopped after ${requests} request${requests === 1 ? '' : 's'}`);
+    return ExitCode.ok;
+  },
+};
+
+/** Common-log-like: remote user "METHOD path" status bytes time. Never a credential. */
+function accessLine(e: AccessLogEntry): string {
+  return `${e.remote || '-'} ${e.user ?? '-'} [${e.time}] "${e.method} ${e.path}" ${e.status} ${e.bytes} ${e.ms}ms${e.aborted ? ' aborted' : ''}${e.error ? ` error="${e.error}"` : ''}`;
+}

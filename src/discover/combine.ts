@@ -1,0 +1,150 @@
+// One chart's findings (pure): what its render uses, plus what its values and annotations name.
+// A values or annotation image that no rendered resource uses is optional: it comes with the
+// values path that would switch it on, so `--include-optional` can say how to get it.
+import { formatName, formatReference, parseReference } from '../core/reference.ts';
+import { findSwitch, type ResolvedChart } from './chart-values.ts';
+import { imagesFromAnnotations, isAuthoritativeImageList } from './annotations.ts';
+import { addFinding, sortFindings } from './findings.ts';
+import type { Finding, OptionalInfo, Reason } from './types.ts';
+import { formatValuesPath, joinPath, type PathSegment } from './values-path.ts';
+import { scanChartValues } from './values-scan.ts';
+
+type Obj = Record<string, unknown>;
+
+export interface ChartFindingsInput {
+  /** Name of the chart as the user gave it (the top chart's name). */
+  chart: string;
+  /** extractImages over everything the chart rendered with the current values. */
+  rendered: readonly Finding[];
+  /** resolveChartValues(...).charts */
+  charts: readonly ResolvedChart[];
+}
+
+interface OptionalEntry {
+  reasons: Reason[];
+  optional: OptionalInfo;
+}
+
+function nameOf(reference: string): string {
+  return formatName(parseReference(reference));
+}
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function valueAt(values: Obj, dotted: string): unknown {
+  let node: unknown = values;
+  for (const part of dotted.split('.')) {
+    if (!isObj(node)) return undefined;
+    node = node[part];
+  }
+  return node;
+}
+
+function withRegistry(reference: string, registry: string): string | undefined {
+  const r = parseReference(reference);
+  try {
+    return formatReference(parseReference(`${registry.replace(/\/+$/, '')}/${r.repository}${r.tag !== undefined ? `:${r.tag}` : ''}${r.digest !== undefined ? `@${r.digest}` : ''}`));
+  } catch {
+    return undefined;
+  }
+}
+
+function switchHint(path: string, what: string): string {
+  return `${what}; switch it on with --set ${path}=true`;
+}
+
+export function chartFindings(input: ChartFindingsInput): { findings: Finding[]; warnings: string[] } {
+  const required = new Map<string, Finding>();
+  for (const f of input.rendered) for (const r of f.reasons) addFinding(required, f.reference, r);
+  const renderedRefs = new Set(required.keys());
+  const renderedByName = new Map<string, string>();
+  for (const ref of [...renderedRefs].sort()) if (!renderedByName.has(nameOf(ref))) renderedByName.set(nameOf(ref), ref);
+
+  const optional = new Map<string, OptionalEntry>();
+  const offer = (reference: string, reason: Reason, info: OptionalInfo): void => {
+    const e = optional.get(reference);
+    if (e) {
+      e.reasons.push(reason);
+      return;
+    }
+    optional.set(reference, { reasons: [reason], optional: info });
+  };
+  const warnings: string[] = [];
+
+  for (const chart of input.charts) {
+    const resource = `Chart/${chart.node.name}`;
+    for (const v of scanChartValues(chart)) {
+      const full: PathSegment[] = [...chart.prefix, ...v.segments];
+      const reason: Reason = { source: 'values', resource, path: formatValuesPath(full), chart: input.chart };
+      const candidates = [v.reference, ...v.variants];
+      let match = candidates.find((c) => renderedRefs.has(c));
+      if (match === undefined && v.tagDefaulted) {
+        match = candidates.map((c) => renderedByName.get(nameOf(c))).find((c) => c !== undefined);
+      }
+      if (match !== undefined) {
+        if (chart.enabled) addFinding(required, match, reason);
+        continue;
+      }
+      const inner = findSwitch(chart.values, v.segments);
+      let info: OptionalInfo;
+      if (!chart.enabled && chart.switchPath !== undefined) {
+        const innerPath = inner ? formatValuesPath([...chart.prefix, ...inner]) : undefined;
+        const then = innerPath !== undefined && innerPath !== chart.switchPath ? ` and --set ${innerPath}=true` : '';
+        info = { valuesPath: chart.switchPath, hint: `${switchHint(chart.switchPath, `chart ${chart.chartPath} is switched off`)}${then}` };
+      } else if (inner) {
+        const p = formatValuesPath([...chart.prefix, ...inner]);
+        info = { valuesPath: p, hint: switchHint(p, `set at ${reason.path}, which is switched off`) };
+      } else {
+        info = { valuesPath: reason.path, hint: `set at ${reason.path} in the values, but no rendered resource uses it with these values` };
+      }
+      offer(v.reference, reason, info);
+    }
+  }
+
+  for (const chart of input.charts) {
+    const resource = `Chart/${chart.node.name}`;
+    const { images, warnings: w } = imagesFromAnnotations(chart.node.annotations, chart.chartPath);
+    warnings.push(...w);
+    const global = isObj(chart.values.global) ? chart.values.global : {};
+    const globalRegistry = typeof global.imageRegistry === 'string' ? global.imageRegistry.trim() : '';
+    for (const listed of images) {
+      const reason: Reason = { source: 'chart-annotation', resource, path: joinPath(joinPath('annotations', listed.key), listed.index), chart: input.chart };
+      // With global.imageRegistry set, the chart pulls the listed image from that registry.
+      const moved = globalRegistry === '' ? undefined : withRegistry(listed.reference, globalRegistry);
+      const rendered = [listed.reference, moved].find((r) => r !== undefined && renderedRefs.has(r));
+      if (rendered !== undefined) {
+        if (chart.enabled) addFinding(required, rendered, reason);
+        continue;
+      }
+      const img = { ...listed, reference: moved ?? listed.reference };
+      const condition = img.condition === undefined ? undefined : valueAt(chart.values, img.condition);
+      const conditionOff = condition === false || (typeof condition === 'string' && condition === 'false');
+      if (chart.enabled && isAuthoritativeImageList(img.key) && !conditionOff) {
+        addFinding(required, img.reference, reason);
+        continue;
+      }
+      let info: OptionalInfo;
+      const fromValues = optional.get(img.reference) ?? [...optional.entries()].find(([ref]) => nameOf(ref) === nameOf(img.reference))?.[1];
+      if (!chart.enabled && chart.switchPath !== undefined) {
+        info = { valuesPath: chart.switchPath, hint: switchHint(chart.switchPath, `chart ${chart.chartPath} is switched off`) };
+      } else if (conditionOff && img.condition !== undefined) {
+        const p = formatValuesPath([...chart.prefix, ...img.condition.split('.')]);
+        info = { valuesPath: p, hint: switchHint(p, `listed in the ${img.key} annotation of chart ${chart.chartPath} under that condition`) };
+      } else if (fromValues) {
+        info = fromValues.optional;
+      } else {
+        info = { valuesPath: reason.path, hint: `listed in the ${img.key} annotation of chart ${chart.chartPath}, but no rendered resource uses it with these values` };
+      }
+      offer(img.reference, reason, info);
+    }
+  }
+
+  const findings = [...required.values()];
+  for (const [reference, e] of optional) {
+    if (required.has(reference)) continue;
+    findings.push({ reference, reasons: e.reasons, optional: e.optional });
+  }
+  return { findings: sortFindings(findings), warnings };
+}

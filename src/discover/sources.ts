@@ -1,0 +1,193 @@
+// Where rendered objects come from (impure): a chart rendered by the real helm, a kustomize
+// directory built by `kubectl kustomize`, plain manifest files and directories. Nothing here
+// touches the network: helm and kubectl run behind the offline runner seam.
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, join, relative } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { NotFoundError, UsageError } from '../core/errors.ts';
+import { runHelm, runKubectl } from '../helm/helm-runner.ts';
+import type { Manifest } from './types.ts';
+
+export type InputKind = 'chart' | 'kustomize' | 'manifests';
+
+const KUSTOMIZATION_FILES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
+const MANIFEST_EXT = /\.(ya?ml|json)$/i;
+const MAX_MANIFEST_FILE = 64 * 1024 * 1024;
+const MAX_FILES = 20_000;
+
+async function statOrUndefined(path: string) {
+  try {
+    return await stat(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** What an input path is: a chart (dir with Chart.yaml, or .tgz), a kustomize dir, or manifests. */
+export async function classifyInput(path: string): Promise<InputKind> {
+  if (/^(oci|https?):\/\//.test(path)) {
+    throw new UsageError(`discover works on local files, not "${path}"`, {
+      code: 'INPUT_REMOTE',
+      hint: 'fetch the chart first (`helm pull --untar ...` on a connected machine) and pass its directory or .tgz',
+    });
+  }
+  const s = await statOrUndefined(path);
+  if (!s) throw new NotFoundError(`${path} does not exist`, { code: 'INPUT_NOT_FOUND', hint: 'pass a chart directory or .tgz, a kustomize directory, or manifest files/directories' });
+  if (s.isFile()) return /\.(tgz|tar\.gz)$/i.test(path) ? 'chart' : 'manifests';
+  if (!s.isDirectory()) throw new UsageError(`${path} is neither a file nor a directory`, { code: 'INPUT_INVALID' });
+  if ((await statOrUndefined(join(path, 'Chart.yaml')))?.isFile()) return 'chart';
+  for (const k of KUSTOMIZATION_FILES) if ((await statOrUndefined(join(path, k)))?.isFile()) return 'kustomize';
+  return 'manifests';
+}
+
+function sourceOf(doc: { commentBefore?: string | null; contents?: unknown }): string | undefined {
+  const comments = [doc.commentBefore ?? '', (doc.contents as { commentBefore?: string | null } | null)?.commentBefore ?? ''].join('\n');
+  return /Source:\s*(\S+)/.exec(comments)?.[1];
+}
+
+/**
+ * Split a multi-document YAML stream into objects. `origin` names the stream in errors and is each
+ * document's origin unless `useSourceComments` (helm's `# Source: chart/templates/x.yaml`) says more.
+ */
+export function parseManifestStream(text: string, origin: string, useSourceComments = false): Manifest[] {
+  const docs = parseAllDocuments(text, { uniqueKeys: false, prettyErrors: true });
+  const list = Array.isArray(docs) ? docs : [docs];
+  const out: Manifest[] = [];
+  for (const d of list) {
+    if (d.errors.length > 0) {
+      const first = d.errors[0]!;
+      const templated = /\{\{/.test(text) ? '; it looks like a helm template: pass the chart directory instead' : '';
+      throw new UsageError(`${origin} is not valid YAML: ${first.message.split('\n')[0]}${templated}`, { code: 'MANIFEST_INVALID' });
+    }
+    const object: unknown = d.toJS({ maxAliasCount: 1000 });
+    if (object === null || object === undefined) continue;
+    const src = useSourceComments ? sourceOf(d) : undefined;
+    out.push({ object, origin: src ?? origin });
+  }
+  return out;
+}
+
+/** helm's output split at its `---` document markers (text only, for comparing two renders). */
+function splitDocuments(text: string): string[] {
+  return text.split(/^---[ \t]*$/m).map((d) => d.trim()).filter((d) => d !== '');
+}
+
+export interface ChartRenderOptions {
+  valuesFiles: string[];
+  set: string[];
+  setString: string[];
+  kubeVersion?: string | undefined;
+  namespace?: string | undefined;
+  apiVersions: string[];
+  helm?: string | undefined;
+  cwd?: string | undefined;
+  signal?: AbortSignal | undefined;
+  /** How to name the chart and values files in messages (as the user wrote them). */
+  chartLabel?: string | undefined;
+  valuesLabels?: string[] | undefined;
+}
+
+function describeChart(path: string, o: ChartRenderOptions): string {
+  const parts = [`chart ${o.chartLabel ?? path}`];
+  const values = o.valuesLabels ?? o.valuesFiles;
+  if (values.length > 0) parts.push(`with values ${values.join(', ')}`);
+  const sets = [...o.set.map((s) => `--set ${s}`), ...o.setString.map((s) => `--set-string ${s}`)];
+  if (sets.length > 0) parts.push(`${values.length > 0 ? 'and' : 'with'} ${sets.join(' ')}`);
+  return parts.join(' ');
+}
+
+function templateArgs(path: string, o: ChartRenderOptions): string[] {
+  const args = ['template', path, '--include-crds'];
+  for (const f of o.valuesFiles) args.push('--values', f);
+  for (const s of o.set) args.push('--set', s);
+  for (const s of o.setString) args.push('--set-string', s);
+  if (o.kubeVersion) args.push('--kube-version', o.kubeVersion);
+  if (o.namespace) args.push('--namespace', o.namespace);
+  for (const a of o.apiVersions) args.push('--api-versions', a);
+  return args;
+}
+
+/**
+ * Render a chart with the real helm: every document including hooks and test pods (helm template
+ * prints both), CRDs, subcharts with the parent's values. A second render as an upgrade catches
+ * templates that exist only on upgrade; if only that one fails, a warning says so.
+ */
+export async function renderChart(path: string, o: ChartRenderOptions): Promise<{ manifests: Manifest[]; warnings: string[] }> {
+  const what = describeChart(path, o);
+  const run = (extra: string[]) =>
+    runHelm([...templateArgs(path, o), ...extra], { helm: o.helm, cwd: o.cwd, signal: o.signal, what });
+  const [install, upgrade] = await Promise.allSettled([run([]), run(['--is-upgrade'])]);
+  if (install.status === 'rejected') throw install.reason;
+  const manifests = parseManifestStream(install.value.stdout, `helm template output for ${what}`, true);
+  const warnings: string[] = [];
+  if (upgrade.status === 'fulfilled') {
+    // Only documents the upgrade renders differently are new; parsing the rest again is wasted time.
+    const seen = new Set(splitDocuments(install.value.stdout));
+    const extra = splitDocuments(upgrade.value.stdout).filter((d) => !seen.has(d));
+    if (extra.length > 0) manifests.push(...parseManifestStream(`---\n${extra.join('\n---\n')}\n`, `helm template --is-upgrade output for ${what}`, true));
+  } else {
+    const first = String((upgrade.reason as Error).message ?? upgrade.reason).split('\n').find((l) => /error/i.test(l))?.trim() ?? 'failed';
+    warnings.push(`${what}: rendering as an upgrade failed (${first}); images only an upgrade uses may be missing`);
+  }
+  return { manifests, warnings };
+}
+
+/** `kubectl kustomize DIR`, offline (remote bases fail with a clear message). */
+export async function buildKustomize(dir: string, o: { kubectl?: string | undefined; helm?: string | undefined; cwd?: string | undefined; signal?: AbortSignal | undefined }): Promise<Manifest[]> {
+  const { stdout } = await runKubectl(['kustomize', dir], { kubectl: o.kubectl, helm: o.helm, cwd: o.cwd, signal: o.signal, what: `kustomize directory ${dir}` });
+  return parseManifestStream(stdout, `kustomize ${dir}`);
+}
+
+function isK8sObject(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && typeof (v as Record<string, unknown>).kind === 'string';
+}
+
+/**
+ * Manifest files: a file, or every *.yaml/*.yml/*.json below a directory (hidden entries skipped).
+ * Charts and kustomize directories met on the way are returned separately, to be rendered.
+ */
+export async function readManifests(path: string, display: (p: string) => string): Promise<{ manifests: Manifest[]; nested: { kind: 'chart' | 'kustomize'; path: string }[] }> {
+  const manifests: Manifest[] = [];
+  const nested: { kind: 'chart' | 'kustomize'; path: string }[] = [];
+  let files = 0;
+  const readFileInto = async (file: string): Promise<void> => {
+    const s = await stat(file);
+    if (s.size > MAX_MANIFEST_FILE) throw new UsageError(`${display(file)} is larger than ${MAX_MANIFEST_FILE} bytes`, { code: 'MANIFEST_INVALID' });
+    const docs = parseManifestStream(await readFile(file, 'utf8'), display(file));
+    manifests.push(...docs.filter((d) => isK8sObject(d.object)));
+  };
+  const walk = async (dir: string, depth: number): Promise<void> => {
+    const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      if (e.name.startsWith('.')) continue;
+      const p = join(dir, e.name);
+      if (e.isDirectory()) {
+        if (depth >= 16) continue;
+        const kind = await classifyInput(p);
+        if (kind === 'manifests') await walk(p, depth + 1);
+        else nested.push({ kind, path: p });
+      } else if (e.isFile() && MANIFEST_EXT.test(e.name)) {
+        if (++files > MAX_FILES) throw new UsageError(`${display(path)} holds more than ${MAX_FILES} manifest files`, { code: 'INPUT_INVALID' });
+        await readFileInto(p);
+      }
+    }
+  };
+  const s = await stat(path);
+  if (s.isDirectory()) await walk(path, 0);
+  else await readFileInto(path);
+  if (manifests.length === 0 && nested.length === 0) {
+    throw new UsageError(
+      s.isDirectory()
+        ? `${display(path)} holds no Kubernetes manifests (no *.yaml, *.yml or *.json file with a kind)`
+        : `${display(path)} holds no Kubernetes objects (no YAML document with a kind)`,
+      { code: 'NO_MANIFESTS', hint: 'pass a chart directory or .tgz, a kustomize directory, or files with Kubernetes objects' },
+    );
+  }
+  return { manifests, nested };
+}
+
+/** A short, stable name for an input in reasons and comments: relative to cwd when inside it. */
+export function displayPath(path: string, cwd: string): string {
+  const rel = relative(cwd, path);
+  return rel === '' ? basename(path) : rel.startsWith('..') ? path : rel;
+}

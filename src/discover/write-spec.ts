@@ -1,0 +1,140 @@
+// `discover --write`: merge discovered images into airlock.yaml through the yaml Document API, so
+// every entry and comment a person wrote stays as it was. New images are appended, each with a
+// comment naming why it is needed. The file is replaced atomically (temp file, fsync, rename) and
+// only after the result validates as a spec: on any error it is left untouched.
+import { randomBytes } from 'node:crypto';
+import { open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { isMap, isScalar, isSeq, parseDocument, type Document, type Scalar } from 'yaml';
+import { UsageError } from '../core/errors.ts';
+import { formatReference, parseReference } from '../core/reference.ts';
+import { API_VERSION, parseSpec } from '../spec/spec.ts';
+import type { Finding, Reason } from './types.ts';
+
+export interface WriteSpecOptions {
+  /** metadata.name for a new spec (default: derived from the spec's directory). */
+  name?: string;
+}
+
+export interface WriteSpecResult {
+  path: string;
+  /** References appended, in order. */
+  added: string[];
+  /** Discovered images the spec already had (in any spelling of the same reference). */
+  alreadyPresent: string[];
+  created: boolean;
+  /** False when nothing had to change: the file was not touched. */
+  written: boolean;
+}
+
+function oneLine(s: string): string {
+  return s.replace(/[\r\n]+/g, ' ').trim();
+}
+
+function describeReason(r: Reason): string {
+  const from = r.chart !== undefined ? `chart ${r.chart}` : (r.origin ?? 'manifests');
+  if (r.source === 'values') return `from chart ${r.chart ?? '?'} values: ${r.path}`;
+  return `from ${from}: ${r.resource} ${r.path}`;
+}
+
+/** The comment written above a new entry: its first reason, and how to switch an optional one on. */
+export function commentFor(f: Finding): string {
+  const first = f.reasons[0];
+  let text = first ? describeReason(first) : 'found by airlock discover';
+  if (f.reasons.length > 1) text += ` (+${f.reasons.length - 1} more)`;
+  if (f.optional) text += `; optional: --set ${f.optional.valuesPath}=true`;
+  return ` ${oneLine(text)}`;
+}
+
+function normalised(text: string): string | undefined {
+  try {
+    return formatReference(parseReference(text));
+  } catch {
+    return undefined;
+  }
+}
+
+function specNameFor(path: string, given: string | undefined): string {
+  const raw = (given ?? basename(dirname(path))).toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '');
+  return raw.slice(0, 63).replace(/[^a-z0-9]+$/, '') || 'app';
+}
+
+async function writeAtomically(path: string, text: string, mode: number | undefined): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const fh = await open(tmp, 'wx', mode ?? 0o644);
+  try {
+    await fh.writeFile(text);
+    await fh.sync();
+    await fh.close();
+    await rename(tmp, path);
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** Merge `findings` into the spec at `path` (created if missing). */
+export async function writeDiscoveredToSpec(path: string, findings: readonly Finding[], opts: WriteSpecOptions = {}): Promise<WriteSpecResult> {
+  let text: string | undefined;
+  let mode: number | undefined;
+  try {
+    text = await readFile(path, 'utf8');
+    mode = (await stat(path)).mode & 0o777;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new UsageError(`cannot read spec file ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  const created = text === undefined;
+  let doc: Document;
+  if (text === undefined) {
+    doc = parseDocument(`apiVersion: ${API_VERSION}\nkind: Bundle\nmetadata:\n  name: ${specNameFor(path, opts.name)}\n  version: 0.1.0\n`);
+    doc.commentBefore = ' Written by `airlock discover --write`. Edit freely: later runs keep your entries and comments.';
+  } else {
+    doc = parseDocument(text, { prettyErrors: true });
+    if (doc.errors.length > 0) {
+      throw new UsageError(`${path}: not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`, { code: 'SPEC_INVALID', hint: 'fix the spec first; it was not changed' });
+    }
+    if (!isMap(doc.contents)) throw new UsageError(`${path}: expected a mapping with apiVersion, kind, metadata and images`, { code: 'SPEC_INVALID' });
+  }
+
+  let images = doc.get('images', true);
+  if (images === undefined || images === null || (isScalar(images) && (images as Scalar).value === null)) {
+    doc.set('images', doc.createNode([]));
+    images = doc.get('images', true);
+  }
+  if (!isSeq(images)) throw new UsageError(`${path}: images must be a list of image references`, { code: 'SPEC_INVALID', hint: 'fix the spec first; it was not changed' });
+
+  const present = new Set<string>();
+  for (const item of images.items) {
+    const v = isScalar(item) ? item.value : item;
+    if (typeof v === 'string') present.add(normalised(v) ?? v);
+  }
+  const added: string[] = [];
+  const alreadyPresent: string[] = [];
+  for (const f of findings) {
+    if (present.has(f.reference)) {
+      alreadyPresent.push(f.reference);
+      continue;
+    }
+    const node = doc.createNode(f.reference) as Scalar;
+    node.commentBefore = commentFor(f);
+    images.items.push(node);
+    present.add(f.reference);
+    added.push(f.reference);
+  }
+  if (added.length === 0) return { path, added, alreadyPresent, created, written: false };
+  // Block style for the list we add to, even when a person wrote `images: []`.
+  images.flow = false;
+
+  const out = doc.toString({ lineWidth: 0, flowCollectionPadding: false });
+  try {
+    parseSpec(out, path);
+  } catch (e) {
+    throw new UsageError(`${path}: the spec would not be valid after adding the discovered images (${(e as Error).message}); it was not changed`, {
+      code: 'SPEC_INVALID',
+      cause: e,
+    });
+  }
+  await writeAtomically(path, out, mode);
+  return { path, added, alreadyPresent, created, written: true };
+}

@@ -1,0 +1,221 @@
+// Several bundles (a base and its updates) read as one content store: the union of their blobs,
+// and their images with later bundles winning a name both carry. Every image graph is walked once
+// when the set opens (manifests are small positioned reads, checked against their digests), so
+// serving and exporting never parse a manifest again to know what belongs to what. Blobs stay in
+// the tars and are read by position; nothing is unpacked.
+import type { FileHandle } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { NotFoundError, throwIfAborted } from '../core/errors.ts';
+import { verifyBytes, type Digest } from '../core/digest.ts';
+import { childrenOf, isManifestDescriptor, MAX_MANIFEST_BYTES, MediaType, parseManifest, type Descriptor } from '../core/manifest.ts';
+import { parseReference, type Reference } from '../core/reference.ts';
+import type { OpOptions, ReadOnlyStorage } from '../content/types.ts';
+import { blobPath, openBundle, type Bundle, type BundleEntry } from '../bundle/index.ts';
+
+export interface SetImage {
+  /** The name as the bundle carries it, e.g. `docker.io/library/nginx:1.27`. */
+  name: string;
+  reference: Reference;
+  root: Descriptor;
+  /** Path of the bundle this image (its tag) comes from. */
+  bundle: string;
+  /** Every digest of the graph, root included: manifests, configs, layers. */
+  digests: ReadonlySet<string>;
+}
+
+/** What is known about one manifest without reading it again. */
+export interface ManifestInfo {
+  digest: Digest;
+  /** The document's own mediaType, else the one of the descriptor that pointed at it. */
+  mediaType: string;
+  size: number;
+  kind: 'index' | 'manifest';
+  /** Platform children of an index (for clients that cannot take an index). */
+  children: Descriptor[];
+  subject?: Digest | undefined;
+  /** The config's media type (image manifests only). */
+  config?: string | undefined;
+  /** `artifactType`, else the config's media type: what the referrers API lists. */
+  artifactType?: string | undefined;
+  annotations?: Record<string, string> | undefined;
+}
+
+const IMAGE_CONFIG_MEDIA_TYPES: readonly string[] = [MediaType.ociConfig, MediaType.dockerConfig];
+
+/** Bytes `position`…`position + length` of an open file (the handle belongs to the bundle). */
+export interface FileRange {
+  fh: FileHandle;
+  position: number;
+  length: number;
+}
+
+export interface BlobLocation {
+  bundle: Bundle;
+  entry: BundleEntry;
+}
+
+export interface OpenBundleSetOptions {
+  signal?: AbortSignal | undefined;
+}
+
+export class BundleSet implements ReadOnlyStorage {
+  readonly bundles: readonly Bundle[];
+  /** Images by name; a name in several bundles is the one of the last bundle given. */
+  readonly images: readonly SetImage[];
+  /**
+   * Images an update replaced (same name, other root): no longer tagged, still pullable by
+   * digest, as from a registry where the tag moved.
+   */
+  readonly shadowed: readonly SetImage[];
+  readonly #manifests: ReadonlyMap<string, ManifestInfo>;
+  readonly #blobs = new Map<string, BlobLocation>();
+
+  /** Use openBundleSet. */
+  constructor(bundles: Bundle[], images: SetImage[], shadowed: SetImage[], manifests: Map<string, ManifestInfo>) {
+    this.bundles = bundles;
+    this.images = images;
+    this.shadowed = shadowed;
+    this.#manifests = manifests;
+    for (const b of bundles) {
+      for (const [name, entry] of b.entries) {
+        if (!name.startsWith('blobs/')) continue;
+        const parts = name.split('/');
+        if (parts.length !== 3) continue;
+        const digest = `${parts[1]}:${parts[2]}`;
+        if (!this.#blobs.has(digest)) this.#blobs.set(digest, { bundle: b, entry });
+      }
+    }
+  }
+
+  /** Where a blob's bytes sit, in whichever bundle has them. */
+  locate(digest: string): BlobLocation | undefined {
+    return this.#blobs.get(digest);
+  }
+
+  manifest(digest: string): ManifestInfo | undefined {
+    return this.#manifests.get(digest);
+  }
+
+  /** Raw bytes of a blob range; the caller knows the digest and size (Content-Length) already. */
+  readRange(loc: BlobLocation, start = 0, length = loc.entry.size): Readable {
+    return loc.bundle.readRange({ offset: loc.entry.offset + start, size: length });
+  }
+
+  /** The same range as readRange, for callers that do their own positioned reads. */
+  fileRange(loc: BlobLocation, start = 0, length = loc.entry.size): FileRange {
+    return { fh: loc.bundle.fileHandle(), position: loc.entry.offset + start, length };
+  }
+
+  /** A manifest's exact bytes (small, size-limited). */
+  async readManifest(digest: string): Promise<Buffer> {
+    const loc = this.#blobs.get(digest);
+    if (!loc) throw new NotFoundError(`manifest ${digest} is in none of the bundles`, { code: 'MANIFEST_UNKNOWN' });
+    return await loc.bundle.readEntry(blobPath(digest as Digest), MAX_MANIFEST_BYTES);
+  }
+
+  async exists(desc: Descriptor, opts: OpOptions = {}): Promise<boolean> {
+    throwIfAborted(opts.signal);
+    return this.#blobs.get(desc.digest)?.entry.size === desc.size;
+  }
+
+  /** Verified stream of a blob (Fetcher contract), from the first bundle that holds it. */
+  async fetch(desc: Descriptor, opts: OpOptions = {}): Promise<Readable> {
+    const loc = this.#blobs.get(desc.digest);
+    if (!loc) throw new NotFoundError(`blob ${desc.digest} is in none of the bundles`, { code: 'BLOB_UNKNOWN' });
+    return await loc.bundle.fetch(desc, opts);
+  }
+
+  /**
+   * Is this a container image (something containerd can unpack and run): an image manifest with
+   * an image config, or an index holding one. Charts, signatures and SBOMs are not.
+   */
+  isContainerImage(digest: string): boolean {
+    const info = this.#manifests.get(digest);
+    if (!info) return false;
+    if (info.kind === 'manifest') return info.config !== undefined && IMAGE_CONFIG_MEDIA_TYPES.includes(info.config);
+    return info.children.some((c) => c.digest !== digest && this.isContainerImage(c.digest));
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.bundles.map((b) => b.close()));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/**
+ * Open bundles as one set. Each is scanned and each image graph walked; a manifest missing from
+ * every bundle, or whose bytes do not match its digest, fails here rather than at the first pull.
+ */
+export async function openBundleSet(paths: readonly string[], opts: OpenBundleSetOptions = {}): Promise<BundleSet> {
+  const bundles: Bundle[] = [];
+  try {
+    for (const p of paths) {
+      throwIfAborted(opts.signal);
+      bundles.push(await openBundle(p, { signal: opts.signal }));
+    }
+    const byName = new Map<string, { bundle: Bundle; root: Descriptor }>();
+    const replaced: { name: string; bundle: Bundle; root: Descriptor }[] = [];
+    for (const b of bundles) {
+      for (const img of b.images()) {
+        const earlier = byName.get(img.reference);
+        if (earlier && earlier.root.digest !== img.root.digest) replaced.push({ name: img.reference, ...earlier });
+        byName.set(img.reference, { bundle: b, root: img.root });
+      }
+    }
+
+    const manifests = new Map<string, ManifestInfo>();
+    const locate = (digest: string): Bundle | undefined => bundles.find((b) => b.blobEntry(digest) !== undefined);
+    const walkCache = new Map<string, ReadonlySet<string>>();
+    const walk = async (d: Descriptor, image: string): Promise<ReadonlySet<string>> => {
+      const cached = walkCache.get(d.digest);
+      if (cached) return cached;
+      const out = new Set<string>([d.digest]);
+      if (isManifestDescriptor(d)) {
+        throwIfAborted(opts.signal);
+        const holder = locate(d.digest);
+        if (!holder) {
+          throw new NotFoundError(`manifest ${d.digest} of ${image} is in none of the bundles`, {
+            code: 'MANIFEST_UNKNOWN',
+            hint: 'give the base bundle too when serving an update: airlock serve BASE UPDATE…',
+          });
+        }
+        const what = `manifest ${d.digest} of ${image} in ${holder.path}`;
+        const bytes = await holder.readEntry(blobPath(d.digest), MAX_MANIFEST_BYTES);
+        verifyBytes(bytes, { digest: d.digest, size: d.size }, what);
+        const parsed = parseManifest(bytes, d.mediaType, what);
+        const v = parsed.value;
+        manifests.set(d.digest, {
+          digest: d.digest,
+          mediaType: parsed.mediaType,
+          size: d.size,
+          kind: parsed.kind,
+          children: parsed.kind === 'index' ? parsed.value.manifests : [],
+          subject: v.subject?.digest,
+          config: parsed.kind === 'manifest' ? parsed.value.config.mediaType : undefined,
+          artifactType: v.artifactType ?? (parsed.kind === 'manifest' ? parsed.value.config.mediaType : undefined),
+          annotations: v.annotations,
+        });
+        for (const c of childrenOf(parsed)) for (const x of await walk(c, image)) out.add(x);
+      }
+      walkCache.set(d.digest, out);
+      return out;
+    };
+
+    const images: SetImage[] = [];
+    for (const [name, { bundle, root }] of byName) {
+      images.push({ name, reference: parseReference(name), root, bundle: bundle.path, digests: await walk(root, name) });
+    }
+    images.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const shadowed: SetImage[] = [];
+    for (const r of replaced) {
+      shadowed.push({ name: r.name, reference: parseReference(r.name), root: r.root, bundle: r.bundle.path, digests: await walk(r.root, r.name) });
+    }
+    return new BundleSet(bundles, images, shadowed, manifests);
+  } catch (e) {
+    await Promise.allSettled(bundles.map((b) => b.close()));
+    throw e;
+  }
+}

@@ -1,0 +1,315 @@
+// The read-only OCI distribution API as a function from request to response, over a bundle set
+// and its catalog of names. No socket here (server.ts binds it), so every answer can be tested
+// by calling it. Blob bodies are stream factories over positioned reads of the bundle tars.
+//
+// Errors follow the distribution spec: a JSON body `{"errors":[{code,message,detail}]}` with
+// MANIFEST_UNKNOWN, BLOB_UNKNOWN, NAME_UNKNOWN, NAME_INVALID, DIGEST_INVALID, UNAUTHORIZED,
+// UNSUPPORTED, PAGINATION_NUMBER_INVALID (as distribution), plus RANGE_INVALID (416) and
+// NOT_FOUND (a path outside the API). Whatever a request holds, the handler answers; it never
+// throws (an unexpected failure is a 500 with the cause kept for the log, not sent).
+import type { Readable } from 'node:stream';
+import { isDigest } from '../core/digest.ts';
+import type { Descriptor } from '../core/manifest.ts';
+import { MediaType, isManifestMediaType } from '../core/media-types.ts';
+import { isValidRepository, isValidTag } from '../core/reference.ts';
+import type { BundleSet, FileRange, ManifestInfo } from './bundle-set.ts';
+import type { Catalog, Repository } from './catalog.ts';
+import type { BasicAuth } from './htpasswd.ts';
+import { parseRange } from './range.ts';
+
+export interface ServeRequest {
+  method: string;
+  /** The path as received, without the query; not percent-decoded (no valid name needs it). */
+  path: string;
+  query: URLSearchParams;
+  /** Header names in lower case, as node:http gives them. */
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+export interface ServeResponse {
+  status: number;
+  headers: Record<string, string>;
+  /** Bytes in memory (manifests, JSON), or a factory for a blob stream of Content-Length bytes. */
+  body?: Buffer | (() => Readable) | undefined;
+  /**
+   * The same blob bytes as `body`, as a positioned range of an open file: an adapter may send
+   * them with reusable buffers instead of the stream (fresh buffers per chunk cost page faults
+   * and garbage collection at these rates).
+   */
+  file?: FileRange | undefined;
+  /** The authenticated user, for the access log. */
+  user?: string | undefined;
+  /** An unexpected failure behind a 500, for the log (never sent to the client). */
+  error?: unknown;
+}
+
+export type Handler = (req: ServeRequest) => Promise<ServeResponse>;
+
+export interface HandlerOptions {
+  set: BundleSet;
+  catalog: Catalog;
+  /** When set, every request needs valid Basic credentials. */
+  auth?: BasicAuth | undefined;
+}
+
+const API_VERSION = { 'docker-distribution-api-version': 'registry/2.0' };
+const JSON_TYPE = 'application/json; charset=utf-8';
+const NAME_MAX = 255;
+/** What distribution falls back to for a client that cannot take an index. */
+const DEFAULT_PLATFORM = { os: 'linux', architecture: 'amd64' };
+
+type Route =
+  | { kind: 'base' }
+  | { kind: 'catalog' }
+  | { kind: 'tags'; name: string }
+  | { kind: 'manifest'; name: string; reference: string }
+  | { kind: 'blob'; name: string; digest: string }
+  | { kind: 'upload'; name: string }
+  | { kind: 'referrers'; name: string; digest: string }
+  | { kind: 'unknown' };
+
+export function parseRoute(path: string): Route {
+  if (path === '/v2/' || path === '/v2') return { kind: 'base' };
+  if (path === '/v2/_catalog') return { kind: 'catalog' };
+  let m = /^\/v2\/(.+)\/tags\/list$/.exec(path);
+  if (m) return { kind: 'tags', name: m[1]! };
+  m = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(path);
+  if (m) return { kind: 'manifest', name: m[1]!, reference: m[2]! };
+  m = /^\/v2\/(.+)\/blobs\/uploads(?:\/[^/]*)?$/.exec(path);
+  if (m) return { kind: 'upload', name: m[1]! };
+  m = /^\/v2\/(.+)\/blobs\/([^/]+)$/.exec(path);
+  if (m) return { kind: 'blob', name: m[1]!, digest: m[2]! };
+  m = /^\/v2\/(.+)\/referrers\/([^/]+)$/.exec(path);
+  if (m) return { kind: 'referrers', name: m[1]!, digest: m[2]! };
+  return { kind: 'unknown' };
+}
+
+export function ociError(status: number, code: string, message: string, detail?: unknown, headers: Record<string, string> = {}): ServeResponse {
+  const body = Buffer.from(JSON.stringify({ errors: [{ code, message, ...(detail === undefined ? {} : { detail }) }] }));
+  return { status, headers: { ...API_VERSION, 'content-type': JSON_TYPE, 'content-length': String(body.length), ...headers }, body };
+}
+
+function json(value: unknown, headers: Record<string, string> = {}, contentType = JSON_TYPE): ServeResponse {
+  const body = Buffer.from(JSON.stringify(value));
+  return { status: 200, headers: { ...API_VERSION, 'content-type': contentType, 'content-length': String(body.length), ...headers }, body };
+}
+
+function header(req: ServeRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+/** Media types a client lists in Accept (parameters and q-values dropped). */
+function acceptedTypes(req: ServeRequest): string[] {
+  const raw = header(req, 'accept');
+  if (raw === undefined) return [];
+  return raw
+    .split(',')
+    .map((s) => s.split(';')[0]!.trim().toLowerCase())
+    .filter((s) => s !== '');
+}
+
+function etagMatches(req: ServeRequest, digest: string): boolean {
+  const v = header(req, 'if-none-match');
+  if (v === undefined) return false;
+  return v.split(',').some((t) => {
+    const s = t.trim().replace(/^W\//, '');
+    return s === '*' || s === digest || s === `"${digest}"`;
+  });
+}
+
+const badName = (name: string): ServeResponse =>
+  ociError(400, 'NAME_INVALID', 'invalid repository name', { name: name.slice(0, NAME_MAX), expected: 'lowercase path components joined by /' });
+const unknownName = (name: string): ServeResponse => ociError(404, 'NAME_UNKNOWN', 'repository name not known to registry', { name });
+const badDigest = (digest: string): ServeResponse =>
+  ociError(400, 'DIGEST_INVALID', 'provided digest did not match uploaded content', { digest: digest.slice(0, 200), expected: 'sha256:<64 hex> or sha512:<128 hex>' });
+
+export function createHandler(opts: HandlerOptions): Handler {
+  const { set, catalog, auth } = opts;
+
+  const lookup = (req: ServeRequest, name: string): Repository | ServeResponse => {
+    if (name.length > NAME_MAX || !isValidRepository(name)) return badName(name);
+    const repo = catalog.lookup(name, req.query.get('ns') ?? undefined);
+    return repo ?? unknownName(name);
+  };
+
+  const manifest = async (req: ServeRequest, name: string, reference: string): Promise<ServeResponse> => {
+    const repo = lookup(req, name);
+    if (!('tags' in repo)) return repo;
+    let info: ManifestInfo | undefined;
+    const byTag = !reference.includes(':');
+    if (!byTag) {
+      if (!isDigest(reference)) return badDigest(reference);
+      info = repo.digests.has(reference) ? set.manifest(reference) : undefined;
+    } else {
+      const img = isValidTag(reference) ? repo.tags.get(reference) : undefined;
+      info = img ? set.manifest(img.root.digest) : undefined;
+    }
+    if (!info) return ociError(404, 'MANIFEST_UNKNOWN', 'manifest unknown', { name, reference: reference.slice(0, 200) });
+
+    const chosen = negotiate(info, acceptedTypes(req), byTag, (d) => (repo.digests.has(d) ? set.manifest(d) : undefined));
+    if (chosen === undefined) {
+      return ociError(404, 'MANIFEST_UNKNOWN', `${name}:${reference} is an index (${info.mediaType}) and the Accept header takes neither it nor its ${DEFAULT_PLATFORM.os}/${DEFAULT_PLATFORM.architecture} manifest`, {
+        name,
+        reference,
+        mediaType: info.mediaType,
+      });
+    }
+    const headers: Record<string, string> = {
+      ...API_VERSION,
+      'content-type': chosen.mediaType,
+      'content-length': String(chosen.size),
+      'docker-content-digest': chosen.digest,
+      etag: `"${chosen.digest}"`,
+    };
+    if (etagMatches(req, chosen.digest)) return { status: 304, headers: { ...API_VERSION, 'docker-content-digest': chosen.digest, etag: `"${chosen.digest}"` } };
+    if (req.method === 'HEAD') return { status: 200, headers };
+    return { status: 200, headers, body: await set.readManifest(chosen.digest) };
+  };
+
+  const blob = (req: ServeRequest, name: string, digest: string): ServeResponse => {
+    const repo = lookup(req, name);
+    if (!('tags' in repo)) return repo;
+    if (!isDigest(digest)) return badDigest(digest);
+    const loc = repo.digests.has(digest) ? set.locate(digest) : undefined;
+    if (!loc) return ociError(404, 'BLOB_UNKNOWN', 'blob unknown to registry', { name, digest });
+    const size = loc.entry.size;
+    const base: Record<string, string> = {
+      ...API_VERSION,
+      'docker-content-digest': digest,
+      etag: `"${digest}"`,
+      'accept-ranges': 'bytes',
+      // Content-addressed: the bytes under this URL never change.
+      'cache-control': 'max-age=31536000',
+    };
+    if (etagMatches(req, digest)) return { status: 304, headers: base };
+    const ifRange = header(req, 'if-range');
+    const range = ifRange !== undefined && ifRange.trim() !== `"${digest}"` ? ({ kind: 'none' } as const) : parseRange(header(req, 'range'), size);
+    if (range.kind === 'unsatisfiable') {
+      return ociError(416, 'RANGE_INVALID', 'requested range not satisfiable', { range: header(req, 'range')?.slice(0, 200), size }, { 'content-range': `bytes */${size}` });
+    }
+    const start = range.kind === 'range' ? range.start : 0;
+    const length = range.kind === 'range' ? range.end - range.start + 1 : size;
+    const headers: Record<string, string> = { ...base, 'content-type': 'application/octet-stream', 'content-length': String(length) };
+    if (range.kind === 'range') headers['content-range'] = `bytes ${range.start}-${range.end}/${size}`;
+    const status = range.kind === 'range' ? 206 : 200;
+    if (req.method === 'HEAD') return { status, headers };
+    return { status, headers, body: () => set.readRange(loc, start, length), file: set.fileRange(loc, start, length) };
+  };
+
+  const tags = (req: ServeRequest, name: string): ServeResponse => {
+    const repo = lookup(req, name);
+    if (!('tags' in repo)) return repo;
+    const all = [...repo.tags.keys()].sort();
+    const ns = req.query.get('ns');
+    const page = paginate(all, req, `/v2/${name}/tags/list`, ns !== null && ns !== '' ? `&ns=${encodeURIComponent(ns)}` : '');
+    if ('status' in page) return page;
+    return json({ name, tags: page.items }, page.headers);
+  };
+
+  const catalogList = (req: ServeRequest): ServeResponse => {
+    const page = paginate(
+      catalog.repositories.map((r) => r.name),
+      req,
+      '/v2/_catalog',
+    );
+    if ('status' in page) return page;
+    return json({ repositories: page.items }, page.headers);
+  };
+
+  const referrers = (req: ServeRequest, name: string, digest: string): ServeResponse => {
+    if (name.length > NAME_MAX || !isValidRepository(name)) return badName(name);
+    if (!isDigest(digest)) return badDigest(digest);
+    // The referrers API never answers 404 (clients take a 404 for "not supported").
+    const repo = catalog.lookup(name, req.query.get('ns') ?? undefined);
+    const wanted = req.query.get('artifactType');
+    const manifests: Descriptor[] = [];
+    for (const d of repo?.digests ?? []) {
+      const info = set.manifest(d);
+      if (!info || info.subject !== digest) continue;
+      if (wanted !== null && info.artifactType !== wanted) continue;
+      const desc: Descriptor = { mediaType: info.mediaType, digest: info.digest, size: info.size };
+      if (info.artifactType !== undefined) desc.artifactType = info.artifactType;
+      if (info.annotations !== undefined) desc.annotations = info.annotations;
+      manifests.push(desc);
+    }
+    manifests.sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
+    return json({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests }, wanted !== null ? { 'oci-filters-applied': 'artifactType' } : {}, MediaType.ociIndex);
+  };
+
+  return async (req) => {
+    let user: string | undefined;
+    try {
+      const route = parseRoute(req.path);
+      if (auth) {
+        user = await auth.check(header(req, 'authorization'));
+        if (user === undefined) {
+          return ociError(401, 'UNAUTHORIZED', 'authentication required', undefined, { 'www-authenticate': 'Basic realm="airlock"' });
+        }
+      }
+      const res = await route_(req, route);
+      res.user = user;
+      return res;
+    } catch (e) {
+      return { ...ociError(500, 'UNKNOWN', 'internal error while reading the bundle'), user, error: e };
+    }
+  };
+
+  async function route_(req: ServeRequest, route: Route): Promise<ServeResponse> {
+    if (route.kind === 'unknown') return ociError(404, 'NOT_FOUND', 'no such endpoint: this is a read-only OCI distribution registry (/v2/)');
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      return ociError(405, 'UNSUPPORTED', `${req.method} is not supported: airlock serve is read-only (serving bundles)`, undefined, { allow: 'GET, HEAD' });
+    }
+    switch (route.kind) {
+      case 'base':
+        return json({});
+      case 'catalog':
+        return catalogList(req);
+      case 'tags':
+        return tags(req, route.name);
+      case 'manifest':
+        return await manifest(req, route.name, route.reference);
+      case 'blob':
+        return blob(req, route.name, route.digest);
+      case 'referrers':
+        return referrers(req, route.name, route.digest);
+      case 'upload':
+        return ociError(405, 'UNSUPPORTED', 'uploads are not supported: airlock serve is read-only (serving bundles)', undefined, { allow: 'GET, HEAD' });
+    }
+  }
+}
+
+/**
+ * Which manifest to send. What is stored is sent unless the client lists manifest types in Accept
+ * and leaves this one out: then, for an index asked for by tag, its linux/amd64 manifest (what
+ * distribution does for a manifest list), else nothing. An image manifest has no alternative and
+ * is always sent; so is anything asked for by digest (the digest names exactly those bytes).
+ */
+export function negotiate(info: ManifestInfo, accepted: string[], byTag: boolean, find: (digest: string) => ManifestInfo | undefined): ManifestInfo | undefined {
+  if (!accepted.some(isManifestMediaType) || accepted.includes('*/*') || accepted.includes(info.mediaType.toLowerCase())) return info;
+  if (info.kind !== 'index' || !byTag) return info;
+  for (const c of info.children) {
+    if (c.platform?.os !== DEFAULT_PLATFORM.os || c.platform.architecture !== DEFAULT_PLATFORM.architecture) continue;
+    const child = find(c.digest);
+    if (child && accepted.includes(child.mediaType.toLowerCase())) return child;
+  }
+  return undefined;
+}
+
+function paginate(all: string[], req: ServeRequest, path: string, extraQuery = ''): { items: string[]; headers: Record<string, string> } | ServeResponse {
+  const nRaw = req.query.get('n');
+  const last = req.query.get('last');
+  let n: number | undefined;
+  if (nRaw !== null && nRaw !== '') {
+    if (!/^\d{1,9}$/.test(nRaw)) return ociError(400, 'PAGINATION_NUMBER_INVALID', 'invalid number of results requested', { n: nRaw.slice(0, 50) });
+    n = Number(nRaw);
+  }
+  let items = last !== null && last !== '' ? all.filter((t) => t > last) : all;
+  const headers: Record<string, string> = {};
+  if (n !== undefined && items.length > n) {
+    items = items.slice(0, n);
+    const lastItem = items[items.length - 1];
+    if (lastItem !== undefined) headers.link = `<${path}?n=${n}&last=${encodeURIComponent(lastItem)}${extraQuery}>; rel="next"`;
+  }
+  return { items, headers };
+}

@@ -1,0 +1,200 @@
+// `airlock discover` driven as a user would, on fixture charts rendered by the real helm (pinned
+// v4.1.4 in .tools/bin), a kustomize overlay built by the real kubectl, and plain manifests.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { airlock, resultOf } from '../helpers/cli.ts';
+import { helmPath, kubectlPath } from '../helpers/helm.ts';
+import { discoverImages, type DiscoverOptions } from '../../src/discover/discover.ts';
+import { isAirlockError, type AirlockError } from '../../src/core/errors.ts';
+
+const FIX = fileURLToPath(new URL('../fixtures/discover/', import.meta.url));
+const HELM = helmPath();
+const run = (args: string[], cwd = FIX) => airlock(['discover', '--helm', HELM, ...args], { cwd, timeoutMs: 60_000 });
+const lines = (stdout: string) => stdout.split('\n').filter((l) => l !== '');
+
+interface JsonImage {
+  reference: string;
+  reasons: { source: string; resource: string; path: string; chart?: string; origin?: string }[];
+  optional?: { valuesPath: string; hint: string };
+}
+const images = (stdout: string): Map<string, JsonImage> => new Map((resultOf(stdout).images as JsonImage[]).map((i) => [i.reference, i]));
+
+const SHOP_DEFAULT = [
+  'docker.io/airlock-test/curl:8.5.0', // test pod (helm.sh/hook: test)
+  'docker.io/airlock-test/postgres:15.6.0', // subchart db, tag overridden by the parent
+  'docker.io/airlock-test/shop-cleanup:1.4.2', // CronJob
+  'docker.io/airlock-test/shop-migrate:1.4.2', // pre-install hook Job
+  'docker.io/airlock-test/shop-reindex:1.4.2', // post-upgrade hook Job
+  'docker.io/airlock-test/shop:1.4.2',
+  'docker.io/airlock-test/upgrade-notes:1.0.0', // rendered only with .Release.IsUpgrade
+  'docker.io/library/busybox:1.36', // init container
+];
+
+describe('airlock discover', { concurrency: true }, () => {
+  let tmp: string;
+  before(async () => {
+    tmp = await mkdtemp(join(tmpdir(), 'airlock-discover-'));
+  });
+  after(async () => {
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  it('an operator chart: sidecar images in args, env and a ConfigMap, CR image fields, pod templates, annotations; each with why; nothing else', async () => {
+    const r = await run(['operator', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const m = images(r.stdout);
+    assert.deepEqual([...m.keys()], [
+      'docker.io/airlock-test/warmup:2.0',
+      'docker.io/airlock-test/worker:2.0',
+      'ghcr.io/airlock-test/acme-solver:v1.14.2',
+      'ghcr.io/airlock-test/backup-agent:4.2.0',
+      'ghcr.io/airlock-test/widget-exporter:0.9',
+      'quay.io/airlock-test/config-reloader:v0.7.1',
+      'quay.io/airlock-test/metrics-exporter:v0.15.0',
+      'quay.io/airlock-test/widget-operand:v1.8.0',
+      'quay.io/airlock-test/widget-operator:v0.3.0',
+      'quay.io/airlock-test/widget-server:v1.8.0',
+      'registry.example.com/sidecars/envoy:v1.30.1',
+    ]);
+    // labels with colons, host:port env values, version strings, URLs, annotations: none of them
+    assert.doesNotMatch([...m.keys()].join('\n'), /platform|backend|redis|5432|6379|1\.2\.3|docs\.example|localhost|not-an-annotation/);
+    assert.equal(resultOf(r.stdout).hiddenOptional, 1);
+    const first = (ref: string) => m.get(ref)?.reasons[0];
+    assert.deepEqual(first('quay.io/airlock-test/config-reloader:v0.7.1'), {
+      source: 'args',
+      resource: 'Deployment/default/release-name-operator',
+      path: 'spec.template.spec.containers[0].args[0]',
+      chart: 'widget-operator',
+      origin: 'widget-operator/templates/deployment.yaml',
+    });
+    const where = (ref: string) => [first(ref)?.source, first(ref)?.path];
+    assert.deepEqual(where('ghcr.io/airlock-test/acme-solver:v1.14.2'), ['args', 'spec.template.spec.containers[0].args[2]']);
+    assert.deepEqual(where('registry.example.com/sidecars/envoy:v1.30.1'), ['env', 'spec.template.spec.containers[0].env[0].value']);
+    assert.deepEqual(where('ghcr.io/airlock-test/backup-agent:4.2.0'), ['configmap', 'data.backup-image']);
+    assert.deepEqual(where('quay.io/airlock-test/metrics-exporter:v0.15.0'), ['configmap', 'data["operator.yaml"].exporters.metrics.image']);
+    assert.deepEqual(where('quay.io/airlock-test/widget-server:v1.8.0'), ['cr-image-field', 'spec.image']);
+    assert.deepEqual(where('docker.io/airlock-test/warmup:2.0'), ['pod-spec', 'spec.podTemplate.spec.initContainers[0].image']);
+    assert.equal(first('docker.io/airlock-test/warmup:2.0')?.resource, 'WidgetWorkerPool/default/release-name-workers');
+    assert.deepEqual(where('quay.io/airlock-test/widget-operand:v1.8.0'), ['chart-annotation', 'annotations["helm.sh/images"][0]']);
+    assert.ok(m.get('quay.io/airlock-test/widget-operator:v0.3.0')?.reasons.some((x) => x.source === 'values' && x.path === 'image'));
+  });
+
+  it('a {registry,repository,tag,digest} chart: hooks, test pod, CronJob, subchart overrides, .helmignore; optional images hidden', async () => {
+    const r = await run(['shop']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(lines(r.stdout), SHOP_DEFAULT);
+    assert.doesNotMatch(r.stdout, /ignored-by-helmignore|postgres:15\.0\.0|redis|shop-exporter/);
+    assert.match(r.stderr, /2 optional image\(s\) not listed.*--include-optional/);
+  });
+
+  it('--include-optional lists the optional ones with the values path that switches them on', async () => {
+    const r = await run(['shop', '--include-optional', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const m = images(r.stdout);
+    assert.deepEqual(m.get('docker.io/airlock-test/shop-exporter:0.11.0')?.optional?.valuesPath, 'metrics.enabled');
+    assert.deepEqual(m.get('docker.io/airlock-test/redis:7.2.4')?.optional?.valuesPath, 'cache.enabled');
+    assert.equal(m.get('docker.io/airlock-test/shop:1.4.2')?.optional, undefined);
+    assert.equal(m.size, SHOP_DEFAULT.length + 2);
+    const upgrade = m.get('docker.io/airlock-test/upgrade-notes:1.0.0')?.reasons[0];
+    assert.equal(upgrade?.origin, 'shop/templates/upgrade-only.yaml');
+    const pg = m.get('docker.io/airlock-test/postgres:15.6.0')?.reasons;
+    assert.ok(pg?.some((x) => x.source === 'values' && x.path === 'db.image'), JSON.stringify(pg));
+    assert.match(m.get('docker.io/airlock-test/shop-exporter:0.11.0')?.optional?.hint ?? '', /--set metrics\.enabled=true/);
+  });
+
+  it('switched on with --set, the optional images are rendered and required', async () => {
+    const r = await run(['shop', '--set', 'metrics.enabled=true', '--set', 'cache.enabled=true', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const m = images(r.stdout);
+    assert.equal(m.get('docker.io/airlock-test/shop-exporter:0.11.0')?.reasons[0]?.source, 'pod-spec');
+    assert.equal(m.get('docker.io/airlock-test/redis:7.2.4')?.reasons[0]?.origin, 'shop/charts/cache/templates/deployment.yaml');
+    assert.equal([...m.values()].filter((i) => i.optional).length, 0);
+  });
+
+  it('global.imageRegistry from a values file, on the packaged chart (.tgz) as on the directory', async () => {
+    const pkg = join(tmp, 'pkg');
+    await promisify(execFile)(HELM, ['package', join(FIX, 'shop'), '--destination', pkg], {
+      env: { ...process.env, HELM_CACHE_HOME: join(tmp, 'hc'), HELM_CONFIG_HOME: join(tmp, 'hcfg'), HELM_DATA_HOME: join(tmp, 'hd') },
+    });
+    const values = join(tmp, 'mirror.yaml');
+    await writeFile(values, 'global:\n  imageRegistry: registry.internal:5000\n');
+    const fromDir = await run(['shop', '-f', values, '--include-optional']);
+    const fromTgz = await run([join(pkg, 'shop-1.4.2.tgz'), '-f', values, '--include-optional']);
+    assert.equal(fromDir.code, 0, fromDir.stderr);
+    assert.equal(fromTgz.code, 0, fromTgz.stderr);
+    assert.deepEqual(lines(fromTgz.stdout), lines(fromDir.stdout));
+    const got = lines(fromDir.stdout);
+    for (const moved of ['shop:1.4.2', 'shop-migrate:1.4.2', 'postgres:15.6.0', 'redis:7.2.4', 'shop-exporter:0.11.0']) {
+      assert.ok(got.includes(`registry.internal:5000/airlock-test/${moved}`), `${moved} moved to the global registry:\n${got.join('\n')}`);
+    }
+    assert.ok(got.includes('docker.io/airlock-test/shop-reindex:1.4.2'), 'hard-coded images stay where they are');
+    assert.doesNotMatch(fromDir.stdout, /docker\.io\/airlock-test\/shop:1\.4\.2/);
+    // human mode: optional images listed on stdout like the others, how to switch them on on stderr
+    assert.match(fromDir.stderr, /optional: registry\.internal:5000\/airlock-test\/shop-exporter:0\.11\.0: .*--set metrics\.enabled=true/);
+  });
+
+  it('a kustomize overlay (through kubectl kustomize) and a plain manifest directory with List kinds and JSON', async () => {
+    const r = await airlock(['discover', '--kubectl', kubectlPath(), 'kustomize/overlay', 'manifests', '--json'], { cwd: FIX, timeoutMs: 60_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const m = images(r.stdout);
+    assert.deepEqual([...m.keys()], [
+      'docker.io/airlock-test/app:1.0',
+      'docker.io/airlock-test/backup:5.0',
+      'docker.io/airlock-test/debugger:1.1',
+      'docker.io/airlock-test/legacy:0.9',
+      'docker.io/airlock-test/log-shipper:3.0.0',
+      'ghcr.io/airlock-test/frontend:2.3.1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef',
+      'registry.example.com/mirror/nginx:1.27.0',
+      'registry.k8s.io/airlock-test/node-agent:v1.2.0',
+    ]);
+    assert.equal(m.get('registry.example.com/mirror/nginx:1.27.0')?.reasons[0]?.resource, 'Deployment/storefront/api');
+    assert.equal(m.get('registry.k8s.io/airlock-test/node-agent:v1.2.0')?.reasons[0]?.origin, 'manifests/list.yaml');
+    assert.equal(m.get('docker.io/airlock-test/debugger:1.1')?.reasons[0]?.path, 'spec.ephemeralContainers[0].image');
+    assert.equal(m.get('docker.io/airlock-test/backup:5.0')?.reasons[0]?.origin, 'manifests/jobs/backup.json');
+  });
+});
+
+describe('airlock discover: bad input', { concurrency: true }, () => {
+  it('a chart that fails to render: helm\'s message, the chart and the values named, exit 2, nothing on stdout', async () => {
+    const r = await run(['bad/broken-chart', '--set', 'replicas=2']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /helm template for chart bad\/broken-chart with --set replicas=2 failed/);
+    assert.match(r.stderr, /broken chart: \.Values\.required must be set/);
+    assert.equal(r.stdout, '');
+  });
+
+  it('a missing helm binary is actionable (exit 3)', async () => {
+    const r = await airlock(['discover', '--helm', '/nonexistent/helm', 'shop'], { cwd: FIX });
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /helm binary "\/nonexistent\/helm" \(from --helm\) does not exist/);
+    assert.match(r.stderr, /hint: install helm/);
+  });
+
+  // The same boundary in-process: each error's class, exit code, message and hint.
+  const fails = async (o: Partial<DiscoverOptions>, exitCode: number, message: RegExp, hint?: RegExp) => {
+    await assert.rejects(discoverImages({ inputs: [], helm: HELM, cwd: FIX, ...o }), (e: AirlockError) => {
+      assert.ok(isAirlockError(e), String(e));
+      assert.equal(e.exitCode, exitCode, e.message);
+      assert.match(e.message, message);
+      if (hint) assert.match(e.hint ?? '', hint);
+      return true;
+    });
+  };
+  it('a dependency that cannot be found: offline, with the command that fixes it', () =>
+    fails({ inputs: ['bad/missing-dep'] }, 2, /missing in charts\/ directory: absent/, /helm dependency build/));
+  it('a malformed values file is named', () =>
+    fails({ inputs: ['shop'], valuesFiles: ['bad/malformed-values.yaml'] }, 2, /values file bad\/malformed-values\.yaml is not valid YAML/));
+  it('a values file that does not exist', () => fails({ inputs: ['shop'], valuesFiles: ['nope.yaml'] }, 3, /values file nope\.yaml does not exist/));
+  it('a directory with no manifests', () => fails({ inputs: ['bad/empty-dir'] }, 2, /bad\/empty-dir holds no Kubernetes manifests/));
+  it('a path that does not exist', () => fails({ inputs: ['no/such/chart'] }, 3, /no\/such\/chart does not exist/));
+  it('values flags without a chart', () => fails({ inputs: ['manifests'], set: ['a=b'] }, 2, /apply to charts, and no input is a chart/));
+  it('a remote chart reference', () => fails({ inputs: ['oci://registry.example.com/charts/shop'] }, 2, /discover works on local files/, /helm pull/));
+  it('a helm template passed as a manifest', () =>
+    fails({ inputs: ['shop/templates/deployment.yaml'] }, 2, /not valid YAML.*looks like a helm template: pass the chart directory/));
+});
