@@ -1,12 +1,16 @@
 // The main job end to end on the embedded sample app: an "upstream" registry seeded with a small
 // shop (stand-in for the public registries this machine cannot reach) → lock → pack → verify →
-// inspect → push into an "internal" registry → every digest compared.
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+// inspect → `airlock serve` the bundle as the isolated side's registry → a real client (skopeo)
+// pulls every image from it, by its served name and as a mirror of its original registry, and
+// every digest is compared with upstream.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startRegistry, type RunningRegistry } from '../test/helpers/registry.ts';
+import { startRegistry } from '../test/helpers/registry.ts';
 import { buildImage, buildIndex, seedRegistry, type BuiltImage } from '../test/helpers/images.ts';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
@@ -25,8 +29,28 @@ async function must(args: string[], cwd: string): Promise<void> {
   if (code !== 0) throw new Error(`airlock ${args[0]} exited with ${code}`);
 }
 
-async function digestAt(reg: RunningRegistry, repo: string, tag: string): Promise<string> {
-  const res = await fetch(`${reg.url}/v2/${repo}/manifests/${tag}`, {
+/** Start `airlock serve` on a free loopback port; resolves with its URL once it listens. */
+async function serve(bundle: string, cwd: string): Promise<{ url: string; child: ChildProcess }> {
+  process.stdout.write(`\n$ airlock serve ${bundle} --listen 127.0.0.1:0\n`);
+  const child = spawn(process.execPath, [MAIN, 'serve', bundle, '--listen', '127.0.0.1:0', '--json'], { cwd, stdio: ['ignore', 'pipe', 'ignore'] });
+  const lines = createInterface({ input: child.stdout! });
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('airlock serve did not start within 10 s')), 10_000);
+    lines.on('line', (l) => {
+      const e = JSON.parse(l) as { type: string; url?: string; message?: string };
+      if (e.type === 'listening') {
+        clearTimeout(timer);
+        resolve(e.url!);
+      } else if (e.type === 'error') reject(new Error(e.message));
+    });
+    child.on('close', (code) => reject(new Error(`airlock serve exited with ${code}`)));
+  });
+  console.log(`listening on ${url}`);
+  return { url, child };
+}
+
+async function digestAt(base: string, repo: string, tag: string, ns?: string): Promise<string> {
+  const res = await fetch(`${base}/v2/${repo}/manifests/${tag}${ns ? `?ns=${ns}` : ''}`, {
     method: 'HEAD',
     headers: { accept: 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json' },
   });
@@ -34,12 +58,11 @@ async function digestAt(reg: RunningRegistry, repo: string, tag: string): Promis
 }
 
 const upstream = await startRegistry();
-const internal = await startRegistry();
 const dir = await mkdtemp(join(tmpdir(), 'airlock-demo-'));
+let served: ChildProcess | undefined;
 let failed = false;
 try {
-  console.log(`upstream registry (sample app): ${upstream.url}  pid ${upstream.pid}`);
-  console.log(`internal registry (the isolated side): ${internal.url}  pid ${internal.pid}`);
+  console.log(`upstream registry with the sample app (docker-registry, pid ${upstream.pid}): ${upstream.url}`);
   const base = { random: { bytes: 8 * MiB, seed: 42 } };
   const app: { repo: string; tag: string; image: BuiltImage }[] = [
     { repo: 'shop/frontend', tag: '1.4.0', image: buildImage({ layers: [base, { files: { 'srv/index.html': '<h1>shop</h1>\n' } }], format: 'oci' }) },
@@ -65,22 +88,36 @@ try {
   await must(['pack', '-o', 'shop.tar'], dir);
   await must(['verify', 'shop.tar'], dir);
   await must(['inspect', 'shop.tar'], dir);
-  await must(['push', 'shop.tar', `${internal.host}/mirror`], dir);
-
-  console.log('\ndigests, upstream vs internal registry:');
+  // The isolated side: no upstream any more, airlock's own registry answers from the bundle file.
+  await upstream.stop();
+  const { url, child } = await serve('shop.tar', dir);
+  served = child;
+  const host = new URL(url).host;
+  console.log('\nskopeo (a real client) pulls every image, all platforms, from airlock serve; digests compared with upstream:');
   for (const a of app) {
     const want = a.image.root.digest;
-    const got = await digestAt(internal, `mirror/${a.repo}`, a.tag);
-    const ok = got === want;
+    // A full pull, layers and all, into an OCI layout; its index.json names what was pulled.
+    const layout = join(dir, 'pulled', a.repo.replace('/', '-'));
+    await mkdir(layout, { recursive: true });
+    await promisify(execFile)('skopeo', ['copy', '--quiet', '--insecure-policy', '--all', '--preserve-digests', '--src-tls-verify=false', `docker://${host}/${a.repo}:${a.tag}`, `oci:${layout}:${a.tag}`]);
+    const pulled = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+    const viaSkopeo = pulled.manifests[0]?.digest ?? 'nothing pulled';
+    const viaMirror = await digestAt(url, a.repo, a.tag, upstream.host);
+    const ok = viaSkopeo === want && viaMirror === want;
     failed ||= !ok;
-    console.log(`  ${ok ? 'same' : 'DIFFERENT'}  ${internal.host}/mirror/${a.repo}:${a.tag}  ${got}`);
+    console.log(`  ${ok ? 'same' : 'DIFFERENT'}  ${host}/${a.repo}:${a.tag}  ${viaSkopeo}${viaMirror === want ? '  (also as a mirror of ' + upstream.host + ')' : '  mirror: ' + viaMirror}`);
   }
-  console.log(failed ? '\ndemo FAILED: a digest changed' : '\ndemo OK: every image crossed with its digest unchanged');
+  console.log(failed ? '\ndemo FAILED: a digest changed' : '\ndemo OK: every image crossed with its digest unchanged, served by airlock from the bundle file');
 } catch (e) {
   failed = true;
   console.error(`demo FAILED: ${(e as Error).message}`);
 } finally {
-  await Promise.all([upstream.stop(), internal.stop()]);
+  if (served?.pid !== undefined && served.exitCode === null) {
+    const exited = new Promise((r) => served!.once('close', r));
+    process.kill(served.pid, 'SIGTERM');
+    await exited;
+  }
+  await upstream.stop();
   await rm(dir, { recursive: true, force: true });
 }
 process.exitCode = failed ? 1 : 0;
