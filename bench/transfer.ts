@@ -4,6 +4,7 @@
 //   npm run bench -- --size small      ~60 MiB smoke run
 //   npm run bench -- --runs 3 --json   three rounds, results as one JSON document on stdout
 //   npm run bench -- --cpu-prof DIR    airlock children also write .cpuprofile files into DIR
+//   npm run bench -- --quiet-wait 0    do not wait for other work on the machine to stop (default 60 s)
 //
 // One round, on fresh directories and registries each time:
 //   pack: `airlock pack` (empty cache, new bundle) vs. one `skopeo copy --all --preserve-digests
@@ -13,11 +14,15 @@
 // ratio = skopeo seconds / airlock seconds (≥ 1 means airlock is faster); issue targets: ≥ 1.5 for
 // both, airlock peak RSS < 300 MB. Wall-clock times include process start, as a user sees them.
 //
-// Fairness notes: skopeo gets a private blob-info cache per call (test/helpers/skopeo.ts), so it
-// cannot skip work it did in an earlier run; both tools may skip blobs their own destination
-// already holds (shared base layers), which is what users get. `sync` runs before every timed step
+// Fairness notes: each skopeo loop (one per step) gets its own fresh blob-info cache, shared by
+// the calls of that loop only (test/helpers/skopeo.ts keeps it private): skopeo cannot skip work
+// it did in an earlier step or round, but later calls of a loop may reuse what earlier ones did
+// (e.g. mount a base layer pushed a moment ago), as they would in a user's shell loop. Both tools
+// may skip blobs their own destination already holds (shared base layers). `sync` runs before every timed step
 // so one tool's dirty pages are not written back on the other's clock, and the order of the two
-// tools alternates between rounds. Everything talks to 127.0.0.1 only; every process is stopped by
+// tools alternates between rounds. On a shared machine other processes steal CPU from whichever
+// tool is running: before every timed step the benchmark waits (bounded) for the CPUs to be idle,
+// and reports how busy they were ("busy before"). Everything talks to 127.0.0.1 only; every process is stopped by
 // its PID and every temp dir removed in `finally`.
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -55,9 +60,13 @@ interface Options {
   json: boolean;
   cpuProf: string | undefined;
   concurrency: string | undefined;
+  /** Longest wait for idle CPUs before each timed step, in ms (0: do not wait). */
+  quietWaitMs: number;
 }
 
 interface Measured {
+  /** The highest CPU use by other work measured just before either tool's run (%). */
+  busyBefore: number;
   airlockSeconds: number;
   skopeoSeconds: number;
   /** skopeo / airlock: ≥ 1 means airlock is faster. */
@@ -68,8 +77,6 @@ interface Measured {
 interface RoundResult {
   round: number;
   order: 'airlock-first' | 'skopeo-first';
-  /** CPU busy (%) during a 1 s idle window before the round: other work on the machine skews times. */
-  busyBefore: number;
   pack: Measured;
   push: Measured;
   bundleBytes: number;
@@ -83,22 +90,26 @@ function parseOptions(): Options {
       json: { type: 'boolean', default: false },
       'cpu-prof': { type: 'string' },
       concurrency: { type: 'string' },
+      'quiet-wait': { type: 'string', default: '60' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
-    process.stdout.write('Usage: node bench/transfer.ts [--size full|small] [--runs N] [--json] [--cpu-prof DIR] [--concurrency N]\n');
+    process.stdout.write('Usage: node bench/transfer.ts [--size full|small] [--runs N] [--json] [--cpu-prof DIR] [--concurrency N] [--quiet-wait SECONDS]\n');
     process.exit(0);
   }
   if (values.size !== 'full' && values.size !== 'small') throw new Error(`--size must be full or small, got "${values.size}"`);
   const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1 || runs > 10) throw new Error(`--runs must be an integer from 1 to 10, got "${values.runs}"`);
+  const quietWait = Number(values['quiet-wait']);
+  if (!Number.isFinite(quietWait) || quietWait < 0 || quietWait > 600) throw new Error(`--quiet-wait must be 0 to 600 seconds, got "${values['quiet-wait']}"`);
   return {
     size: values.size,
     runs,
     json: values.json,
     cpuProf: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
     concurrency: values.concurrency,
+    quietWaitMs: quietWait * 1000,
   };
 }
 
@@ -194,6 +205,25 @@ async function cpuBusyPercent(ms: number): Promise<number> {
   return total > 0 ? (100 * (total - (b.idle - a.idle))) / total : 0;
 }
 
+/**
+ * Before a timed step: flush dirty pages (so one tool's writes are not written back on the other's
+ * clock), then wait up to `maxMs` for the CPUs to be idle (< 10 % busy over 2 s in a row). Returns
+ * the last busy figure: what the step started with.
+ */
+async function settle(maxMs: number): Promise<number> {
+  await sync();
+  const deadline = Date.now() + maxMs;
+  let busy = await cpuBusyPercent(1000);
+  if (busy >= 10 && maxMs > 0) log(`  waiting up to ${maxMs / 1000} s for other work to finish (CPUs ${busy.toFixed(0)}% busy)`);
+  // Two quiet seconds in a row: a single one is often just a gap between someone's test steps.
+  for (let quiet = busy < 10 ? 1 : 0; quiet < 2 && Date.now() < deadline; quiet = busy < 10 ? quiet + 1 : 0) {
+    checkInterrupted();
+    busy = await cpuBusyPercent(1000);
+  }
+  if (busy >= 10) log(`  starting with the CPUs ${busy.toFixed(0)}% busy from other work: times will be noisy`);
+  return busy;
+}
+
 /** Flush dirty pages so the next timed step does not pay for the previous one's writes. */
 async function sync(): Promise<void> {
   await runChild('sync', [], process.env, 60_000);
@@ -220,12 +250,16 @@ function ociName(img: BenchImage): string {
   return `${img.repo.replace(/\//g, '-')}-${img.tag}`;
 }
 
-/** skopeo, sequentially, one image at a time, the way a shell loop over a list runs it. */
-async function skopeoEach(set: BenchImage[], argsFor: (img: BenchImage) => string[]): Promise<number> {
+/**
+ * skopeo, sequentially, one image at a time, the way a shell loop over a list runs it. `stateDir`
+ * is a fresh, empty directory: the loop's own blob-info cache, shared by its calls only.
+ */
+async function skopeoEach(set: BenchImage[], stateDir: string, argsFor: (img: BenchImage) => string[]): Promise<number> {
+  await mkdir(stateDir);
   const started = performance.now();
   for (const img of set) {
     checkInterrupted();
-    await skopeo(['copy', '--all', '--preserve-digests', '--quiet', ...argsFor(img)], { timeoutMs: SKOPEO_TIMEOUT_MS });
+    await skopeo(['copy', '--all', '--preserve-digests', '--quiet', ...argsFor(img)], { timeoutMs: SKOPEO_TIMEOUT_MS, stateDir });
   }
   return (performance.now() - started) / 1000;
 }
@@ -258,26 +292,25 @@ async function round(n: number, ctx: { opts: Options; set: BenchImage[]; src: Ru
   const bundle = join(dir, 'bundle.tar');
   const oci = join(dir, 'oci');
   const airlockFirst = n % 2 === 1;
-  const busyBefore = await cpuBusyPercent(1000);
-  if (busyBefore > 10) log(`round ${n}: the CPUs are ${busyBefore.toFixed(0)}% busy while the benchmark idles: other work is running, times will be noisy`);
   const extra = opts.concurrency !== undefined ? ['--concurrency', opts.concurrency] : [];
-  const runBoth = async <A, B>(a: () => Promise<A>, b: () => Promise<B>): Promise<[A, B]> => {
+  // Both tools for one step, in this round's order, each after settle(); `busy` is the worse start.
+  const runBoth = async <A, B>(a: () => Promise<A>, b: () => Promise<B>): Promise<{ a: A; b: B; busy: number }> => {
     if (airlockFirst) {
-      await sync();
+      const busyA = await settle(opts.quietWaitMs);
       const ra = await a();
-      await sync();
-      return [ra, await b()];
+      const busyB = await settle(opts.quietWaitMs);
+      return { a: ra, b: await b(), busy: Math.max(busyA, busyB) };
     }
-    await sync();
+    const busyB = await settle(opts.quietWaitMs);
     const rb = await b();
-    await sync();
-    return [await a(), rb];
+    const busyA = await settle(opts.quietWaitMs);
+    return { a: await a(), b: rb, busy: Math.max(busyA, busyB) };
   };
 
   log(`round ${n}: pack (${airlockFirst ? 'airlock first' : 'skopeo first'})`);
-  const [packRun, skopeoPull] = await runBoth(
+  const { a: packRun, b: skopeoPull, busy: packBusy } = await runBoth(
     () => airlock(['pack', '-f', ctx.specPath, '-o', bundle, '--cache', join(dir, 'cache'), '--json', ...extra], { dir, cpuProf: opts.cpuProf }),
-    () => skopeoEach(set, (img) => ['--src-tls-verify=false', `docker://${src.host}/${img.repo}:${img.tag}`, `oci:${oci}:${ociName(img)}`]),
+    () => skopeoEach(set, join(dir, 'skopeo-pull-state'), (img) => ['--src-tls-verify=false', `docker://${src.host}/${img.repo}:${img.tag}`, `oci:${oci}:${ociName(img)}`]),
   );
   const packed = resultOf(packRun.stdout);
   if (packed.images !== set.length) throw new Error(`airlock pack wrote ${String(packed.images)} images, expected ${set.length}`);
@@ -292,9 +325,9 @@ async function round(n: number, ctx: { opts: Options; set: BenchImage[]; src: Ru
   ctx.registries.add(dstS);
   try {
     log(`round ${n}: push (${airlockFirst ? 'airlock first' : 'skopeo first'})`);
-    const [pushRun, skopeoPush] = await runBoth(
+    const { a: pushRun, b: skopeoPush, busy: pushBusy } = await runBoth(
       () => airlock(['push', bundle, dstA.host, '--json', ...extra], { dir, cpuProf: opts.cpuProf }),
-      () => skopeoEach(set, (img) => ['--dest-tls-verify=false', `oci:${oci}:${ociName(img)}`, `docker://${dstS.host}/${img.repo}:${img.tag}`]),
+      () => skopeoEach(set, join(dir, 'skopeo-push-state'), (img) => ['--dest-tls-verify=false', `oci:${oci}:${ociName(img)}`, `docker://${dstS.host}/${img.repo}:${img.tag}`]),
     );
     await checkRegistry(dstA, set, 'airlock push');
     await checkRegistry(dstS, set, 'skopeo copy');
@@ -302,9 +335,8 @@ async function round(n: number, ctx: { opts: Options; set: BenchImage[]; src: Ru
     return {
       round: n,
       order: airlockFirst ? 'airlock-first' : 'skopeo-first',
-      busyBefore,
-      pack: measured(packRun, skopeoPull),
-      push: measured(pushRun, skopeoPush),
+      pack: measured(packRun, skopeoPull, packBusy),
+      push: measured(pushRun, skopeoPush, pushBusy),
       bundleBytes,
     };
   } finally {
@@ -326,11 +358,17 @@ function medianOf(ms: Measured[]): Measured {
   };
   const airlockSeconds = median(ms.map((m) => m.airlockSeconds));
   const skopeoSeconds = median(ms.map((m) => m.skopeoSeconds));
-  return { airlockSeconds, skopeoSeconds, ratio: skopeoSeconds / airlockSeconds, airlockPeakRssBytes: Math.max(...ms.map((m) => m.airlockPeakRssBytes)) };
+  return {
+    busyBefore: Math.max(...ms.map((m) => m.busyBefore)),
+    airlockSeconds,
+    skopeoSeconds,
+    ratio: skopeoSeconds / airlockSeconds,
+    airlockPeakRssBytes: Math.max(...ms.map((m) => m.airlockPeakRssBytes)),
+  };
 }
 
-function measured(run: ChildRun, skopeoSeconds: number): Measured {
-  return { airlockSeconds: run.seconds, skopeoSeconds, ratio: skopeoSeconds / run.seconds, airlockPeakRssBytes: run.peakRssBytes };
+function measured(run: ChildRun, skopeoSeconds: number, busyBefore: number): Measured {
+  return { busyBefore, airlockSeconds: run.seconds, skopeoSeconds, ratio: skopeoSeconds / run.seconds, airlockPeakRssBytes: run.peakRssBytes };
 }
 
 // --- report ---------------------------------------------------------------------------------
@@ -342,7 +380,7 @@ function table(rows: string[][]): string {
 
 function report(opts: Options, set: BenchImage[], unique: { count: number; bytes: number }, rounds: RoundResult[], isolation: string): string {
   const rows = [['round', 'step', 'airlock s', 'skopeo s', 'ratio', 'airlock peak RSS', 'targets', 'busy before']];
-  const row = (label: string, step: string, m: Measured, busy: string): string[] => [
+  const row = (label: string, step: string, m: Measured): string[] => [
     label,
     step,
     m.airlockSeconds.toFixed(2),
@@ -350,25 +388,25 @@ function report(opts: Options, set: BenchImage[], unique: { count: number; bytes
     m.ratio.toFixed(2),
     `${(m.airlockPeakRssBytes / 1e6).toFixed(0)} MB`,
     m.ratio >= TARGET_RATIO && m.airlockPeakRssBytes < TARGET_RSS ? 'met' : 'MISSED',
-    busy,
+    `${m.busyBefore.toFixed(0)}%`,
   ];
   for (const r of rounds) {
     for (const step of ['pack', 'push'] as const) {
-      rows.push(row(`${r.round} (${r.order === 'airlock-first' ? 'a→s' : 's→a'})`, step, r[step], `${r.busyBefore.toFixed(0)}%`));
+      rows.push(row(`${r.round} (${r.order === 'airlock-first' ? 'a→s' : 's→a'})`, step, r[step]));
     }
   }
   if (rounds.length > 1) {
-    for (const step of ['pack', 'push'] as const) rows.push(row('median', step, medianOf(rounds.map((r) => r[step])), ''));
+    for (const step of ['pack', 'push'] as const) rows.push(row('median', step, medianOf(rounds.map((r) => r[step]))));
   }
   const bundle = rounds[0]!.bundleBytes;
   return [
     `airlock vs skopeo: ${set.length} images, ${unique.count} unique blobs, ${(unique.bytes / MiB).toFixed(1)} MiB unique (--size ${opts.size})`,
-    `skopeo blob-info cache: ${isolation === 'shared' ? 'SHARED system cache (no user namespaces): skopeo times may be skewed' : `private per call (${isolation})`}`,
+    `skopeo blob-info cache: ${isolation === 'shared' ? 'SHARED system cache (no user namespaces): skopeo times may be skewed' : `fresh for each step, shared by that step's calls (${isolation})`}`,
     '',
     table(rows),
     '',
     `ratio = skopeo s / airlock s (>= 1 means airlock is faster); targets: ratio >= ${TARGET_RATIO}, peak RSS < ${TARGET_RSS / 1e6} MB`,
-    `busy before = CPU use by other processes in the second before the round (${availableParallelism()} CPUs); above a few % the times are skewed`,
+    `busy before = CPU use by other work in the second before a tool started (${availableParallelism()} CPUs; worst of the two tools); above ~10 % the times are skewed`,
     `bundle: ${(bundle / MiB).toFixed(2)} MiB = unique blobs ${(unique.bytes / MiB).toFixed(2)} MiB + ${((bundle - unique.bytes) / 1024).toFixed(1)} KiB of tar headers and metadata`,
   ].join('\n');
 }

@@ -19,7 +19,7 @@ const MiB = 1024 * 1024;
 function run(args: string[], cwd: string): Promise<number> {
   process.stdout.write(`\n$ airlock ${args.join(' ')}\n`);
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { cwd, stdio: 'inherit', env: { ...process.env, AIRLOCK_CACHE: join(cwd, 'cache') } });
+    const child = spawn(process.execPath, [MAIN, ...args], { cwd, stdio: 'inherit', env: { ...process.env, AIRLOCK_CACHE: join(cwd, 'cache'), AIRLOCK_STATE: join(cwd, 'state') } });
     child.on('close', (code) => resolve(code ?? 1));
   });
 }
@@ -32,7 +32,7 @@ async function must(args: string[], cwd: string): Promise<void> {
 /** Start `airlock serve` on a free loopback port; resolves with its URL once it listens. */
 async function serve(bundle: string, cwd: string): Promise<{ url: string; child: ChildProcess }> {
   process.stdout.write(`\n$ airlock serve ${bundle} --listen 127.0.0.1:0\n`);
-  const child = spawn(process.execPath, [MAIN, 'serve', bundle, '--listen', '127.0.0.1:0', '--json'], { cwd, stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn(process.execPath, [MAIN, 'serve', bundle, '--listen', '127.0.0.1:0', '--json'], { cwd, stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, AIRLOCK_STATE: join(cwd, 'state') } });
   const lines = createInterface({ input: child.stdout! });
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('airlock serve did not start within 10 s')), 10_000);

@@ -11,6 +11,9 @@ command -v htpasswd >/dev/null        || need+=(apache2-utils)     # bcrypt htpa
 command -v openssl >/dev/null         || need+=(openssl)           # test CA and certificates
 command -v containerd >/dev/null      || need+=(containerd)        # ctr images import of bundles
 command -v unzip >/dev/null           || need+=(unzip)             # helm comes inside a zip (scripts/install-helm.sh)
+command -v ip >/dev/null              || need+=(iproute2)          # airlock sandbox: network namespaces
+command -v nft >/dev/null             || need+=(nftables)          # airlock sandbox: egress recorder
+command -v unshare >/dev/null         || need+=(util-linux)        # private skopeo state in tests (unshare -U), setpriv
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   $SUDO apt-get update -qq

@@ -2,10 +2,17 @@
 // digest (index included) is preserved; a chart lands where `helm pull oci://REGISTRY/PREFIX/charts/NAME`
 // finds it. Blobs and manifests already there are skipped; a blob pushed to one repository is
 // mounted into the next; killed and rerun, it completes.
+//
+// Before the first write: a signed bundle is checked against the key given; index.json must name
+// exactly the images the inventory pins; a delta's relied-on blobs must all be in the registry
+// already (HEAD in each target repository; one found in a sibling repository is mounted) — else
+// the error lists every missing blob and nothing is sent. A split bundle is read in place.
+import { NotFoundError, IntegrityError } from './core/errors.ts';
 import { formatReference, parseReference, type Reference } from './core/reference.ts';
 import type { Descriptor } from './core/manifest.ts';
-import type { Storage, TagResolver } from './content/types.ts';
-import { openBundle } from './bundle/index.ts';
+import { isMounter, type Storage, type TagResolver } from './content/types.ts';
+import { openBundle, verifySignature, type Bundle, type InventoryBlob } from './bundle/index.ts';
+import type { VerifyingKey } from './sign/keys.ts';
 import { copyGraph, type CopyEvent, type SiblingUploads } from './copy.ts';
 import { mapAll, type Target } from './rewrite/mapping.ts';
 import { Limiter } from './util/limiter.ts';
@@ -15,7 +22,10 @@ export interface PushRepository extends Storage, Partial<TagResolver> {}
 export type OpenTarget = (ref: Reference) => PushRepository;
 
 export interface PushOptions {
-  bundlePath: string;
+  /** The bundle's file, or a split bundle's shared name, any of its volumes, or all of them. */
+  bundlePath: string | readonly string[];
+  /** Refuse (before sending anything) unless the bundle is signed by this key. */
+  key?: VerifyingKey | undefined;
   target: Target;
   open: OpenTarget;
   concurrency?: number;
@@ -36,15 +46,24 @@ export interface PushedImage {
 export interface PushResult {
   images: PushedImage[];
   bytes: number;
+  /** The bundle pushed: its path, identity, name and version. */
+  bundle: { path: string; inventory: string; name: string; version: string };
+  /** A signed bundle: its key, and whether that was checked against a key given. */
+  signature?: { key: string; verified: boolean };
+  /** A delta: its base and how many relied-on blobs were found in the registry (and mounted). */
+  delta?: { base: { inventory: string; name: string; version: string }; relied: number; mounted: number };
 }
 
 export async function pushBundle(opts: PushOptions): Promise<PushResult> {
-  const bundle = await openBundle(opts.bundlePath);
+  const bundle = await openBundle(opts.bundlePath, { signal: opts.signal });
   try {
+    if (opts.key) verifySignature(bundle, opts.key);
+    checkIndexAgainstInventory(bundle);
     const images = bundle.images();
     // Map everything first: a conflict is reported before a single byte is sent.
     const mapping = mapAll(images.map((i) => parseReference(i.reference)), opts.target);
     const limiter = new Limiter(opts.concurrency ?? 8);
+    const relied = bundle.inventory.delta ? await checkRelied(bundle, bundle.inventory.delta.blobs, mapping, opts, limiter) : undefined;
     // Per target repository, what it already received in this run; across repositories, which
     // blob is being uploaded where, so siblings mount it instead of uploading it again.
     const done = new Map<string, Map<string, Promise<void>>>();
@@ -96,8 +115,105 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
     const pushed = images.map((i) => stats.get(i.reference)!);
-    return { images: pushed, bytes: pushed.reduce((a, p) => a + p.bytes, 0) };
+    const d = bundle.inventory.delta;
+    return {
+      images: pushed,
+      bytes: pushed.reduce((a, p) => a + p.bytes, 0),
+      bundle: { path: bundle.path, inventory: bundle.inventoryDigest, name: bundle.bundleInfo.name, version: bundle.bundleInfo.version },
+      ...(bundle.signature ? { signature: { key: bundle.signature.info.key, verified: opts.key !== undefined } } : {}),
+      ...(d && relied ? { delta: { base: d.base, relied: d.blobs.length, mounted: relied.mounted } } : {}),
+    };
   } finally {
     await bundle.close();
   }
+}
+
+/** push follows index.json; the inventory is what a signature pins: they must name the same images. */
+function checkIndexAgainstInventory(bundle: Bundle): void {
+  const inv = new Map(bundle.inventory.images.map((i) => [i.reference, i]));
+  const idx = bundle.images();
+  const bad: string[] = [];
+  for (const i of idx) {
+    const x = inv.get(i.reference);
+    if (!x) bad.push(`${i.reference} is in index.json but not in the inventory`);
+    else if (x.digest !== i.root.digest || x.size !== i.root.size) bad.push(`index.json has ${i.reference}@${i.root.digest}, the inventory ${x.digest}`);
+  }
+  if (idx.length !== inv.size) for (const r of inv.keys()) if (!idx.some((i) => i.reference === r)) bad.push(`${r} is in the inventory but not in index.json`);
+  if (bad.length > 0) {
+    throw new IntegrityError(`${bundle.path}: index.json and the inventory disagree: ${bad.join('; ')}`, { code: 'BUNDLE_INCONSISTENT', hint: `run \`airlock verify ${bundle.path}\`; do not push this bundle` });
+  }
+}
+
+/**
+ * Every blob a delta relies on must be in the target repository of each image that uses it: HEAD
+ * each; one that is only in another repository of the registry is mounted — but only after every
+ * check passed, so a missing blob fails the push before anything is written.
+ */
+async function checkRelied(
+  bundle: Bundle,
+  relied: readonly InventoryBlob[],
+  mapping: Map<string, Reference>,
+  opts: PushOptions,
+  limiter: Limiter,
+): Promise<{ mounted: number }> {
+  const repoOf = (image: string): Reference => mapping.get(formatReference(parseReference(image)))!;
+  const repos = new Map<string, Reference>();
+  for (const r of mapping.values()) repos.set(r.repository, r);
+  const where = new Map<string, Set<string>>(); // digest → repositories holding it
+  const needs: { blob: InventoryBlob; desc: Descriptor; repo: Reference; images: string[] }[] = [];
+  for (const blob of relied) {
+    const desc: Descriptor = { mediaType: blob.mediaType, digest: blob.digest, size: blob.size };
+    const byRepo = new Map<string, { repo: Reference; images: string[] }>();
+    for (const image of blob.images) {
+      const repo = repoOf(image);
+      const e = byRepo.get(repo.repository) ?? { repo, images: [] };
+      e.images.push(image);
+      byRepo.set(repo.repository, e);
+    }
+    for (const e of byRepo.values()) needs.push({ blob, desc, ...e });
+  }
+  const present = await Promise.all(
+    needs.map((n) =>
+      limiter.run(async () => {
+        const ok = await opts.open(n.repo).exists(n.desc, { signal: opts.signal });
+        if (ok) where.set(n.desc.digest, new Set([...(where.get(n.desc.digest) ?? []), n.repo.repository]));
+        return ok;
+      }, opts.signal),
+    ),
+  );
+  // A blob in none of the repositories that need it may still be in another one of this registry.
+  const absent = needs.filter((_, i) => !present[i]);
+  for (const n of absent) {
+    if (where.has(n.desc.digest)) continue;
+    for (const r of repos.values()) {
+      if (r.repository === n.repo.repository) continue;
+      if (await limiter.run(() => opts.open(r).exists(n.desc, { signal: opts.signal }), opts.signal)) {
+        where.set(n.desc.digest, new Set([r.repository]));
+        break;
+      }
+    }
+  }
+  const missing = absent.filter((n) => !where.has(n.desc.digest));
+  if (missing.length > 0) {
+    const base = bundle.inventory.delta!.base;
+    const bytes = missing.reduce((a, n) => a + n.blob.size, 0);
+    const lines = missing.map((n) => `${n.desc.digest} (${n.blob.mediaType}, ${n.blob.size} bytes) for ${n.images.join(', ')}: not in ${n.repo.registry}/${n.repo.repository}`);
+    throw new NotFoundError(
+      `${bundle.path} is a delta of ${base.name} ${base.version} (inventory ${base.inventory}); the registry lacks ${missing.length} blob${missing.length === 1 ? '' : 's'} (${bytes} bytes) it relies on, so nothing was pushed:\n  ${lines.join('\n  ')}`,
+      { code: 'DELTA_BASE_MISSING', hint: `push the base bundle (${base.name} ${base.version}) to the same target first, then this delta` },
+    );
+  }
+  let mounted = 0;
+  for (const n of absent) {
+    const from = [...where.get(n.desc.digest)!][0]!;
+    const dst = opts.open(n.repo);
+    if (!isMounter(dst) || !(await dst.mount(n.desc, from, { signal: opts.signal }))) {
+      throw new NotFoundError(`${n.desc.digest} is in ${n.repo.registry}/${from} but the registry would not mount it into ${n.repo.repository}, and the delta does not carry it`, {
+        code: 'DELTA_BASE_MISSING',
+        hint: 'push the base bundle to this target again, or pack a full bundle (without --since)',
+      });
+    }
+    mounted++;
+  }
+  return { mounted };
 }

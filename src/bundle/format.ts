@@ -1,16 +1,22 @@
 // The bundle format, version 1: one uncompressed tar holding an OCI image layout plus airlock's
 // metadata. Entry order lets a streaming reader meet the metadata before any blob:
 //
-//   airlock/                 (every parent directory is an explicit entry, see write.ts)
-//   airlock/bundle.json      BundleInfo: format version, tool, bundle name and version
-//   airlock/inventory.json   Inventory: images, their platforms and blobs, sizes
-//   airlock/airlock.lock     the lock file's exact text
-//   oci-layout               {"imageLayoutVersion":"1.0.0"}
-//   index.json               one descriptor per image, named by its full reference
-//   blobs/ blobs/sha256/ …   every blob exactly once, sorted by digest
+//   airlock/                    (every parent directory is an explicit entry, see write.ts)
+//   airlock/bundle.json         BundleInfo: format version, tool, bundle name and version, volumes
+//   airlock/inventory.json      Inventory: images, their platforms and blobs, sizes, the lock's and
+//                               index.json's digests, and for a delta its base: the bundle's identity
+//                               (its digest is the "inventory digest") and the signed payload
+//   airlock/inventory.json.sig  (signed bundles) the raw signature over inventory.json's exact bytes
+//   airlock/signature.json      (signed bundles) SignatureInfo: algorithm and key fingerprint
+//   airlock/airlock.lock        the lock file's exact text
+//   oci-layout                  {"imageLayoutVersion":"1.0.0"}
+//   index.json                  one descriptor per image, named by its full reference
+//   blobs/ blobs/sha256/ …      every blob it carries exactly once, sorted by digest
+//   airlock/volumes.json        (split bundles) the last entry: per-volume checksums (volumes.ts)
 //
-// Every JSON document is written with sorted keys and fixed formatting, every list sorted, so the
-// same inputs give the same bytes on any machine.
+// A delta (`pack --since`) carries every manifest but only the other blobs its base lacks; the
+// inventory lists those it relies on under `delta`. Every JSON document is written with sorted keys
+// and fixed formatting, every list sorted, so the same inputs give the same bytes on any machine.
 import { IntegrityError, UsageError } from '../core/errors.ts';
 import { type Digest, isDigest } from '../core/digest.ts';
 
@@ -20,6 +26,9 @@ export const INVENTORY_PATH = 'airlock/inventory.json';
 export const LOCK_PATH = 'airlock/airlock.lock';
 export const OCI_LAYOUT_PATH = 'oci-layout';
 export const INDEX_PATH = 'index.json';
+export const SIGNATURE_PATH = 'airlock/inventory.json.sig';
+export const SIGNATURE_INFO_PATH = 'airlock/signature.json';
+export const VOLUMES_PATH = 'airlock/volumes.json';
 export const OCI_LAYOUT_VERSION = '1.0.0';
 export const INVENTORY_SCHEMA_VERSION = 1;
 
@@ -37,6 +46,30 @@ export interface BundleInfo {
   /** Bundle name and version from the spec (airlock.yaml). */
   name: string;
   version: string;
+  /** Split bundles only: how the tar is cut into volumes (see volumes.ts). */
+  volumes?: VolumeLayout;
+}
+
+/** `b.tar.001` … `b.tar.NNN`: every volume `size` bytes but the last; `parity` recovery volumes beside them. */
+export interface VolumeLayout {
+  /** Bytes of every volume but the last. */
+  size: number;
+  count: number;
+  /** Bytes of the whole tar (the sum of the volumes). */
+  totalSize: number;
+  /** Recovery volumes written with them (`b.tar.par01` …). */
+  parity: number;
+}
+
+/** `airlock/signature.json`: how inventory.json was signed. Informational: verify trusts only --key. */
+export interface SignatureInfo {
+  algorithm: string;
+  /** `sha256:<hex>` of the signing key's public key (SPKI DER). */
+  key: string;
+  /** The signed payload's entry (always airlock/inventory.json). */
+  payload: string;
+  /** The entry with the raw signature bytes. */
+  signature: string;
 }
 
 /** One platform of an image: `os/arch[/variant]` and the manifest that serves it. */
@@ -78,18 +111,32 @@ export interface InventoryBlob {
 export interface Inventory {
   schemaVersion: number;
   images: InventoryImage[];
+  /** The blobs the bundle carries (for a delta: not the ones it relies on). */
   blobs: InventoryBlob[];
   totals: {
     images: number;
-    /** Number of unique blobs. */
+    /** Number of unique blobs carried. */
     blobs: number;
-    /** Bytes of unique blobs: about the bundle's size. */
+    /** Bytes of unique blobs carried: about the bundle's size. */
     bytes: number;
     /** Sum of every image's totalSize: what the images would take without sharing. */
     imageBytes: number;
-    /** imageBytes − bytes: saved by sharing blobs between images. */
+    /** imageBytes − bytes (− the delta's relied-on bytes): saved by sharing blobs between images. */
     sharedBytes: number;
   };
+  /** The lock the bundle was packed from (its exact text is airlock/airlock.lock). */
+  lock?: { name: string; version: string; digest: Digest; size: number };
+  /** index.json's digest and size, so a signature over the inventory pins it too. */
+  index?: { digest: Digest; size: number };
+  /** Present in a delta bundle: the base it was packed against and the blobs it takes from there. */
+  delta?: InventoryDelta;
+}
+
+export interface InventoryDelta {
+  /** The base bundle: the digest of its airlock/inventory.json, its name and version. */
+  base: { inventory: Digest; name: string; version: string };
+  /** Blobs the images need that the bundle does not carry (the base has them), sorted by digest. Never manifests. */
+  blobs: InventoryBlob[];
 }
 
 /** JSON with keys sorted at every level, so equal values give equal bytes. */
@@ -155,7 +202,22 @@ export function parseBundleInfo(doc: unknown, what: string): BundleInfo {
   const tool = doc.tool;
   if (!isObject(tool) || typeof tool.name !== 'string' || typeof tool.version !== 'string') throw fail(what, 'no tool {name, version}');
   if (typeof doc.name !== 'string' || typeof doc.version !== 'string') throw fail(what, 'no bundle name or version');
-  return { formatVersion: doc.formatVersion, tool: { name: tool.name, version: tool.version }, name: doc.name, version: doc.version };
+  const info: BundleInfo = { formatVersion: doc.formatVersion, tool: { name: tool.name, version: tool.version }, name: doc.name, version: doc.version };
+  if (doc.volumes !== undefined) {
+    const v = doc.volumes;
+    if (!isObject(v) || !isSize(v.size) || !isSize(v.count) || !isSize(v.totalSize) || !isSize(v.parity) || v.size === 0 || v.count === 0) {
+      throw fail(what, 'volumes needs size, count, totalSize and parity');
+    }
+    info.volumes = { size: v.size, count: v.count, totalSize: v.totalSize, parity: v.parity };
+  }
+  return info;
+}
+
+export function parseSignatureInfo(doc: unknown, what: string): SignatureInfo {
+  if (!isObject(doc) || typeof doc.algorithm !== 'string' || typeof doc.key !== 'string' || typeof doc.payload !== 'string' || typeof doc.signature !== 'string') {
+    throw fail(what, 'needs algorithm, key, payload and signature');
+  }
+  return { algorithm: doc.algorithm, key: doc.key, payload: doc.payload, signature: doc.signature };
 }
 
 export function parseInventory(doc: unknown, what: string): Inventory {
@@ -176,22 +238,49 @@ export function parseInventory(doc: unknown, what: string): Inventory {
       }
     });
   });
-  doc.blobs.forEach((b: unknown, i) => {
-    const w = `blobs[${i}]`;
-    if (!isObject(b)) throw fail(what, `${w} is not an object`);
-    if (typeof b.digest !== 'string' || !isDigest(b.digest)) throw fail(what, `${w} has no valid digest`);
-    if (!isSize(b.size)) throw fail(what, `${w} has no valid size`);
-    if (typeof b.mediaType !== 'string') throw fail(what, `${w} has no mediaType`);
-    if (!Array.isArray(b.images) || !b.images.every((r) => typeof r === 'string')) throw fail(what, `${w} has no images list`);
-  });
+  const checkBlobs = (list: unknown[], where: string): void =>
+    list.forEach((b: unknown, i) => {
+      const w = `${where}[${i}]`;
+      if (!isObject(b)) throw fail(what, `${w} is not an object`);
+      if (typeof b.digest !== 'string' || !isDigest(b.digest)) throw fail(what, `${w} has no valid digest`);
+      if (!isSize(b.size)) throw fail(what, `${w} has no valid size`);
+      if (typeof b.mediaType !== 'string') throw fail(what, `${w} has no mediaType`);
+      if (!Array.isArray(b.images) || !b.images.every((r) => typeof r === 'string')) throw fail(what, `${w} has no images list`);
+    });
+  checkBlobs(doc.blobs, 'blobs');
+  if (doc.lock !== undefined) {
+    const l = doc.lock;
+    if (!isObject(l) || typeof l.name !== 'string' || typeof l.version !== 'string' || typeof l.digest !== 'string' || !isDigest(l.digest) || !isSize(l.size)) {
+      throw fail(what, 'lock needs name, version, digest and size');
+    }
+  }
+  if (doc.index !== undefined) {
+    const x = doc.index;
+    if (!isObject(x) || typeof x.digest !== 'string' || !isDigest(x.digest) || !isSize(x.size)) throw fail(what, 'index needs digest and size');
+  }
+  if (doc.delta !== undefined) {
+    const d = doc.delta;
+    if (!isObject(d) || !isObject(d.base) || !Array.isArray(d.blobs)) throw fail(what, 'delta needs base and blobs');
+    const b = d.base;
+    if (typeof b.inventory !== 'string' || !isDigest(b.inventory) || typeof b.name !== 'string' || typeof b.version !== 'string') {
+      throw fail(what, 'delta.base needs inventory (a digest), name and version');
+    }
+    checkBlobs(d.blobs, 'delta.blobs');
+  }
   const t = doc.totals;
   for (const k of ['images', 'blobs', 'bytes', 'imageBytes', 'sharedBytes']) if (!isSize(t[k])) throw fail(what, `totals.${k} is missing or invalid`);
   return doc as unknown as Inventory;
 }
 
 /** The totals an inventory's lists imply; verify compares them with what it claims. */
-export function computeTotals(images: Pick<InventoryImage, 'totalSize'>[], blobs: Pick<InventoryBlob, 'size'>[]): Inventory['totals'] {
+export function computeTotals(images: Pick<InventoryImage, 'totalSize'>[], blobs: Pick<InventoryBlob, 'size'>[], relied: Pick<InventoryBlob, 'size'>[] = []): Inventory['totals'] {
   const bytes = blobs.reduce((a, b) => a + b.size, 0);
+  const reliedBytes = relied.reduce((a, b) => a + b.size, 0);
   const imageBytes = images.reduce((a, i) => a + i.totalSize, 0);
-  return { images: images.length, blobs: blobs.length, bytes, imageBytes, sharedBytes: imageBytes - bytes };
+  return { images: images.length, blobs: blobs.length, bytes, imageBytes, sharedBytes: imageBytes - bytes - reliedBytes };
+}
+
+/** Every blob the images are made of: carried, plus (for a delta) relied on from the base. */
+export function allBlobs(inv: Inventory): InventoryBlob[] {
+  return inv.delta ? [...inv.blobs, ...inv.delta.blobs] : inv.blobs;
 }

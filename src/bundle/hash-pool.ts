@@ -1,9 +1,9 @@
-// Hashing byte ranges of one open file, either on the main thread (small jobs: no start-up cost)
-// or on worker threads (big bundles: sha256 runs ~350 MiB/s per core, so each core counts).
-// Workers read the same file descriptor with positioned reads; nothing is copied between threads
-// but the result.
-import type { FileHandle } from 'node:fs/promises';
+// Hashing byte ranges of a bundle (one file or its volumes), either on the main thread (small jobs:
+// no start-up cost) or on worker threads (big bundles: sha256 runs ~350 MiB/s per core, so each
+// core counts). Workers read the same file descriptors with positioned reads (a range that crosses
+// volumes is several parts); nothing is copied between threads but the result.
 import { Worker } from 'node:worker_threads';
+import type { ByteSource, FilePart, PositionedReader } from './source.ts';
 import { AbortedError, throwIfAborted } from '../core/errors.ts';
 import { createDigester, type DigestAlgorithm } from '../core/digest.ts';
 
@@ -12,6 +12,7 @@ export interface HashJob {
   size: number;
   algorithm: DigestAlgorithm;
 }
+
 
 export interface RangeHasher {
   /** `alg:hex` of the range; `onBytes` hears progress in chunks. */
@@ -22,7 +23,7 @@ export interface RangeHasher {
 const CHUNK = 1024 * 1024;
 
 /** Hash on this thread with async positioned reads; `concurrency` bounds reads in flight via the caller. */
-export function mainThreadHasher(fh: FileHandle, signal?: AbortSignal): RangeHasher {
+export function mainThreadHasher(fh: PositionedReader, signal?: AbortSignal): RangeHasher {
   return {
     async hash(job, onBytes) {
       const h = createDigester(job.algorithm);
@@ -52,13 +53,16 @@ const REPORT = 16 * 1024 * 1024;
 parentPort.on('message', (t) => {
   try {
     const h = createHash(t.algorithm);
-    let done = 0, since = 0;
-    while (done < t.size) {
-      const n = readSync(t.fd, buf, 0, Math.min(buf.length, t.size - done), t.offset + done);
-      if (n === 0) throw new Error('unexpected end of file at offset ' + (t.offset + done));
-      h.update(buf.subarray(0, n));
-      done += n; since += n;
-      if (since >= REPORT) { parentPort.postMessage({ progress: since }); since = 0; }
+    let since = 0;
+    for (const p of t.parts) {
+      let done = 0;
+      while (done < p.length) {
+        const n = readSync(p.fd, buf, 0, Math.min(buf.length, p.length - done), p.position + done);
+        if (n === 0) throw new Error('unexpected end of file ' + p.path + ' at offset ' + (p.position + done));
+        h.update(buf.subarray(0, n));
+        done += n; since += n;
+        if (since >= REPORT) { parentPort.postMessage({ progress: since }); since = 0; }
+      }
     }
     parentPort.postMessage({ progress: since, digest: t.algorithm + ':' + h.digest('hex') });
   } catch (e) {
@@ -73,7 +77,7 @@ interface Slot {
 }
 
 /** `threads` workers, each hashing one range at a time; jobs queue in the order given. */
-export function workerHasher(fh: FileHandle, threads: number, signal?: AbortSignal): RangeHasher {
+export function workerHasher(src: Pick<ByteSource, 'locate'>, threads: number, signal?: AbortSignal): RangeHasher {
   const queue: { job: HashJob; resolve: (d: string) => void; reject: (e: Error) => void; onBytes: (n: number) => void }[] = [];
   const slots: Slot[] = [];
   let failure: Error | undefined;
@@ -88,10 +92,18 @@ export function workerHasher(fh: FileHandle, threads: number, signal?: AbortSign
   };
   const dispatch = (): void => {
     for (const s of slots) {
-      if (s.current || queue.length === 0) continue;
-      const next = queue.shift()!;
-      s.current = next;
-      s.worker.postMessage({ fd: fh.fd, offset: next.job.offset, size: next.job.size, algorithm: next.job.algorithm });
+      while (!s.current && queue.length > 0) {
+        const next = queue.shift()!;
+        let parts: FilePart[];
+        try {
+          parts = src.locate(next.job.offset, next.job.size);
+        } catch (e) {
+          next.reject(e as Error);
+          continue;
+        }
+        s.current = next;
+        s.worker.postMessage({ parts, algorithm: next.job.algorithm });
+      }
     }
   };
   for (let i = 0; i < threads; i++) {

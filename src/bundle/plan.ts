@@ -7,7 +7,9 @@ import { formatPlatform } from '../core/platform.ts';
 import { parseReference } from '../core/reference.ts';
 import type { ReadOnlyStorage } from '../content/types.ts';
 import { readAllLimited } from '../content/verify-stream.ts';
+import { digestOf, type Digest } from '../core/digest.ts';
 import {
+  canonicalJson,
   compareStrings,
   computeTotals,
   CONTAINERD_NAME_ANNOTATION,
@@ -26,22 +28,45 @@ export interface BundleImageInput {
   root: Descriptor;
 }
 
+/** What a delta is packed against: the base bundle's identity and every blob it holds (or relies on). */
+export interface DeltaBase {
+  /** Digest of the base's airlock/inventory.json. */
+  inventory: Digest;
+  name: string;
+  version: string;
+  /** digest → size of every blob the base's images are made of. */
+  blobs: ReadonlyMap<string, number>;
+}
+
+export interface PlanOptions {
+  signal?: AbortSignal | undefined;
+  /** Pack a delta: blobs (other than manifests) the base has are relied on, not carried. */
+  base?: DeltaBase | undefined;
+  /** The lock the bundle is packed from: pinned in the inventory. */
+  lock?: { name: string; version: string; text: string } | undefined;
+}
+
 export interface BundlePlan {
   /** Images sorted by reference. */
   images: BundleImageInput[];
   inventory: Inventory;
   index: Index;
-  /** Every blob once, sorted by digest. */
+  /** index.json's exact bytes. */
+  indexBytes: Buffer;
+  /** Every blob carried, once, sorted by digest. */
   blobs: Descriptor[];
   /** Manifest bytes read while walking (small, size-limited), written from memory. */
   manifests: Map<string, Buffer>;
 }
 
-const CONFIG_MEDIA_TYPES: readonly string[] = [MediaType.ociConfig, MediaType.dockerConfig];
+/** Image configs: read (when small) to name a single-manifest image's platform. */
+export const CONFIG_MEDIA_TYPES: readonly string[] = [MediaType.ociConfig, MediaType.dockerConfig];
 /** Image configs are read only to name the platform of a single-manifest image. */
 const MAX_CONFIG_BYTES = MAX_MANIFEST_BYTES;
 
-export async function planBundle(input: BundleImageInput[], source: ReadOnlyStorage, signal?: AbortSignal): Promise<BundlePlan> {
+export async function planBundle(input: BundleImageInput[], source: ReadOnlyStorage, options: PlanOptions | AbortSignal = {}): Promise<BundlePlan> {
+  const opts: PlanOptions = options instanceof AbortSignal ? { signal: options } : options;
+  const signal = opts.signal;
   const images = [...input].sort((a, b) => compareStrings(a.reference, b.reference));
   for (let i = 1; i < images.length; i++) {
     if (images[i]!.reference === images[i - 1]!.reference) {
@@ -86,6 +111,8 @@ export async function planBundle(input: BundleImageInput[], source: ReadOnlyStor
         blobs.set(d.digest, { desc: { mediaType: d.mediaType, digest: d.digest, size: d.size }, mediaType: d.mediaType, images: new Set([img.reference]) });
       }
       if (!isManifestDescriptor(d)) {
+        // What a delta relies on need not be at hand: the base has it.
+        if (opts.base?.blobs.get(d.digest) === d.size) return;
         if (!(await source.exists(d, { signal }))) throw missing(d, img.reference);
         return;
       }
@@ -118,18 +145,27 @@ export async function planBundle(input: BundleImageInput[], source: ReadOnlyStor
   }
 
   const sorted = [...blobs.values()].sort((a, b) => compareStrings(a.desc.digest, b.desc.digest));
-  const invBlobs: InventoryBlob[] = sorted.map((b) => ({
+  const toInventory = (b: (typeof sorted)[number]): InventoryBlob => ({
     digest: b.desc.digest,
     size: b.desc.size,
     mediaType: b.mediaType,
     images: [...b.images].sort(compareStrings),
-  }));
-  const inventory: Inventory = {
-    schemaVersion: INVENTORY_SCHEMA_VERSION,
-    images: invImages,
-    blobs: invBlobs,
-    totals: computeTotals(invImages, invBlobs),
-  };
+  });
+  // Manifests are always carried: they are small, and with them a delta can be walked, verified
+  // and pushed (tags moved) without its base at hand.
+  const base = opts.base;
+  const relied = base
+    ? sorted.filter((b) => {
+        const size = base.blobs.get(b.desc.digest);
+        if (size === undefined || isManifestDescriptor(b.desc)) return false;
+        if (size !== b.desc.size) throw new IntegrityError(`${b.desc.digest} is ${b.desc.size} bytes here but ${size} bytes in the base ${base.name} ${base.version}`, { code: 'SIZE_MISMATCH' });
+        return true;
+      })
+    : [];
+  const reliedSet = new Set(relied.map((b) => b.desc.digest));
+  const carried = sorted.filter((b) => !reliedSet.has(b.desc.digest));
+  const invBlobs = carried.map(toInventory);
+  const invRelied = relied.map(toInventory);
   const index: Index = {
     schemaVersion: 2,
     mediaType: MediaType.ociIndex,
@@ -138,7 +174,17 @@ export async function planBundle(input: BundleImageInput[], source: ReadOnlyStor
       annotations: { ...img.root.annotations, [REF_NAME_ANNOTATION]: img.reference, [CONTAINERD_NAME_ANNOTATION]: img.reference },
     })),
   };
-  return { images, inventory, index, blobs: sorted.map((b) => b.desc), manifests };
+  const indexBytes = Buffer.from(canonicalJson(index, false));
+  const inventory: Inventory = {
+    schemaVersion: INVENTORY_SCHEMA_VERSION,
+    images: invImages,
+    blobs: invBlobs,
+    totals: computeTotals(invImages, invBlobs, invRelied),
+    index: { digest: digestOf(indexBytes), size: indexBytes.length },
+  };
+  if (opts.lock) inventory.lock = { name: opts.lock.name, version: opts.lock.version, digest: digestOf(opts.lock.text), size: Buffer.byteLength(opts.lock.text) };
+  if (base) inventory.delta = { base: { inventory: base.inventory, name: base.name, version: base.version }, blobs: invRelied };
+  return { images, inventory, index, indexBytes, blobs: carried.map((b) => b.desc), manifests };
 }
 
 function isManifestIndex(d: Descriptor): boolean {

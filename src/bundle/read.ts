@@ -1,11 +1,12 @@
 // Reading a bundle in place: the tar's entry table comes from its headers alone (positioned reads,
 // contents skipped), and each blob is served as a verified, positioned read of its entry. Nothing
-// is extracted; a bundle of any size opens in milliseconds per thousand entries.
+// is extracted; a bundle of any size opens in milliseconds per thousand entries. A split bundle is
+// read the same way across its volumes (source.ts): no join step, no second copy on disk.
 import { open, type FileHandle } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { basename } from 'node:path';
 import { Readable } from 'node:stream';
 import { IntegrityError, NotFoundError, UsageError, throwIfAborted } from '../core/errors.ts';
-import { isDigest } from '../core/digest.ts';
+import { digestOf, isDigest, type Digest } from '../core/digest.ts';
 import type { Descriptor, Index } from '../core/manifest.ts';
 import type { OpOptions, ReadOnlyStorage } from '../content/types.ts';
 import { verifiedStream } from '../content/file-store.ts';
@@ -20,14 +21,22 @@ import {
   parseBundleInfo,
   parseInventory,
   parseJsonDocument,
+  parseSignatureInfo,
   REF_NAME_ANNOTATION,
+  SIGNATURE_INFO_PATH,
+  SIGNATURE_PATH,
+  VOLUMES_PATH,
   type BundleInfo,
   type Inventory,
+  type SignatureInfo,
+  type VolumeLayout,
 } from './format.ts';
 import { readExactly, scanTar, type TarEntry } from './tar.ts';
+import { fileSource, volumeSource, type ByteSource, type PositionedReader, type VolumePart } from './source.ts';
+import { locateBundle, parseVolumeTable, tableLayout, volumeName, volumeRanges, type BundleFiles, type VolumeTable } from './volumes.ts';
 
 export interface BundleEntry {
-  /** Offset of the content in the file. */
+  /** Offset of the content in the tar. */
   offset: number;
   size: number;
 }
@@ -43,19 +52,36 @@ export interface BundleImage {
   root: Descriptor;
 }
 
+export interface BundleSignature {
+  info: SignatureInfo;
+  /** The raw signature over inventoryBytes. */
+  bytes: Buffer;
+}
+
 export class Bundle implements ReadOnlyStorage {
-  /** Absolute path of the tar. */
+  /** Absolute path of the tar; for a split bundle, the name its volumes share (b.tar for b.tar.001 …). */
   readonly path: string;
+  /** Bytes of the tar (the sum of the volumes). */
   readonly fileSize: number;
   /** Regular files of the tar by name (directories left out). */
   readonly entries: ReadonlyMap<string, BundleEntry>;
+  /** Every entry as scanned, directories included, in tar order (verify checks their headers). */
+  readonly tarEntries: readonly TarEntry[];
   readonly bundleInfo: BundleInfo;
   readonly inventory: Inventory;
+  /** airlock/inventory.json's exact bytes: the signed payload. */
+  readonly inventoryBytes: Buffer;
+  /** sha256 of inventoryBytes: the bundle's identity (a delta names its base by it; history records it). */
+  readonly inventoryDigest: Digest;
   /** airlock/airlock.lock's exact text; undefined when the bundle lacks it (verify reports that). */
   readonly lockText: string | undefined;
   /** index.json as parsed. */
   readonly index: Index;
-  readonly #fh: FileHandle;
+  /** Present when the bundle is signed (checked only by verifySignature, with a key the user trusts). */
+  readonly signature: BundleSignature | undefined;
+  /** Present for a split bundle: the volume files in order. */
+  readonly volumes: { layout: VolumeLayout; files: string[] } | undefined;
+  readonly #src: ByteSource;
   #closed = false;
 
   /** Use openBundle. */
@@ -63,20 +89,29 @@ export class Bundle implements ReadOnlyStorage {
     path: string;
     fileSize: number;
     entries: ReadonlyMap<string, BundleEntry>;
+    tarEntries?: readonly TarEntry[];
     bundleInfo: BundleInfo;
     inventory: Inventory;
+    inventoryBytes: Buffer;
     lockText: string | undefined;
     index: Index;
-    fh: FileHandle;
+    signature?: BundleSignature | undefined;
+    volumes?: { layout: VolumeLayout; files: string[] } | undefined;
+    source: ByteSource;
   }) {
     this.path = fields.path;
     this.fileSize = fields.fileSize;
     this.entries = fields.entries;
+    this.tarEntries = fields.tarEntries ?? [];
     this.bundleInfo = fields.bundleInfo;
     this.inventory = fields.inventory;
+    this.inventoryBytes = fields.inventoryBytes;
+    this.inventoryDigest = digestOf(fields.inventoryBytes);
     this.lockText = fields.lockText;
     this.index = fields.index;
-    this.#fh = fields.fh;
+    this.signature = fields.signature;
+    this.volumes = fields.volumes;
+    this.#src = fields.source;
   }
 
   /** The images named in index.json, in its order (sorted by reference). */
@@ -99,18 +134,21 @@ export class Bundle implements ReadOnlyStorage {
     throwIfAborted(opts.signal);
     this.#checkOpen();
     const e = this.blobEntry(desc.digest);
-    if (!e) throw new NotFoundError(`blob ${desc.digest} is not in the bundle ${this.path}`, { code: 'BLOB_UNKNOWN' });
+    if (!e) {
+      const relied = this.inventory.delta?.blobs.some((b) => b.digest === desc.digest);
+      throw new NotFoundError(`blob ${desc.digest} is not in the bundle ${this.path}${relied ? ` (a delta: it is in its base ${this.inventory.delta!.base.name} ${this.inventory.delta!.base.version})` : ''}`, { code: 'BLOB_UNKNOWN' });
+    }
     if (e.size !== desc.size) {
       throw new IntegrityError(`${this.path}: blob ${desc.digest} is ${e.size} bytes in the bundle, its descriptor says ${desc.size}`, { code: 'SIZE_MISMATCH' });
     }
-    return verifiedStream(this.readRange(e), desc, `blob ${desc.digest} in ${this.path}`, opts.signal);
+    return verifiedStream(this.readRange(e), desc, `blob ${desc.digest} in ${this.describe(e.offset, e.size)}`, opts.signal);
   }
 
   /** Raw, unverified bytes of an entry (for callers that verify themselves). */
   readRange(e: BundleEntry): Readable {
     this.#checkOpen();
-    // The shared handle keeps reading the file that was scanned even if the path is replaced.
-    return rangeStream(this.#fh, e.offset, e.size);
+    // The shared handles keep reading the files that were scanned even if the paths are replaced.
+    return rangeStream(this.#src, e.offset, e.size);
   }
 
   /** A small entry read whole (metadata, manifests). */
@@ -118,19 +156,24 @@ export class Bundle implements ReadOnlyStorage {
     this.#checkOpen();
     const e = this.entries.get(name);
     if (!e) throw new NotFoundError(`${this.path} has no entry ${name}`, { code: 'BUNDLE_ENTRY_UNKNOWN' });
-    return await readSmallEntry(this.#fh, e, limit, `${this.path}: ${name}`);
+    return await readSmallEntry(this.#src, e, limit, `${this.path}: ${name}`);
   }
 
-  /** The open file, for verify's hashers (positioned reads only; never close it directly). */
-  fileHandle(): FileHandle {
+  /** The bytes of the tar, for verify's hashers and the server's positioned reads (never close it directly). */
+  fileHandle(): ByteSource {
     this.#checkOpen();
-    return this.#fh;
+    return this.#src;
+  }
+
+  /** The file(s) holding a tar range: the bundle's path, or the volume(s) of a split bundle. */
+  describe(offset: number, length = 1): string {
+    return this.volumes ? this.#src.describe(offset, length) : this.path;
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#fh.close();
+    await this.#src.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -143,27 +186,150 @@ export class Bundle implements ReadOnlyStorage {
 }
 
 /**
- * Open a bundle: scan the tar's headers, read its metadata and index. A damaged or unsafe tar
- * throws IntegrityError; a tar that is not an airlock bundle throws UsageError naming the file.
+ * Open a bundle: scan the tar's headers, read its metadata and index. `spec` is the bundle's file,
+ * or for a split bundle its shared name, any of its volumes, or all of them (b.tar.*): volumes are
+ * read in place. A damaged or unsafe tar throws IntegrityError; a missing or truncated volume too,
+ * naming it; a tar that is not an airlock bundle throws UsageError naming the file.
  */
-export async function openBundle(path: string, opts: OpenBundleOptions = {}): Promise<Bundle> {
+export async function openBundle(spec: string | readonly string[] | BundleFiles, opts: OpenBundleOptions = {}): Promise<Bundle> {
   throwIfAborted(opts.signal);
-  const abs = resolve(path);
-  const fh = await openFile(abs);
+  const files = isBundleFiles(spec) ? spec : await locateBundle(spec);
+  const opened = await openSource(files, true);
+  const src = opened.source;
+  const abs = opened.path;
   try {
-    const { size } = await fh.stat();
-    const { entries } = await scanTar(fh, size, abs);
+    const { entries } = await scanTar(src, src.size, abs, opened.volumes ? { locate: (o) => src.describe(o) } : {});
     const table = entryTable(entries);
-    const meta = await readMetadata(fh, abs, table);
-    const indexBytes = await readSmallEntry(fh, table.get(INDEX_PATH)!, MAX_METADATA_BYTES, `${abs}: ${INDEX_PATH}`);
+    const meta = await readMetadata(src, abs, table);
+    const indexBytes = await readSmallEntry(src, table.get(INDEX_PATH)!, MAX_METADATA_BYTES, `${abs}: ${INDEX_PATH}`);
     const index = parseIndex(indexBytes, `${abs}: ${INDEX_PATH}`);
     const lock = table.get(LOCK_PATH);
-    const lockText = lock ? (await readSmallEntry(fh, lock, MAX_METADATA_BYTES, `${abs}: ${LOCK_PATH}`)).toString('utf8') : undefined;
-    return new Bundle({ path: abs, fileSize: size, entries: table, ...meta, lockText, index, fh });
+    const lockText = lock ? (await readSmallEntry(src, lock, MAX_METADATA_BYTES, `${abs}: ${LOCK_PATH}`)).toString('utf8') : undefined;
+    const signature = await readSignature(src, abs, table);
+    if (opened.volumes) await checkVolumeTable(src, abs, table, digestOf(meta.inventoryBytes), opened.volumes.layout);
+    return new Bundle({ path: abs, fileSize: src.size, entries: table, tarEntries: entries, ...meta, lockText, index, signature, volumes: opened.volumes, source: src });
   } catch (e) {
-    await fh.close();
+    await src.close();
     throw e;
   }
+}
+
+/**
+ * The last volume's checksum table must belong to the same bundle and split as the first volume:
+ * a cheap check (one small read) that catches a last volume from another bundle before a command
+ * uses the set. Checking every volume's checksum is verify's work.
+ */
+async function checkVolumeTable(src: ByteSource, abs: string, table: ReadonlyMap<string, BundleEntry>, inventory: Digest, layout: VolumeLayout): Promise<void> {
+  const e = table.get(VOLUMES_PATH);
+  const where = (x: BundleEntry | undefined): string => basename(x ? src.describe(x.offset, x.size) : src.describe(src.size - 1));
+  const fail = (why: string): IntegrityError =>
+    new IntegrityError(`${abs}: ${why}`, { code: 'VOLUMES_MIXED', hint: `run \`airlock verify ${abs}\` to see which volumes are wrong` });
+  if (!e) throw fail(`the volumes end without their checksum table (${VOLUMES_PATH}): ${where(e)} is not this bundle's last volume`);
+  let t: VolumeTable;
+  try {
+    t = parseVolumeTable(await readSmallEntry(src, e, MAX_METADATA_BYTES, `${abs}: ${VOLUMES_PATH}`), `the volume table in ${where(e)}`);
+  } catch (err) {
+    throw fail((err as Error).message);
+  }
+  if (t.bundle !== inventory) throw fail(`${where(e)} belongs to another bundle (inventory ${t.bundle}); ${basename(volumeName(abs, 1))} is of ${inventory}`);
+  const l = tableLayout(t);
+  if (l.size !== layout.size || l.count !== layout.count || l.totalSize !== layout.totalSize || l.parity !== layout.parity) throw fail(`${where(e)} belongs to another split of this bundle`);
+}
+
+function isBundleFiles(x: unknown): x is BundleFiles {
+  return typeof x === 'object' && x !== null && !Array.isArray(x) && 'kind' in x;
+}
+
+async function readSignature(src: ByteSource, abs: string, table: ReadonlyMap<string, BundleEntry>): Promise<BundleSignature | undefined> {
+  const sig = table.get(SIGNATURE_PATH);
+  const info = table.get(SIGNATURE_INFO_PATH);
+  if (!sig && !info) return undefined;
+  if (!sig || !info) throw new IntegrityError(`${abs}: has ${sig ? SIGNATURE_PATH : SIGNATURE_INFO_PATH} but not ${sig ? SIGNATURE_INFO_PATH : SIGNATURE_PATH}`, { code: 'BUNDLE_METADATA_INVALID' });
+  const what = `${abs}: ${SIGNATURE_INFO_PATH}`;
+  return {
+    info: parseSignatureInfo(parseJsonDocument(await readSmallEntry(src, info, 64 * 1024, what), what), what),
+    bytes: await readSmallEntry(src, sig, 64 * 1024, `${abs}: ${SIGNATURE_PATH}`),
+  };
+}
+
+export interface OpenedSource {
+  source: ByteSource;
+  /** The bundle's path (the shared name for volumes). */
+  path: string;
+  volumes?: { layout: VolumeLayout; files: string[] };
+}
+
+/**
+ * The tar's bytes. `strict`: every volume must be there with its size (else IntegrityError
+ * naming each missing or wrong one); not strict: missing volumes are holes that fail only when
+ * read (enough for the metadata at the start).
+ */
+export async function openSource(files: BundleFiles, strict: boolean): Promise<OpenedSource> {
+  if (files.kind === 'file') {
+    const fh = await openFile(files.path);
+    const { size } = await fh.stat();
+    return { source: fileSource(fh, files.path, size), path: files.path };
+  }
+  const base = files.base;
+  const first = files.data.get(1);
+  if (!first) {
+    throw new NotFoundError(`${volumeName(base, 1)} is missing: the first volume holds the bundle's metadata`, {
+      code: 'VOLUME_MISSING',
+      hint: files.parity.size > 0 ? `run \`airlock verify ${base}\` to see what is lost, then \`airlock repair ${base}\`` : `copy ${basename(volumeName(base, 1))} again from the source`,
+    });
+  }
+  const fh1 = await openFile(first);
+  const handles: FileHandle[] = [fh1];
+  try {
+    const size1 = (await fh1.stat()).size;
+    const info = await readFirstInfo(fh1, size1, first);
+    if (!info.volumes) {
+      // b.tar.001 alone, holding a whole bundle: read it as one.
+      if (files.data.size === 1 && files.parity.size === 0) return { source: fileSource(fh1, first, size1), path: first };
+      throw new UsageError(`${first} is a whole bundle, not the first of several volumes`, { code: 'VOLUMES_MIXED', hint: 'volumes of one bundle are written together by `airlock pack --split`' });
+    }
+    const layout = info.volumes;
+    const ranges = volumeRanges(layout);
+    const parts: VolumePart[] = [];
+    const problems: string[] = [];
+    for (let i = 0; i < ranges.length; i++) {
+      const r = ranges[i]!;
+      const path = files.data.get(i + 1) ?? volumeName(base, i + 1);
+      let fh: FileHandle | undefined;
+      if (i === 0) fh = fh1;
+      else if (files.data.has(i + 1)) {
+        fh = await openFile(path);
+        handles.push(fh);
+      }
+      const actual = fh ? (await fh.stat()).size : undefined;
+      if (actual === undefined) problems.push(`${basename(path)} is missing`);
+      else if (actual < r.size) problems.push(`${basename(path)} is truncated: ${actual} of ${r.size} bytes`);
+      else if (actual > r.size) problems.push(`${basename(path)} is ${actual} bytes, ${r.size} expected`);
+      parts.push({ path, fh: actual === undefined || (strict && actual !== r.size) ? undefined : fh, start: r.start, size: r.size });
+    }
+    if (strict && problems.length > 0) {
+      const usable = files.parity.size;
+      throw new IntegrityError(`${base}: ${problems.join('; ')} (the bundle has ${layout.count} volumes of ${layout.size} bytes)`, {
+        code: 'VOLUMES_INCOMPLETE',
+        hint: layout.parity > 0 && usable > 0 ? `run \`airlock verify ${base}\` to see whether the recovery volumes suffice, then \`airlock repair ${base}\`` : `copy the volumes named again from the source`,
+      });
+    }
+    return { source: volumeSource(parts), path: base, volumes: { layout, files: parts.map((p) => p.path) } };
+  } catch (e) {
+    await Promise.allSettled(handles.map((h) => h.close()));
+    throw e;
+  }
+}
+
+/** airlock/bundle.json from the start of a (first) volume: it is the archive's second entry. */
+export async function readFirstInfo(fh: PositionedReader, size: number, path: string): Promise<BundleInfo> {
+  let found: TarEntry | undefined;
+  const { entries } = await scanTar(fh, size, path, { until: (e) => (e.name === BUNDLE_INFO_PATH ? ((found = e), true) : e.name !== 'airlock') });
+  if (!found) {
+    throw new UsageError(`${path} is not the first volume of an airlock bundle: it does not start with ${BUNDLE_INFO_PATH}${entries.length ? ` (it starts with ${entries[0]!.name})` : ''}`, { code: 'NOT_A_BUNDLE' });
+  }
+  const what = `${path}: ${BUNDLE_INFO_PATH}`;
+  return parseBundleInfo(parseJsonDocument(await readSmallEntry(fh, found, MAX_METADATA_BYTES, what), what), what);
 }
 
 export async function openFile(abs: string): Promise<FileHandle> {
@@ -184,7 +350,7 @@ export async function openFile(abs: string): Promise<FileHandle> {
 }
 
 function notAFile(abs: string): UsageError {
-  return new UsageError(`${abs} is not a file: a bundle is the single .tar file written by \`airlock pack\``, { code: 'NOT_A_BUNDLE' });
+  return new UsageError(`${abs} is not a file: a bundle is the .tar file written by \`airlock pack\` (or its volumes)`, { code: 'NOT_A_BUNDLE' });
 }
 
 export function entryTable(entries: TarEntry[]): Map<string, BundleEntry> {
@@ -194,7 +360,12 @@ export function entryTable(entries: TarEntry[]): Map<string, BundleEntry> {
 }
 
 /** bundle.json and inventory.json; a tar without them (or index.json) is not a bundle. */
-export async function readMetadata(fh: FileHandle, abs: string, table: ReadonlyMap<string, BundleEntry>, needIndex = true): Promise<{ bundleInfo: BundleInfo; inventory: Inventory }> {
+export async function readMetadata(
+  fh: PositionedReader,
+  abs: string,
+  table: ReadonlyMap<string, BundleEntry>,
+  needIndex = true,
+): Promise<{ bundleInfo: BundleInfo; inventory: Inventory; inventoryBytes: Buffer }> {
   for (const name of needIndex ? [BUNDLE_INFO_PATH, INVENTORY_PATH, INDEX_PATH] : [BUNDLE_INFO_PATH, INVENTORY_PATH]) {
     if (!table.has(name)) {
       throw new UsageError(`${abs} is not an airlock bundle: it has no ${name}`, {
@@ -206,11 +377,12 @@ export async function readMetadata(fh: FileHandle, abs: string, table: ReadonlyM
   const infoWhat = `${abs}: ${BUNDLE_INFO_PATH}`;
   const invWhat = `${abs}: ${INVENTORY_PATH}`;
   const bundleInfo = parseBundleInfo(parseJsonDocument(await readSmallEntry(fh, table.get(BUNDLE_INFO_PATH)!, MAX_METADATA_BYTES, infoWhat), infoWhat), infoWhat);
-  const inventory = parseInventory(parseJsonDocument(await readSmallEntry(fh, table.get(INVENTORY_PATH)!, MAX_METADATA_BYTES, invWhat), invWhat), invWhat);
-  return { bundleInfo, inventory };
+  const inventoryBytes = await readSmallEntry(fh, table.get(INVENTORY_PATH)!, MAX_METADATA_BYTES, invWhat);
+  const inventory = parseInventory(parseJsonDocument(inventoryBytes, invWhat), invWhat);
+  return { bundleInfo, inventory, inventoryBytes };
 }
 
-export async function readSmallEntry(fh: FileHandle, e: BundleEntry, limit: number, what: string): Promise<Buffer> {
+export async function readSmallEntry(fh: PositionedReader, e: BundleEntry, limit: number, what: string): Promise<Buffer> {
   if (e.size > limit) throw new IntegrityError(`${what} is ${e.size} bytes, more than the ${limit}-byte limit`, { code: 'BUNDLE_METADATA_INVALID' });
   const buf = Buffer.alloc(e.size);
   await readExactly(fh, buf, e.offset);
@@ -236,7 +408,7 @@ const READ_CHUNK = 1024 * 1024;
  * Positioned reads of `size` bytes from `offset` on a handle the stream does not own: destroying
  * the stream stops reading but leaves the handle open (fs streams would close it).
  */
-export function rangeStream(fh: FileHandle, offset: number, size: number): Readable {
+export function rangeStream(fh: PositionedReader, offset: number, size: number): Readable {
   let pos = offset;
   const end = offset + size;
   return new Readable({
@@ -247,8 +419,9 @@ export function rangeStream(fh: FileHandle, offset: number, size: number): Reada
         return;
       }
       const len = Math.min(READ_CHUNK, end - pos);
-      fh.read(Buffer.allocUnsafe(len), 0, len, pos).then(
-        ({ bytesRead, buffer }) => {
+      const buffer = Buffer.allocUnsafe(len);
+      fh.read(buffer, 0, len, pos).then(
+        ({ bytesRead }) => {
           if (this.destroyed) return;
           if (bytesRead === 0) {
             this.destroy(new IntegrityError(`unexpected end of file at offset ${pos}, ${end - pos} bytes short`, { code: 'TAR_TRUNCATED' }));

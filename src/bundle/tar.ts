@@ -5,8 +5,8 @@
 // The reader scans headers with positioned reads and jumps over contents: nothing is extracted and
 // a large archive is never read whole. It refuses anything that could mean something other than
 // "a named run of bytes": links, devices, fifos, names that escape, duplicates, unknown PAX keys.
-import type { FileHandle } from 'node:fs/promises';
 import { IntegrityError } from '../core/errors.ts';
+import type { PositionedReader } from './source.ts';
 
 export const BLOCK = 512;
 /** Two zero blocks end an archive. */
@@ -147,6 +147,8 @@ export interface TarEntry {
 export interface ScanOptions {
   /** Stop scanning (without reaching the end) once this returns true; it sees every entry so far. */
   until?: (entry: TarEntry) => boolean;
+  /** Names the file holding an offset (the volume of a split bundle), added to damage reports. */
+  locate?: (offset: number) => string;
 }
 
 export interface ScanResult {
@@ -159,7 +161,7 @@ export interface ScanResult {
  * Read the entry table of a tar file. `what` names the file in errors. Throws IntegrityError for
  * anything that is not a plain, safe archive of files and directories.
  */
-export async function scanTar(fh: FileHandle, fileSize: number, what: string, opts: ScanOptions = {}): Promise<ScanResult> {
+export async function scanTar(fh: PositionedReader, fileSize: number, what: string, opts: ScanOptions = {}): Promise<ScanResult> {
   if (fileSize === 0) throw notTar(what, 'the file is empty');
   if (fileSize < BLOCK) throw notTar(what, `the file is ${fileSize} bytes, smaller than one tar header`);
   const entries: TarEntry[] = [];
@@ -169,6 +171,7 @@ export async function scanTar(fh: FileHandle, fileSize: number, what: string, op
   let pax: Map<string, string> | undefined;
   let paxStart: number | undefined;
   const where = (): string => (entries.length === 0 ? 'at the start' : `after entry "${entries[entries.length - 1]!.name}"`);
+  const inFile = (offset: number): string => (opts.locate ? `, in ${opts.locate(offset)}` : '');
 
   for (;;) {
     if (pos + BLOCK > fileSize) {
@@ -186,7 +189,7 @@ export async function scanTar(fh: FileHandle, fileSize: number, what: string, op
     const stored = parseOctal(header, 148, 8);
     if (stored === undefined || (stored !== headerChecksum(header) && stored !== signedHeaderChecksum(header))) {
       if (pos === 0) throw notTar(what, `the first block is not a tar header (bad checksum)${compressionOf(header)}`);
-      throw new IntegrityError(`${what}: bad header checksum at offset ${pos} (${where()})`, {
+      throw new IntegrityError(`${what}: bad header checksum at offset ${pos} (${where()}${inFile(pos)})`, {
         code: 'TAR_CHECKSUM',
         hint: 'the bundle is corrupt; copy it again from the source',
       });
@@ -361,7 +364,7 @@ function isZeroBlock(b: Buffer): boolean {
 }
 
 /** Positioned read of exactly `buf.length` bytes (short reads happen on some file systems). */
-export async function readExactly(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+export async function readExactly(fh: PositionedReader, buf: Buffer, position: number): Promise<void> {
   let done = 0;
   while (done < buf.length) {
     const { bytesRead } = await fh.read(buf, done, buf.length - done, position + done);

@@ -2,14 +2,27 @@
 // big bundles), every manifest's children present, and the inventory, index.json and the tar's
 // entries telling the same story. Problems are collected into a report that names each bad blob and
 // the images using it; only a tar too damaged or unsafe to read throws (IntegrityError).
+//
+// Beyond the content: the tar must be in the exact form airlock writes (every header, padding and
+// the end-of-archive blocks as encoded, every JSON document canonical, the lock and index.json
+// matching the digests the inventory pins), so that with a signature over the inventory no byte of
+// the bundle can change unnoticed — only airlock/bundle.json's tool version is informational.
+//
+// A delta (pack --since) verifies on its own structurally: what it relies on from its base is
+// reported, not counted missing. `base` checks it against its base bundle(s) — the identity and that
+// every relied-on blob is there; `complete` demands a self-sufficient bundle (a delta fails).
+// Split bundles are checked volume by volume first (volume-check.ts), then as one tar.
 import { availableParallelism } from 'node:os';
+import { basename } from 'node:path';
 import { isDigest, digestAlgorithm, digestOf, type Digest } from '../core/digest.ts';
-import { throwIfAborted } from '../core/errors.ts';
+import { AirlockError, throwIfAborted } from '../core/errors.ts';
 import { childrenOf, isManifestDescriptor, MAX_MANIFEST_BYTES, parseManifest, type Descriptor } from '../core/manifest.ts';
 import { mapLimit } from '../util/limiter.ts';
+import { loadVerifyingKey, verifyPayload, type VerifyingKey } from '../sign/keys.ts';
 import {
   BUNDLE_INFO_PATH,
   blobPath,
+  canonicalJson,
   compareStrings,
   computeTotals,
   CONTAINERD_NAME_ANNOTATION,
@@ -19,16 +32,45 @@ import {
   OCI_LAYOUT_PATH,
   OCI_LAYOUT_VERSION,
   REF_NAME_ANNOTATION,
+  SIGNATURE_INFO_PATH,
+  SIGNATURE_PATH,
+  VOLUMES_PATH,
+  type InventoryDelta,
 } from './format.ts';
 import { mainThreadHasher, workerHasher, type RangeHasher } from './hash-pool.ts';
+import { PARITY_MAGIC } from './parity.ts';
 import { openBundle, type Bundle, type BundleEntry } from './read.ts';
+import { BLOCK, END_OF_ARCHIVE, encodeHeader, paddingFor } from './tar.ts';
+import { checkVolumes, describeVolumeProblems, type VolumeSetReport } from './volume-check.ts';
+import { locateBundle, parseVolumeTable, tableLayout, trailerPlace, type BundleFiles } from './volumes.ts';
 
 export interface VerifyProblem {
   digest?: string;
   entry?: string;
+  /** Split bundles: the volume file(s) the problem is in. */
+  volume?: string;
   /** References of the images affected, sorted. */
   images: string[];
   message: string;
+}
+
+export interface VerifyDeltaReport {
+  /** The base the delta names. */
+  base: InventoryDelta['base'];
+  /** Blobs and bytes it relies on from the base. */
+  blobs: number;
+  bytes: number;
+  /** The base bundle(s) it was checked against; absent when none was given. */
+  checkedAgainst?: string[];
+}
+
+export interface VerifySignatureReport {
+  signed: boolean;
+  algorithm?: string;
+  /** Fingerprint of the key the bundle says signed it. */
+  key?: string;
+  /** True only when checked with a key given by the user, and it holds. */
+  verified: boolean;
 }
 
 export interface VerifyReport {
@@ -38,6 +80,12 @@ export interface VerifyReport {
   /** Bytes hashed. */
   bytes: number;
   problems: VerifyProblem[];
+  /** A delta bundle: what it relies on, and whether that was checked. */
+  delta?: VerifyDeltaReport;
+  /** A signed bundle, or a key given. */
+  signature?: VerifySignatureReport;
+  /** A split bundle: the state of each volume and recovery volume. */
+  volumes?: VolumeSetReport;
 }
 
 export interface VerifyBundleOptions {
@@ -49,28 +97,69 @@ export interface VerifyBundleOptions {
    */
   threads?: number | 'auto';
   signal?: AbortSignal | undefined;
-  /** Bytes hashed so far of the total. */
-  onProgress?: ((e: { done: number; total: number }) => void) | undefined;
+  /** Bytes hashed so far of the total (volumes first for a split bundle, then blobs). */
+  onProgress?: ((e: { done: number; total: number; phase?: 'volumes' | 'blobs' }) => void) | undefined;
+  /** The base bundle(s) of a delta: its base, and for a chain of deltas the bases' bases. */
+  base?: readonly (string | readonly string[])[] | undefined;
+  /** Demand a self-sufficient bundle: a delta fails. */
+  complete?: boolean | undefined;
+  /** The public key (a path, or loaded) the bundle must be signed with. */
+  key?: string | VerifyingKey | undefined;
 }
 
 const AUTO_THREADS_MIN_BYTES = 64 * 1024 * 1024;
 const PROGRESS_STEP = 4 * 1024 * 1024;
-const METADATA = new Set([BUNDLE_INFO_PATH, INVENTORY_PATH, LOCK_PATH, OCI_LAYOUT_PATH, INDEX_PATH]);
+const METADATA = new Set([BUNDLE_INFO_PATH, INVENTORY_PATH, LOCK_PATH, OCI_LAYOUT_PATH, INDEX_PATH, SIGNATURE_PATH, SIGNATURE_INFO_PATH, VOLUMES_PATH]);
 const BLOB_ENTRY = /^blobs\/(sha256|sha512)\/([a-f0-9]+)$/;
 
-export async function verifyBundle(path: string, opts: VerifyBundleOptions = {}): Promise<VerifyReport> {
-  const bundle = await openBundle(path, { signal: opts.signal });
-  try {
-    return await verifyOpen(bundle, opts);
-  } finally {
-    await bundle.close();
+/**
+ * Verify a bundle: its file, or for a split bundle its shared name, any volume, or all of them.
+ * A plain bundle too damaged to read throws IntegrityError; a split one reports which volumes.
+ */
+export async function verifyBundle(spec: string | readonly string[], opts: VerifyBundleOptions = {}): Promise<VerifyReport> {
+  const key = typeof opts.key === 'string' ? await loadVerifyingKey(opts.key) : opts.key;
+  const o = { ...opts, key };
+  const files = await locateBundle(spec);
+  if (files.kind === 'file') {
+    const bundle = await openBundle(files, { signal: opts.signal });
+    try {
+      return await verifyOpen(bundle, o);
+    } finally {
+      await bundle.close();
+    }
   }
+  return await verifyVolumes(files, o);
 }
 
-async function verifyOpen(bundle: Bundle, opts: VerifyBundleOptions): Promise<VerifyReport> {
+async function verifyVolumes(files: Extract<BundleFiles, { kind: 'volumes' }>, opts: VerifyBundleOptions & { key?: VerifyingKey | undefined }): Promise<VerifyReport> {
+  const check = await checkVolumes(files, { ...opts, onProgress: opts.onProgress ? (p) => opts.onProgress!({ ...p, phase: 'volumes' }) : undefined });
+  const volumeProblems: VerifyProblem[] = describeVolumeProblems(check.report).map((p) => ({ entry: basename(p.file), volume: p.file, images: [], message: p.message }));
+  let inner: VerifyReport = { ok: true, blobs: 0, bytes: 0, problems: [] };
+  if (check.report.readable) {
+    try {
+      const bundle = await openBundle(files, { signal: opts.signal });
+      try {
+        inner = await verifyOpen(bundle, opts);
+      } finally {
+        await bundle.close();
+      }
+    } catch (e) {
+      throwIfAborted(opts.signal);
+      if (!(e instanceof AirlockError)) throw e;
+      inner.problems.push({ entry: basename(files.base), images: [], message: `the tar cannot be read across the volumes: ${e.message}` });
+    }
+  } else {
+    inner.problems.push({ entry: basename(files.base), images: [], message: 'the content was not checked: volumes are missing or cut short' });
+  }
+  const problems = [...volumeProblems, ...inner.problems];
+  return { ...inner, ok: problems.length === 0, problems, volumes: check.report };
+}
+
+async function verifyOpen(bundle: Bundle, opts: VerifyBundleOptions & { key?: VerifyingKey | undefined }): Promise<VerifyReport> {
   const { signal } = opts;
   const problems: VerifyProblem[] = [];
   const inv = bundle.inventory;
+  const relied = new Map((inv.delta?.blobs ?? []).map((b) => [b.digest as string, b]));
 
   // The tar's blob entries.
   const blobEntries = new Map<Digest, BundleEntry>();
@@ -87,6 +176,9 @@ async function verifyOpen(bundle: Bundle, opts: VerifyBundleOptions): Promise<Ve
     problems.push({ entry: LOCK_PATH, images: [], message: `missing: the bundle has no ${LOCK_PATH}, so what it holds cannot be traced to a lock` });
   }
   await checkOciLayout(bundle, problems);
+  await checkPins(bundle, problems);
+  await checkCanonical(bundle, problems);
+  const signature = checkSignature(bundle, opts.key, problems);
 
   // Inventory ⇔ tar entries.
   const invBlobs = new Map<string, { size: number; images: string[] }>();
@@ -98,9 +190,10 @@ async function verifyOpen(bundle: Bundle, opts: VerifyBundleOptions): Promise<Ve
     else if (e.size !== b.size) problems.push({ digest: b.digest, entry: blobPath(b.digest), images: b.images, message: `size mismatch: ${e.size} bytes in the bundle, the inventory says ${b.size}` });
   }
   for (const d of blobEntries.keys()) {
-    if (!invBlobs.has(d)) problems.push({ digest: d, entry: blobPath(d), images: [], message: 'not listed in the inventory' });
+    if (relied.has(d)) problems.push({ digest: d, entry: blobPath(d), images: [], message: 'carried, but the inventory lists it as relied on from the base' });
+    else if (!invBlobs.has(d)) problems.push({ digest: d, entry: blobPath(d), images: [], message: 'not listed in the inventory' });
   }
-  const totals = computeTotals(inv.images, inv.blobs);
+  const totals = computeTotals(inv.images, inv.blobs, inv.delta?.blobs);
   for (const k of Object.keys(totals) as (keyof typeof totals)[]) {
     if (totals[k] !== inv.totals[k]) problems.push({ entry: INVENTORY_PATH, images: [], message: `totals.${k} is ${inv.totals[k]}, its lists add up to ${totals[k]}` });
   }
@@ -134,7 +227,7 @@ async function verifyOpen(bundle: Bundle, opts: VerifyBundleOptions): Promise<Ve
   }
 
   // Image graphs: every manifest's children present.
-  const graph = await walkImages(bundle, roots, blobEntries, signal);
+  const graph = await walkImages(bundle, roots, blobEntries, relied, signal);
   problems.push(...graph.problems);
   for (const [ref, size] of graph.totalSizes) {
     const img = invImages.get(ref);
@@ -146,7 +239,16 @@ async function verifyOpen(bundle: Bundle, opts: VerifyBundleOptions): Promise<Ve
     for (const d of blobEntries.keys()) {
       if (!graph.usedBy.has(d)) problems.push({ digest: d, entry: blobPath(d), images: [], message: 'not referenced by any image in index.json' });
     }
+    for (const r of relied.values()) {
+      if (!graph.usedBy.has(r.digest)) problems.push({ digest: r.digest, entry: INVENTORY_PATH, images: r.images, message: 'listed as relied on from the base, but no image uses it' });
+    }
   }
+  for (const r of relied.values()) {
+    if (isManifestDescriptor({ mediaType: r.mediaType })) {
+      problems.push({ digest: r.digest, entry: INVENTORY_PATH, images: r.images, message: 'a manifest listed as relied on from the base: a delta carries every manifest' });
+    }
+  }
+  const delta = inv.delta ? await checkDelta(inv.delta, opts, problems, signal) : undefined;
 
   // Every blob's bytes.
   const imagesOf = (d: string): string[] => [...new Set([...(graph.usedBy.get(d) ?? []), ...(invBlobs.get(d)?.images ?? [])])].sort(compareStrings);
@@ -164,9 +266,181 @@ async function verifyOpen(bundle: Bundle, opts: VerifyBundleOptions): Promise<Ve
 
   // Problems found by several checks about the same blob keep every image named.
   for (const p of problems) if (p.digest && p.images.length === 0) p.images = imagesOf(p.digest);
+  if (bundle.volumes) {
+    for (const p of problems) {
+      const e = p.entry !== undefined ? bundle.entries.get(p.entry) : undefined;
+      if (e) p.volume = bundle.describe(e.offset, e.size);
+    }
+  }
   problems.sort((a, b) => compareStrings(a.entry ?? a.digest ?? '', b.entry ?? b.digest ?? '') || compareStrings(a.message, b.message));
   throwIfAborted(signal);
-  return { ok: problems.length === 0, blobs: hashed.results.size, bytes: hashed.bytes, problems };
+  return {
+    ok: problems.length === 0,
+    blobs: hashed.results.size,
+    bytes: hashed.bytes,
+    problems,
+    ...(delta ? { delta } : {}),
+    ...(signature ? { signature } : {}),
+  };
+}
+
+/** The signature, checked only against a key the user gives; problems when that fails or is impossible. */
+function checkSignature(bundle: Bundle, key: VerifyingKey | undefined, problems: VerifyProblem[]): VerifySignatureReport | undefined {
+  const sig = bundle.signature;
+  if (!sig && !key) return undefined;
+  if (!sig) {
+    problems.push({ entry: SIGNATURE_PATH, images: [], message: `missing: the bundle is not signed, and --key ${key!.path} demands a signature` });
+    return { signed: false, verified: false };
+  }
+  const report: VerifySignatureReport = { signed: true, algorithm: sig.info.algorithm, key: sig.info.key, verified: false };
+  if (sig.info.payload !== INVENTORY_PATH || sig.info.signature !== SIGNATURE_PATH) {
+    problems.push({ entry: SIGNATURE_INFO_PATH, images: [], message: `names the payload ${sig.info.payload} and signature ${sig.info.signature}; airlock signs ${INVENTORY_PATH} into ${SIGNATURE_PATH}` });
+  }
+  if (!key) return report;
+  if (verifyPayload(key, bundle.inventoryBytes, sig.bytes)) {
+    report.verified = true;
+    return report;
+  }
+  problems.push({
+    entry: SIGNATURE_PATH,
+    images: [],
+    message:
+      sig.info.key !== key.fingerprint
+        ? `signed by another key: ${sig.info.key}; the key given (${key.path}) is ${key.fingerprint}`
+        : `the signature does not match ${INVENTORY_PATH}: the inventory or the signature was changed after signing`,
+  });
+  return report;
+}
+
+/** The lock, index.json and bundle name the inventory pins, and the volume table of a split bundle. */
+async function checkPins(bundle: Bundle, problems: VerifyProblem[]): Promise<void> {
+  const inv = bundle.inventory;
+  if (inv.lock && bundle.lockText !== undefined) {
+    const bytes = Buffer.from(bundle.lockText, 'utf8');
+    if (digestOf(bytes) !== inv.lock.digest || bytes.length !== inv.lock.size) {
+      problems.push({ entry: LOCK_PATH, images: [], message: `changed: the inventory pins the lock as ${inv.lock.digest} (${inv.lock.size} bytes), it is ${digestOf(bytes)} (${bytes.length} bytes)` });
+    }
+  }
+  if (inv.lock && (inv.lock.name !== bundle.bundleInfo.name || inv.lock.version !== bundle.bundleInfo.version)) {
+    problems.push({ entry: BUNDLE_INFO_PATH, images: [], message: `names the bundle ${bundle.bundleInfo.name} ${bundle.bundleInfo.version}; the inventory says ${inv.lock.name} ${inv.lock.version}` });
+  }
+  if (bundle.bundleInfo.tool.name !== 'airlock') problems.push({ entry: BUNDLE_INFO_PATH, images: [], message: `tool.name is "${bundle.bundleInfo.tool.name}", not "airlock"` });
+  if (inv.index) {
+    const bytes = await bundle.readEntry(INDEX_PATH, 64 * 1024 * 1024);
+    if (digestOf(bytes) !== inv.index.digest || bytes.length !== inv.index.size) {
+      problems.push({ entry: INDEX_PATH, images: [], message: `changed: the inventory pins it as ${inv.index.digest} (${inv.index.size} bytes), it is ${digestOf(bytes)} (${bytes.length} bytes)` });
+    }
+  }
+  const layout = bundle.bundleInfo.volumes;
+  const trailer = bundle.entries.get(VOLUMES_PATH);
+  if (layout && !trailer) problems.push({ entry: VOLUMES_PATH, images: [], message: `missing: ${BUNDLE_INFO_PATH} says the bundle was split into ${layout.count} volumes` });
+  if (!layout && trailer) problems.push({ entry: VOLUMES_PATH, images: [], message: `present, but ${BUNDLE_INFO_PATH} says the bundle was not split` });
+  if (layout && trailer) {
+    try {
+      const place = trailerPlace(bundle.inventoryDigest, layout);
+      if (trailer.offset !== place.offset || trailer.size !== place.length) throw new Error(`it is not where the layout in ${BUNDLE_INFO_PATH} puts it`);
+      const table = parseVolumeTable(await bundle.readEntry(VOLUMES_PATH, 16 * 1024 * 1024), VOLUMES_PATH);
+      if (table.bundle !== bundle.inventoryDigest) throw new Error(`it is the table of another bundle (${table.bundle})`);
+      const t = tableLayout(table);
+      if (t.size !== layout.size || t.count !== layout.count || t.totalSize !== layout.totalSize || t.parity !== layout.parity) throw new Error(`it disagrees with the layout in ${BUNDLE_INFO_PATH}`);
+    } catch (e) {
+      problems.push({ entry: VOLUMES_PATH, images: [], message: (e as Error).message.replace(`${VOLUMES_PATH} is `, '') });
+    }
+  }
+}
+
+/**
+ * Every byte outside the blobs as airlock writes it: headers re-encoded from name and size, zero
+ * padding, two zero end blocks, canonical JSON metadata. A split bundle joined back with `cat`
+ * may carry its recovery volumes after the end: they are recognised and left alone.
+ */
+async function checkCanonical(bundle: Bundle, problems: VerifyProblem[]): Promise<void> {
+  const src = bundle.fileHandle();
+  const read = async (position: number, length: number): Promise<Buffer> => {
+    const buf = Buffer.alloc(length);
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await src.read(buf, done, length - done, position + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return buf.subarray(0, done);
+  };
+  let pos = 0;
+  for (const e of bundle.tarEntries) {
+    if (e.headerOffset !== pos) problems.push({ entry: e.name, images: [], message: `${e.headerOffset - pos} bytes before its header that airlock does not write` });
+    const expected = encodeHeader({ name: e.name, type: e.type, size: e.size });
+    const actual = await read(e.headerOffset, e.offset - e.headerOffset);
+    if (!actual.equals(expected)) problems.push({ entry: e.name, images: [], message: 'its tar header is not as airlock writes it (changed bytes, or not written by airlock)' });
+    const pad = e.type === 'file' ? paddingFor(e.size) : 0;
+    if (pad > 0 && !isZero(await read(e.offset + e.size, pad))) problems.push({ entry: e.name, images: [], message: 'the padding after its content is not zero' });
+    pos = e.offset + e.size + pad;
+  }
+  const end = await read(pos, END_OF_ARCHIVE.length);
+  if (end.length !== END_OF_ARCHIVE.length || !isZero(end)) problems.push({ entry: 'end of archive', images: [], message: 'the two zero blocks that end the archive are changed or missing' });
+  const after = pos + END_OF_ARCHIVE.length;
+  if (src.size > after) {
+    const tail = await read(after, Math.min(BLOCK, src.size - after));
+    const joinedParity = bundle.bundleInfo.volumes && tail.subarray(0, PARITY_MAGIC.length).equals(Buffer.from(PARITY_MAGIC));
+    if (!joinedParity) problems.push({ entry: 'end of archive', images: [], message: `${src.size - after} bytes follow the end of the archive` });
+  }
+  const docs: [string, boolean][] = [[BUNDLE_INFO_PATH, true], [INVENTORY_PATH, true], [SIGNATURE_INFO_PATH, true], [OCI_LAYOUT_PATH, false], [INDEX_PATH, false]];
+  for (const [name, pretty] of docs) {
+    if (!bundle.entries.has(name)) continue;
+    const bytes = await bundle.readEntry(name, 64 * 1024 * 1024);
+    let canonical: string | undefined;
+    try {
+      canonical = canonicalJson(JSON.parse(bytes.toString('utf8')), pretty);
+    } catch {
+      canonical = undefined;
+    }
+    if (canonical === undefined) problems.push({ entry: name, images: [], message: 'not valid JSON' });
+    else if (canonical !== bytes.toString('utf8')) problems.push({ entry: name, images: [], message: 'not in the canonical form airlock writes (sorted keys, fixed spacing): changed after packing' });
+  }
+}
+
+function isZero(b: Buffer): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+/** A delta against the base bundle(s) given: the base it names is among them, and holds every blob it relies on. */
+async function checkDelta(delta: InventoryDelta, opts: VerifyBundleOptions, problems: VerifyProblem[], signal: AbortSignal | undefined): Promise<VerifyDeltaReport> {
+  const report: VerifyDeltaReport = { base: delta.base, blobs: delta.blobs.length, bytes: delta.blobs.reduce((a, b) => a + b.size, 0) };
+  const named = `${delta.base.name} ${delta.base.version} (inventory ${delta.base.inventory})`;
+  if (opts.complete) {
+    problems.push({ entry: INVENTORY_PATH, images: [], message: `not self-sufficient: a delta of ${named} that relies on ${report.blobs} blob${report.blobs === 1 ? '' : 's'} (${report.bytes} bytes) it does not carry` });
+  }
+  if (!opts.base || opts.base.length === 0) return report;
+  const bases: Bundle[] = [];
+  try {
+    for (const b of opts.base) {
+      throwIfAborted(signal);
+      bases.push(await openBundle(b, { signal }));
+    }
+    report.checkedAgainst = bases.map((b) => b.path);
+    if (!bases.some((b) => b.inventoryDigest === delta.base.inventory)) {
+      problems.push({
+        entry: INVENTORY_PATH,
+        images: [],
+        message: `the base given is not this delta's base: it was packed against ${named}; given ${bases.map((b) => `${b.path} = ${b.bundleInfo.name} ${b.bundleInfo.version} (inventory ${b.inventoryDigest})`).join(', ')}`,
+      });
+    }
+    for (const r of delta.blobs) {
+      const holder = bases.find((b) => b.blobEntry(r.digest)?.size === r.size);
+      if (holder) continue;
+      const reliedByBase = bases.find((b) => b.inventory.delta?.blobs.some((x) => x.digest === r.digest));
+      problems.push({
+        digest: r.digest,
+        entry: blobPath(r.digest),
+        images: r.images,
+        message: `relied on from the base (${r.size} bytes) but not in ${bases.map((b) => b.path).join(' or ')}${reliedByBase ? ` (${reliedByBase.path} is itself a delta that relies on it: give its base too)` : ''}`,
+      });
+    }
+  } finally {
+    await Promise.allSettled(bases.map((b) => b.close()));
+  }
+  return report;
 }
 
 async function checkOciLayout(bundle: Bundle, problems: VerifyProblem[]): Promise<void> {
@@ -191,7 +465,13 @@ interface GraphResult {
   incomplete: boolean;
 }
 
-async function walkImages(bundle: Bundle, roots: { reference: string; root: Descriptor }[], blobs: Map<Digest, BundleEntry>, signal: AbortSignal | undefined): Promise<GraphResult> {
+async function walkImages(
+  bundle: Bundle,
+  roots: { reference: string; root: Descriptor }[],
+  blobs: Map<Digest, BundleEntry>,
+  relied: ReadonlyMap<string, { size: number }>,
+  signal: AbortSignal | undefined,
+): Promise<GraphResult> {
   const usedBy = new Map<string, Set<string>>();
   const totalSizes = new Map<string, number>();
   const missing = new Map<string, { images: Set<string>; size: number; parents: Set<string> }>();
@@ -227,6 +507,7 @@ async function walkImages(bundle: Bundle, roots: { reference: string; root: Desc
       if (!users) usedBy.set(d.digest, (users = new Set()));
       users.add(reference);
       const e = blobs.get(d.digest as Digest);
+      if (!e && relied.get(d.digest)?.size === d.size) return;
       if (!e) {
         let m = missing.get(d.digest);
         if (!m) missing.set(d.digest, (m = { images: new Set(), size: d.size, parents: new Set() }));

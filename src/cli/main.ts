@@ -40,8 +40,10 @@ export async function main(argv: string[]): Promise<number> {
     return ExitCode.ok;
   }
   const command: Command | undefined = commands.find((c) => c.name === name);
-  const wantsJson = rest.includes('--json');
-  const out = new Output({ json: wantsJson, quiet: rest.includes('--quiet') || rest.includes('-q') });
+  // Output mode is needed before parsing (a parse error is reported in it); flags after `--` belong
+  // to a wrapped command (airlock sandbox -- cmd --json), not to airlock.
+  const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  const out = new Output({ json: own.includes('--json'), quiet: own.includes('--quiet') || own.includes('-q') });
   const controller = new AbortController();
   const onSignal = (sig: NodeJS.Signals): void => {
     if (controller.signal.aborted) process.exit(ExitCode.interrupted);

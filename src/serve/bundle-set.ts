@@ -1,16 +1,18 @@
 // Several bundles (a base and its updates) read as one content store: the union of their blobs,
-// and their images with later bundles winning a name both carry. Every image graph is walked once
+// and their images with later bundles winning a name both carry. An update may be a delta (pack
+// --since): its manifests are its own, the blobs it relies on come from its base, which must be in
+// the set. A split bundle is given as its volumes (or their shared name) and read in place. Every image graph is walked once
 // when the set opens (manifests are small positioned reads, checked against their digests), so
 // serving and exporting never parse a manifest again to know what belongs to what. Blobs stay in
 // the tars and are read by position; nothing is unpacked.
-import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { NotFoundError, throwIfAborted } from '../core/errors.ts';
 import { verifyBytes, type Digest } from '../core/digest.ts';
 import { childrenOf, isManifestDescriptor, MAX_MANIFEST_BYTES, MediaType, parseManifest, type Descriptor } from '../core/manifest.ts';
 import { parseReference, type Reference } from '../core/reference.ts';
 import type { OpOptions, ReadOnlyStorage } from '../content/types.ts';
-import { blobPath, openBundle, type Bundle, type BundleEntry } from '../bundle/index.ts';
+import { blobPath, groupBundlePaths, openBundle, type Bundle, type BundleEntry } from '../bundle/index.ts';
+import type { PositionedReader } from '../bundle/source.ts';
 
 export interface SetImage {
   /** The name as the bundle carries it, e.g. `docker.io/library/nginx:1.27`. */
@@ -42,9 +44,9 @@ export interface ManifestInfo {
 
 const IMAGE_CONFIG_MEDIA_TYPES: readonly string[] = [MediaType.ociConfig, MediaType.dockerConfig];
 
-/** Bytes `position`…`position + length` of an open file (the handle belongs to the bundle). */
+/** Bytes `position`…`position + length` of a bundle's tar (the reader belongs to the bundle; it may span volumes). */
 export interface FileRange {
-  fh: FileHandle;
+  fh: PositionedReader;
   position: number;
   length: number;
 }
@@ -152,9 +154,22 @@ export class BundleSet implements ReadOnlyStorage {
 export async function openBundleSet(paths: readonly string[], opts: OpenBundleSetOptions = {}): Promise<BundleSet> {
   const bundles: Bundle[] = [];
   try {
-    for (const p of paths) {
+    // b.tar.001 b.tar.002 … (a shell's b.tar.*) are one bundle.
+    for (const files of await groupBundlePaths(paths)) {
       throwIfAborted(opts.signal);
-      bundles.push(await openBundle(p, { signal: opts.signal }));
+      bundles.push(await openBundle(files, { signal: opts.signal }));
+    }
+    for (const b of bundles) {
+      const delta = b.inventory.delta;
+      if (!delta) continue;
+      const missing = delta.blobs.filter((r) => !bundles.some((x) => x.blobEntry(r.digest)?.size === r.size));
+      if (missing.length > 0) {
+        const bytes = missing.reduce((a, r) => a + r.size, 0);
+        throw new NotFoundError(
+          `${b.path} is a delta of ${delta.base.name} ${delta.base.version} (inventory ${delta.base.inventory}): ${missing.length} blob${missing.length === 1 ? '' : 's'} (${bytes} bytes) it relies on ${missing.length === 1 ? 'is' : 'are'} in none of the bundles given, e.g. ${missing[0]!.digest} of ${missing[0]!.images.join(', ')}`,
+          { code: 'DELTA_BASE_MISSING', hint: `give its base bundle too (${delta.base.name} ${delta.base.version}), before it: BASE.tar ${b.path}` },
+        );
+      }
     }
     const byName = new Map<string, { bundle: Bundle; root: Descriptor }>();
     const replaced: { name: string; bundle: Bundle; root: Descriptor }[] = [];

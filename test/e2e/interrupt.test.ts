@@ -9,14 +9,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startRegistry, type RunningRegistry } from '../helpers/registry.ts';
 import { buildImage, seedRegistry, type BuiltImage } from '../helpers/images.ts';
-import { airlock, resultOf } from '../helpers/cli.ts';
+import { airlock, resultOf, testEnv } from '../helpers/cli.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const MiB = 1024 * 1024;
 
 /** Start the CLI, wait until a stdout line matches, then send `signal` to its PID; returns the exit code. */
 async function interruptAfter(args: string[], env: NodeJS.ProcessEnv, match: RegExp, signal: NodeJS.Signals): Promise<{ code: number | null; sig: NodeJS.Signals | null; stderr: string }> {
-  const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN, ...args], { env: testEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let buf = '';
   let stderr = '';
   let sent = false;

@@ -1,8 +1,25 @@
 // Run the airlock CLI as a user would: a child process of Node 24 on src/cli/main.ts.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+let stateDir: string | undefined;
+/**
+ * The environment every airlock child of a test gets: the caller's, with airlock's state (the
+ * import history that push and serve append to) in a per-process temp dir, never the user's home.
+ */
+export function testEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  if (stateDir === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'airlock-state-'));
+    stateDir = dir;
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return { ...process.env, AIRLOCK_STATE: stateDir, ...extra };
+}
 
 export interface CliResult {
   code: number;
@@ -13,7 +30,7 @@ export interface CliResult {
 export async function airlock(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
   const child = spawn(process.execPath, [MAIN, ...args], {
     cwd: opts.cwd,
-    env: { ...process.env, ...opts.env },
+    env: testEnv(opts.env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

@@ -1,3 +1,4 @@
+import { testEnv } from '../helpers/cli.ts';
 // Bundles for serve/export/mirrors tests, written with writeBundle directly so images carry the
 // original names a real bundle would (docker.io/library/…, quay.io/…), with no registry involved.
 import { spawn } from 'node:child_process';
@@ -104,7 +105,7 @@ const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
 /** Start `airlock serve ARGS --json` and wait for its `listening` event (bounded). */
 export async function startServe(args: string[], opts: { timeoutMs?: number } = {}): Promise<RunningServe> {
-  const child = spawn(process.execPath, [MAIN, 'serve', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN, 'serve', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: testEnv() });
   let stdout = '';
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => {

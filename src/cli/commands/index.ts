@@ -7,7 +7,16 @@ import { discoverCommand } from './discover.ts';
 import { serveCommand } from './serve.ts';
 import { exportCommand } from './export.ts';
 import { mirrorsConfigCommand } from './mirrors-config.ts';
+import { rewriteCommand } from './rewrite.ts';
+import { postRenderCommand } from './post-render.ts';
+import { helmPluginCommand } from './helm-plugin.ts';
+import { auditCommand } from './audit.ts';
+import { netpolCommand } from './netpol.ts';
+import { sandboxCommand } from './sandbox.ts';
+import { keygenCommand } from './keygen.ts';
+import { repairCommand } from './repair.ts';
+import { historyCommand } from './history.ts';
 import type { Command } from './types.ts';
 
 export type { Command } from './types.ts';
-export const commands: Command[] = [discoverCommand, lockCommand, packCommand, verifyCommand, inspectCommand, pushCommand, serveCommand, exportCommand, mirrorsConfigCommand];
+export const commands: Command[] = [discoverCommand, lockCommand, packCommand, verifyCommand, inspectCommand, pushCommand, serveCommand, exportCommand, mirrorsConfigCommand, rewriteCommand, postRenderCommand, helmPluginCommand, auditCommand, netpolCommand, sandboxCommand, keygenCommand, repairCommand, historyCommand];

@@ -8,12 +8,15 @@ export const inspectCommand: Command = {
   name: 'inspect',
   summary: 'list the images and charts of a bundle with digests, platforms and sizes',
   usage: `Usage: airlock inspect BUNDLE [--json]
+       airlock inspect BUNDLE.tar.*            (a split bundle: reads only its first volume)
 
-Reads the bundle's inventory (not its blobs), so it is fast on any size of bundle.`,
+Reads the bundle's inventory (not its blobs), so it is fast on any size of bundle. Shows whether it
+is a delta (and of which base), signed (by which key: \`verify --key\` checks it), or split.`,
   options: {},
   async run({ positionals, out }) {
-    if (positionals.length !== 1) throw new UsageError('inspect needs one bundle: airlock inspect BUNDLE');
-    const info = await inspectBundle(resolve(positionals[0]!));
+    if (positionals.length === 0) throw new UsageError('inspect needs one bundle: airlock inspect BUNDLE');
+    const paths = positionals.map((p) => resolve(p));
+    const info = await inspectBundle(paths.length === 1 ? paths[0]! : paths);
     const rows = [['IMAGE', 'DIGEST', 'PLATFORMS', 'SIZE']];
     for (const i of info.images) rows.push([i.reference, i.digest, i.platforms.join(',') || '-', formatBytes(i.size)]);
     const chartRows = [['CHART', 'VERSION', 'REFERENCE', 'DIGEST', 'SIZE']];
@@ -24,7 +27,11 @@ Reads the bundle's inventory (not its blobs), so it is fast on any size of bundl
       `bundle ${info.name} ${info.version} (airlock ${info.toolVersion})\n` +
         (info.images.length > 0 || info.charts.length === 0 ? `${table(rows)}\n` : '') +
         (info.charts.length > 0 ? `${info.images.length > 0 ? '\n' : ''}${table(chartRows)}\n\n` : '') +
-        `${info.images.length} images, ${info.charts.length} charts, ${t.blobs} blobs, ${formatBytes(t.bytes)} unique, ${formatBytes(t.sharedBytes)} shared between images; file ${formatBytes(info.fileSize)}`,
+        `${info.images.length} images, ${info.charts.length} charts, ${t.blobs} blobs, ${formatBytes(t.bytes)} unique, ${formatBytes(t.sharedBytes)} shared between images; file ${formatBytes(info.fileSize)}` +
+        `\ninventory ${info.inventoryDigest}` +
+        (info.delta ? `\ndelta of ${info.delta.base.name} ${info.delta.base.version} (inventory ${info.delta.base.inventory}): relies on ${info.delta.blobs} blob${info.delta.blobs === 1 ? '' : 's'} (${formatBytes(info.delta.bytes)}) from it` : '') +
+        (info.signature ? `\nsigned (${info.signature.algorithm}, key ${info.signature.key}); check it with \`airlock verify --key NAME.pub\`` : '') +
+        (info.volumes ? `\nsplit into ${info.volumes.count} volumes of at most ${formatBytes(info.volumes.size)}${info.volumes.parity ? ` with ${info.volumes.parity} recovery volumes` : ''}` : ''),
     );
   },
 };

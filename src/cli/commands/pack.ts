@@ -1,6 +1,8 @@
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { UsageError } from '../../core/errors.ts';
 import { pack } from '../../pack.ts';
+import { MIN_VOLUME_SIZE, parseSize } from '../../bundle/index.ts';
+import { loadSigningKey, readPassphrase, PASSPHRASE_ENV } from '../../sign/keys.ts';
 import { formatBytes } from '../output.ts';
 import { defaultCacheDir, makeClient, concurrencyOf, registryOptions, registryUsage } from './registry-flags.ts';
 import { makeChartHttp } from './chart-http.ts';
@@ -10,6 +12,7 @@ export const packCommand: Command = {
   name: 'pack',
   summary: 'download every locked image and chart and write one verifiable bundle',
   usage: `Usage: airlock pack -o BUNDLE.tar [-f airlock.yaml] [--lock] [--cache DIR]
+                   [--since BASE] [--split SIZE [--parity N]] [--sign NAME.key]
 
 Downloads every image of airlock.lock (in parallel, verified, into a content-addressed cache that
 later packs reuse and that survives an interruption) and every locked chart (as a Helm OCI artifact,
@@ -17,21 +20,49 @@ its dependencies vendored into charts/), and writes one OCI-layout tar: every bl
 bytes for the same lock. Nothing is left at the output path if it fails.
 
 Options:
-  -o, --output FILE  the bundle to write (required)
-  -f, --file FILE    the spec (default ./airlock.yaml); the lock is read from beside it
-  --lock             lock first (update airlock.lock), then pack
-  --cache DIR        blob cache (default $AIRLOCK_CACHE or ~/.cache/airlock)
+  -o, --output FILE       the bundle to write (required)
+  -f, --file FILE         the spec (default ./airlock.yaml); the lock is read from beside it
+  --lock                  lock first (update airlock.lock), then pack
+  --cache DIR             blob cache (default $AIRLOCK_CACHE or ~/.cache/airlock)
+  --since BASE            write a delta: only the blobs BASE lacks (every manifest is carried). BASE
+                          is the previous bundle (its .tar, or its volumes) or the lock it was packed
+                          from. The delta names its base; verify it with \`verify --base\`, push it
+                          into a registry that holds the base, serve it beside the base.
+  --split SIZE            write volumes BUNDLE.tar.001, .002, … of SIZE bytes each (the last smaller)
+                          for removable media: K, M, G, T or KiB, MiB, GiB, TiB (powers of 1024),
+                          KB, MB, GB, TB (powers of 1000), e.g. 4GiB. \`cat BUNDLE.tar.0* > BUNDLE.tar\`
+                          gives the whole bundle; every command takes the volumes as they are.
+  --parity N              with --split: N recovery volumes (BUNDLE.tar.par01 …) from which
+                          \`airlock repair\` rebuilds any N lost or damaged volumes (Reed–Solomon)
+  --sign NAME.key         sign the inventory (it pins every blob) with a key from \`airlock keygen\`
+  --passphrase-file FILE  the key's passphrase (first line); else $${PASSPHRASE_ENV}
+Packing replaces BUNDLE.tar and any volumes and recovery volumes an earlier pack left under its name.
 ${registryUsage}`,
   options: {
     output: { type: 'string', short: 'o' },
     file: { type: 'string', short: 'f' },
     lock: { type: 'boolean', default: false },
     cache: { type: 'string' },
+    since: { type: 'string' },
+    split: { type: 'string' },
+    parity: { type: 'string' },
+    sign: { type: 'string' },
+    'passphrase-file': { type: 'string' },
     ...registryOptions,
   },
   async run({ values, out, signal }) {
     if (typeof values.output !== 'string') throw new UsageError('pack needs an output file: -o BUNDLE.tar');
     const specPath = resolve((values.file as string | undefined) ?? 'airlock.yaml');
+    const split = typeof values.split === 'string' ? parseSize(values.split, '--split') : undefined;
+    if (split !== undefined && split < MIN_VOLUME_SIZE) throw new UsageError(`--split ${values.split as string} is too small: a volume needs at least ${MIN_VOLUME_SIZE / 1024} KiB`);
+    let parity: number | undefined;
+    if (typeof values.parity === 'string') {
+      parity = Number(values.parity);
+      if (!/^\d+$/.test(values.parity) || parity > 99) throw new UsageError(`--parity must be a whole number from 0 to 99, got "${values.parity}"`);
+      if (split === undefined && parity > 0) throw new UsageError('--parity needs --split: recovery volumes rebuild lost volumes', { hint: 'e.g. --split 4GiB --parity 2' });
+    }
+    // The key is read (and its passphrase checked) before anything is downloaded.
+    const sign = typeof values.sign === 'string' ? await loadSigningKey(values.sign, await readPassphrase(values['passphrase-file'] as string | undefined)) : undefined;
     const client = makeClient(values);
     const http = makeChartHttp(values);
     const started = Date.now();
@@ -43,6 +74,9 @@ ${registryUsage}`,
         open: (ref) => client.repository(ref),
         http,
         relock: values.lock === true,
+        since: values.since as string | undefined,
+        split: split !== undefined ? { size: split, parity } : undefined,
+        sign,
         concurrency: concurrencyOf(values),
         signal,
         onEvent: (e) => {
@@ -52,6 +86,8 @@ ${registryUsage}`,
               for (const i of e.images ?? []) out.image(i.reference, i.size);
             }
             else if (e.phase === 'write') out.begin('write', 0);
+            else if (e.phase === 'parity') out.begin('recovery volumes', 0);
+            else if (e.phase === 'base') out.info(`reading the base ${values.since as string}`);
             else out.info('locking');
           } else if (e.type === 'write-progress') out.progress(e.written, e.total);
           else out.copy(e);
@@ -61,9 +97,36 @@ ${registryUsage}`,
       const secs = (Date.now() - started) / 1000;
       const charts = result.lock.charts?.length ?? 0;
       const images = inv.images.length - charts;
-      out.result(
-        { bundle: result.path, size: result.size, images, charts, blobs: inv.blobs.length, downloaded: result.downloaded, seconds: secs },
+      const lines = [
         `wrote ${result.path}: ${images} images, ${charts} charts, ${inv.blobs.length} blobs, ${formatBytes(result.size)} (downloaded ${formatBytes(result.downloaded)}) in ${secs.toFixed(1)}s`,
+      ];
+      if (result.delta) {
+        const d = result.delta;
+        lines.push(`a delta of ${d.base.name} ${d.base.version} (inventory ${d.base.inventory}): relies on ${d.blobs} blob${d.blobs === 1 ? '' : 's'} (${formatBytes(d.bytes)}) from it`);
+      }
+      if (result.volumes) {
+        const v = result.volumes;
+        const data = result.files.slice(0, v.count).map((f) => basename(f));
+        lines.push(`in ${v.count} volume${v.count === 1 ? '' : 's'} of at most ${formatBytes(v.size)}: ${data.length > 3 ? `${data[0]} … ${data.at(-1)}` : data.join(', ')}${v.parity ? `, and ${v.parity} recovery volume${v.parity === 1 ? '' : 's'}: ${result.files.slice(v.count).map((f) => basename(f)).join(', ')}` : ''}`);
+      }
+      if (result.signature) lines.push(`signed with ${sign!.path} (${result.signature.algorithm}, key ${result.signature.key})`);
+      lines.push(`inventory ${result.inventoryDigest}`);
+      out.result(
+        {
+          bundle: result.path,
+          size: result.size,
+          images,
+          charts,
+          blobs: inv.blobs.length,
+          downloaded: result.downloaded,
+          seconds: secs,
+          inventoryDigest: result.inventoryDigest,
+          files: result.files,
+          ...(result.volumes ? { volumes: result.volumes } : {}),
+          ...(result.delta ? { delta: result.delta } : {}),
+          ...(result.signature ? { signature: result.signature } : {}),
+        },
+        lines.join('\n'),
       );
     } finally {
       await Promise.all([client.close(), http.close()]);

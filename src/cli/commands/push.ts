@@ -3,6 +3,8 @@ import { UsageError } from '../../core/errors.ts';
 import { pushBundle } from '../../push.ts';
 import { formatTarget, parseTarget } from '../../rewrite/mapping.ts';
 import { inspectBundle } from '../../bundle/index.ts';
+import { loadVerifyingKey } from '../../sign/keys.ts';
+import { recordImport } from './history-record.ts';
 import { formatBytes, table } from '../output.ts';
 import { concurrencyOf, makeClient, registryOptions, registryUsage } from './registry-flags.ts';
 import type { Command } from './types.ts';
@@ -10,7 +12,8 @@ import type { Command } from './types.ts';
 export const pushCommand: Command = {
   name: 'push',
   summary: 'push every image and chart of a bundle into a registry, digests unchanged',
-  usage: `Usage: airlock push BUNDLE REGISTRY[/PREFIX]
+  usage: `Usage: airlock push BUNDLE REGISTRY[/PREFIX] [--key NAME.pub]
+       airlock push BUNDLE.tar.* REGISTRY[/PREFIX]   (a split bundle: its volumes, in place)
 
 Pushes every image of the bundle: host/path:tag goes to REGISTRY/PREFIX/path:tag with the manifest
 bytes untouched, so every digest (indexes included) is the same as upstream. Charts go to
@@ -19,12 +22,21 @@ and \`helm install\` find them. Blobs and manifests the
 registry already has are skipped; a blob is mounted from another repository when it can be; an
 interrupted push completes when run again.
 
+A delta (pack --since) goes into a registry that already holds its base: every blob it relies on
+is looked up in the target first, and if any is missing the push stops before sending anything,
+naming each one. With --key, the bundle must be signed by that key (checked before anything is
+sent). Each push is recorded in the import history (\`airlock history\`).
+
+Options:
+  --key NAME.pub   refuse the bundle unless it is signed by this key
 ${registryUsage}`,
-  options: { ...registryOptions },
+  options: { key: { type: 'string' }, ...registryOptions },
   async run({ values, positionals, out, signal }) {
-    if (positionals.length !== 2) throw new UsageError('push needs a bundle and a target: airlock push BUNDLE REGISTRY[/PREFIX]');
-    const bundlePath = resolve(positionals[0]!);
-    const target = parseTarget(positionals[1]!);
+    if (positionals.length < 2) throw new UsageError('push needs a bundle and a target: airlock push BUNDLE REGISTRY[/PREFIX]');
+    const bundlePaths = positionals.slice(0, -1).map((p) => resolve(p));
+    const bundlePath = bundlePaths.length === 1 ? bundlePaths[0]! : bundlePaths;
+    const target = parseTarget(positionals.at(-1)!);
+    const key = typeof values.key === 'string' ? await loadVerifyingKey(values.key) : undefined;
     const client = makeClient(values);
     const started = Date.now();
     try {
@@ -34,6 +46,7 @@ ${registryUsage}`,
       for (const c of info.charts) out.image(c.reference, c.size);
       const result = await pushBundle({
         bundlePath,
+        key,
         target,
         open: (ref) => client.repository(ref),
         concurrency: concurrencyOf(values),
@@ -52,10 +65,27 @@ ${registryUsage}`,
         const colon = c.target.lastIndexOf(':');
         return `  helm pull oci://${c.target.slice(0, colon)} --version ${c.target.slice(colon + 1).replaceAll('_', '+')}`;
       });
+      await recordImport(out, {
+        action: 'push',
+        bundle: result.bundle.path,
+        name: result.bundle.name,
+        version: result.bundle.version,
+        inventory: result.bundle.inventory,
+        key: result.signature?.key ?? null,
+        verified: result.signature?.verified === true,
+        delta: result.delta?.base,
+        target: formatTarget(target),
+        images: result.images.length,
+      });
+      const notes = [
+        ...(result.delta ? [`a delta of ${result.delta.base.name} ${result.delta.base.version}: ${result.delta.relied} relied-on blobs found in the registry${result.delta.mounted ? ` (${result.delta.mounted} mounted from another repository)` : ''}`] : []),
+        ...(result.signature ? [`signed by key ${result.signature.key}${result.signature.verified ? ', verified' : ' (not checked: give --key NAME.pub)'}`] : []),
+      ];
       out.result(
-        { target: formatTarget(target), images: result.images, bytes: result.bytes, seconds: secs },
+        { target: formatTarget(target), images: result.images, bytes: result.bytes, seconds: secs, bundle: result.bundle, ...(result.delta ? { delta: result.delta } : {}), ...(result.signature ? { signature: result.signature } : {}) },
         `${table(rows)}\npushed ${result.images.length - charts.length} images and ${charts.length} charts to ${formatTarget(target)}: uploaded ${formatBytes(result.bytes)} in ${secs.toFixed(1)}s` +
-          (pulls.length > 0 ? `\ncharts:\n${pulls.join('\n')}` : ''),
+          (pulls.length > 0 ? `\ncharts:\n${pulls.join('\n')}` : '') +
+          (notes.length > 0 ? `\n${notes.join('\n')}` : ''),
       );
     } finally {
       await client.close();

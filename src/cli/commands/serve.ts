@@ -1,6 +1,9 @@
 import { resolve } from 'node:path';
 import { ExitCode, UsageError } from '../../core/errors.ts';
 import { DEFAULT_LISTEN, startServer, type AccessLogEntry } from '../../serve/server.ts';
+import { groupBundlePaths, openBundle, verifySignature } from '../../bundle/index.ts';
+import { loadVerifyingKey } from '../../sign/keys.ts';
+import { recordImport } from './history-record.ts';
 import type { Command } from './types.ts';
 
 export const serveCommand: Command = {
@@ -10,7 +13,9 @@ export const serveCommand: Command = {
 
 Answers the OCI distribution API (read-only) straight from the bundle files: blobs are read where
 they sit in the tar. Several bundles (a base and its updates) are served as one; a later bundle wins
-a tag both carry, and the replaced image stays pullable by digest.
+a tag both carry, and the replaced image stays pullable by digest. A delta (pack --since) is served
+with its base (airlock serve v1.tar v2.tar): its images take the blobs they rely on from there. A
+split bundle is served from its volumes as they are (airlock serve b.tar.* or b.tar).
 
 Every image host/path:tag is served as [PREFIX/]path:tag (where \`airlock push REGISTRY/PREFIX\` puts
 it), and as a mirror of its original registry: containerd and k3s pulling docker.io/library/nginx:1.27
@@ -23,8 +28,10 @@ Options:
   --tls-key FILE       ... and its PEM private key
   --htpasswd FILE      require Basic auth from this bcrypt htpasswd file (htpasswd -B)
   --prefix P           serve images under P/ (as \`airlock push REGISTRY/P\` places them)
+  --key NAME.pub       serve only bundles signed by this key (checked before listening)
 
 Writes are refused (405). An access log line per request goes to stderr (NDJSON with --json).
+Each bundle served is recorded in the import history (\`airlock history\`).
 Stops on SIGINT/SIGTERM: no new connections, requests in flight finish (up to 10 s).`,
   options: {
     listen: { type: 'string' },
@@ -32,10 +39,23 @@ Stops on SIGINT/SIGTERM: no new connections, requests in flight finish (up to 10
     'tls-key': { type: 'string' },
     htpasswd: { type: 'string' },
     prefix: { type: 'string' },
+    key: { type: 'string' },
   },
   async run({ values, positionals, out, signal }) {
     if (positionals.length === 0) throw new UsageError('serve needs at least one bundle: airlock serve BUNDLE... [--listen ADDR]');
     const bundles = positionals.map((p) => resolve(p));
+    const key = typeof values.key === 'string' ? await loadVerifyingKey(values.key) : undefined;
+    if (key) {
+      // Before a socket opens: an unsigned or foreign bundle is never served.
+      for (const files of await groupBundlePaths(bundles)) {
+        const b = await openBundle(files, { signal });
+        try {
+          verifySignature(b, key);
+        } finally {
+          await b.close();
+        }
+      }
+    }
     let requests = 0;
     const log = (e: AccessLogEntry): void => {
       requests++;
@@ -55,8 +75,22 @@ Stops on SIGINT/SIGTERM: no new connections, requests in flight finish (up to 10
     });
     try {
       const images = srv.set.images.map((i) => ({ image: i.name, served: srv.catalog.servedName(i), digest: i.root.digest }));
+      for (const b of srv.set.bundles) {
+        await recordImport(out, {
+          action: 'serve',
+          bundle: b.path,
+          name: b.bundleInfo.name,
+          version: b.bundleInfo.version,
+          inventory: b.inventoryDigest,
+          key: b.signature?.info.key ?? null,
+          verified: key !== undefined,
+          delta: b.inventory.delta?.base,
+          target: srv.url,
+          images: b.images().length,
+        });
+      }
       out.event({ type: 'listening', url: srv.url, address: srv.address, port: srv.port, tls: srv.tls, auth: values.htpasswd !== undefined, bundles, images });
-      out.info(`serving ${images.length} images from ${bundles.length} bundle${bundles.length === 1 ? '' : 's'}:`);
+      out.info(`serving ${images.length} images from ${srv.set.bundles.length} bundle${srv.set.bundles.length === 1 ? '' : 's'}:`);
       for (const i of images) out.info(`  ${i.served}  (${i.image})`);
       out.info(`listening on ${srv.url}${srv.address === '::' || srv.address === '0.0.0.0' ? ' (every address)' : ''}${values.htpasswd !== undefined ? ', Basic auth required' : ''}`);
       await new Promise<void>((r) => (signal.aborted ? r() : signal.addEventListener('abort', () => r(), { once: true })));

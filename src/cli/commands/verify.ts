@@ -1,32 +1,91 @@
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { ExitCode, UsageError } from '../../core/errors.ts';
-import { verifyBundle } from '../../bundle/index.ts';
+import { verifyBundle, type VerifyReport } from '../../bundle/index.ts';
 import { formatBytes } from '../output.ts';
 import type { Command } from './types.ts';
 
 export const verifyCommand: Command = {
   name: 'verify',
-  summary: 'check every blob, manifest and the inventory of a bundle',
-  usage: `Usage: airlock verify BUNDLE [--json]
+  summary: 'check every blob, manifest and the inventory of a bundle (its volumes, signature, base)',
+  usage: `Usage: airlock verify BUNDLE [--base BASE]... [--complete] [--key NAME.pub] [--json]
+       airlock verify BUNDLE.tar.* …           (a split bundle: its volumes, in place)
 
 Hashes every blob (in parallel, streaming), checks that every manifest's content is present and that
-the inventory, index.json and the tar agree. Names each bad blob and the images that use it.
+the inventory, index.json and the tar agree, and that the tar is byte for byte as airlock writes it.
+Names each bad blob and the images that use it.
+
+A split bundle (BUNDLE.tar.001 …; name any volume, all of them, or BUNDLE.tar) is first checked
+volume by volume: a missing, truncated, damaged or foreign volume is named, and so is whether the
+recovery volumes (BUNDLE.tar.par01 …) suffice for \`airlock repair\` to rebuild what is lost.
+
+A delta (pack --since) passes on its own when it is sound: what it relies on from its base is
+reported, not counted missing.
+
+Options:
+  --base BASE      check a delta against its base bundle (repeat for a chain of deltas): the base it
+                   names is given and holds every blob the delta relies on
+  --complete       demand a self-sufficient bundle: a delta fails
+  --key NAME.pub   demand a signature by this key (from \`airlock keygen\`): fails on an unsigned
+                   bundle, another key, or any changed byte of the inventory (which pins every blob)
+
 Exit code 0 when the bundle is intact, ${ExitCode.integrity} when anything is wrong.`,
-  options: {},
-  async run({ positionals, out, signal }) {
-    if (positionals.length !== 1) throw new UsageError('verify needs one bundle: airlock verify BUNDLE');
-    const path = resolve(positionals[0]!);
+  options: {
+    base: { type: 'string', multiple: true },
+    complete: { type: 'boolean', default: false },
+    key: { type: 'string' },
+  },
+  async run({ values, positionals, out, signal }) {
+    if (positionals.length === 0) throw new UsageError('verify needs a bundle: airlock verify BUNDLE (or its volumes, BUNDLE.tar.*)');
+    const paths = positionals.map((p) => resolve(p));
     const started = Date.now();
     out.begin('verify', 0);
-    const report = await verifyBundle(path, { signal, onProgress: (p) => out.progress(p.done, p.total) });
+    const report = await verifyBundle(paths.length === 1 ? paths[0]! : paths, {
+      signal,
+      base: ((values.base as string[] | undefined) ?? []).map((b) => resolve(b)),
+      complete: values.complete === true,
+      key: values.key as string | undefined,
+      onProgress: (p) => out.progress(p.done, p.total),
+    });
     const secs = (Date.now() - started) / 1000;
-    const lines = report.problems.map((p) => `  ${p.digest ?? p.entry ?? ''}: ${p.message}${p.images.length ? ` (used by ${p.images.join(', ')})` : ''}`);
+    const name = report.volumes?.base ?? paths[0]!;
+    const lines = report.problems.map((p) => {
+      const head = p.digest ?? p.entry ?? '';
+      // Volume problems already start with the volume's name.
+      const text = p.message.startsWith(`${head} `) ? p.message : `${head}: ${p.message}`;
+      return `  ${text}${p.images.length ? ` (used by ${p.images.join(', ')})` : ''}${p.volume && p.entry !== basename(p.volume) ? ` [in ${p.volume.split(' and ').map((v) => basename(v)).join(' and ')}]` : ''}`;
+    });
     out.result(
-      { bundle: path, ok: report.ok, blobs: report.blobs, bytes: report.bytes, problems: report.problems, seconds: secs },
-      report.ok
-        ? `${path}: OK, ${report.blobs} blobs, ${formatBytes(report.bytes)} verified in ${secs.toFixed(1)}s`
-        : `${path}: ${report.problems.length} problem(s)\n${lines.join('\n')}`,
+      { bundle: name, ok: report.ok, blobs: report.blobs, bytes: report.bytes, problems: report.problems, seconds: secs, ...extras(report) },
+      [
+        report.ok ? `${name}: OK, ${report.blobs} blobs, ${formatBytes(report.bytes)} verified in ${secs.toFixed(1)}s` : `${name}: ${report.problems.length} problem(s)\n${lines.join('\n')}`,
+        ...notes(report),
+      ].join('\n'),
     );
     return report.ok ? ExitCode.ok : ExitCode.integrity;
   },
 };
+
+function extras(r: VerifyReport): Record<string, unknown> {
+  return { ...(r.delta ? { delta: r.delta } : {}), ...(r.signature ? { signature: r.signature } : {}), ...(r.volumes ? { volumes: r.volumes } : {}) };
+}
+
+function notes(r: VerifyReport): string[] {
+  const out: string[] = [];
+  if (r.volumes?.layout) {
+    const v = r.volumes.layout;
+    const bad = r.volumes.files.filter((f) => f.state !== 'ok').length;
+    out.push(`volumes: ${v.count} of at most ${formatBytes(v.size)}, ${v.parity} recovery volume${v.parity === 1 ? '' : 's'}${bad === 0 ? ', all intact' : ''}`);
+  }
+  if (r.delta) {
+    const d = r.delta;
+    out.push(
+      `delta of ${d.base.name} ${d.base.version} (inventory ${d.base.inventory}): relies on ${d.blobs} blob${d.blobs === 1 ? '' : 's'} (${formatBytes(d.bytes)}) from it; ` +
+        (d.checkedAgainst ? `checked against ${d.checkedAgainst.join(', ')}` : 'not checked against it (give --base BASE)'),
+    );
+  }
+  if (r.signature) {
+    const s = r.signature;
+    out.push(s.signed ? `signed (${s.algorithm}, key ${s.key}): ${s.verified ? 'verified with the key given' : 'not checked (give --key NAME.pub)'}` : 'not signed');
+  }
+  return out;
+}

@@ -1,0 +1,149 @@
+// `airlock audit` as a library: every endpoint the rendered app would talk to, classified
+// internal or external, and the phone-home switches it leaves on. Offline: charts are rendered
+// by helm behind the offline seam, and nothing here opens a connection.
+import { parseReference } from '../core/reference.ts';
+import { extractImages } from '../discover/extract.ts';
+import type { Manifest } from '../discover/types.ts';
+import { makeClassifyContext } from './classify.ts';
+import { FindingSet, showValue } from './findings.ts';
+import { loadInputs, type LoadProblem, type RenderInputOptions } from './load.ts';
+import { namespacesOf } from './namespaces.ts';
+import { DEFAULT_ON_RULES, IMPLICIT_RULES } from './rules.ts';
+import { scanManifests } from './scan.ts';
+import type { AuditFinding, InternalEndpoint } from './types.ts';
+
+export interface AuditOptions extends RenderInputOptions {
+  /** Domains whose names are internal (each covers the names below it). */
+  internalDomains?: string[];
+  /** CIDR blocks whose addresses are internal. */
+  internalCidrs?: string[];
+}
+
+export interface ManifestAuditOptions {
+  internalDomains?: string[];
+  internalCidrs?: string[];
+  /** Namespace of resources that name none (helm's --namespace; default `default`). */
+  namespace?: string;
+  /** Documents that did not parse, reported as findings. */
+  problems?: LoadProblem[];
+}
+
+export interface AuditResult {
+  /** External endpoints, phone-home switches and unparseable input, worst first. */
+  findings: AuditFinding[];
+  /** Endpoints judged internal, with the reason. */
+  internal: InternalEndpoint[];
+  namespaces: string[];
+  warnings: string[];
+}
+
+/** A path as `joinPath` writes it (`a.b[0]["c.d"]`) back into segments. */
+function pathSegments(path: string): (string | number)[] | undefined {
+  const out: (string | number)[] = [];
+  const re = /([A-Za-z_][A-Za-z0-9_-]*)|\[([0-9]+)\]|\[("(?:[^"\\]|\\.)*")\]|(\.)/gy;
+  let m: RegExpExecArray | null;
+  let pos = 0;
+  while (pos < path.length && (m = re.exec(path)) !== null) {
+    pos = re.lastIndex;
+    if (m[1] !== undefined) out.push(m[1]);
+    else if (m[2] !== undefined) out.push(Number(m[2]));
+    else if (m[3] !== undefined) out.push(JSON.parse(m[3]) as string);
+  }
+  return pos === path.length ? out : undefined;
+}
+
+function valueAt(object: unknown, path: string): unknown {
+  const segs = pathSegments(path);
+  if (!segs) return undefined;
+  let node: unknown = object;
+  for (const s of segs) {
+    if (typeof node !== 'object' || node === null) return undefined;
+    node = (node as Record<string | number, unknown>)[s];
+  }
+  return node;
+}
+
+function registryOf(reference: string): string | undefined {
+  try {
+    return parseReference(reference).registry;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Audit rendered objects (pure). */
+export function auditManifests(manifests: readonly Manifest[], o: ManifestAuditOptions = {}): AuditResult {
+  const namespace = o.namespace ?? 'default';
+  const namespaces = namespacesOf(manifests, namespace);
+  const ctx = makeClassifyContext({ internalDomains: o.internalDomains, internalCidrs: o.internalCidrs, namespaces });
+  const set = new FindingSet(ctx);
+  const scan = scanManifests(manifests, namespace);
+  for (const occ of scan.occurrences) set.occurrence(occ);
+
+  for (const p of o.problems ?? []) {
+    set.add({ host: '', category: 'other', severity: 'low', rule: 'unparseable-manifest', resource: p.file, path: p.where, value: showValue(p.message, undefined), hint: 'fix the document so it parses; nothing in it was audited', origin: p.file });
+  }
+  for (const p of scan.problems) {
+    set.add({ host: '', category: 'other', severity: 'info', rule: 'unparseable-config', resource: p.resource, path: p.path, value: showValue(p.message, undefined), hint: 'the embedded file was scanned as plain text instead; check that it is valid', ...(p.origin !== undefined ? { origin: p.origin } : {}) });
+  }
+
+  for (const obj of scan.objects) {
+    for (const r of IMPLICIT_RULES) {
+      if (!r.kind.test(obj.kind) || !r.path.test(obj.dotPath)) continue;
+      set.endpoint({ host: r.host, resource: obj.resource, path: obj.path, origin: obj.origin, display: obj.dotPath.slice(obj.dotPath.lastIndexOf('.') + 1), context: obj.dotPath, rule: r.id, category: r.category, severity: r.severity, hint: r.hint });
+    }
+  }
+
+  // Images: the same extractor discover uses; an image from a registry outside is a finding.
+  const byResource = new Map<string, unknown>();
+  const images = extractImages(manifests, { namespace });
+  for (const m of manifests) {
+    const obj = m.object as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
+    if (typeof obj?.kind !== 'string') continue;
+    const ns = typeof obj.metadata?.namespace === 'string' ? obj.metadata.namespace : namespace;
+    byResource.set(`${obj.kind}/${ns}/${String(obj.metadata?.name ?? '?')}`, m.object);
+  }
+  for (const img of images.findings) {
+    const registry = registryOf(img.reference);
+    if (registry === undefined) continue;
+    const host = registry.replace(/:[0-9]+$/, '').replace(/^\[|\]$/g, '');
+    for (const r of img.reasons) {
+      const raw = valueAt(byResource.get(r.resource), r.path);
+      const display = typeof raw === 'string' ? raw : img.reference;
+      const port = /:([0-9]+)$/.exec(registry)?.[1];
+      set.endpoint({
+        host,
+        ...(port !== undefined ? { port: Number(port) } : {}),
+        resource: r.resource,
+        path: r.path,
+        origin: r.origin,
+        display,
+        context: r.path,
+        rule: 'external-registry-image',
+        category: 'registry',
+        hint: `the image ${img.reference} comes from ${registry}: mirror it into the internal registry (airlock lock, pack, push) and point the reference there (airlock rewrite)`,
+      });
+    }
+    for (const d of DEFAULT_ON_RULES) {
+      if (!d.image.test(img.reference) || set.switchesSeen.has(d.switchRule)) continue;
+      const r = img.reasons[0];
+      if (!r) continue;
+      set.add({ host: d.host, category: d.category, severity: d.severity, rule: d.id, resource: r.resource, path: r.path, value: img.reference, hint: d.hint, ...(r.origin !== undefined ? { origin: r.origin } : {}) });
+    }
+  }
+  return { findings: set.findings(), internal: set.internal, namespaces: [...namespaces].sort(), warnings: images.warnings };
+}
+
+/** Render or read the inputs and audit them. */
+export async function auditInputs(o: AuditOptions): Promise<AuditResult> {
+  // Bad --internal-* values fail before anything is rendered.
+  makeClassifyContext({ internalDomains: o.internalDomains, internalCidrs: o.internalCidrs });
+  const loaded = await loadInputs(o);
+  const result = auditManifests(loaded.manifests, {
+    internalDomains: o.internalDomains,
+    internalCidrs: o.internalCidrs,
+    namespace: o.namespace ?? 'default',
+    problems: loaded.problems,
+  });
+  return { ...result, warnings: [...loaded.warnings, ...result.warnings] };
+}

@@ -1,0 +1,161 @@
+// From what the scan saw to findings (pure): classify every endpoint, name its category, severity
+// and hint, keep one finding per place and host, and order them worst first.
+import { redactSecrets } from '../registry/auth/redact.ts';
+import { classifyHost, type ClassifyContext } from './classify.ts';
+import { extractEndpoints, isHostname } from './endpoints.ts';
+import { parseIp } from './ip.ts';
+import { CATEGORY_HINT, CATEGORY_SEVERITY, categorize, matchSwitch } from './rules.ts';
+import type { Occurrence } from './scan.ts';
+import { severityRank, type AuditFinding, type Category, type InternalEndpoint, type Severity } from './types.ts';
+
+const MAX_VALUE = 300;
+
+/** The one line of a multi-line value that holds `needle`, trimmed; long values are cut. */
+export function showValue(display: string, needle: string | undefined): string {
+  let v = display;
+  if (/\n/.test(v)) {
+    const lines = v.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
+    v = (needle !== undefined ? lines.find((l) => l.toLowerCase().includes(needle.toLowerCase())) : undefined) ?? lines[0] ?? '';
+  }
+  v = redactSecrets(v);
+  return v.length > MAX_VALUE ? `${v.slice(0, MAX_VALUE - 1)}…` : v;
+}
+
+function urlPath(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  const m = /^[A-Za-z][A-Za-z0-9+.-]*:(?:[A-Za-z][A-Za-z0-9+-]*:)?\/\/[^/?#]*(.*)$/.exec(url);
+  return m ? m[1] || '/' : undefined;
+}
+
+export class FindingSet {
+  readonly #byPlace = new Map<string, AuditFinding>();
+  readonly internal: InternalEndpoint[] = [];
+  readonly #internalSeen = new Set<string>();
+  /** Switch rules seen with any value, by rule id (default-on rules look here). */
+  readonly switchesSeen = new Set<string>();
+  readonly #ctx: ClassifyContext;
+
+  constructor(ctx: ClassifyContext) {
+    this.#ctx = ctx;
+  }
+
+  add(f: AuditFinding): void {
+    const key = `${f.resource}\u0000${f.path}\u0000${f.host}\u0000${f.rule.startsWith('unparseable') ? f.rule : f.host === '' ? f.rule : ''}`;
+    const before = this.#byPlace.get(key);
+    if (before) {
+      const better =
+        severityRank(f.severity) > severityRank(before.severity) ||
+        (f.severity === before.severity && before.category === 'other' && f.category !== 'other');
+      if (!better) {
+        if (before.url === undefined && f.url !== undefined) before.url = f.url;
+        return;
+      }
+    }
+    this.#byPlace.set(key, f);
+  }
+
+  addInternal(e: InternalEndpoint): void {
+    const key = `${e.resource}\u0000${e.path}\u0000${e.host}\u0000${e.port ?? ''}`;
+    if (this.#internalSeen.has(key)) return;
+    this.#internalSeen.add(key);
+    this.internal.push(e);
+  }
+
+  /** An endpoint found somewhere: an external one becomes a finding, an internal one is kept aside. */
+  endpoint(o: {
+    host: string;
+    port?: number | undefined;
+    url?: string | undefined;
+    resource: string;
+    path: string;
+    origin?: string | undefined;
+    display: string;
+    context: string;
+    rule?: string;
+    category?: Category;
+    severity?: Severity;
+    hint?: string;
+  }): void {
+    const c = classifyHost(o.host, this.#ctx);
+    const value = showValue(o.display, o.url ?? o.host);
+    if (c.internal) {
+      this.addInternal({ host: o.host, ...(o.port !== undefined ? { port: o.port } : {}), resource: o.resource, path: o.path, value, reason: c.reason });
+      return;
+    }
+    const cat = o.category !== undefined ? { category: o.category, rule: o.rule ?? 'external-endpoint' } : categorize(o.host, urlPath(o.url), o.context);
+    const f: AuditFinding = {
+      host: o.host,
+      ...(o.url !== undefined ? { url: redactSecrets(o.url) } : {}),
+      ...(o.port !== undefined ? { port: o.port } : {}),
+      category: cat.category,
+      severity: o.severity ?? CATEGORY_SEVERITY[cat.category],
+      rule: o.rule ?? (cat.category === 'other' ? 'external-endpoint' : `external-${cat.category}`),
+      resource: o.resource,
+      path: o.path,
+      value,
+      hint: o.hint ?? CATEGORY_HINT[cat.category],
+      ...(o.origin !== undefined ? { origin: o.origin } : {}),
+    };
+    this.add(f);
+  }
+
+  occurrence(occ: Occurrence): void {
+    const base = { resource: occ.resource, path: occ.path, origin: occ.origin, display: occ.display };
+    if (occ.role === 'host' || occ.role === 'inbound') {
+      const host = String(occ.value).trim().toLowerCase().replace(/\.$/, '');
+      if (!isHostname(host) && !parseIp(host)) return;
+      if (occ.role === 'host') {
+        this.endpoint({ ...base, host, context: occ.keyPath, category: 'other', rule: 'service-external-name', hint: 'a Service of type ExternalName sends cluster traffic to this host: point it at an internal endpoint' });
+      } else {
+        this.endpoint({ ...base, host, context: occ.keyPath, category: 'other', rule: 'ingress-host', severity: 'info', hint: 'an inbound hostname (clients reach the app by it), not an egress endpoint; add it with --internal-domain if it is internal' });
+      }
+      return;
+    }
+    const sw = matchSwitch(occ.keyPath, occ.value);
+    if (sw) {
+      this.switchesSeen.add(sw.rule.id);
+      if (sw.on) {
+        this.add({
+          host: sw.rule.host ?? '',
+          category: sw.rule.category,
+          severity: sw.rule.severity,
+          rule: sw.rule.id,
+          resource: occ.resource,
+          path: occ.path,
+          value: showValue(occ.setting ?? occ.display, occ.key),
+          hint: sw.rule.hint,
+          ...(occ.origin !== undefined ? { origin: occ.origin } : {}),
+        });
+      }
+      return;
+    }
+    if (typeof occ.value !== 'string') return;
+    for (const hit of extractEndpoints(occ.value, occ.key !== undefined ? { key: occ.key } : {})) {
+      this.endpoint({ ...base, host: hit.host, port: hit.port, url: hit.url, context: `${occ.keyPath} ${hit.key ?? ''}` });
+    }
+  }
+
+  /** Worst first; then by category, host, resource and path. */
+  findings(): AuditFinding[] {
+    const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+    // `image: {registry: ghcr.io, repository: …}`: the image finding covers its pieces.
+    const images = [...this.#byPlace.values()].filter((f) => f.rule === 'external-registry-image');
+    const partOfImage = (f: AuditFinding): boolean =>
+      f.rule !== 'external-registry-image' &&
+      images.some((i) => i.resource === f.resource && i.host === f.host && (f.path.startsWith(`${i.path}.`) || f.path.startsWith(`${i.path}[`)));
+    return [...this.#byPlace.values()].filter((f) => !partOfImage(f)).sort(
+      (a, b) =>
+        severityRank(b.severity) - severityRank(a.severity) ||
+        cmp(a.category, b.category) ||
+        cmp(a.host, b.host) ||
+        cmp(a.resource, b.resource) ||
+        cmp(a.path, b.path),
+    );
+  }
+}
+
+/** Does any finding reach `failOn`? `none` never does. */
+export function reachesFailOn(findings: readonly AuditFinding[], failOn: Severity | 'none'): boolean {
+  if (failOn === 'none') return false;
+  return findings.some((f) => severityRank(f.severity) >= severityRank(failOn));
+}

@@ -1,0 +1,185 @@
+// The audit's rule set (pure data plus the small functions that apply it). Extend it by adding
+// rows: a host rule names a category for known hosts (and URL paths); a context rule names one
+// from the key a value stands under; a switch rule recognises a phone-home setting that carries no
+// URL (`reporting_enabled = true`, `DO_NOT_TRACK=0`); a default-on rule flags software that phones
+// home unless a switch turns it off; an implicit rule names the public API a setting implies.
+import type { Category, Severity } from './types.ts';
+
+export interface HostRule {
+  id: string;
+  category: Category;
+  /** Matched against the lowercase host. */
+  host?: RegExp;
+  /** Matched against the URL path (with query), when there is a URL. */
+  path?: RegExp;
+}
+
+/** First match wins: specific services before broad path shapes. */
+export const HOST_RULES: HostRule[] = [
+  { id: 'acme-public-ca', category: 'acme', host: /^(acme-v02|acme-staging-v02)\.api\.letsencrypt\.org$|^acme\.zerossl\.com$|^dv\.acme-v02(\.test-)?\.api\.pki\.goog$|^api\.buypass\.com$|^api\.test4\.buypass\.no$|^acme\.ssl\.com$|^acme\.sectigo\.com$|^acme\.digicert\.com$|^acme\.entrust\.net$|^acme\.actalis\.com$/ },
+  { id: 'ai-api', category: 'ai-api', host: /^api\.openai\.com$|\.openai\.azure\.com$|^api\.anthropic\.com$|^generativelanguage\.googleapis\.com$|aiplatform\.googleapis\.com$|^api\.cohere\.(ai|com)$|^api\.mistral\.ai$|^api\.groq\.com$|^api\.together\.(xyz|ai)$|^api\.deepseek\.com$|^(api-inference\.|router\.)?huggingface\.co$|^api\.replicate\.com$|^openrouter\.ai$|^api\.perplexity\.ai$|^bedrock-runtime\.[a-z0-9-]+\.amazonaws\.com$|^api\.x\.ai$|^api\.fireworks\.ai$|^api\.voyageai\.com$|^api\.ai21\.com$|^api\.stability\.ai$|^api\.elevenlabs\.io$/ },
+  { id: 'oauth-provider', category: 'oauth-oidc', host: /^accounts\.google\.com$|^oauth2\.googleapis\.com$|^openidconnect\.googleapis\.com$|^login\.microsoftonline\.com$|^login\.microsoft\.com$|^login\.windows\.net$|^sts\.windows\.net$|\.b2clogin\.com$|\.okta(preview)?\.com$|\.oktacdn\.com$|\.auth0\.com$|\.onelogin\.com$|^cognito-idp\.[a-z0-9-]+\.amazonaws\.com$|\.amazoncognito\.com$|^appleid\.apple\.com$|^(www\.)?facebook\.com$|^graph\.facebook\.com$|^api\.twitter\.com$|\.pingidentity\.com$|\.jumpcloud\.com$|\.duosecurity\.com$|^slack\.com$/ },
+  { id: 'oauth-github', category: 'oauth-oidc', host: /^github\.com$|^gitlab\.com$|^bitbucket\.org$/, path: /^\/(login\/oauth|oauth)(\/|$)/ },
+  { id: 'oauth-path', category: 'oauth-oidc', path: /\/(oauth2?|openid-connect|\.well-known\/openid-configuration|o\/oauth2|login\/oauth|connect\/(authorize|token|userinfo)|protocol\/openid-connect|oidc|saml2?)(\/|$|\?)/ },
+  { id: 'telemetry-service', category: 'telemetry', host: /^stats\.grafana\.org$|(^|\.)sentry\.io$|^sentry\.[a-z0-9.-]+\.(com|io)$|^api\.segment\.io$|^cdn\.segment\.com$|^api(-js)?\.mixpanel\.com$|google-analytics\.com$|^www\.googletagmanager\.com$|^stats\.g\.doubleclick\.net$|\.datadoghq\.(com|eu)$|^([a-z0-9-]+\.)?ddog-gov\.com$|\.newrelic\.com$|\.nr-data\.net$|(^|\.)honeycomb\.io$|(^|\.)posthog\.com$|\.bugsnag\.com$|(^|\.)rollbar\.com$|^api2?\.amplitude\.com$|\.logz\.io$|\.splunkcloud\.com$|\.loggly\.com$|\.papertrailapp\.com$|(^|\.)scarf\.sh$|^collect\.traefik\.io$|^telemetry\.[a-z0-9.-]+$|^analytics\.[a-z0-9.-]+$|^usage\.[a-z0-9.-]+$|^stats\.[a-z0-9.-]+$|^metrics\.[a-z0-9.-]+\.(com|io|net|org)$|^events\.[a-z0-9.-]+$|^beacon\.[a-z0-9.-]+$|^tracking\.[a-z0-9.-]+$|^heap\.io$|^api\.honeybadger\.io$|\.lightstep\.com$|^otlp\.[a-z0-9.-]+$|\.grafana\.net$|^in\.logs\.betterstack\.com$|\.elastic-cloud\.com$|\.cloud\.es\.io$|^app\.launchdarkly\.com$|^events\.launchdarkly\.com$|^api\.opsgenie\.com$|^events\.pagerduty\.com$|^hooks\.slack\.com$/ },
+  { id: 'update-check', category: 'update-check', host: /^checkpoint-api\.hashicorp\.com$|^update\.traefik\.io$|^(update|updates|upgrade|version|versions|versioncheck|version-check|checkpoint)\.[a-z0-9.-]+$/ },
+  { id: 'update-check-path', category: 'update-check', path: /\/(releases\/latest|latest-version|version-check|check-?update|update-check|check-?version)(\/|$|\?)|\/api\/(grafana|plugins)\/versions|\/api\/gnet\/plugins\/versions/ },
+  { id: 'registry', category: 'registry', host: /^(registry-1\.|index\.|auth\.|production\.cloudflare\.|registry\.)?docker\.io$|^(hub\.)?docker\.com$|^quay\.io$|^ghcr\.io$|(^|\.)gcr\.io$|(^|\.)pkg\.dev$|^registry\.k8s\.io$|^public\.ecr\.aws$|\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com$|^mcr\.microsoft\.com$|\.azurecr\.io$|^registry\.gitlab\.com$|^docker\.elastic\.co$|^nvcr\.io$|^cgr\.dev$|^registry\.access\.redhat\.com$|^registry\.redhat\.io$|^container-registry\.oracle\.com$|^docker\.pkg\.github\.com$|^lscr\.io$|^gallery\.ecr\.aws$|^registry\.opensource\.zalan\.do$|^icr\.io$|^.*\.ocir\.io$/ },
+  { id: 'download-host', category: 'download', host: /^objects\.githubusercontent\.com$|^raw\.githubusercontent\.com$|^codeload\.github\.com$|^github\.com$|^gitlab\.com$|^bitbucket\.org$|\.s3[.-]([a-z0-9-]+\.)?amazonaws\.com$|^s3\.amazonaws\.com$|^storage\.googleapis\.com$|^dl\.google\.com$|^releases\.hashicorp\.com$|^get\.helm\.sh$|^dl\.k8s\.io$|^download\.docker\.com$|^get\.docker\.com$|^(deb|security|ftp)\.debian\.org$|^(archive|security|ports)\.ubuntu\.com$|^dl-cdn\.alpinelinux\.org$|^pypi\.org$|^files\.pythonhosted\.org$|^registry\.npmjs\.org$|^registry\.yarnpkg\.com$|^repo1?\.maven\.(apache\.)?org$|^repo\.maven\.apache\.org$|^proxy\.golang\.org$|^sum\.golang\.org$|^(static\.)?crates\.io$|^rubygems\.org$|^cdn\.jsdelivr\.net$|^unpkg\.com$|^cdnjs\.cloudflare\.com$|^fonts\.(googleapis|gstatic)\.com$|^charts\.[a-z0-9.-]+$|^helm\.[a-z0-9.-]+$|^artifacthub\.io$|^(download|downloads|dl|get|mirror|mirrors|releases|packages|repo|cdn)\.[a-z0-9.-]+$|^sourceforge\.net$|^plugins\.jenkins\.io$|^updates\.jenkins(-ci)?\.(io|org)$|^mirrors\.jenkins\.io$/ },
+  { id: 'download-path', category: 'download', path: /\/releases\/download\/|\.(tar\.gz|tgz|tar|zip|deb|rpm|apk|jar|whl|gem|exe|msi|dmg|bin|sh|ps1|iso|img|qcow2|gz|xz|bz2|zst)(\?|$)/ },
+];
+
+/** When no host rule knows the host: the key path it stood under. First match wins. */
+export const CONTEXT_RULES: { id: string; category: Category; key: RegExp }[] = [
+  { id: 'acme-context', category: 'acme', key: /acme/i },
+  { id: 'oauth-context', category: 'oauth-oidc', key: /oauth|oidc|openid|(^|[^a-z])sso|saml|auth[-_]?url|token[-_]?url|auth[-_]?signin|api_?url.*auth|auth.*api_?url|issuer|jwks|userinfo|authorization_?endpoint|token_?endpoint|client_?id|keycloak|dex/i },
+  { id: 'ai-context', category: 'ai-api', key: /openai|anthropic|(^|[^a-z])llm|gpt|claude|gemini|ollama|(^|[^a-z])ai_?(api|endpoint|url|base)|model_?(api|endpoint|url)|embedding|inference|completion/i },
+  { id: 'telemetry-context', category: 'telemetry', key: /telemetry|analytics|tracking|tracker|sentry|otlp|otel|opentelemetry|usage|report(ing|er)|beacon|crash|datadog|newrelic|honeycomb|segment|mixpanel|posthog|bugsnag|rollbar|(^|[^a-z])apm|zipkin|jaeger|metrics_?(url|endpoint|host)|statsd|trace/i },
+  { id: 'update-context', category: 'update-check', key: /update|upgrade|version_?check|check_?version|new_?version|checkpoint/i },
+  { id: 'download-context', category: 'download', key: /download|mirror|repo(sitory)?_?(url|base)|release|artifact|package|plugin_?url|chart_?repo|helm_?repo|cdn|asset|fetch|install/i },
+  { id: 'registry-context', category: 'registry', key: /registry|image/i },
+];
+
+/** Severity of an external endpoint by category. */
+export const CATEGORY_SEVERITY: Record<Category, Severity> = {
+  registry: 'high',
+  acme: 'high',
+  'oauth-oidc': 'high',
+  'ai-api': 'high',
+  telemetry: 'medium',
+  'update-check': 'medium',
+  download: 'medium',
+  other: 'medium',
+};
+
+export const CATEGORY_HINT: Record<Category, string> = {
+  registry: 'mirror the image into the internal registry (airlock lock, pack, push) and point the reference there (airlock rewrite)',
+  acme: 'use an internal ACME server (e.g. step-ca) or a cert-manager CA/Vault issuer; a public ACME CA cannot be reached from an air-gapped network',
+  'oauth-oidc': 'point the login at an internal identity provider (Keycloak, Dex, the company IdP) or disable this OAuth/OIDC provider',
+  telemetry: 'turn this telemetry off or send it to an internal collector',
+  'ai-api': 'disable the AI integration or point it at a model served inside the network',
+  download: 'vendor the file into the image or serve it from an internal mirror (artifact repository, package mirror)',
+  'update-check': 'turn the update check off; updates arrive through the bundle',
+  other: 'replace it with an internal endpoint, or add the domain/CIDR with --internal-domain/--internal-cidr if it is internal',
+};
+
+/** Pick a category for an external endpoint: host rules first, then the key path it stood under. */
+export function categorize(host: string, urlPath: string | undefined, keyPath: string): { category: Category; rule: string } {
+  for (const r of HOST_RULES) {
+    if (r.host && !r.host.test(host)) continue;
+    if (r.path && (urlPath === undefined || !r.path.test(urlPath))) continue;
+    if (!r.host && !r.path) continue;
+    return { category: r.category, rule: r.id };
+  }
+  for (const r of CONTEXT_RULES) if (r.key.test(keyPath)) return { category: r.category, rule: r.id };
+  return { category: 'other', rule: 'external-endpoint' };
+}
+
+// --- switches: phone-home settings without a URL ---
+
+export interface SwitchRule {
+  id: string;
+  category: Category;
+  severity: Severity;
+  /** Matched against the normalised key path: lowercase, camelCase split, `.`/`-`/` ` as `_`. */
+  key: RegExp;
+  /** `enables`: a true value phones home. `disables`: a false value does (DO_NOT_TRACK=0). */
+  polarity: 'enables' | 'disables';
+  /** Where it phones home, when known. */
+  host?: string;
+  hint: string;
+}
+
+export const SWITCH_RULES: SwitchRule[] = [
+  { id: 'grafana-reporting', category: 'telemetry', severity: 'medium', key: /(^|_)analytics_reporting_enabled$/, polarity: 'enables', host: 'stats.grafana.org', hint: 'set [analytics] reporting_enabled = false (GF_ANALYTICS_REPORTING_ENABLED=false)' },
+  { id: 'grafana-update-check', category: 'update-check', severity: 'medium', key: /(^|_)analytics_check_for_updates$/, polarity: 'enables', host: 'grafana.com', hint: 'set [analytics] check_for_updates = false (GF_ANALYTICS_CHECK_FOR_UPDATES=false)' },
+  { id: 'grafana-plugin-update-check', category: 'update-check', severity: 'medium', key: /(^|_)analytics_check_for_plugin_updates$/, polarity: 'enables', host: 'grafana.com', hint: 'set [analytics] check_for_plugin_updates = false (GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES=false)' },
+  { id: 'grafana-feedback-links', category: 'telemetry', severity: 'low', key: /(^|_)analytics_feedback_links_enabled$/, polarity: 'enables', host: 'grafana.com', hint: 'set [analytics] feedback_links_enabled = false' },
+  { id: 'traefik-anonymous-usage', category: 'telemetry', severity: 'medium', key: /send_?anonymous_?usage$/, polarity: 'enables', host: 'collect.traefik.io', hint: 'set global.sendAnonymousUsage=false (--global.sendanonymoususage=false)' },
+  { id: 'traefik-version-check', category: 'update-check', severity: 'medium', key: /check_?new_?version$/, polarity: 'enables', host: 'update.traefik.io', hint: 'set global.checkNewVersion=false (--global.checknewversion=false)' },
+  { id: 'do-not-track-off', category: 'telemetry', severity: 'medium', key: /(^|_)do_?not_?track$/, polarity: 'disables', hint: 'set DO_NOT_TRACK=1, or leave it out: 0 turns tracking back on' },
+  { id: 'update-check-not-disabled', category: 'update-check', severity: 'medium', key: /(^|_)(disable|no|skip)_?(update|version|upgrade)_?(check|checks|notifier|notification)s?$|(^|_)checkpoint_disable$|(^|_)(update|version|upgrade)_?(check|checks|notifier)_?(disabled?|off)$/, polarity: 'disables', hint: 'set it to true: the update check is on' },
+  { id: 'update-check-enabled', category: 'update-check', severity: 'medium', key: /(^|_)(check_?for_?(plugin_?)?updates?|update_?checks?|enable_?update_?checks?|version_?checks?|upgrade_?checks?|auto_?updates?|check_?updates?|update_?notifier|updates_?check)(_enabled|_enable|_on)?$/, polarity: 'enables', hint: 'turn the update check off; updates arrive through the bundle' },
+  { id: 'telemetry-not-disabled', category: 'telemetry', severity: 'medium', key: /(^|_)(disable|no|opt_?out|optout)_?(telemetry|analytics|usage_?stats|usage_?reporting|tracking|metrics_?reporting|crash_?reports?)$|(^|_)(telemetry|analytics|usage_?stats|usage_?reporting|tracking)_?(disabled?|opt_?out|optout|off)$/, polarity: 'disables', hint: 'set it to true/1: telemetry is on while this is false' },
+  { id: 'telemetry-enabled', category: 'telemetry', severity: 'medium', key: /(^|_)(telemetry|analytics|usage_?stats|usage_?statistics|usage_?reporting|anonymous_?usage|anonymous_?stats|send_?usage(_?data|_?stats)?|phone_?home|crash_?report(s|ing)?|error_?reporting_?to_?vendor|share_?usage(_?data)?|collect_?usage|report_?usage|usage_?collection|data_?collection)(_enabled|_enable|_on|_opt_?in|_optin|_active)?$|(^|_)(enable|enabled|allow)_(telemetry|analytics|usage_?stats|usage_?reporting|tracking|phone_?home)$|(^|_)telemetry_opt_?in$/, polarity: 'enables', hint: 'turn the telemetry off' },
+];
+
+const TRUE = /^(true|yes|on|1|y|enabled?|always)$/i;
+const FALSE = /^(false|no|off|0|n|disabled?|never)$/i;
+
+/** `sendAnonymousUsage` → `send_anonymous_usage`; `GF_ANALYTICS_X` → `gf_analytics_x`; `--global.x` → `global_x`. */
+export function normaliseKey(path: string): string {
+  return path
+    .replace(/^-{1,2}/, '')
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .toLowerCase()
+    .replace(/\[[0-9]+\]/g, '')
+    .replace(/[^a-z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '');
+}
+
+export function truthiness(v: unknown): boolean | undefined {
+  if (typeof v === 'boolean') return v;
+  if (typeof v === 'number') return v !== 0;
+  if (typeof v !== 'string') return undefined;
+  const t = v.trim().replace(/^["']|["']$/g, '');
+  if (TRUE.test(t)) return true;
+  if (FALSE.test(t)) return false;
+  return undefined;
+}
+
+/** The switch rule a setting matches and whether its value switches phoning home on. */
+export function matchSwitch(keyPath: string, value: unknown): { rule: SwitchRule; on: boolean } | undefined {
+  const key = normaliseKey(keyPath);
+  if (key === '') return undefined;
+  for (const rule of SWITCH_RULES) {
+    if (!rule.key.test(key)) continue;
+    const t = truthiness(value);
+    if (t === undefined) return undefined;
+    return { rule, on: rule.polarity === 'enables' ? t : !t };
+  }
+  return undefined;
+}
+
+// --- software that phones home unless told not to ---
+
+export interface DefaultOnRule {
+  id: string;
+  /** Matched against the normalised image reference. */
+  image: RegExp;
+  /** The switch (by rule id) that turns it off when set to a value that is "off". */
+  switchRule: string;
+  category: Category;
+  severity: Severity;
+  host: string;
+  hint: string;
+}
+
+export const DEFAULT_ON_RULES: DefaultOnRule[] = [
+  { id: 'grafana-reporting-default', image: /\/grafana\/grafana(-oss|-enterprise)?[:@]/, switchRule: 'grafana-reporting', category: 'telemetry', severity: 'low', host: 'stats.grafana.org', hint: 'Grafana reports usage by default: set [analytics] reporting_enabled = false in grafana.ini or GF_ANALYTICS_REPORTING_ENABLED=false' },
+  { id: 'grafana-update-check-default', image: /\/grafana\/grafana(-oss|-enterprise)?[:@]/, switchRule: 'grafana-update-check', category: 'update-check', severity: 'low', host: 'grafana.com', hint: 'Grafana checks for updates by default: set [analytics] check_for_updates = false or GF_ANALYTICS_CHECK_FOR_UPDATES=false' },
+  { id: 'loki-reporting-default', image: /\/grafana\/(loki|mimir|tempo)[:@]/, switchRule: 'grafana-reporting', category: 'telemetry', severity: 'low', host: 'stats.grafana.org', hint: 'Grafana Loki/Mimir/Tempo report usage by default: set analytics.reporting_enabled: false (-reporting.enabled=false)' },
+  { id: 'traefik-version-check-default', image: /\/traefik:|\/library\/traefik:/, switchRule: 'traefik-version-check', category: 'update-check', severity: 'low', host: 'update.traefik.io', hint: 'Traefik checks for new versions by default: set --global.checknewversion=false' },
+];
+
+// --- settings that imply a public API without naming its URL ---
+
+export interface ImplicitRule {
+  id: string;
+  kind: RegExp;
+  /** Matched against the resource path with list indexes dropped: `spec.acme.solvers.dns01.cloudflare`. */
+  path: RegExp;
+  host: string;
+  category: Category;
+  severity: Severity;
+  hint: string;
+}
+
+export const IMPLICIT_RULES: ImplicitRule[] = [
+  { id: 'acme-dns01-cloudflare', kind: /^(Cluster)?Issuer$/, path: /\.dns01\.cloudflare$/, host: 'api.cloudflare.com', category: 'acme', severity: 'high', hint: 'DNS-01 through Cloudflare needs api.cloudflare.com: use an internal ACME server or a CA issuer' },
+  { id: 'acme-dns01-route53', kind: /^(Cluster)?Issuer$/, path: /\.dns01\.route53$/, host: 'route53.amazonaws.com', category: 'acme', severity: 'high', hint: 'DNS-01 through Route 53 needs the AWS API: use an internal ACME server or a CA issuer' },
+  { id: 'acme-dns01-clouddns', kind: /^(Cluster)?Issuer$/, path: /\.dns01\.cloudDNS$/, host: 'dns.googleapis.com', category: 'acme', severity: 'high', hint: 'DNS-01 through Google Cloud DNS needs its API: use an internal ACME server or a CA issuer' },
+  { id: 'acme-dns01-azuredns', kind: /^(Cluster)?Issuer$/, path: /\.dns01\.azureDNS$/, host: 'management.azure.com', category: 'acme', severity: 'high', hint: 'DNS-01 through Azure DNS needs the Azure API: use an internal ACME server or a CA issuer' },
+  { id: 'acme-dns01-digitalocean', kind: /^(Cluster)?Issuer$/, path: /\.dns01\.digitalocean$/, host: 'api.digitalocean.com', category: 'acme', severity: 'high', hint: 'DNS-01 through DigitalOcean needs its API: use an internal ACME server or a CA issuer' },
+  { id: 'acme-dns01-akamai', kind: /^(Cluster)?Issuer$/, path: /\.dns01\.akamai$/, host: 'akamaiapis.net', category: 'acme', severity: 'high', hint: 'DNS-01 through Akamai needs its API: use an internal ACME server or a CA issuer' },
+];

@@ -1,0 +1,68 @@
+// What the sandbox needs from the machine: Linux, root (network namespaces, nftables), `ip`
+// (iproute2) and `nft` (nftables). Missing pieces are named with the way to get them.
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
+import { AuthError, NotFoundError, UsageError } from '../../core/errors.ts';
+
+export interface SandboxTools {
+  ip: string;
+  nft: string;
+}
+
+/** Where root's tools live even when PATH (a sudo or non-login shell) leaves them out. */
+const SBIN = ['/usr/sbin', '/sbin', '/usr/local/sbin'];
+
+async function executable(path: string): Promise<boolean> {
+  try {
+    if (!(await stat(path)).isFile()) return false;
+    await access(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function findTool(name: string, override: string | undefined, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  if (override !== undefined && override !== '') return (await executable(override)) ? override : undefined;
+  const dirs = [...(env.PATH ?? '').split(delimiter).filter((d) => d !== ''), ...SBIN];
+  for (const d of dirs) if (await executable(join(d, name))) return join(d, name);
+  return undefined;
+}
+
+export interface PrerequisiteInput {
+  platform?: NodeJS.Platform;
+  uid?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * The tools, or a typed error naming everything that is missing. `AIRLOCK_IP` / `AIRLOCK_NFT`
+ * name the binaries explicitly (and let a test point at one that is not there).
+ */
+export async function checkPrerequisites(o: PrerequisiteInput = {}): Promise<SandboxTools> {
+  const platform = o.platform ?? process.platform;
+  if (platform !== 'linux') {
+    throw new UsageError(`airlock sandbox needs Linux network namespaces; this is ${platform}`, { code: 'SANDBOX_UNSUPPORTED', hint: 'run it on a Linux machine or VM (as root)' });
+  }
+  const env = o.env ?? process.env;
+  const ip = await findTool('ip', env.AIRLOCK_IP, env);
+  const nft = await findTool('nft', env.AIRLOCK_NFT, env);
+  const missing: string[] = [];
+  if (!ip) missing.push(`ip (package iproute2)${env.AIRLOCK_IP ? ` at ${env.AIRLOCK_IP} from $AIRLOCK_IP` : ''}`);
+  if (!nft) missing.push(`nft (package nftables)${env.AIRLOCK_NFT ? ` at ${env.AIRLOCK_NFT} from $AIRLOCK_NFT` : ''}`);
+  if (missing.length > 0) {
+    throw new NotFoundError(`airlock sandbox needs ${missing.join(' and ')}, not found`, {
+      code: 'SANDBOX_TOOLS_MISSING',
+      hint: `install ${[!ip ? 'iproute2' : '', !nft ? 'nftables' : ''].filter(Boolean).join(' and ')} (e.g. apt-get install ${[!ip ? 'iproute2' : '', !nft ? 'nftables' : ''].filter(Boolean).join(' ')})`,
+    });
+  }
+  const uid = o.uid ?? process.getuid?.() ?? -1;
+  if (uid !== 0) {
+    throw new AuthError('airlock sandbox must run as root: it creates network namespaces and nftables rules', {
+      code: 'SANDBOX_NEEDS_ROOT',
+      hint: 'run it with sudo (sudo -E keeps your environment), or as root in a VM or CI job',
+    });
+  }
+  return { ip: ip!, nft: nft! };
+}

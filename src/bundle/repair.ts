@@ -1,0 +1,171 @@
+// `airlock repair b.tar.*`: rebuild lost or damaged volumes of a split bundle from its recovery
+// volumes, byte for byte. Nothing is guessed: the volume set is checked first (volume-check.ts),
+// each rebuilt volume must match the checksum its table records before it replaces anything, and
+// every file is written to a temp file beside it, fsynced and renamed. Damaged or missing recovery
+// volumes are written again too, once the data is whole.
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { IntegrityError, UsageError, throwIfAborted } from '../core/errors.ts';
+import { ReedSolomon } from '../parity/reed-solomon.ts';
+import { stripeChunk, writeAll, writeParityFiles } from './parity.ts';
+import { readExactly } from './tar.ts';
+import { checkVolumes, describeVolumeProblems, type CheckVolumesOptions, type VolumeSetReport } from './volume-check.ts';
+import { checksumRanges, locateBundle, parityName, tableLayout, volumeName, volumeRanges, type BundleFiles } from './volumes.ts';
+
+export interface RepairOptions extends CheckVolumesOptions {
+  /** Bytes rebuilt so far (data and recovery volumes), of the total to rebuild. */
+  onRepairProgress?: ((e: { done: number; total: number }) => void) | undefined;
+}
+
+export interface RepairResult {
+  base: string;
+  /** The state before repair. */
+  before: VolumeSetReport;
+  /** Data volumes written again. */
+  restored: string[];
+  /** Recovery volumes written again. */
+  parityRestored: string[];
+}
+
+export async function repairBundle(spec: string | readonly string[] | BundleFiles, opts: RepairOptions = {}): Promise<RepairResult> {
+  const files = typeof spec === 'object' && !Array.isArray(spec) && 'kind' in spec ? spec : await locateBundle(spec as string | readonly string[]);
+  if (files.kind === 'file') {
+    throw new UsageError(`${files.path} is one file, not a split bundle: there are no volumes to rebuild`, { code: 'NOT_SPLIT', hint: 'repair works on bundles written with `airlock pack --split SIZE --parity N`' });
+  }
+  const check = await checkVolumes(files, opts);
+  const { report, table, place } = check;
+  const base = files.base;
+  if (!table || !place) {
+    throw new IntegrityError(`cannot repair ${base}: no readable volume table says what its volumes should be`, {
+      code: 'REPAIR_IMPOSSIBLE',
+      hint: report.layout?.parity ? 'every recovery volume is missing or damaged as well' : 'the bundle was written without recovery volumes (pack --parity N)',
+    });
+  }
+  const layout = tableLayout(table);
+  const k = layout.count;
+  const lost = [...check.data.entries()].filter(([, r]) => r.state !== 'ok').map(([i]) => i);
+  if (lost.length > check.parity.size) {
+    const problems = describeVolumeProblems(report).map((p) => p.message);
+    throw new IntegrityError(`cannot repair ${base}: ${lost.length} volume${lost.length === 1 ? '' : 's'} lost, ${check.parity.size} usable recovery volume${check.parity.size === 1 ? '' : 's'}\n  ${problems.join('\n  ')}`, {
+      code: 'REPAIR_IMPOSSIBLE',
+      hint: 'copy some of the lost volumes again from the source; then repair rebuilds the rest',
+    });
+  }
+  if (lost.length === 0 && check.parityToWrite.length === 0) return { base, before: report, restored: [], parityRestored: [] };
+
+  const ranges = volumeRanges(layout);
+  const temp = (final: string): string => join(dirname(final), `.${basename(final)}.${randomBytes(6).toString('hex')}.tmp`);
+  const finals = new Map(lost.map((i) => [i, volumeName(base, i)]));
+  const temps = new Map(lost.map((i) => [i, temp(finals.get(i)!)]));
+  const parityFinals = new Map(check.parityToWrite.map((p) => [p, parityName(base, p)]));
+  const parityTemps = new Map(check.parityToWrite.map((p) => [p, temp(parityFinals.get(p)!)]));
+  const total = lost.reduce((a, i) => a + ranges[i - 1]!.size, 0) + check.parityToWrite.length * layout.size;
+  let done = 0;
+  const progress = (n: number): void => {
+    done += n;
+    opts.onRepairProgress?.({ done, total });
+  };
+  try {
+    if (lost.length > 0) {
+      const rs = new ReedSolomon(k, table.parity);
+      const present = Array.from({ length: k + table.parity }, (_, s) => (s < k ? check.data.get(s + 1)?.state === 'ok' : check.parity.has(s - k + 1)));
+      const decoder = rs.decoder(present)!;
+      await rebuildData(decoder, lost, { files, check, ranges, temps, signal: opts.signal, progress });
+      for (const i of lost) {
+        const actual = await hashVolume(temps.get(i)!, checksumRanges(layout, place, i - 1));
+        if (actual !== table.volumes[i - 1]!.sha256) {
+          throw new IntegrityError(`rebuilt ${basename(finals.get(i)!)} does not match its checksum: the volumes used to rebuild it are damaged in a way their checksums did not show`, { code: 'REPAIR_FAILED' });
+        }
+      }
+    }
+    if (check.parityToWrite.length > 0) {
+      const dataPaths = ranges.map((_, i) => temps.get(i + 1) ?? files.data.get(i + 1)!);
+      await writeParityFiles(dataPaths, table, check.parityToWrite.map((p) => ({ index: p, path: parityTemps.get(p)! })), { signal: opts.signal, onBytes: (n) => progress(n / k) });
+    }
+    for (const [i, t] of temps) await rename(t, finals.get(i)!);
+    for (const [p, t] of parityTemps) await rename(t, parityFinals.get(p)!);
+  } catch (e) {
+    await Promise.all([...temps.values(), ...parityTemps.values()].map((t) => unlink(t).catch(() => {})));
+    throw e;
+  }
+  opts.onRepairProgress?.({ done: total, total });
+  return { base, before: report, restored: [...finals.values()], parityRestored: [...parityFinals.values()] };
+}
+
+async function rebuildData(
+  decoder: NonNullable<ReturnType<ReedSolomon['decoder']>>,
+  lost: number[],
+  ctx: {
+    files: Extract<BundleFiles, { kind: 'volumes' }>;
+    check: Awaited<ReturnType<typeof checkVolumes>>;
+    ranges: { start: number; size: number }[];
+    temps: Map<number, string>;
+    signal: AbortSignal | undefined;
+    progress: (n: number) => void;
+  },
+): Promise<void> {
+  const k = ctx.ranges.length;
+  const S = ctx.ranges[0]!.size;
+  const chunk = stripeChunk(k + lost.length);
+  const handles: FileHandle[] = [];
+  try {
+    const sources: { fh: FileHandle; offset: number; size: number; buf: Buffer }[] = [];
+    for (const s of decoder.sources) {
+      if (s < k) {
+        const fh = await open(ctx.files.data.get(s + 1)!, 'r');
+        handles.push(fh);
+        sources.push({ fh, offset: 0, size: ctx.ranges[s]!.size, buf: Buffer.alloc(chunk) });
+      } else {
+        const p = ctx.check.parity.get(s - k + 1)!;
+        const fh = await open(p.path, 'r');
+        handles.push(fh);
+        sources.push({ fh, offset: p.header.dataOffset, size: S, buf: Buffer.alloc(chunk) });
+      }
+    }
+    const outputs: { index: number; fh: FileHandle; size: number; buf: Buffer }[] = [];
+    for (const m of lost) {
+      const fh = await open(ctx.temps.get(m)!, 'wx');
+      handles.push(fh);
+      outputs.push({ index: m, fh, size: ctx.ranges[m - 1]!.size, buf: Buffer.alloc(chunk) });
+    }
+    for (let j = 0; j < S; j += chunk) {
+      throwIfAborted(ctx.signal);
+      const len = Math.min(chunk, S - j);
+      for (const src of sources) {
+        const n = Math.max(0, Math.min(len, src.size - j));
+        if (n > 0) await readExactly(src.fh, src.buf.subarray(0, n), src.offset + j);
+        src.buf.fill(0, n, len);
+      }
+      for (const out of outputs) {
+        const n = Math.max(0, Math.min(len, out.size - j));
+        if (n === 0) continue;
+        ReedSolomon.combine(decoder.rows.get(out.index - 1)!, sources.map((x) => x.buf), out.buf, n);
+        await writeAll(out.fh, out.buf.subarray(0, n), j);
+        ctx.progress(n);
+      }
+    }
+    for (const out of outputs) await out.fh.sync();
+  } finally {
+    await Promise.allSettled(handles.map((h) => h.close()));
+  }
+}
+
+async function hashVolume(path: string, ranges: { position: number; length: number }[]): Promise<string> {
+  const fh = await open(path, 'r');
+  try {
+    const h: Hash = createHash('sha256');
+    const buf = Buffer.alloc(1024 * 1024);
+    for (const r of ranges) {
+      for (let done = 0; done < r.length; ) {
+        const n = Math.min(buf.length, r.length - done);
+        await readExactly(fh, buf.subarray(0, n), r.position + done);
+        h.update(buf.subarray(0, n));
+        done += n;
+      }
+    }
+    return h.digest('hex');
+  } finally {
+    await fh.close();
+  }
+}

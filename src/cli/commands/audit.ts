@@ -1,0 +1,155 @@
+import { ExitCode, UsageError } from '../../core/errors.ts';
+import { auditInputs, type AuditResult } from '../../audit/audit.ts';
+import { reachesFailOn } from '../../audit/findings.ts';
+import type { RenderInputOptions } from '../../audit/load.ts';
+import { toSarif } from '../../audit/sarif.ts';
+import { isSeverity, SEVERITIES, type Severity } from '../../audit/types.ts';
+import { table } from '../output.ts';
+import type { Command } from './types.ts';
+
+/** helm template flags, shared by audit and netpol (the same meaning as in discover). */
+export const renderOptions = {
+  values: { type: 'string', short: 'f', multiple: true },
+  set: { type: 'string', multiple: true },
+  'set-string': { type: 'string', multiple: true },
+  'kube-version': { type: 'string' },
+  namespace: { type: 'string', short: 'n' },
+  'api-versions': { type: 'string', short: 'a', multiple: true },
+  helm: { type: 'string' },
+  kubectl: { type: 'string' },
+} as const;
+
+export const renderUsage = `Rendering (charts are rendered by helm exactly as \`airlock discover\` renders them, offline):
+  -f, --values FILE         chart values (repeatable, like helm)
+      --set K=V             set a chart value (repeatable)
+      --set-string K=V      set a chart value as a string (repeatable)
+      --kube-version V      Kubernetes version for Capabilities.KubeVersion
+  -n, --namespace N         namespace to render into, and of resources naming none (default: default)
+  -a, --api-versions X      extra API versions for Capabilities.APIVersions (repeatable)
+      --helm PATH           the helm binary (default $AIRLOCK_HELM, else helm on PATH)
+      --kubectl PATH        the kubectl binary for kustomize dirs (default $AIRLOCK_KUBECTL, else beside helm, else PATH)`;
+
+function strings(v: unknown): string[] {
+  return Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? [v] : [];
+}
+
+export function renderInputOptions(values: Record<string, unknown>, positionals: string[], signal: AbortSignal): RenderInputOptions {
+  return {
+    inputs: positionals,
+    valuesFiles: strings(values.values),
+    set: strings(values.set),
+    setString: strings(values['set-string']),
+    ...(typeof values['kube-version'] === 'string' ? { kubeVersion: values['kube-version'] } : {}),
+    ...(typeof values.namespace === 'string' ? { namespace: values.namespace } : {}),
+    apiVersions: strings(values['api-versions']),
+    ...(typeof values.helm === 'string' ? { helm: values.helm } : {}),
+    ...(typeof values.kubectl === 'string' ? { kubectl: values.kubectl } : {}),
+    signal,
+  };
+}
+
+const FORMATS = ['table', 'json', 'sarif'] as const;
+
+function hostPort(host: string, port: number | undefined): string {
+  if (host === '') return '-';
+  return `${host.includes(':') ? `[${host}]` : host}${port !== undefined ? `:${port}` : ''}`;
+}
+
+function cut(s: string, n: number): string {
+  return s.length > n ? `${s.slice(0, n - 1)}…` : s;
+}
+
+function humanReport(r: AuditResult, showInternal: boolean, failed: boolean, failOn: string): string {
+  const lines: string[] = [];
+  if (r.findings.length > 0) {
+    const rows = [['SEVERITY', 'CATEGORY', 'HOST', 'RESOURCE', 'PATH', 'VALUE']];
+    for (const f of r.findings) rows.push([f.severity, f.category, hostPort(f.host, f.port), f.resource, cut(f.path, 70), cut(f.value, 80)]);
+    lines.push(table(rows), '');
+    const hints = new Map<string, string>();
+    for (const f of r.findings) if (!hints.has(f.hint)) hints.set(f.hint, f.rule);
+    lines.push('What to do:');
+    for (const [hint, rule] of hints) lines.push(`  ${rule}: ${hint}`);
+    lines.push('');
+  }
+  if (showInternal && r.internal.length > 0) {
+    const rows = [['INTERNAL HOST', 'RESOURCE', 'PATH', 'WHY']];
+    for (const e of r.internal) rows.push([hostPort(e.host, e.port), e.resource, cut(e.path, 70), e.reason]);
+    lines.push(table(rows), '');
+  }
+  const counts = new Map<string, number>();
+  for (const f of r.findings) counts.set(f.severity, (counts.get(f.severity) ?? 0) + 1);
+  const bySeverity = [...SEVERITIES].reverse().filter((s) => counts.has(s)).map((s) => `${counts.get(s)} ${s}`).join(', ');
+  lines.push(
+    r.findings.length === 0
+      ? `no external endpoints or phone-home settings found (${r.internal.length} internal endpoint(s)${showInternal ? '' : ', --show-internal lists them'})`
+      : `${r.findings.length} finding(s): ${bySeverity}; ${r.internal.length} internal endpoint(s) not listed${showInternal ? '' : ' (--show-internal)'}${failed ? `; failing (--fail-on ${failOn})` : ''}`,
+  );
+  return lines.join('\n');
+}
+
+export const auditCommand: Command = {
+  name: 'audit',
+  summary: 'find every external endpoint and phone-home setting in charts and manifests',
+  usage: `Usage: airlock audit CHART|DIR|FILE... [-f values.yaml]... [--set k=v]... [--internal-domain D]...
+                     [--internal-cidr C]... [--format table|json|sarif] [--fail-on SEVERITY]
+
+Renders charts (helm), kustomize directories (kubectl kustomize) and reads manifests, then lists
+every endpoint the app will talk to that is not internal: URLs, DSNs and host:port in container
+args, commands (shell scripts too) and env; ConfigMaps and the config files inside them (INI, YAML,
+JSON, TOML, properties); annotations; Service externalName; cert-manager Issuers with a public ACME
+server; images from registries outside; and phone-home settings that carry no URL (Grafana
+reporting_enabled/check_for_updates, *_TELEMETRY, *_ANALYTICS, DO_NOT_TRACK=0, update checks).
+Secrets are not read. Documents and embedded files that do not parse are findings of their own.
+
+Internal: bare service names, *.svc, *.cluster.local, svc.namespace, localhost, *.local, *.internal,
+*.home.arpa, private/loopback/link-local/ULA addresses, and what --internal-domain/--internal-cidr add.
+
+Options:
+      --internal-domain D   names under D are internal (repeatable), e.g. corp.example
+      --internal-cidr C     addresses in C are internal (repeatable), e.g. 203.0.113.0/24
+      --format F            table (default), json ({"findings":[...]}, external findings only) or
+                            sarif (SARIF 2.1.0 for CI code scanning)
+      --fail-on SEVERITY    exit ${ExitCode.findings} when a finding is this severe or worse: info, low (default:
+                            every external endpoint and phone-home setting), medium, high, critical, none
+      --show-internal       also list the endpoints judged internal, with the reason
+      --json                NDJSON: a result line {"type":"result","findings":[...],"internal":[...]}
+${renderUsage}
+
+Exit codes: 0 nothing reached --fail-on, ${ExitCode.findings} findings reached it, others from the error table.`,
+  options: {
+    ...renderOptions,
+    'internal-domain': { type: 'string', multiple: true },
+    'internal-cidr': { type: 'string', multiple: true },
+    format: { type: 'string' },
+    'fail-on': { type: 'string' },
+    'show-internal': { type: 'boolean', default: false },
+  },
+  async run({ values, positionals, out, signal }) {
+    if (positionals.length === 0) {
+      throw new UsageError('audit needs at least one chart, kustomize directory or manifest file', { hint: 'e.g. airlock audit ./charts/shop -f values-airgap.yaml --internal-domain corp.example' });
+    }
+    const format = typeof values.format === 'string' ? values.format : 'table';
+    if (!(FORMATS as readonly string[]).includes(format)) throw new UsageError(`--format must be one of ${FORMATS.join(', ')}, got "${format}"`);
+    const failOnText = typeof values['fail-on'] === 'string' ? values['fail-on'].toLowerCase() : 'low';
+    if (failOnText !== 'none' && !isSeverity(failOnText)) throw new UsageError(`--fail-on must be one of ${SEVERITIES.join(', ')}, none; got "${failOnText}"`);
+    const failOn = failOnText as Severity | 'none';
+    const result = await auditInputs({
+      ...renderInputOptions(values, positionals, signal),
+      internalDomains: strings(values['internal-domain']),
+      internalCidrs: strings(values['internal-cidr']),
+    });
+    for (const w of result.warnings) out.info(`warning: ${w}`);
+    const failed = reachesFailOn(result.findings, failOn);
+    const showInternal = values['show-internal'] === true;
+    if (out.mode === 'json') {
+      out.result({ findings: result.findings, ...(showInternal ? { internal: result.internal } : {}), namespaces: result.namespaces, failOn, failed }, '');
+    } else if (format === 'json') {
+      process.stdout.write(`${JSON.stringify({ findings: result.findings, ...(showInternal ? { internal: result.internal } : {}) }, null, 2)}\n`);
+    } else if (format === 'sarif') {
+      process.stdout.write(`${JSON.stringify(toSarif(result.findings), null, 2)}\n`);
+    } else {
+      out.result({}, humanReport(result, showInternal, failed, failOnText));
+    }
+    return failed ? ExitCode.findings : ExitCode.ok;
+  },
+};

@@ -1,0 +1,42 @@
+import { ExitCode } from '../../core/errors.ts';
+import { readHistory } from '../../history/history.ts';
+import { table } from '../output.ts';
+import type { Command } from './types.ts';
+
+export const historyCommand: Command = {
+  name: 'history',
+  summary: 'list the bundles pushed and served here (the import record)',
+  usage: `Usage: airlock history [--json] [--file PATH]
+
+Every \`airlock push\` and \`airlock serve\` appends a line to the import history: when, which bundle
+(its path, name, version and inventory digest, which pins every blob), which key signed it and
+whether that was verified (--key), a delta's base, and where it went. The file is
+$AIRLOCK_STATE/history.jsonl, else $XDG_STATE_HOME/airlock/history.jsonl, else
+~/.local/state/airlock/history.jsonl. It is only appended to, and each line holds the sha256 of the
+line before it: a changed, removed or reordered line is reported, and the exit code is then ${ExitCode.integrity}.
+
+Options:
+  --file PATH   read this history file instead`,
+  options: { file: { type: 'string' } },
+  async run({ values, out }) {
+    const h = await readHistory(typeof values.file === 'string' ? { path: values.file } : {});
+    const rows = [['TIME', 'ACTION', 'BUNDLE', 'VERSION', 'INVENTORY', 'SIGNED BY', 'TARGET']];
+    for (const e of h.entries) {
+      rows.push([
+        e.time,
+        e.action,
+        e.bundle,
+        `${e.name} ${e.version}${e.delta ? ` (delta of ${e.delta.version})` : ''}`,
+        e.inventory.slice(0, 19),
+        e.key ? `${e.key.slice(0, 19)}${e.verified ? ' (verified)' : ' (unchecked)'}` : '-',
+        e.target,
+      ]);
+    }
+    const broken = h.broken.map((b) => `line ${b.line}: ${b.message}`);
+    out.result(
+      { path: h.path, entries: h.entries, broken: h.broken },
+      (h.entries.length === 0 ? `no imports recorded in ${h.path}` : `${table(rows)}\n${h.entries.length} imports recorded in ${h.path}`) + (broken.length > 0 ? `\nWARNING: the history was altered:\n  ${broken.join('\n  ')}` : ''),
+    );
+    return h.broken.length > 0 ? ExitCode.integrity : ExitCode.ok;
+  },
+};

@@ -1,0 +1,37 @@
+import { basename, resolve } from 'node:path';
+import { ExitCode, UsageError } from '../../core/errors.ts';
+import { repairBundle } from '../../bundle/index.ts';
+import type { Command } from './types.ts';
+
+export const repairCommand: Command = {
+  name: 'repair',
+  summary: 'rebuild lost or damaged volumes of a split bundle from its recovery volumes',
+  usage: `Usage: airlock repair BUNDLE.tar.*      (or BUNDLE.tar, or any one of its volumes)
+
+Checks every volume and recovery volume (BUNDLE.tar.parNN, written by pack --split S --parity N)
+and rebuilds, byte for byte, every volume that is missing, truncated or damaged — up to as many as
+there are usable recovery volumes — and then every missing or damaged recovery volume. Each rebuilt
+file must match the checksum the bundle records for it before it replaces anything (temp file,
+fsync, rename). Run \`airlock verify\` first to see what is lost.`,
+  options: {},
+  async run({ positionals, out, signal }) {
+    if (positionals.length === 0) throw new UsageError('repair needs a split bundle: airlock repair BUNDLE.tar.*');
+    const paths = positionals.map((p) => resolve(p));
+    out.begin('repair', 0);
+    const r = await repairBundle(paths.length === 1 ? paths[0]! : paths, {
+      signal,
+      onProgress: (p) => out.progress(p.done, p.total),
+      onRepairProgress: (p) => out.progress(p.done, p.total),
+    });
+    const restored = [...r.restored, ...r.parityRestored];
+    const strays = r.before.files.filter((f) => f.state === 'stray');
+    out.result(
+      { bundle: r.base, restored: r.restored, parityRestored: r.parityRestored, before: r.before },
+      (restored.length === 0
+        ? `${r.base}: every volume and recovery volume is intact; nothing to repair`
+        : `${r.base}: rebuilt ${restored.map((f) => basename(f)).join(', ')}; every volume now matches its checksum`) +
+        (strays.length > 0 ? `\nleft alone: ${strays.map((f) => f.message).join('; ')}` : ''),
+    );
+    return ExitCode.ok;
+  },
+};
