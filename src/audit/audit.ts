@@ -138,7 +138,7 @@ export function auditManifests(manifests: readonly Manifest[], o: ManifestAuditO
 export async function auditInputs(o: AuditOptions): Promise<AuditResult> {
   // Bad --internal-* values fail before anything is rendered.
   makeClassifyContext({ internalDomains: o.internalDomains, internalCidrs: o.internalCidrs });
-  const loaded = await loadInputs(o);
+  const loaded = await loadInputs(o, 'audit');
   const result = auditManifests(loaded.manifests, {
     internalDomains: o.internalDomains,
     internalCidrs: o.internalCidrs,

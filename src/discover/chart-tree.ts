@@ -5,7 +5,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { NotFoundError, UsageError } from '../core/errors.ts';
-import { MAX_CHART_BYTES, readChartArchive } from './chart-archive.ts';
+import { MAX_CHART_BYTES, readChartTgz, type ChartFile } from '../helm/chart-tgz.ts';
 import type { ChartDependency, ChartNode } from './chart-values.ts';
 
 interface FileSource {
@@ -37,14 +37,14 @@ function dirSource(root: string): FileSource {
   };
 }
 
-function archiveSource(files: Map<string, Buffer>, root: string, what: string): FileSource {
-  const prefix = root === '' ? '' : `${root}/`;
+function archiveSource(files: readonly ChartFile[], root: string, what: string): FileSource {
+  const byPath = new Map(files.map((f) => [f.path, f.data]));
   return {
-    read: async (rel) => files.get(`${prefix}${rel}`),
+    read: async (rel) => byPath.get(rel),
     async list(rel) {
-      const base = `${prefix}${rel === '' ? '' : `${rel}/`}`;
+      const base = rel === '' ? '' : `${rel}/`;
       const seen = new Map<string, boolean>();
-      for (const p of files.keys()) {
+      for (const p of byPath.keys()) {
         if (!p.startsWith(base)) continue;
         const rest = p.slice(base.length);
         const slash = rest.indexOf('/');
@@ -53,13 +53,8 @@ function archiveSource(files: Map<string, Buffer>, root: string, what: string): 
       }
       return [...seen].map(([name, dir]) => ({ name, dir }));
     },
-    describe: (rel) => `${what}:${prefix}${rel}`,
+    describe: (rel) => `${what}:${root}/${rel}`,
   };
-}
-
-function archiveRoot(files: Map<string, Buffer>): string {
-  const chartYamls = [...files.keys()].filter((p) => /^[^/]+\/Chart\.yaml$/.test(p)).sort();
-  return chartYamls[0]?.slice(0, -'/Chart.yaml'.length) ?? '';
 }
 
 function str(v: unknown): string | undefined {
@@ -145,8 +140,7 @@ async function loadFrom(src: FileSource, rel: string, warnings: string[], depth:
       } else if (/\.tgz$|\.tar\.gz$/.test(e.name)) {
         const bytes = await src.read(subRel);
         if (!bytes) continue;
-        const files = readChartArchive(bytes, src.describe(subRel));
-        const root = archiveRoot(files);
+        const { root, files } = readChartTgz(bytes, src.describe(subRel));
         subcharts.push(await loadFrom(archiveSource(files, root, src.describe(subRel)), '', warnings, depth + 1));
       }
     }
@@ -178,8 +172,7 @@ export async function loadChartTree(path: string): Promise<{ chart: ChartNode; w
   }
   if (s.isDirectory()) return { chart: await loadFrom(dirSource(path), '', warnings, 0), warnings };
   if (s.size > MAX_CHART_BYTES) throw new UsageError(`chart archive ${path} is larger than ${MAX_CHART_BYTES} bytes`, { code: 'CHART_INVALID' });
-  const files = readChartArchive(await readFile(path), path);
-  const root = archiveRoot(files);
-  if (root === '') throw new UsageError(`${path} holds no <chart>/Chart.yaml: not a packaged chart`, { code: 'CHART_INVALID' });
+  const { root, files } = readChartTgz(await readFile(path), path);
+  if (!files.some((f) => f.path === 'Chart.yaml')) throw new UsageError(`${path} holds no <chart>/Chart.yaml: not a packaged chart`, { code: 'CHART_INVALID' });
   return { chart: await loadFrom(archiveSource(files, root, path), '', warnings, 0), warnings };
 }

@@ -1,36 +1,20 @@
 // `airlock discover` as a library: every image the given charts, kustomize directories and
 // manifests need, each with its reasons. Offline: helm and kubectl run behind the offline seam,
 // and nothing here opens a connection (probing registries is verify-remote.ts, opt-in).
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { NotFoundError, throwIfAborted, UsageError } from '../core/errors.ts';
+import { throwIfAborted, UsageError } from '../core/errors.ts';
 import { resolveChartValues } from './chart-values.ts';
-import { loadChartTree, parseValuesText } from './chart-tree.ts';
+import { loadChartTree } from './chart-tree.ts';
 import { chartFindings } from './combine.ts';
 import { extractImages } from './extract.ts';
 import { addFinding, sortFindings } from './findings.ts';
 import { loadSpec } from '../spec/spec.ts';
-import { applySet, mergeValues } from './set-values.ts';
-import { buildKustomize, classifyInput, displayPath, readManifests, renderChart, type ChartRenderOptions } from './sources.ts';
-import type { Finding, Manifest } from './types.ts';
+import { loadInputs, type RenderInputOptions } from './sources.ts';
+import type { Finding } from './types.ts';
 
-export interface DiscoverOptions {
-  /** Chart directories or .tgz files, kustomize directories, manifest files or directories. */
-  inputs: string[];
-  /** helm -f files, in order (apply to every chart input). */
-  valuesFiles?: string[];
-  set?: string[];
-  setString?: string[];
-  kubeVersion?: string;
-  namespace?: string;
-  apiVersions?: string[];
+export interface DiscoverOptions extends RenderInputOptions {
   /** Keep images no rendered resource uses with these values (each with the values path that switches it on). */
   includeOptional?: boolean;
-  helm?: string;
-  kubectl?: string;
-  /** Base for relative paths and for the paths shown in reasons (default process.cwd()). */
-  cwd?: string;
-  signal?: AbortSignal;
 }
 
 export interface DiscoveredChart {
@@ -46,26 +30,6 @@ export interface DiscoverResult {
   hiddenOptional: number;
   charts: DiscoveredChart[];
   warnings: string[];
-}
-
-async function userValues(o: DiscoverOptions, cwd: string): Promise<Record<string, unknown>> {
-  const values: Record<string, unknown> = {};
-  for (const f of o.valuesFiles ?? []) {
-    if (/^[a-z]+:\/\//.test(f)) {
-      throw new UsageError(`values file ${f}: discover reads local values files only`, { code: 'VALUES_INVALID', hint: 'download it first and pass the local path' });
-    }
-    let text: string;
-    try {
-      text = await readFile(resolve(cwd, f), 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`values file ${f} does not exist`, { code: 'VALUES_NOT_FOUND' });
-      throw new UsageError(`cannot read values file ${f}: ${(e as Error).message}`, { code: 'VALUES_INVALID', cause: e });
-    }
-    mergeValues(values, parseValuesText(text, `values file ${f}`));
-  }
-  for (const s of o.set ?? []) applySet(values, s, false);
-  for (const s of o.setString ?? []) applySet(values, s, true);
-  return values;
 }
 
 /** Union over inputs: required anywhere wins over optional; reasons are merged. */
@@ -89,69 +53,27 @@ interface Collected {
 
 /** Every image of the inputs, optional ones included; callers filter (and may merge several runs). */
 async function collect(o: DiscoverOptions, into: Collected): Promise<void> {
-  const cwd = o.cwd ?? process.cwd();
-  if (o.inputs.length === 0) {
-    throw new UsageError('discover needs at least one chart, kustomize directory or manifest file', { hint: 'e.g. airlock discover ./charts/shop -f values-airgap.yaml' });
-  }
-  const kinds = await Promise.all(
-    o.inputs.map(async (i) => {
-      // URLs are refused by classifyInput as they are, not as a path below cwd
-      const path = /^[a-z][a-z0-9+.-]*:\/\//i.test(i) ? i : resolve(cwd, i);
-      return { path, kind: await classifyInput(path) };
-    }),
-  );
-  const hasValues = (o.valuesFiles?.length ?? 0) + (o.set?.length ?? 0) + (o.setString?.length ?? 0) > 0;
-  if (hasValues && !kinds.some((k) => k.kind === 'chart')) {
-    throw new UsageError('-f/--set/--set-string apply to charts, and no input is a chart', {
-      hint: 'pass a chart directory or .tgz, or leave out the values flags',
-    });
-  }
-  const values = await userValues(o, cwd);
-  const show = (p: string): string => displayPath(p, cwd);
-  const renderOpts: ChartRenderOptions = {
-    valuesFiles: (o.valuesFiles ?? []).map((f) => resolve(cwd, f)),
-    set: o.set ?? [],
-    setString: o.setString ?? [],
-    kubeVersion: o.kubeVersion,
-    namespace: o.namespace,
-    apiVersions: o.apiVersions ?? [],
-    helm: o.helm,
-    cwd,
-    signal: o.signal,
-  };
+  const loaded = await loadInputs({ ...o, command: 'discover' });
   const namespace = o.namespace ?? 'default';
   const { all, warnings, charts } = into;
-
-  const doChart = async (path: string): Promise<void> => {
-    throwIfAborted(o.signal);
-    const { manifests, warnings: renderWarnings } = await renderChart(path, { ...renderOpts, chartLabel: show(path), valuesLabels: o.valuesFiles ?? [] });
-    warnings.push(...renderWarnings);
-    const { chart, warnings: loadWarnings } = await loadChartTree(path);
+  for (const input of loaded.inputs) {
+    warnings.push(...input.warnings);
+    if (input.kind !== 'chart') {
+      const extracted = extractImages(input.manifests, { namespace });
+      warnings.push(...extracted.warnings);
+      mergeInto(all, extracted.findings);
+      continue;
+    }
+    const { chart, warnings: loadWarnings } = await loadChartTree(input.path);
     warnings.push(...loadWarnings);
-    charts.push({ name: chart.name, ...(chart.version ? { version: chart.version } : {}), path: show(path) });
-    const extracted = extractImages(manifests, { chart: chart.name, namespace });
+    charts.push({ name: chart.name, ...(chart.version ? { version: chart.version } : {}), path: input.label });
+    const extracted = extractImages(input.manifests, { chart: chart.name, namespace });
     warnings.push(...extracted.warnings);
-    const { charts: resolved } = resolveChartValues(chart, values);
+    const { charts: resolved } = resolveChartValues(chart, loaded.values);
     const combined = chartFindings({ chart: chart.name, rendered: extracted.findings, charts: resolved });
     warnings.push(...combined.warnings);
     mergeInto(all, combined.findings);
-  };
-  const doManifests = (manifests: Manifest[]): void => {
-    const extracted = extractImages(manifests, { namespace });
-    warnings.push(...extracted.warnings);
-    mergeInto(all, extracted.findings);
-  };
-  const doInput = async (path: string, kind: 'chart' | 'kustomize' | 'manifests'): Promise<void> => {
-    throwIfAborted(o.signal);
-    if (kind === 'chart') return doChart(path);
-    if (kind === 'kustomize') {
-      return doManifests(await buildKustomize(path, { kubectl: o.kubectl, helm: o.helm, cwd, signal: o.signal }).then((m) => m.map((d) => ({ ...d, origin: show(path) }))));
-    }
-    const { manifests, nested } = await readManifests(path, show);
-    doManifests(manifests);
-    for (const n of nested) await doInput(n.path, n.kind);
-  };
-  for (const k of kinds) await doInput(k.path, k.kind);
+  }
 }
 
 function finish(c: Collected, includeOptional: boolean | undefined): DiscoverResult {

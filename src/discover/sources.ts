@@ -1,11 +1,15 @@
 // Where rendered objects come from (impure): a chart rendered by the real helm, a kustomize
-// directory built by `kubectl kustomize`, plain manifest files and directories. Nothing here
-// touches the network: helm and kubectl run behind the offline runner seam.
+// directory built by `kubectl kustomize`, plain manifest files and directories; loadInputs is the
+// one pipeline discover, audit and netpol read their inputs through (rewrite shares its values and
+// render options). Nothing here touches the network: helm and kubectl run behind the offline
+// runner seam.
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { basename, join, relative } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { NotFoundError, UsageError } from '../core/errors.ts';
+import { AirlockError, NotFoundError, throwIfAborted, UsageError } from '../core/errors.ts';
 import { runHelm, runKubectl } from '../helm/helm-runner.ts';
+import { parseValuesText } from './chart-tree.ts';
+import { applySet, mergeValues } from './set-values.ts';
 import type { Manifest } from './types.ts';
 
 export type InputKind = 'chart' | 'kustomize' | 'manifests';
@@ -142,19 +146,68 @@ function isK8sObject(v: unknown): boolean {
   return typeof v === 'object' && v !== null && typeof (v as Record<string, unknown>).kind === 'string';
 }
 
+export interface LoadProblem {
+  /** The file (as shown to the user). */
+  file: string;
+  /** `document 2` */
+  where: string;
+  message: string;
+}
+
+/** Documents of one file; the ones that do not parse become problems. */
+export function parseTolerant(text: string, file: string): { manifests: Manifest[]; problems: LoadProblem[] } {
+  try {
+    return { manifests: parseManifestStream(text, file).filter((m) => isK8sObject(m.object)), problems: [] };
+  } catch (e) {
+    if (!(e instanceof AirlockError)) throw e;
+  }
+  const manifests: Manifest[] = [];
+  const problems: LoadProblem[] = [];
+  const chunks = text.split(/^---[^\n]*$/m);
+  let n = 0;
+  for (const chunk of chunks) {
+    if (chunk.trim() === '' || /^(\s*#[^\n]*\n?)*\s*$/.test(chunk)) continue;
+    n++;
+    try {
+      manifests.push(...parseManifestStream(chunk, `${file} document ${n}`).filter((m) => isK8sObject(m.object)).map((m) => ({ ...m, origin: file })));
+    } catch (e) {
+      if (!(e instanceof AirlockError)) throw e;
+      const message = e.message.replace(`${file} document ${n} is `, '').replace(/; it looks like a helm template.*$/, '');
+      problems.push({ file, where: `document ${n}`, message: /\{\{/.test(chunk) ? `${message} (a helm template: pass the chart directory instead)` : message });
+    }
+  }
+  return { manifests, problems };
+}
+
 /**
  * Manifest files: a file, or every *.yaml/*.yml/*.json below a directory (hidden entries skipped).
  * Charts and kustomize directories met on the way are returned separately, to be rendered.
+ * `tolerant`: a file too large or a document that does not parse is a problem, not an error.
  */
-export async function readManifests(path: string, display: (p: string) => string): Promise<{ manifests: Manifest[]; nested: { kind: 'chart' | 'kustomize'; path: string }[] }> {
+async function readManifests(
+  path: string,
+  display: (p: string) => string,
+  tolerant: boolean,
+): Promise<{ manifests: Manifest[]; problems: LoadProblem[]; nested: { kind: 'chart' | 'kustomize'; path: string }[] }> {
   const manifests: Manifest[] = [];
+  const problems: LoadProblem[] = [];
   const nested: { kind: 'chart' | 'kustomize'; path: string }[] = [];
   let files = 0;
   const readFileInto = async (file: string): Promise<void> => {
     const s = await stat(file);
-    if (s.size > MAX_MANIFEST_FILE) throw new UsageError(`${display(file)} is larger than ${MAX_MANIFEST_FILE} bytes`, { code: 'MANIFEST_INVALID' });
-    const docs = parseManifestStream(await readFile(file, 'utf8'), display(file));
-    manifests.push(...docs.filter((d) => isK8sObject(d.object)));
+    if (s.size > MAX_MANIFEST_FILE) {
+      if (!tolerant) throw new UsageError(`${display(file)} is larger than ${MAX_MANIFEST_FILE} bytes`, { code: 'MANIFEST_INVALID' });
+      problems.push({ file: display(file), where: 'file', message: `larger than ${MAX_MANIFEST_FILE} bytes; not read` });
+      return;
+    }
+    const text = await readFile(file, 'utf8');
+    if (tolerant) {
+      const r = parseTolerant(text, display(file));
+      manifests.push(...r.manifests);
+      problems.push(...r.problems);
+    } else {
+      manifests.push(...parseManifestStream(text, display(file)).filter((d) => isK8sObject(d.object)));
+    }
   };
   const walk = async (dir: string, depth: number): Promise<void> => {
     const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -175,7 +228,8 @@ export async function readManifests(path: string, display: (p: string) => string
   const s = await stat(path);
   if (s.isDirectory()) await walk(path, 0);
   else await readFileInto(path);
-  if (manifests.length === 0 && nested.length === 0) {
+  // Tolerant callers judge emptiness over all inputs together (loadInputs).
+  if (!tolerant && manifests.length === 0 && nested.length === 0) {
     throw new UsageError(
       s.isDirectory()
         ? `${display(path)} holds no Kubernetes manifests (no *.yaml, *.yml or *.json file with a kind)`
@@ -183,7 +237,153 @@ export async function readManifests(path: string, display: (p: string) => string
       { code: 'NO_MANIFESTS', hint: 'pass a chart directory or .tgz, a kustomize directory, or files with Kubernetes objects' },
     );
   }
-  return { manifests, nested };
+  return { manifests, problems, nested };
+}
+
+/** helm -f files, --set and --set-string merged the way helm merges them, each file checked first. */
+export async function loadUserValues(
+  o: { valuesFiles?: string[] | undefined; set?: string[] | undefined; setString?: string[] | undefined },
+  cwd: string,
+  command: string,
+): Promise<Record<string, unknown>> {
+  const values: Record<string, unknown> = {};
+  for (const f of o.valuesFiles ?? []) {
+    if (/^[a-z]+:\/\//.test(f)) {
+      throw new UsageError(`values file ${f}: ${command} reads local values files only`, { code: 'VALUES_INVALID', hint: 'download it first and pass the local path' });
+    }
+    let text: string;
+    try {
+      text = await readFile(resolve(cwd, f), 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`values file ${f} does not exist`, { code: 'VALUES_NOT_FOUND' });
+      throw new UsageError(`cannot read values file ${f}: ${(e as Error).message}`, { code: 'VALUES_INVALID', cause: e });
+    }
+    mergeValues(values, parseValuesText(text, `values file ${f}`));
+  }
+  for (const s of o.set ?? []) applySet(values, s, false);
+  for (const s of o.setString ?? []) applySet(values, s, true);
+  return values;
+}
+
+/** The helm flags every command shares (-f, --set, --kube-version, ...), as given on the command line. */
+export interface RenderInputOptions {
+  /** Chart directories or .tgz files, kustomize directories, manifest files or directories. */
+  inputs: string[];
+  /** helm -f files, in order (apply to every chart input). */
+  valuesFiles?: string[];
+  set?: string[];
+  setString?: string[];
+  kubeVersion?: string;
+  namespace?: string;
+  apiVersions?: string[];
+  helm?: string;
+  kubectl?: string;
+  /** Base for relative paths and for the paths shown to the user (default process.cwd()). */
+  cwd?: string;
+  signal?: AbortSignal;
+}
+
+/** Render options for helm from the user's flags, values files resolved against `cwd`. */
+export function chartRenderOptions(o: Omit<RenderInputOptions, 'inputs'>, cwd: string): ChartRenderOptions {
+  return {
+    valuesFiles: (o.valuesFiles ?? []).map((f) => resolve(cwd, f)),
+    set: o.set ?? [],
+    setString: o.setString ?? [],
+    kubeVersion: o.kubeVersion,
+    namespace: o.namespace,
+    apiVersions: o.apiVersions ?? [],
+    helm: o.helm,
+    cwd,
+    signal: o.signal,
+    valuesLabels: o.valuesFiles ?? [],
+  };
+}
+
+export interface LoadInputsOptions extends RenderInputOptions {
+  /** The command, named in messages: `discover needs at least one chart ...`. */
+  command: string;
+  /**
+   * A manifest file too large or a document that does not parse is a problem to report, not a
+   * reason to stop (audit); emptiness is then judged over all inputs together.
+   */
+  tolerant?: boolean;
+}
+
+/** One rendered or read input; a manifest directory's nested charts and kustomize dirs follow it as inputs of their own. */
+export interface LoadedInput {
+  kind: InputKind;
+  /** Absolute path. */
+  path: string;
+  /** The path as shown to the user. */
+  label: string;
+  manifests: Manifest[];
+  /** helm's render warnings for this input. */
+  warnings: string[];
+}
+
+export interface LoadedInputs {
+  inputs: LoadedInput[];
+  /** The user's values (-f, --set, --set-string) merged. */
+  values: Record<string, unknown>;
+  /** Only with `tolerant`: what could not be read. */
+  problems: LoadProblem[];
+}
+
+/**
+ * Classify, check and render or read every input the way every command does: charts by the real
+ * helm (values flags only go with charts), kustomize dirs by kubectl, manifest files and
+ * directories parsed here. Offline.
+ */
+export async function loadInputs(o: LoadInputsOptions): Promise<LoadedInputs> {
+  const cwd = o.cwd ?? process.cwd();
+  if (o.inputs.length === 0) {
+    throw new UsageError(`${o.command} needs at least one chart, kustomize directory or manifest file`, { hint: `e.g. airlock ${o.command} ./charts/shop -f values-airgap.yaml` });
+  }
+  const kinds = await Promise.all(
+    o.inputs.map(async (i) => {
+      // URLs are refused by classifyInput as they are, not as a path below cwd
+      const path = /^[a-z][a-z0-9+.-]*:\/\//i.test(i) ? i : resolve(cwd, i);
+      return { path, kind: await classifyInput(path) };
+    }),
+  );
+  const hasValues = (o.valuesFiles?.length ?? 0) + (o.set?.length ?? 0) + (o.setString?.length ?? 0) > 0;
+  if (hasValues && !kinds.some((k) => k.kind === 'chart')) {
+    throw new UsageError('-f/--set/--set-string apply to charts, and no input is a chart', {
+      hint: 'pass a chart directory or .tgz, or leave out the values flags',
+    });
+  }
+  const values = await loadUserValues(o, cwd, o.command);
+  const show = (p: string): string => displayPath(p, cwd);
+  const renderOpts = chartRenderOptions(o, cwd);
+  const tolerant = o.tolerant ?? false;
+  const out: LoadedInputs = { inputs: [], values, problems: [] };
+
+  const doInput = async (path: string, kind: InputKind): Promise<void> => {
+    throwIfAborted(o.signal);
+    const label = show(path);
+    if (kind === 'chart') {
+      const { manifests, warnings } = await renderChart(path, { ...renderOpts, chartLabel: label });
+      out.inputs.push({ kind, path, label, manifests, warnings });
+      return;
+    }
+    if (kind === 'kustomize') {
+      const manifests = await buildKustomize(path, { kubectl: o.kubectl, helm: o.helm, cwd, signal: o.signal });
+      out.inputs.push({ kind, path, label, manifests: manifests.filter((m) => isK8sObject(m.object)).map((m) => ({ ...m, origin: label })), warnings: [] });
+      return;
+    }
+    const { manifests, problems, nested } = await readManifests(path, show, tolerant);
+    out.inputs.push({ kind, path, label, manifests, warnings: [] });
+    out.problems.push(...problems);
+    for (const n of nested) await doInput(n.path, n.kind);
+  };
+  for (const k of kinds) await doInput(k.path, k.kind);
+  if (tolerant && out.problems.length === 0 && out.inputs.every((i) => i.manifests.length === 0)) {
+    throw new UsageError(`${o.inputs.join(', ')}: no Kubernetes objects found (no YAML or JSON document with a kind)`, {
+      code: 'NO_MANIFESTS',
+      hint: 'pass a chart directory or .tgz, a kustomize directory, or files with Kubernetes objects',
+    });
+  }
+  return out;
 }
 
 /** A short, stable name for an input in reasons and comments: relative to cwd when inside it. */

@@ -12,16 +12,15 @@
 //     a hub or registry value in front of its name) and the render repeated; without
 //     global.imageRegistry too, when that does better. What values cannot redirect is listed, for
 //     the post-renderer.
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Document, isMap, isScalar, isSeq } from 'yaml';
 import { NotFoundError, UsageError, throwIfAborted } from '../core/errors.ts';
 import { formatReference, parseReference } from '../core/reference.ts';
 import { resolveChartValues } from '../discover/chart-values.ts';
-import { loadChartTree, parseValuesText } from '../discover/chart-tree.ts';
-import { applySet, mergeValues } from '../discover/set-values.ts';
-import { displayPath, renderChart, type ChartRenderOptions } from '../discover/sources.ts';
+import { loadChartTree } from '../discover/chart-tree.ts';
+import { chartRenderOptions, displayPath, loadUserValues, renderChart, type ChartRenderOptions, type RenderInputOptions } from '../discover/sources.ts';
 import type { ReasonSource } from '../discover/types.ts';
 import type { PathSegment } from '../discover/values-path.ts';
 import { isAtTarget } from './image-text.ts';
@@ -31,20 +30,11 @@ import { describePath, knobsFor, prefixWrites, setOverlayValue, valuesKnobs, wri
 
 type Obj = Record<string, unknown>;
 
-export interface RewriteOptions {
+export interface RewriteOptions extends Omit<RenderInputOptions, 'inputs' | 'kubectl'> {
   /** Chart directory or packaged .tgz. */
   chart: string;
   /** `R[/P]`: where `airlock push BUNDLE R[/P]` put the images. */
   registry: string | Target;
-  valuesFiles?: string[];
-  set?: string[];
-  setString?: string[];
-  kubeVersion?: string;
-  namespace?: string;
-  apiVersions?: string[];
-  helm?: string;
-  cwd?: string;
-  signal?: AbortSignal;
 }
 
 export type ImageStatus = 'redirected' | 'not-redirected' | 'misdirected';
@@ -118,24 +108,6 @@ function placeKey(resource: string, path: string): string {
   return `${resource}\u0000${path}`;
 }
 
-async function userValues(files: string[], set: string[], setString: string[], cwd: string): Promise<Obj> {
-  const values: Obj = {};
-  for (const f of files) {
-    if (/^[a-z]+:\/\//.test(f)) throw new UsageError(`values file ${f}: rewrite reads local values files only`, { code: 'VALUES_INVALID', hint: 'download it first and pass the local path' });
-    let text: string;
-    try {
-      text = await readFile(resolve(cwd, f), 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`values file ${f} does not exist`, { code: 'VALUES_NOT_FOUND' });
-      throw new UsageError(`cannot read values file ${f}: ${(e as Error).message}`, { code: 'VALUES_INVALID', cause: e });
-    }
-    mergeValues(values, parseValuesText(text, `values file ${f}`));
-  }
-  for (const s of set) applySet(values, s, false);
-  for (const s of setString) applySet(values, s, true);
-  return values;
-}
-
 function overlayHeader(r: Omit<RewriteResult, 'overlayText'>, chartLabel: string): string[] {
   const lines = [
     `Written by airlock rewrite: sends every image chart ${chartLabel} renders to ${r.target}`,
@@ -185,28 +157,15 @@ export async function rewriteChart(o: RewriteOptions): Promise<RewriteResult> {
   const targetText = formatTarget(target);
   const chartPath = resolve(cwd, o.chart);
   const chartLabel = displayPath(chartPath, cwd);
-  const userFiles = (o.valuesFiles ?? []).map((f) => resolve(cwd, f));
   const warnings: string[] = [];
-  const base: ChartRenderOptions = {
-    valuesFiles: userFiles,
-    set: o.set ?? [],
-    setString: o.setString ?? [],
-    kubeVersion: o.kubeVersion,
-    namespace: o.namespace,
-    apiVersions: o.apiVersions ?? [],
-    helm: o.helm,
-    cwd,
-    signal: o.signal,
-    chartLabel,
-    valuesLabels: o.valuesFiles ?? [],
-  };
+  const base: ChartRenderOptions = { ...chartRenderOptions(o, cwd), chartLabel };
   const namespace = o.namespace ?? 'default';
   let allowInsecure = false;
 
   const renderOnce = async (extraFiles: string[], extraSetString: string[]): Promise<Render> => {
     const { manifests, warnings: w } = await renderChart(chartPath, {
       ...base,
-      valuesFiles: [...userFiles, ...extraFiles],
+      valuesFiles: [...base.valuesFiles, ...extraFiles],
       set: [...base.set, ...(allowInsecure ? ['global.security.allowInsecureImages=true'] : [])],
       setString: [...base.setString, ...extraSetString],
     });
@@ -242,7 +201,7 @@ export async function rewriteChart(o: RewriteOptions): Promise<RewriteResult> {
   } catch {
     throw new NotFoundError(`chart ${o.chart} does not exist`, { code: 'CHART_NOT_FOUND', hint: 'pass a chart directory or a packaged .tgz' });
   }
-  const user = await userValues(o.valuesFiles ?? [], o.set ?? [], o.setString ?? [], cwd);
+  const user = await loadUserValues(o, cwd, 'rewrite');
   const original = await render([], []);
   const { chart: tree, warnings: loadWarnings } = await loadChartTree(chartPath);
   warnings.push(...loadWarnings);

@@ -8,11 +8,11 @@
 // therefore honours it. The namespace shares the network and the file system; files it writes
 // are still owned by the calling user. If user namespaces are unavailable, skopeo runs directly
 // and shares the system cache (skopeoIsolation() says which).
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Digest, digestOf } from '../../src/core/digest.ts';
+import { runBounded, type RunResult } from './run.ts';
 
 export interface SkopeoOptions {
   /** Kill skopeo (by its PID) after this long; default 120 s. */
@@ -94,39 +94,6 @@ export async function skopeoDigest(ref: string, extraArgs: string[] = [], opts: 
   return digestOf(await skopeoInspectRaw(ref, extraArgs, opts));
 }
 
-interface RunResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: Buffer;
-  stderr: string;
-  timedOut: boolean;
-}
-
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    let stderr = '';
-    let timedOut = false;
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => {
-      if (stderr.length < 64 * 1024) stderr += d.toString();
-    });
-    const timer = setTimeout(() => {
-      timedOut = true;
-      if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
-    }, timeoutMs);
-    child.once('error', (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      reject(
-        e.code === 'ENOENT'
-          ? new Error(`${cmd} is not installed (skopeo: apt-get install skopeo; unshare: util-linux)`, { cause: e })
-          : e,
-      );
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout: Buffer.concat(out), stderr, timedOut });
-    });
-  });
+  return runBounded(cmd, args, { env, timeoutMs, install: 'skopeo: apt-get install skopeo; unshare: util-linux' });
 }

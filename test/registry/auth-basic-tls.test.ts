@@ -8,32 +8,15 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Agent, request } from 'undici';
 import { AuthError } from '../../src/core/errors.ts';
-import { type AuthRequest, Authenticator, type CredentialStore, loadCredentialStore, parseWwwAuthenticate } from '../../src/registry/auth/index.ts';
+import { Authenticator, type CredentialStore, loadCredentialStore } from '../../src/registry/auth/index.ts';
 import { startTlsRegistry, type TlsRegistry } from '../helpers/registry.ts';
+import { authCall, authRequest } from './auth-support.ts';
 
 let reg: TlsRegistry;
 let agent: Agent;
 let home: string;
 
-function authRequest(dispatcher: Agent): AuthRequest {
-  return async (url, init) => {
-    const res = await request(url, { method: init.method, headers: init.headers, body: init.body, signal: init.signal, dispatcher });
-    return { status: res.statusCode, headers: res.headers, body: await res.body.text() };
-  };
-}
-
-async function call(method: 'GET' | 'POST' | 'PUT', path: string, header?: string, body?: Buffer) {
-  const headers: Record<string, string> = header ? { authorization: header } : {};
-  if (body) headers['content-type'] = 'application/octet-stream';
-  const res = await request(path.startsWith('http') ? path : `${reg.url}${path}`, { method, headers, body, dispatcher: agent });
-  await res.body.text();
-  const www = res.headers['www-authenticate'];
-  return {
-    status: res.statusCode,
-    location: res.headers.location as string | undefined,
-    challenges: parseWwwAuthenticate(Array.isArray(www) ? www.join(', ') : (www ?? '')),
-  };
-}
+const call = (method: 'GET' | 'POST' | 'PUT', path: string, header?: string, body?: Buffer) => authCall(agent, reg.url, method, path, header, body);
 
 /** A store reading a DOCKER_CONFIG dir holding one `auth` entry for the registry. */
 async function storeWith(user: string, password: string): Promise<CredentialStore> {

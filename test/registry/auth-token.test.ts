@@ -9,14 +9,13 @@ import { after, before, describe, it } from 'node:test';
 import { Agent, request } from 'undici';
 import { AuthError } from '../../src/core/errors.ts';
 import {
-  type AuthRequest,
   Authenticator,
   type Credential,
   type CredentialStore,
   loadCredentialStore,
-  parseWwwAuthenticate,
 } from '../../src/registry/auth/index.ts';
 import { type RunningRegistry, startTokenRegistry, type TokenRegistry } from '../helpers/registry.ts';
+import { authCall, authRequest } from './auth-support.ts';
 
 let reg: TokenRegistry;
 let agent: Agent;
@@ -26,25 +25,7 @@ let teamBlob: string;
 
 const USERS = { alice: 'alice-pw', reader: 'reader-pw' };
 
-function authRequest(dispatcher: Agent): AuthRequest {
-  return async (url, init) => {
-    const res = await request(url, { method: init.method, headers: init.headers, body: init.body, signal: init.signal, dispatcher });
-    return { status: res.statusCode, headers: res.headers, body: await res.body.text() };
-  };
-}
-
-async function call(r: RunningRegistry, method: 'GET' | 'POST' | 'PUT', path: string, header?: string, body?: Buffer) {
-  const headers: Record<string, string> = header ? { authorization: header } : {};
-  if (body) headers['content-type'] = 'application/octet-stream';
-  const res = await request(path.startsWith('http') ? path : `${r.url}${path}`, { method, headers, body, dispatcher: agent });
-  await res.body.text();
-  const www = res.headers['www-authenticate'];
-  return {
-    status: res.statusCode,
-    location: res.headers.location as string | undefined,
-    challenges: parseWwwAuthenticate(Array.isArray(www) ? www.join(', ') : (www ?? '')),
-  };
-}
+const call = (r: RunningRegistry, method: 'GET' | 'POST' | 'PUT', path: string, header?: string, body?: Buffer) => authCall(agent, r.url, method, path, header, body);
 
 const fixed = (cred: Credential | undefined): CredentialStore => ({ get: async () => cred });
 

@@ -1,9 +1,6 @@
-import { testEnv } from '../helpers/cli.ts';
 // Bundles for serve/export/mirrors tests, written with writeBundle directly so images carry the
 // original names a real bundle would (docker.io/library/…, quay.io/…), with no registry involved.
-import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { FileStore } from '../../src/content/file-store.ts';
 import { digestOf } from '../../src/core/digest.ts';
@@ -84,74 +81,5 @@ export async function writeFixtureBundle(out: string, images: Record<string, Bui
   return { path: out, images };
 }
 
-// ---------------------------------------------------------------------------------------------
-// `airlock serve` as a child process, as a user runs it.
-
-export interface RunningServe {
-  url: string;
-  port: number;
-  /** host:port for image references. */
-  host: string;
-  pid: number;
-  /** The `listening` event (images and their served names). */
-  listening: Record<string, any>;
-  stderr(): string;
-  stdout(): string;
-  /** SIGTERM (or `signal`), wait for the exit; resolves to the exit code. */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
-}
-
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-
-/** Start `airlock serve ARGS --json` and wait for its `listening` event (bounded). */
-export async function startServe(args: string[], opts: { timeoutMs?: number } = {}): Promise<RunningServe> {
-  const child = spawn(process.execPath, [MAIN, 'serve', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: testEnv() });
-  let stdout = '';
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => {
-    if (stderr.length < 4 * 1024 * 1024) stderr += d.toString();
-  });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const listening = await new Promise<Record<string, any>>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`airlock serve did not start within ${opts.timeoutMs ?? 20_000} ms:\n${stderr}`));
-    }, opts.timeoutMs ?? 20_000);
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      for (const line of stdout.split('\n')) {
-        if (!line.startsWith('{')) continue;
-        try {
-          const e = JSON.parse(line) as Record<string, any>;
-          if (e.type === 'listening') {
-            clearTimeout(timer);
-            resolve(e);
-          }
-        } catch {
-          // a partial line: wait for the rest
-        }
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(Object.assign(new Error(`airlock serve exited (${code}) before listening:\n${stderr}`), { code, stderr, stdout }));
-    });
-  });
-  return {
-    url: listening.url,
-    port: listening.port,
-    host: `127.0.0.1:${listening.port}`,
-    pid: child.pid!,
-    listening,
-    stderr: () => stderr,
-    stdout: () => stdout,
-    async stop(signal = 'SIGTERM') {
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      process.kill(child.pid!, signal);
-      const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      const code = await exited;
-      clearTimeout(t);
-      return code;
-    },
-  };
-}
+// `airlock serve` as a child process: shared with the sandbox's isolated side.
+export { startServe, type RunningServe } from '../helpers/serve.ts';

@@ -1,52 +1,11 @@
 import { ExitCode, UsageError } from '../../core/errors.ts';
 import { auditInputs, type AuditResult } from '../../audit/audit.ts';
 import { reachesFailOn } from '../../audit/findings.ts';
-import type { RenderInputOptions } from '../../audit/load.ts';
+import { renderInputOptions, renderOptions, renderUsage, strings } from './render-flags.ts';
 import { toSarif } from '../../audit/sarif.ts';
 import { isSeverity, SEVERITIES, type Severity } from '../../audit/types.ts';
 import { table } from '../output.ts';
 import type { Command } from './types.ts';
-
-/** helm template flags, shared by audit and netpol (the same meaning as in discover). */
-export const renderOptions = {
-  values: { type: 'string', short: 'f', multiple: true },
-  set: { type: 'string', multiple: true },
-  'set-string': { type: 'string', multiple: true },
-  'kube-version': { type: 'string' },
-  namespace: { type: 'string', short: 'n' },
-  'api-versions': { type: 'string', short: 'a', multiple: true },
-  helm: { type: 'string' },
-  kubectl: { type: 'string' },
-} as const;
-
-export const renderUsage = `Rendering (charts are rendered by helm exactly as \`airlock discover\` renders them, offline):
-  -f, --values FILE         chart values (repeatable, like helm)
-      --set K=V             set a chart value (repeatable)
-      --set-string K=V      set a chart value as a string (repeatable)
-      --kube-version V      Kubernetes version for Capabilities.KubeVersion
-  -n, --namespace N         namespace to render into, and of resources naming none (default: default)
-  -a, --api-versions X      extra API versions for Capabilities.APIVersions (repeatable)
-      --helm PATH           the helm binary (default $AIRLOCK_HELM, else helm on PATH)
-      --kubectl PATH        the kubectl binary for kustomize dirs (default $AIRLOCK_KUBECTL, else beside helm, else PATH)`;
-
-function strings(v: unknown): string[] {
-  return Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? [v] : [];
-}
-
-export function renderInputOptions(values: Record<string, unknown>, positionals: string[], signal: AbortSignal): RenderInputOptions {
-  return {
-    inputs: positionals,
-    valuesFiles: strings(values.values),
-    set: strings(values.set),
-    setString: strings(values['set-string']),
-    ...(typeof values['kube-version'] === 'string' ? { kubeVersion: values['kube-version'] } : {}),
-    ...(typeof values.namespace === 'string' ? { namespace: values.namespace } : {}),
-    apiVersions: strings(values['api-versions']),
-    ...(typeof values.helm === 'string' ? { helm: values.helm } : {}),
-    ...(typeof values.kubectl === 'string' ? { kubectl: values.kubectl } : {}),
-    signal,
-  };
-}
 
 const FORMATS = ['table', 'json', 'sarif'] as const;
 

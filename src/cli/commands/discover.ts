@@ -6,6 +6,7 @@ import type { Finding } from '../../discover/types.ts';
 import { verifyRemote, type RemoteCheck } from '../../discover/verify-remote.ts';
 import { writeDiscoveredToSpec, type WriteSpecResult } from '../../discover/write-spec.ts';
 import { makeClient, registryOptions, registryUsage } from './registry-flags.ts';
+import { renderInputOptions, renderOptions } from './render-flags.ts';
 import type { Command } from './types.ts';
 
 const DEFAULT_SPEC = 'airlock.yaml';
@@ -44,10 +45,6 @@ export function preprocessDiscoverArgs(args: string[]): string[] {
     } else out.push('--write='); // no file named: the spec (--spec, default ./airlock.yaml)
   }
   return out;
-}
-
-function strings(v: unknown): string[] {
-  return Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? [v] : [];
 }
 
 function human(result: DiscoverResult, checks: Map<string, RemoteCheck> | undefined): string {
@@ -101,18 +98,11 @@ Options:
       --json                {"images":[{reference, reasons:[{source, resource, path, chart}], optional?}]}
 ${registryUsage}`,
   options: {
-    values: { type: 'string', short: 'f', multiple: true },
-    set: { type: 'string', multiple: true },
-    'set-string': { type: 'string', multiple: true },
-    'kube-version': { type: 'string' },
-    namespace: { type: 'string', short: 'n' },
-    'api-versions': { type: 'string', short: 'a', multiple: true },
+    ...renderOptions,
     'include-optional': { type: 'boolean', default: false },
     'verify-remote': { type: 'boolean', default: false },
     write: { type: 'string' },
     spec: { type: 'string' },
-    helm: { type: 'string' },
-    kubectl: { type: 'string' },
     ...registryOptions,
   },
   preprocessArgs: preprocessDiscoverArgs,
@@ -124,18 +114,8 @@ ${registryUsage}`,
         hint: `e.g. airlock discover ./charts/shop -f values-airgap.yaml (or list charts in ${specPath})`,
       });
     }
-    const options: Omit<DiscoverOptions, 'inputs'> = {
-      valuesFiles: strings(values.values),
-      set: strings(values.set),
-      setString: strings(values['set-string']),
-      ...(typeof values['kube-version'] === 'string' ? { kubeVersion: values['kube-version'] } : {}),
-      ...(typeof values.namespace === 'string' ? { namespace: values.namespace } : {}),
-      apiVersions: strings(values['api-versions']),
-      includeOptional: values['include-optional'] === true,
-      ...(typeof values.helm === 'string' ? { helm: values.helm } : {}),
-      ...(typeof values.kubectl === 'string' ? { kubectl: values.kubectl } : {}),
-      signal,
-    };
+    const { inputs: _, ...render } = renderInputOptions(values, positionals, signal);
+    const options: Omit<DiscoverOptions, 'inputs'> = { ...render, includeOptional: values['include-optional'] === true };
     if (fromSpec) out.info(`discovering the charts ${specPath} lists`);
     const result = fromSpec ? await discoverFromSpec(specPath, options) : await discoverImages({ ...options, inputs: positionals });
     if (result.images.length === 0 && result.hiddenOptional === 0) out.info('no images found');

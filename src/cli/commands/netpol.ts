@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { UsageError } from '../../core/errors.ts';
 import { netpolForInputs } from '../../audit/netpol.ts';
-import { renderInputOptions, renderOptions, renderUsage } from './audit.ts';
+import { renderInputOptions, renderOptions, renderUsage } from './render-flags.ts';
 import type { Command } from './types.ts';
 
 export const netpolCommand: Command = {

@@ -2,11 +2,8 @@ import { rename, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ExitCode, UsageError } from '../../core/errors.ts';
 import { rewriteChart, type RewriteResult } from '../../rewrite/rewrite.ts';
+import { chartFlags, renderInputOptions } from './render-flags.ts';
 import type { Command } from './types.ts';
-
-function strings(v: unknown): string[] {
-  return Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? [v] : [];
-}
 
 function summary(r: RewriteResult): string[] {
   const lines: string[] = [];
@@ -70,13 +67,7 @@ Options:
   options: {
     registry: { type: 'string' },
     out: { type: 'string', short: 'o' },
-    values: { type: 'string', short: 'f', multiple: true },
-    set: { type: 'string', multiple: true },
-    'set-string': { type: 'string', multiple: true },
-    'kube-version': { type: 'string' },
-    namespace: { type: 'string', short: 'n' },
-    'api-versions': { type: 'string', short: 'a', multiple: true },
-    helm: { type: 'string' },
+    ...chartFlags,
   },
   async run({ values, positionals, out, signal }) {
     if (positionals.length !== 1) {
@@ -84,17 +75,12 @@ Options:
     }
     const registry = values.registry as string | undefined;
     if (registry === undefined) throw new UsageError('rewrite needs --registry R[/P]: the registry `airlock push` filled', { hint: 'e.g. airlock rewrite ./charts/shop --registry harbor.internal/mirror -o overlay.yaml' });
+    // --kubectl is not a rewrite flag, so the options carry none.
+    const { inputs: _, ...chartRender } = renderInputOptions(values, [], signal);
     const result = await rewriteChart({
       chart: positionals[0]!,
       registry,
-      valuesFiles: strings(values.values),
-      set: strings(values.set),
-      setString: strings(values['set-string']),
-      apiVersions: strings(values['api-versions']),
-      ...(typeof values['kube-version'] === 'string' ? { kubeVersion: values['kube-version'] } : {}),
-      ...(typeof values.namespace === 'string' ? { namespace: values.namespace } : {}),
-      ...(typeof values.helm === 'string' ? { helm: values.helm } : {}),
-      signal,
+      ...chartRender,
     });
     for (const w of result.warnings) out.info(`warning: ${w}`);
     const file = typeof values.out === 'string' ? resolve(values.out) : undefined;

@@ -6,50 +6,29 @@
 //
 // Prints one JSON line with what it saw; exits 0 only when every step worked. Every process it
 // starts is stopped by its PID before it exits.
-import { testEnv } from '../../helpers/cli.ts';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { startRegistry, stopChild } from '../../helpers/registry.ts';
+import { startRegistry } from '../../helpers/registry.ts';
+import { startServe } from '../../helpers/serve.ts';
 import { skopeo, skopeoDigest } from '../../helpers/skopeo.ts';
 
 const run = promisify(execFile);
 const MAIN = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url));
 
 async function serve(bundle: string, work: string): Promise<Record<string, unknown>> {
-  const child = spawn(process.execPath, [MAIN, 'serve', bundle, '--listen', '127.0.0.1:0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: testEnv() });
+  const server = await startServe([bundle, '--listen', '127.0.0.1:0']);
   try {
-    const listening = await new Promise<Record<string, any>>((resolve, reject) => {
-      let buf = '';
-      const timer = setTimeout(() => reject(new Error('airlock serve did not start in 20 s')), 20_000);
-      child.stdout.on('data', (d: Buffer) => {
-        buf += d.toString();
-        for (const line of buf.split('\n')) {
-          if (!line.startsWith('{')) continue;
-          try {
-            const e = JSON.parse(line) as Record<string, any>;
-            if (e.type === 'listening') {
-              clearTimeout(timer);
-              resolve(e);
-            }
-          } catch {
-            // partial line
-          }
-        }
-      });
-      child.once('exit', (code) => reject(new Error(`airlock serve exited with ${code}`)));
-    });
-    const image = (listening.images as { image: string; served: string; digest: string }[]).find((i) => i.image === 'docker.io/library/web:1')!;
-    const host = `127.0.0.1:${listening.port}`;
-    const digest = await skopeoDigest(`docker://${host}/${image.served}`);
+    const image = (server.listening.images as { image: string; served: string; digest: string }[]).find((i) => i.image === 'docker.io/library/web:1')!;
+    const digest = await skopeoDigest(`docker://${server.host}/${image.served}`);
     // Copy it out whole, as a node would pull it.
-    await skopeo(['copy', '--src-tls-verify=false', `docker://${host}/${image.served}`, `oci:${join(work, 'pulled')}:web`], { timeoutMs: 60_000 });
+    await skopeo(['copy', '--src-tls-verify=false', `docker://${server.host}/${image.served}`, `oci:${join(work, 'pulled')}:web`], { timeoutMs: 60_000 });
     return { served: image.served, expected: image.digest, digest };
   } finally {
-    await stopChild(child);
+    await server.stop();
   }
 }
 
