@@ -22,7 +22,8 @@
 // so one tool's dirty pages are not written back on the other's clock, and the order of the two
 // tools alternates between rounds. On a shared machine other processes steal CPU from whichever
 // tool is running: before every timed step the benchmark waits (bounded) for the CPUs to be idle,
-// and reports how busy they were ("busy before"). Everything talks to 127.0.0.1 only; every process is stopped by
+// and it reports how much CPU other work took while each tool ran ("others"), so a reader knows
+// which rows to trust. Everything talks to 127.0.0.1 only; every process is stopped by
 // its PID and every temp dir removed in `finally`.
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -65,8 +66,8 @@ interface Options {
 }
 
 interface Measured {
-  /** The highest CPU use by other work measured just before either tool's run (%). */
-  busyBefore: number;
+  /** CPU taken by other work while the tools ran, % of all CPUs (the worse of the two tools). */
+  others: number;
   airlockSeconds: number;
   skopeoSeconds: number;
   /** skopeo / airlock: ≥ 1 means airlock is faster. */
@@ -205,6 +206,40 @@ async function cpuBusyPercent(ms: number): Promise<number> {
   return total > 0 ? (100 * (total - (b.idle - a.idle))) / total : 0;
 }
 
+interface CpuSnapshot {
+  /** Jiffies of all CPUs, and the busy ones among them (/proc/stat). */
+  total: number;
+  busy: number;
+  /** Jiffies used by this benchmark, its reaped children (airlock, skopeo) and the given PIDs. */
+  mine: number;
+}
+
+async function cpuSnapshot(pids: number[]): Promise<CpuSnapshot> {
+  const v = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = v.reduce((a, b) => a + b, 0);
+  // Fields after "pid (comm) ": state is [0], utime [11], stime [12], cutime [13], cstime [14].
+  const ticks = async (pid: number | 'self', withChildren: boolean): Promise<number> => {
+    const f = (await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => ') ')).split(') ')[1]!.split(' ').map(Number);
+    return (f[11] ?? 0) + (f[12] ?? 0) + (withChildren ? (f[13] ?? 0) + (f[14] ?? 0) : 0);
+  };
+  let mine = await ticks('self', true);
+  for (const pid of pids) mine += await ticks(pid, false);
+  return { total, busy: total - v[3]! - v[4]!, mine };
+}
+
+/**
+ * Run `fn` and tell how much CPU other work took meanwhile: machine-wide busy time minus ours
+ * (this process, the children it reaped during `fn`, and the registries' PIDs), in % of all CPUs.
+ * Kernel threads writing back our files count as "other", so a quiet machine shows a few %.
+ */
+async function withOthers<T>(pids: () => number[], fn: () => Promise<T>): Promise<{ value: T; others: number }> {
+  const a = await cpuSnapshot(pids());
+  const value = await fn();
+  const b = await cpuSnapshot(pids());
+  const total = b.total - a.total;
+  return { value, others: total > 0 ? Math.max(0, (100 * (b.busy - a.busy - (b.mine - a.mine))) / total) : 0 };
+}
+
 /**
  * Before a timed step: flush dirty pages (so one tool's writes are not written back on the other's
  * clock), then wait up to `maxMs` for the CPUs to be idle (< 10 % busy over 2 s in a row). Returns
@@ -293,22 +328,25 @@ async function round(n: number, ctx: { opts: Options; set: BenchImage[]; src: Ru
   const oci = join(dir, 'oci');
   const airlockFirst = n % 2 === 1;
   const extra = opts.concurrency !== undefined ? ['--concurrency', opts.concurrency] : [];
-  // Both tools for one step, in this round's order, each after settle(); `busy` is the worse start.
-  const runBoth = async <A, B>(a: () => Promise<A>, b: () => Promise<B>): Promise<{ a: A; b: B; busy: number }> => {
+  // Both tools for one step, in this round's order, each after settle(); `others` is the worse one.
+  const pids = (): number[] => [...ctx.registries].map((r) => r.pid);
+  const runBoth = async <A, B>(a: () => Promise<A>, b: () => Promise<B>): Promise<{ a: A; b: B; others: number }> => {
+    const first = async <T>(fn: () => Promise<T>): Promise<{ value: T; others: number }> => {
+      await settle(opts.quietWaitMs);
+      return await withOthers(pids, fn);
+    };
     if (airlockFirst) {
-      const busyA = await settle(opts.quietWaitMs);
-      const ra = await a();
-      const busyB = await settle(opts.quietWaitMs);
-      return { a: ra, b: await b(), busy: Math.max(busyA, busyB) };
+      const ra = await first(a);
+      const rb = await first(b);
+      return { a: ra.value, b: rb.value, others: Math.max(ra.others, rb.others) };
     }
-    const busyB = await settle(opts.quietWaitMs);
-    const rb = await b();
-    const busyA = await settle(opts.quietWaitMs);
-    return { a: await a(), b: rb, busy: Math.max(busyA, busyB) };
+    const rb = await first(b);
+    const ra = await first(a);
+    return { a: ra.value, b: rb.value, others: Math.max(ra.others, rb.others) };
   };
 
   log(`round ${n}: pack (${airlockFirst ? 'airlock first' : 'skopeo first'})`);
-  const { a: packRun, b: skopeoPull, busy: packBusy } = await runBoth(
+  const { a: packRun, b: skopeoPull, others: packOthers } = await runBoth(
     () => airlock(['pack', '-f', ctx.specPath, '-o', bundle, '--cache', join(dir, 'cache'), '--json', ...extra], { dir, cpuProf: opts.cpuProf }),
     () => skopeoEach(set, join(dir, 'skopeo-pull-state'), (img) => ['--src-tls-verify=false', `docker://${src.host}/${img.repo}:${img.tag}`, `oci:${oci}:${ociName(img)}`]),
   );
@@ -325,7 +363,7 @@ async function round(n: number, ctx: { opts: Options; set: BenchImage[]; src: Ru
   ctx.registries.add(dstS);
   try {
     log(`round ${n}: push (${airlockFirst ? 'airlock first' : 'skopeo first'})`);
-    const { a: pushRun, b: skopeoPush, busy: pushBusy } = await runBoth(
+    const { a: pushRun, b: skopeoPush, others: pushOthers } = await runBoth(
       () => airlock(['push', bundle, dstA.host, '--json', ...extra], { dir, cpuProf: opts.cpuProf }),
       () => skopeoEach(set, join(dir, 'skopeo-push-state'), (img) => ['--dest-tls-verify=false', `oci:${oci}:${ociName(img)}`, `docker://${dstS.host}/${img.repo}:${img.tag}`]),
     );
@@ -335,8 +373,8 @@ async function round(n: number, ctx: { opts: Options; set: BenchImage[]; src: Ru
     return {
       round: n,
       order: airlockFirst ? 'airlock-first' : 'skopeo-first',
-      pack: measured(packRun, skopeoPull, packBusy),
-      push: measured(pushRun, skopeoPush, pushBusy),
+      pack: measured(packRun, skopeoPull, packOthers),
+      push: measured(pushRun, skopeoPush, pushOthers),
       bundleBytes,
     };
   } finally {
@@ -359,7 +397,7 @@ function medianOf(ms: Measured[]): Measured {
   const airlockSeconds = median(ms.map((m) => m.airlockSeconds));
   const skopeoSeconds = median(ms.map((m) => m.skopeoSeconds));
   return {
-    busyBefore: Math.max(...ms.map((m) => m.busyBefore)),
+    others: Math.max(...ms.map((m) => m.others)),
     airlockSeconds,
     skopeoSeconds,
     ratio: skopeoSeconds / airlockSeconds,
@@ -367,8 +405,8 @@ function medianOf(ms: Measured[]): Measured {
   };
 }
 
-function measured(run: ChildRun, skopeoSeconds: number, busyBefore: number): Measured {
-  return { busyBefore, airlockSeconds: run.seconds, skopeoSeconds, ratio: skopeoSeconds / run.seconds, airlockPeakRssBytes: run.peakRssBytes };
+function measured(run: ChildRun, skopeoSeconds: number, others: number): Measured {
+  return { others, airlockSeconds: run.seconds, skopeoSeconds, ratio: skopeoSeconds / run.seconds, airlockPeakRssBytes: run.peakRssBytes };
 }
 
 // --- report ---------------------------------------------------------------------------------
@@ -379,7 +417,7 @@ function table(rows: string[][]): string {
 }
 
 function report(opts: Options, set: BenchImage[], unique: { count: number; bytes: number }, rounds: RoundResult[], isolation: string): string {
-  const rows = [['round', 'step', 'airlock s', 'skopeo s', 'ratio', 'airlock peak RSS', 'targets', 'busy before']];
+  const rows = [['round', 'step', 'airlock s', 'skopeo s', 'ratio', 'airlock peak RSS', 'targets', 'others']];
   const row = (label: string, step: string, m: Measured): string[] => [
     label,
     step,
@@ -388,7 +426,7 @@ function report(opts: Options, set: BenchImage[], unique: { count: number; bytes
     m.ratio.toFixed(2),
     `${(m.airlockPeakRssBytes / 1e6).toFixed(0)} MB`,
     m.ratio >= TARGET_RATIO && m.airlockPeakRssBytes < TARGET_RSS ? 'met' : 'MISSED',
-    `${m.busyBefore.toFixed(0)}%`,
+    `${m.others.toFixed(0)}%`,
   ];
   for (const r of rounds) {
     for (const step of ['pack', 'push'] as const) {
@@ -406,7 +444,7 @@ function report(opts: Options, set: BenchImage[], unique: { count: number; bytes
     table(rows),
     '',
     `ratio = skopeo s / airlock s (>= 1 means airlock is faster); targets: ratio >= ${TARGET_RATIO}, peak RSS < ${TARGET_RSS / 1e6} MB`,
-    `busy before = CPU use by other work in the second before a tool started (${availableParallelism()} CPUs; worst of the two tools); above ~10 % the times are skewed`,
+    `others = CPU taken by other processes while the tools ran, % of ${availableParallelism()} CPUs (worse of the two); a quiet machine shows a few %, above ~10 % the times are skewed`,
     `bundle: ${(bundle / MiB).toFixed(2)} MiB = unique blobs ${(unique.bytes / MiB).toFixed(2)} MiB + ${((bundle - unique.bytes) / 1024).toFixed(1)} KiB of tar headers and metadata`,
   ].join('\n');
 }

@@ -114,7 +114,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     }
   }
 
-  const store = new FileStore(opts.cacheDir);
+  const store = new FileStore(opts.cacheDir, { trustOwnWrites: true });
   const limiter = new Limiter(opts.concurrency ?? 8);
   const signal = opts.signal;
   let base: DeltaBase | undefined;
