@@ -37,6 +37,7 @@ import { startRegistry, type RunningRegistry } from '../test/helpers/registry.ts
 import { seedRegistry } from '../test/helpers/images.ts';
 import { skopeo, skopeoIsolation } from '../test/helpers/skopeo.ts';
 import { buildImageSet, uniqueBlobBytes, type BenchImage, type SetSize } from './image-set.ts';
+import { MANIFEST_MEDIA_TYPES } from '../src/core/media-types.ts';
 
 // The package's bin, i.e. what `npx airlock` runs (it imports src/cli/main.ts).
 const BIN = fileURLToPath(new URL('../bin/airlock.mjs', import.meta.url));
@@ -48,12 +49,7 @@ const TARGET_RSS = 300e6;
 const CHILD_TIMEOUT_MS = 10 * 60_000;
 const SKOPEO_TIMEOUT_MS = 5 * 60_000;
 
-const ACCEPT = [
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-].join(', ');
+const ACCEPT = MANIFEST_MEDIA_TYPES.join(', ');
 
 interface Options {
   size: SetSize;

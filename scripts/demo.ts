@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startRegistry } from '../test/helpers/registry.ts';
 import { buildImage, buildIndex, seedRegistry, type BuiltImage } from '../test/helpers/images.ts';
+import { MANIFEST_MEDIA_TYPES } from '../src/core/media-types.ts';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const MiB = 1024 * 1024;
@@ -52,7 +53,7 @@ async function serve(bundle: string, cwd: string): Promise<{ url: string; child:
 async function digestAt(base: string, repo: string, tag: string, ns?: string): Promise<string> {
   const res = await fetch(`${base}/v2/${repo}/manifests/${tag}${ns ? `?ns=${ns}` : ''}`, {
     method: 'HEAD',
-    headers: { accept: 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json' },
+    headers: { accept: MANIFEST_MEDIA_TYPES.join(', ') },
   });
   return res.headers.get('docker-content-digest') ?? `missing (HTTP ${res.status})`;
 }

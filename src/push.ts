@@ -74,8 +74,7 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
       const src = formatReference(parseReference(img.reference));
       const dst = mapping.get(src)!;
       const repoKey = `${dst.registry}/${dst.repository}`;
-      const stat: PushedImage = { kind: img.root.annotations?.[ARTIFACT_ANNOTATION] === CHART_ARTIFACT ? 'chart' : 'image', source: img.reference, target: formatReference({ ...dst, digest: undefined, tag: dst.tag ?? undefined }), digest: img.root.digest, blobs: { copied: 0, exists: 0, mounted: 0 }, bytes: 0 };
-      if (dst.tag === undefined) stat.target = `${dst.registry}/${dst.repository}@${img.root.digest}`;
+      const stat: PushedImage = { kind: img.root.annotations?.[ARTIFACT_ANNOTATION] === CHART_ARTIFACT ? 'chart' : 'image', source: img.reference, target: formatReference(dst.tag === undefined ? { ...dst, digest: img.root.digest } : { ...dst, digest: undefined }), digest: img.root.digest, blobs: { copied: 0, exists: 0, mounted: 0 }, bytes: 0 };
       stats.set(img.reference, stat);
       if (!done.has(repoKey)) done.set(repoKey, new Map());
       await copyGraph(bundle, opts.open(dst), img.root, {

@@ -2,6 +2,8 @@
 // URLs carry HMAC state, storage redirects carry presigned signatures, and Authorization
 // headers carry passwords and tokens. None of that may reach a terminal or a CI log.
 
+import { redactSecrets } from './auth/redact.ts';
+
 const REDACTED = '[REDACTED]';
 
 /** Query parameters whose values are protocol data, never secrets; everything else is hidden. */
@@ -64,13 +66,11 @@ export function redactHeaders(
 
 /**
  * Hide credentials that may be embedded in free text (error details echoed by a registry, messages
- * of lower layers): `Bearer …`/`Basic …` values, JSON token fields, and any `secrets` given.
+ * of lower layers): URL userinfo is dropped whole, then the auth module's one secret redactor runs
+ * (Bearer/Basic values, JWTs, JSON token fields, query secrets), then any `secrets` given.
  */
 export function redactText(text: string, secrets: readonly string[] = []): string {
-  let out = text
-    .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi, `$1 ${REDACTED}`)
-    .replace(/("(?:access_token|token|refresh_token|password|identitytoken|registrytoken)"\s*:\s*")[^"]*"/gi, `$1${REDACTED}"`)
-    .replace(/\b(https?:\/\/)[^\s/@:]+:[^\s/@]+@/gi, '$1');
+  let out = redactSecrets(text.replace(/\b(https?:\/\/)[^\s/@:]+:[^\s/@]+@/gi, '$1'));
   for (const s of secrets) if (s.length >= 4) out = out.split(s).join(REDACTED);
   return out;
 }

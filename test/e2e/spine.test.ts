@@ -10,13 +10,9 @@ import { startRegistry, type RunningRegistry } from '../helpers/registry.ts';
 import { buildArtifact, buildImage, buildIndex, seedRegistry, type BuiltImage } from '../helpers/images.ts';
 import { skopeo } from '../helpers/skopeo.ts';
 import { airlock, resultOf } from '../helpers/cli.ts';
+import { MANIFEST_MEDIA_TYPES } from '../../src/core/media-types.ts';
 
-const ACCEPT = [
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-].join(', ');
+const ACCEPT = MANIFEST_MEDIA_TYPES.join(', ');
 
 async function remoteDigest(reg: RunningRegistry, repo: string, tag: string): Promise<string | undefined> {
   const res = await fetch(`${reg.url}/v2/${repo}/manifests/${tag}`, { method: 'HEAD', headers: { accept: ACCEPT } });
