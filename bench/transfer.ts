@@ -41,7 +41,7 @@ import { MANIFEST_MEDIA_TYPES } from '../src/core/media-types.ts';
 
 // The package's bin, i.e. what `npx airlock` runs (it imports src/cli/main.ts).
 const BIN = fileURLToPath(new URL('../bin/airlock.mjs', import.meta.url));
-const PRELOAD = pathToFileURL(fileURLToPath(new URL('./rss-preload.ts', import.meta.url))).href;
+const PRELOAD = pathToFileURL(fileURLToPath(new URL('./rss-preload.mjs', import.meta.url))).href;
 const MiB = 1024 * 1024;
 const TARGET_RATIO = 1.5;
 const TARGET_RSS = 300e6;

@@ -5,7 +5,7 @@
 import { Readable, Transform } from 'node:stream';
 import { NetworkError, throwIfAborted } from './core/errors.ts';
 import { childrenOf, isManifestDescriptor, MAX_MANIFEST_BYTES, parseManifest, type Descriptor } from './core/manifest.ts';
-import { readAllLimited } from './content/verify-stream.ts';
+import { isSelfVerifying, markSelfVerifying, readAllLimited } from './content/verify-stream.ts';
 import { isMounter, isReferencePusher, type ReadOnlyStorage, type Storage } from './content/types.ts';
 import { Limiter } from './util/limiter.ts';
 
@@ -124,50 +124,66 @@ async function copyManifest(ctx: Ctx, desc: Descriptor, isRoot: boolean): Promis
 async function copyBlob(ctx: Ctx, desc: Descriptor): Promise<void> {
   const { signal, onEvent } = ctx.opts;
   const image = ctx.image;
-  await ctx.limiter.run(async () => {
+  const sib = ctx.opts.siblings;
+  const waitFor = await ctx.limiter.run(async () => {
     if (await ctx.dst.exists(desc, { signal })) {
       onEvent?.({ type: 'blob-done', image, digest: desc.digest, size: desc.size, how: 'exists' });
-      return;
+      return undefined;
     }
-    const sib = ctx.opts.siblings;
     const other = sib?.uploads.get(desc.digest);
-    // Waiting here holds a slot, but the upload waited on already holds its own and is running.
-    if (other && other.repository !== sib!.repository && isMounter(ctx.dst) && (await other.done) && (await ctx.dst.mount(desc, other.repository, { signal }))) {
-      onEvent?.({ type: 'blob-done', image, digest: desc.digest, size: desc.size, how: 'mounted' });
-      return;
-    }
+    if (other && other.repository !== sib!.repository && isMounter(ctx.dst)) return other;
     let settle: ((ok: boolean) => void) | undefined;
     if (sib && !other) sib.uploads.set(desc.digest, { repository: sib.repository, done: new Promise<boolean>((r) => (settle = r)) });
-    onEvent?.({ type: 'blob-start', image, digest: desc.digest, size: desc.size });
-    const attempts = Math.max(1, ctx.opts.attempts ?? 3);
     try {
-      for (let attempt = 1; ; attempt++) {
-        let sent = 0;
-        const onBytes = (n: number): void => {
-          sent += n;
-          onEvent?.({ type: 'blob-progress', image, digest: desc.digest, bytes: n });
-        };
-        try {
-          if (ctx.opts.transferBlob) await ctx.opts.transferBlob(desc, onBytes);
-          else await ctx.dst.push(desc, counting(await ctx.src.fetch(desc, { signal }), onBytes), { signal });
-          break;
-        } catch (e) {
-          // Take back the progress of the failed attempt so totals stay truthful.
-          if (sent > 0) onEvent?.({ type: 'blob-progress', image, digest: desc.digest, bytes: -sent });
-          if (attempt >= attempts || !(e instanceof NetworkError) || signal?.aborted) throw e;
-        }
-      }
+      await uploadBlob(ctx, desc);
       settle?.(true);
     } catch (e) {
       settle?.(false);
       throw e;
     }
-    onEvent?.({ type: 'blob-done', image, digest: desc.digest, size: desc.size, how: 'copied' });
+    return undefined;
   }, signal);
+  if (waitFor) {
+    // A sibling repository is uploading it: wait without a slot (holding one here starved the
+    // uploads of other blobs), then mount it; if that upload failed or the mount is refused, upload.
+    const uploaded = await waitFor.done;
+    await ctx.limiter.run(async () => {
+      if (uploaded && isMounter(ctx.dst) && (await ctx.dst.mount(desc, waitFor.repository, { signal }))) {
+        onEvent?.({ type: 'blob-done', image, digest: desc.digest, size: desc.size, how: 'mounted' });
+        return;
+      }
+      await uploadBlob(ctx, desc);
+    }, signal);
+  }
   ctx.nodes.push(desc);
 }
 
-function counting(stream: Readable, onBytes: (n: number) => void): Readable {
+/** Send one blob (retried whole on network errors); emits blob-start, progress and blob-done. */
+async function uploadBlob(ctx: Ctx, desc: Descriptor): Promise<void> {
+  const { signal, onEvent } = ctx.opts;
+  const image = ctx.image;
+  onEvent?.({ type: 'blob-start', image, digest: desc.digest, size: desc.size });
+  const attempts = Math.max(1, ctx.opts.attempts ?? 3);
+  for (let attempt = 1; ; attempt++) {
+    let sent = 0;
+    const onBytes = (n: number): void => {
+      sent += n;
+      onEvent?.({ type: 'blob-progress', image, digest: desc.digest, bytes: n });
+    };
+    try {
+      if (ctx.opts.transferBlob) await ctx.opts.transferBlob(desc, onBytes);
+      else await ctx.dst.push(desc, counting(await ctx.src.fetch(desc, { signal }), desc, onBytes), { signal });
+      break;
+    } catch (e) {
+      // Take back the progress of the failed attempt so totals stay truthful.
+      if (sent > 0) onEvent?.({ type: 'blob-progress', image, digest: desc.digest, bytes: -sent });
+      if (attempt >= attempts || !(e instanceof NetworkError) || signal?.aborted) throw e;
+    }
+  }
+  onEvent?.({ type: 'blob-done', image, digest: desc.digest, size: desc.size, how: 'copied' });
+}
+
+function counting(stream: Readable, desc: Descriptor, onBytes: (n: number) => void): Readable {
   const t = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       onBytes(chunk.length);
@@ -175,6 +191,8 @@ function counting(stream: Readable, onBytes: (n: number) => void): Readable {
     },
   });
   stream.on('error', (e) => t.destroy(e));
+  // Every byte passes and a source error fails it: it verifies itself exactly when its source does.
+  if (isSelfVerifying(stream, desc)) markSelfVerifying(t, desc);
   return stream.pipe(t);
 }
 

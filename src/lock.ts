@@ -9,7 +9,6 @@ import type { Lock, LockedImage, LockedPlatform } from './spec/lock.ts';
 import type { Spec } from './spec/spec.ts';
 import { mapLimit } from './util/limiter.ts';
 import { ChartHttpClient } from './helm/http-client.ts';
-import { lockCharts } from './helm/lock-charts.ts';
 import type { LockedChart } from './spec/lock.ts';
 
 /** What lock and pack need of a source repository (the registry client's RemoteRepository). */
@@ -43,6 +42,8 @@ export async function lockSpec(spec: Spec, opts: LockOptions): Promise<Lock> {
   if (spec.charts.length > 0) {
     const http = opts.http ?? new ChartHttpClient();
     try {
+      // Loaded only for a spec with charts (yaml, semver, tar: start-up time every image-only lock would pay).
+      const { lockCharts } = await import('./helm/lock-charts.ts');
       lock.charts = await lockCharts(spec.charts, { http, open: opts.open, baseDir: opts.baseDir ?? process.cwd(), signal: opts.signal }, opts.onChart);
     } finally {
       if (!opts.http) await http.close();

@@ -1,6 +1,9 @@
-// pack: lock → content-addressed cache → one deterministic bundle tar.
-// Downloads run in parallel into the cache (resumable, verified as they stream); the bundle is
-// then written from the cache in one sequential pass to a temp file renamed at the end.
+// pack: lock → one deterministic bundle tar, with a content-addressed cache beside it.
+// Manifests (and configs) come first, so the bundle is planned before a layer is fetched; then each
+// blob is downloaded straight into its place in the bundle's temp file, in parallel, verified as it
+// streams, while the cache keeps a copy (reused by later packs, resumed after an interruption).
+// Blobs already in the cache are copied from there. The temp file is renamed at the end. A split
+// bundle (volumes, written in one sequential pass) downloads everything into the cache first.
 //
 // `since` packs a delta against a base: a bundle (or its volumes), or the lock it was packed from —
 // then the base's inventory is worked out from that lock as `pack` would write it (manifests and
@@ -9,7 +12,7 @@
 import { dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { open as openFile, writeFile, rename } from 'node:fs/promises';
-import { IntegrityError, UsageError } from './core/errors.ts';
+import { IntegrityError, NetworkError, UsageError } from './core/errors.ts';
 import { childrenOf, isManifestDescriptor, MAX_MANIFEST_BYTES, parseManifest, type Descriptor } from './core/manifest.ts';
 import { isIndexMediaType } from './core/media-types.ts';
 import { formatReference, parseReference } from './core/reference.ts';
@@ -24,13 +27,11 @@ import type { DeltaBase, Inventory, SignatureInfo, VolumeLayout } from './bundle
 import { canonicalJson, allBlobs } from './bundle/format.ts';
 import { CONFIG_MEDIA_TYPES, planBundle } from './bundle/plan.ts';
 import { digestOf } from './core/digest.ts';
-import type { Storage } from './content/types.ts';
+import type { ChunkSink, ReadOnlyStorage, Storage } from './content/types.ts';
 import type { SigningKey } from './sign/keys.ts';
 import { Limiter } from './util/limiter.ts';
 import { TOOL_VERSION } from './version.ts';
 import { ChartHttpClient } from './helm/http-client.ts';
-import { parseChartSource } from './helm/chart-source.ts';
-import { chartRoot, isPassThrough, stageChart } from './helm/stage-charts.ts';
 
 export type PackEvent =
   | { type: 'phase'; phase: 'lock' | 'base' | 'download' | 'write' | 'parity'; total?: number; images?: { reference: string; size: number }[] }
@@ -134,99 +135,138 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
   });
   // Charts a registry serves as airlock would carry them are copied like images, manifest untouched.
   const charts = lock.charts ?? [];
-  const copiedCharts = charts.filter(isPassThrough).map((chart) => {
-    const src = parseChartSource(chart.source, `chart ${chart.name}`);
+  const cm = charts.length > 0 ? await chartModules() : undefined;
+  const copiedCharts = (cm ? charts.filter(cm.isPassThrough) : []).map((chart) => {
+    const src = cm!.parseChartSource(chart.source, `chart ${chart.name}`);
     if (src.kind !== 'oci') throw new IntegrityError(`chart ${chart.name}: expected an oci:// source`, { code: 'LOCK_INVALID' });
-    return { chart, repo: opts.open({ registry: src.ref.registry, repository: src.ref.repository }), root: chartRoot(chart) };
+    return { chart, repo: opts.open({ registry: src.ref.registry, repository: src.ref.repository }), root: cm!.chartRoot(chart) };
   });
 
-  // Manifests first (small): they say which blobs are needed, so progress has a true total.
-  const blobs = new Map<string, Descriptor>();
+  // Manifests first (small): they say which blobs are needed, and where to fetch each.
+  const walk = new ManifestWalk(store, limiter, signal);
+  const blobs = walk.blobs;
   await Promise.all([
-    ...images.map((i) => cacheManifests(i.repo, store, i.root, i.select, blobs, limiter, signal)),
-    ...copiedCharts.map((c) => cacheManifests(c.repo, store, c.root, undefined, blobs, limiter, signal)),
+    ...images.map((i) => walk.walk(i.repo, i.root, i.select, i.img.reference)),
+    ...copiedCharts.map((c) => walk.walk(c.repo, c.root, undefined, c.chart.reference)),
   ]);
   // Every other chart: its archives (small) fetched and verified, its artifact built into the cache.
   const staged: { reference: string; root: Descriptor }[] = [];
-  const toStage = charts.filter((c) => !isPassThrough(c));
+  const toStage = cm ? charts.filter((c) => !cm.isPassThrough(c)) : [];
   if (toStage.length > 0) {
     const http = opts.http ?? new ChartHttpClient();
     try {
       for (const chart of toStage) {
-        staged.push({ reference: chart.reference, root: await stageChart(chart, { http, open: opts.open, baseDir: dirname(opts.specPath), store, signal }) });
+        staged.push({ reference: chart.reference, root: await cm!.stageChart(chart, { http, open: opts.open, baseDir: dirname(opts.specPath), store, signal }) });
       }
     } finally {
       if (!opts.http) await http.close();
     }
   }
-  const cached = await Promise.all([...blobs.values()].map(async (b) => ((await target.exists(b, { signal })) ? 0 : b.size)));
-  opts.onEvent?.({ type: 'phase', phase: 'download', total: cached.reduce((a, n) => a + n, 0), images: lock.images.map((i) => ({ reference: i.reference, size: i.totalSize })) });
+  const roots = [
+    ...(await Promise.all(
+      images.map(async ({ img, root, chosen }) => ({ reference: bundleName(img.reference), root: img.bundled ? await storeReducedIndex(store, img, await walk.read(root), chosen!, signal) : root })),
+    )),
+    ...copiedCharts.map(({ chart, root }) => ({ reference: chart.reference, root })),
+    ...staged,
+  ];
 
-  const done = new Map<string, Promise<void>>();
   let downloaded = 0;
+  const onDownloaded = (n: number): void => {
+    downloaded += n;
+  };
   const onEvent = (e: CopyEvent): void => {
-    if (e.type === 'blob-progress') downloaded += e.bytes;
     opts.onEvent?.(e);
   };
-  const roots = await Promise.all(
-    images.map(async ({ img, repo, root, chosen, select }) => {
-      // Source and destination are both the cache for manifests; blobs come from the registry.
-      await copyGraph(store, target, root, {
-        limiter,
-        done,
-        signal,
-        image: img.reference,
-        onEvent,
-        selectChildren: select ? (parent, children) => (parent.digest === root.digest ? select(children) : children) : undefined,
-        transferBlob: (desc, onBytes) => store.ingest(desc, repo, { signal, onBytes }),
-      });
-      if (!img.bundled) return { reference: bundleName(img.reference), root };
-      const original = await readAllLimited(await store.fetch(root, { signal }), MAX_MANIFEST_BYTES, img.reference);
-      const reduced = reduceIndex(original, chosen!);
-      const bundleRoot: Descriptor = { mediaType: img.mediaType, digest: img.bundled.digest, size: img.bundled.size };
-      if (childrenOf(parseManifest(reduced, img.mediaType, img.reference)).length !== chosen!.size) {
-        throw new IntegrityError(`${img.reference}: the index no longer lists every locked platform`, { code: 'LOCK_MISMATCH', hint: 'run `airlock lock` again' });
-      }
-      // push verifies size and digest: a reduced index that differs from the lock's is refused.
-      await store.push(bundleRoot, Readable.from([reduced]), { signal });
-      return { reference: bundleName(img.reference), root: bundleRoot };
-    }),
-  );
-  for (const { chart, repo, root } of copiedCharts) {
-    await copyGraph(store, target, root, {
-      limiter,
-      done,
-      signal,
-      image: chart.reference,
-      onEvent,
-      transferBlob: (desc, onBytes) => store.ingest(desc, repo, { signal, onBytes }),
-    });
-    roots.push({ reference: chart.reference, root });
-  }
-  roots.push(...staged);
-
-  opts.onEvent?.({ type: 'phase', phase: 'write' });
-  let phase: 'write' | 'parity' = 'write';
-  const result = await writeBundle({
+  const write = {
     out: opts.out,
     images: roots,
-    source: store,
     lockText,
     name: lock.name,
     version: lock.version,
     toolVersion: TOOL_VERSION,
     base,
-    split: opts.split,
     sign: opts.sign,
-    signal: opts.signal,
-    onProgress: (p) => {
-      if (p.phase === 'parity' && phase !== 'parity') {
-        phase = 'parity';
-        opts.onEvent?.({ type: 'phase', phase: 'parity' });
-      }
-      opts.onEvent?.({ type: 'write-progress', written: p.written, total: p.total });
-    },
-  });
+    signal,
+  };
+  let result: Awaited<ReturnType<typeof writeBundle>>;
+  try {
+    if (!opts.split) {
+      // One pass: each blob is downloaded straight into its place in the bundle (the cache keeps a
+      // copy for later packs and resumes) or copied there from the cache, in parallel.
+      result = await writeBundle({
+        ...write,
+        source: walk.source(),
+        concurrency: opts.concurrency ?? 8,
+        onPlan: async (plan) => {
+          const carried = plan.blobs.filter((b) => !plan.manifests.has(b.digest));
+          const missing = await Promise.all(carried.map(async (b) => ((await store.exists(b, { signal })) ? 0 : b.size)));
+          opts.onEvent?.({
+            type: 'phase',
+            phase: missing.some((n) => n > 0) ? 'download' : 'write',
+            total: carried.reduce((a, b) => a + b.size, 0),
+            images: plan.inventory.images.map((i) => ({ reference: i.reference, size: i.totalSize })),
+          });
+        },
+        fill: async (desc, sink) => {
+          const fetched = walk.fetchedNow(desc.digest);
+          if (!fetched) return await fillBlob(desc, sink, { store, origin: blobs.get(desc.digest), signal, onEvent, onDownloaded });
+          // A config fetched with the manifests: already in memory.
+          const image = blobs.get(desc.digest)?.image ?? '';
+          onEvent({ type: 'blob-start', image, digest: desc.digest, size: desc.size });
+          await sink([fetched], 0);
+          onEvent({ type: 'blob-progress', image, digest: desc.digest, bytes: desc.size });
+          onDownloaded(desc.size);
+          onEvent({ type: 'blob-done', image, digest: desc.digest, size: desc.size, how: 'copied' });
+        },
+      });
+    } else {
+      await walk.settle();
+      // Volumes are written (and hashed) in one sequential pass: download everything first.
+      const cached = await Promise.all([...blobs.values()].map(async ({ desc }) => ((await target.exists(desc, { signal })) ? 0 : desc.size)));
+      opts.onEvent?.({ type: 'phase', phase: 'download', total: cached.reduce((a, n) => a + n, 0), images: lock.images.map((i) => ({ reference: i.reference, size: i.totalSize })) });
+      const done = new Map<string, Promise<void>>();
+      await Promise.all(
+        [...images.map((i) => ({ repo: i.repo, root: i.root, reference: i.img.reference, select: i.select })), ...copiedCharts.map((c) => ({ repo: c.repo, root: c.root, reference: c.chart.reference, select: undefined }))].map(({ repo, root, reference, select }) =>
+          // Source and destination are both the cache for manifests; blobs come from the registry.
+          copyGraph(store, target, root, {
+            limiter,
+            done,
+            signal,
+            image: reference,
+            onEvent,
+            selectChildren: select ? (parent, children) => (parent.digest === root.digest ? select(children) : children) : undefined,
+            transferBlob: (desc, onBytes) =>
+              store.ingest(desc, repo, {
+                signal,
+                onBytes: (n, resumed) => {
+                  if (!resumed) onDownloaded(n);
+                  onBytes(n);
+                },
+              }),
+          }),
+        ),
+      );
+      opts.onEvent?.({ type: 'phase', phase: 'write' });
+      let phase: 'write' | 'parity' = 'write';
+      result = await writeBundle({
+        ...write,
+        source: store,
+        split: opts.split,
+        onProgress: (p) => {
+          if (p.phase === 'parity' && phase !== 'parity') {
+            phase = 'parity';
+            opts.onEvent?.({ type: 'phase', phase: 'parity' });
+          }
+          opts.onEvent?.({ type: 'write-progress', written: p.written, total: p.total });
+        },
+      });
+    }
+    // Manifests and configs reach the cache in the background; a failure to write them fails the pack.
+    await walk.settle();
+  } finally {
+    // Never leave a write running (and its temp file behind) when the pack fails.
+    await walk.settle().catch(() => {});
+  }
   const d = result.inventory.delta;
   return {
     path: result.path,
@@ -284,12 +324,13 @@ async function baseFromLock(path: string, ctx: BaseContext): Promise<DeltaBase> 
   const { lock, text } = await readLock(path);
   const { store, limiter, signal } = ctx;
   const roots: { reference: string; root: Descriptor }[] = [];
-  const ignored = new Map<string, Descriptor>();
+  const walk = new ManifestWalk(store, limiter, signal);
   for (const img of lock.images) {
     const repo = ctx.open(parseReference(img.reference));
     const root: Descriptor = { mediaType: img.mediaType, digest: img.digest, size: img.size };
     const chosen = img.platforms ? new Set(img.platforms.map((p) => p.digest)) : undefined;
-    await cacheManifests(repo, store, root, chosen ? (c) => c.filter((x) => chosen.has(x.digest)) : undefined, ignored, limiter, signal);
+    await walk.walk(repo, root, chosen ? (c) => c.filter((x) => chosen.has(x.digest)) : undefined, img.reference);
+    await walk.settle();
     let bundleRoot = root;
     if (img.bundled) {
       bundleRoot = { mediaType: img.mediaType, digest: img.bundled.digest, size: img.bundled.size };
@@ -306,18 +347,20 @@ async function baseFromLock(path: string, ctx: BaseContext): Promise<DeltaBase> 
     roots.push({ reference: bundleName(img.reference), root: bundleRoot });
   }
   const charts = lock.charts ?? [];
+  const cm = charts.length > 0 ? await chartModules() : undefined;
   const http = ctx.http ?? new ChartHttpClient();
   try {
     for (const chart of charts) {
-      if (isPassThrough(chart)) {
-        const src = parseChartSource(chart.source, `chart ${chart.name}`);
+      if (cm!.isPassThrough(chart)) {
+        const src = cm!.parseChartSource(chart.source, `chart ${chart.name}`);
         if (src.kind !== 'oci') throw new IntegrityError(`chart ${chart.name}: expected an oci:// source`, { code: 'LOCK_INVALID' });
         const repo = ctx.open({ registry: src.ref.registry, repository: src.ref.repository });
-        const root = chartRoot(chart);
-        await cacheManifests(repo, store, root, undefined, ignored, limiter, signal);
+        const root = cm!.chartRoot(chart);
+        await walk.walk(repo, root, undefined, chart.reference);
+        await walk.settle();
         roots.push({ reference: chart.reference, root });
       } else {
-        roots.push({ reference: chart.reference, root: await stageChart(chart, { http, open: ctx.open, baseDir: ctx.baseDir, store, signal }) });
+        roots.push({ reference: chart.reference, root: await cm!.stageChart(chart, { http, open: ctx.open, baseDir: ctx.baseDir, store, signal }) });
       }
     }
   } finally {
@@ -334,26 +377,164 @@ async function baseFromLock(path: string, ctx: BaseContext): Promise<DeltaBase> 
   };
 }
 
-/** Put every manifest under `desc` into the cache (verified) and collect the blobs they name. */
-async function cacheManifests(
-  repo: SourceRepository,
-  store: FileStore,
+/**
+ * Walks image graphs from their roots: every manifest, and every config small enough to be read
+ * for its platform, is fetched once (verified), kept in memory for planning, and written to the
+ * cache in the background; every other blob is noted with where to fetch it.
+ */
+class ManifestWalk {
+  /** digest → where to fetch it, for every blob that is not a manifest. */
+  readonly blobs = new Map<string, BlobOrigin>();
+  readonly #store: FileStore;
+  readonly #limiter: Limiter;
+  readonly #signal: AbortSignal | undefined;
+  readonly #memory = new Map<string, Buffer>();
+  /** Configs fetched from a registry in this walk (not found in the cache). */
+  readonly #fetched = new Set<string>();
+  readonly #writes: Promise<void>[] = [];
+
+  constructor(store: FileStore, limiter: Limiter, signal: AbortSignal | undefined) {
+    this.#store = store;
+    this.#limiter = limiter;
+    this.#signal = signal;
+  }
+
+  async walk(repo: SourceRepository, desc: Descriptor, select: ((children: Descriptor[]) => Descriptor[]) | undefined, image: string): Promise<void> {
+    const bytes = await this.#load(repo, desc, `manifest ${desc.digest}`);
+    const parsed = parseManifest(bytes, desc.mediaType, `manifest ${desc.digest}`);
+    let children = childrenOf(parsed);
+    if (parsed.kind === 'index' && select) children = select(children);
+    await Promise.all(
+      children.map(async (c) => {
+        if (isManifestDescriptor(c)) return await this.walk(repo, c, undefined, image);
+        if (this.blobs.has(c.digest)) return;
+        this.blobs.set(c.digest, { desc: c, repo, image });
+        // Planning reads configs for platforms: fetched now, with the manifests.
+        if (CONFIG_MEDIA_TYPES.includes(c.mediaType) && c.size <= MAX_MANIFEST_BYTES && !(await this.#store.exists(c, { signal: this.#signal }))) {
+          await this.#load(repo, c, `config ${c.digest} of ${image}`);
+          this.#fetched.add(c.digest);
+        }
+      }),
+    );
+  }
+
+  /** The bytes of a config this walk fetched from a registry, if it did. */
+  fetchedNow(digest: string): Buffer | undefined {
+    return this.#fetched.has(digest) ? this.#memory.get(digest) : undefined;
+  }
+
+  /** A manifest (or config) walked: from memory, else from the cache. */
+  async read(desc: Descriptor): Promise<Buffer> {
+    return this.#memory.get(desc.digest) ?? (await readAllLimited(await this.#store.fetch(desc, { signal: this.#signal }), MAX_MANIFEST_BYTES, `manifest ${desc.digest}`));
+  }
+
+  /** What planning reads: walked bytes from memory, the rest from the cache; noted blobs count as present. */
+  source(): ReadOnlyStorage {
+    return {
+      exists: async (d, o) => this.blobs.has(d.digest) || this.#memory.has(d.digest) || (await this.#store.exists(d, o)),
+      fetch: async (d, o) => {
+        const bytes = this.#memory.get(d.digest);
+        return bytes ? Readable.from([bytes], { objectMode: false }) : await this.#store.fetch(d, o);
+      },
+    };
+  }
+
+  /** Wait for every background write to the cache; then the first failure is thrown. */
+  async settle(): Promise<void> {
+    const failed = (await Promise.allSettled(this.#writes.splice(0))).find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  async #load(repo: SourceRepository, desc: Descriptor, what: string): Promise<Buffer> {
+    const known = this.#memory.get(desc.digest);
+    if (known) return known;
+    const signal = this.#signal;
+    const bytes = await this.#limiter.run(async () => {
+      if (await this.#store.exists(desc, { signal })) return await readAllLimited(await this.#store.fetch(desc, { signal }), MAX_MANIFEST_BYTES, what);
+      // Verified by the registry client (and again by the store as it writes them).
+      const fetched = await readAllLimited(await repo.fetch(desc, { signal }), MAX_MANIFEST_BYTES, what);
+      const write = this.#store.write(desc, fetched, { signal });
+      write.catch(() => {}); // surfaced by settle()
+      this.#writes.push(write);
+      return fetched;
+    }, signal);
+    this.#memory.set(desc.digest, bytes);
+    return bytes;
+  }
+}
+
+/**
+ * The chart modules (chart archives, dependencies, artifacts: yaml, semver, tar), loaded only for
+ * a lock that has charts: most packs carry images only, and start-up is part of their time.
+ */
+async function chartModules() {
+  const [source, stage] = await Promise.all([import('./helm/chart-source.ts'), import('./helm/stage-charts.ts')]);
+  return { parseChartSource: source.parseChartSource, chartRoot: stage.chartRoot, isPassThrough: stage.isPassThrough, stageChart: stage.stageChart };
+}
+
+/** Where a blob comes from: the repository of the first image found to use it. */
+interface BlobOrigin {
+  desc: Descriptor;
+  repo: SourceRepository;
+  image: string;
+}
+
+/** Whole-blob attempts on network errors; each resumes from what the cache kept. */
+const BLOB_ATTEMPTS = 3;
+
+/**
+ * Put one blob into the bundle: fed from the cache when it is there (a damaged copy is fetched
+ * again), else downloaded into the cache and the bundle at once, resuming a partial download.
+ */
+async function fillBlob(
   desc: Descriptor,
-  select: ((children: Descriptor[]) => Descriptor[]) | undefined,
-  blobs: Map<string, Descriptor>,
-  limiter: Limiter,
-  signal: AbortSignal | undefined,
+  sink: ChunkSink,
+  ctx: { store: FileStore; origin: BlobOrigin | undefined; signal: AbortSignal | undefined; onEvent: (e: CopyEvent) => void; onDownloaded: (n: number) => void },
 ): Promise<void> {
-  const bytes = await limiter.run(async () => {
-    if (!(await store.exists(desc, { signal }))) await store.push(desc, await repo.fetch(desc, { signal }), { signal });
-    return readAllLimited(await store.fetch(desc, { signal }), MAX_MANIFEST_BYTES, `manifest ${desc.digest}`);
-  }, signal);
-  const parsed = parseManifest(bytes, desc.mediaType, `manifest ${desc.digest}`);
-  let children = childrenOf(parsed);
-  if (parsed.kind === 'index' && select) children = select(children);
-  await Promise.all(
-    children.map((c) => (isManifestDescriptor(c) ? cacheManifests(repo, store, c, undefined, blobs, limiter, signal) : void blobs.set(c.digest, c))),
-  );
+  const { store, origin, signal, onEvent, onDownloaded } = ctx;
+  if (!origin) {
+    // Built into the cache by this run (a chart artifact): nowhere else to fetch it from.
+    await store.feed(desc, sink, { signal });
+    return;
+  }
+  const image = origin.image;
+  let started = false;
+  for (let attempt = 1; ; attempt++) {
+    let sent = 0;
+    let fetched = 0;
+    const onBytes = (n: number, resumed?: boolean): void => {
+      if (!resumed) fetched += n;
+      if (!started) {
+        started = true;
+        onEvent({ type: 'blob-start', image, digest: desc.digest, size: desc.size });
+      }
+      sent += n;
+      onEvent({ type: 'blob-progress', image, digest: desc.digest, bytes: n });
+    };
+    try {
+      await store.ingest(desc, origin.repo, { signal, onBytes, also: sink });
+      onDownloaded(fetched);
+      break;
+    } catch (e) {
+      onDownloaded(fetched);
+      // Take back the progress of the failed attempt so totals stay truthful.
+      if (sent > 0) onEvent({ type: 'blob-progress', image, digest: desc.digest, bytes: -sent });
+      if (attempt >= BLOB_ATTEMPTS || !(e instanceof NetworkError) || signal?.aborted) throw e;
+    }
+  }
+  onEvent({ type: 'blob-done', image, digest: desc.digest, size: desc.size, how: started ? 'copied' : 'exists' });
+}
+
+/** The platform-filtered index the lock pinned, built from the original and stored in the cache. */
+async function storeReducedIndex(store: FileStore, img: Lock['images'][number], original: Buffer, chosen: Set<string>, signal: AbortSignal | undefined): Promise<Descriptor> {
+  const reduced = reduceIndex(original, chosen);
+  const bundleRoot: Descriptor = { mediaType: img.mediaType, digest: img.bundled!.digest, size: img.bundled!.size };
+  if (childrenOf(parseManifest(reduced, img.mediaType, img.reference)).length !== chosen.size) {
+    throw new IntegrityError(`${img.reference}: the index no longer lists every locked platform`, { code: 'LOCK_MISMATCH', hint: 'run `airlock lock` again' });
+  }
+  // write verifies size and digest: a reduced index that differs from the lock's is refused.
+  await store.write(bundleRoot, reduced, { signal });
+  return bundleRoot;
 }
 
 /** The name an image carries in the bundle's index.json: by tag when it has one, else by digest. */

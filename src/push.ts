@@ -9,14 +9,22 @@
 // the error lists every missing blob and nothing is sent. A split bundle is read in place.
 import { NotFoundError, IntegrityError } from './core/errors.ts';
 import { formatReference, parseReference, type Reference } from './core/reference.ts';
-import type { Descriptor } from './core/manifest.ts';
-import { isMounter, type Storage, type TagResolver } from './content/types.ts';
-import { openBundle, verifySignature, type Bundle, type InventoryBlob } from './bundle/index.ts';
+import { isManifestDescriptor, type Descriptor } from './core/manifest.ts';
+import { isMounter, type ReadOnlyStorage, type Storage, type TagResolver } from './content/types.ts';
+// The bundle's modules one by one, not its index: that one loads the writer, parity and more.
+import { openBundle, type Bundle } from './bundle/read.ts';
+import { verifySignature } from './bundle/sign.ts';
+import type { InventoryBlob } from './bundle/format.ts';
 import type { VerifyingKey } from './sign/keys.ts';
 import { copyGraph, type CopyEvent, type SiblingUploads } from './copy.ts';
 import { mapAll, type Target } from './rewrite/mapping.ts';
 import { Limiter } from './util/limiter.ts';
-import { ARTIFACT_ANNOTATION, CHART_ARTIFACT } from './helm/artifact.ts';
+
+/**
+ * helm/artifact.ts's ARTIFACT_ANNOTATION and CHART_ARTIFACT (test/push checks they agree): that
+ * module builds chart manifests and loads yaml and semver (~40 ms of start-up) to do it.
+ */
+export const CHART_MARK = { annotation: 'dev.airlock.artifact', value: 'chart' } as const;
 
 export interface PushRepository extends Storage, Partial<TagResolver> {}
 export type OpenTarget = (ref: Reference) => PushRepository;
@@ -69,15 +77,21 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
     const done = new Map<string, Map<string, Promise<void>>>();
     const uploads: SiblingUploads['uploads'] = new Map();
     const stats = new Map<string, PushedImage>();
+    // Blobs only go into uploads, which send each chunk before reading on: they may be read into
+    // reused buffers. Manifests are read whole and kept, so they come the ordinary way.
+    const source: ReadOnlyStorage = {
+      exists: (desc, o) => bundle.exists(desc, o),
+      fetch: (desc, o) => (isManifestDescriptor(desc) ? bundle.fetch(desc, o) : bundle.fetchForUpload(desc, o)),
+    };
 
     const pushOne = async (img: { reference: string; root: Descriptor }): Promise<PushedImage> => {
       const src = formatReference(parseReference(img.reference));
       const dst = mapping.get(src)!;
       const repoKey = `${dst.registry}/${dst.repository}`;
-      const stat: PushedImage = { kind: img.root.annotations?.[ARTIFACT_ANNOTATION] === CHART_ARTIFACT ? 'chart' : 'image', source: img.reference, target: formatReference(dst.tag === undefined ? { ...dst, digest: img.root.digest } : { ...dst, digest: undefined }), digest: img.root.digest, blobs: { copied: 0, exists: 0, mounted: 0 }, bytes: 0 };
+      const stat: PushedImage = { kind: img.root.annotations?.[CHART_MARK.annotation] === CHART_MARK.value ? 'chart' : 'image', source: img.reference, target: formatReference(dst.tag === undefined ? { ...dst, digest: img.root.digest } : { ...dst, digest: undefined }), digest: img.root.digest, blobs: { copied: 0, exists: 0, mounted: 0 }, bytes: 0 };
       stats.set(img.reference, stat);
       if (!done.has(repoKey)) done.set(repoKey, new Map());
-      await copyGraph(bundle, opts.open(dst), img.root, {
+      await copyGraph(source, opts.open(dst), img.root, {
         limiter,
         done: done.get(repoKey)!,
         signal: opts.signal,

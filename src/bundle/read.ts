@@ -6,10 +6,10 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { Readable } from 'node:stream';
 import { IntegrityError, NotFoundError, UsageError, throwIfAborted } from '../core/errors.ts';
-import { digestOf, isDigest, type Digest } from '../core/digest.ts';
+import { createDigester, digestAlgorithm, digestOf, isDigest, type Digest } from '../core/digest.ts';
 import type { Descriptor, Index } from '../core/manifest.ts';
 import type { OpOptions, ReadOnlyStorage } from '../content/types.ts';
-import { verifiedStream } from '../content/file-store.ts';
+import { destroyOnAbort, markSelfVerifying, type VerifyTarget } from '../content/verify-stream.ts';
 import {
   BUNDLE_INFO_PATH,
   blobPath,
@@ -131,6 +131,23 @@ export class Bundle implements ReadOnlyStorage {
   }
 
   async fetch(desc: Descriptor, opts: OpOptions = {}): Promise<Readable> {
+    return this.#verified(desc, opts, false);
+  }
+
+  /**
+   * fetch() for a consumer that writes each chunk out and waits for it to drain before it takes
+   * the next, as an HTTP upload does: the chunks are read into a small ring of reused buffers
+   * (RECYCLE_RING of them per stream) instead of a fresh one each, which saves the allocation,
+   * page faults and garbage collection of every byte. A chunk's bytes therefore stay valid only
+   * until a few more chunks have been read: a consumer that keeps chunks (collects them, queues
+   * them without backpressure) must use fetch(). Should that ever go wrong in an upload, the
+   * registry's own digest check refuses the blob: it cannot be stored corrupted.
+   */
+  async fetchForUpload(desc: Descriptor, opts: OpOptions = {}): Promise<Readable> {
+    return this.#verified(desc, opts, true);
+  }
+
+  async #verified(desc: Descriptor, opts: OpOptions, recycle: boolean): Promise<Readable> {
     throwIfAborted(opts.signal);
     this.#checkOpen();
     const e = this.blobEntry(desc.digest);
@@ -141,7 +158,7 @@ export class Bundle implements ReadOnlyStorage {
     if (e.size !== desc.size) {
       throw new IntegrityError(`${this.path}: blob ${desc.digest} is ${e.size} bytes in the bundle, its descriptor says ${desc.size}`, { code: 'SIZE_MISMATCH' });
     }
-    return verifiedStream(this.readRange(e), desc, `blob ${desc.digest} in ${this.describe(e.offset, e.size)}`, opts.signal);
+    return verifiedRangeStream(this.#src, e.offset, desc, `blob ${desc.digest} in ${this.describe(e.offset, e.size)}`, { signal: opts.signal, recycle });
   }
 
   /** Raw, unverified bytes of an entry (for callers that verify themselves). */
@@ -403,6 +420,12 @@ function parseIndex(bytes: Buffer, what: string): Index {
 }
 
 const READ_CHUNK = 1024 * 1024;
+/**
+ * Buffers per recycling stream. Between a read and the socket a chunk can sit in this stream's
+ * buffer, the one being filled, a pass-through's two sides and the socket's write queue: five at
+ * most while every stage honours backpressure; eight leave a margin (8 MiB per upload).
+ */
+const RECYCLE_RING = 8;
 
 /**
  * Positioned reads of `size` bytes from `offset` on a handle the stream does not own: destroying
@@ -435,6 +458,76 @@ export function rangeStream(fh: PositionedReader, offset: number, size: number):
       );
     },
   });
+}
+
+/**
+ * A blob's bytes read from `offset`, hashed as they are read: one stream, one pass over the bytes.
+ * It ends only when all `target.size` bytes matched `target.digest`; otherwise it fails with an
+ * IntegrityError naming `what`. Marked self-verifying, so an upload does not hash them again.
+ * `recycle`: read into a ring of RECYCLE_RING reused buffers (see Bundle.fetchForUpload).
+ */
+export function verifiedRangeStream(
+  fh: PositionedReader,
+  offset: number,
+  target: VerifyTarget,
+  what: string,
+  opts: { signal?: AbortSignal | undefined; recycle?: boolean } = {},
+): Readable {
+  const { signal } = opts;
+  const hash = createDigester(digestAlgorithm(target.digest));
+  const end = offset + target.size;
+  let pos = offset;
+  const ring: Buffer[] | undefined = opts.recycle ? [] : undefined;
+  let reads = 0;
+  const bufferFor = (len: number): Buffer => {
+    // A blob of one chunk has nothing to recycle into.
+    if (!ring || target.size <= READ_CHUNK) return Buffer.allocUnsafe(len);
+    const b = (ring[reads++ % RECYCLE_RING] ??= Buffer.allocUnsafe(READ_CHUNK));
+    return b.subarray(0, len);
+  };
+  const stream = new Readable({
+    highWaterMark: READ_CHUNK,
+    read() {
+      if (pos >= end) {
+        finish();
+        return;
+      }
+      const len = Math.min(READ_CHUNK, end - pos);
+      const buffer = bufferFor(len);
+      fh.read(buffer, 0, len, pos).then(
+        ({ bytesRead }) => {
+          if (stream.destroyed) return;
+          if (bytesRead === 0) {
+            stream.destroy(new IntegrityError(`${what}: unexpected end of file at offset ${pos}, ${end - pos} bytes short`, { code: 'TAR_TRUNCATED' }));
+            return;
+          }
+          pos += bytesRead;
+          const chunk = buffer.subarray(0, bytesRead);
+          hash.update(chunk);
+          // The last chunk goes out only with the verdict: a wrong blob never ends cleanly.
+          if (pos >= end) {
+            if (check()) {
+              stream.push(chunk);
+              stream.push(null);
+            }
+          } else stream.push(chunk);
+        },
+        (err: unknown) => stream.destroy(err as Error),
+      );
+    },
+  });
+  const check = (): boolean => {
+    const actual = `${digestAlgorithm(target.digest)}:${hash.digest('hex')}`;
+    if (actual === target.digest) return true;
+    stream.destroy(new IntegrityError(`${what}: digest mismatch, expected ${target.digest}, got ${actual}`, { code: 'DIGEST_MISMATCH' }));
+    return false;
+  };
+  const finish = (): void => {
+    // An empty blob: nothing was read, the digest is still checked.
+    if (check()) stream.push(null);
+  };
+  destroyOnAbort(stream, signal);
+  return markSelfVerifying(stream, target);
 }
 
 /** The image's name: containerd's annotation, else the OCI ref name. */

@@ -6,7 +6,7 @@ import { AbortedError, AirlockError, ExitCode, UsageError } from '../core/errors
 import { redactSecrets } from '../registry/auth/index.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { Output } from './output.ts';
-import { commands, type Command } from './commands/index.ts';
+import { commandNames, loadCommand, loadCommands, type Command } from './commands/index.ts';
 
 const GLOBAL_OPTIONS = {
   json: { type: 'boolean', default: false },
@@ -14,7 +14,8 @@ const GLOBAL_OPTIONS = {
   help: { type: 'boolean', short: 'h', default: false },
 } as const satisfies ParseArgsConfig['options'];
 
-function usage(): string {
+async function usage(): Promise<string> {
+  const commands = await loadCommands();
   const width = Math.max(...commands.map((c) => c.name.length));
   return [
     `airlock ${TOOL_VERSION}: carry Kubernetes images into air-gapped networks, verifiably.`,
@@ -32,14 +33,14 @@ function usage(): string {
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
-    process.stdout.write(`${usage()}\n`);
+    process.stdout.write(`${await usage()}\n`);
     return name === undefined ? ExitCode.usage : ExitCode.ok;
   }
   if (name === '--version' || name === 'version') {
     process.stdout.write(`airlock ${TOOL_VERSION}\n`);
     return ExitCode.ok;
   }
-  const command: Command | undefined = commands.find((c) => c.name === name);
+  const command: Command | undefined = await loadCommand(name);
   // Output mode is needed before parsing (a parse error is reported in it); flags after `--` belong
   // to a wrapped command (airlock sandbox -- cmd --json), not to airlock.
   const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
@@ -52,7 +53,7 @@ export async function main(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    if (!command) throw new UsageError(`unknown command "${name}"`, { hint: `commands: ${commands.map((c) => c.name).join(', ')}` });
+    if (!command) throw new UsageError(`unknown command "${name}"`, { hint: `commands: ${commandNames.join(', ')}` });
     let parsed;
     try {
       parsed = parseArgs({ args: command.preprocessArgs ? command.preprocessArgs(rest) : rest, options: { ...GLOBAL_OPTIONS, ...command.options }, allowPositionals: true, strict: true });

@@ -1,41 +1,48 @@
 // A content-addressed blob directory (`<root>/blobs/<alg>/<hex>`, the shape of an OCI image
 // layout): the pack cache. Every write is verified while it streams into a temp file in the same
-// folder, fsynced and renamed, so a blob path either holds the right bytes or nothing.
-// Interrupted downloads keep a `<hex>.partial` file that the next ingest resumes from.
+// folder and renamed, so a blob path holds the right bytes or nothing. Cache files are not fsynced:
+// every read from a later run verifies them (`feed`, `fetch`), and a damaged one is fetched again,
+// so a crash costs at most a download, while an fsync per blob would cost every pack a second full
+// write-back of the bundle's bytes. Interrupted downloads keep a `<hex>.partial` file that the next
+// ingest resumes from.
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Transform, type Readable, type Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Hash } from 'node:crypto';
 import { AbortedError, IntegrityError, NetworkError, NotFoundError, throwIfAborted } from '../core/errors.ts';
-import { createDigester, digestAlgorithm, digestEncoded, parseDigest } from '../core/digest.ts';
+import { createDigester, digestAlgorithm, digestEncoded, parseDigest, verifyBytes } from '../core/digest.ts';
 import type { Descriptor } from '../core/manifest.ts';
-import type { Fetcher, OpOptions, RangeFetcher, Storage } from './types.ts';
-import { VerifyStream, type VerifyTarget } from './verify-stream.ts';
+import type { ChunkSink, Feeder, Fetcher, OpOptions, RangeFetcher, Storage } from './types.ts';
+import { destroyOnAbort, VerifyStream, type VerifyTarget } from './verify-stream.ts';
 
 export interface IngestOptions {
   signal?: AbortSignal | undefined;
   /**
    * Bytes of the blob that reached disk during this call. A resumed prefix is reported once, at
-   * the start, so the calls of one successful ingest add up to the blob's size.
+   * the start (`resumed`), so the calls of one successful ingest add up to the blob's size.
    */
-  onBytes?: ((n: number) => void) | undefined;
+  onBytes?: ((n: number, resumed?: boolean) => void) | undefined;
+  /**
+   * Also hand every byte of the blob, in order, to this sink as it goes (pack writes the bundle in
+   * the same pass), a resumed prefix included; a blob already stored is fed from disk. A failed
+   * attempt may be followed by one that starts over: positions then repeat.
+   */
+  also?: ChunkSink | undefined;
 }
-
-/** Bytes an ingest may buffer ahead of the disk (per blob in flight). */
-const INGEST_WRITE_BUFFER = 256 * 1024;
 
 /** Ingests running in this process, by final path: a second caller waits for the first. */
 const inflight = new Map<string, Promise<void>>();
 
-export class FileStore implements Storage {
+export class FileStore implements Storage, Feeder {
   readonly root: string;
   /** Digests this instance wrote and hashed itself (ingest, push): read back without a second hash. */
   readonly #verified = new Set<string>();
 
   readonly #trustOwnWrites: boolean;
+  readonly #dirs = new Set<string>();
 
   /**
    * @param opts.trustOwnWrites read back blobs this instance wrote (and hashed while writing) without
@@ -66,16 +73,20 @@ export class FileStore implements Storage {
     }
   }
 
-  async fetch(desc: Descriptor, opts: OpOptions = {}): Promise<Readable> {
-    throwIfAborted(opts.signal);
+  /** Open a stored blob for reading; a missing one is a NotFoundError naming the store. */
+  async #open(desc: Descriptor): Promise<{ fh: FileHandle; p: string }> {
     const p = this.path(desc);
-    let fh;
     try {
-      fh = await open(p, 'r');
+      return { fh: await open(p, 'r'), p };
     } catch (e) {
       if (isNotFound(e)) throw new NotFoundError(`blob ${desc.digest} is not in the store ${this.root}`, { code: 'BLOB_UNKNOWN', cause: e });
       throw e;
     }
+  }
+
+  async fetch(desc: Descriptor, opts: OpOptions = {}): Promise<Readable> {
+    throwIfAborted(opts.signal);
+    const { fh, p } = await this.#open(desc);
     const { size } = await fh.stat();
     if (size !== desc.size) {
       await fh.close();
@@ -98,10 +109,10 @@ export class FileStore implements Storage {
     }
     const final = this.path(desc);
     const dir = join(final, '..');
-    await mkdir(dir, { recursive: true });
+    await this.#mkdir(dir);
     const tmp = join(dir, `${digestEncoded(desc.digest)}.${randomBytes(6).toString('hex')}.tmp`);
     try {
-      await pipeline(content, new VerifyStream(desc, `blob ${desc.digest}`), createWriteStream(tmp, { flags: 'wx', flush: true }), {
+      await pipeline(content, new VerifyStream(desc, `blob ${desc.digest}`), createWriteStream(tmp, { flags: 'wx' }), {
         signal: opts.signal,
       });
       await rename(tmp, final);
@@ -110,6 +121,31 @@ export class FileStore implements Storage {
       await unlink(tmp).catch(() => {});
       throw asAborted(e, opts.signal);
     }
+  }
+
+  /** Store bytes already in memory (a manifest or config, small): checked, written, renamed. */
+  async write(desc: Descriptor, bytes: Uint8Array, opts: OpOptions = {}): Promise<void> {
+    verifyBytes(bytes, desc, `blob ${desc.digest}`);
+    if (await this.exists(desc, opts)) return;
+    const final = this.path(desc);
+    const dir = join(final, '..');
+    await this.#mkdir(dir);
+    const tmp = join(dir, `${digestEncoded(desc.digest)}.${randomBytes(6).toString('hex')}.tmp`);
+    try {
+      await writeFile(tmp, bytes, { flag: 'wx', signal: opts.signal });
+      await rename(tmp, final);
+      this.#verified.add(desc.digest);
+    } catch (e) {
+      await unlink(tmp).catch(() => {});
+      throw asAborted(e, opts.signal);
+    }
+  }
+
+  /** mkdir -p, once per directory per store (a pack writes dozens of blobs into one). */
+  async #mkdir(dir: string): Promise<void> {
+    if (this.#dirs.has(dir)) return;
+    await mkdir(dir, { recursive: true });
+    this.#dirs.add(dir);
   }
 
   /**
@@ -128,7 +164,16 @@ export class FileStore implements Storage {
     }
     // Registered before the first await so a concurrent caller cannot slip in between.
     const work = (async () => {
-      if (await this.exists(desc, opts)) return;
+      if (await this.exists(desc, opts)) {
+        if (!opts.also) return;
+        try {
+          await this.feed(desc, opts.also, opts);
+          return;
+        } catch (e) {
+          // A damaged copy (now removed) is fetched again; the sink takes the bytes anew.
+          if (!(e instanceof IntegrityError)) throw e;
+        }
+      }
       await this.#ingestOnce(desc, src, opts);
     })();
     inflight.set(key, work);
@@ -142,28 +187,31 @@ export class FileStore implements Storage {
   async #ingestOnce(desc: Descriptor, src: Fetcher & Partial<RangeFetcher>, opts: IngestOptions): Promise<void> {
     const final = this.path(desc);
     const partial = `${final}.partial`;
-    await mkdir(join(final, '..'), { recursive: true });
+    await this.#mkdir(join(final, '..'));
     const what = `blob ${desc.digest}`;
+    const also = opts.also;
 
     let offset = 0;
-    let prefix: { hash: Hash; bytes: number } | undefined;
+    let prefix: Hash | undefined;
     const have = await sizeOf(partial);
     const canResume = typeof src.fetchFrom === 'function';
     if (have !== undefined && have > 0 && (have === desc.size || (have < desc.size && canResume))) {
-      const hash = await hashFile(partial, desc, opts.signal);
+      // One read of the prefix: hashed, and handed on in the same pass.
+      const hash = await hashFile(partial, desc, opts.signal, also);
       if (have < desc.size) {
         offset = have;
-        prefix = { hash, bytes: have };
+        prefix = hash;
       } else if (`${digestAlgorithm(desc.digest)}:${hash.digest('hex')}` === desc.digest) {
         // A previous run got every byte but stopped before the rename.
-        opts.onBytes?.(have);
-        await syncFile(partial);
+        opts.onBytes?.(have, true);
         await rename(partial, final);
+        this.#verified.add(desc.digest);
         return;
       }
     }
 
     let input: Readable | undefined;
+    let refused = false;
     if (prefix) {
       try {
         input = await src.fetchFrom!(desc, offset, { signal: opts.signal });
@@ -172,26 +220,160 @@ export class FileStore implements Storage {
         if (e instanceof NetworkError || e instanceof AbortedError || opts.signal?.aborted) throw asAborted(e, opts.signal);
         prefix = undefined;
         offset = 0;
+        refused = true;
       }
     }
-    input ??= await src.fetch(desc, { signal: opts.signal });
-    const verify = new VerifyStream(desc, what, prefix);
-    if (offset > 0) opts.onBytes?.(offset);
-    const counter = opts.onBytes ? countBytes(opts.onBytes) : undefined;
-    // 256 KiB instead of the default 16 KiB: network chunks (64 KiB) queue up while one write is
-    // in flight and go out together in one writev, not one thread-pool round trip each (350 MiB
-    // pack: ~7% less CPU, ~4% less wall time). Kept small because an abort drops what is still
-    // buffered: the .partial keeps all but the last <= 256 KiB (1 MiB lost it all on early aborts).
-    const out = createWriteStream(partial, { flags: prefix ? 'a' : 'w', flush: true, highWaterMark: INGEST_WRITE_BUFFER });
+    // Raw bytes when the source offers them: they are hashed here, once, not also by the source.
+    input ??= canResume && !refused ? await src.fetchFrom!(desc, 0, { signal: opts.signal }) : await src.fetch(desc, { signal: opts.signal });
+    if (offset > 0) opts.onBytes?.(offset, true);
+    const hash = prefix ?? createDigester(digestAlgorithm(desc.digest));
+    // Positioned writes at explicit offsets ('r+' keeps a resumed prefix; 'w' starts over).
+    const fh = await open(partial, prefix ? 'r+' : 'w');
     try {
-      await pipeline([input, verify, ...(counter ? [counter] : []), out] as [Readable, ...Writable[]], { signal: opts.signal });
+      await copyChunks(input, desc, offset, what, opts.signal, (chunks, position, bytes) => {
+        for (const c of chunks) hash.update(c);
+        const disk = writevAll(fh, chunks, position);
+        const reported = disk.then(() => opts.onBytes?.(bytes));
+        return also ? Promise.all([reported, also(chunks, position)]).then(() => {}) : reported;
+      });
+      const actual = `${digestAlgorithm(desc.digest)}:${hash.digest('hex')}`;
+      if (actual !== desc.digest) throw new IntegrityError(`${what}: digest mismatch, expected ${desc.digest}, got ${actual}`, { code: 'DIGEST_MISMATCH' });
     } catch (e) {
+      input.destroy();
+      await fh.close().catch(() => {});
       // Wrong bytes cannot be resumed from; anything else (network, abort) keeps the prefix.
       if (e instanceof IntegrityError) await unlink(partial).catch(() => {});
       throw asAborted(e, opts.signal);
     }
+    await fh.close();
     await rename(partial, final);
     this.#verified.add(desc.digest);
+  }
+
+  /**
+   * Hand a stored blob's bytes, in order, to `sink`, verifying size and digest as they are read
+   * (the pack's one pass over cached blobs). A blob that fails the check is removed from the store,
+   * so the next ingest fetches it again.
+   */
+  async feed(desc: Descriptor, sink: ChunkSink, opts: OpOptions = {}): Promise<void> {
+    throwIfAborted(opts.signal);
+    const { fh, p } = await this.#open(desc);
+    const corrupt = async (why: string, code: string): Promise<IntegrityError> => {
+      await unlink(p).catch(() => {});
+      this.#verified.delete(desc.digest);
+      return new IntegrityError(`${p}: blob ${desc.digest} ${why}`, { code, hint: 'it was removed from the cache: the next run fetches it again' });
+    };
+    try {
+      const { size } = await fh.stat();
+      if (size !== desc.size) throw await corrupt(`is ${size} bytes on disk, expected ${desc.size}`, 'SIZE_MISMATCH');
+      // Written and hashed by this very store moments ago (pack with --split: download, then write).
+      const hash = this.#trustOwnWrites && this.#verified.has(desc.digest) ? undefined : createDigester(digestAlgorithm(desc.digest));
+      // Two buffers: one is being handed on while the next is read.
+      const buffers = [Buffer.allocUnsafe(FEED_CHUNK), Buffer.allocUnsafe(FEED_CHUNK)];
+      let pending: Promise<void> | undefined;
+      try {
+        for (let n = 0, i = 0; n < desc.size; i ^= 1) {
+          throwIfAborted(opts.signal);
+          const buf = buffers[i]!;
+          const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, desc.size - n), n);
+          if (bytesRead === 0) throw await corrupt(`ends after ${n} of ${desc.size} bytes`, 'SIZE_MISMATCH');
+          const chunk = buf.subarray(0, bytesRead);
+          hash?.update(chunk);
+          await pending;
+          pending = sink([chunk], n);
+          pending.catch(() => {});
+          n += bytesRead;
+        }
+      } catch (e) {
+        await pending?.catch(() => {});
+        throw e;
+      }
+      await pending;
+      const actual = hash && `${digestAlgorithm(desc.digest)}:${hash.digest('hex')}`;
+      if (actual !== undefined && actual !== desc.digest) throw await corrupt(`has the digest ${actual}`, 'DIGEST_MISMATCH');
+    } finally {
+      await fh.close();
+    }
+  }
+}
+
+
+/** Bytes gathered from the network before one write (per blob in flight; at most two batches held). */
+const WRITE_BATCH = 1024 * 1024;
+/** Read size for `feed`. */
+const FEED_CHUNK = 1024 * 1024;
+
+/**
+ * Read `input` (the blob's bytes from `offset` on), refusing more than its size, and hand them to
+ * `write` in batches of about WRITE_BATCH, one batch in flight while the next is gathered. Ends
+ * with an IntegrityError when the input ends short.
+ */
+async function copyChunks(
+  input: Readable,
+  desc: Descriptor,
+  offset: number,
+  what: string,
+  signal: AbortSignal | undefined,
+  write: (chunks: Buffer[], position: number, bytes: number) => Promise<void>,
+): Promise<void> {
+  let position = offset;
+  let batch: Buffer[] = [];
+  let batchBytes = 0;
+  let pending: Promise<void> | undefined;
+  const flush = async (): Promise<void> => {
+    const chunks = batch;
+    const bytes = batchBytes;
+    const at = position;
+    batch = [];
+    batchBytes = 0;
+    position += bytes;
+    await pending;
+    pending = write(chunks, at, bytes);
+    // Awaited before the next batch or at the end; this keeps an early failure from counting as unhandled.
+    pending.catch(() => {});
+  };
+  const onAbort = (): void => {
+    input.destroy(new AbortedError('interrupted', { cause: signal?.reason }));
+  };
+  throwIfAborted(signal);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    for await (const raw of input) {
+      const chunk = raw as Buffer;
+      if (position + batchBytes + chunk.length > desc.size) throw new IntegrityError(`${what}: more than the expected ${desc.size} bytes`, { code: 'SIZE_MISMATCH' });
+      batch.push(chunk);
+      batchBytes += chunk.length;
+      if (batchBytes >= WRITE_BATCH) await flush();
+    }
+    if (batchBytes > 0) await flush();
+    await pending;
+    throwIfAborted(signal);
+  } catch (e) {
+    await pending?.catch(() => {});
+    // Good bytes gathered before a broken connection or an abort are kept for the resume.
+    if (!(e instanceof IntegrityError) && batchBytes > 0) {
+      await flush().catch(() => {});
+      await pending?.catch(() => {});
+    }
+    throw e;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+  if (position !== desc.size) throw new IntegrityError(`${what}: truncated, got ${position} of ${desc.size} bytes`, { code: 'SIZE_MISMATCH' });
+}
+
+/** pwritev until every byte is down (a regular file may take fewer bytes than asked). */
+export async function writevAll(fh: FileHandle, chunks: Buffer[], position: number): Promise<void> {
+  let rest = chunks;
+  let at = position;
+  while (rest.length > 0) {
+    let n = (await fh.writev(rest, at)).bytesWritten;
+    at += n;
+    while (rest.length > 0 && n >= rest[0]!.length) {
+      n -= rest[0]!.length;
+      rest = rest.slice(1);
+    }
+    if (n > 0) rest = [rest[0]!.subarray(n), ...rest.slice(1)];
   }
 }
 
@@ -205,54 +387,30 @@ export function verifiedStream(source: Readable, target: VerifyTarget, what: str
   v.once('close', () => {
     if (!source.destroyed) source.destroy();
   });
-  if (signal) {
-    const onAbort = (): void => {
-      v.destroy(new AbortedError('interrupted', { cause: signal.reason }));
-    };
-    if (signal.aborted) onAbort();
-    else {
-      signal.addEventListener('abort', onAbort, { once: true });
-      v.once('close', () => signal.removeEventListener('abort', onAbort));
-    }
-  }
+  destroyOnAbort(v, signal);
   source.pipe(v);
   return v;
 }
 
-function countBytes(onBytes: (n: number) => void): Writable {
-  // After the VerifyStream: only bytes that passed the size check are reported.
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      onBytes(chunk.length);
-      cb(null, chunk);
-    },
-  });
-}
-
-async function hashFile(path: string, desc: Descriptor, signal: AbortSignal | undefined): Promise<Hash> {
+async function hashFile(path: string, desc: Descriptor, signal: AbortSignal | undefined, also?: ChunkSink): Promise<Hash> {
   const hash = createDigester(digestAlgorithm(desc.digest));
   const fh = await open(path, 'r');
   try {
-    const buf = Buffer.allocUnsafe(1024 * 1024);
-    for (;;) {
+    for (let n = 0; ; ) {
       throwIfAborted(signal);
+      // A fresh buffer per read when the bytes are handed on (the sink may hold them until written).
+      const buf = Buffer.allocUnsafe(FEED_CHUNK);
       const { bytesRead } = await fh.read(buf, 0, buf.length, null);
       if (bytesRead === 0) break;
-      hash.update(buf.subarray(0, bytesRead));
+      const chunk = buf.subarray(0, bytesRead);
+      hash.update(chunk);
+      if (also) await also([chunk], n);
+      n += bytesRead;
     }
   } finally {
     await fh.close();
   }
   return hash;
-}
-
-async function syncFile(path: string): Promise<void> {
-  const fh = await open(path, 'r+');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 async function sizeOf(path: string): Promise<number | undefined> {

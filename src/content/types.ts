@@ -40,6 +40,18 @@ export interface ReferencePusher {
   pushReference(desc: Descriptor, content: Uint8Array, reference: string, opts?: OpOptions): Promise<void>;
 }
 
+/** Receives a blob's bytes in order; `position` is the offset of `chunks[0]` in the blob. */
+export type ChunkSink = (chunks: Buffer[], position: number) => Promise<void>;
+
+/** Optional: hand a blob's verified bytes to a sink (a local store's fast path into a bundle). */
+export interface Feeder {
+  feed(desc: Descriptor, sink: ChunkSink, opts?: OpOptions): Promise<void>;
+}
+
+export function isFeeder(x: object): x is Feeder {
+  return typeof (x as Partial<Feeder>).feed === 'function';
+}
+
 /** Optional: raw, unverified bytes from an offset on — for resuming an interrupted download. */
 export interface RangeFetcher {
   fetchFrom(desc: Descriptor, offset: number, opts?: OpOptions): Promise<Readable>;

@@ -2,7 +2,7 @@
 // more bytes than declared fail at once, fewer or a wrong digest fail at the end. Every sink and
 // every source wraps its bytes in one.
 import { Transform, type TransformCallback } from 'node:stream';
-import { IntegrityError } from '../core/errors.ts';
+import { AbortedError, IntegrityError } from '../core/errors.ts';
 import { createDigester, digestAlgorithm, type Digest } from '../core/digest.ts';
 import type { Hash } from 'node:crypto';
 
@@ -27,6 +27,8 @@ export class VerifyStream extends Transform {
     this.#what = what;
     this.#hash = prefix?.hash ?? createDigester(digestAlgorithm(expected.digest));
     this.#seen = prefix?.bytes ?? 0;
+    // With a prefix this stream carries only the tail of the content: not the whole blob.
+    if (!prefix) markSelfVerifying(this, expected);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -55,6 +57,37 @@ export class VerifyStream extends Transform {
       return;
     }
     cb();
+  }
+}
+
+/**
+ * Streams that verify themselves: they end only when their bytes matched the digest and size,
+ * and fail with an IntegrityError otherwise. A sink handed one (an upload) need not hash the same
+ * bytes a second time; it must still wait for the stream's end before it reports success.
+ */
+const selfVerifying = new WeakMap<object, VerifyTarget>();
+
+export function markSelfVerifying<T extends object>(stream: T, target: VerifyTarget): T {
+  selfVerifying.set(stream, { digest: target.digest, size: target.size });
+  return stream;
+}
+
+/** Does `stream` verify its whole content against exactly this digest and size? */
+export function isSelfVerifying(stream: object, target: VerifyTarget): boolean {
+  const t = selfVerifying.get(stream);
+  return t !== undefined && t.digest === target.digest && t.size === target.size;
+}
+
+/** Destroy `stream` with an AbortedError when `signal` fires (now, if it already has); forgets the signal once the stream closes. */
+export function destroyOnAbort(stream: { destroy(e: Error): unknown; once(event: 'close', fn: () => void): unknown }, signal: AbortSignal | undefined): void {
+  if (!signal) return;
+  const onAbort = (): void => {
+    stream.destroy(new AbortedError('interrupted', { cause: signal.reason }));
+  };
+  if (signal.aborted) onAbort();
+  else {
+    signal.addEventListener('abort', onAbort, { once: true });
+    stream.once('close', () => signal.removeEventListener('abort', onAbort));
   }
 }
 

@@ -3,7 +3,7 @@
 // marked insecure, Basic credentials from the docker/containers credential store when the server
 // asks for them, redirects followed (credentials never carried to another origin), transient
 // failures retried, every body size-limited.
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, request, type Dispatcher } from '../registry/undici.ts';
 import pkg from '../../package.json' with { type: 'json' };
 import { AbortedError, AuthError, IntegrityError, NetworkError, NotFoundError, UsageError, isAirlockError } from '../core/errors.ts';
 import { readAllLimited } from '../content/verify-stream.ts';

@@ -3,11 +3,11 @@
 // 202 and opens a session, see registry/handlers/blobupload.go StartBlobUpload), so single-request
 // monolithic uploads would send every body twice there: POST + PUT is the fewest that works
 // everywhere. No PATCH chunk loop: one streamed PUT keeps memory flat at any size.
-import { pipeline, type Readable } from 'node:stream';
+import { finished, pipeline, type Readable } from 'node:stream';
 import { IntegrityError, NetworkError, RegistryError } from '../core/errors.ts';
 import { verifyBytes, isDigest, digestAlgorithm } from '../core/digest.ts';
 import type { Descriptor } from '../core/manifest.ts';
-import { VerifyStream, readAllLimited } from '../content/verify-stream.ts';
+import { VerifyStream, isSelfVerifying, readAllLimited } from '../content/verify-stream.ts';
 import { errorForResponse, readErrorBody, type ErrorSubject } from './registry-errors.ts';
 import { isRetryableStatus } from './retry.ts';
 import { header, type Transport } from './transport.ts';
@@ -16,7 +16,8 @@ import { header, type Transport } from './transport.ts';
  * Blobs up to this size are read into memory before the PUT. That costs at most
  * concurrency × 1 MiB, and buys replayable requests: configs and small layers — most blobs by
  * count — can then be retried on 429/503 without going back to the source. Larger blobs are
- * streamed, so a failure there is reported and the copier retries the blob as a whole.
+ * streamed, so a failure there is reported and the copier retries the blob as a whole. (Sources
+ * that recycle their buffers, Bundle.fetchForUpload, rely on this staying far below 8 chunks.)
  */
 export const SMALL_BLOB_BYTES = 1024 * 1024;
 
@@ -86,7 +87,8 @@ export async function cancelUpload(t: UploadTarget, session: URL): Promise<void>
 /**
  * Upload `content` as `desc` through `session` (or a new one). The bytes are verified on the way
  * out, so a lying source fails with an IntegrityError naming the blob rather than a registry's
- * DIGEST_INVALID.
+ * DIGEST_INVALID. A source that verifies itself (a bundle's or a registry's verified stream) is
+ * sent as it is, hashed once: success then also waits for that source's own verdict at its end.
  */
 export async function uploadBlob(
   t: UploadTarget,
@@ -96,8 +98,15 @@ export async function uploadBlob(
   signal: AbortSignal | undefined,
 ): Promise<void> {
   const what = `blob ${desc.digest} of ${t.registry}/${t.repository}`;
+  const selfVerifying = isSelfVerifying(content, desc);
   let location: URL | undefined = session;
   let sourceError: unknown;
+  // The verdict of the stream that checks the bytes; settled once it ended or failed.
+  let verdict: Promise<void> | undefined;
+  // From the start: a source failing while the session opens must not be an unhandled 'error'.
+  content.on('error', (e) => {
+    sourceError ??= e;
+  });
   try {
     location ??= await startUpload(t, desc, signal);
     let body: Buffer | Readable;
@@ -107,16 +116,24 @@ export async function uploadBlob(
           ? new IntegrityError(`${what}: more than the expected ${desc.size} bytes`, { code: 'SIZE_MISMATCH' })
           : e;
       });
-      verifyBytes(bytes, desc, what);
+      // A self-verifying source has ended, so its bytes matched; any other is hashed here.
+      if (!selfVerifying) verifyBytes(bytes, desc, what);
       body = bytes;
     } else {
-      const verified = new VerifyStream(desc, what);
-      verified.once('error', (e) => {
-        sourceError ??= e;
+      let verified: Readable = content;
+      if (!selfVerifying) {
+        const v = new VerifyStream(desc, what);
+        pipeline(content, v, (e) => {
+          if (e) sourceError ??= e;
+        });
+        verified = v;
+      }
+      verdict = new Promise<void>((resolve, reject) => {
+        finished(verified, { readable: true, writable: false }, (e) => (e ? reject(e) : resolve()));
       });
-      pipeline(content, verified, (e) => {
-        if (e) sourceError ??= e;
-      });
+      // Read only after a 2xx. A stream cut because the registry answered early ends "prematurely",
+      // which is no verdict: its real failures are 'error' events, caught above and by pipeline.
+      verdict.catch(() => {});
       body = verified;
     }
     const res = await t.transport.send({
@@ -142,6 +159,18 @@ export async function uploadBlob(
       throw errorForResponse(subject(t, desc, 'push'), res, err);
     }
     await res.body.dump();
+    // The registry has every byte; our own check of them ends with the stream (at once, normally).
+    if (verdict) {
+      await verdict.catch((e: unknown) => {
+        if (sourceError !== undefined) throw sourceError;
+        // Cut before its end (the registry answered first): its bytes went out, its check did not finish.
+        if ((e as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') throw e;
+        throw new IntegrityError(`${what}: the registry took it before its source finished checking the bytes`, {
+          code: 'BLOB_UNVERIFIED',
+          hint: 'the registry checked the digest itself; check the source (for a bundle: `airlock verify BUNDLE`) before relying on it',
+        });
+      });
+    }
     const stored = header(res.headers, 'docker-content-digest');
     if (stored !== undefined && isDigest(stored) && digestAlgorithm(stored) === digestAlgorithm(desc.digest) && stored !== desc.digest) {
       throw new IntegrityError(`${what}: the registry stored it as ${stored}`, { code: 'DIGEST_MISMATCH' });

@@ -43,6 +43,11 @@ export class RemoteRepository implements Storage, TagResolver, ReferencePusher, 
   readonly #transport: Transport;
   /** Upload sessions a refused mount left open, handed to the next push of that digest. */
   readonly #sessions = new Map<string, URL>();
+  /**
+   * Blobs exists() just found missing: a push() right after (copyGraph checks, then pushes) need
+   * not ask again. At worst a blob that arrived meanwhile is uploaded once more, which is harmless.
+   */
+  readonly #absent = new Set<string>();
 
   /** Made by RegistryClient.repository(); the transport is shared by every repository of a client. */
   constructor(transport: Transport, name: { registry: string; repository: string }) {
@@ -201,7 +206,9 @@ export class RemoteRepository implements Storage, TagResolver, ReferencePusher, 
   }
 
   async exists(desc: Descriptor, opts?: OpOptions): Promise<boolean> {
-    return await this.#exists(desc, this.#pull, opts);
+    const found = await this.#exists(desc, this.#pull, opts);
+    if (!found && !isManifestDescriptor(desc)) this.#absent.add(desc.digest);
+    return found;
   }
 
   async #exists(desc: Descriptor, scopes: string[], opts?: OpOptions): Promise<boolean> {
@@ -239,7 +246,7 @@ export class RemoteRepository implements Storage, TagResolver, ReferencePusher, 
       await this.pushReference(desc, bytes, desc.digest, opts);
       return;
     }
-    if (await this.#exists(desc, this.#push, opts)) {
+    if (!this.#absent.delete(desc.digest) && (await this.#exists(desc, this.#push, opts))) {
       this.#sessions.delete(desc.digest);
       content.destroy();
       return;

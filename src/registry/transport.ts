@@ -3,7 +3,8 @@
 // limit on requests in flight, retries with backoff, the 401 → authorize → retry-once dance, and
 // redirects that never carry the Authorization header to another origin.
 import type { Readable } from 'node:stream';
-import { Agent, request, type Dispatcher } from 'undici';
+import { connect as tlsConnect, createSecureContext, type SecureContext } from 'node:tls';
+import { Agent, request, type Dispatcher } from './undici.ts';
 import { AbortedError, AuthError, NetworkError, isAirlockError } from '../core/errors.ts';
 import { isLoopbackHost } from '../core/reference.ts';
 import { apiHost, isPlainHttpAnswer, plainHttpAllowed } from './endpoint.ts';
@@ -112,9 +113,12 @@ export class Transport {
   async #probeOrigin(registry: string, signal: AbortSignal | undefined): Promise<string> {
     const host = apiHost(registry);
     if (!plainHttpAllowed(registry, this.#opts.insecure)) return `https://${host}`;
+    // This machine answers at once (or refuses): one bare handshake tells TLS from plain HTTP.
+    const quick = isLoopbackHost(host) ? await handshakeProbe(host, signal) : undefined;
+    if (quick !== undefined) return `${quick}://${host}`;
     try {
       const res = await request(`https://${host}/v2/`, {
-        dispatcher: await this.#agent(host),
+        dispatcher: await this.#agent(host, 'https:'),
         method: 'GET',
         headers: { 'user-agent': this.#opts.userAgent },
         signal,
@@ -127,15 +131,22 @@ export class Transport {
     }
   }
 
-  async #agent(host: string): Promise<Agent> {
+  /**
+   * The pool for one origin. Plain-HTTP origins get no TLS settings: building those (reading the
+   * system's CA store, a secure context of a few hundred roots) costs ~0.1 s of CPU for nothing.
+   */
+  async #agent(host: string, protocol: string): Promise<Agent> {
     if (this.#closed) throw new NetworkError('the registry client is closed', { code: 'CLIENT_CLOSED' });
-    let p = this.#agents.get(host);
+    const key = `${protocol}//${host}`;
+    let p = this.#agents.get(key);
     if (p === undefined) {
-      p = connectOptionsFor(host, this.#opts).then(
-        (tls) => new Agent({ connect: { ...tls, timeout: 30_000 }, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000 }),
-      );
-      this.#agents.set(host, p);
-      p.catch(() => this.#agents.delete(host));
+      const agentOptions = { keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000 };
+      p =
+        protocol === 'http:'
+          ? Promise.resolve(new Agent({ connect: { timeout: 30_000 }, ...agentOptions }))
+          : connectOptionsFor(host, this.#opts).then((tls) => new Agent({ connect: { ...tls, timeout: 30_000 }, ...agentOptions }));
+      this.#agents.set(key, p);
+      p.catch(() => this.#agents.delete(key));
     }
     return await p;
   }
@@ -254,7 +265,7 @@ export class Transport {
         });
       }
       const res = await request(url, {
-        dispatcher: await this.#agent(url.host),
+        dispatcher: await this.#agent(url.host, url.protocol),
         method: req.method,
         headers,
         body: req.body ?? null,
@@ -300,7 +311,7 @@ export class Transport {
       }
       try {
         const res = await request(target, {
-          dispatcher: await this.#agent(target.host),
+          dispatcher: await this.#agent(target.host, target.protocol),
           method: init.method,
           headers: { 'user-agent': this.#opts.userAgent, ...headers },
           body: init.body ?? null,
@@ -363,4 +374,45 @@ export class Transport {
       }),
     );
   }
+}
+
+let probeContext: SecureContext | undefined;
+
+/**
+ * Does `host` speak TLS? One bare handshake, certificates not even parsed (no CA list: the answer
+ * is only "TLS or plain HTTP"; every real request then verifies with the host's own settings).
+ * 'https' when the handshake completes, 'http' when the server answered in plain HTTP, undefined
+ * for anything else (refused, reset, a TLS alert): the caller then probes the usual way, which
+ * reports those failures as before.
+ */
+function handshakeProbe(host: string, signal: AbortSignal | undefined): Promise<'https' | 'http' | undefined> {
+  const url = new URL(`https://${host}`);
+  const hostname = url.hostname.replace(/^\[|\]$/g, '');
+  probeContext ??= createSecureContext({ ca: [] });
+  return new Promise((resolve) => {
+    let settled = false;
+    const done = (answer: 'https' | 'http' | undefined): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      socket.destroy();
+      resolve(answer);
+    };
+    const onAbort = (): void => done(undefined);
+    const socket = tlsConnect({
+      host: hostname,
+      port: Number(url.port || 443),
+      secureContext: probeContext,
+      rejectUnauthorized: false,
+      ...(/^[\d.]+$|:/.test(hostname) ? {} : { servername: hostname }),
+    });
+    socket.once('secureConnect', () => done('https'));
+    socket.once('error', (e) => done(isPlainHttpAnswer(e) ? 'http' : undefined));
+    socket.once('close', () => done(undefined));
+    const timer = setTimeout(() => done(undefined), 10_000);
+    timer.unref();
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }

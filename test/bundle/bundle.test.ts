@@ -10,7 +10,7 @@ import { FileStore } from '../../src/content/file-store.ts';
 import { AbortedError, IntegrityError, NotFoundError, UsageError } from '../../src/core/errors.ts';
 import { digestOf } from '../../src/core/digest.ts';
 import { MediaType, type Descriptor } from '../../src/core/manifest.ts';
-import type { ReadOnlyStorage } from '../../src/content/types.ts';
+import type { ChunkSink, ReadOnlyStorage } from '../../src/content/types.ts';
 import { readAllLimited } from '../../src/content/verify-stream.ts';
 import { inspectBundle, openBundle, verifyBundle, writeBundle, type BundleImageInput, type Inventory, type WriteBundleOptions } from '../../src/bundle/index.ts';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor, scanTar } from '../../src/bundle/tar.ts';
@@ -311,6 +311,15 @@ describe('bundle', () => {
         },
       };
       await assert.rejects(writeBundle(opts(join(outDir, 'b.tar'), { source: flaky })), /disk read error/);
+      assert.deepEqual(await leftovers(outDir), []);
+    });
+
+    test('a fill that gives a blob short or out of place', async () => {
+      const big = layersOf(images[TOOL]!)[0]!.descriptor;
+      const short = (desc: Descriptor, sink: ChunkSink): Promise<void> => (desc.digest === big.digest ? sink([Buffer.alloc(10)], 0) : store.feed(desc, sink));
+      await assert.rejects(writeBundle(opts(join(outDir, 'b.tar'), { fill: short })), (e: unknown) => e instanceof IntegrityError && e.message.includes(big.digest) && /only 10 of/.test(e.message));
+      const beyond = (desc: Descriptor, sink: ChunkSink): Promise<void> => (desc.digest === big.digest ? sink([Buffer.alloc(10)], big.size - 5) : store.feed(desc, sink));
+      await assert.rejects(writeBundle(opts(join(outDir, 'b.tar'), { fill: beyond })), (e: unknown) => e instanceof IntegrityError && e.message.includes(big.digest));
       assert.deepEqual(await leftovers(outDir), []);
     });
 

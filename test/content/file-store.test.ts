@@ -36,17 +36,21 @@ function chunked(bytes: Buffer, failAt?: number): Readable {
 function source(bytes: Buffer, opts: { failFirstAt?: number; ranges?: boolean } = {}) {
   const calls: string[] = [];
   let failed = false;
-  const fetch: Fetcher['fetch'] = async () => {
-    calls.push('fetch');
+  // The first request of either kind breaks at failFirstAt, when given.
+  const body = (offset: number): Readable => {
     if (opts.failFirstAt !== undefined && !failed) {
       failed = true;
-      return chunked(bytes, opts.failFirstAt);
+      return chunked(bytes.subarray(offset), opts.failFirstAt - offset);
     }
-    return chunked(bytes);
+    return chunked(bytes.subarray(offset));
+  };
+  const fetch: Fetcher['fetch'] = async () => {
+    calls.push('fetch');
+    return body(0);
   };
   const fetchFrom: RangeFetcher['fetchFrom'] = async (_d, offset) => {
     calls.push(`fetchFrom ${offset}`);
-    return chunked(bytes.subarray(offset));
+    return body(offset);
   };
   return { calls, src: opts.ranges === false ? { fetch } : { fetch, fetchFrom } };
 }
@@ -124,7 +128,8 @@ describe('FileStore', () => {
 
     reported = 0;
     await s.ingest(desc, src, { onBytes: (n) => (reported += n) });
-    assert.deepEqual(calls, ['fetch', `fetchFrom ${kept}`], 'the second attempt asks only for the rest');
+    // Raw ranges from the start too: the store hashes every byte itself, once.
+    assert.deepEqual(calls, ['fetchFrom 0', `fetchFrom ${kept}`], 'the second attempt asks only for the rest');
     assert.equal(reported, desc.size, 'progress of the resumed call adds up to the blob size');
     assert.deepEqual(await readFile(s.path(desc)), bytes);
     await assert.rejects(stat(partial), { code: 'ENOENT' });
@@ -186,13 +191,14 @@ describe('FileStore', () => {
     const { desc, bytes } = blob(800_000);
     const { calls, src } = source(bytes);
     await Promise.all([s.ingest(desc, src), s.ingest(desc, src), new FileStore(s.root).ingest(desc, src)]);
-    assert.deepEqual(calls, ['fetch']);
+    assert.deepEqual(calls, ['fetchFrom 0']);
     assert.deepEqual(await readFile(s.path(desc)), bytes);
   });
 
   test('an aborted ingest rejects with AbortedError and keeps its partial bytes for later', async () => {
     const s = await freshStore();
-    const { desc, bytes } = blob(2_000_000);
+    // Several write batches (1 MiB each), so the abort lands mid-blob.
+    const { desc, bytes } = blob(8_000_000);
     const ac = new AbortController();
     let seen = 0;
     const { src } = source(bytes);
@@ -210,5 +216,67 @@ describe('FileStore', () => {
     assert.ok(kept > 0 && kept < desc.size, `partial has ${kept} bytes`);
     await s.ingest(desc, src);
     assert.deepEqual(await readFile(s.path(desc)), bytes);
+  });
+
+  /** A sink that rebuilds the blob from positioned chunks (a restart overwrites). */
+  function collector(size: number) {
+    const got = Buffer.alloc(size);
+    let calls = 0;
+    const sink = async (chunks: Buffer[], position: number): Promise<void> => {
+      calls++;
+      for (const c of chunks) {
+        c.copy(got, position);
+        position += c.length;
+      }
+    };
+    return { got, sink, calls: () => calls };
+  }
+
+  test('ingest with `also`: the sink gets every byte in order, a resumed prefix included', async () => {
+    const s = await freshStore();
+    const { desc, bytes } = blob(3_000_000);
+    const { src } = source(bytes, { failFirstAt: 1_500_000 });
+    await assert.rejects(s.ingest(desc, src, { also: collector(desc.size).sink }), NetworkError);
+    const c = collector(desc.size);
+    let resumed = 0;
+    await s.ingest(desc, src, { also: c.sink, onBytes: (n, r) => (resumed += r ? n : 0) });
+    assert.ok(resumed > 0, 'the second call resumed');
+    assert.deepEqual(c.got, bytes);
+    assert.deepEqual(await readFile(s.path(desc)), bytes);
+  });
+
+  test('ingest with `also` of a stored blob feeds it from disk; a damaged copy is fetched again', async () => {
+    const s = await freshStore();
+    const { desc, bytes } = blob(2_500_000);
+    const { calls, src } = source(bytes);
+    await s.ingest(desc, src);
+    const c = collector(desc.size);
+    await s.ingest(desc, src, { also: c.sink });
+    assert.deepEqual(calls, ['fetchFrom 0'], 'fed from the store, not fetched');
+    assert.deepEqual(c.got, bytes);
+
+    const damaged = Buffer.from(bytes);
+    damaged[2_000_000]! ^= 1;
+    await writeFile(s.path(desc), damaged);
+    const again = collector(desc.size);
+    await s.ingest(desc, src, { also: again.sink });
+    assert.deepEqual(calls, ['fetchFrom 0', 'fetchFrom 0'], 'the damaged copy is fetched again');
+    assert.deepEqual(again.got, bytes, 'the sink ends up with the right bytes');
+    assert.deepEqual(await readFile(s.path(desc)), bytes, 'and so does the store');
+  });
+
+  test('feed: verified bytes in order; a damaged blob fails, named, and is removed from the store', async () => {
+    const s = await freshStore();
+    const { desc, bytes } = blob(1_500_000);
+    await s.ingest(desc, source(bytes).src);
+    const c = collector(desc.size);
+    await s.feed(desc, c.sink);
+    assert.deepEqual(c.got, bytes);
+    const damaged = Buffer.from(bytes);
+    damaged[10]! ^= 1;
+    await writeFile(s.path(desc), damaged);
+    await assert.rejects(s.feed(desc, collector(desc.size).sink), (e: unknown) => e instanceof IntegrityError && e.message.includes(desc.digest) && /fetches it again/.test(e.hint ?? ''));
+    assert.equal(await s.exists(desc), false);
+    await assert.rejects(s.feed(desc, c.sink), NotFoundError);
   });
 });

@@ -100,6 +100,27 @@ describe('lock, pack, verify, inspect, push', () => {
     assert.deepEqual((await readdir(dir)).filter((f) => f.includes('.tmp')), [], 'no temp files left');
   });
 
+  test('pack from a warm cache downloads nothing; a damaged cached layer is fetched again; same bytes', async () => {
+    const cache = join(dir, 'cache');
+    // api's own layer (1 MiB of random bytes): no other image shares it.
+    const shared = new Set(images.web!.blobs.map((b) => b.descriptor.digest));
+    const layer = images.api!.blobs.map((b) => b.descriptor).filter((d) => !shared.has(d.digest)).sort((a, b) => b.size - a.size)[0]!;
+    const path = join(cache, 'blobs', 'sha256', layer.digest.slice('sha256:'.length));
+    const fh = await open(path, 'r+');
+    await fh.write(Buffer.from([0xff, 0x00, 0xff]), 0, 3, 4096);
+    await fh.close();
+    const c = await airlock(['pack', '-f', join(dir, 'airlock.yaml'), '-o', join(dir, 'c.tar'), '--json'], { env: env() });
+    assert.equal(c.code, 0, c.stderr);
+    assert.equal(resultOf(c.stdout).downloaded, layer.size, 'only the damaged layer is downloaded again');
+    const hash = async (p: string) => createHash('sha256').update(await readFile(p)).digest('hex');
+    assert.equal(await hash(join(dir, 'c.tar')), await hash(join(dir, 'a.tar')));
+    assert.equal(createHash('sha256').update(await readFile(path)).digest('hex'), layer.digest.slice('sha256:'.length), 'the cache holds the right bytes again');
+    const d = await airlock(['pack', '-f', join(dir, 'airlock.yaml'), '-o', join(dir, 'c.tar'), '--json'], { env: env() });
+    assert.equal(d.code, 0, d.stderr);
+    assert.equal(resultOf(d.stdout).downloaded, 0);
+    assert.equal(await hash(join(dir, 'c.tar')), await hash(join(dir, 'a.tar')), 'overwriting a bundle gives the same bytes');
+  });
+
   test('verify passes; inspect --json lists every image', async () => {
     const v = await airlock(['verify', join(dir, 'a.tar')]);
     assert.equal(v.code, 0, v.stderr + v.stdout);

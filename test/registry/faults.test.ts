@@ -9,6 +9,7 @@ import { digestOf } from '../../src/core/digest.ts';
 import type { Descriptor } from '../../src/core/manifest.ts';
 import { MediaType } from '../../src/core/media-types.ts';
 import { MAX_RESUMES } from '../../src/registry/blob-download.ts';
+import { VerifyStream, isSelfVerifying, markSelfVerifying } from '../../src/content/verify-stream.ts';
 import { RegistryClient, type RegistryOptions, type RemoteRepository } from '../../src/registry/client.ts';
 import { freePort, startRegistry, type RunningRegistry } from '../helpers/registry.ts';
 import { bytesDescriptor, digestOfStream, forward, json, patternDescriptor, patternStream, startServer, type LoopbackServer } from './support.ts';
@@ -291,6 +292,55 @@ describe('retries', () => {
       return true;
     });
     assert.equal(hits.matched, 1);
+  });
+
+  // Sources that verify themselves (a bundle's blobs, a registry's downloads) are sent without a
+  // second hash: a registry's early or late refusal must still read as the refusal.
+  for (const early of [true, false]) {
+    test(`a streamed self-verifying upload answered 503 ${early ? 'before' : 'after'} its body fails with STREAM_NOT_REPLAYABLE`, async () => {
+      const proxy = await server((req, res) => {
+        if (req.method !== 'PUT') return forward(registry.url, req, res);
+        const refuse = (): void => void res.writeHead(503, { 'content-type': 'application/json' }).end('{"errors":[{"code":"UNAVAILABLE","message":"try later"}]}');
+        req.resume();
+        if (early) refuse();
+        else req.on('end', refuse);
+      });
+      const r = newClient().repository({ registry: proxy.host, repository: 'lab/selfverify' });
+      const size = 12 * 1024 * 1024;
+      const desc = await patternDescriptor(size, 41);
+      const content = patternStream(size, 41).pipe(new VerifyStream(desc, `blob ${desc.digest} at its source`));
+      assert.ok(isSelfVerifying(content, desc));
+      await assert.rejects(r.push(desc, content), (e: unknown) => {
+        assert.ok(e instanceof NetworkError, String(e));
+        assert.equal(e.code, 'STREAM_NOT_REPLAYABLE');
+        assert.match(e.message, new RegExp(`blob ${desc.digest}`));
+        return true;
+      });
+    });
+  }
+
+  test('a registry that answers 201 before a self-verifying source has ended: the upload fails, as nothing checked the bytes on this side', async () => {
+    const proxy = await server((req, res) => {
+      if (req.method !== 'PUT') return forward(registry.url, req, res);
+      req.resume();
+      req.on('end', () => void res.writeHead(201, { 'content-length': '0' }).end());
+    });
+    const r = newClient().repository({ registry: proxy.host, repository: 'lab/liar' });
+    const size = 3 * 1024 * 1024;
+    const desc = await patternDescriptor(size, 42);
+    // Every byte goes out, and only then (after the registry said 201) does the source's own check fail.
+    const inner = patternStream(size, 42);
+    const content = new Readable({
+      read() {
+        const chunk = inner.read() as Buffer | null;
+        if (chunk !== null) return void this.push(chunk);
+        if (inner.readableEnded) return void setTimeout(() => this.destroy(new IntegrityError(`blob ${desc.digest}: digest mismatch`, { code: 'DIGEST_MISMATCH' })), 300);
+        inner.once('readable', () => this.read(0));
+        inner.once('end', () => this.read(0));
+      },
+    });
+    markSelfVerifying(content, desc);
+    await assert.rejects(r.push(desc, content), (e: unknown) => e instanceof IntegrityError && ['DIGEST_MISMATCH', 'BLOB_UNVERIFIED'].includes(e.code) && e.message.includes(desc.digest));
   });
 
   test('nothing listening: a NetworkError naming the host and what to check', async () => {

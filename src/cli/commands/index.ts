@@ -1,22 +1,40 @@
-import { inspectCommand } from './inspect.ts';
-import { lockCommand } from './lock.ts';
-import { packCommand } from './pack.ts';
-import { pushCommand } from './push.ts';
-import { verifyCommand } from './verify.ts';
-import { discoverCommand } from './discover.ts';
-import { serveCommand } from './serve.ts';
-import { exportCommand } from './export.ts';
-import { mirrorsConfigCommand } from './mirrors-config.ts';
-import { rewriteCommand } from './rewrite.ts';
-import { postRenderCommand } from './post-render.ts';
-import { helmPluginCommand } from './helm-plugin.ts';
-import { auditCommand } from './audit.ts';
-import { netpolCommand } from './netpol.ts';
-import { sandboxCommand } from './sandbox.ts';
-import { keygenCommand } from './keygen.ts';
-import { repairCommand } from './repair.ts';
-import { historyCommand } from './history.ts';
+// The command table. Each command's module (and everything it imports) is loaded only when that
+// command runs: a pack does not pay for loading serve, audit or the sandbox (start-up is part of
+// every command's time). `airlock --help` loads them all for their summaries.
 import type { Command } from './types.ts';
 
 export type { Command } from './types.ts';
-export const commands: Command[] = [discoverCommand, lockCommand, packCommand, verifyCommand, inspectCommand, pushCommand, serveCommand, exportCommand, mirrorsConfigCommand, rewriteCommand, postRenderCommand, helmPluginCommand, auditCommand, netpolCommand, sandboxCommand, keygenCommand, repairCommand, historyCommand];
+
+const loaders = {
+  discover: async () => (await import('./discover.ts')).discoverCommand,
+  lock: async () => (await import('./lock.ts')).lockCommand,
+  pack: async () => (await import('./pack.ts')).packCommand,
+  verify: async () => (await import('./verify.ts')).verifyCommand,
+  inspect: async () => (await import('./inspect.ts')).inspectCommand,
+  push: async () => (await import('./push.ts')).pushCommand,
+  serve: async () => (await import('./serve.ts')).serveCommand,
+  export: async () => (await import('./export.ts')).exportCommand,
+  'mirrors-config': async () => (await import('./mirrors-config.ts')).mirrorsConfigCommand,
+  rewrite: async () => (await import('./rewrite.ts')).rewriteCommand,
+  'post-render': async () => (await import('./post-render.ts')).postRenderCommand,
+  'helm-plugin': async () => (await import('./helm-plugin.ts')).helmPluginCommand,
+  audit: async () => (await import('./audit.ts')).auditCommand,
+  netpol: async () => (await import('./netpol.ts')).netpolCommand,
+  sandbox: async () => (await import('./sandbox.ts')).sandboxCommand,
+  keygen: async () => (await import('./keygen.ts')).keygenCommand,
+  repair: async () => (await import('./repair.ts')).repairCommand,
+  history: async () => (await import('./history.ts')).historyCommand,
+} satisfies Record<string, () => Promise<Command>>;
+
+/** Every command's name, in the order `airlock --help` lists them. */
+export const commandNames: readonly string[] = Object.keys(loaders);
+
+/** The command called `name`, or undefined when there is none. */
+export async function loadCommand(name: string): Promise<Command | undefined> {
+  return Object.hasOwn(loaders, name) ? await loaders[name as keyof typeof loaders]() : undefined;
+}
+
+/** Every command, in table order. */
+export async function loadCommands(): Promise<Command[]> {
+  return await Promise.all(Object.values(loaders).map((load) => load()));
+}

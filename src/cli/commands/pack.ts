@@ -81,8 +81,9 @@ ${registryUsage}`,
         signal,
         onEvent: (e) => {
           if (e.type === 'phase') {
-            if (e.phase === 'download') {
-              out.begin('download', e.total ?? 0);
+            // One pass: "download" when anything is fetched, "write" when the cache has it all.
+            if (e.phase === 'download' || (e.phase === 'write' && e.total !== undefined)) {
+              out.begin(e.phase, e.total ?? 0);
               for (const i of e.images ?? []) out.image(i.reference, i.size);
             }
             else if (e.phase === 'write') out.begin('write', 0);

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { UsageError } from '../../core/errors.ts';
 import { pushBundle } from '../../push.ts';
 import { formatTarget, parseTarget } from '../../rewrite/mapping.ts';
-import { inspectBundle } from '../../bundle/index.ts';
+import { inspectBundle } from '../../bundle/inspect.ts';
 import { loadVerifyingKey } from '../../sign/keys.ts';
 import { recordImport } from './history-record.ts';
 import { formatBytes, table } from '../output.ts';

@@ -1,0 +1,25 @@
+// undici's Agent and `request`, without its index module. The index loads everything undici has
+// (fetch, WebSocket, mocks, cache stores, interceptors): ~0.05 s of every command's start-up, for
+// two names. These are the files the index itself takes them from; package-lock pins the version,
+// and every registry and chart test runs through here, so a moved file fails the suite at once.
+import { createRequire } from 'node:module';
+import type { Agent as AgentClass, Dispatcher } from 'undici';
+
+const require = createRequire(import.meta.url);
+const DispatcherClass = require('undici/lib/dispatcher/dispatcher.js') as { prototype: object };
+// What the index does: the request/stream/pipeline/… API methods live on every dispatcher.
+Object.assign(DispatcherClass.prototype, require('undici/lib/api/index.js') as object);
+
+export const Agent = require('undici/lib/dispatcher/agent.js') as typeof AgentClass;
+export type Agent = AgentClass;
+export type { Dispatcher };
+
+/** undici's `request(url, { dispatcher, … })`: an absolute URL through the given dispatcher. */
+export async function request(
+  url: string | URL,
+  opts: Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> & { dispatcher: Dispatcher; method?: Dispatcher.HttpMethod },
+): Promise<Dispatcher.ResponseData> {
+  const u = typeof url === 'string' ? new URL(url) : url;
+  const { dispatcher, ...rest } = opts;
+  return await dispatcher.request({ ...rest, origin: u.origin, path: `${u.pathname}${u.search}`, method: rest.method ?? 'GET' });
+}
