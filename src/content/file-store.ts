@@ -332,11 +332,8 @@ async function copyChunks(
     // Awaited before the next batch or at the end; this keeps an early failure from counting as unhandled.
     pending.catch(() => {});
   };
-  const onAbort = (): void => {
-    input.destroy(new AbortedError('interrupted', { cause: signal?.reason }));
-  };
   throwIfAborted(signal);
-  signal?.addEventListener('abort', onAbort, { once: true });
+  destroyOnAbort(input, signal);
   try {
     for await (const raw of input) {
       const chunk = raw as Buffer;
@@ -356,8 +353,6 @@ async function copyChunks(
       await pending?.catch(() => {});
     }
     throw e;
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
   }
   if (position !== desc.size) throw new IntegrityError(`${what}: truncated, got ${position} of ${desc.size} bytes`, { code: 'SIZE_MISMATCH' });
 }
@@ -396,10 +391,11 @@ async function hashFile(path: string, desc: Descriptor, signal: AbortSignal | un
   const hash = createDigester(digestAlgorithm(desc.digest));
   const fh = await open(path, 'r');
   try {
+    const reused = also ? undefined : Buffer.allocUnsafe(FEED_CHUNK);
     for (let n = 0; ; ) {
       throwIfAborted(signal);
       // A fresh buffer per read when the bytes are handed on (the sink may hold them until written).
-      const buf = Buffer.allocUnsafe(FEED_CHUNK);
+      const buf = reused ?? Buffer.allocUnsafe(FEED_CHUNK);
       const { bytesRead } = await fh.read(buf, 0, buf.length, null);
       if (bytesRead === 0) break;
       const chunk = buf.subarray(0, bytesRead);
