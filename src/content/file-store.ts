@@ -15,7 +15,8 @@ import type { Hash } from 'node:crypto';
 import { AbortedError, IntegrityError, NetworkError, NotFoundError, throwIfAborted } from '../core/errors.ts';
 import { createDigester, digestAlgorithm, digestEncoded, parseDigest, verifyBytes } from '../core/digest.ts';
 import type { Descriptor } from '../core/manifest.ts';
-import type { ChunkSink, Feeder, Fetcher, OpOptions, RangeFetcher, Storage } from './types.ts';
+import { isRangePumper, type ChunkSink, type Feeder, type Fetcher, type OpOptions, type PumpedBody, type RangeFetcher, type RangePumper, type Storage } from './types.ts';
+import { pumpedStream } from './pumped.ts';
 import { destroyOnAbort, VerifyStream, type VerifyTarget } from './verify-stream.ts';
 
 export interface IngestOptions {
@@ -154,7 +155,7 @@ export class FileStore implements Storage, Feeder {
    * `src.fetchFrom(desc, offset)` (or starts over when `src` cannot fetch ranges). The whole blob is
    * verified before it is renamed into place. Concurrent ingests of one digest share one download.
    */
-  async ingest(desc: Descriptor, src: Fetcher & Partial<RangeFetcher>, opts: IngestOptions = {}): Promise<void> {
+  async ingest(desc: Descriptor, src: Fetcher & Partial<RangeFetcher> & Partial<RangePumper>, opts: IngestOptions = {}): Promise<void> {
     const key = this.path(desc);
     for (let running = inflight.get(key); running; running = inflight.get(key)) {
       await raceAbort(
@@ -184,7 +185,7 @@ export class FileStore implements Storage, Feeder {
     }
   }
 
-  async #ingestOnce(desc: Descriptor, src: Fetcher & Partial<RangeFetcher>, opts: IngestOptions): Promise<void> {
+  async #ingestOnce(desc: Descriptor, src: Fetcher & Partial<RangeFetcher> & Partial<RangePumper>, opts: IngestOptions): Promise<void> {
     const final = this.path(desc);
     const partial = `${final}.partial`;
     await this.#mkdir(join(final, '..'));
@@ -194,7 +195,7 @@ export class FileStore implements Storage, Feeder {
     let offset = 0;
     let prefix: Hash | undefined;
     const have = await sizeOf(partial);
-    const canResume = typeof src.fetchFrom === 'function';
+    const canResume = typeof src.fetchFrom === 'function' || isRangePumper(src);
     if (have !== undefined && have > 0 && (have === desc.size || (have < desc.size && canResume))) {
       // One read of the prefix: hashed, and handed on in the same pass.
       const hash = await hashFile(partial, desc, opts.signal, also);
@@ -210,11 +211,14 @@ export class FileStore implements Storage, Feeder {
       }
     }
 
-    let input: Readable | undefined;
+    // Raw bytes when the source offers them: they are hashed here, once, not also by the source.
+    const raw = (from: number): Promise<PumpedBody> =>
+      isRangePumper(src) ? src.openFrom(desc, from, { signal: opts.signal }) : src.fetchFrom!(desc, from, { signal: opts.signal }).then(pumpedStream);
+    let input: PumpedBody | undefined;
     let refused = false;
     if (prefix) {
       try {
-        input = await src.fetchFrom!(desc, offset, { signal: opts.signal });
+        input = await raw(offset);
       } catch (e) {
         // Only a refused range (not a network failure or an abort) is worth a fresh start.
         if (e instanceof NetworkError || e instanceof AbortedError || opts.signal?.aborted) throw asAborted(e, opts.signal);
@@ -223,23 +227,21 @@ export class FileStore implements Storage, Feeder {
         refused = true;
       }
     }
-    // Raw bytes when the source offers them: they are hashed here, once, not also by the source.
-    input ??= canResume && !refused ? await src.fetchFrom!(desc, 0, { signal: opts.signal }) : await src.fetch(desc, { signal: opts.signal });
+    input ??= canResume && !refused ? await raw(0) : pumpedStream(await src.fetch(desc, { signal: opts.signal }));
     if (offset > 0) opts.onBytes?.(offset, true);
     const hash = prefix ?? createDigester(digestAlgorithm(desc.digest));
     // Positioned writes at explicit offsets ('r+' keeps a resumed prefix; 'w' starts over).
     const fh = await open(partial, prefix ? 'r+' : 'w');
     try {
-      await copyChunks(input, desc, offset, what, opts.signal, (chunks, position, bytes) => {
-        for (const c of chunks) hash.update(c);
-        const disk = writevAll(fh, chunks, position);
-        const reported = disk.then(() => opts.onBytes?.(bytes));
-        return also ? Promise.all([reported, also(chunks, position)]).then(() => {}) : reported;
+      await pumpToDisk(input, desc, offset, what, opts.signal, hash, (chunk, position) => {
+        const disk = writevAll(fh, [chunk], position);
+        const reported = disk.then(() => opts.onBytes?.(chunk.length));
+        return also ? Promise.all([reported, also([chunk], position)]).then(() => {}) : reported;
       });
       const actual = `${digestAlgorithm(desc.digest)}:${hash.digest('hex')}`;
       if (actual !== desc.digest) throw new IntegrityError(`${what}: digest mismatch, expected ${desc.digest}, got ${actual}`, { code: 'DIGEST_MISMATCH' });
     } catch (e) {
-      input.destroy();
+      input.cancel();
       await fh.close().catch(() => {});
       // Wrong bytes cannot be resumed from; anything else (network, abort) keeps the prefix.
       if (e instanceof IntegrityError) await unlink(partial).catch(() => {});
@@ -298,61 +300,94 @@ export class FileStore implements Storage, Feeder {
 }
 
 
-/** Bytes gathered from the network before one write (per blob in flight; at most two batches held). */
+/** Bytes gathered from the network before one write (per blob in flight: one filling, at most two queued). */
 const WRITE_BATCH = 1024 * 1024;
 /** Read size for `feed`. */
 const FEED_CHUNK = 1024 * 1024;
 
 /**
- * Read `input` (the blob's bytes from `offset` on), refusing more than its size, and hand them to
- * `write` in batches of about WRITE_BATCH, one batch in flight while the next is gathered. Ends
- * with an IntegrityError when the input ends short.
+ * Pump `input` (the blob's bytes from `offset` on) into `hash` and, copied into WRITE_BATCH
+ * buffers, into `write`, one write at a time (a `.partial` file grows without holes, so an
+ * interruption leaves a resumable prefix). The source waits while two batches are queued.
+ * Refuses more than the blob's size and ends with an IntegrityError when the input ends short.
  */
-async function copyChunks(
-  input: Readable,
+async function pumpToDisk(
+  input: PumpedBody,
   desc: Descriptor,
   offset: number,
   what: string,
   signal: AbortSignal | undefined,
-  write: (chunks: Buffer[], position: number, bytes: number) => Promise<void>,
+  hash: Hash,
+  write: (chunk: Buffer, position: number) => Promise<void>,
 ): Promise<void> {
+  const batchSize = Math.max(1, Math.min(WRITE_BATCH, desc.size - offset));
+  const free: Buffer[] = [];
+  let current: Buffer | undefined;
+  let fill = 0;
   let position = offset;
-  let batch: Buffer[] = [];
-  let batchBytes = 0;
-  let pending: Promise<void> | undefined;
-  const flush = async (): Promise<void> => {
-    const chunks = batch;
-    const bytes = batchBytes;
+  let queued = 0;
+  let chain: Promise<void> = Promise.resolve();
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  const flush = (): void => {
+    if (current === undefined || fill === 0) return;
+    const buf = current;
+    const chunk = buf.subarray(0, fill);
     const at = position;
-    batch = [];
-    batchBytes = 0;
-    position += bytes;
-    await pending;
-    pending = write(chunks, at, bytes);
-    // Awaited before the next batch or at the end; this keeps an early failure from counting as unhandled.
-    pending.catch(() => {});
+    position += fill;
+    current = undefined;
+    fill = 0;
+    queued++;
+    chain = chain.then(async () => {
+      try {
+        if (failure === undefined) await write(chunk, at);
+      } catch (e) {
+        failure ??= e;
+      } finally {
+        queued--;
+        free.push(buf);
+        const w = wake;
+        wake = undefined;
+        w?.();
+      }
+    });
   };
   throwIfAborted(signal);
-  destroyOnAbort(input, signal);
+  const onAbort = (): void => input.cancel();
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    for await (const raw of input) {
-      const chunk = raw as Buffer;
-      if (position + batchBytes + chunk.length > desc.size) throw new IntegrityError(`${what}: more than the expected ${desc.size} bytes`, { code: 'SIZE_MISMATCH' });
-      batch.push(chunk);
-      batchBytes += chunk.length;
-      if (batchBytes >= WRITE_BATCH) await flush();
-    }
-    if (batchBytes > 0) await flush();
-    await pending;
+    await input.pump((chunk) => {
+      if (failure !== undefined) throw failure;
+      if (position + fill + chunk.length > desc.size) throw new IntegrityError(`${what}: more than the expected ${desc.size} bytes`, { code: 'SIZE_MISMATCH' });
+      hash.update(chunk);
+      for (let i = 0; i < chunk.length; ) {
+        current ??= free.pop() ?? Buffer.allocUnsafe(batchSize);
+        const n = chunk.copy(current, fill, i);
+        fill += n;
+        i += n;
+        if (fill === current.length) flush();
+      }
+      if (queued >= 2) {
+        return new Promise<void>((resolve) => {
+          wake = resolve;
+        }).then(() => {
+          if (failure !== undefined) throw failure;
+        });
+      }
+    });
+    flush();
+    await chain;
+    if (failure !== undefined) throw failure;
     throwIfAborted(signal);
   } catch (e) {
-    await pending?.catch(() => {});
     // Good bytes gathered before a broken connection or an abort are kept for the resume.
-    if (!(e instanceof IntegrityError) && batchBytes > 0) {
-      await flush().catch(() => {});
-      await pending?.catch(() => {});
-    }
+    if (!(e instanceof IntegrityError) && failure === undefined) flush();
+    await chain;
+    // The abort cancels the source, which then fails in its own words.
+    if (signal?.aborted) throw new AbortedError('interrupted', { cause: signal.reason });
     throw e;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
   }
   if (position !== desc.size) throw new IntegrityError(`${what}: truncated, got ${position} of ${desc.size} bytes`, { code: 'SIZE_MISMATCH' });
 }

@@ -57,6 +57,34 @@ export interface RangeFetcher {
   fetchFrom(desc: Descriptor, offset: number, opts?: OpOptions): Promise<Readable>;
 }
 
+/**
+ * Receives a blob's bytes as they arrive. The chunk's memory is reused once the call returns, so
+ * keep nothing of it (copy what must outlive the call). A returned promise makes the source wait
+ * until it settles; a throw or rejection ends the transfer with that error.
+ */
+export type TransientSink = (chunk: Buffer) => void | Promise<void>;
+
+/** A download whose first answer has arrived, its bytes not yet taken. */
+export interface PumpedBody {
+  /** Hand every byte (from the offset asked for to the end) to `sink`; resolves when all arrived. Call once. */
+  pump(sink: TransientSink): Promise<void>;
+  /** Stop: the connection is closed and pump() rejects. */
+  cancel(): void;
+}
+
+/**
+ * Optional: raw, unverified bytes from an offset on, pumped into a sink through reused buffers (the
+ * registry's fast path for downloads: no stream, no Buffer per read). A missing blob or refusing
+ * source rejects `openFrom` itself.
+ */
+export interface RangePumper {
+  openFrom(desc: Descriptor, offset: number, opts?: OpOptions): Promise<PumpedBody>;
+}
+
+export function isRangePumper(x: object): x is RangePumper {
+  return typeof (x as Partial<RangePumper>).openFrom === 'function';
+}
+
 /** Optional: make a blob that exists elsewhere on the same registry appear here without upload. */
 export interface Mounter {
   /** True when mounted; false when the registry asked for an upload instead. */

@@ -1,11 +1,15 @@
 // Blob downloads that survive a dropped connection: when the body breaks (or ends short) the
 // download continues with `Range: bytes=N-` from the byte reached, so the consumer (and the
-// VerifyStream hashing behind it) sees one unbroken sequence of bytes.
+// hashing behind it) sees one unbroken sequence of bytes. Bodies are pumped: handed to a sink
+// chunk by chunk from the transport's reused read buffers (see lean-http.ts); `openBlobStream`
+// wraps that in a Readable for stream consumers.
 import { Readable } from 'node:stream';
 import { AbortedError, IntegrityError, NetworkError, isAirlockError } from '../core/errors.ts';
 import type { Descriptor } from '../core/manifest.ts';
+import { pumpedStream } from '../content/pumped.ts';
+import type { PumpedBody } from '../content/types.ts';
 import { errorForResponse, readErrorBody, type ErrorSubject } from './registry-errors.ts';
-import { header, type SendResponse, type Transport } from './transport.ts';
+import { header, type Headers, type SendRequest, type Transport } from './transport.ts';
 
 /** How many times one download may be resumed before it counts as a network failure. */
 export const MAX_RESUMES = 5;
@@ -17,9 +21,8 @@ export interface BlobSource {
   scopes: string[];
 }
 
-interface OpenBody {
-  body: SendResponse['body'];
-  /** Bytes to drop from the front: the server ignored Range and sent the blob from its start. */
+/** One answer's body, and how many of its first bytes to drop. */
+interface Answer extends PumpedBody {
   skip: number;
 }
 
@@ -27,91 +30,162 @@ function subjectFor(src: BlobSource, desc: Descriptor): ErrorSubject {
   return { registry: src.registry, repository: src.repository, kind: 'blob', reference: desc.digest, action: 'fetch' };
 }
 
-async function openAt(src: BlobSource, desc: Descriptor, offset: number, signal: AbortSignal | undefined, continuation: boolean): Promise<OpenBody> {
-  const what = `blob ${desc.digest} of ${src.registry}/${src.repository}`;
-  const res = await src.transport.send({
+function blobName(src: BlobSource, desc: Descriptor): string {
+  return `blob ${desc.digest} of ${src.registry}/${src.repository}`;
+}
+
+/**
+ * Bytes to skip at the front of a 200/206 answer to a GET from `offset`; undefined for any other
+ * status. A 206 must start exactly at `offset`.
+ */
+function skipFor(src: BlobSource, desc: Descriptor, offset: number, status: number, headers: Headers): number | undefined {
+  if (status === 200) return offset;
+  if (status !== 206 || offset === 0) return undefined;
+  const range = /^bytes (\d+)-\d*\/(?:\d+|\*)$/.exec(header(headers, 'content-range') ?? '');
+  if (range === null || Number(range[1]) !== offset) {
+    throw new IntegrityError(`${blobName(src, desc)}: asked for bytes from ${offset} on, the server answered Content-Range "${header(headers, 'content-range') ?? ''}"`, {
+      code: 'RANGE_MISMATCH',
+    });
+  }
+  return 0;
+}
+
+async function openAt(src: BlobSource, desc: Descriptor, offset: number, signal: AbortSignal | undefined, continuation: boolean): Promise<Answer> {
+  const req: SendRequest = {
     registry: src.registry,
     method: 'GET',
     path: `/v2/${src.repository}/blobs/${desc.digest}`,
     headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
     scopes: src.scopes,
     signal,
-    what: `fetch ${what}`,
+    what: `fetch ${blobName(src, desc)}`,
     continuation,
-  });
-  if (res.status === 200) return { body: res.body, skip: offset };
-  if (res.status === 206 && offset > 0) {
-    const range = /^bytes (\d+)-\d*\/(?:\d+|\*)$/.exec(header(res.headers, 'content-range') ?? '');
-    if (range === null || Number(range[1]) !== offset) {
-      await res.body.dump();
-      throw new IntegrityError(`${what}: asked for bytes from ${offset} on, the server answered Content-Range "${header(res.headers, 'content-range') ?? ''}"`, {
-        code: 'RANGE_MISMATCH',
-      });
-    }
-    return { body: res.body, skip: 0 };
-  }
-  throw errorForResponse(subjectFor(src, desc), res, await readErrorBody(res.body));
-}
-
-async function* resumingChunks(
-  src: BlobSource,
-  desc: Descriptor,
-  start: number,
-  first: OpenBody,
-  signal: AbortSignal | undefined,
-): AsyncGenerator<Buffer> {
-  const what = `blob ${desc.digest} of ${src.registry}/${src.repository}`;
-  let offset = start;
-  let current = first;
-  for (let resumes = 0; ; ) {
-    let failure: unknown;
+  };
+  const answer = await src.transport.getForPump(req);
+  if ('lean' in answer) {
+    const { lean } = answer;
+    let skip: number | undefined;
     try {
-      let skip = current.skip;
-      for await (const raw of current.body) {
-        let chunk = raw as Buffer;
-        if (skip > 0) {
-          if (chunk.length <= skip) {
-            skip -= chunk.length;
-            continue;
-          }
-          chunk = chunk.subarray(skip);
-          skip = 0;
-        }
-        offset += chunk.length;
-        if (offset > desc.size) {
-          throw new IntegrityError(`${what}: more than the expected ${desc.size} bytes`, { code: 'SIZE_MISMATCH' });
-        }
-        yield chunk;
-      }
+      skip = skipFor(src, desc, offset, lean.status, lean.headers);
     } catch (e) {
-      failure = e;
+      lean.discard();
+      throw e;
     }
-    if (signal?.aborted) throw new AbortedError('interrupted', { cause: signal.reason });
-    if (failure !== undefined && isAirlockError(failure)) throw failure;
-    if (offset >= desc.size) return;
-    // The body broke, or ended cleanly but short (a proxy that closed without a length check).
-    resumes++;
-    if (resumes > MAX_RESUMES) {
-      throw new NetworkError(`cannot fetch ${what}: the connection broke ${resumes} times, last at byte ${offset} of ${desc.size}`, {
-        code: 'DOWNLOAD_INTERRUPTED',
-        cause: failure,
-        hint: `check the network path to ${src.registry}; the copy can be retried and resumes where it stopped`,
-      });
-    }
-    current = await openAt(src, desc, offset, signal, true);
+    // getForPump hands over only 200 and 206 answers.
+    return { pump: (sink) => lean.pump(sink), cancel: () => lean.discard(), skip: skip ?? 0 };
   }
+  const { res } = answer;
+  let skip: number | undefined;
+  try {
+    skip = skipFor(src, desc, offset, res.status, res.headers);
+  } catch (e) {
+    await res.body.dump();
+    throw e;
+  }
+  if (skip === undefined) throw errorForResponse(subjectFor(src, desc), res, await readErrorBody(res.body));
+  return { ...pumpedStream(res.body), skip };
 }
 
 /**
- * The blob's bytes from `offset` on, unverified (the caller hashes them, possibly continuing a
- * digest of the bytes before `offset`). The first request is made before returning, so a missing
- * blob rejects the promise instead of erroring the stream.
+ * Start downloading the blob's bytes from `offset` on, unverified (the caller hashes them,
+ * possibly continuing a digest of the bytes before `offset`). The first request is answered
+ * before this resolves, so a missing blob or a refusing registry rejects here.
  */
-export async function openBlobStream(src: BlobSource, desc: Descriptor, offset: number, signal?: AbortSignal): Promise<Readable> {
+export async function openBlob(src: BlobSource, desc: Descriptor, offset: number, signal?: AbortSignal): Promise<PumpedBody> {
   if (!Number.isSafeInteger(offset) || offset < 0 || offset > desc.size) {
     throw new RangeError(`offset ${offset} is outside blob ${desc.digest} of ${desc.size} bytes`);
   }
-  if (offset === desc.size) return Readable.from([], { objectMode: false });
-  const first = await openAt(src, desc, offset, signal, false);
-  return Readable.from(resumingChunks(src, desc, offset, first, signal), { objectMode: false });
+  let current = offset === desc.size ? undefined : await openAt(src, desc, offset, signal, false);
+  let cancelled = false;
+  const what = blobName(src, desc);
+  return {
+    cancel() {
+      cancelled = true;
+      current?.cancel();
+    },
+    async pump(sink) {
+      let position = offset;
+      for (let resumes = 0; current !== undefined; ) {
+        let skip = current.skip;
+        let failure: unknown;
+        try {
+          await current.pump((raw) => {
+            let chunk = raw;
+            if (skip > 0) {
+              if (chunk.length <= skip) {
+                skip -= chunk.length;
+                return;
+              }
+              chunk = chunk.subarray(skip);
+              skip = 0;
+            }
+            if (position + chunk.length > desc.size) {
+              throw new IntegrityError(`${what}: more than the expected ${desc.size} bytes`, { code: 'SIZE_MISMATCH' });
+            }
+            position += chunk.length;
+            return sink(chunk);
+          });
+        } catch (e) {
+          failure = e;
+          current.cancel();
+        }
+        if (signal?.aborted) throw new AbortedError('interrupted', { cause: signal.reason });
+        if (cancelled) throw new AbortedError(`the download of ${what} was cancelled`, { cause: failure });
+        if (failure !== undefined && isAirlockError(failure)) throw failure;
+        if (position >= desc.size) return;
+        // The body broke, or ended cleanly but short (a proxy that closed without a length check).
+        resumes++;
+        if (resumes > MAX_RESUMES) {
+          throw new NetworkError(`cannot fetch ${what}: the connection broke ${resumes} times, last at byte ${position} of ${desc.size}`, {
+            code: 'DOWNLOAD_INTERRUPTED',
+            cause: failure,
+            hint: `check the network path to ${src.registry}; the copy can be retried and resumes where it stopped`,
+          });
+        }
+        current = await openAt(src, desc, position, signal, true);
+      }
+    },
+  };
+}
+
+/** Bytes a stream reader may have buffered before the download waits for it. */
+const STREAM_HIGH_WATER = 1024 * 1024;
+
+/**
+ * `openBlob` as a Readable of the blob's bytes from `offset` on, for stream consumers (each chunk
+ * is copied out of the transport's read buffer). A reader that stops early cancels the download.
+ */
+export async function openBlobStream(src: BlobSource, desc: Descriptor, offset: number, signal?: AbortSignal): Promise<Readable> {
+  const body = await openBlob(src, desc, offset, signal);
+  let wake: (() => void) | undefined;
+  let started = false;
+  const stream: Readable = new Readable({
+    highWaterMark: STREAM_HIGH_WATER,
+    read() {
+      if (started) {
+        const w = wake;
+        wake = undefined;
+        w?.();
+        return;
+      }
+      started = true;
+      body
+        .pump((chunk) => {
+          if (stream.destroyed) throw new AbortedError('the reader stopped');
+          if (!stream.push(Buffer.from(chunk))) return new Promise<void>((resolve) => (wake = resolve));
+        })
+        .then(
+          () => stream.push(null),
+          (e: unknown) => stream.destroy(e as Error),
+        );
+    },
+    destroy(error, callback) {
+      body.cancel();
+      const w = wake;
+      wake = undefined;
+      w?.();
+      callback(error);
+    },
+  });
+  return stream;
 }

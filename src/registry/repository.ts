@@ -1,14 +1,14 @@
 // One repository of a remote registry, as content storage: manifests and blobs by descriptor,
 // tags resolved and pushed, blobs mounted from sibling repositories, ranges for resumed copies.
 import { Readable, pipeline } from 'node:stream';
-import { IntegrityError, RegistryError, UsageError } from '../core/errors.ts';
+import { AbortedError, IntegrityError, RegistryError, UsageError } from '../core/errors.ts';
 import { type Digest, digestAlgorithm, digestOf, isDigest, parseDigest, verifyBytes } from '../core/digest.ts';
 import { MAX_MANIFEST_BYTES, type Descriptor, isManifestDescriptor, parseManifest } from '../core/manifest.ts';
 import { MANIFEST_MEDIA_TYPES, MediaType, SCHEMA1_MEDIA_TYPES, isManifestMediaType } from '../core/media-types.ts';
 import { isValidTag } from '../core/reference.ts';
-import type { Mounter, OpOptions, RangeFetcher, ReferencePusher, Storage, TagResolver } from '../content/types.ts';
+import type { Mounter, OpOptions, PumpedBody, RangeFetcher, RangePumper, ReferencePusher, Storage, TagResolver } from '../content/types.ts';
 import { VerifyStream, readAllLimited } from '../content/verify-stream.ts';
-import { openBlobStream, type BlobSource } from './blob-download.ts';
+import { openBlob, openBlobStream, type BlobSource } from './blob-download.ts';
 import { uploadBlob, uploadLocation, type UploadTarget } from './blob-upload.ts';
 import { errorForResponse, readErrorBody, type ErrorSubject } from './registry-errors.ts';
 import { header, type SendResponse, type Transport } from './transport.ts';
@@ -37,7 +37,7 @@ function checkReference(reference: string, what: string): { tag?: string; digest
   return { tag: reference };
 }
 
-export class RemoteRepository implements Storage, TagResolver, ReferencePusher, RangeFetcher, Mounter {
+export class RemoteRepository implements Storage, TagResolver, ReferencePusher, RangeFetcher, RangePumper, Mounter {
   readonly registry: string;
   readonly repository: string;
   readonly #transport: Transport;
@@ -195,6 +195,24 @@ export class RemoteRepository implements Storage, TagResolver, ReferencePusher, 
       return Readable.from([bytes.subarray(offset)], { objectMode: false });
     }
     return await openBlobStream(this.#blobSource(), desc, offset, opts?.signal);
+  }
+
+  /** Raw bytes of a blob from `offset` on, pumped (a downloader writing them to disk). */
+  async openFrom(desc: Descriptor, offset: number, opts?: OpOptions): Promise<PumpedBody> {
+    if (isManifestDescriptor(desc)) {
+      const bytes = await readAllLimited(await this.fetch(desc, opts), MAX_MANIFEST_BYTES, this.#imageName(desc.digest));
+      let cancelled = false;
+      return {
+        pump: async (sink) => {
+          if (cancelled) throw new AbortedError('cancelled');
+          await sink(bytes.subarray(offset));
+        },
+        cancel: () => {
+          cancelled = true;
+        },
+      };
+    }
+    return await openBlob(this.#blobSource(), desc, offset, opts?.signal);
   }
 
   #blobSource(): BlobSource {

@@ -1,7 +1,9 @@
 // The HTTP layer under the registry client: one undici Agent (keep-alive pools) per host with that
 // host's TLS settings, the https-then-http decision for loopback/insecure registries, a per-host
 // limit on requests in flight, retries with backoff, the 401 → authorize → retry-once dance, and
-// redirects that never carry the Authorization header to another origin.
+// redirects that never carry the Authorization header to another origin. Blob bodies the registry
+// serves itself come through the lean client instead (getForPump, lean-http.ts), under the same
+// limit, credentials and TLS settings.
 import type { Readable } from 'node:stream';
 import { connect as tlsConnect, createSecureContext, type SecureContext } from 'node:tls';
 import { Agent, request, type Dispatcher } from './undici.ts';
@@ -12,6 +14,7 @@ import { networkErrorFor } from './registry-errors.ts';
 import { backoffDelay, isRetryableError, isRetryableStatus, parseRetryAfter, sleepWithSignal } from './retry.ts';
 import { Semaphore } from './semaphore.ts';
 import { connectOptionsFor, type TlsSettings } from './tls.ts';
+import { LeanHttp, type LeanResponse, type LeanTls } from './lean-http.ts';
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 export type Headers = Record<string, string | string[] | undefined>;
@@ -91,6 +94,10 @@ export class Transport {
   readonly #agents = new Map<string, Promise<Agent>>();
   readonly #origins = new Map<string, Promise<string>>();
   readonly #limits = new Map<string, Semaphore>();
+  readonly #tls = new Map<string, Promise<LeanTls>>();
+  /** The blob-body fast path (created on first use) and the registries it is not used for. */
+  #leanHttp: LeanHttp | undefined;
+  readonly #leanOff = new Set<string>();
   #closed = false;
 
   constructor(opts: TransportOptions, auth?: AuthHooks) {
@@ -144,7 +151,7 @@ export class Transport {
       p =
         protocol === 'http:'
           ? Promise.resolve(new Agent({ connect: { timeout: 30_000 }, ...agentOptions }))
-          : connectOptionsFor(host, this.#opts).then((tls) => new Agent({ connect: { ...tls, timeout: 30_000 }, ...agentOptions }));
+          : this.#tlsFor(host).then((tls) => new Agent({ connect: { ...tls, timeout: 30_000 }, ...agentOptions }));
       this.#agents.set(key, p);
       p.catch(() => this.#agents.delete(key));
     }
@@ -175,6 +182,78 @@ export class Transport {
     } finally {
       release();
     }
+  }
+
+  /**
+   * A GET whose successful body the caller pumps (blob downloads). The registry's direct 200/206
+   * answer comes through the lean client (src/registry/lean-http.ts: half the CPU per byte); every
+   * other case goes through send()'s rules as usual: a 401 (credentials obtained there are then
+   * used by the next lean request), redirects to storage (the registry is then left to undici for
+   * good), error statuses, and any failure to connect or to parse, which send() retries and explains.
+   */
+  async getForPump(req: SendRequest): Promise<{ lean: LeanResponse } | { res: SendResponse }> {
+    const release = req.continuation ? () => {} : await this.#limit(req.registry).acquire(req.signal);
+    try {
+      const lean = await this.#tryLean(req);
+      if (lean !== undefined) return { lean };
+      return { res: await this.#sendWithRetries(req) };
+    } finally {
+      release();
+    }
+  }
+
+  async #tryLean(req: SendRequest): Promise<LeanResponse | undefined> {
+    if (this.#closed || this.#leanOff.has(req.registry) || req.method !== 'GET' || req.body !== undefined || req.url !== undefined) return undefined;
+    const { signal } = req;
+    let origin: string;
+    try {
+      origin = await this.origin(req.registry, signal);
+    } catch {
+      return undefined;
+    }
+    const url = new URL(req.path ?? '/v2/', origin);
+    this.#leanHttp ??= new LeanHttp({ tls: (host) => this.#tlsFor(host) });
+    for (let answered = false; ; answered = true) {
+      const authorization = this.#auth?.provider.cached(req.registry, req.scopes);
+      // send() refuses this with an explanation.
+      if (authorization?.toLowerCase().startsWith('basic ') && url.protocol === 'http:' && !isLoopbackHost(url.host)) return undefined;
+      const headers: Record<string, string> = { 'user-agent': this.#opts.userAgent, ...req.headers };
+      if (authorization !== undefined) headers.authorization = authorization;
+      let res: LeanResponse;
+      try {
+        res = await this.#leanHttp.get(url, headers, signal);
+      } catch (e) {
+        if (signal?.aborted) throw new AbortedError('interrupted', { cause: signal.reason });
+        if (isAirlockError(e)) throw e;
+        return undefined;
+      }
+      if (res.status === 200 || res.status === 206) return res;
+      res.discard();
+      if (REDIRECTS.has(res.status)) this.#leanOff.add(req.registry);
+      // The first blob of a repository: get the token here (once), then ask again.
+      const raw = res.headers['www-authenticate'];
+      if (res.status !== 401 || answered || this.#auth === undefined || raw === undefined) return undefined;
+      const challenges = (Array.isArray(raw) ? raw : [raw]).flatMap((h) => this.#auth!.parseChallenges(h));
+      if (challenges.length === 0) return undefined;
+      try {
+        await this.#auth.provider.authorize(req.registry, challenges, req.scopes, signal);
+      } catch {
+        // send() meets the same refusal and explains it.
+        if (signal?.aborted) throw new AbortedError('interrupted', { cause: signal.reason });
+        return undefined;
+      }
+    }
+  }
+
+  /** One secure context per host, shared by undici's pool and the lean client (building one costs ~0.1 s). */
+  #tlsFor(host: string): Promise<LeanTls> {
+    let p = this.#tls.get(host);
+    if (p === undefined) {
+      p = connectOptionsFor(host, this.#opts);
+      this.#tls.set(host, p);
+      p.catch(() => this.#tls.delete(host));
+    }
+    return p;
   }
 
   async #sendWithRetries(req: SendRequest): Promise<SendResponse> {
@@ -362,6 +441,7 @@ export class Transport {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#leanHttp?.close();
     const agents = await Promise.allSettled([...this.#agents.values()]);
     this.#agents.clear();
     await Promise.all(
