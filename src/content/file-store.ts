@@ -231,7 +231,10 @@ export class FileStore implements Storage, Feeder {
     if (offset > 0) opts.onBytes?.(offset, true);
     const hash = prefix ?? createDigester(digestAlgorithm(desc.digest));
     // Positioned writes at explicit offsets ('r+' keeps a resumed prefix; 'w' starts over).
-    const fh = await open(partial, prefix ? 'r+' : 'w');
+    const fh = await open(partial, prefix ? 'r+' : 'w').catch((e: unknown) => {
+      input.cancel();
+      throw e;
+    });
     try {
       await pumpToDisk(input, desc, offset, what, opts.signal, hash, (chunk, position) => {
         const disk = writevAll(fh, [chunk], position);
