@@ -35,7 +35,6 @@ export interface LeanOptions {
   tls(host: string): Promise<LeanTls>;
 }
 
-
 export interface LeanResponse {
   status: number;
   /** Lower-case names; a repeated header is an array. */
