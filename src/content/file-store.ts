@@ -16,6 +16,7 @@ import { AbortedError, IntegrityError, NetworkError, NotFoundError, throwIfAbort
 import { createDigester, digestAlgorithm, digestEncoded, parseDigest, verifyBytes } from '../core/digest.ts';
 import type { Descriptor } from '../core/manifest.ts';
 import { isRangePumper, type ChunkSink, type Feeder, type Fetcher, type OpOptions, type PumpedBody, type RangeFetcher, type RangePumper, type Storage } from './types.ts';
+import { DIRECT_ALIGNMENT, directWorthwhile, giveSlot, isDirectRefusal, openDirect, roundUp, SLOT_BYTES, takeSlot } from './direct-io.ts';
 import { pumpedStream } from './pumped.ts';
 import { destroyOnAbort, VerifyStream, type VerifyTarget } from './verify-stream.ts';
 
@@ -44,6 +45,8 @@ export class FileStore implements Storage, Feeder {
 
   readonly #trustOwnWrites: boolean;
   readonly #dirs = new Set<string>();
+  /** Downloads are written around the page cache on local disks, until the filesystem refuses it once. */
+  #direct: boolean | undefined;
 
   /**
    * @param opts.trustOwnWrites read back blobs this instance wrote (and hashed while writing) without
@@ -230,21 +233,55 @@ export class FileStore implements Storage, Feeder {
     input ??= canResume && !refused ? await raw(0) : pumpedStream(await src.fetch(desc, { signal: opts.signal }));
     if (offset > 0) opts.onBytes?.(offset, true);
     const hash = prefix ?? createDigester(digestAlgorithm(desc.digest));
-    // Positioned writes at explicit offsets ('r+' keeps a resumed prefix; 'w' starts over).
-    const fh = await open(partial, prefix ? 'r+' : 'w').catch((e: unknown) => {
+    // Positioned writes at explicit offsets (a resumed prefix is kept, a fresh start truncates),
+    // around the page cache where the filesystem allows it (direct-io.ts), else buffered.
+    let direct: FileHandle | undefined;
+    let fh: FileHandle;
+    try {
+      this.#direct ??= await directWorthwhile(join(final, '..'));
+      if (this.#direct && offset % DIRECT_ALIGNMENT === 0) {
+        direct = await openDirect(partial, !prefix);
+        if (direct === undefined) this.#direct = false;
+      }
+      fh = direct ?? (await open(partial, prefix ? 'r+' : 'w'));
+    } catch (e) {
       input.cancel();
       throw e;
-    });
+    }
+    // Where the blob's bytes on disk end: a padded last write leaves zeros after it until the cut.
+    let dataEnd = offset;
+    const toDisk = async (chunk: Buffer, position: number): Promise<void> => {
+      if (direct !== undefined) {
+        // The last batch is padded to the alignment with zeros; the file is cut to size after it.
+        const padded = Buffer.from(chunk.buffer, chunk.byteOffset, roundUp(chunk.length)).fill(0, chunk.length);
+        try {
+          await writevAll(direct, [padded], position);
+          dataEnd = Math.max(dataEnd, position + chunk.length);
+          return;
+        } catch (e) {
+          if (!isDirectRefusal(e)) throw e;
+          // Opened, yet refused at the first write (some FUSE filesystems): buffered from here on.
+          this.#direct = false;
+          await direct.close();
+          direct = undefined;
+          fh = await open(partial, 'r+');
+        }
+      }
+      await writevAll(fh, [chunk], position);
+      dataEnd = Math.max(dataEnd, position + chunk.length);
+    };
     try {
       await pumpToDisk(input, desc, offset, what, opts.signal, hash, (chunk, position) => {
-        const disk = writevAll(fh, [chunk], position);
-        const reported = disk.then(() => opts.onBytes?.(chunk.length));
+        const reported = toDisk(chunk, position).then(() => opts.onBytes?.(chunk.length));
         return also ? Promise.all([reported, also([chunk], position)]).then(() => {}) : reported;
       });
       const actual = `${digestAlgorithm(desc.digest)}:${hash.digest('hex')}`;
       if (actual !== desc.digest) throw new IntegrityError(`${what}: digest mismatch, expected ${desc.digest}, got ${actual}`, { code: 'DIGEST_MISMATCH' });
+      if (direct !== undefined) await direct.truncate(desc.size);
     } catch (e) {
       input.cancel();
+      // The good prefix stays for the resume, without the padding of a last direct write.
+      if (direct !== undefined) await direct.truncate(dataEnd).catch(() => {});
       await fh.close().catch(() => {});
       // Wrong bytes cannot be resumed from; anything else (network, abort) keeps the prefix.
       if (e instanceof IntegrityError) await unlink(partial).catch(() => {});
@@ -303,15 +340,14 @@ export class FileStore implements Storage, Feeder {
 }
 
 
-/** Bytes gathered from the network before one write (per blob in flight: one filling, at most two queued). */
-const WRITE_BATCH = 1024 * 1024;
 /** Read size for `feed`. */
 const FEED_CHUNK = 1024 * 1024;
 
 /**
- * Pump `input` (the blob's bytes from `offset` on) into `hash` and, copied into WRITE_BATCH
- * buffers, into `write`, one write at a time (a `.partial` file grows without holes, so an
- * interruption leaves a resumable prefix). The source waits while two batches are queued.
+ * Pump `input` (the blob's bytes from `offset` on) into `hash` and, copied into pooled page-aligned
+ * SLOT_BYTES buffers, into `write`, one write at a time (a `.partial` file grows without holes, so
+ * an interruption leaves a resumable prefix). The source waits while two batches are queued. Each
+ * chunk given to `write` starts a slot; the slot's bytes after it are scratch (room for padding).
  * Refuses more than the blob's size and ends with an IntegrityError when the input ends short.
  */
 async function pumpToDisk(
@@ -323,8 +359,9 @@ async function pumpToDisk(
   hash: Hash,
   write: (chunk: Buffer, position: number) => Promise<void>,
 ): Promise<void> {
-  const batchSize = Math.max(1, Math.min(WRITE_BATCH, desc.size - offset));
+  const batchSize = Math.max(1, Math.min(SLOT_BYTES, desc.size - offset));
   const free: Buffer[] = [];
+  const taken: Buffer[] = [];
   let current: Buffer | undefined;
   let fill = 0;
   let position = offset;
@@ -364,11 +401,14 @@ async function pumpToDisk(
       if (position + fill + chunk.length > desc.size) throw new IntegrityError(`${what}: more than the expected ${desc.size} bytes`, { code: 'SIZE_MISMATCH' });
       hash.update(chunk);
       for (let i = 0; i < chunk.length; ) {
-        current ??= free.pop() ?? Buffer.allocUnsafe(batchSize);
-        const n = chunk.copy(current, fill, i);
+        if (current === undefined) {
+          current = free.pop();
+          if (current === undefined) taken.push((current = takeSlot()));
+        }
+        const n = chunk.copy(current, fill, i, i + Math.min(chunk.length - i, batchSize - fill));
         fill += n;
         i += n;
-        if (fill === current.length) flush();
+        if (fill === batchSize) flush();
       }
       if (queued >= 2) {
         return new Promise<void>((resolve) => {
@@ -391,6 +431,8 @@ async function pumpToDisk(
     throw e;
   } finally {
     signal?.removeEventListener('abort', onAbort);
+    // Every write has settled (the chain was awaited): nothing holds the slots any more.
+    for (const b of taken) giveSlot(b);
   }
   if (position !== desc.size) throw new IntegrityError(`${what}: truncated, got ${position} of ${desc.size} bytes`, { code: 'SIZE_MISMATCH' });
 }
