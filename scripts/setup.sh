@@ -14,6 +14,7 @@ command -v unzip >/dev/null           || need+=(unzip)             # helm comes 
 command -v ip >/dev/null              || need+=(iproute2)          # airlock sandbox: network namespaces
 command -v nft >/dev/null             || need+=(nftables)          # airlock sandbox: egress recorder
 command -v unshare >/dev/null         || need+=(util-linux)        # private skopeo state in tests (unshare -U), setpriv
+command -v fincore >/dev/null         || need+=(util-linux-extra)  # page-cache checks of the blob cache's tests
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   $SUDO apt-get update -qq
