@@ -15,8 +15,12 @@ export const DIRECT_ALIGNMENT = 4096;
 export const SLOT_BYTES = 1024 * 1024;
 const SLOTS_PER_REGION = 16;
 
-/** WebAssembly.Memory is not in this project's TypeScript lib; only its page-aligned buffer is used. */
-const WasmMemory = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer } } }).WebAssembly.Memory;
+/**
+ * WebAssembly.Memory is not in this project's TypeScript lib; only its page-aligned buffer is used.
+ * Without WebAssembly (node --jitless) the pool hands out ordinary buffers: a direct write from one
+ * is refused with EINVAL and that file is written buffered.
+ */
+const WasmMemory = (globalThis as { WebAssembly?: { Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer } } }).WebAssembly?.Memory;
 const WASM_PAGE = 64 * 1024;
 
 const free: Buffer[] = [];
@@ -29,7 +33,7 @@ export function takeSlot(): Buffer {
   let b = free.pop();
   if (b === undefined) {
     const pages = (SLOT_BYTES * SLOTS_PER_REGION) / WASM_PAGE;
-    const region = Buffer.from(new WasmMemory({ initial: pages, maximum: pages }).buffer);
+    const region = WasmMemory ? Buffer.from(new WasmMemory({ initial: pages, maximum: pages }).buffer) : Buffer.allocUnsafeSlow(SLOT_BYTES * SLOTS_PER_REGION);
     for (let i = SLOTS_PER_REGION - 1; i > 0; i--) free.push(region.subarray(i * SLOT_BYTES, (i + 1) * SLOT_BYTES));
     b = region.subarray(0, SLOT_BYTES);
   }
