@@ -14,7 +14,6 @@ import { Readable } from 'node:stream';
 import { open as openFile, writeFile, rename } from 'node:fs/promises';
 import { IntegrityError, NetworkError, UsageError } from './core/errors.ts';
 import { childrenOf, isManifestDescriptor, MAX_MANIFEST_BYTES, parseManifest, type Descriptor } from './core/manifest.ts';
-import { isIndexMediaType } from './core/media-types.ts';
 import { formatReference, parseReference } from './core/reference.ts';
 import { readAllLimited } from './content/verify-stream.ts';
 import { FileStore } from './content/file-store.ts';
@@ -331,19 +330,8 @@ async function baseFromLock(path: string, ctx: BaseContext): Promise<DeltaBase> 
     const chosen = img.platforms ? new Set(img.platforms.map((p) => p.digest)) : undefined;
     await walk.walk(repo, root, chosen ? (c) => c.filter((x) => chosen.has(x.digest)) : undefined, img.reference);
     await walk.settle();
-    let bundleRoot = root;
-    if (img.bundled) {
-      bundleRoot = { mediaType: img.mediaType, digest: img.bundled.digest, size: img.bundled.size };
-      if (!(await store.exists(bundleRoot, { signal }))) {
-        const original = await readAllLimited(await store.fetch(root, { signal }), MAX_MANIFEST_BYTES, img.reference);
-        await store.push(bundleRoot, Readable.from([reduceIndex(original, chosen!)]), { signal });
-      }
-    }
-    // A single manifest's config names its platform in the inventory: it must be at hand.
-    if (!isIndexMediaType(bundleRoot.mediaType)) {
-      const m = parseManifest(await readAllLimited(await store.fetch(bundleRoot, { signal }), MAX_MANIFEST_BYTES, img.reference), bundleRoot.mediaType, img.reference);
-      if (m.kind === 'manifest' && !(await store.exists(m.value.config, { signal }))) await store.ingest(m.value.config, repo, { signal });
-    }
+    // The walk put every manifest and every config planning reads for a platform into the cache.
+    const bundleRoot = img.bundled ? await storeReducedIndex(store, img, await walk.read(root), chosen!, signal) : root;
     roots.push({ reference: bundleName(img.reference), root: bundleRoot });
   }
   const charts = lock.charts ?? [];

@@ -111,32 +111,26 @@ export class FileStore implements Storage, Feeder {
       content.destroy();
       return;
     }
-    const final = this.path(desc);
-    const dir = join(final, '..');
-    await this.#mkdir(dir);
-    const tmp = join(dir, `${digestEncoded(desc.digest)}.${randomBytes(6).toString('hex')}.tmp`);
-    try {
-      await pipeline(content, new VerifyStream(desc, `blob ${desc.digest}`), createWriteStream(tmp, { flags: 'wx' }), {
-        signal: opts.signal,
-      });
-      await rename(tmp, final);
-      this.#verified.add(desc.digest);
-    } catch (e) {
-      await unlink(tmp).catch(() => {});
-      throw asAborted(e, opts.signal);
-    }
+    await this.#storeVia(desc, opts, (tmp) =>
+      pipeline(content, new VerifyStream(desc, `blob ${desc.digest}`), createWriteStream(tmp, { flags: 'wx' }), { signal: opts.signal }),
+    );
   }
 
   /** Store bytes already in memory (a manifest or config, small): checked, written, renamed. */
   async write(desc: Descriptor, bytes: Uint8Array, opts: OpOptions = {}): Promise<void> {
     verifyBytes(bytes, desc, `blob ${desc.digest}`);
     if (await this.exists(desc, opts)) return;
+    await this.#storeVia(desc, opts, (tmp) => writeFile(tmp, bytes, { flag: 'wx', signal: opts.signal }));
+  }
+
+  /** Write a blob through a fresh temp file beside its place, then rename it there; the temp file never outlives a failure. */
+  async #storeVia(desc: Descriptor, opts: OpOptions, put: (tmp: string) => Promise<void>): Promise<void> {
     const final = this.path(desc);
     const dir = join(final, '..');
     await this.#mkdir(dir);
     const tmp = join(dir, `${digestEncoded(desc.digest)}.${randomBytes(6).toString('hex')}.tmp`);
     try {
-      await writeFile(tmp, bytes, { flag: 'wx', signal: opts.signal });
+      await put(tmp);
       await rename(tmp, final);
       this.#verified.add(desc.digest);
     } catch (e) {

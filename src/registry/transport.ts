@@ -231,9 +231,8 @@ export class Transport {
       res.discard();
       if (REDIRECTS.has(res.status)) this.#leanOff.add(req.registry);
       // The first blob of a repository: get the token here (once), then ask again.
-      const raw = res.headers['www-authenticate'];
-      if (res.status !== 401 || answered || this.#auth === undefined || raw === undefined) return undefined;
-      const challenges = (Array.isArray(raw) ? raw : [raw]).flatMap((h) => this.#auth!.parseChallenges(h));
+      if (res.status !== 401 || answered || this.#auth === undefined) return undefined;
+      const challenges = this.#challenges(res.headers);
       if (challenges.length === 0) return undefined;
       try {
         await this.#auth.provider.authorize(req.registry, challenges, req.scopes, signal);
@@ -243,6 +242,13 @@ export class Transport {
         return undefined;
       }
     }
+  }
+
+  /** The challenges of a 401's WWW-Authenticate header(s); none without auth hooks. */
+  #challenges(headers: Headers): AuthChallenge[] {
+    const raw = headers['www-authenticate'];
+    if (this.#auth === undefined || raw === undefined) return [];
+    return (Array.isArray(raw) ? raw : [raw]).flatMap((h) => this.#auth!.parseChallenges(h));
   }
 
   /** One secure context per host, shared by undici's pool and the lean client (building one costs ~0.1 s). */
@@ -295,8 +301,7 @@ export class Transport {
         throw this.#auth.provider.rejectionError(req.registry, answered, req.scopes);
       }
       if (res.status === 401 && answered === undefined && this.#auth !== undefined && res.url.origin === registryOrigin) {
-        const raw = res.headers['www-authenticate'];
-        const challenges = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]).flatMap((h) => this.#auth!.parseChallenges(h));
+        const challenges = this.#challenges(res.headers);
         if (challenges.length > 0) {
           await res.body.dump();
           if (!replayable) {
