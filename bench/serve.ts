@@ -29,7 +29,7 @@ import { Agent, request } from 'undici';
 import { startRegistry, type RunningRegistry } from '../test/helpers/registry.ts';
 import { seedRegistry } from '../test/helpers/images.ts';
 import { isManifestMediaType } from '../src/core/media-types.ts';
-import { startServe, type RunningServe } from '../test/serve/fixture.ts';
+import { startServe, type RunningServe } from '../test/helpers/serve.ts';
 import { buildImageSet, uniqueBlobBytes, type SetSize } from './image-set.ts';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));

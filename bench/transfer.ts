@@ -189,17 +189,11 @@ function runChild(
  * above a few percent is someone else's work competing with the timed runs. Linux /proc/stat.
  */
 async function cpuBusyPercent(ms: number): Promise<number> {
-  const sample = async (): Promise<{ idle: number; total: number }> => {
-    const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!;
-    const v = line.trim().split(/\s+/).slice(1).map(Number);
-    // user nice system idle iowait irq softirq steal: idle + iowait count as idle.
-    return { idle: v[3]! + v[4]!, total: v.slice(0, 8).reduce((a, b) => a + b, 0) };
-  };
-  const a = await sample();
+  const a = await cpuSnapshot([]);
   await sleep(ms);
-  const b = await sample();
+  const b = await cpuSnapshot([]);
   const total = b.total - a.total;
-  return total > 0 ? (100 * (total - (b.idle - a.idle))) / total : 0;
+  return total > 0 ? (100 * (b.busy - a.busy)) / total : 0;
 }
 
 interface CpuSnapshot {
@@ -211,6 +205,7 @@ interface CpuSnapshot {
 }
 
 async function cpuSnapshot(pids: number[]): Promise<CpuSnapshot> {
+  // user nice system idle iowait irq softirq steal: idle + iowait count as idle.
   const v = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
   const total = v.reduce((a, b) => a + b, 0);
   // Fields after "pid (comm) ": state is [0], utime [11], stime [12], cutime [13], cstime [14].
@@ -238,10 +233,10 @@ async function withOthers<T>(pids: () => number[], fn: () => Promise<T>): Promis
 
 /**
  * Before a timed step: flush dirty pages (so one tool's writes are not written back on the other's
- * clock), then wait up to `maxMs` for the CPUs to be idle (< 10 % busy over 2 s in a row). Returns
- * the last busy figure: what the step started with.
+ * clock), then wait up to `maxMs` for the CPUs to be idle (< 10 % busy over 2 s in a row); a step
+ * that starts on busy CPUs anyway is logged as noisy.
  */
-async function settle(maxMs: number): Promise<number> {
+async function settle(maxMs: number): Promise<void> {
   await sync();
   const deadline = Date.now() + maxMs;
   let busy = await cpuBusyPercent(1000);
@@ -252,7 +247,6 @@ async function settle(maxMs: number): Promise<number> {
     busy = await cpuBusyPercent(1000);
   }
   if (busy >= 10) log(`  starting with the CPUs ${busy.toFixed(0)}% busy from other work: times will be noisy`);
-  return busy;
 }
 
 /** Flush dirty pages so the next timed step does not pay for the previous one's writes. */

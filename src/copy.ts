@@ -135,7 +135,7 @@ async function copyBlob(ctx: Ctx, desc: Descriptor): Promise<void> {
     let settle: ((ok: boolean) => void) | undefined;
     if (sib && !other) sib.uploads.set(desc.digest, { repository: sib.repository, done: new Promise<boolean>((r) => (settle = r)) });
     try {
-      await uploadBlob(ctx, desc);
+      await sendBlob(ctx, desc);
       settle?.(true);
     } catch (e) {
       settle?.(false);
@@ -152,14 +152,14 @@ async function copyBlob(ctx: Ctx, desc: Descriptor): Promise<void> {
         onEvent?.({ type: 'blob-done', image, digest: desc.digest, size: desc.size, how: 'mounted' });
         return;
       }
-      await uploadBlob(ctx, desc);
+      await sendBlob(ctx, desc);
     }, signal);
   }
   ctx.nodes.push(desc);
 }
 
 /** Send one blob (retried whole on network errors); emits blob-start, progress and blob-done. */
-async function uploadBlob(ctx: Ctx, desc: Descriptor): Promise<void> {
+async function sendBlob(ctx: Ctx, desc: Descriptor): Promise<void> {
   const { signal, onEvent } = ctx.opts;
   const image = ctx.image;
   onEvent?.({ type: 'blob-start', image, digest: desc.digest, size: desc.size });

@@ -19,12 +19,8 @@ import type { VerifyingKey } from './sign/keys.ts';
 import { copyGraph, type CopyEvent, type SiblingUploads } from './copy.ts';
 import { mapAll, type Target } from './rewrite/mapping.ts';
 import { Limiter } from './util/limiter.ts';
-
-/**
- * helm/artifact.ts's ARTIFACT_ANNOTATION and CHART_ARTIFACT (test/push checks they agree): that
- * module builds chart manifests and loads yaml and semver (~40 ms of start-up) to do it.
- */
-export const CHART_MARK = { annotation: 'dev.airlock.artifact', value: 'chart' } as const;
+// Not helm/artifact.ts: that one builds chart manifests and loads yaml and semver to do it.
+import { ARTIFACT_ANNOTATION, CHART_ARTIFACT } from './helm/artifact-mark.ts';
 
 export interface PushRepository extends Storage, Partial<TagResolver> {}
 export type OpenTarget = (ref: Reference) => PushRepository;
@@ -88,7 +84,7 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
       const src = formatReference(parseReference(img.reference));
       const dst = mapping.get(src)!;
       const repoKey = `${dst.registry}/${dst.repository}`;
-      const stat: PushedImage = { kind: img.root.annotations?.[CHART_MARK.annotation] === CHART_MARK.value ? 'chart' : 'image', source: img.reference, target: formatReference(dst.tag === undefined ? { ...dst, digest: img.root.digest } : { ...dst, digest: undefined }), digest: img.root.digest, blobs: { copied: 0, exists: 0, mounted: 0 }, bytes: 0 };
+      const stat: PushedImage = { kind: img.root.annotations?.[ARTIFACT_ANNOTATION] === CHART_ARTIFACT ? 'chart' : 'image', source: img.reference, target: formatReference(dst.tag === undefined ? { ...dst, digest: img.root.digest } : { ...dst, digest: undefined }), digest: img.root.digest, blobs: { copied: 0, exists: 0, mounted: 0 }, bytes: 0 };
       stats.set(img.reference, stat);
       if (!done.has(repoKey)) done.set(repoKey, new Map());
       await copyGraph(source, opts.open(dst), img.root, {

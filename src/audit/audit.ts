@@ -6,7 +6,7 @@ import { extractImages } from '../discover/extract.ts';
 import type { Manifest } from '../discover/types.ts';
 import { makeClassifyContext } from './classify.ts';
 import { FindingSet, showValue } from './findings.ts';
-import { loadInputs, type LoadProblem, type RenderInputOptions } from './load.ts';
+import { loadManifests, type LoadProblem, type RenderInputOptions } from './load.ts';
 import { namespacesOf } from './namespaces.ts';
 import { DEFAULT_ON_RULES, IMPLICIT_RULES } from './rules.ts';
 import { scanManifests } from './scan.ts';
@@ -138,7 +138,7 @@ export function auditManifests(manifests: readonly Manifest[], o: ManifestAuditO
 export async function auditInputs(o: AuditOptions): Promise<AuditResult> {
   // Bad --internal-* values fail before anything is rendered.
   makeClassifyContext({ internalDomains: o.internalDomains, internalCidrs: o.internalCidrs });
-  const loaded = await loadInputs(o, 'audit');
+  const loaded = await loadManifests(o, 'audit');
   const result = auditManifests(loaded.manifests, {
     internalDomains: o.internalDomains,
     internalCidrs: o.internalCidrs,

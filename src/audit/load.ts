@@ -2,21 +2,21 @@
 // pipeline `airlock discover` uses (discover/sources.ts), tolerant: a manifest document that does
 // not parse is a problem to report, not a reason to stop; the audit of everything else goes on.
 import { join } from 'node:path';
-import { loadInputs as loadAll, type LoadProblem, type RenderInputOptions } from '../discover/sources.ts';
+import { loadInputs, type LoadProblem, type RenderInputOptions } from '../discover/sources.ts';
 import type { Manifest } from '../discover/types.ts';
 
 export type { LoadProblem, RenderInputOptions };
 
-export interface LoadedInputs {
+export interface LoadedManifests {
   manifests: Manifest[];
   problems: LoadProblem[];
   warnings: string[];
 }
 
 /** Render and read every input; unparseable manifest documents come back as problems. */
-export async function loadInputs(o: RenderInputOptions, command: string): Promise<LoadedInputs> {
-  const loaded = await loadAll({ ...o, command, tolerant: true });
-  const out: LoadedInputs = { manifests: [], problems: loaded.problems, warnings: [] };
+export async function loadManifests(o: RenderInputOptions, command: string): Promise<LoadedManifests> {
+  const loaded = await loadInputs({ ...o, command, tolerant: true });
+  const out: LoadedManifests = { manifests: [], problems: loaded.problems, warnings: [] };
   for (const input of loaded.inputs) {
     out.warnings.push(...input.warnings);
     // helm names templates `CHARTNAME/templates/x.yaml`: make that a path the user can open.

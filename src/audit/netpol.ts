@@ -5,7 +5,7 @@
 import { stringify } from 'yaml';
 import { UsageError } from '../core/errors.ts';
 import { formatIp, networkOf, parseCidr } from './ip.ts';
-import { loadInputs, type LoadProblem, type RenderInputOptions } from './load.ts';
+import { loadManifests, type LoadProblem, type RenderInputOptions } from './load.ts';
 import { namespacesOf } from './namespaces.ts';
 
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
@@ -146,7 +146,7 @@ export interface NetpolResult {
 /** Render or read the inputs and write the policies for the namespaces they use. */
 export async function netpolForInputs(o: RenderInputOptions & { allowCidrs?: string[] }): Promise<NetpolResult> {
   const allow = (o.allowCidrs ?? []).map(parseAllowCidr);
-  const loaded = await loadInputs(o, 'netpol');
+  const loaded = await loadManifests(o, 'netpol');
   const used = namespacesOf(loaded.manifests, o.namespace ?? 'default');
   const skipped = [...used].filter((n) => SYSTEM_NAMESPACES.includes(n)).sort();
   const namespaces = [...used].filter((n) => !SYSTEM_NAMESPACES.includes(n)).sort();

@@ -427,69 +427,35 @@ const READ_CHUNK = 1024 * 1024;
  */
 const RECYCLE_RING = 8;
 
+interface RangeStreamOptions {
+  /** Names the bytes in a truncation error. */
+  what?: string | undefined;
+  /** The buffer a read of `len` bytes goes into (default: a fresh one per read). */
+  bufferFor?: ((len: number) => Buffer) | undefined;
+  /** Sees every chunk, in order, as it is read (before it is pushed). */
+  onChunk?: ((chunk: Buffer) => void) | undefined;
+  /**
+   * Asked once every byte was read: an error destroys the stream instead of ending it. The last
+   * chunk is held back until then, so bytes that fail the check never end cleanly.
+   */
+  verdict?: (() => Error | undefined) | undefined;
+}
+
 /**
  * Positioned reads of `size` bytes from `offset` on a handle the stream does not own: destroying
  * the stream stops reading but leaves the handle open (fs streams would close it).
  */
-export function rangeStream(fh: PositionedReader, offset: number, size: number): Readable {
+function rangeStream(fh: PositionedReader, offset: number, size: number, opts: RangeStreamOptions = {}): Readable {
+  const { what, onChunk, verdict } = opts;
+  const bufferFor = opts.bufferFor ?? ((len: number): Buffer => Buffer.allocUnsafe(len));
   let pos = offset;
   const end = offset + size;
-  return new Readable({
-    highWaterMark: READ_CHUNK,
-    read() {
-      if (pos >= end) {
-        this.push(null);
-        return;
-      }
-      const len = Math.min(READ_CHUNK, end - pos);
-      const buffer = Buffer.allocUnsafe(len);
-      fh.read(buffer, 0, len, pos).then(
-        ({ bytesRead }) => {
-          if (this.destroyed) return;
-          if (bytesRead === 0) {
-            this.destroy(new IntegrityError(`unexpected end of file at offset ${pos}, ${end - pos} bytes short`, { code: 'TAR_TRUNCATED' }));
-            return;
-          }
-          pos += bytesRead;
-          this.push(buffer.subarray(0, bytesRead));
-          if (pos >= end) this.push(null);
-        },
-        (err: unknown) => this.destroy(err as Error),
-      );
-    },
-  });
-}
-
-/**
- * A blob's bytes read from `offset`, hashed as they are read: one stream, one pass over the bytes.
- * It ends only when all `target.size` bytes matched `target.digest`; otherwise it fails with an
- * IntegrityError naming `what`. Marked self-verifying, so an upload does not hash them again.
- * `recycle`: read into a ring of RECYCLE_RING reused buffers (see Bundle.fetchForUpload).
- */
-export function verifiedRangeStream(
-  fh: PositionedReader,
-  offset: number,
-  target: VerifyTarget,
-  what: string,
-  opts: { signal?: AbortSignal | undefined; recycle?: boolean } = {},
-): Readable {
-  const { signal } = opts;
-  const hash = createDigester(digestAlgorithm(target.digest));
-  const end = offset + target.size;
-  let pos = offset;
-  const ring: Buffer[] | undefined = opts.recycle ? [] : undefined;
-  let reads = 0;
-  const bufferFor = (len: number): Buffer => {
-    // A blob of one chunk has nothing to recycle into.
-    if (!ring || target.size <= READ_CHUNK) return Buffer.allocUnsafe(len);
-    const b = (ring[reads++ % RECYCLE_RING] ??= Buffer.allocUnsafe(READ_CHUNK));
-    return b.subarray(0, len);
-  };
   const stream = new Readable({
     highWaterMark: READ_CHUNK,
     read() {
       if (pos >= end) {
-        finish();
+        // Nothing to read (an empty range): the verdict still decides how it ends.
+        finish(undefined);
         return;
       }
       const len = Math.min(READ_CHUNK, end - pos);
@@ -498,35 +464,59 @@ export function verifiedRangeStream(
         ({ bytesRead }) => {
           if (stream.destroyed) return;
           if (bytesRead === 0) {
-            stream.destroy(new IntegrityError(`${what}: unexpected end of file at offset ${pos}, ${end - pos} bytes short`, { code: 'TAR_TRUNCATED' }));
+            stream.destroy(new IntegrityError(`${what !== undefined ? `${what}: ` : ''}unexpected end of file at offset ${pos}, ${end - pos} bytes short`, { code: 'TAR_TRUNCATED' }));
             return;
           }
           pos += bytesRead;
           const chunk = buffer.subarray(0, bytesRead);
-          hash.update(chunk);
-          // The last chunk goes out only with the verdict: a wrong blob never ends cleanly.
-          if (pos >= end) {
-            if (check()) {
-              stream.push(chunk);
-              stream.push(null);
-            }
-          } else stream.push(chunk);
+          onChunk?.(chunk);
+          if (pos >= end) finish(chunk);
+          else stream.push(chunk);
         },
         (err: unknown) => stream.destroy(err as Error),
       );
     },
   });
-  const check = (): boolean => {
-    const actual = `${digestAlgorithm(target.digest)}:${hash.digest('hex')}`;
-    if (actual === target.digest) return true;
-    stream.destroy(new IntegrityError(`${what}: digest mismatch, expected ${target.digest}, got ${actual}`, { code: 'DIGEST_MISMATCH' }));
-    return false;
+  const finish = (last: Buffer | undefined): void => {
+    const err = verdict?.();
+    if (err) {
+      stream.destroy(err);
+      return;
+    }
+    if (last) stream.push(last);
+    stream.push(null);
   };
-  const finish = (): void => {
-    // An empty blob: nothing was read, the digest is still checked.
-    if (check()) stream.push(null);
-  };
-  destroyOnAbort(stream, signal);
+  return stream;
+}
+
+/**
+ * A blob's bytes read from `offset`, hashed as they are read: one stream, one pass over the bytes.
+ * It ends only when all `target.size` bytes matched `target.digest`; otherwise it fails with an
+ * IntegrityError naming `what`. Marked self-verifying, so an upload does not hash them again.
+ * `recycle`: read into a ring of RECYCLE_RING reused buffers (see Bundle.fetchForUpload).
+ */
+function verifiedRangeStream(
+  fh: PositionedReader,
+  offset: number,
+  target: VerifyTarget,
+  what: string,
+  opts: { signal?: AbortSignal | undefined; recycle?: boolean } = {},
+): Readable {
+  const algorithm = digestAlgorithm(target.digest);
+  const hash = createDigester(algorithm);
+  // A blob of one chunk has nothing to recycle into.
+  const ring: Buffer[] | undefined = opts.recycle && target.size > READ_CHUNK ? [] : undefined;
+  let reads = 0;
+  const stream = rangeStream(fh, offset, target.size, {
+    what,
+    bufferFor: ring ? (len) => (ring[reads++ % RECYCLE_RING] ??= Buffer.allocUnsafe(READ_CHUNK)).subarray(0, len) : undefined,
+    onChunk: (chunk) => hash.update(chunk),
+    verdict: () => {
+      const actual = `${algorithm}:${hash.digest('hex')}`;
+      return actual === target.digest ? undefined : new IntegrityError(`${what}: digest mismatch, expected ${target.digest}, got ${actual}`, { code: 'DIGEST_MISMATCH' });
+    },
+  });
+  destroyOnAbort(stream, opts.signal);
   return markSelfVerifying(stream, target);
 }
 

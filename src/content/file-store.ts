@@ -450,7 +450,7 @@ export async function writevAll(fh: FileHandle, chunks: Buffer[], position: numb
  * Pipe `source` through a VerifyStream and return the verified stream: errors of either side reach
  * the consumer, a consumer that stops early releases the source, and `signal` aborts both.
  */
-export function verifiedStream(source: Readable, target: VerifyTarget, what: string, signal?: AbortSignal): Readable {
+function verifiedStream(source: Readable, target: VerifyTarget, what: string, signal?: AbortSignal): Readable {
   const v = new VerifyStream(target, what);
   source.once('error', (e) => v.destroy(e));
   v.once('close', () => {

@@ -28,7 +28,7 @@ async function statOrUndefined(path: string) {
 }
 
 /** What an input path is: a chart (dir with Chart.yaml, or .tgz), a kustomize dir, or manifests. */
-export async function classifyInput(path: string): Promise<InputKind> {
+async function classifyInput(path: string): Promise<InputKind> {
   if (/^(oci|https?):\/\//.test(path)) {
     throw new UsageError(`discover works on local files, not "${path}"`, {
       code: 'INPUT_REMOTE',
@@ -137,7 +137,7 @@ export async function renderChart(path: string, o: ChartRenderOptions): Promise<
 }
 
 /** `kubectl kustomize DIR`, offline (remote bases fail with a clear message). */
-export async function buildKustomize(dir: string, o: { kubectl?: string | undefined; helm?: string | undefined; cwd?: string | undefined; signal?: AbortSignal | undefined }): Promise<Manifest[]> {
+async function buildKustomize(dir: string, o: { kubectl?: string | undefined; helm?: string | undefined; cwd?: string | undefined; signal?: AbortSignal | undefined }): Promise<Manifest[]> {
   const { stdout } = await runKubectl(['kustomize', dir], { kubectl: o.kubectl, helm: o.helm, cwd: o.cwd, signal: o.signal, what: `kustomize directory ${dir}` });
   return parseManifestStream(stdout, `kustomize ${dir}`);
 }
@@ -155,7 +155,7 @@ export interface LoadProblem {
 }
 
 /** Documents of one file; the ones that do not parse become problems. */
-export function parseTolerant(text: string, file: string): { manifests: Manifest[]; problems: LoadProblem[] } {
+function parseTolerant(text: string, file: string): { manifests: Manifest[]; problems: LoadProblem[] } {
   try {
     return { manifests: parseManifestStream(text, file).filter((m) => isK8sObject(m.object)), problems: [] };
   } catch (e) {

@@ -8,9 +8,7 @@ import { MediaType } from '../core/media-types.ts';
 import { helmConfigJson, helmManifestAnnotations, type ChartMetadata } from './chart-metadata.ts';
 import { goJson } from './go-json.ts';
 
-/** index.json annotation that marks a bundle entry as a Helm chart (value `chart`). */
-export const ARTIFACT_ANNOTATION = 'dev.airlock.artifact';
-export const CHART_ARTIFACT = 'chart';
+export { ARTIFACT_ANNOTATION, CHART_ARTIFACT } from './artifact-mark.ts';
 
 export interface ChartArtifact {
   manifest: { descriptor: Descriptor; bytes: Buffer };

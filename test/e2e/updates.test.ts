@@ -5,20 +5,19 @@
 // push and serve in the import history. Real docker-registry processes, real openssl.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { startRegistry, stopChild, type RunningRegistry } from '../helpers/registry.ts';
+import { startRegistry, type RunningRegistry } from '../helpers/registry.ts';
 import { buildImage, layersOf, seedRegistry, type BuiltImage } from '../helpers/images.ts';
-import { airlock, jsonLines, resultOf } from '../helpers/cli.ts';
+import { airlock, resultOf } from '../helpers/cli.ts';
+import { startServe } from '../helpers/serve.ts';
 import { openBundle } from '../../src/bundle/index.ts';
 
 const exec = promisify(execFile);
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const KiB = 1024;
 const ACCEPT = 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json';
 
@@ -134,7 +133,7 @@ describe('updates: delta bundles, signatures, import history', () => {
   });
 
   test('serve v1.tar v2.tar serves the union; the delta alone is refused, naming its base', async () => {
-    const srv = await startServe([join(dir, 'v1.tar'), join(dir, 'v2.tar'), '--listen', '127.0.0.1:0'], env());
+    const srv = await startServe([join(dir, 'v1.tar'), join(dir, 'v2.tar'), '--listen', '127.0.0.1:0'], { env: env() });
     try {
       const m = await fetch(`${srv.url}/v2/shop/web/manifests/2`, { headers: { accept: ACCEPT } });
       assert.equal(m.status, 200);
@@ -231,37 +230,3 @@ describe('updates: delta bundles, signatures, import history', () => {
     assert.match(altered.stdout, /WARNING: the history was altered:\n {2}line 2: the chain breaks here/);
   });
 });
-
-interface Serve {
-  url: string;
-  stop(): Promise<void>;
-}
-
-/** `airlock serve … --json` with our env (its history goes to the test's state dir), stopped by PID. */
-async function startServe(args: string[], env: NodeJS.ProcessEnv): Promise<Serve> {
-  const child = spawn(process.execPath, [MAIN, 'serve', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  let stdout = '';
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  try {
-    const listening = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`serve did not start:\n${stderr}`)), 20_000);
-      child.stdout.on('data', (d: Buffer) => {
-        stdout += d.toString();
-        const e = jsonLines(stdout.slice(0, stdout.lastIndexOf('\n') + 1)).find((l) => l.type === 'listening');
-        if (e) {
-          clearTimeout(timer);
-          resolve(e);
-        }
-      });
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`serve exited (${code}):\n${stderr}`));
-      });
-    });
-    return { url: listening.url as string, stop: () => stopChild(child) };
-  } catch (e) {
-    await stopChild(child);
-    throw e;
-  }
-}

@@ -20,9 +20,9 @@ export interface RunningServe {
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
-/** Start `airlock serve ARGS --json` and wait for its `listening` event (bounded). */
-export async function startServe(args: string[], opts: { timeoutMs?: number } = {}): Promise<RunningServe> {
-  const child = spawn(process.execPath, [MAIN, 'serve', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: testEnv() });
+/** Start `airlock serve ARGS --json` and wait for its `listening` event (bounded). `env` goes over testEnv's. */
+export async function startServe(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunningServe> {
+  const child = spawn(process.execPath, [MAIN, 'serve', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: testEnv(opts.env) });
   let stdout = '';
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => {

@@ -19,8 +19,7 @@ import { MANIFEST_MEDIA_TYPES } from '../../src/core/media-types.ts';
 import { isSelfVerifying } from '../../src/content/verify-stream.ts';
 import { openBundle } from '../../src/bundle/read.ts';
 import { parseTarget } from '../../src/rewrite/mapping.ts';
-import { CHART_MARK, pushBundle, type PushResult } from '../../src/push.ts';
-import { ARTIFACT_ANNOTATION, CHART_ARTIFACT } from '../../src/helm/artifact.ts';
+import { pushBundle, type PushResult } from '../../src/push.ts';
 
 const MiB = 1024 * 1024;
 const noCredentials = { get: async () => undefined };
@@ -179,9 +178,5 @@ describe('push', () => {
     } finally {
       await b.close();
     }
-  });
-
-  test('push tells charts by the same annotation the chart packer writes', () => {
-    assert.deepEqual(CHART_MARK, { annotation: ARTIFACT_ANNOTATION, value: CHART_ARTIFACT });
   });
 });

@@ -6,7 +6,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
 import { AuthError } from '../../src/core/errors.ts';
 import {
   Authenticator,

@@ -10,7 +10,8 @@ import { airlock } from '../helpers/cli.ts';
 import { startContainerd, type RunningContainerd } from '../helpers/containerd.ts';
 import { buildImage, seedRegistry, type BuiltImage } from '../helpers/images.ts';
 import { startRegistry } from '../helpers/registry.ts';
-import { fixtureImages, startServe, writeFixtureBundle, type RunningServe } from './fixture.ts';
+import { fixtureImages, writeFixtureBundle } from './fixture.ts';
+import { startServe, type RunningServe } from '../helpers/serve.ts';
 
 describe('containerd pulls original names through airlock serve', () => {
   let dir: string;

@@ -80,6 +80,3 @@ export async function writeFixtureBundle(out: string, images: Record<string, Bui
   });
   return { path: out, images };
 }
-
-// `airlock serve` as a child process: shared with the sandbox's isolated side.
-export { startServe, type RunningServe } from '../helpers/serve.ts';

@@ -19,7 +19,8 @@ import { skopeo, skopeoDigest } from '../helpers/skopeo.ts';
 import { htpasswdFile, makeCa, makeServerCert } from '../helpers/tls.ts';
 import { helmPath } from '../helpers/helm.ts';
 import { startServer } from '../../src/serve/server.ts';
-import { fixtureImages, startServe, writeFixtureBundle, type RunningServe } from './fixture.ts';
+import { fixtureImages, writeFixtureBundle } from './fixture.ts';
+import { startServe, type RunningServe } from '../helpers/serve.ts';
 
 const exec = promisify(execFile);
 

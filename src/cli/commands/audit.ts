@@ -93,7 +93,8 @@ Exit codes: 0 nothing reached --fail-on, ${ExitCode.findings} findings reached i
     if (failOnText !== 'none' && !isSeverity(failOnText)) throw new UsageError(`--fail-on must be one of ${SEVERITIES.join(', ')}, none; got "${failOnText}"`);
     const failOn = failOnText as Severity | 'none';
     const result = await auditInputs({
-      ...renderInputOptions(values, positionals, signal),
+      ...renderInputOptions(values, signal),
+      inputs: positionals,
       internalDomains: strings(values['internal-domain']),
       internalCidrs: strings(values['internal-cidr']),
     });

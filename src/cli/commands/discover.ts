@@ -114,8 +114,7 @@ ${registryUsage}`,
         hint: `e.g. airlock discover ./charts/shop -f values-airgap.yaml (or list charts in ${specPath})`,
       });
     }
-    const { inputs: _, ...render } = renderInputOptions(values, positionals, signal);
-    const options: Omit<DiscoverOptions, 'inputs'> = { ...render, includeOptional: values['include-optional'] === true };
+    const options: Omit<DiscoverOptions, 'inputs'> = { ...renderInputOptions(values, signal), includeOptional: values['include-optional'] === true };
     if (fromSpec) out.info(`discovering the charts ${specPath} lists`);
     const result = fromSpec ? await discoverFromSpec(specPath, options) : await discoverImages({ ...options, inputs: positionals });
     if (result.images.length === 0 && result.hiddenOptional === 0) out.info('no images found');

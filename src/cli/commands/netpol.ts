@@ -33,7 +33,7 @@ ${renderUsage}`,
       throw new UsageError('netpol needs at least one chart, kustomize directory or manifest file', { hint: 'e.g. airlock netpol ./charts/shop --allow-cidr 10.20.0.0/16:5432' });
     }
     const allowCidrs = Array.isArray(values['allow-cidr']) ? (values['allow-cidr'] as string[]) : [];
-    const r = await netpolForInputs({ ...renderInputOptions(values, positionals, signal), allowCidrs });
+    const r = await netpolForInputs({ ...renderInputOptions(values, signal), inputs: positionals, allowCidrs });
     for (const w of r.warnings) out.info(`warning: ${w}`);
     for (const p of r.problems) out.info(`warning: ${p.file} ${p.where} does not parse (${p.message}); its namespace may be missing`);
     if (r.namespaces.length === 0) out.info('no namespace to protect: the app uses only system namespaces');

@@ -81,13 +81,12 @@ ${registryUsage}`,
         signal,
         onEvent: (e) => {
           if (e.type === 'phase') {
-            // One pass: "download" when anything is fetched, "write" when the cache has it all.
-            if (e.phase === 'download' || (e.phase === 'write' && e.total !== undefined)) {
+            // One pass: "download" when anything is fetched, "write" when the cache has it all. A
+            // split bundle's "write" comes after its downloads, without a total or images.
+            if (e.phase === 'download' || e.phase === 'write') {
               out.begin(e.phase, e.total ?? 0);
               for (const i of e.images ?? []) out.image(i.reference, i.size);
-            }
-            else if (e.phase === 'write') out.begin('write', 0);
-            else if (e.phase === 'parity') out.begin('recovery volumes', 0);
+            } else if (e.phase === 'parity') out.begin('recovery volumes', 0);
             else if (e.phase === 'base') out.info(`reading the base ${values.since as string}`);
             else out.info('locking');
           } else if (e.type === 'write-progress') out.progress(e.written, e.total);

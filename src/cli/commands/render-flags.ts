@@ -29,9 +29,9 @@ export function strings(v: unknown): string[] {
   return Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? [v] : [];
 }
 
-export function renderInputOptions(values: Record<string, unknown>, positionals: string[], signal: AbortSignal): RenderInputOptions {
+/** The render options the flags give; each command adds its own `inputs` (rewrite takes none). */
+export function renderInputOptions(values: Record<string, unknown>, signal: AbortSignal): Omit<RenderInputOptions, 'inputs'> {
   return {
-    inputs: positionals,
     valuesFiles: strings(values.values),
     set: strings(values.set),
     setString: strings(values['set-string']),

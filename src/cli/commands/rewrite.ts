@@ -76,11 +76,10 @@ Options:
     const registry = values.registry as string | undefined;
     if (registry === undefined) throw new UsageError('rewrite needs --registry R[/P]: the registry `airlock push` filled', { hint: 'e.g. airlock rewrite ./charts/shop --registry harbor.internal/mirror -o overlay.yaml' });
     // --kubectl is not a rewrite flag, so the options carry none.
-    const { inputs: _, ...chartRender } = renderInputOptions(values, [], signal);
     const result = await rewriteChart({
       chart: positionals[0]!,
       registry,
-      ...chartRender,
+      ...renderInputOptions(values, signal),
     });
     for (const w of result.warnings) out.info(`warning: ${w}`);
     const file = typeof values.out === 'string' ? resolve(values.out) : undefined;
