@@ -206,9 +206,10 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
             images: plan.inventory.images.map((i) => ({ reference: i.reference, size: i.totalSize })),
           });
         },
-        fill: async (desc, sink) => {
+        // The writer's signal, not ours: it also fires when another blob fails, stopping this download.
+        fill: async (desc, sink, fillSignal) => {
           const fetched = walk.fetchedNow(desc.digest);
-          if (!fetched) return await fillBlob(desc, sink, { store, origin: blobs.get(desc.digest), signal, onEvent, onDownloaded });
+          if (!fetched) return await fillBlob(desc, sink, { store, origin: blobs.get(desc.digest), signal: fillSignal, onEvent, onDownloaded });
           // A config fetched with the manifests: already in memory.
           const image = blobs.get(desc.digest)?.image ?? '';
           onEvent({ type: 'blob-start', image, digest: desc.digest, size: desc.size });

@@ -111,20 +111,24 @@ const EARLY_SYNC_BYTES = 64 * 1024 * 1024;
 const PROGRESS_STEP = 1024 * 1024;
 /**
  * Puts one blob's bytes into the bundle through `sink`, in order (a fill that starts over repeats
- * positions), and resolves only once they were checked against `desc`'s size and digest.
+ * positions), and resolves only once they were checked against `desc`'s size and digest. `signal`
+ * fires when the bundle is abandoned (the caller's abort, or another blob's failure): a filler
+ * waiting on the network stops then, not at its next chunk.
  */
-export type BlobFiller = (desc: Descriptor, sink: ChunkSink) => Promise<void>;
+export type BlobFiller = (desc: Descriptor, sink: ChunkSink, signal: AbortSignal | undefined) => Promise<void>;
 
-/** The default filler: a local store feeds its (verified) bytes; any other source streams them (verified by its contract). */
-function fillFrom(source: ReadOnlyStorage, signal: AbortSignal | undefined): BlobFiller {
-  if (isFeeder(source)) return (desc, sink) => source.feed(desc, sink, { signal });
-  return async (desc, sink) => {
-    let n = 0;
+/**
+ * The default filler: a local store feeds its (verified) bytes; any other source streams them
+ * (verified by its contract). Bytes beyond `desc.size` are refused by the writers' sinks.
+ */
+function fillFrom(source: ReadOnlyStorage): BlobFiller {
+  if (isFeeder(source)) return (desc, sink, signal) => source.feed(desc, sink, { signal });
+  return async (desc, sink, signal) => {
+    let position = 0;
     for await (const chunk of await source.fetch(desc, { signal })) {
       const c = chunk as Buffer;
-      if (n + c.length > desc.size) throw new IntegrityError(`blob ${desc.digest}: the source gave more than ${desc.size} bytes`, { code: 'SIZE_MISMATCH' });
-      await sink([c], n);
-      n += c.length;
+      await sink([c], position);
+      position += c.length;
     }
   };
 }
@@ -233,12 +237,14 @@ export async function writeBundle(opts: WriteBundleOptions): Promise<WriteBundle
       opts.onProgress({ written, total, phase: 'write' });
     }
   };
-  const fill = opts.fill ?? fillFrom(opts.source, signal);
+  const fill = opts.fill ?? fillFrom(opts.source);
   const smallBytes = (item: Item): Buffer => {
     const bytes = typeof item.bytes === 'function' ? item.bytes() : item.bytes!;
     if (bytes.length !== item.header.size) throw new AirlockError('INTERNAL', 'internal', `${item.header.name}: ${bytes.length} bytes, planned ${item.header.size}`);
     return bytes;
   };
+  /** An entry's bytes when they are in memory (small entries, manifests); undefined for a blob to fill. */
+  const inlineBytes = (item: Item): Buffer | undefined => (item.bytes ? smallBytes(item) : item.blob ? plan.manifests.get(item.blob.digest) : undefined);
 
   /**
    * One file: every entry's place is known, so headers and small entries are written first and
@@ -256,9 +262,8 @@ export async function writeBundle(opts: WriteBundleOptions): Promise<WriteBundle
       let pos = 0;
       for (const item of items) {
         const parts = [encodeHeader(item.header)];
-        const memory = item.blob ? plan.manifests.get(item.blob.digest) : undefined;
-        if (item.bytes) parts.push(smallBytes(item));
-        else if (memory) parts.push(memory);
+        const inline = inlineBytes(item);
+        if (inline) parts.push(inline);
         else if (item.blob) jobs.push({ desc: item.blob, at: pos + parts[0]!.length });
         meta.push({ parts, at: pos });
         pos += encodedEntrySize(item.header);
@@ -278,7 +283,7 @@ export async function writeBundle(opts: WriteBundleOptions): Promise<WriteBundle
           limiter.run(async () => {
             const { desc, at } = job;
             let end = 0;
-            await fill(desc, async (chunks, position) => {
+            const toFile: ChunkSink = async (chunks, position) => {
               throwIfAborted(inner);
               const n = chunks.reduce((a, c) => a + c.length, 0);
               if (!Number.isSafeInteger(position) || position < 0 || position + n > desc.size) {
@@ -301,10 +306,12 @@ export async function writeBundle(opts: WriteBundleOptions): Promise<WriteBundle
                 end = position + n;
               }
               progress(false);
-            });
+            };
+            await fill(desc, toFile, inner);
             if (end !== desc.size) throw new IntegrityError(`blob ${desc.digest}: the source gave only ${end} of ${desc.size} bytes`, { code: 'SIZE_MISMATCH' });
           }, inner).catch((e: unknown) => {
-            // The first failure stops the other blobs at their next chunk.
+            // The first failure stops the other blobs: their fillers are given `inner`, so one
+            // waiting on the network stops now, not at its next chunk.
             ac.abort();
             throw e;
           }),
@@ -332,9 +339,8 @@ export async function writeBundle(opts: WriteBundleOptions): Promise<WriteBundle
     };
     for (const item of items) {
       await put(encodeHeader(item.header));
-      const memory = item.blob ? plan.manifests.get(item.blob.digest) : undefined;
-      if (item.bytes) await put(smallBytes(item));
-      else if (memory) await put(memory);
+      const inline = inlineBytes(item);
+      if (inline) await put(inline);
       else if (item.blob) {
         const desc = item.blob;
         let next = 0;
@@ -345,7 +351,7 @@ export async function writeBundle(opts: WriteBundleOptions): Promise<WriteBundle
             next += c.length;
             await put(c);
           }
-        });
+        }, signal);
         if (next !== desc.size) throw new IntegrityError(`blob ${desc.digest}: the source gave only ${next} of ${desc.size} bytes`, { code: 'SIZE_MISMATCH' });
       }
       const pad = paddingFor(item.header.size);

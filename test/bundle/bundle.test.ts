@@ -323,6 +323,41 @@ describe('bundle', () => {
       assert.deepEqual(await leftovers(outDir), []);
     });
 
+    test("one blob's failure stops the other fillers at once, even one still waiting for its first byte", async () => {
+      const big = layersOf(images[TOOL]!)[0]!.descriptor;
+      let waiting = 0;
+      let stopped = 0;
+      let firstWaits!: () => void;
+      const someoneWaits = new Promise<void>((resolve) => (firstWaits = resolve));
+      const fill = async (desc: Descriptor, _sink: ChunkSink, signal: AbortSignal | undefined): Promise<void> => {
+        if (desc.digest === big.digest) {
+          // Fails while other downloads are under way.
+          await someoneWaits;
+          throw new Error('registry connection reset (simulated)');
+        }
+        // A download that never sends a byte: only its signal ends it (else it gives up after 5 s).
+        waiting++;
+        firstWaits();
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(resolve, 5_000);
+          const stop = (): void => {
+            clearTimeout(timer);
+            stopped++;
+            reject(signal!.reason as Error);
+          };
+          if (signal?.aborted) stop();
+          else signal?.addEventListener('abort', stop, { once: true });
+        });
+      };
+      const started = performance.now();
+      await assert.rejects(writeBundle(opts(join(outDir, 'b.tar'), { fill, concurrency: 4 })), /registry connection reset/);
+      const elapsed = performance.now() - started;
+      assert.ok(waiting > 0, 'another filler was running when the first one failed');
+      assert.equal(stopped, waiting, 'every waiting filler saw its signal abort');
+      assert.ok(elapsed < 4_000, `the failure took ${elapsed.toFixed(0)} ms to come back`);
+      assert.deepEqual(await leftovers(outDir), []);
+    });
+
     test('an abort', async () => {
       const ac = new AbortController();
       await assert.rejects(
