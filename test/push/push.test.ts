@@ -19,7 +19,7 @@ import { MANIFEST_MEDIA_TYPES } from '../../src/core/media-types.ts';
 import { isSelfVerifying } from '../../src/content/verify-stream.ts';
 import { openBundle } from '../../src/bundle/read.ts';
 import { parseTarget } from '../../src/rewrite/mapping.ts';
-import { pushBundle, type PushResult } from '../../src/push.ts';
+import { pushBundle, type PushResult } from '../../src/push/push.ts';
 
 const MiB = 1024 * 1024;
 const noCredentials = { get: async () => undefined };

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { parseSpec } from '../../src/spec/spec.ts';
 import { diffLock, formatLock, parseLock, type Lock } from '../../src/spec/lock.ts';
 import { UsageError } from '../../src/core/errors.ts';
-import { reduceIndex } from '../../src/lock.ts';
+import { reduceIndex } from '../../src/lock/lock.ts';
 import { digestOf } from '../../src/core/digest.ts';
 
 const D1 = `sha256:${'a'.repeat(64)}` as const;

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { lockAndWrite, lockPathFor } from '../../pack.ts';
+import { lockAndWrite, lockPathFor } from '../../pack/pack.ts';
 import { formatBytes, table } from '../output.ts';
 import { makeClient, registryOptions, registryUsage } from './registry-flags.ts';
 import { makeChartHttp } from './chart-http.ts';

@@ -1,6 +1,6 @@
 import { basename, resolve } from 'node:path';
 import { UsageError } from '../../core/errors.ts';
-import { pack } from '../../pack.ts';
+import { pack } from '../../pack/pack.ts';
 import { MIN_VOLUME_SIZE, parseSize } from '../../bundle/index.ts';
 import { loadSigningKey, readPassphrase, PASSPHRASE_ENV } from '../../sign/keys.ts';
 import { formatBytes } from '../output.ts';

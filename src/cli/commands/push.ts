@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { UsageError } from '../../core/errors.ts';
-import { pushBundle } from '../../push.ts';
+import { pushBundle } from '../../push/push.ts';
 import { formatTarget, parseTarget } from '../../rewrite/mapping.ts';
 import { inspectBundle } from '../../bundle/inspect.ts';
 import { loadVerifyingKey } from '../../sign/keys.ts';

@@ -12,25 +12,25 @@
 import { dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { open as openFile, writeFile, rename } from 'node:fs/promises';
-import { IntegrityError, NetworkError, UsageError } from './core/errors.ts';
-import { childrenOf, isManifestDescriptor, MAX_MANIFEST_BYTES, parseManifest, type Descriptor } from './core/manifest.ts';
-import { formatReference, parseReference } from './core/reference.ts';
-import { readAllLimited } from './content/verify-stream.ts';
-import { FileStore } from './content/file-store.ts';
-import { copyGraph, type CopyEvent } from './copy.ts';
-import { lockSpec, reduceIndex, type OpenRepository, type SourceRepository } from './lock.ts';
-import { diffLock, formatLock, readLock, type Lock } from './spec/lock.ts';
-import { loadSpec } from './spec/spec.ts';
-import { loadDeltaBase, writeBundle } from './bundle/index.ts';
-import type { DeltaBase, Inventory, SignatureInfo, VolumeLayout } from './bundle/index.ts';
-import { canonicalJson, allBlobs } from './bundle/format.ts';
-import { CONFIG_MEDIA_TYPES, planBundle } from './bundle/plan.ts';
-import { digestOf } from './core/digest.ts';
-import type { ChunkSink, ReadOnlyStorage, Storage } from './content/types.ts';
-import type { SigningKey } from './sign/keys.ts';
-import { Limiter } from './util/limiter.ts';
-import { TOOL_VERSION } from './version.ts';
-import { ChartHttpClient } from './helm/http-client.ts';
+import { IntegrityError, NetworkError, UsageError } from '../core/errors.ts';
+import { childrenOf, isManifestDescriptor, MAX_MANIFEST_BYTES, parseManifest, type Descriptor } from '../core/manifest.ts';
+import { formatReference, parseReference } from '../core/reference.ts';
+import { readAllLimited } from '../content/verify-stream.ts';
+import { FileStore } from '../content/file-store.ts';
+import { copyGraph, type CopyEvent } from '../copy.ts';
+import { lockSpec, reduceIndex, type OpenRepository, type SourceRepository } from '../lock/lock.ts';
+import { diffLock, formatLock, readLock, type Lock } from '../spec/lock.ts';
+import { loadSpec } from '../spec/spec.ts';
+import { loadDeltaBase, writeBundle } from '../bundle/index.ts';
+import type { DeltaBase, Inventory, SignatureInfo, VolumeLayout } from '../bundle/index.ts';
+import { canonicalJson, allBlobs } from '../bundle/format.ts';
+import { CONFIG_MEDIA_TYPES, planBundle } from '../bundle/plan.ts';
+import { digestOf } from '../core/digest.ts';
+import type { ChunkSink, ReadOnlyStorage, Storage } from '../content/types.ts';
+import type { SigningKey } from '../sign/keys.ts';
+import { Limiter } from '../util/limiter.ts';
+import { TOOL_VERSION } from '../version.ts';
+import { ChartHttpClient } from '../helm/http-client.ts';
 
 export type PackEvent =
   | { type: 'phase'; phase: 'lock' | 'base' | 'download' | 'write' | 'parity'; total?: number; images?: { reference: string; size: number }[] }
@@ -457,7 +457,7 @@ class ManifestWalk {
  * a lock that has charts: most packs carry images only, and start-up is part of their time.
  */
 async function chartModules() {
-  const [source, stage] = await Promise.all([import('./helm/chart-source.ts'), import('./helm/stage-charts.ts')]);
+  const [source, stage] = await Promise.all([import('../helm/chart-source.ts'), import('../helm/stage-charts.ts')]);
   return { parseChartSource: source.parseChartSource, chartRoot: stage.chartRoot, isPassThrough: stage.isPassThrough, stageChart: stage.stageChart };
 }
 

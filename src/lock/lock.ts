@@ -1,15 +1,15 @@
 // lock: resolve every image of the spec to a digest, choose the platforms, and record sizes.
-import { NotFoundError, IntegrityError, throwIfAborted } from './core/errors.ts';
-import { digestOf } from './core/digest.ts';
-import { childrenOf, isManifestDescriptor, parseManifest, type Descriptor } from './core/manifest.ts';
-import { formatPlatform, platformMatches } from './core/platform.ts';
-import { formatReference, type Reference } from './core/reference.ts';
-import type { OpOptions, RangeFetcher, ReadOnlyStorage } from './content/types.ts';
-import type { Lock, LockedImage, LockedPlatform } from './spec/lock.ts';
-import type { Spec } from './spec/spec.ts';
-import { mapLimit } from './util/limiter.ts';
-import { ChartHttpClient } from './helm/http-client.ts';
-import type { LockedChart } from './spec/lock.ts';
+import { NotFoundError, IntegrityError, throwIfAborted } from '../core/errors.ts';
+import { digestOf } from '../core/digest.ts';
+import { childrenOf, isManifestDescriptor, parseManifest, type Descriptor } from '../core/manifest.ts';
+import { formatPlatform, platformMatches } from '../core/platform.ts';
+import { formatReference, type Reference } from '../core/reference.ts';
+import type { OpOptions, RangeFetcher, ReadOnlyStorage } from '../content/types.ts';
+import type { Lock, LockedImage, LockedPlatform } from '../spec/lock.ts';
+import type { Spec } from '../spec/spec.ts';
+import { mapLimit } from '../util/limiter.ts';
+import { ChartHttpClient } from '../helm/http-client.ts';
+import type { LockedChart } from '../spec/lock.ts';
 
 /** What lock and pack need of a source repository (the registry client's RemoteRepository). */
 export interface SourceRepository extends ReadOnlyStorage, Partial<RangeFetcher> {
@@ -43,7 +43,7 @@ export async function lockSpec(spec: Spec, opts: LockOptions): Promise<Lock> {
     const http = opts.http ?? new ChartHttpClient();
     try {
       // Loaded only for a spec with charts (yaml, semver, tar: start-up time every image-only lock would pay).
-      const { lockCharts } = await import('./helm/lock-charts.ts');
+      const { lockCharts } = await import('../helm/lock-charts.ts');
       lock.charts = await lockCharts(spec.charts, { http, open: opts.open, baseDir: opts.baseDir ?? process.cwd(), signal: opts.signal }, opts.onChart);
     } finally {
       if (!opts.http) await http.close();

@@ -7,20 +7,20 @@
 // exactly the images the inventory pins; a delta's relied-on blobs must all be in the registry
 // already (HEAD in each target repository; one found in a sibling repository is mounted) — else
 // the error lists every missing blob and nothing is sent. A split bundle is read in place.
-import { NotFoundError, IntegrityError } from './core/errors.ts';
-import { formatReference, parseReference, type Reference } from './core/reference.ts';
-import { isManifestDescriptor, type Descriptor } from './core/manifest.ts';
-import { isMounter, type ReadOnlyStorage, type Storage, type TagResolver } from './content/types.ts';
+import { NotFoundError, IntegrityError } from '../core/errors.ts';
+import { formatReference, parseReference, type Reference } from '../core/reference.ts';
+import { isManifestDescriptor, type Descriptor } from '../core/manifest.ts';
+import { isMounter, type ReadOnlyStorage, type Storage, type TagResolver } from '../content/types.ts';
 // The bundle's modules one by one, not its index: that one loads the writer, parity and more.
-import { openBundle, type Bundle } from './bundle/read.ts';
-import { verifySignature } from './bundle/sign.ts';
-import type { InventoryBlob } from './bundle/format.ts';
-import type { VerifyingKey } from './sign/keys.ts';
-import { copyGraph, type CopyEvent, type SiblingUploads } from './copy.ts';
-import { mapAll, type Target } from './rewrite/mapping.ts';
-import { Limiter } from './util/limiter.ts';
+import { openBundle, type Bundle } from '../bundle/read.ts';
+import { verifySignature } from '../bundle/sign.ts';
+import type { InventoryBlob } from '../bundle/format.ts';
+import type { VerifyingKey } from '../sign/keys.ts';
+import { copyGraph, type CopyEvent, type SiblingUploads } from '../copy.ts';
+import { mapAll, type Target } from '../rewrite/mapping.ts';
+import { Limiter } from '../util/limiter.ts';
 // Not helm/artifact.ts: that one builds chart manifests and loads yaml and semver to do it.
-import { ARTIFACT_ANNOTATION, CHART_ARTIFACT } from './helm/artifact-mark.ts';
+import { ARTIFACT_ANNOTATION, CHART_ARTIFACT } from '../helm/artifact-mark.ts';
 
 export interface PushRepository extends Storage, Partial<TagResolver> {}
 export type OpenTarget = (ref: Reference) => PushRepository;
