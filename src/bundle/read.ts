@@ -61,6 +61,10 @@ export interface BundleSignature {
 export class Bundle implements ReadOnlyStorage {
   /** Absolute path of the tar; for a split bundle, the name its volumes share (b.tar for b.tar.001 …). */
   readonly path: string;
+
+  get label(): string {
+    return this.path;
+  }
   /** Bytes of the tar (the sum of the volumes). */
   readonly fileSize: number;
   /** Regular files of the tar by name (directories left out). */
