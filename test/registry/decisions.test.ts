@@ -1,5 +1,5 @@
 // The pure decisions of the registry client: where plain HTTP may be used, what is redacted, how
-// Location/Link/Retry-After are read, and the per-host slot limit.
+// Location/Link/Retry-After are read.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { apiHost, isInsecureRegistry, isPlainHttpAnswer, plainHttpAllowed } from '../../src/registry/endpoint.ts';
@@ -7,8 +7,6 @@ import { redactHeaders, redactText, redactUrl } from '../../src/registry/redact.
 import { nextLink } from '../../src/registry/repository.ts';
 import { uploadLocation, withDigestParam } from '../../src/registry/blob-upload.ts';
 import { backoffDelay, parseRetryAfter } from '../../src/registry/retry.ts';
-import { Semaphore } from '../../src/registry/semaphore.ts';
-import { AbortedError } from '../../src/core/errors.ts';
 
 describe('plain HTTP decision', () => {
   test('loopback registries may fall back to plain HTTP', () => {
@@ -87,30 +85,5 @@ describe('protocol details', () => {
       const d = backoffDelay(a, 100, 5000);
       assert.ok(d >= Math.min(5000, 100 * 2 ** a) / 2 && d <= 5000, `attempt ${a}: ${d}`);
     }
-  });
-});
-
-describe('per-host slots', () => {
-  test('at most `limit` holders; waiters are served in order; an aborted wait leaves the queue', async () => {
-    const s = new Semaphore(2);
-    const r1 = await s.acquire();
-    const r2 = await s.acquire();
-    const order: string[] = [];
-    const ac = new AbortController();
-    const third = s.acquire().then((r) => (order.push('third'), r));
-    const aborted = s.acquire(ac.signal);
-    const fourth = s.acquire().then((r) => (order.push('fourth'), r));
-    ac.abort();
-    await assert.rejects(aborted, AbortedError);
-    r1();
-    r1(); // a second release of the same slot is harmless
-    const r3 = await third;
-    assert.equal(s.active, 2);
-    r2();
-    const r4 = await fourth;
-    assert.deepEqual(order, ['third', 'fourth']);
-    r3();
-    r4();
-    assert.equal(s.active, 0);
   });
 });
