@@ -5,12 +5,11 @@
 // is left behind. Unless the caller asks for the network, helm and kubectl are pointed at a dead
 // proxy: Go's HTTP client and git both honour it, and it exempts loopback, so a chart that would
 // quietly fetch something (a remote kustomize base, a repository lookup) fails loudly instead.
-import { constants } from 'node:fs';
-import { access, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { NotFoundError, UsageError } from '../core/errors.ts';
-import { BinaryNotFoundError, runProcess, type ProcessResult } from '../util/run-process.ts';
+import { BinaryNotFoundError, findExecutable, runProcess, type ProcessResult } from '../util/run-process.ts';
 
 export interface HelmOptions {
   /** The helm binary; default $AIRLOCK_HELM, else `helm` on PATH. */
@@ -65,33 +64,10 @@ const HELM_INSTALL_HINT =
 const KUBECTL_INSTALL_HINT =
   'kustomize directories are built with `kubectl kustomize`: install kubectl and put it on PATH, or pass --kubectl /path/to/kubectl (or set AIRLOCK_KUBECTL)';
 
-async function isExecutableFile(path: string): Promise<boolean> {
-  try {
-    const s = await stat(path);
-    if (!s.isFile()) return false;
-    await access(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function onPath(name: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  for (const dir of (env.PATH ?? '').split(delimiter)) {
-    if (dir === '') continue;
-    const candidate = join(dir, name);
-    if (await isExecutableFile(candidate)) return candidate;
-  }
-  return undefined;
-}
-
 async function explicitBinary(path: string, source: string, tool: string, hint: string, cwd: string | undefined, env: NodeJS.ProcessEnv): Promise<string> {
   // A bare name ("helm3") is looked up on PATH like a shell would; anything with a slash is a path.
-  const full = path.includes('/') ? (isAbsolute(path) ? path : resolve(cwd ?? process.cwd(), path)) : path;
-  if (!path.includes('/')) {
-    const found = await onPath(path, env);
-    if (found) return found;
-  } else if (await isExecutableFile(full)) return full;
+  const found = await findExecutable(path, { env, cwd });
+  if (found) return found;
   throw new NotFoundError(`${tool} binary "${path}" (from ${source}) does not exist or is not an executable file`, {
     code: `${tool.toUpperCase()}_NOT_FOUND`,
     hint,
@@ -103,7 +79,7 @@ export async function findHelm(opts: HelmOptions = {}): Promise<string> {
   const env = opts.env ?? process.env;
   if (opts.helm) return explicitBinary(opts.helm, '--helm', 'helm', HELM_INSTALL_HINT, opts.cwd, env);
   if (env.AIRLOCK_HELM) return explicitBinary(env.AIRLOCK_HELM, '$AIRLOCK_HELM', 'helm', HELM_INSTALL_HINT, opts.cwd, env);
-  const found = await onPath('helm', env);
+  const found = await findExecutable('helm', { env });
   if (found) return found;
   throw new NotFoundError('helm is needed to render charts but was not found on PATH', { code: 'HELM_NOT_FOUND', hint: HELM_INSTALL_HINT });
 }
@@ -115,10 +91,10 @@ export async function findKubectl(opts: KubectlOptions = {}): Promise<string> {
   if (env.AIRLOCK_KUBECTL) return explicitBinary(env.AIRLOCK_KUBECTL, '$AIRLOCK_KUBECTL', 'kubectl', KUBECTL_INSTALL_HINT, opts.cwd, env);
   const helm = opts.helm ?? env.AIRLOCK_HELM;
   if (helm && helm.includes('/')) {
-    const beside = join(dirname(isAbsolute(helm) ? helm : resolve(opts.cwd ?? process.cwd(), helm)), 'kubectl');
-    if (await isExecutableFile(beside)) return beside;
+    const beside = await findExecutable(join(dirname(isAbsolute(helm) ? helm : resolve(opts.cwd ?? process.cwd(), helm)), 'kubectl'));
+    if (beside) return beside;
   }
-  const found = await onPath('kubectl', env);
+  const found = await findExecutable('kubectl', { env });
   if (found) return found;
   throw new NotFoundError('kubectl is needed to build kustomize directories but was not found on PATH', {
     code: 'KUBECTL_NOT_FOUND',

@@ -5,10 +5,12 @@
 // So each run has an optional deadline, a cap on what it may print and an AbortSignal, and when it
 // is stopped the stop reaches its whole process group (it is started as a group leader): SIGTERM,
 // then SIGKILL after a grace period, so no child of the child keeps running or keeps our pipes
-// open. A program that cannot be started is one typed error naming it. Nothing here logs.
+// open. A program that cannot be started is one typed error naming it; findExecutable answers
+// beforehand whether it is there. Nothing here logs.
 import { spawn, spawnSync, type ChildProcess, type StdioNull, type StdioPipe } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename } from 'node:path';
+import { constants, readdirSync, readFileSync, statSync } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { basename, delimiter, isAbsolute, join, resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { AbortedError, NotFoundError, type AirlockErrorOptions } from '../core/errors.ts';
 
@@ -36,6 +38,44 @@ export class BinaryNotFoundError extends NotFoundError {
     });
     this.binary = binary;
     this.reason = reason;
+  }
+}
+
+export interface FindExecutableOptions {
+  /** Whose PATH (default process.env). */
+  env?: NodeJS.ProcessEnv | undefined;
+  /** What a relative path is relative to (default the process's working directory). */
+  cwd?: string | undefined;
+  /** Looked in after PATH (root's sbin dirs, which a sudo shell's PATH may leave out). */
+  extraDirs?: readonly string[];
+}
+
+/**
+ * The executable file `name` stands for: a name with a slash is a path (relative to `cwd`), a bare
+ * name is looked up on PATH like a shell would. Undefined when there is none, so the caller can
+ * say what it needed the program for and how to get it.
+ */
+export async function findExecutable(name: string, opts: FindExecutableOptions = {}): Promise<string | undefined> {
+  if (name.includes('/')) {
+    const full = isAbsolute(name) ? name : resolve(opts.cwd ?? process.cwd(), name);
+    return (await isExecutableFile(full)) ? full : undefined;
+  }
+  const dirs = [...((opts.env ?? process.env).PATH ?? '').split(delimiter), ...(opts.extraDirs ?? [])];
+  for (const dir of dirs) {
+    if (dir === '') continue;
+    const candidate = join(dir, name);
+    if (await isExecutableFile(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+async function isExecutableFile(path: string): Promise<boolean> {
+  try {
+    if (!(await stat(path)).isFile()) return false;
+    await access(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -3,13 +3,13 @@
 // a program that is missing or not executable, the output cap, and interruption.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AbortedError, isAirlockError } from '../../src/core/errors.ts';
-import { BinaryNotFoundError, runProcess, startProcess } from '../../src/util/run-process.ts';
+import { BinaryNotFoundError, findExecutable, runProcess, startProcess } from '../../src/util/run-process.ts';
 
 /** Running, not a zombie that nobody has reaped yet. */
 function running(pid: number): boolean {
@@ -134,5 +134,31 @@ describe('startProcess', () => {
     const p = startProcess('airlock-no-such-program', [], { env: { PATH: '/nonexistent' } });
     await assert.rejects(p.exited, BinaryNotFoundError);
     await p.stop();
+  });
+});
+
+describe('findExecutable', () => {
+  it('finds a bare name on PATH (then in extra dirs) and a path against cwd; a directory or a plain file is no program', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'airlock-find-exe-'));
+    try {
+      await mkdir(join(dir, 'bin'));
+      await mkdir(join(dir, 'sbin'));
+      await mkdir(join(dir, 'bin', 'tool-dir'));
+      await writeFile(join(dir, 'bin', 'tool'), '#!/bin/sh\n');
+      await chmod(join(dir, 'bin', 'tool'), 0o755);
+      await writeFile(join(dir, 'bin', 'plain'), 'text\n');
+      await writeFile(join(dir, 'sbin', 'admin-tool'), '#!/bin/sh\n');
+      await chmod(join(dir, 'sbin', 'admin-tool'), 0o755);
+      const env = { PATH: `/nonexistent::${join(dir, 'bin')}` };
+      assert.equal(await findExecutable('tool', { env }), join(dir, 'bin', 'tool'));
+      assert.equal(await findExecutable('./bin/tool', { cwd: dir }), join(dir, 'bin', 'tool'));
+      assert.equal(await findExecutable('admin-tool', { env }), undefined);
+      assert.equal(await findExecutable('admin-tool', { env, extraDirs: [join(dir, 'sbin')] }), join(dir, 'sbin', 'admin-tool'));
+      assert.equal(await findExecutable('tool-dir', { env }), undefined);
+      assert.equal(await findExecutable('plain', { env }), undefined);
+      assert.equal(await findExecutable(join(dir, 'bin', 'missing')), undefined);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

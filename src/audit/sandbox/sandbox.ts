@@ -12,10 +12,10 @@
 // is removed, also after a timeout, Ctrl-C or SIGTERM: processes (by PID), namespaces (which
 // takes the veth pair and the nftables table with them), /etc/netns/NAME and the temp dir.
 import { randomBytes } from 'node:crypto';
-import { constants, readFileSync, rmSync } from 'node:fs';
-import { access, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readFileSync, rmSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
-import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AirlockError, NotFoundError, throwIfAborted } from '../../core/errors.ts';
 import { parseAllow, startHostForwarders, type AllowEntry, type HostForwarders } from './allow.ts';
@@ -23,7 +23,7 @@ import type { HelperConfig, HelperEvent } from './ns-helper.ts';
 import { parseAttempts, rulesetText, TABLE, type Attempt, type Redirect } from './nft.ts';
 import { checkPrerequisites, type SandboxTools } from './prerequisites.ts';
 import { allowAddress, type DnsMode } from './sink-answers.ts';
-import { runProcess, runProcessSync, startProcess, type RunningProcess } from '../../util/run-process.ts';
+import { findExecutable, runProcess, runProcessSync, startProcess, type RunningProcess } from '../../util/run-process.ts';
 
 const HELPER = fileURLToPath(new URL('./ns-helper.ts', import.meta.url));
 export const SANDBOX_ADDRESS = '169.254.0.1';
@@ -107,19 +107,7 @@ async function run(bin: string, args: string[], input?: string): Promise<string>
 }
 
 async function resolveCommand(cmd: string, env: NodeJS.ProcessEnv, cwd: string): Promise<void> {
-  const ok = async (p: string): Promise<boolean> => {
-    try {
-      await access(p, constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  if (cmd.includes('/')) {
-    if (await ok(isAbsolute(cmd) ? cmd : resolve(cwd, cmd))) return;
-  } else {
-    for (const d of (env.PATH ?? '').split(delimiter)) if (d !== '' && (await ok(join(d, cmd)))) return;
-  }
+  if ((await findExecutable(cmd, { env, cwd })) !== undefined) return;
   throw new NotFoundError(`command "${cmd}" not found or not executable`, { code: 'COMMAND_NOT_FOUND', hint: 'give the program after --, e.g. airlock sandbox -- curl http://example.com' });
 }
 
