@@ -23,6 +23,7 @@ import {
   checksumRanges,
   parityName,
   parseVolumeTable,
+  sameLayout,
   tableLayout,
   trailerHeader,
   trailerPlace,
@@ -477,10 +478,6 @@ export function describeVolumeProblems(r: VolumeSetReport): { file: string; mess
     });
   }
   return out;
-}
-
-function sameLayout(a: VolumeLayout, b: VolumeLayout): boolean {
-  return a.size === b.size && a.count === b.count && a.totalSize === b.totalSize && a.parity === b.parity;
 }
 
 /** The tar over whatever volumes are there; a missing or short one fails only where it is read. */
