@@ -104,6 +104,11 @@ interface Place {
 
 type Render = Map<string, Place>;
 
+/** Where `airlock push` puts an image: the one mapping. */
+function pushedAs(image: string, target: Target): string {
+  return formatReference(mapReference(parseReference(image), target));
+}
+
 function placeKey(resource: string, path: string): string {
   return `${resource}\u0000${path}`;
 }
@@ -138,7 +143,7 @@ function annotate(doc: Document, values: readonly { segments: PathSegment[]; ima
     if (isMap(parent)) node = parent.items.find((p) => isScalar(p.key) && p.key.value === last)?.key as { commentBefore?: string | null } | undefined;
     else if (isSeq(parent) && typeof last === 'number') node = parent.items[last] as { commentBefore?: string | null } | undefined;
     if (!node || typeof node !== 'object') continue;
-    node.commentBefore = v.images.map((i) => ` ${i} -> ${formatReference(mapReference(parseReference(i), target))}`).join('\n');
+    node.commentBefore = v.images.map((i) => ` ${i} -> ${pushedAs(i, target)}`).join('\n');
   }
 }
 
@@ -435,7 +440,7 @@ function firstWriteOfEachPath(writes: readonly OverlayWrite[]): OverlayWrite[] {
 /** Where a render with the overlay points one (place, image). */
 function statusOf(after: Render, place: Place, image: string, target: Target): { status: ImageStatus; now: Set<string>; expected: string } {
   const now = after.get(placeKey(place.resource, place.path))?.references ?? new Set<string>();
-  const expected = formatReference(mapReference(parseReference(image), target));
+  const expected = pushedAs(image, target);
   if (now.has(expected)) return { status: 'redirected', now, expected };
   // Changed, but not to where push put it: worse than unchanged, since the post-renderer would
   // map the wrong name (or skip it as already in R).
@@ -538,7 +543,7 @@ function newPlaces(pairs: readonly Pair[], after: Render, target: Target): NotRe
     if (known.has(placeKey(place.resource, place.path))) continue;
     for (const image of place.references) {
       if (isAtTarget(parseReference(image), target)) continue;
-      const expected = formatReference(mapReference(parseReference(image), target));
+      const expected = pushedAs(image, target);
       out.push({ resource: place.resource, path: place.path, source: place.source, image, expected, status: 'not-redirected' });
     }
   }
