@@ -13,10 +13,12 @@
 // every relied-on blob is there; `complete` demands a self-sufficient bundle (a delta fails).
 // Split bundles are checked volume by volume first (volume-check.ts), then as one tar.
 import { basename } from 'node:path';
+import { Readable } from 'node:stream';
 import { isDigest, digestAlgorithm, digestOf, type Digest } from '../core/digest.ts';
 import { AirlockError, throwIfAborted } from '../core/errors.ts';
-import { childrenOf, isManifestDescriptor, MAX_MANIFEST_BYTES, parseManifest, type Descriptor } from '../core/manifest.ts';
+import { isManifestDescriptor, MAX_MANIFEST_BYTES, type Descriptor } from '../core/manifest.ts';
 import { mapLimit } from '../util/limiter.ts';
+import { ManifestCache, walkGraph } from '../content/graph.ts';
 import { loadVerifyingKey, verifyPayload, type VerifyingKey } from '../sign/keys.ts';
 import {
   BUNDLE_INFO_PATH,
@@ -542,58 +544,53 @@ async function walkImages(
   const totalSizes = new Map<string, number>();
   const missing = new Map<string, { images: Set<string>; size: number; parents: Set<string> }>();
   const problems: VerifyProblem[] = [];
-  const manifests = new Map<string, ReturnType<typeof parseManifest> | Error>();
+  const unreadable = new Set<string>();
   let incomplete = false;
-
-  const readManifest = async (d: Descriptor, e: BundleEntry): Promise<ReturnType<typeof parseManifest> | Error> => {
-    const cached = manifests.get(d.digest);
-    if (cached) return cached;
-    let result: ReturnType<typeof parseManifest> | Error;
-    try {
-      if (e.size > MAX_MANIFEST_BYTES) throw new Error(`larger than the ${MAX_MANIFEST_BYTES}-byte limit`);
-      const bytes = await bundle.readEntry(blobPath(d.digest), MAX_MANIFEST_BYTES);
-      // A wrong digest is reported by the hashing pass; its children cannot be trusted.
-      if (digestOf(bytes, digestAlgorithm(d.digest)) !== d.digest) result = new Error('digest mismatch');
-      else result = parseManifest(bytes, d.mediaType, `manifest ${d.digest}`);
-    } catch (err) {
-      result = err as Error;
-      problems.push({ digest: d.digest, entry: blobPath(d.digest), images: [], message: `manifest cannot be read: ${(err as Error).message}` });
-    }
-    manifests.set(d.digest, result);
-    return result;
-  };
+  // Manifests are read raw from the tar; the walk verifies each against its digest before trusting
+  // its children (a wrong digest is also reported by the hashing pass).
+  const entries = new ManifestCache().wrap({
+    label: bundle.path,
+    exists: async (d) => blobs.has(d.digest as Digest),
+    fetch: async (d) => Readable.from([await bundle.readEntry(blobPath(d.digest), MAX_MANIFEST_BYTES)]),
+  });
 
   for (const { reference, root } of roots) {
     throwIfAborted(signal);
     const mine = new Map<string, number>();
-    const visit = async (d: Descriptor, parent: string): Promise<void> => {
-      if (mine.has(d.digest)) return;
-      mine.set(d.digest, d.size);
-      let users = usedBy.get(d.digest);
-      if (!users) usedBy.set(d.digest, (users = new Set()));
-      users.add(reference);
-      const e = blobs.get(d.digest as Digest);
-      if (!e && relied.get(d.digest)?.size === d.size) return;
-      if (!e) {
-        let m = missing.get(d.digest);
-        if (!m) missing.set(d.digest, (m = { images: new Set(), size: d.size, parents: new Set() }));
-        m.images.add(reference);
-        m.parents.add(parent);
-        return;
-      }
-      if (e.size !== d.size) {
-        problems.push({ digest: d.digest, entry: blobPath(d.digest), images: [reference], message: `size mismatch: ${e.size} bytes in the bundle, ${parent} references ${d.size}` });
-        return;
-      }
-      if (!isManifestDescriptor(d)) return;
-      const parsed = await readManifest(d, e);
-      if (parsed instanceof Error) {
+    await walkGraph(entries, root, {
+      signal,
+      visit: (d, parentDesc) => {
+        if (mine.has(d.digest)) return false;
+        mine.set(d.digest, d.size);
+        const parent = parentDesc ? `manifest ${parentDesc.digest}` : INDEX_PATH;
+        let users = usedBy.get(d.digest);
+        if (!users) usedBy.set(d.digest, (users = new Set()));
+        users.add(reference);
+        const e = blobs.get(d.digest as Digest);
+        if (!e && relied.get(d.digest)?.size === d.size) return false;
+        if (!e) {
+          let m = missing.get(d.digest);
+          if (!m) missing.set(d.digest, (m = { images: new Set(), size: d.size, parents: new Set() }));
+          m.images.add(reference);
+          m.parents.add(parent);
+          return false;
+        }
+        if (e.size !== d.size) {
+          problems.push({ digest: d.digest, entry: blobPath(d.digest), images: [reference], message: `size mismatch: ${e.size} bytes in the bundle, ${parent} references ${d.size}` });
+          return false;
+        }
+        if (unreadable.has(d.digest)) {
+          incomplete = true;
+          return false;
+        }
+        return true;
+      },
+      onReadError: (d, err) => {
+        unreadable.add(d.digest);
         incomplete = true;
-        return;
-      }
-      for (const c of childrenOf(parsed)) await visit(c, `manifest ${d.digest}`);
-    };
-    await visit(root, INDEX_PATH);
+        problems.push({ digest: d.digest, entry: blobPath(d.digest), images: [], message: `manifest cannot be read: ${err.message}` });
+      },
+    });
     totalSizes.set(reference, [...mine.values()].reduce((a, s) => a + s, 0));
   }
   for (const [d, m] of missing) {

@@ -21,7 +21,7 @@ import { isSelfVerifying, VerifyStream } from '../content/verify-stream.ts';
 import { ManifestCache } from '../content/graph.ts';
 import { copyGraph, type CopyEvent } from '../copy.ts';
 import { asAborted, writevAll } from '../content/file-store.ts';
-import { Limiter } from '../util/limiter.ts';
+import { Limiter, mapLimit } from '../util/limiter.ts';
 import {
   BUNDLE_FORMAT_VERSION,
   BUNDLE_INFO_PATH,
@@ -310,7 +310,8 @@ export async function writeBundle(opts: WriteBundleOptions): Promise<WriteBundle
         written += grew;
         progress(false);
       });
-      const limiter = new Limiter(opts.concurrency ?? 8);
+      const concurrency = opts.concurrency ?? 8;
+      const limiter = new Limiter(concurrency);
       const done = new Map<string, Promise<void>>();
       const onFailure = (e: unknown): never => {
         // The first failure stops every other copy: a filler waiting on the network stops now.
@@ -319,10 +320,12 @@ export async function writeBundle(opts: WriteBundleOptions): Promise<WriteBundle
       };
       const results = await Promise.allSettled([
         // Headers and small entries go down alongside the blobs.
-        ...meta.map((m) => writevAll(fh, m.parts, m.at).catch(onFailure)),
-        // Blobs move as every copy does: copyGraph from each image's source into the bundle's slots,
-        // a bounded number of images at once (their blobs under one limiter, each blob once).
-        ...imagesInFlight(plan.images, opts.concurrency ?? 8, async (img) => {
+        mapLimit(meta, concurrency, (m) => writevAll(fh, m.parts, m.at)).catch(onFailure),
+        // Blobs move as every copy does: copyGraph from each image's source into the bundle's
+        // slots, each blob once under one limiter. Twice as many images as transfers are under way:
+        // enough to keep the transfers busy, few enough that a thousand images do not all hold
+        // their state at once.
+        mapLimit(plan.images, 2 * concurrency, async (img) => {
           await copyGraph(img.source ?? opts.source, slots, img.root, {
             limiter,
             done,
@@ -335,7 +338,7 @@ export async function writeBundle(opts: WriteBundleOptions): Promise<WriteBundle
               slots.checkFilled(desc);
             },
           }).catch(onFailure);
-        }),
+        }, inner),
       ]);
       const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
       if (failed.length > 0) throw failed.find((e) => !(e instanceof AbortedError) && (e as Error | undefined)?.name !== 'AbortError') ?? failed[0];
@@ -558,15 +561,6 @@ class VolumeSink {
 }
 
 const ZEROS = Buffer.alloc(1024 * 1024);
-
-/**
- * Run `fn` for each image, at most twice `concurrency` images at once: enough to keep the blob
- * limiter busy, few enough that a thousand images do not all hold their state at the same time.
- */
-function imagesInFlight(images: readonly BundleImageInput[], concurrency: number, fn: (img: BundleImageInput) => Promise<void>): Promise<void>[] {
-  const limiter = new Limiter(Math.max(2, 2 * concurrency));
-  return images.map((img) => limiter.run(() => fn(img)));
-}
 
 /**
  * The blob entries of a one-file bundle being written in place, as a copy destination: every

@@ -1,7 +1,8 @@
 // lock: resolve every image of the spec to a digest, choose the platforms, and record sizes.
 import { NotFoundError, IntegrityError, throwIfAborted } from '../core/errors.ts';
 import { digestOf } from '../core/digest.ts';
-import { childrenOf, isManifestDescriptor, parseManifest, type Descriptor } from '../core/manifest.ts';
+import { parseManifest, type Descriptor } from '../core/manifest.ts';
+import { ManifestCache, walkGraph } from '../content/graph.ts';
 import { formatPlatform, platformMatches } from '../core/platform.ts';
 import { formatReference, type Reference } from '../core/reference.ts';
 import type { OpOptions, RangeFetcher, ReadOnlyStorage } from '../content/types.ts';
@@ -61,29 +62,41 @@ async function lockImage(ref: Reference, spec: Spec, opts: LockOptions): Promise
     throw new IntegrityError(`${name}: registry returned ${descriptor.digest} for a pinned digest`, { code: 'DIGEST_MISMATCH' });
   }
   const parsed = parseManifest(bytes, descriptor.mediaType, name);
-  const sizes = new Map<string, number>([[descriptor.digest, descriptor.size]]);
   const image: LockedImage = { reference: name, digest: descriptor.digest, mediaType: parsed.mediaType, size: descriptor.size, totalSize: 0 };
-
+  let chosen: Set<string> | undefined;
   if (parsed.kind === 'index') {
     const children = parsed.value.manifests;
-    const chosen = selectPlatforms(children, spec);
-    if (chosen.length === 0) {
+    const wanted = selectPlatforms(children, spec);
+    if (wanted.length === 0) {
       const have = children.map((c) => (c.platform ? formatPlatform(c.platform) : 'unknown')).join(', ');
       throw new NotFoundError(`${name} has no manifest for ${spec.platforms!.map(formatPlatform).join(', ')} (it has: ${have || 'none'})`, {
         code: 'PLATFORM_NOT_FOUND',
         hint: 'change platforms in airlock.yaml',
       });
     }
-    image.platforms = chosen.map((c): LockedPlatform => ({ platform: c.platform ? formatPlatform(c.platform) : 'unknown', digest: c.digest, size: c.size }));
-    for (const c of chosen) await collectSizes(repo, c, sizes, name, opts.signal);
-    if (chosen.length < children.length) {
-      const reduced = reduceIndex(bytes, new Set(chosen.map((c) => c.digest)));
-      image.bundled = { digest: digestOf(reduced), size: reduced.length };
-      sizes.delete(descriptor.digest);
-      sizes.set(image.bundled.digest, image.bundled.size);
-    }
-  } else {
-    for (const c of childrenOf(parsed)) sizes.set(c.digest, c.size);
+    image.platforms = wanted.map((c): LockedPlatform => ({ platform: c.platform ? formatPlatform(c.platform) : 'unknown', digest: c.digest, size: c.size }));
+    if (wanted.length < children.length) chosen = new Set(wanted.map((c) => c.digest));
+  }
+  // What the image is made of: its graph through the chosen platforms, each manifest read once.
+  const manifests = new ManifestCache();
+  manifests.put(descriptor, bytes);
+  const sizes = new Map<string, number>();
+  await walkGraph(manifests.wrap(repo), descriptor, {
+    signal: opts.signal,
+    image: name,
+    selectChildren: chosen ? (parent, children) => (parent.digest === descriptor.digest ? children.filter((c) => chosen.has(c.digest)) : children) : undefined,
+    visit: (d) => {
+      if (sizes.has(d.digest)) return false;
+      sizes.set(d.digest, d.size);
+      return true;
+    },
+  });
+  if (chosen) {
+    // The bundle carries the index reduced to the chosen platforms, not the upstream one.
+    const reduced = reduceIndex(bytes, chosen);
+    image.bundled = { digest: digestOf(reduced), size: reduced.length };
+    sizes.delete(descriptor.digest);
+    sizes.set(image.bundled.digest, image.bundled.size);
   }
   image.totalSize = [...sizes.values()].reduce((a, b) => a + b, 0);
   return image;
@@ -93,13 +106,6 @@ function selectPlatforms(children: Descriptor[], spec: Spec): Descriptor[] {
   const wanted = spec.platforms;
   if (!wanted) return children;
   return children.filter((c) => c.platform !== undefined && wanted.some((w) => platformMatches(c.platform!, w)));
-}
-
-async function collectSizes(repo: SourceRepository, desc: Descriptor, sizes: Map<string, number>, name: string, signal: AbortSignal | undefined): Promise<void> {
-  sizes.set(desc.digest, desc.size);
-  if (!isManifestDescriptor(desc)) return;
-  const { bytes } = await repo.fetchManifest(desc.digest, { signal });
-  for (const c of childrenOf(parseManifest(bytes, desc.mediaType, `${name} ${desc.digest}`))) await collectSizes(repo, c, sizes, name, signal);
 }
 
 /**

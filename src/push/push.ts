@@ -18,7 +18,7 @@ import type { InventoryBlob } from '../bundle/format.ts';
 import type { VerifyingKey } from '../sign/keys.ts';
 import { copyGraph, type CopyEvent, type SiblingUploads } from '../copy.ts';
 import { mapAll, type Target } from '../rewrite/mapping.ts';
-import { Limiter } from '../util/limiter.ts';
+import { Limiter, mapLimit } from '../util/limiter.ts';
 // Not helm/artifact.ts: that one builds chart manifests and loads yaml and semver to do it.
 import { ARTIFACT_ANNOTATION, CHART_ARTIFACT } from '../helm/artifact-mark.ts';
 
@@ -114,15 +114,11 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
       const key = `${dst.registry}/${dst.repository}`;
       byRepo.set(key, [...(byRepo.get(key) ?? []), img]);
     }
-    const results = await Promise.allSettled(
-      [...byRepo.values()].map(async (group) => {
-        const out: PushedImage[] = [];
-        for (const img of group) out.push(await pushOne(img));
-        return out;
-      }),
-    );
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    // A bounded number of repositories at once (twice the transfers: enough to keep them busy),
+    // so a thousand images do not all hold their copy's state at the same time.
+    await mapLimit([...byRepo.values()], 2 * (opts.concurrency ?? 8), async (group) => {
+      for (const img of group) await pushOne(img);
+    }, opts.signal);
     const pushed = images.map((i) => stats.get(i.reference)!);
     const d = bundle.inventory.delta;
     return {
@@ -181,15 +177,11 @@ async function checkRelied(
     }
     for (const e of byRepo.values()) needs.push({ blob, desc, ...e });
   }
-  const present = await Promise.all(
-    needs.map((n) =>
-      limiter.run(async () => {
-        const ok = await opts.open(n.repo).exists(n.desc, { signal: opts.signal });
-        if (ok) where.set(n.desc.digest, new Set([...(where.get(n.desc.digest) ?? []), n.repo.repository]));
-        return ok;
-      }, opts.signal),
-    ),
-  );
+  const present = await mapLimit(needs, limiter.limit, async (n) => {
+    const ok = await opts.open(n.repo).exists(n.desc, { signal: opts.signal });
+    if (ok) where.set(n.desc.digest, new Set([...(where.get(n.desc.digest) ?? []), n.repo.repository]));
+    return ok;
+  }, opts.signal);
   // A blob in none of the repositories that need it may still be in another one of this registry.
   const absent = needs.filter((_, i) => !present[i]);
   for (const n of absent) {

@@ -5,10 +5,11 @@
 // when the set opens (manifests are small positioned reads, checked against their digests), so
 // serving and exporting never parse a manifest again to know what belongs to what. Blobs stay in
 // the tars and are read by position; nothing is unpacked.
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { NotFoundError, throwIfAborted } from '../core/errors.ts';
-import { verifyBytes, type Digest } from '../core/digest.ts';
-import { childrenOf, isManifestDescriptor, MAX_MANIFEST_BYTES, MediaType, parseManifest, type Descriptor } from '../core/manifest.ts';
+import type { Digest } from '../core/digest.ts';
+import { isManifestDescriptor, MAX_MANIFEST_BYTES, MediaType, type Descriptor } from '../core/manifest.ts';
+import { ManifestCache, walkGraph } from '../content/graph.ts';
 import { parseReference, type Reference } from '../core/reference.ts';
 import type { OpOptions, ReadOnlyStorage } from '../content/types.ts';
 import { blobPath, groupBundlePaths, openBundle, type Bundle, type BundleEntry } from '../bundle/index.ts';
@@ -183,40 +184,44 @@ export async function openBundleSet(paths: readonly string[], opts: OpenBundleSe
 
     const manifests = new Map<string, ManifestInfo>();
     const locate = (digest: string): Bundle | undefined => bundles.find((b) => b.blobEntry(digest) !== undefined);
-    const walkCache = new Map<string, ReadonlySet<string>>();
-    const walk = async (d: Descriptor, image: string): Promise<ReadonlySet<string>> => {
-      const cached = walkCache.get(d.digest);
-      if (cached) return cached;
-      const out = new Set<string>([d.digest]);
-      if (isManifestDescriptor(d)) {
-        throwIfAborted(opts.signal);
-        const holder = locate(d.digest);
-        if (!holder) {
-          throw new NotFoundError(`manifest ${d.digest} of ${image} is in none of the bundles`, {
-            code: 'MANIFEST_UNKNOWN',
-            hint: 'give the base bundle too when serving an update: airlock serve BASE UPDATE…',
+    // Manifests are positioned reads from whichever bundle holds them; the walk verifies each.
+    const entries = new ManifestCache().wrap({
+      label: bundles.map((b) => b.path).join(', '),
+      exists: async (d) => locate(d.digest) !== undefined,
+      fetch: async (d) => Readable.from([await locate(d.digest)!.readEntry(blobPath(d.digest), MAX_MANIFEST_BYTES)]),
+    });
+    const walk = async (root: Descriptor, image: string): Promise<ReadonlySet<string>> => {
+      const digests = new Set<string>();
+      await walkGraph(entries, root, {
+        signal: opts.signal,
+        image,
+        visit: (d) => {
+          if (digests.has(d.digest)) return false;
+          digests.add(d.digest);
+          if (isManifestDescriptor(d) && !locate(d.digest)) {
+            throw new NotFoundError(`manifest ${d.digest} of ${image} is in none of the bundles`, {
+              code: 'MANIFEST_UNKNOWN',
+              hint: 'give the base bundle too when serving an update: airlock serve BASE UPDATE…',
+            });
+          }
+          return true;
+        },
+        leave: (d, { parsed }) => {
+          const v = parsed.value;
+          manifests.set(d.digest, {
+            digest: d.digest,
+            mediaType: parsed.mediaType,
+            size: d.size,
+            kind: parsed.kind,
+            children: parsed.kind === 'index' ? parsed.value.manifests : [],
+            subject: v.subject?.digest,
+            config: parsed.kind === 'manifest' ? parsed.value.config.mediaType : undefined,
+            artifactType: v.artifactType ?? (parsed.kind === 'manifest' ? parsed.value.config.mediaType : undefined),
+            annotations: v.annotations,
           });
-        }
-        const what = `manifest ${d.digest} of ${image} in ${holder.path}`;
-        const bytes = await holder.readEntry(blobPath(d.digest), MAX_MANIFEST_BYTES);
-        verifyBytes(bytes, { digest: d.digest, size: d.size }, what);
-        const parsed = parseManifest(bytes, d.mediaType, what);
-        const v = parsed.value;
-        manifests.set(d.digest, {
-          digest: d.digest,
-          mediaType: parsed.mediaType,
-          size: d.size,
-          kind: parsed.kind,
-          children: parsed.kind === 'index' ? parsed.value.manifests : [],
-          subject: v.subject?.digest,
-          config: parsed.kind === 'manifest' ? parsed.value.config.mediaType : undefined,
-          artifactType: v.artifactType ?? (parsed.kind === 'manifest' ? parsed.value.config.mediaType : undefined),
-          annotations: v.annotations,
-        });
-        for (const c of childrenOf(parsed)) for (const x of await walk(c, image)) out.add(x);
-      }
-      walkCache.set(d.digest, out);
-      return out;
+        },
+      });
+      return digests;
     };
 
     const images: SetImage[] = [];

@@ -100,11 +100,32 @@ function aborted(signal: AbortSignal | undefined): AbortedError {
   return new AbortedError('interrupted', { cause: signal?.reason });
 }
 
-/** Run `fn` over items with a concurrency limit; rejects with the first error after in-flight work settles. */
+/**
+ * Run `fn` over items, at most `limit` at once, results in input order. A pool of `limit` workers
+ * takes the items one by one, so a thousand items do not hold a thousand pending tasks. After a
+ * failure (or an abort) no further item starts; the first error is thrown once the items already
+ * running have settled.
+ */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>, signal?: AbortSignal): Promise<R[]> {
-  const limiter = new Limiter(limit);
-  const results = await Promise.allSettled(items.map((item, i) => limiter.run(() => fn(item, i), signal)));
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
-  return results.map((r) => (r as PromiseFulfilledResult<R>).value);
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`concurrency must be a positive integer, got ${limit}`);
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (failure === undefined && next < items.length) {
+      if (signal?.aborted) {
+        failure = { error: aborted(signal) };
+        return;
+      }
+      const i = next++;
+      try {
+        results[i] = await fn(items[i]!, i);
+      } catch (e) {
+        failure ??= { error: e };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.error;
+  return results;
 }
