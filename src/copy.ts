@@ -71,7 +71,8 @@ export type CopySide = 'source' | 'destination';
 export function blame(e: unknown, side: CopySide, storage: ReadOnlyStorage): unknown {
   if (e instanceof AirlockError && !(e instanceof AbortedError) && e.side === undefined) {
     e.side = side;
-    e.message = `${storage.label ?? side} (${side}): ${e.message}`;
+    // "source: … not found in reg/repo", or "the bundle being written (destination): …".
+    e.message = storage.label === undefined || e.message.includes(storage.label) ? `${side}: ${e.message}` : `${storage.label} (${side}): ${e.message}`;
   }
   return e;
 }
