@@ -9,17 +9,18 @@
 // then the base's inventory is worked out from that lock as `pack` would write it (manifests and
 // configs only, from the cache or the registries), so the delta names the same base. Blobs the base
 // has are neither downloaded (configs aside: small, and read for platforms) nor carried.
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { Readable } from 'node:stream';
-import { open as openFile, writeFile, rename } from 'node:fs/promises';
+import { open as openFile } from 'node:fs/promises';
 import { IntegrityError, NetworkError, UsageError } from '../core/errors.ts';
 import { childrenOf, isManifestDescriptor, MAX_MANIFEST_BYTES, parseManifest, type Descriptor } from '../core/manifest.ts';
 import { formatReference, parseReference } from '../core/reference.ts';
 import { readAllLimited } from '../content/verify-stream.ts';
 import { FileStore } from '../content/file-store.ts';
 import { copyGraph, type CopyEvent } from '../copy.ts';
-import { lockSpec, reduceIndex, type OpenRepository, type SourceRepository } from '../lock/lock.ts';
-import { diffLock, formatLock, readLock, type Lock } from '../spec/lock.ts';
+import { reduceIndex, type OpenRepository, type SourceRepository } from '../lock/lock.ts';
+import { lockAndWrite, lockPathFor } from '../lock/lock-file.ts';
+import { diffLock, readLock, type Lock } from '../spec/lock.ts';
 import { loadSpec } from '../spec/spec.ts';
 import { loadDeltaBase, writeBundle } from '../bundle/index.ts';
 import type { DeltaBase, Inventory, SignatureInfo, VolumeLayout } from '../bundle/index.ts';
@@ -76,25 +77,6 @@ export interface PackResult {
   delta?: { base: { inventory: string; name: string; version: string; from: string }; blobs: number; bytes: number };
 }
 
-export function lockPathFor(specPath: string): string {
-  return join(dirname(specPath), 'airlock.lock');
-}
-
-/** Lock a spec and write airlock.lock atomically beside it. */
-export async function lockAndWrite(
-  specPath: string,
-  lockPath: string,
-  opts: { open: OpenRepository; http?: ChartHttpClient | undefined; concurrency?: number; signal?: AbortSignal | undefined },
-): Promise<{ lock: Lock; text: string }> {
-  const spec = await loadSpec(specPath);
-  const lock = await lockSpec(spec, { ...opts, baseDir: dirname(specPath) });
-  const text = formatLock(lock);
-  const tmp = `${lockPath}.tmp-${process.pid}`;
-  await writeFile(tmp, text);
-  await rename(tmp, lockPath);
-  return { lock, text };
-}
-
 export async function pack(opts: PackOptions): Promise<PackResult> {
   const lockPath = opts.lockPath ?? lockPathFor(opts.specPath);
   const spec = await loadSpec(opts.specPath);
@@ -109,7 +91,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     if (diff.length > 0) {
       throw new UsageError(`${lockPath} does not match ${opts.specPath}:\n  ${diff.join('\n  ')}`, {
         code: 'LOCK_STALE',
-        hint: 'run `airlock lock` to update it, or `airlock pack --lock` to lock and pack in one step',
+        hint: 'run `airlock lock` to update it, or pack with relock to lock and pack in one step',
       });
     }
   }
