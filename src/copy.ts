@@ -1,11 +1,13 @@
 // copyGraph: the one function that moves content (oras-go copy.go). Pull into the cache, pack,
-// push and re-host are all this walk: manifests are fetched and parsed, their children copied
-// first (blobs in parallel under a shared limiter), then the manifest itself, the root last —
-// so a destination never holds a manifest whose content is missing.
+// push and re-host are all this walk: the graph is walked with walkGraph (manifests read once,
+// through a manifest cache), children are copied first (blobs in parallel under a shared limiter),
+// then the manifest itself, the root last — so a destination never holds a manifest whose content
+// is missing. An error says whether the source or the destination failed.
 import { Readable, Transform } from 'node:stream';
-import { NetworkError, throwIfAborted } from './core/errors.ts';
-import { childrenOf, isManifestDescriptor, MAX_MANIFEST_BYTES, parseManifest, type Descriptor } from './core/manifest.ts';
-import { isSelfVerifying, markSelfVerifying, readAllLimited } from './content/verify-stream.ts';
+import { AbortedError, AirlockError, NetworkError } from './core/errors.ts';
+import { isManifestDescriptor, type Descriptor } from './core/manifest.ts';
+import { isSelfVerifying, markSelfVerifying } from './content/verify-stream.ts';
+import { ManifestCache, walkGraph, type ManifestNode } from './content/graph.ts';
 import { isMounter, isReferencePusher, type ReadOnlyStorage, type Storage } from './content/types.ts';
 import { Limiter } from './util/limiter.ts';
 
@@ -34,12 +36,17 @@ export interface CopyOptions {
    * is mounted into the others instead of being uploaded again, even while the upload is running.
    */
   siblings?: SiblingUploads;
-  /** Replaces fetch+push for blobs (e.g. a resumable ingest into a local store). */
-  transferBlob?: (desc: Descriptor, onBytes: (n: number) => void) => Promise<void>;
+  /**
+   * Replaces fetch+push for blobs (a resumable ingest into a local store, a bundle's slot). Its
+   * errors should already say which side failed (see blame); others are taken as the source's.
+   */
+  transferBlob?: (desc: Descriptor, onBytes: (n: number) => void, signal: AbortSignal | undefined) => Promise<void>;
   /** Digests already copied in this run (shared across images): skipped without asking the destination. */
   done?: Map<string, Promise<void>>;
   /** Whole-blob attempts on network errors (a streamed body cannot be replayed inside one request). */
   attempts?: number;
+  /** Where manifests are read from: share one across the images of a run (default: one per call). */
+  manifests?: ManifestCache;
 }
 
 export interface SiblingUploads {
@@ -51,8 +58,22 @@ export interface SiblingUploads {
 
 export interface CopyResult {
   root: Descriptor;
-  /** Every descriptor reached, root included, in copy order. */
+  /** Every descriptor copied or found, root included, in copy order. */
   nodes: Descriptor[];
+}
+
+export type CopySide = 'source' | 'destination';
+
+/**
+ * Say which side of a copy an error came from: an AirlockError gets `side` and its message is
+ * prefixed with the storage's name, once (a shared failure is rethrown to several images).
+ */
+export function blame(e: unknown, side: CopySide, storage: ReadOnlyStorage): unknown {
+  if (e instanceof AirlockError && !(e instanceof AbortedError) && e.side === undefined) {
+    e.side = side;
+    e.message = `${storage.label ?? side} (${side}): ${e.message}`;
+  }
+  return e;
 }
 
 /** Copy the graph under `root` from `src` to `dst`; existing content at dst counts as done. */
@@ -66,7 +87,49 @@ export async function copyGraph(src: ReadOnlyStorage, dst: Storage, root: Descri
     image: options.image ?? root.digest,
     nodes: [],
   };
-  await copyNode(ctx, root, true);
+  const manifests = (options.manifests ?? new ManifestCache()).wrap(src);
+  // A manifest being copied by this call: settled when it is at the destination (or failed).
+  const mine = new Map<string, { settle: (e?: unknown) => void }>();
+  const retag = options.tag !== undefined;
+  try {
+    await walkGraph(manifests, root, {
+      signal: options.signal,
+      image: ctx.image,
+      concurrent: true,
+      selectChildren: options.selectChildren,
+      visit: async (desc, parent) => {
+        const isRoot = parent === undefined;
+        // The root is always (re)written when a tag is requested, so the tag moves even if content exists.
+        const shared = isRoot && retag ? undefined : ctx.done.get(desc.digest);
+        if (shared) {
+          await shared;
+          return false;
+        }
+        if (!isManifestDescriptor(desc)) {
+          await track(ctx, desc, copyBlob(ctx, desc));
+          return false;
+        }
+        let settle!: (e?: unknown) => void;
+        const copied = new Promise<void>((resolve, reject) => (settle = (e) => (e === undefined ? resolve() : reject(e))));
+        copied.catch(() => {});
+        mine.set(desc.digest, { settle });
+        if (!(isRoot && retag)) ctx.done.set(desc.digest, copied);
+        return true;
+      },
+      leave: async (desc, node) => {
+        await copyManifest(ctx, desc, node, desc.digest === root.digest);
+        mine.get(desc.digest)?.settle();
+        mine.delete(desc.digest);
+      },
+    });
+  } catch (e) {
+    // Images waiting on a manifest this call was copying fail with it; a later copy starts afresh.
+    for (const [digest, m] of mine) {
+      ctx.done.delete(digest);
+      m.settle(e);
+    }
+    throw blame(e, 'source', src);
+  }
   return { root, nodes: ctx.nodes };
 }
 
@@ -80,43 +143,33 @@ interface Ctx {
   nodes: Descriptor[];
 }
 
-async function copyNode(ctx: Ctx, desc: Descriptor, isRoot: boolean): Promise<void> {
-  throwIfAborted(ctx.opts.signal);
-  // The root is always (re)written when a tag is requested, so the tag moves even if content exists.
-  const key = desc.digest;
-  const pending = isRoot && ctx.opts.tag !== undefined ? undefined : ctx.done.get(key);
-  if (pending) {
-    await pending;
-    return;
-  }
-  const work = isManifestDescriptor(desc) ? copyManifest(ctx, desc, isRoot) : copyBlob(ctx, desc);
-  if (!(isRoot && ctx.opts.tag !== undefined)) ctx.done.set(key, work);
+/** Record a blob's copy as shared work: other images wait for it; a failure lets a later copy retry. */
+async function track(ctx: Ctx, desc: Descriptor, work: Promise<void>): Promise<void> {
+  ctx.done.set(desc.digest, work);
   try {
     await work;
   } catch (e) {
-    ctx.done.delete(key);
+    if (ctx.done.get(desc.digest) === work) ctx.done.delete(desc.digest);
     throw e;
   }
 }
 
-async function copyManifest(ctx: Ctx, desc: Descriptor, isRoot: boolean): Promise<void> {
-  const what = `manifest ${desc.digest} of ${ctx.image}`;
-  const bytes = await ctx.limiter.run(async () => readAllLimited(await ctx.src.fetch(desc, { signal: ctx.opts.signal }), MAX_MANIFEST_BYTES, what), ctx.opts.signal);
-  const parsed = parseManifest(bytes, desc.mediaType, what);
-  let children = childrenOf(parsed);
-  if (parsed.kind === 'index' && ctx.opts.selectChildren) children = ctx.opts.selectChildren(desc, children);
-  await Promise.all(children.map((c) => copyNode(ctx, c, false)));
-
+async function copyManifest(ctx: Ctx, desc: Descriptor, node: ManifestNode, isRoot: boolean): Promise<void> {
+  const { signal } = ctx.opts;
   const tag = isRoot ? ctx.opts.tag : undefined;
   const how = await ctx.limiter.run(async () => {
-    if (tag !== undefined && isReferencePusher(ctx.dst)) {
-      await ctx.dst.pushReference(desc, bytes, tag, { signal: ctx.opts.signal });
+    try {
+      if (tag !== undefined && isReferencePusher(ctx.dst)) {
+        await ctx.dst.pushReference(desc, node.bytes, tag, { signal });
+        return 'copied' as const;
+      }
+      if (await ctx.dst.exists(desc, { signal })) return 'exists' as const;
+      await ctx.dst.push(desc, Readable.from([node.bytes]), { signal });
       return 'copied' as const;
+    } catch (e) {
+      throw blame(e, 'destination', ctx.dst);
     }
-    if (await ctx.dst.exists(desc, { signal: ctx.opts.signal })) return 'exists' as const;
-    await ctx.dst.push(desc, streamOf(bytes), { signal: ctx.opts.signal });
-    return 'copied' as const;
-  }, ctx.opts.signal);
+  }, signal);
   ctx.nodes.push(desc);
   ctx.opts.onEvent?.({ type: 'manifest-done', image: ctx.image, digest: desc.digest, size: desc.size, how });
 }
@@ -126,7 +179,7 @@ async function copyBlob(ctx: Ctx, desc: Descriptor): Promise<void> {
   const image = ctx.image;
   const sib = ctx.opts.siblings;
   const waitFor = await ctx.limiter.run(async () => {
-    if (await ctx.dst.exists(desc, { signal })) {
+    if (await existsAtDestination(ctx, desc)) {
       onEvent?.({ type: 'blob-done', image, digest: desc.digest, size: desc.size, how: 'exists' });
       return undefined;
     }
@@ -148,14 +201,30 @@ async function copyBlob(ctx: Ctx, desc: Descriptor): Promise<void> {
     // uploads of other blobs), then mount it; if that upload failed or the mount is refused, upload.
     const uploaded = await waitFor.done;
     await ctx.limiter.run(async () => {
-      if (uploaded && isMounter(ctx.dst) && (await ctx.dst.mount(desc, waitFor.repository, { signal }))) {
-        onEvent?.({ type: 'blob-done', image, digest: desc.digest, size: desc.size, how: 'mounted' });
-        return;
+      if (uploaded && isMounter(ctx.dst)) {
+        let mounted: boolean;
+        try {
+          mounted = await ctx.dst.mount(desc, waitFor.repository, { signal });
+        } catch (e) {
+          throw blame(e, 'destination', ctx.dst);
+        }
+        if (mounted) {
+          onEvent?.({ type: 'blob-done', image, digest: desc.digest, size: desc.size, how: 'mounted' });
+          return;
+        }
       }
       await sendBlob(ctx, desc);
     }, signal);
   }
   ctx.nodes.push(desc);
+}
+
+async function existsAtDestination(ctx: Ctx, desc: Descriptor): Promise<boolean> {
+  try {
+    return await ctx.dst.exists(desc, { signal: ctx.opts.signal });
+  } catch (e) {
+    throw blame(e, 'destination', ctx.dst);
+  }
 }
 
 /** Send one blob (retried whole on network errors); emits blob-start, progress and blob-done. */
@@ -171,16 +240,34 @@ async function sendBlob(ctx: Ctx, desc: Descriptor): Promise<void> {
       onEvent?.({ type: 'blob-progress', image, digest: desc.digest, bytes: n });
     };
     try {
-      if (ctx.opts.transferBlob) await ctx.opts.transferBlob(desc, onBytes);
-      else await ctx.dst.push(desc, counting(await ctx.src.fetch(desc, { signal }), desc, onBytes), { signal });
+      if (ctx.opts.transferBlob) await ctx.opts.transferBlob(desc, onBytes, signal);
+      else await pushFrom(ctx, desc, onBytes);
       break;
     } catch (e) {
       // Take back the progress of the failed attempt so totals stay truthful.
       if (sent > 0) onEvent?.({ type: 'blob-progress', image, digest: desc.digest, bytes: -sent });
-      if (attempt >= attempts || !(e instanceof NetworkError) || signal?.aborted) throw e;
+      if (attempt >= attempts || !(e instanceof NetworkError) || signal?.aborted) throw blame(e, 'source', ctx.src);
     }
   }
   onEvent?.({ type: 'blob-done', image, digest: desc.digest, size: desc.size, how: 'copied' });
+}
+
+/** Stream a blob from the source into the destination; a failure is blamed on the side that failed. */
+async function pushFrom(ctx: Ctx, desc: Descriptor, onBytes: (n: number) => void): Promise<void> {
+  const { signal } = ctx.opts;
+  let stream: Readable;
+  try {
+    stream = await ctx.src.fetch(desc, { signal });
+  } catch (e) {
+    throw blame(e, 'source', ctx.src);
+  }
+  let sourceFailed = false;
+  stream.once('error', () => (sourceFailed = true));
+  try {
+    await ctx.dst.push(desc, counting(stream, desc, onBytes), { signal });
+  } catch (e) {
+    throw blame(e, sourceFailed ? 'source' : 'destination', sourceFailed ? ctx.src : ctx.dst);
+  }
 }
 
 function counting(stream: Readable, desc: Descriptor, onBytes: (n: number) => void): Readable {
@@ -194,8 +281,4 @@ function counting(stream: Readable, desc: Descriptor, onBytes: (n: number) => vo
   // Every byte passes and a source error fails it: it verifies itself exactly when its source does.
   if (isSelfVerifying(stream, desc)) markSelfVerifying(t, desc);
   return stream.pipe(t);
-}
-
-function streamOf(bytes: Uint8Array): Readable {
-  return Readable.from([Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)]);
 }

@@ -1,6 +1,6 @@
 // From what the scan saw to findings (pure): classify every endpoint, name its category, severity
 // and hint, keep one finding per place and host, and order them worst first.
-import { redactSecrets } from '../registry/auth/redact.ts';
+import { redactSecrets } from '../core/redact.ts';
 import { classifyHost, type ClassifyContext } from './classify.ts';
 import { extractEndpoints, isHostname } from './endpoints.ts';
 import { parseIp } from './ip.ts';

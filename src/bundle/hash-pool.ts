@@ -2,6 +2,7 @@
 // no start-up cost) or on worker threads (big bundles: sha256 runs ~350 MiB/s per core, so each
 // core counts). Workers read the same file descriptors with positioned reads (a range that crosses
 // volumes is several parts); nothing is copied between threads but the result.
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { ByteSource, FilePart, PositionedReader } from './source.ts';
 import { AbortedError, throwIfAborted } from '../core/errors.ts';
@@ -21,6 +22,28 @@ export interface RangeHasher {
 }
 
 const CHUNK = 1024 * 1024;
+/** Below this many bytes, 'auto' hashes on the main thread: starting workers would cost more than they save. */
+const AUTO_THREADS_MIN_BYTES = 64 * 1024 * 1024;
+
+export interface HashingOptions {
+  /** Ranges hashed at once (default: the number of cores). */
+  concurrency?: number | undefined;
+  /** Worker threads: 0 hashes on the main thread; 'auto' (the default) decides by the bytes to hash. */
+  threads?: number | 'auto' | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * The hasher for `total` bytes of `src`, and how many ranges to hash at once: for 'auto', one
+ * worker thread per core (up to the concurrency) when the bytes add up to 64 MiB or more.
+ */
+export function hasherFor(src: ByteSource, total: number, opts: HashingOptions): { hasher: RangeHasher; limit: number } {
+  const cores = availableParallelism();
+  const concurrency = Math.max(1, opts.concurrency ?? cores);
+  const threads = opts.threads === undefined || opts.threads === 'auto' ? (total >= AUTO_THREADS_MIN_BYTES && cores > 1 ? Math.min(cores, concurrency) : 0) : Math.max(0, Math.floor(opts.threads));
+  const hasher = threads > 0 ? workerHasher(src, threads, opts.signal) : mainThreadHasher(src, opts.signal);
+  return { hasher, limit: threads > 0 ? Math.max(concurrency, threads) : concurrency };
+}
 
 /** Hash on this thread with async positioned reads; `concurrency` bounds reads in flight via the caller. */
 export function mainThreadHasher(fh: PositionedReader, signal?: AbortSignal): RangeHasher {

@@ -1,12 +1,13 @@
 // Planning a bundle (before a byte is written): walk each image graph from its root in the source,
 // collect every blob once, work out platforms and sizes, and build the inventory and index.json.
-import { IntegrityError, NotFoundError, UsageError, throwIfAborted } from '../core/errors.ts';
-import { childrenOf, isManifestDescriptor, MAX_MANIFEST_BYTES, parseManifest, type Descriptor, type Index, type ParsedManifest } from '../core/manifest.ts';
+import { IntegrityError, NotFoundError, UsageError } from '../core/errors.ts';
+import { isManifestDescriptor, MAX_MANIFEST_BYTES, type Descriptor, type Index } from '../core/manifest.ts';
 import { MediaType } from '../core/media-types.ts';
 import { formatPlatform } from '../core/platform.ts';
 import { parseReference } from '../core/reference.ts';
 import type { ReadOnlyStorage } from '../content/types.ts';
-import { readAllLimited } from '../content/verify-stream.ts';
+import { ManifestCache, readManifest, walkGraph, type CachedStorage } from '../content/graph.ts';
+import { mapLimit } from '../util/limiter.ts';
 import { digestOf, type Digest } from '../core/digest.ts';
 import {
   canonicalJson,
@@ -26,6 +27,8 @@ export interface BundleImageInput {
   reference: string;
   /** The root manifest or index; every descriptor below it must be in the source. */
   root: Descriptor;
+  /** Where this image's content comes from, when not from the bundle's one source (pack: its registry). */
+  source?: ReadOnlyStorage | undefined;
 }
 
 /** What a delta is packed against: the base bundle's identity and every blob it holds (or relies on). */
@@ -44,6 +47,12 @@ export interface PlanOptions {
   base?: DeltaBase | undefined;
   /** The lock the bundle is packed from: pinned in the inventory. */
   lock?: { name: string; version: string; text: string } | undefined;
+  /** Images walked at once (network sources); default 1, one after another. */
+  concurrency?: number | undefined;
+  /** Check that every blob is in the source before planning succeeds (default true); pack fetches them later. */
+  checkBlobs?: boolean | undefined;
+  /** Where manifests read while planning are kept (share it with what copies the bundle next). */
+  manifests?: ManifestCache | undefined;
 }
 
 export interface BundlePlan {
@@ -75,75 +84,13 @@ export async function planBundle(input: BundleImageInput[], source: ReadOnlyStor
   }
   for (const img of images) parseReference(img.reference);
 
+  const cache = opts.manifests ?? new ManifestCache();
   const manifests = new Map<string, Buffer>();
-  const parsed = new Map<string, ParsedManifest>();
   const blobs = new Map<string, { desc: Descriptor; mediaType: string; images: Set<string> }>();
-  const invImages: InventoryImage[] = [];
-
-  const readManifest = async (d: Descriptor, image: string): Promise<ParsedManifest> => {
-    const cached = parsed.get(d.digest);
-    if (cached) return cached;
-    const what = `manifest ${d.digest} of ${image}`;
-    const bytes = await readAllLimited(await fetchPresent(source, d, image, signal), MAX_MANIFEST_BYTES, what);
-    const p = parseManifest(bytes, d.mediaType, what);
-    manifests.set(d.digest, bytes);
-    parsed.set(d.digest, p);
-    return p;
-  };
-
-  for (const img of images) {
-    throwIfAborted(signal);
-    const mine = new Map<string, Descriptor>();
-    const platforms: InventoryPlatform[] = [];
-    const visit = async (d: Descriptor): Promise<void> => {
-      const seen = mine.get(d.digest);
-      if (seen) {
-        if (seen.size !== d.size) throw sizeConflict(d, seen, img.reference);
-        return;
-      }
-      mine.set(d.digest, d);
-      const shared = blobs.get(d.digest);
-      if (shared) {
-        if (shared.desc.size !== d.size) throw sizeConflict(d, shared.desc, img.reference);
-        if (compareStrings(d.mediaType, shared.mediaType) < 0) shared.mediaType = d.mediaType;
-        shared.images.add(img.reference);
-      } else {
-        blobs.set(d.digest, { desc: { mediaType: d.mediaType, digest: d.digest, size: d.size }, mediaType: d.mediaType, images: new Set([img.reference]) });
-      }
-      if (!isManifestDescriptor(d)) {
-        // What a delta relies on need not be at hand: the base has it.
-        if (opts.base?.blobs.get(d.digest) === d.size) return;
-        if (!(await source.exists(d, { signal }))) throw missing(d, img.reference);
-        return;
-      }
-      const m = await readManifest(d, img.reference);
-      if (m.kind === 'index') {
-        for (const c of m.value.manifests) {
-          if (c.platform && !(c.platform.os === 'unknown' && c.platform.architecture === 'unknown') && !isManifestIndex(c)) {
-            platforms.push({ platform: formatPlatform(c.platform), digest: c.digest });
-          }
-        }
-      }
-      for (const c of childrenOf(m)) await visit(c);
-    };
-    await visit(img.root);
-
-    const root = parsed.get(img.root.digest);
-    if (root?.kind === 'manifest') {
-      const p = await configPlatform(source, root.value.config, img.reference, signal);
-      if (p) platforms.push({ platform: p, digest: img.root.digest });
-    }
-    platforms.sort((a, b) => compareStrings(a.platform, b.platform) || compareStrings(a.digest, b.digest));
-    invImages.push({
-      reference: img.reference,
-      digest: img.root.digest,
-      mediaType: img.root.mediaType,
-      size: img.root.size,
-      platforms: dedupePlatforms(platforms),
-      totalSize: [...mine.values()].reduce((a, d) => a + d.size, 0),
-    });
-  }
-
+  const concurrency = opts.concurrency ?? 1;
+  // Images may be walked at once: everything gathered across them is order-independent (sorted
+  // at the end), and each image's own entry goes to its place.
+  const invImages = await mapLimit(images, concurrency, (img) => planImage(img, cache.wrap(img.source ?? source), { opts, manifests, blobs, concurrent: concurrency > 1 }), signal);
   const sorted = [...blobs.values()].sort((a, b) => compareStrings(a.desc.digest, b.desc.digest));
   const toInventory = (b: (typeof sorted)[number]): InventoryBlob => ({
     digest: b.desc.digest,
@@ -187,6 +134,80 @@ export async function planBundle(input: BundleImageInput[], source: ReadOnlyStor
   return { images, inventory, index, indexBytes, blobs: carried.map((b) => b.desc), manifests };
 }
 
+interface PlanShared {
+  opts: PlanOptions;
+  /** Every manifest's bytes, by digest, for the writer. */
+  manifests: Map<string, Buffer>;
+  blobs: Map<string, { desc: Descriptor; mediaType: string; images: Set<string> }>;
+  concurrent: boolean;
+}
+
+/** One image's walk: its blobs noted in `shared.blobs`, its platforms and size in its inventory entry. */
+async function planImage(img: BundleImageInput, src: CachedStorage, shared: PlanShared): Promise<InventoryImage> {
+  const { opts, blobs } = shared;
+  const signal = opts.signal;
+  const mine = new Map<string, Descriptor>();
+  const platforms: InventoryPlatform[] = [];
+  try {
+    await walkGraph(src, img.root, {
+      signal,
+      image: img.reference,
+      concurrent: shared.concurrent,
+      visit: async (d) => {
+        const seen = mine.get(d.digest);
+        if (seen) {
+          if (seen.size !== d.size) throw sizeConflict(d, seen, img.reference);
+          return false;
+        }
+        mine.set(d.digest, d);
+        const known = blobs.get(d.digest);
+        if (known) {
+          if (known.desc.size !== d.size) throw sizeConflict(d, known.desc, img.reference);
+          if (compareStrings(d.mediaType, known.mediaType) < 0) known.mediaType = d.mediaType;
+          known.images.add(img.reference);
+        } else {
+          blobs.set(d.digest, { desc: { mediaType: d.mediaType, digest: d.digest, size: d.size }, mediaType: d.mediaType, images: new Set([img.reference]) });
+        }
+        if (isManifestDescriptor(d)) return true;
+        // What a delta relies on need not be at hand: the base has it.
+        if (opts.base?.blobs.get(d.digest) === d.size || opts.checkBlobs === false) return false;
+        if (!(await src.exists(d, { signal }))) throw missing(d, img.reference);
+        return false;
+      },
+      leave: (d, node) => {
+        shared.manifests.set(d.digest, node.bytes);
+        if (node.parsed.kind !== 'index') return;
+        for (const c of node.parsed.value.manifests) {
+          if (c.platform && !(c.platform.os === 'unknown' && c.platform.architecture === 'unknown') && !isManifestIndex(c)) {
+            platforms.push({ platform: formatPlatform(c.platform), digest: c.digest });
+          }
+        }
+      },
+    });
+    const root = await readManifest(src, img.root, { signal });
+    if (root.parsed.kind === 'manifest') {
+      const p = await configPlatform(src, root.parsed.value.config, img.reference, signal);
+      if (p) platforms.push({ platform: p, digest: img.root.digest });
+    }
+  } catch (e) {
+    // A manifest or config the source lacks: say which image needs it.
+    const notFound = e instanceof NotFoundError || (e as { status?: number }).status === 404;
+    if (notFound && !(e as Error).message.includes(img.reference)) {
+      throw new NotFoundError(`${(e as Error).message}, needed by ${img.reference}`, { code: 'BLOB_UNKNOWN', cause: e, hint: 'run `airlock pack` again to download what is missing' });
+    }
+    throw e;
+  }
+  platforms.sort((a, b) => compareStrings(a.platform, b.platform) || compareStrings(a.digest, b.digest));
+  return {
+    reference: img.reference,
+    digest: img.root.digest,
+    mediaType: img.root.mediaType,
+    size: img.root.size,
+    platforms: dedupePlatforms(platforms),
+    totalSize: [...mine.values()].reduce((a, d) => a + d.size, 0),
+  };
+}
+
 function isManifestIndex(d: Descriptor): boolean {
   return d.mediaType === MediaType.ociIndex || d.mediaType === MediaType.dockerManifestList;
 }
@@ -195,19 +216,10 @@ function dedupePlatforms(list: InventoryPlatform[]): InventoryPlatform[] {
   return list.filter((p, i) => i === 0 || p.platform !== list[i - 1]!.platform || p.digest !== list[i - 1]!.digest);
 }
 
-async function fetchPresent(source: ReadOnlyStorage, d: Descriptor, image: string, signal: AbortSignal | undefined) {
-  try {
-    return await source.fetch(d, { signal });
-  } catch (e) {
-    if (e instanceof NotFoundError || (e as { status?: number }).status === 404) throw missing(d, image, e);
-    throw e;
-  }
-}
-
 /** os/arch[/variant] from an image config, when the config is a known, small JSON document. */
-async function configPlatform(source: ReadOnlyStorage, config: Descriptor, image: string, signal: AbortSignal | undefined): Promise<string | undefined> {
+async function configPlatform(source: CachedStorage, config: Descriptor, image: string, signal: AbortSignal | undefined): Promise<string | undefined> {
   if (!CONFIG_MEDIA_TYPES.includes(config.mediaType) || config.size > MAX_CONFIG_BYTES) return undefined;
-  const bytes = await readAllLimited(await fetchPresent(source, config, image, signal), MAX_CONFIG_BYTES, `config ${config.digest} of ${image}`);
+  const bytes = await source.bytes(config, { signal, what: `config ${config.digest} of ${image}` });
   let doc: unknown;
   try {
     doc = JSON.parse(bytes.toString('utf8'));

@@ -33,7 +33,7 @@ import {
 } from './format.ts';
 import { readExactly, scanTar, type TarEntry } from './tar.ts';
 import { fileSource, volumeSource, type ByteSource, type PositionedReader, type VolumePart } from './source.ts';
-import { locateBundle, parseVolumeTable, tableLayout, volumeName, volumeRanges, type BundleFiles, type VolumeTable } from './volumes.ts';
+import { locateBundle, parseVolumeTable, sameLayout, tableLayout, volumeName, volumeRanges, type BundleFiles, type VolumeTable } from './volumes.ts';
 
 export interface BundleEntry {
   /** Offset of the content in the tar. */
@@ -61,6 +61,10 @@ export interface BundleSignature {
 export class Bundle implements ReadOnlyStorage {
   /** Absolute path of the tar; for a split bundle, the name its volumes share (b.tar for b.tar.001 …). */
   readonly path: string;
+
+  get label(): string {
+    return this.path;
+  }
   /** Bytes of the tar (the sum of the volumes). */
   readonly fileSize: number;
   /** Regular files of the tar by name (directories left out). */
@@ -249,8 +253,7 @@ async function checkVolumeTable(src: ByteSource, abs: string, table: ReadonlyMap
     throw fail((err as Error).message);
   }
   if (t.bundle !== inventory) throw fail(`${where(e)} belongs to another bundle (inventory ${t.bundle}); ${basename(volumeName(abs, 1))} is of ${inventory}`);
-  const l = tableLayout(t);
-  if (l.size !== layout.size || l.count !== layout.count || l.totalSize !== layout.totalSize || l.parity !== layout.parity) throw fail(`${where(e)} belongs to another split of this bundle`);
+  if (!sameLayout(tableLayout(t), layout)) throw fail(`${where(e)} belongs to another split of this bundle`);
 }
 
 function isBundleFiles(x: unknown): x is BundleFiles {

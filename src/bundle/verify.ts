@@ -12,7 +12,6 @@
 // reported, not counted missing. `base` checks it against its base bundle(s) — the identity and that
 // every relied-on blob is there; `complete` demands a self-sufficient bundle (a delta fails).
 // Split bundles are checked volume by volume first (volume-check.ts), then as one tar.
-import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
 import { isDigest, digestAlgorithm, digestOf, type Digest } from '../core/digest.ts';
 import { AirlockError, throwIfAborted } from '../core/errors.ts';
@@ -35,14 +34,16 @@ import {
   SIGNATURE_INFO_PATH,
   SIGNATURE_PATH,
   VOLUMES_PATH,
+  type Inventory,
   type InventoryDelta,
 } from './format.ts';
-import { mainThreadHasher, workerHasher, type RangeHasher } from './hash-pool.ts';
+import { hasherFor } from './hash-pool.ts';
 import { PARITY_MAGIC } from './parity.ts';
 import { openBundle, type Bundle, type BundleEntry } from './read.ts';
+import type { PositionedReader } from './source.ts';
 import { BLOCK, END_OF_ARCHIVE, encodeHeader, paddingFor } from './tar.ts';
 import { checkVolumes, describeVolumeProblems, type VolumeSetReport } from './volume-check.ts';
-import { locateBundle, parseVolumeTable, tableLayout, trailerPlace, type BundleFiles } from './volumes.ts';
+import { locateBundle, parseVolumeTable, sameLayout, tableLayout, trailerPlace, type BundleFiles } from './volumes.ts';
 
 export interface VerifyProblem {
   digest?: string;
@@ -107,7 +108,6 @@ export interface VerifyBundleOptions {
   key?: string | VerifyingKey | undefined;
 }
 
-const AUTO_THREADS_MIN_BYTES = 64 * 1024 * 1024;
 const PROGRESS_STEP = 4 * 1024 * 1024;
 const METADATA = new Set([BUNDLE_INFO_PATH, INVENTORY_PATH, LOCK_PATH, OCI_LAYOUT_PATH, INDEX_PATH, SIGNATURE_PATH, SIGNATURE_INFO_PATH, VOLUMES_PATH]);
 const BLOB_ENTRY = /^blobs\/(sha256|sha512)\/([a-f0-9]+)$/;
@@ -161,7 +161,37 @@ async function verifyOpen(bundle: Bundle, opts: VerifyBundleOptions & { key?: Ve
   const inv = bundle.inventory;
   const relied = new Map((inv.delta?.blobs ?? []).map((b) => [b.digest as string, b]));
 
-  // The tar's blob entries.
+  const blobEntries = tarBlobEntries(bundle, problems);
+  const signature = await checkMetadata(bundle, opts.key, problems);
+  const invBlobs = checkInventoryBlobs(inv, blobEntries, relied, problems);
+  checkInventoryTotals(inv, problems);
+  const roots = checkIndex(bundle, problems);
+
+  // Image graphs: every manifest's children present.
+  const graph = await walkImages(bundle, roots, blobEntries, relied, signal);
+  checkGraph(graph, inv, blobEntries, relied, problems);
+  checkReliedManifests(relied, problems);
+  const delta = inv.delta ? await checkDelta(inv.delta, opts, problems, signal) : undefined;
+
+  const imagesOf = (d: string): string[] => [...new Set([...(graph.usedBy.get(d) ?? []), ...(invBlobs.get(d)?.images ?? [])])].sort(compareStrings);
+  const hashed = await hashBlobs(bundle, blobEntries, opts);
+  checkBlobDigests(hashed.results, imagesOf, problems);
+
+  nameImagesAndVolumes(bundle, problems, imagesOf);
+  problems.sort((a, b) => compareStrings(a.entry ?? a.digest ?? '', b.entry ?? b.digest ?? '') || compareStrings(a.message, b.message));
+  throwIfAborted(signal);
+  return {
+    ok: problems.length === 0,
+    blobs: hashed.results.size,
+    bytes: hashed.bytes,
+    problems,
+    ...(delta ? { delta } : {}),
+    ...(signature ? { signature } : {}),
+  };
+}
+
+/** The tar's blob entries by digest; any other entry that is not airlock metadata is a problem. */
+function tarBlobEntries(bundle: Bundle, problems: VerifyProblem[]): Map<Digest, BundleEntry> {
   const blobEntries = new Map<Digest, BundleEntry>();
   for (const [name, e] of bundle.entries) {
     if (METADATA.has(name)) continue;
@@ -170,17 +200,27 @@ async function verifyOpen(bundle: Bundle, opts: VerifyBundleOptions & { key?: Ve
     if (isDigest(d)) blobEntries.set(d, e);
     else problems.push({ entry: name, images: [], message: 'unexpected entry: neither a blob of the OCI layout nor airlock metadata' });
   }
+  return blobEntries;
+}
 
-  // Metadata that must be there.
+/** Metadata that must be there and say what the inventory pins, in the form airlock writes; the signature. */
+async function checkMetadata(bundle: Bundle, key: VerifyingKey | undefined, problems: VerifyProblem[]): Promise<VerifySignatureReport | undefined> {
   if (bundle.lockText === undefined) {
     problems.push({ entry: LOCK_PATH, images: [], message: `missing: the bundle has no ${LOCK_PATH}, so what it holds cannot be traced to a lock` });
   }
   await checkOciLayout(bundle, problems);
   await checkPins(bundle, problems);
   await checkCanonical(bundle, problems);
-  const signature = checkSignature(bundle, opts.key, problems);
+  return checkSignature(bundle, key, problems);
+}
 
-  // Inventory ⇔ tar entries.
+/** Inventory ⇔ tar entries: each listed blob carried once with its size, each carried blob listed. */
+function checkInventoryBlobs(
+  inv: Inventory,
+  blobEntries: ReadonlyMap<Digest, BundleEntry>,
+  relied: ReadonlyMap<string, unknown>,
+  problems: VerifyProblem[],
+): Map<string, { size: number; images: string[] }> {
   const invBlobs = new Map<string, { size: number; images: string[] }>();
   for (const b of inv.blobs) {
     if (invBlobs.has(b.digest)) problems.push({ digest: b.digest, entry: INVENTORY_PATH, images: b.images, message: 'listed twice in the inventory' });
@@ -193,12 +233,19 @@ async function verifyOpen(bundle: Bundle, opts: VerifyBundleOptions & { key?: Ve
     if (relied.has(d)) problems.push({ digest: d, entry: blobPath(d), images: [], message: 'carried, but the inventory lists it as relied on from the base' });
     else if (!invBlobs.has(d)) problems.push({ digest: d, entry: blobPath(d), images: [], message: 'not listed in the inventory' });
   }
+  return invBlobs;
+}
+
+function checkInventoryTotals(inv: Inventory, problems: VerifyProblem[]): void {
   const totals = computeTotals(inv.images, inv.blobs, inv.delta?.blobs);
   for (const k of Object.keys(totals) as (keyof typeof totals)[]) {
     if (totals[k] !== inv.totals[k]) problems.push({ entry: INVENTORY_PATH, images: [], message: `totals.${k} is ${inv.totals[k]}, its lists add up to ${totals[k]}` });
   }
+}
 
-  // index.json ⇔ inventory.
+/** index.json ⇔ inventory: each image named once, alike for OCI tools and containerd, as the inventory pins it. Its roots. */
+function checkIndex(bundle: Bundle, problems: VerifyProblem[]): { reference: string; root: Descriptor }[] {
+  const inv = bundle.inventory;
   const invImages = new Map(inv.images.map((i) => [i.reference, i]));
   const indexRefs = new Set<string>();
   const roots: { reference: string; root: Descriptor }[] = [];
@@ -225,63 +272,66 @@ async function verifyOpen(bundle: Bundle, opts: VerifyBundleOptions & { key?: Ve
   for (const img of inv.images) {
     if (!indexRefs.has(img.reference)) problems.push({ digest: img.digest, entry: INVENTORY_PATH, images: [img.reference], message: 'the image is in the inventory but not in index.json' });
   }
+  return roots;
+}
 
-  // Image graphs: every manifest's children present.
-  const graph = await walkImages(bundle, roots, blobEntries, relied, signal);
+/**
+ * What the walk found, and against the inventory: each image's size; when every manifest could be
+ * read, every carried blob used and every relied-on blob used.
+ */
+function checkGraph(
+  graph: GraphResult,
+  inv: Inventory,
+  blobEntries: ReadonlyMap<Digest, BundleEntry>,
+  relied: ReadonlyMap<string, { digest: string; images: string[] }>,
+  problems: VerifyProblem[],
+): void {
   problems.push(...graph.problems);
+  const invImages = new Map(inv.images.map((i) => [i.reference, i]));
   for (const [ref, size] of graph.totalSizes) {
     const img = invImages.get(ref);
     if (img && !graph.incomplete && img.totalSize !== size) {
       problems.push({ digest: img.digest, entry: INVENTORY_PATH, images: [ref], message: `the inventory says the image has ${img.totalSize} bytes, its manifests add up to ${size}` });
     }
   }
-  if (!graph.incomplete) {
-    for (const d of blobEntries.keys()) {
-      if (!graph.usedBy.has(d)) problems.push({ digest: d, entry: blobPath(d), images: [], message: 'not referenced by any image in index.json' });
-    }
-    for (const r of relied.values()) {
-      if (!graph.usedBy.has(r.digest)) problems.push({ digest: r.digest, entry: INVENTORY_PATH, images: r.images, message: 'listed as relied on from the base, but no image uses it' });
-    }
+  if (graph.incomplete) return;
+  for (const d of blobEntries.keys()) {
+    if (!graph.usedBy.has(d)) problems.push({ digest: d, entry: blobPath(d), images: [], message: 'not referenced by any image in index.json' });
   }
+  for (const r of relied.values()) {
+    if (!graph.usedBy.has(r.digest)) problems.push({ digest: r.digest, entry: INVENTORY_PATH, images: r.images, message: 'listed as relied on from the base, but no image uses it' });
+  }
+}
+
+function checkReliedManifests(relied: ReadonlyMap<string, { digest: string; mediaType: string; images: string[] }>, problems: VerifyProblem[]): void {
   for (const r of relied.values()) {
     if (isManifestDescriptor({ mediaType: r.mediaType })) {
       problems.push({ digest: r.digest, entry: INVENTORY_PATH, images: r.images, message: 'a manifest listed as relied on from the base: a delta carries every manifest' });
     }
   }
-  const delta = inv.delta ? await checkDelta(inv.delta, opts, problems, signal) : undefined;
+}
 
-  // Every blob's bytes.
-  const imagesOf = (d: string): string[] => [...new Set([...(graph.usedBy.get(d) ?? []), ...(invBlobs.get(d)?.images ?? [])])].sort(compareStrings);
-  const hashed = await hashBlobs(bundle, blobEntries, opts);
-  for (const [d, result] of hashed.results) {
-    if (result !== d) {
-      problems.push({
-        digest: d,
-        entry: blobPath(d as Digest),
-        images: imagesOf(d),
-        message: result.startsWith('error:') ? `unreadable: ${result.slice(6)}` : `digest mismatch: the content hashes to ${result}`,
-      });
-    }
+/** Every blob's bytes: the digest it hashes to, or why it cannot be read. */
+function checkBlobDigests(results: ReadonlyMap<string, string>, imagesOf: (d: string) => string[], problems: VerifyProblem[]): void {
+  for (const [d, result] of results) {
+    if (result === d) continue;
+    problems.push({
+      digest: d,
+      entry: blobPath(d as Digest),
+      images: imagesOf(d),
+      message: result.startsWith('error:') ? `unreadable: ${result.slice(6)}` : `digest mismatch: the content hashes to ${result}`,
+    });
   }
+}
 
-  // Problems found by several checks about the same blob keep every image named.
+/** Problems found by several checks about the same blob keep every image named; a split bundle's name the volume(s). */
+function nameImagesAndVolumes(bundle: Bundle, problems: VerifyProblem[], imagesOf: (d: string) => string[]): void {
   for (const p of problems) if (p.digest && p.images.length === 0) p.images = imagesOf(p.digest);
-  if (bundle.volumes) {
-    for (const p of problems) {
-      const e = p.entry !== undefined ? bundle.entries.get(p.entry) : undefined;
-      if (e) p.volume = bundle.describe(e.offset, e.size);
-    }
+  if (!bundle.volumes) return;
+  for (const p of problems) {
+    const e = p.entry !== undefined ? bundle.entries.get(p.entry) : undefined;
+    if (e) p.volume = bundle.describe(e.offset, e.size);
   }
-  problems.sort((a, b) => compareStrings(a.entry ?? a.digest ?? '', b.entry ?? b.digest ?? '') || compareStrings(a.message, b.message));
-  throwIfAborted(signal);
-  return {
-    ok: problems.length === 0,
-    blobs: hashed.results.size,
-    bytes: hashed.bytes,
-    problems,
-    ...(delta ? { delta } : {}),
-    ...(signature ? { signature } : {}),
-  };
 }
 
 /** The signature, checked only against a key the user gives; problems when that fails or is impossible. */
@@ -331,6 +381,11 @@ async function checkPins(bundle: Bundle, problems: VerifyProblem[]): Promise<voi
       problems.push({ entry: INDEX_PATH, images: [], message: `changed: the inventory pins it as ${inv.index.digest} (${inv.index.size} bytes), it is ${digestOf(bytes)} (${bytes.length} bytes)` });
     }
   }
+  await checkVolumeTable(bundle, problems);
+}
+
+/** A split bundle's volume table: there exactly when the bundle says it was split, where and as its layout says. */
+async function checkVolumeTable(bundle: Bundle, problems: VerifyProblem[]): Promise<void> {
   const layout = bundle.bundleInfo.volumes;
   const trailer = bundle.entries.get(VOLUMES_PATH);
   if (layout && !trailer) problems.push({ entry: VOLUMES_PATH, images: [], message: `missing: ${BUNDLE_INFO_PATH} says the bundle was split into ${layout.count} volumes` });
@@ -341,8 +396,7 @@ async function checkPins(bundle: Bundle, problems: VerifyProblem[]): Promise<voi
       if (trailer.offset !== place.offset || trailer.size !== place.length) throw new Error(`it is not where the layout in ${BUNDLE_INFO_PATH} puts it`);
       const table = parseVolumeTable(await bundle.readEntry(VOLUMES_PATH, 16 * 1024 * 1024), VOLUMES_PATH);
       if (table.bundle !== bundle.inventoryDigest) throw new Error(`it is the table of another bundle (${table.bundle})`);
-      const t = tableLayout(table);
-      if (t.size !== layout.size || t.count !== layout.count || t.totalSize !== layout.totalSize || t.parity !== layout.parity) throw new Error(`it disagrees with the layout in ${BUNDLE_INFO_PATH}`);
+      if (!sameLayout(tableLayout(table), layout)) throw new Error(`it disagrees with the layout in ${BUNDLE_INFO_PATH}`);
     } catch (e) {
       problems.push({ entry: VOLUMES_PATH, images: [], message: (e as Error).message.replace(`${VOLUMES_PATH} is `, '') });
     }
@@ -355,35 +409,35 @@ async function checkPins(bundle: Bundle, problems: VerifyProblem[]): Promise<voi
  * may carry its recovery volumes after the end: they are recognised and left alone.
  */
 async function checkCanonical(bundle: Bundle, problems: VerifyProblem[]): Promise<void> {
+  await checkTarFraming(bundle, problems);
+  await checkCanonicalJson(bundle, problems);
+}
+
+/** Headers, padding and the end of the archive byte for byte as airlock writes them. */
+async function checkTarFraming(bundle: Bundle, problems: VerifyProblem[]): Promise<void> {
   const src = bundle.fileHandle();
-  const read = async (position: number, length: number): Promise<Buffer> => {
-    const buf = Buffer.alloc(length);
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await src.read(buf, done, length - done, position + done);
-      if (bytesRead === 0) break;
-      done += bytesRead;
-    }
-    return buf.subarray(0, done);
-  };
   let pos = 0;
   for (const e of bundle.tarEntries) {
     if (e.headerOffset !== pos) problems.push({ entry: e.name, images: [], message: `${e.headerOffset - pos} bytes before its header that airlock does not write` });
     const expected = encodeHeader({ name: e.name, type: e.type, size: e.size });
-    const actual = await read(e.headerOffset, e.offset - e.headerOffset);
+    const actual = await readUpTo(src, e.headerOffset, e.offset - e.headerOffset);
     if (!actual.equals(expected)) problems.push({ entry: e.name, images: [], message: 'its tar header is not as airlock writes it (changed bytes, or not written by airlock)' });
     const pad = e.type === 'file' ? paddingFor(e.size) : 0;
-    if (pad > 0 && !isZero(await read(e.offset + e.size, pad))) problems.push({ entry: e.name, images: [], message: 'the padding after its content is not zero' });
+    if (pad > 0 && !isZero(await readUpTo(src, e.offset + e.size, pad))) problems.push({ entry: e.name, images: [], message: 'the padding after its content is not zero' });
     pos = e.offset + e.size + pad;
   }
-  const end = await read(pos, END_OF_ARCHIVE.length);
+  const end = await readUpTo(src, pos, END_OF_ARCHIVE.length);
   if (end.length !== END_OF_ARCHIVE.length || !isZero(end)) problems.push({ entry: 'end of archive', images: [], message: 'the two zero blocks that end the archive are changed or missing' });
   const after = pos + END_OF_ARCHIVE.length;
   if (src.size > after) {
-    const tail = await read(after, Math.min(BLOCK, src.size - after));
+    const tail = await readUpTo(src, after, Math.min(BLOCK, src.size - after));
     const joinedParity = bundle.bundleInfo.volumes && tail.subarray(0, PARITY_MAGIC.length).equals(Buffer.from(PARITY_MAGIC));
     if (!joinedParity) problems.push({ entry: 'end of archive', images: [], message: `${src.size - after} bytes follow the end of the archive` });
   }
+}
+
+/** The JSON metadata in the canonical form airlock writes (sorted keys, fixed spacing). */
+async function checkCanonicalJson(bundle: Bundle, problems: VerifyProblem[]): Promise<void> {
   const docs: [string, boolean][] = [[BUNDLE_INFO_PATH, true], [INVENTORY_PATH, true], [SIGNATURE_INFO_PATH, true], [OCI_LAYOUT_PATH, false], [INDEX_PATH, false]];
   for (const [name, pretty] of docs) {
     if (!bundle.entries.has(name)) continue;
@@ -397,6 +451,18 @@ async function checkCanonical(bundle: Bundle, problems: VerifyProblem[]): Promis
     if (canonical === undefined) problems.push({ entry: name, images: [], message: 'not valid JSON' });
     else if (canonical !== bytes.toString('utf8')) problems.push({ entry: name, images: [], message: 'not in the canonical form airlock writes (sorted keys, fixed spacing): changed after packing' });
   }
+}
+
+/** Up to `length` bytes from `position`: fewer where the file ends (the caller judges a short read). */
+async function readUpTo(src: PositionedReader, position: number, length: number): Promise<Buffer> {
+  const buf = Buffer.alloc(length);
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await src.read(buf, done, length - done, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return buf.subarray(0, done);
 }
 
 function isZero(b: Buffer): boolean {
@@ -542,10 +608,7 @@ async function walkImages(
 }
 
 async function hashBlobs(bundle: Bundle, blobs: Map<Digest, BundleEntry>, opts: VerifyBundleOptions): Promise<{ results: Map<string, string>; bytes: number }> {
-  const cores = availableParallelism();
-  const concurrency = Math.max(1, opts.concurrency ?? cores);
   const total = [...blobs.values()].reduce((a, e) => a + e.size, 0);
-  const threads = opts.threads === undefined || opts.threads === 'auto' ? (total >= AUTO_THREADS_MIN_BYTES && cores > 1 ? Math.min(cores, concurrency) : 0) : Math.max(0, Math.floor(opts.threads));
   // Largest first, so one big layer does not start last and run alone.
   const jobs = [...blobs].sort((a, b) => b[1].size - a[1].size || compareStrings(a[0], b[0]));
 
@@ -559,12 +622,12 @@ async function hashBlobs(bundle: Bundle, blobs: Map<Digest, BundleEntry>, opts: 
     }
   };
   progress(0, true);
-  const hasher: RangeHasher = threads > 0 ? workerHasher(bundle.fileHandle(), threads, opts.signal) : mainThreadHasher(bundle.fileHandle(), opts.signal);
+  const { hasher, limit } = hasherFor(bundle.fileHandle(), total, opts);
   const results = new Map<string, string>();
   try {
     await mapLimit(
       jobs,
-      threads > 0 ? Math.max(concurrency, threads) : concurrency,
+      limit,
       async ([d, e]) => {
         let result: string;
         let seen = 0;

@@ -142,6 +142,11 @@ export function tableLayout(t: VolumeTable): VolumeLayout {
   return { size: t.volumeSize, count: t.volumes.length, totalSize: t.totalSize, parity: t.parity };
 }
 
+/** The same split: volume size, count, total and recovery volumes alike. */
+export function sameLayout(a: VolumeLayout, b: VolumeLayout): boolean {
+  return a.size === b.size && a.count === b.count && a.totalSize === b.totalSize && a.parity === b.parity;
+}
+
 /** Parse and self-check airlock/volumes.json (or a parity header's copy); IntegrityError when damaged. */
 export function parseVolumeTable(bytes: Buffer, what: string): VolumeTable {
   const text = bytes.toString('utf8');

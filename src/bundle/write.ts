@@ -12,10 +12,14 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { AbortedError, AirlockError, IntegrityError, UsageError, throwIfAborted } from '../core/errors.ts';
+import { Readable } from 'node:stream';
+import { AbortedError, AirlockError, IntegrityError, NotFoundError, UsageError, throwIfAborted } from '../core/errors.ts';
 import { digestAlgorithm, digestOf, type Digest } from '../core/digest.ts';
 import type { Descriptor } from '../core/manifest.ts';
-import { isFeeder, type ChunkSink, type ReadOnlyStorage } from '../content/types.ts';
+import { isFeeder, type ChunkSink, type ReadOnlyStorage, type Storage } from '../content/types.ts';
+import { isSelfVerifying, VerifyStream } from '../content/verify-stream.ts';
+import { ManifestCache } from '../content/graph.ts';
+import { copyGraph, type CopyEvent } from '../copy.ts';
 import { asAborted, writevAll } from '../content/file-store.ts';
 import { Limiter } from '../util/limiter.ts';
 import {
@@ -77,9 +81,17 @@ export interface WriteBundleOptions {
   signal?: AbortSignal | undefined;
   /**
    * Puts each blob's bytes into the bundle (pack: from its cache, or downloaded while the cache
-   * keeps a copy). Default: from `source`. Blobs of a one-file bundle are filled in parallel.
+   * keeps a copy), for the image `image` of `images`. Default: from the image's source.
    */
   fill?: BlobFiller | undefined;
+  /** Blobs moved into a one-file bundle, as copyGraph reports them. */
+  onEvent?: ((e: CopyEvent) => void) | undefined;
+  /** Images walked at once while planning (pack: manifests come from registries); default 1. */
+  planConcurrency?: number | undefined;
+  /** Plan without checking that every blob is in the source (pack: they are fetched while writing). */
+  blobsLater?: boolean | undefined;
+  /** Where manifests (and configs) read while planning are kept; the fill may take them from there. */
+  manifests?: ManifestCache | undefined;
   /** Called once the bundle is planned, before its first byte is written (pack reports its totals). */
   onPlan?: ((plan: BundlePlan) => void | Promise<void>) | undefined;
   /** Blobs filled at once (default 8). */
@@ -114,17 +126,18 @@ const PROGRESS_STEP = 1024 * 1024;
  * fires when the bundle is abandoned (the caller's abort, or another blob's failure): a filler
  * waiting on the network stops then, not at its next chunk.
  */
-export type BlobFiller = (desc: Descriptor, sink: ChunkSink, signal: AbortSignal | undefined) => Promise<void>;
+export type BlobFiller = (desc: Descriptor, sink: ChunkSink, signal: AbortSignal | undefined, image: BundleImageInput) => Promise<void>;
 
 /**
  * The default filler: a local store feeds its (verified) bytes; any other source streams them
  * (verified by its contract). Bytes beyond `desc.size` are refused by the writers' sinks.
  */
 function fillFrom(source: ReadOnlyStorage): BlobFiller {
-  if (isFeeder(source)) return (desc, sink, signal) => source.feed(desc, sink, { signal });
-  return async (desc, sink, signal) => {
+  return async (desc, sink, signal, image) => {
+    const from = image.source ?? source;
+    if (isFeeder(from)) return await from.feed(desc, sink, { signal });
     let position = 0;
-    for await (const chunk of await source.fetch(desc, { signal })) {
+    for await (const chunk of await from.fetch(desc, { signal })) {
       const c = chunk as Buffer;
       await sink([c], position);
       position += c.length;
@@ -148,7 +161,15 @@ export async function writeBundle(opts: WriteBundleOptions): Promise<WriteBundle
   const parity = split?.parity ?? 0;
   if (split) checkSplit(split.size, split.parity);
 
-  const plan = await planBundle(opts.images, opts.source, { signal, base: opts.base, lock: { name: opts.name, version: opts.version, text: opts.lockText } });
+  const manifests = opts.manifests ?? new ManifestCache();
+  const plan = await planBundle(opts.images, opts.source, {
+    signal,
+    base: opts.base,
+    lock: { name: opts.name, version: opts.version, text: opts.lockText },
+    concurrency: opts.planConcurrency,
+    checkBlobs: opts.blobsLater !== true,
+    manifests,
+  });
   await opts.onPlan?.(plan);
   const inventoryBytes = Buffer.from(canonicalJson(plan.inventory, true));
   const inventoryDigest = digestOf(inventoryBytes);
@@ -266,53 +287,53 @@ export async function writeBundle(opts: WriteBundleOptions): Promise<WriteBundle
       // Headers, small entries, padding and the end blocks are down: what is left is blob data.
       written = total - jobs.reduce((a, j) => a + j.desc.size, 0);
       progress(false);
-      const limiter = new Limiter(opts.concurrency ?? 8);
       let syncing: Promise<void> | undefined;
       let synced = 0;
+      const slots = new BundleSlots(jobs, plan.manifests, inner, async (chunks, at, grew) => {
+        await writevAll(fh, chunks, at);
+        // Write back as we go: the disk works while the network does, and the final fsync has
+        // little left to do (350 MiB here: 210 ms at the end without, 20 ms with).
+        if (!syncing && written - synced >= EARLY_SYNC_BYTES) {
+          synced = written;
+          // An error here is the final fsync's to report.
+          const done = (): void => {
+            syncing = undefined;
+          };
+          syncing = fh.datasync().then(done, done);
+        }
+        written += grew;
+        progress(false);
+      });
+      const limiter = new Limiter(opts.concurrency ?? 8);
+      const done = new Map<string, Promise<void>>();
+      const onFailure = (e: unknown): never => {
+        // The first failure stops every other copy: a filler waiting on the network stops now.
+        ac.abort();
+        throw e;
+      };
       const results = await Promise.allSettled([
         // Headers and small entries go down alongside the blobs.
-        ...meta.map((m) => writevAll(fh, m.parts, m.at)),
-        // Largest first: the last blob to finish is then a small one, not a 70 MiB layer started late.
-        ...[...jobs].sort((a, b) => b.desc.size - a.desc.size).map((job) =>
-          limiter.run(async () => {
-            const { desc, at } = job;
-            let end = 0;
-            const toFile: ChunkSink = async (chunks, position) => {
-              throwIfAborted(inner);
-              const n = chunks.reduce((a, c) => a + c.length, 0);
-              if (!Number.isSafeInteger(position) || position < 0 || position + n > desc.size) {
-                throw new IntegrityError(`blob ${desc.digest}: the source gave bytes ${position}..${position + n} of a ${desc.size}-byte blob`, { code: 'SIZE_MISMATCH' });
-              }
-              await writevAll(fh, chunks, at + position);
-              // Write back as we go: the disk works while the network does, and the final fsync
-              // has little left to do (350 MiB here: 210 ms at the end without, 20 ms with).
-              if (!syncing && written - synced >= EARLY_SYNC_BYTES) {
-                synced = written;
-                // An error here is the final fsync's to report.
-                const done = (): void => {
-                  syncing = undefined;
-                };
-                syncing = fh.datasync().then(done, done);
-              }
-              // A fill that starts over (a damaged cache copy fetched again) rewrites the same bytes.
-              if (position + n > end) {
-                written += position + n - end;
-                end = position + n;
-              }
-              progress(false);
-            };
-            await fill(desc, toFile, inner);
-            if (end !== desc.size) throw new IntegrityError(`blob ${desc.digest}: the source gave only ${end} of ${desc.size} bytes`, { code: 'SIZE_MISMATCH' });
-          }, inner).catch((e: unknown) => {
-            // The first failure stops the other blobs: their fillers are given `inner`, so one
-            // waiting on the network stops now, not at its next chunk.
-            ac.abort();
-            throw e;
-          }),
-        ),
+        ...meta.map((m) => writevAll(fh, m.parts, m.at).catch(onFailure)),
+        // Blobs move as every copy does: copyGraph from each image's source into the bundle's slots,
+        // a bounded number of images at once (their blobs under one limiter, each blob once).
+        ...imagesInFlight(plan.images, opts.concurrency ?? 8, async (img) => {
+          await copyGraph(img.source ?? opts.source, slots, img.root, {
+            limiter,
+            done,
+            manifests,
+            signal: inner,
+            image: img.reference,
+            onEvent: opts.onEvent,
+            transferBlob: async (desc, onBytes, s) => {
+              await fill(desc, slots.sink(desc, onBytes), s, img);
+              slots.checkFilled(desc);
+            },
+          }).catch(onFailure);
+        }),
       ]);
       const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
       if (failed.length > 0) throw failed.find((e) => !(e instanceof AbortedError) && (e as Error | undefined)?.name !== 'AbortError') ?? failed[0];
+      slots.checkAllFilled();
       await syncing;
       await fh.sync();
     } catch (e) {
@@ -321,6 +342,16 @@ export async function writeBundle(opts: WriteBundleOptions): Promise<WriteBundle
     } finally {
       await fh.close();
     }
+  }
+
+  /** The first image (by reference) that uses a blob: where the in-order writer takes it from. */
+  let users: Map<string, BundleImageInput> | undefined;
+  function firstUser(desc: Descriptor): BundleImageInput {
+    if (!users) {
+      const byReference = new Map(plan.images.map((i) => [i.reference, i]));
+      users = new Map(plan.inventory.blobs.map((b) => [b.digest, byReference.get(b.images[0]!)!]));
+    }
+    return users.get(desc.digest)!;
   }
 
   /** Volumes: one sequential pass, each volume hashed as it is written. */
@@ -345,7 +376,7 @@ export async function writeBundle(opts: WriteBundleOptions): Promise<WriteBundle
             next += c.length;
             await put(c);
           }
-        }, signal);
+        }, signal, firstUser(desc));
         if (next !== desc.size) throw new IntegrityError(`blob ${desc.digest}: the source gave only ${next} of ${desc.size} bytes`, { code: 'SIZE_MISMATCH' });
       }
       const pad = paddingFor(item.header.size);
@@ -521,3 +552,86 @@ class VolumeSink {
 }
 
 const ZEROS = Buffer.alloc(1024 * 1024);
+
+/**
+ * Run `fn` for each image, at most twice `concurrency` images at once: enough to keep the blob
+ * limiter busy, few enough that a thousand images do not all hold their state at the same time.
+ */
+function imagesInFlight(images: readonly BundleImageInput[], concurrency: number, fn: (img: BundleImageInput) => Promise<void>): Promise<void>[] {
+  const limiter = new Limiter(Math.max(2, 2 * concurrency));
+  return images.map((img) => limiter.run(() => fn(img)));
+}
+
+/**
+ * The blob entries of a one-file bundle being written in place, as a copy destination: every
+ * manifest (written from memory by the writer) and every blob the bundle does not carry (a delta's
+ * base has it) counts as present; a carried blob is filled through its sink at its offset.
+ */
+class BundleSlots implements Storage {
+  readonly #slots = new Map<string, { desc: Descriptor; at: number; end: number }>();
+  readonly #manifests: ReadonlyMap<string, Buffer>;
+  readonly #signal: AbortSignal;
+  readonly #write: (chunks: Buffer[], at: number, grew: number) => Promise<void>;
+
+  /** `write` puts chunks at an absolute offset; `grew` is how many bytes are new (a retried fill rewrites some). */
+  constructor(jobs: readonly { desc: Descriptor; at: number }[], manifests: ReadonlyMap<string, Buffer>, signal: AbortSignal, write: (chunks: Buffer[], at: number, grew: number) => Promise<void>) {
+    for (const j of jobs) this.#slots.set(j.desc.digest, { desc: j.desc, at: j.at, end: 0 });
+    this.#manifests = manifests;
+    this.#signal = signal;
+    this.#write = write;
+  }
+
+  get label(): string {
+    return 'the bundle being written';
+  }
+
+  async exists(desc: Descriptor): Promise<boolean> {
+    const slot = this.#slots.get(desc.digest);
+    return slot === undefined || slot.end === slot.desc.size;
+  }
+
+  async fetch(desc: Descriptor): Promise<Readable> {
+    const bytes = this.#manifests.get(desc.digest);
+    if (!bytes) throw new NotFoundError(`blob ${desc.digest} is not readable from a bundle being written`, { code: 'BLOB_UNKNOWN' });
+    return Readable.from([bytes]);
+  }
+
+  async push(desc: Descriptor, content: Readable): Promise<void> {
+    const sink = this.sink(desc, () => {});
+    const input = isSelfVerifying(content, desc) ? content : content.pipe(new VerifyStream(desc, `blob ${desc.digest}`));
+    content.once('error', (e) => input.destroy(e));
+    let position = 0;
+    for await (const chunk of input) {
+      await sink([chunk as Buffer], position);
+      position += (chunk as Buffer).length;
+    }
+    this.checkFilled(desc);
+  }
+
+  /** Where `desc`'s bytes go, in order; a fill that starts over repeats positions. */
+  sink(desc: Descriptor, onBytes: (n: number) => void): ChunkSink {
+    const slot = this.#slots.get(desc.digest);
+    if (!slot) throw new AirlockError('INTERNAL', 'internal', `blob ${desc.digest} has no place in the bundle`);
+    return async (chunks, position) => {
+      throwIfAborted(this.#signal);
+      const n = chunks.reduce((a, c) => a + c.length, 0);
+      if (!Number.isSafeInteger(position) || position < 0 || position + n > desc.size) {
+        throw new IntegrityError(`blob ${desc.digest}: the source gave bytes ${position}..${position + n} of a ${desc.size}-byte blob`, { code: 'SIZE_MISMATCH' });
+      }
+      const grew = Math.max(0, position + n - slot.end);
+      await this.#write(chunks, slot.at + position, grew);
+      slot.end += grew;
+      if (grew > 0) onBytes(grew);
+    };
+  }
+
+  /** The fill of `desc` is over: every byte must be there. */
+  checkFilled(desc: Descriptor): void {
+    const slot = this.#slots.get(desc.digest);
+    if (slot && slot.end !== desc.size) throw new IntegrityError(`blob ${desc.digest}: the source gave only ${slot.end} of ${desc.size} bytes`, { code: 'SIZE_MISMATCH' });
+  }
+
+  checkAllFilled(): void {
+    for (const slot of this.#slots.values()) this.checkFilled(slot.desc);
+  }
+}

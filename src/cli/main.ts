@@ -3,7 +3,7 @@
 // and exit codes (src/core/errors.ts ExitCode).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { AbortedError, AirlockError, ExitCode, UsageError } from '../core/errors.ts';
-import { redactSecrets } from '../registry/auth/redact.ts';
+import { redactSecrets } from '../core/redact.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { Output } from './output.ts';
 import { commandNames, loadCommand, loadCommands, type Command } from './commands/index.ts';

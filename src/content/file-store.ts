@@ -40,6 +40,10 @@ const inflight = new Map<string, Promise<void>>();
 
 export class FileStore implements Storage, Feeder {
   readonly root: string;
+
+  get label(): string {
+    return `the blob cache ${this.root}`;
+  }
   /** Digests this instance wrote and hashed itself (ingest, push): read back without a second hash. */
   readonly #verified = new Set<string>();
 

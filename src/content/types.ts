@@ -18,6 +18,8 @@ export interface Fetcher {
 
 export interface ReadOnlyStorage extends Fetcher {
   exists(desc: Descriptor, opts?: OpOptions): Promise<boolean>;
+  /** Names the storage in errors: a repository, a bundle's path, the cache's folder. */
+  readonly label?: string;
 }
 
 export interface Pusher {

@@ -27,6 +27,8 @@ export class AirlockError extends Error {
   readonly code: string;
   readonly exitCode: number;
   readonly hint: string | undefined;
+  /** Set by copyGraph: whether the copy's source or its destination failed. */
+  side?: 'source' | 'destination';
 
   constructor(code: string, exit: ExitCodeName, message: string, options: AirlockErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });

@@ -5,12 +5,11 @@
 // is left behind. Unless the caller asks for the network, helm and kubectl are pointed at a dead
 // proxy: Go's HTTP client and git both honour it, and it exempts loopback, so a chart that would
 // quietly fetch something (a remote kustomize base, a repository lookup) fails loudly instead.
-import { spawn } from 'node:child_process';
-import { constants } from 'node:fs';
-import { access, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
-import { AbortedError, NotFoundError, UsageError } from '../core/errors.ts';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { NotFoundError, UsageError } from '../core/errors.ts';
+import { BinaryNotFoundError, findExecutable, runProcess, type ProcessResult } from '../util/run-process.ts';
 
 export interface HelmOptions {
   /** The helm binary; default $AIRLOCK_HELM, else `helm` on PATH. */
@@ -65,33 +64,10 @@ const HELM_INSTALL_HINT =
 const KUBECTL_INSTALL_HINT =
   'kustomize directories are built with `kubectl kustomize`: install kubectl and put it on PATH, or name the kubectl binary (or set AIRLOCK_KUBECTL)';
 
-async function isExecutableFile(path: string): Promise<boolean> {
-  try {
-    const s = await stat(path);
-    if (!s.isFile()) return false;
-    await access(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function onPath(name: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  for (const dir of (env.PATH ?? '').split(delimiter)) {
-    if (dir === '') continue;
-    const candidate = join(dir, name);
-    if (await isExecutableFile(candidate)) return candidate;
-  }
-  return undefined;
-}
-
 async function explicitBinary(path: string, source: string, tool: string, hint: string, cwd: string | undefined, env: NodeJS.ProcessEnv): Promise<string> {
   // A bare name ("helm3") is looked up on PATH like a shell would; anything with a slash is a path.
-  const full = path.includes('/') ? (isAbsolute(path) ? path : resolve(cwd ?? process.cwd(), path)) : path;
-  if (!path.includes('/')) {
-    const found = await onPath(path, env);
-    if (found) return found;
-  } else if (await isExecutableFile(full)) return full;
+  const found = await findExecutable(path, { env, cwd });
+  if (found) return found;
   throw new NotFoundError(`${tool} binary "${path}" (from ${source}) does not exist or is not an executable file`, {
     code: `${tool.toUpperCase()}_NOT_FOUND`,
     hint,
@@ -103,7 +79,7 @@ export async function findHelm(opts: HelmOptions = {}): Promise<string> {
   const env = opts.env ?? process.env;
   if (opts.helm) return explicitBinary(opts.helm, 'the helm option', 'helm', HELM_INSTALL_HINT, opts.cwd, env);
   if (env.AIRLOCK_HELM) return explicitBinary(env.AIRLOCK_HELM, '$AIRLOCK_HELM', 'helm', HELM_INSTALL_HINT, opts.cwd, env);
-  const found = await onPath('helm', env);
+  const found = await findExecutable('helm', { env });
   if (found) return found;
   throw new NotFoundError('helm is needed to render charts but was not found on PATH', { code: 'HELM_NOT_FOUND', hint: HELM_INSTALL_HINT });
 }
@@ -115,10 +91,10 @@ export async function findKubectl(opts: KubectlOptions = {}): Promise<string> {
   if (env.AIRLOCK_KUBECTL) return explicitBinary(env.AIRLOCK_KUBECTL, '$AIRLOCK_KUBECTL', 'kubectl', KUBECTL_INSTALL_HINT, opts.cwd, env);
   const helm = opts.helm ?? env.AIRLOCK_HELM;
   if (helm && helm.includes('/')) {
-    const beside = join(dirname(isAbsolute(helm) ? helm : resolve(opts.cwd ?? process.cwd(), helm)), 'kubectl');
-    if (await isExecutableFile(beside)) return beside;
+    const beside = await findExecutable(join(dirname(isAbsolute(helm) ? helm : resolve(opts.cwd ?? process.cwd(), helm)), 'kubectl'));
+    if (beside) return beside;
   }
-  const found = await onPath('kubectl', env);
+  const found = await findExecutable('kubectl', { env });
   if (found) return found;
   throw new NotFoundError('kubectl is needed to build kustomize directories but was not found on PATH', {
     code: 'KUBECTL_NOT_FOUND',
@@ -192,72 +168,37 @@ interface SpawnOptions extends RunOptions {
 }
 
 async function runBinary(bin: string, args: string[], opts: SpawnOptions): Promise<RunResult> {
-  if (opts.signal?.aborted) throw new AbortedError('interrupted', { cause: opts.signal.reason });
   const max = opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT;
-  const child = spawn(bin, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  let outBytes = 0;
-  let errBytes = 0;
-  let tooBig = false;
-  const kill = (): void => {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  };
-  child.stdout.on('data', (d: Buffer) => {
-    outBytes += d.length;
-    if (outBytes > max) {
-      tooBig = true;
-      kill();
-      return;
-    }
-    out.push(d);
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    // stderr is for the error message; its head is what explains the failure.
-    if (errBytes < 1024 * 1024) err.push(d);
-    errBytes += d.length;
-  });
-  const onAbort = (): void => kill();
-  opts.signal?.addEventListener('abort', onAbort, { once: true });
-  let result: { code: number | null; signal: NodeJS.Signals | null };
+  let r: ProcessResult;
   try {
-    result = await new Promise((resolveExit, reject) => {
-      child.once('error', reject);
-      child.once('close', (code, signal) => resolveExit({ code, signal }));
-    });
+    r = await runProcess(bin, args, { cwd: opts.cwd, env: opts.env, signal: opts.signal, maxOutputBytes: max });
   } catch (e) {
-    const errno = (e as NodeJS.ErrnoException).code;
-    if (errno === 'ENOENT' || errno === 'EACCES') {
-      throw new NotFoundError(`${opts.tool} binary "${bin}" could not be started (${errno})`, {
+    if (e instanceof BinaryNotFoundError) {
+      throw new NotFoundError(`${opts.tool} binary "${bin}" could not be started (${e.reason === 'missing' ? 'not found' : 'not executable'})`, {
         code: `${opts.tool.toUpperCase()}_NOT_FOUND`,
         cause: e,
         hint: opts.tool === 'helm' ? HELM_INSTALL_HINT : KUBECTL_INSTALL_HINT,
       });
     }
     throw e;
-  } finally {
-    opts.signal?.removeEventListener('abort', onAbort);
   }
-  if (opts.signal?.aborted) throw new AbortedError('interrupted', { cause: opts.signal.reason });
-  const stdout = Buffer.concat(out).toString('utf8');
-  const stderr = Buffer.concat(err).toString('utf8');
   const command = `${opts.tool} ${args[0] ?? ''}`.trim();
   const what = opts.what ? ` for ${opts.what}` : '';
-  if (tooBig) {
+  if (r.stopped === 'output-limit') {
     throw new UsageError(`${command}${what} wrote more than ${max} bytes of output`, {
       code: opts.code,
       hint: 'render fewer charts or files at a time',
     });
   }
-  if (result.code !== 0) {
-    const how = result.code === null ? `was killed by ${result.signal ?? 'a signal'}` : `exited with status ${result.code}`;
-    const detail = stderr.trim();
+  if (r.exitCode !== 0) {
+    const how = r.exitCode === null ? `was killed by ${r.signal ?? 'a signal'}` : `exited with status ${r.exitCode}`;
+    const detail = r.stderr.trim();
     throw new UsageError(`${command}${what} failed (${how})${detail ? `:\n${indent(detail)}` : ''}`, {
       code: opts.code,
       hint: failureHint(opts.tool, detail, opts.network === true),
     });
   }
-  return { stdout, stderr };
+  return { stdout: r.stdout, stderr: r.stderr };
 }
 
 function failureHint(tool: string, stderr: string, network: boolean): string {

@@ -7,6 +7,7 @@ import { Agent, request, type Dispatcher } from '../registry/undici.ts';
 import pkg from '../../package.json' with { type: 'json' };
 import { AbortedError, AuthError, IntegrityError, NetworkError, NotFoundError, UsageError, isAirlockError } from '../core/errors.ts';
 import { readAllLimited } from '../content/verify-stream.ts';
+import { redactUrl } from '../core/redact.ts';
 import { basicHeader, loadCredentialStore, type CredentialStore } from '../registry/auth/index.ts';
 import { plainHttpAllowed } from '../registry/endpoint.ts';
 import { networkErrorFor } from '../registry/registry-errors.ts';
@@ -32,16 +33,6 @@ export interface GetOptions {
 
 const MAX_REDIRECTS = 10;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-
-/** A URL without user info or query (they may hold secrets), for messages. */
-export function redactUrl(u: URL | string): string {
-  try {
-    const url = new URL(String(u));
-    return `${url.protocol}//${url.host}${url.pathname === '/' ? '' : url.pathname}`;
-  } catch {
-    return '(invalid URL)';
-  }
-}
 
 export class ChartHttpClient {
   readonly #opts: ChartHttpOptions;

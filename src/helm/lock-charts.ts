@@ -12,7 +12,7 @@ import { findVendored, loadChartArchive, type LoadedChart } from './chart-load.t
 import type { ChartDependency } from './chart-metadata.ts';
 import { fileSource, readLocalChart, type ChartFetchContext } from './chart-source.ts';
 import { MAX_CHART_BYTES } from './chart-tgz.ts';
-import { redactUrl } from './http-client.ts';
+import { redactUrl } from '../core/redact.ts';
 import { fetchOciLayer, ociChartLocation, resolveOciChart } from './oci-chart.ts';
 import { RepoIndexes } from './repo-index.ts';
 import { materialize, type ArchiveDep, type ArchiveNode } from './vendor.ts';

@@ -3,7 +3,7 @@
 import { parse as parseYaml } from 'yaml';
 import { IntegrityError, NotFoundError } from '../core/errors.ts';
 import type { ChartHttpClient } from './http-client.ts';
-import { redactUrl } from './http-client.ts';
+import { redactUrl } from '../core/redact.ts';
 import { describeVersions, normalizeRange, selectVersion } from './version.ts';
 
 /** Big public indexes are tens of MiB; more than this is not a chart repository. */

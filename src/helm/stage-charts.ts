@@ -15,7 +15,7 @@ import { ARTIFACT_ANNOTATION, buildChartArtifact, CHART_ARTIFACT } from './artif
 import { loadChartArchive } from './chart-load.ts';
 import { parseChartSource, readLocalChart, type ChartFetchContext } from './chart-source.ts';
 import { MAX_CHART_BYTES } from './chart-tgz.ts';
-import { redactUrl } from './http-client.ts';
+import { redactUrl } from '../core/redact.ts';
 import { materialize, type ArchiveNode } from './vendor.ts';
 
 export interface ChartStageContext extends ChartFetchContext {

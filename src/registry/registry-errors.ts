@@ -8,7 +8,7 @@ import {
   type OciErrorEntry,
 } from '../core/errors.ts';
 import { STATUS_CODES } from 'node:http';
-import { redactText, redactUrl } from './redact.ts';
+import { redactText, redactUrl } from '../core/redact.ts';
 import { errorCode } from './retry.ts';
 import { isUntrustedCertificate } from './tls.ts';
 import { isPlainHttpAnswer } from './endpoint.ts';

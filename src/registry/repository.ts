@@ -60,6 +60,10 @@ export class RemoteRepository implements Storage, TagResolver, ReferencePusher, 
     return `${this.registry}/${this.repository}`;
   }
 
+  get label(): string {
+    return this.#name;
+  }
+
   get #pull(): string[] {
     return [`repository:${this.repository}:pull`];
   }

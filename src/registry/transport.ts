@@ -12,7 +12,7 @@ import { isLoopbackHost } from '../core/reference.ts';
 import { apiHost, isPlainHttpAnswer, plainHttpAllowed } from './endpoint.ts';
 import { networkErrorFor } from './registry-errors.ts';
 import { backoffDelay, isRetryableError, isRetryableStatus, parseRetryAfter, sleepWithSignal } from './retry.ts';
-import { Semaphore } from './semaphore.ts';
+import { Limiter } from '../util/limiter.ts';
 import { connectOptionsFor, type TlsSettings } from './tls.ts';
 import { LeanHttp, type LeanResponse, type LeanTls } from './lean-http.ts';
 
@@ -93,7 +93,7 @@ export class Transport {
   readonly #auth: AuthHooks | undefined;
   readonly #agents = new Map<string, Promise<Agent>>();
   readonly #origins = new Map<string, Promise<string>>();
-  readonly #limits = new Map<string, Semaphore>();
+  readonly #limits = new Map<string, Limiter>();
   readonly #tls = new Map<string, Promise<LeanTls>>();
   /** The blob-body fast path (created on first use) and the registries it is not used for. */
   #leanHttp: LeanHttp | undefined;
@@ -158,11 +158,11 @@ export class Transport {
     return await p;
   }
 
-  #limit(registry: string): Semaphore {
+  #limit(registry: string): Limiter {
     const host = apiHost(registry);
     let s = this.#limits.get(host);
     if (s === undefined) {
-      s = new Semaphore(this.#opts.concurrency);
+      s = new Limiter(this.#opts.concurrency);
       this.#limits.set(host, s);
     }
     return s;

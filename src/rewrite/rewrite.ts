@@ -16,7 +16,7 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Document, isMap, isScalar, isSeq } from 'yaml';
-import { NotFoundError, UsageError, throwIfAborted } from '../core/errors.ts';
+import { NotFoundError, throwIfAborted } from '../core/errors.ts';
 import { formatReference, parseReference } from '../core/reference.ts';
 import { resolveChartValues } from '../discover/chart-values.ts';
 import { loadChartTree } from '../discover/chart-tree.ts';
@@ -26,7 +26,7 @@ import type { PathSegment } from '../discover/values-path.ts';
 import { isAtTarget } from './image-text.ts';
 import { locateImages } from './locate.ts';
 import { formatTarget, mapReference, parseTarget, type Target } from './mapping.ts';
-import { describePath, knobsFor, prefixWrites, setOverlayValue, valuesKnobs, writesFor, type OverlayWrite, type WriteMode } from './values-overlay.ts';
+import { describePath, knobsFor, prefixWrites, setOverlayValue, valuesKnobs, writesFor, type OverlayWrite, type ValuesKnob, type WriteMode } from './values-overlay.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -104,6 +104,11 @@ interface Place {
 
 type Render = Map<string, Place>;
 
+/** Where `airlock push` puts an image: the one mapping. */
+function pushedAs(image: string, target: Target): string {
+  return formatReference(mapReference(parseReference(image), target));
+}
+
 function placeKey(resource: string, path: string): string {
   return `${resource}\u0000${path}`;
 }
@@ -138,7 +143,7 @@ function annotate(doc: Document, values: readonly { segments: PathSegment[]; ima
     if (isMap(parent)) node = parent.items.find((p) => isScalar(p.key) && p.key.value === last)?.key as { commentBefore?: string | null } | undefined;
     else if (isSeq(parent) && typeof last === 'number') node = parent.items[last] as { commentBefore?: string | null } | undefined;
     if (!node || typeof node !== 'object') continue;
-    node.commentBefore = v.images.map((i) => ` ${i} -> ${formatReference(mapReference(parseReference(i), target))}`).join('\n');
+    node.commentBefore = v.images.map((i) => ` ${i} -> ${pushedAs(i, target)}`).join('\n');
   }
 }
 
@@ -150,6 +155,54 @@ function overlayYaml(overlay: Obj, header: string[], values: readonly { segments
   return doc.toString({ lineWidth: 0 });
 }
 
+/** One image at one place of the first render, not yet at the target. */
+interface Pair {
+  place: Place;
+  image: string;
+}
+
+/** What the probe render says about an image, over all its places. */
+interface ImagePlan {
+  honouredAll: boolean;
+  honouredAny: boolean;
+  repositoryOk: boolean;
+}
+
+/** The chart's computed values and the images in them, and where the images go. */
+interface ValuesContext {
+  top: Obj;
+  knobs: ValuesKnob[];
+  target: Target;
+  targetText: string;
+}
+
+type Via = 'global.imageRegistry' | 'values';
+
+interface OverlayPlan {
+  useGlobal: boolean;
+  overlay: Obj;
+  writes: OverlayWrite[];
+  via: Map<string, Set<Via>>;
+}
+
+interface Attempt {
+  plan: OverlayPlan;
+  after: Render;
+  misdirected: number;
+  notRedirected: number;
+}
+
+/** What every attempt at an overlay works from. */
+interface OverlaySearch {
+  renderer: ChartRenderer;
+  /** Writes an overlay to a new file for helm's --values; resolves to its path. */
+  writeOverlay: (overlay: Obj) => Promise<string>;
+  pairs: readonly Pair[];
+  plans: ReadonlyMap<string, ImagePlan>;
+  values: ValuesContext;
+  signal: AbortSignal | undefined;
+}
+
 /** Write a values overlay that redirects every image of a chart to `registry`, and prove it by rendering. */
 export async function rewriteChart(o: RewriteOptions): Promise<RewriteResult> {
   const cwd = o.cwd ?? process.cwd();
@@ -158,287 +211,373 @@ export async function rewriteChart(o: RewriteOptions): Promise<RewriteResult> {
   const chartPath = resolve(cwd, o.chart);
   const chartLabel = displayPath(chartPath, cwd);
   const warnings: string[] = [];
-  const base: ChartRenderOptions = { ...chartRenderOptions(o, cwd), chartLabel };
-  const namespace = o.namespace ?? 'default';
-  let allowInsecure = false;
-
-  const renderOnce = async (extraFiles: string[], extraSetString: string[]): Promise<Render> => {
-    const { manifests, warnings: w } = await renderChart(chartPath, {
-      ...base,
-      valuesFiles: [...base.valuesFiles, ...extraFiles],
-      set: [...base.set, ...(allowInsecure ? ['global.security.allowInsecureImages=true'] : [])],
-      setString: [...base.setString, ...extraSetString],
-    });
-    warnings.push(...w);
-    const places: Render = new Map();
-    for (const m of manifests) {
-      for (const l of locateImages(m.object, { namespace }).locations) {
-        const key = placeKey(l.resource, l.path);
-        const p = places.get(key) ?? { resource: l.resource, path: l.path, source: l.source, references: new Set<string>() };
-        for (const r of l.references) p.references.add(r);
-        places.set(key, p);
-      }
-    }
-    return places;
-  };
-  // Charts built on the Bitnami common library refuse images other than their own unless told
-  // global.security.allowInsecureImages; a different registry for the same image counts as other.
-  const render = async (extraFiles: string[], extraSetString: string[]): Promise<Render> => {
-    try {
-      return await renderOnce(extraFiles, extraSetString);
-    } catch (e) {
-      if (allowInsecure || !INSECURE_IMAGES.test(String((e as Error).message))) throw e;
-      allowInsecure = true;
-      warnings.push('the chart refuses images from another registry unless global.security.allowInsecureImages is true: the overlay sets it (the images are the same, only their registry differs)');
-      return renderOnce(extraFiles, extraSetString);
-    }
-  };
+  const renderer = new ChartRenderer(chartPath, { ...chartRenderOptions(o, cwd), chartLabel }, o.namespace ?? 'default', warnings);
 
   throwIfAborted(o.signal);
-  // Missing inputs are reported as such, before helm reports them as a failed render.
-  try {
-    await stat(chartPath);
-  } catch {
-    throw new NotFoundError(`chart ${o.chart} does not exist`, { code: 'CHART_NOT_FOUND', hint: 'pass a chart directory or a packaged .tgz' });
-  }
+  await requireChart(chartPath, o.chart);
   const user = await loadUserValues(o, cwd, 'rewrite');
-  const original = await render([], []);
+  const original = await renderer.render([], []);
   const { chart: tree, warnings: loadWarnings } = await loadChartTree(chartPath);
   warnings.push(...loadWarnings);
 
-  // (place, image) pairs still to redirect; images already at the target are left as they are.
-  const pairs: { place: Place; image: string }[] = [];
-  for (const place of original.values()) {
-    for (const image of [...place.references].sort()) if (!isAtTarget(parseReference(image), target)) pairs.push({ place, image });
-  }
-  const imagesToRedirect = [...new Set(pairs.map((p) => p.image))].sort();
+  const pairs = pairsToRedirect(original, target);
+  const honoured = await probeGlobalRegistry(renderer, pairs, warnings);
+  const { top, charts } = resolveChartValues(tree, user);
+  const values: ValuesContext = { top, knobs: valuesKnobs(charts), target, targetText };
+  const plans = planImages(pairs, honoured);
+  const globalFirst = globalImageRegistryFirst(plans, values);
 
-  // Probe: which places take their registry from global.imageRegistry?
-  const honoured = new Map<string, string>(); // pair key → repository the probe render gave
-  if (pairs.length > 0) {
+  const tmp = await mkdtemp(join(tmpdir(), 'airlock-rewrite-'));
+  try {
+    const search: OverlaySearch = { renderer, writeOverlay: overlayFileWriter(tmp), pairs, plans, values, signal: o.signal };
+    const chosen = await chooseOverlay(search, original, globalFirst);
+    const proof = proveRedirects(pairs, chosen, target);
+    return rewriteResult(chartLabel, values, chosen.plan, proof, renderer.allowInsecure, warnings);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Missing inputs are reported as such, before helm reports them as a failed render. */
+async function requireChart(chartPath: string, chart: string): Promise<void> {
+  try {
+    await stat(chartPath);
+  } catch {
+    throw new NotFoundError(`chart ${chart} does not exist`, { code: 'CHART_NOT_FOUND', hint: 'pass a chart directory or a packaged .tgz' });
+  }
+}
+
+/**
+ * helm template with the user's inputs plus extra values files and --set-string flags, as the
+ * images found at each place. Charts built on the Bitnami common library refuse images other than
+ * their own unless told global.security.allowInsecureImages; a different registry for the same
+ * image counts as other. Once one render needs it, every later one sets it too.
+ */
+class ChartRenderer {
+  readonly #chartPath: string;
+  readonly #base: ChartRenderOptions;
+  readonly #namespace: string;
+  readonly #warnings: string[];
+  #allowInsecure = false;
+
+  constructor(chartPath: string, base: ChartRenderOptions, namespace: string, warnings: string[]) {
+    this.#chartPath = chartPath;
+    this.#base = base;
+    this.#namespace = namespace;
+    this.#warnings = warnings;
+  }
+
+  /** The chart needed global.security.allowInsecureImages, so the overlay sets it. */
+  get allowInsecure(): boolean {
+    return this.#allowInsecure;
+  }
+
+  async render(extraFiles: string[], extraSetString: string[]): Promise<Render> {
     try {
-      const probe = await render([], [`global.imageRegistry=${PROBE_REGISTRY}`]);
-      for (const { place, image } of pairs) {
-        const moved = [...(probe.get(placeKey(place.resource, place.path))?.references ?? [])].map(parseReference).filter((r) => r.registry === PROBE_REGISTRY);
-        const ref = parseReference(image);
-        const same = moved.find((m) => m.repository === ref.repository && m.tag === ref.tag && m.digest === ref.digest);
-        const only = moved.length === 1 && place.references.size === 1 ? moved[0] : undefined;
-        const hit = same ?? only;
-        if (hit) honoured.set(`${placeKey(place.resource, place.path)}\u0000${image}`, hit.repository);
-      }
+      return await this.#renderOnce(extraFiles, extraSetString);
     } catch (e) {
-      warnings.push(`rendering with global.imageRegistry set failed, so it is not used (${String((e as Error).message).split('\n')[0]})`);
+      if (this.#allowInsecure || !INSECURE_IMAGES.test(String((e as Error).message))) throw e;
+      this.#allowInsecure = true;
+      this.#warnings.push('the chart refuses images from another registry unless global.security.allowInsecureImages is true: the overlay sets it (the images are the same, only their registry differs)');
+      return this.#renderOnce(extraFiles, extraSetString);
     }
   }
 
-  const { top, charts } = resolveChartValues(tree, user);
-  const knobs = valuesKnobs(charts);
-
-  interface ImagePlan {
-    honouredAll: boolean;
-    honouredAny: boolean;
-    repositoryOk: boolean;
+  async #renderOnce(extraFiles: string[], extraSetString: string[]): Promise<Render> {
+    const base = this.#base;
+    const { manifests, warnings } = await renderChart(this.#chartPath, {
+      ...base,
+      valuesFiles: [...base.valuesFiles, ...extraFiles],
+      set: [...base.set, ...(this.#allowInsecure ? ['global.security.allowInsecureImages=true'] : [])],
+      setString: [...base.setString, ...extraSetString],
+    });
+    this.#warnings.push(...warnings);
+    return placesOf(manifests, this.#namespace);
   }
+}
+
+/** Every place of the rendered manifests that holds images, with the images there. */
+function placesOf(manifests: readonly { object: unknown }[], namespace: string): Render {
+  const places: Render = new Map();
+  for (const m of manifests) {
+    for (const l of locateImages(m.object, { namespace }).locations) {
+      const key = placeKey(l.resource, l.path);
+      const p = places.get(key) ?? { resource: l.resource, path: l.path, source: l.source, references: new Set<string>() };
+      for (const r of l.references) p.references.add(r);
+      places.set(key, p);
+    }
+  }
+  return places;
+}
+
+/** (place, image) pairs still to redirect; images already at the target are left as they are. */
+function pairsToRedirect(original: Render, target: Target): Pair[] {
+  const pairs: Pair[] = [];
+  for (const place of original.values()) {
+    for (const image of [...place.references].sort()) if (!isAtTarget(parseReference(image), target)) pairs.push({ place, image });
+  }
+  return pairs;
+}
+
+function pairKey(place: Place, image: string): string {
+  return `${placeKey(place.resource, place.path)}\u0000${image}`;
+}
+
+/**
+ * Which places take their registry from global.imageRegistry: rendered with it set to a probe
+ * host, pair key → the repository the place then names.
+ */
+async function probeGlobalRegistry(renderer: ChartRenderer, pairs: readonly Pair[], warnings: string[]): Promise<Map<string, string>> {
+  const honoured = new Map<string, string>();
+  if (pairs.length === 0) return honoured;
+  try {
+    const probe = await renderer.render([], [`global.imageRegistry=${PROBE_REGISTRY}`]);
+    for (const { place, image } of pairs) {
+      const moved = [...(probe.get(placeKey(place.resource, place.path))?.references ?? [])].map(parseReference).filter((r) => r.registry === PROBE_REGISTRY);
+      const ref = parseReference(image);
+      const same = moved.find((m) => m.repository === ref.repository && m.tag === ref.tag && m.digest === ref.digest);
+      const only = moved.length === 1 && place.references.size === 1 ? moved[0] : undefined;
+      const hit = same ?? only;
+      if (hit) honoured.set(pairKey(place, image), hit.repository);
+    }
+  } catch (e) {
+    warnings.push(`rendering with global.imageRegistry set failed, so it is not used (${String((e as Error).message).split('\n')[0]})`);
+  }
+  return honoured;
+}
+
+/** Per image (sorted): whether global.imageRegistry moves all, some of its places, and keeps its repository. */
+function planImages(pairs: readonly Pair[], honoured: ReadonlyMap<string, string>): Map<string, ImagePlan> {
   const plans = new Map<string, ImagePlan>();
-  for (const image of imagesToRedirect) {
+  for (const image of [...new Set(pairs.map((p) => p.image))].sort()) {
     const ref = parseReference(image);
-    const mine = pairs.filter((p) => p.image === image);
-    const repos = mine.map((p) => honoured.get(`${placeKey(p.place.resource, p.place.path)}\u0000${image}`));
+    const repos = pairs.filter((p) => p.image === image).map((p) => honoured.get(pairKey(p.place, image)));
     plans.set(image, {
       honouredAll: repos.every((r) => r !== undefined),
       honouredAny: repos.some((r) => r !== undefined),
       repositoryOk: repos.every((r) => r === undefined || r === ref.repository),
     });
   }
+  return plans;
+}
 
-  /** Writes through the image-shaped values discovery ties the image to; undefined when none can. */
-  const knobWrites = (image: string, mode: WriteMode): OverlayWrite[] | undefined => {
-    const all: OverlayWrite[] = [];
-    let any = false;
-    for (const k of knobsFor(image, knobs)) {
-      const w = writesFor(k, top, image, target, mode);
-      if (w === undefined) continue;
-      any = true;
-      all.push(...w);
-    }
-    return any ? all : undefined;
-  };
-
-  // global.imageRegistry is used when every image it moves lands right, or can be made to.
+/** global.imageRegistry is tried first when it moves some image and every image it moves lands right, or can be made to. */
+function globalImageRegistryFirst(plans: ReadonlyMap<string, ImagePlan>, values: ValuesContext): boolean {
   const anyHonoured = [...plans.values()].some((p) => p.honouredAny);
-  const feasible = [...plans.entries()].every(([image, p]) => !p.honouredAny || p.repositoryOk || knobWrites(image, 'repository') !== undefined);
+  const feasible = [...plans.entries()].every(([image, p]) => !p.honouredAny || p.repositoryOk || knobWrites(values, image, 'repository') !== undefined);
+  return anyHonoured && feasible;
+}
 
-  /**
-   * The ways to redirect an image, best first: its image-shaped values, then a hub or registry
-   * value the templates put in front of its name. A way that sends it elsewhere is dropped for the next.
-   */
-  const ways = (image: string, useGlobal: boolean): OverlayWrite[][] => {
-    const p = plans.get(image)!;
-    if (useGlobal && p.honouredAll) {
-      if (p.repositoryOk) return [[]];
-      const w = knobWrites(image, 'repository');
-      return w ? [w] : [];
-    }
-    const out: OverlayWrite[][] = [];
-    const own = knobWrites(image, 'full');
-    if (own && own.length > 0) out.push(own);
-    const prefixed = prefixWrites(top, image, target, knobs);
-    if (prefixed.length > 0) out.push(prefixed);
-    return out;
-  };
-
-  interface Plan {
-    useGlobal: boolean;
-    overlay: Obj;
-    writes: OverlayWrite[];
-    via: Map<string, Set<'global.imageRegistry' | 'values'>>;
+/** Writes through the image-shaped values discovery ties the image to; undefined when none can. */
+function knobWrites(values: ValuesContext, image: string, mode: WriteMode): OverlayWrite[] | undefined {
+  const all: OverlayWrite[] = [];
+  let any = false;
+  for (const k of knobsFor(image, values.knobs)) {
+    const w = writesFor(k, values.top, image, values.target, mode);
+    if (w === undefined) continue;
+    any = true;
+    all.push(...w);
   }
-  const plan = (useGlobal: boolean, level: ReadonlyMap<string, number>): Plan => {
-    const overlay: Obj = {};
-    const writes: OverlayWrite[] = [];
-    const via = new Map<string, Set<'global.imageRegistry' | 'values'>>();
-    const how = (image: string, v: 'global.imageRegistry' | 'values'): void => {
-      via.set(image, (via.get(image) ?? new Set()).add(v));
-    };
-    if (useGlobal) setOverlayValue(overlay, top, ['global', 'imageRegistry'], targetText);
-    for (const [image, p] of plans) {
-      if (useGlobal && p.honouredAny) how(image, 'global.imageRegistry');
-      const w = ways(image, useGlobal)[level.get(image) ?? 0];
-      if (w && w.length > 0) {
-        how(image, 'values');
-        writes.push(...w);
-      }
-    }
-    // First write of a path wins: two images through one value cannot both be right anyway.
-    const seen = new Map<string, OverlayWrite>();
-    for (const w of writes) {
-      const key = JSON.stringify(w.segments);
-      const before = seen.get(key);
-      if (before) {
-        if (JSON.stringify(before.value) === JSON.stringify(w.value)) before.images.push(...w.images.filter((i) => !before.images.includes(i)));
-        continue;
-      }
-      seen.set(key, { ...w, images: [...w.images] });
-    }
-    for (const w of seen.values()) setOverlayValue(overlay, top, w.segments, w.value);
-    if (allowInsecure) setOverlayValue(overlay, top, ['global', 'security', 'allowInsecureImages'], true);
-    return { useGlobal, overlay, writes: [...seen.values()], via };
-  };
+  return any ? all : undefined;
+}
 
-  /** Each (place, image): where the render with the overlay points it. */
-  const statusOf = (after: Render, place: Place, image: string): { status: ImageStatus; now: Set<string>; expected: string } => {
-    const now = after.get(placeKey(place.resource, place.path))?.references ?? new Set<string>();
-    const expected = formatReference(mapReference(parseReference(image), target));
-    if (now.has(expected)) return { status: 'redirected', now, expected };
-    // Changed, but not to where push put it: worse than unchanged, since the post-renderer would
-    // map the wrong name (or skip it as already in R).
-    return { status: now.has(image) || now.size === 0 ? 'not-redirected' : 'misdirected', now, expected };
-  };
-
-  interface Attempt {
-    plan: Plan;
-    after: Render;
-    misdirected: number;
-    notRedirected: number;
+/**
+ * The ways to redirect an image, best first: its image-shaped values, then a hub or registry
+ * value the templates put in front of its name. A way that sends it elsewhere is dropped for the next.
+ */
+function waysToRedirect(values: ValuesContext, p: ImagePlan, image: string, useGlobal: boolean): OverlayWrite[][] {
+  if (useGlobal && p.honouredAll) {
+    if (p.repositoryOk) return [[]];
+    const w = knobWrites(values, image, 'repository');
+    return w ? [w] : [];
   }
-  const tmp = await mkdtemp(join(tmpdir(), 'airlock-rewrite-'));
+  const out: OverlayWrite[][] = [];
+  const own = knobWrites(values, image, 'full');
+  if (own && own.length > 0) out.push(own);
+  const prefixed = prefixWrites(values.top, image, values.target, values.knobs);
+  if (prefixed.length > 0) out.push(prefixed);
+  return out;
+}
+
+/** The overlay for a choice: with global.imageRegistry or not, and for each image the how-manieth way. */
+function planOverlay(values: ValuesContext, plans: ReadonlyMap<string, ImagePlan>, useGlobal: boolean, level: ReadonlyMap<string, number>, allowInsecure: boolean): OverlayPlan {
+  const overlay: Obj = {};
+  const writes: OverlayWrite[] = [];
+  const via = new Map<string, Set<Via>>();
+  const how = (image: string, v: Via): void => {
+    via.set(image, (via.get(image) ?? new Set()).add(v));
+  };
+  if (useGlobal) setOverlayValue(overlay, values.top, ['global', 'imageRegistry'], values.targetText);
+  for (const [image, p] of plans) {
+    if (useGlobal && p.honouredAny) how(image, 'global.imageRegistry');
+    const w = waysToRedirect(values, p, image, useGlobal)[level.get(image) ?? 0];
+    if (w && w.length > 0) {
+      how(image, 'values');
+      writes.push(...w);
+    }
+  }
+  const kept = firstWriteOfEachPath(writes);
+  for (const w of kept) setOverlayValue(overlay, values.top, w.segments, w.value);
+  if (allowInsecure) setOverlayValue(overlay, values.top, ['global', 'security', 'allowInsecureImages'], true);
+  return { useGlobal, overlay, writes: kept, via };
+}
+
+/** First write of a path wins: two images through one value cannot both be right anyway. */
+function firstWriteOfEachPath(writes: readonly OverlayWrite[]): OverlayWrite[] {
+  const seen = new Map<string, OverlayWrite>();
+  for (const w of writes) {
+    const key = JSON.stringify(w.segments);
+    const before = seen.get(key);
+    if (before) {
+      if (JSON.stringify(before.value) === JSON.stringify(w.value)) before.images.push(...w.images.filter((i) => !before.images.includes(i)));
+      continue;
+    }
+    seen.set(key, { ...w, images: [...w.images] });
+  }
+  return [...seen.values()];
+}
+
+/** Where a render with the overlay points one (place, image). */
+function statusOf(after: Render, place: Place, image: string, target: Target): { status: ImageStatus; now: Set<string>; expected: string } {
+  const now = after.get(placeKey(place.resource, place.path))?.references ?? new Set<string>();
+  const expected = pushedAs(image, target);
+  if (now.has(expected)) return { status: 'redirected', now, expected };
+  // Changed, but not to where push put it: worse than unchanged, since the post-renderer would
+  // map the wrong name (or skip it as already in R).
+  return { status: now.has(image) || now.size === 0 ? 'not-redirected' : 'misdirected', now, expected };
+}
+
+/**
+ * The overlay to keep: global.imageRegistry first when it can work, and when it leaves places
+ * behind, values alone if they do better.
+ */
+async function chooseOverlay(s: OverlaySearch, original: Render, globalFirst: boolean): Promise<Attempt> {
+  if (s.pairs.length === 0) return { plan: planOverlay(s.values, s.plans, false, new Map(), s.renderer.allowInsecure), after: original, misdirected: 0, notRedirected: 0 };
+  const chosen = await attemptOverlay(s, globalFirst);
+  if (!chosen.plan.useGlobal || chosen.misdirected + chosen.notRedirected === 0) return chosen;
+  const alone = await attemptOverlay(s, false);
+  const worse = (a: Attempt, b: Attempt): boolean => a.misdirected > b.misdirected || (a.misdirected === b.misdirected && a.notRedirected > b.notRedirected);
+  return worse(chosen, alone) ? alone : chosen;
+}
+
+/**
+ * Render with a plan's overlay. An image a value sends somewhere other than where push put it
+ * gets its next way (or none), or global.imageRegistry goes, and it renders again.
+ */
+async function attemptOverlay(s: OverlaySearch, startGlobal: boolean): Promise<Attempt> {
+  let useGlobal = startGlobal;
+  const level = new Map<string, number>();
+  const plan = (): OverlayPlan => planOverlay(s.values, s.plans, useGlobal, level, s.renderer.allowInsecure);
+  let current = plan();
+  for (let pass = 0; ; pass++) {
+    throwIfAborted(s.signal);
+    const file = await s.writeOverlay(current.overlay);
+    const insecureBefore = s.renderer.allowInsecure;
+    const after = await s.renderer.render([file], []);
+    // The render was repeated with allowInsecureImages set: the overlay gains that key.
+    if (s.renderer.allowInsecure !== insecureBefore) current = plan();
+    const { misdirected, redirectedSomewhere, notRedirected } = tallyStatuses(after, s.pairs, s.values.target);
+    const done = { plan: current, after, misdirected: misdirected.size, notRedirected };
+    // A way that sent an image elsewhere, or changed nothing at all, is replaced by the next one
+    // (a value that does nothing for its image is not left in the overlay to change something else).
+    const culprits = [...s.plans.keys()].filter((i) => current.writes.some((w) => w.images.includes(i)) && (misdirected.has(i) || !redirectedSomewhere.has(i)));
+    if ((misdirected.size === 0 && culprits.length === 0) || pass >= 4) return done;
+    if (culprits.length > 0) for (const c of culprits) level.set(c, (level.get(c) ?? 0) + 1);
+    else if (useGlobal) useGlobal = false;
+    else return done;
+    current = plan();
+  }
+}
+
+/** Each overlay render in a file of its own, for helm's --values. */
+function overlayFileWriter(dir: string): (overlay: Obj) => Promise<string> {
   let renders = 0;
-  /**
-   * Render with a plan's overlay. An image a value sends somewhere other than where push put it
-   * gets its next way (or none), or global.imageRegistry goes, and it renders again.
-   */
-  const attempt = async (startGlobal: boolean): Promise<Attempt> => {
-    let useGlobal = startGlobal;
-    const level = new Map<string, number>();
-    let current = plan(useGlobal, level);
-    for (let pass = 0; ; pass++) {
-      throwIfAborted(o.signal);
-      const file = join(tmp, `overlay-${renders++}.yaml`);
-      await writeFile(file, overlayYaml(current.overlay, []));
-      const insecureBefore = allowInsecure;
-      const after = await render([file], []);
-      // The render was repeated with allowInsecureImages set: the overlay gains that key.
-      if (allowInsecure !== insecureBefore) current = plan(useGlobal, level);
-      const misdirected = new Set<string>();
-      const redirectedSomewhere = new Set<string>();
-      let notRedirected = 0;
-      for (const { place, image } of pairs) {
-        const s = statusOf(after, place, image);
-        if (s.status === 'misdirected') misdirected.add(image);
-        if (s.status === 'not-redirected') notRedirected++;
-        if (s.status === 'redirected') redirectedSomewhere.add(image);
-      }
-      const done = { plan: current, after, misdirected: misdirected.size, notRedirected };
-      // A way that sent an image elsewhere, or changed nothing at all, is replaced by the next one
-      // (a value that does nothing for its image is not left in the overlay to change something else).
-      const culprits = [...plans.keys()].filter((i) => current.writes.some((w) => w.images.includes(i)) && (misdirected.has(i) || !redirectedSomewhere.has(i)));
-      if ((misdirected.size === 0 && culprits.length === 0) || pass >= 4) return done;
-      if (culprits.length > 0) for (const c of culprits) level.set(c, (level.get(c) ?? 0) + 1);
-      else if (useGlobal) useGlobal = false;
-      else return done;
-      current = plan(useGlobal, level);
-    }
+  return async (overlay) => {
+    const file = join(dir, `overlay-${renders++}.yaml`);
+    await writeFile(file, overlayYaml(overlay, []));
+    return file;
   };
+}
 
-  try {
-    let chosen: Attempt = { plan: plan(false, new Map()), after: original, misdirected: 0, notRedirected: 0 };
-    if (pairs.length > 0) {
-      chosen = await attempt(anyHonoured && feasible);
-      // global.imageRegistry left places behind: see whether values alone do better.
-      if (chosen.plan.useGlobal && chosen.misdirected + chosen.notRedirected > 0) {
-        const alone = await attempt(false);
-        const worse = (a: Attempt, b: Attempt): boolean => a.misdirected > b.misdirected || (a.misdirected === b.misdirected && a.notRedirected > b.notRedirected);
-        if (worse(chosen, alone)) chosen = alone;
-      }
-    }
-    const current = chosen.plan;
-    const after = chosen.after;
-    const useGlobal = current.useGlobal;
-
-    // The proof: every place compared with the one mapping.
-    const images = new Map<string, RewrittenImage>();
-    const notRedirected: NotRedirected[] = [];
-    const rank: Record<ImageStatus, number> = { redirected: 0, 'not-redirected': 1, misdirected: 2 };
-    for (const { place, image } of pairs) {
-      const { status, now, expected } = statusOf(after, place, image);
-      const entry = images.get(image) ?? { reference: image, target: expected, status: 'redirected' as ImageStatus, via: [...(current.via.get(image) ?? [])].sort(), places: [] };
-      images.set(image, entry);
-      const pl: ImagePlace = { resource: place.resource, path: place.path, source: place.source, status };
-      if (status !== 'redirected') {
-        const others = [...now].filter((r) => r !== expected).sort();
-        if (status === 'misdirected') pl.now = others;
-        notRedirected.push({ resource: place.resource, path: place.path, source: place.source, image, expected, status, ...(status === 'misdirected' ? { now: others } : {}) });
-      }
-      entry.places.push(pl);
-      if (rank[status] > rank[entry.status]) entry.status = status;
-    }
-    // Anything the overlay render pulls from elsewhere that the first render did not have.
-    const known = new Set(pairs.map((p) => placeKey(p.place.resource, p.place.path)));
-    for (const place of after.values()) {
-      if (known.has(placeKey(place.resource, place.path))) continue;
-      for (const image of place.references) {
-        if (isAtTarget(parseReference(image), target)) continue;
-        const expected = formatReference(mapReference(parseReference(image), target));
-        notRedirected.push({ resource: place.resource, path: place.path, source: place.source, image, expected, status: 'not-redirected' });
-      }
-    }
-
-    const values: OverlayValue[] = current.writes.map((w) => ({ path: describePath(w.segments), value: w.value, images: w.images }));
-    if (useGlobal) values.unshift({ path: 'global.imageRegistry', value: targetText, images: [...current.via].filter(([, v]) => v.has('global.imageRegistry')).map(([i]) => i) });
-    if (allowInsecure) values.push({ path: 'global.security.allowInsecureImages', value: true, images: [] });
-    const result: Omit<RewriteResult, 'overlayText'> = {
-      chart: chartLabel,
-      target: targetText,
-      overlay: current.overlay,
-      globalImageRegistry: useGlobal,
-      values,
-      images: [...images.values()].sort((a, b) => (a.reference < b.reference ? -1 : 1)),
-      notRedirected,
-      warnings: [...new Set(warnings)],
-    };
-    const annotated = [...(useGlobal ? [{ segments: ['global', 'imageRegistry'], images: values[0]!.images }] : []), ...current.writes];
-    return { ...result, overlayText: overlayYaml(current.overlay, overlayHeader(result, chartLabel), annotated, target) };
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
+/** Images misdirected at some place, images redirected at some place, and places not redirected. */
+function tallyStatuses(after: Render, pairs: readonly Pair[], target: Target): { misdirected: Set<string>; redirectedSomewhere: Set<string>; notRedirected: number } {
+  const misdirected = new Set<string>();
+  const redirectedSomewhere = new Set<string>();
+  let notRedirected = 0;
+  for (const { place, image } of pairs) {
+    const s = statusOf(after, place, image, target);
+    if (s.status === 'misdirected') misdirected.add(image);
+    if (s.status === 'not-redirected') notRedirected++;
+    if (s.status === 'redirected') redirectedSomewhere.add(image);
   }
+  return { misdirected, redirectedSomewhere, notRedirected };
+}
+
+/** The proof: every place of the chosen render compared with the one mapping. */
+function proveRedirects(pairs: readonly Pair[], chosen: Attempt, target: Target): { images: RewrittenImage[]; notRedirected: NotRedirected[] } {
+  const images = new Map<string, RewrittenImage>();
+  const notRedirected: NotRedirected[] = [];
+  const rank: Record<ImageStatus, number> = { redirected: 0, 'not-redirected': 1, misdirected: 2 };
+  for (const { place, image } of pairs) {
+    const { status, now, expected } = statusOf(chosen.after, place, image, target);
+    const entry = images.get(image) ?? { reference: image, target: expected, status: 'redirected' as ImageStatus, via: [...(chosen.plan.via.get(image) ?? [])].sort(), places: [] };
+    images.set(image, entry);
+    const pl: ImagePlace = { resource: place.resource, path: place.path, source: place.source, status };
+    if (status !== 'redirected') {
+      const others = [...now].filter((r) => r !== expected).sort();
+      if (status === 'misdirected') pl.now = others;
+      notRedirected.push({ resource: place.resource, path: place.path, source: place.source, image, expected, status, ...(status === 'misdirected' ? { now: others } : {}) });
+    }
+    entry.places.push(pl);
+    if (rank[status] > rank[entry.status]) entry.status = status;
+  }
+  notRedirected.push(...newPlaces(pairs, chosen.after, target));
+  return { images: [...images.values()].sort((a, b) => (a.reference < b.reference ? -1 : 1)), notRedirected };
+}
+
+/** Anything the overlay render pulls from elsewhere that the first render did not have. */
+function newPlaces(pairs: readonly Pair[], after: Render, target: Target): NotRedirected[] {
+  const out: NotRedirected[] = [];
+  const known = new Set(pairs.map((p) => placeKey(p.place.resource, p.place.path)));
+  for (const place of after.values()) {
+    if (known.has(placeKey(place.resource, place.path))) continue;
+    for (const image of place.references) {
+      if (isAtTarget(parseReference(image), target)) continue;
+      const expected = pushedAs(image, target);
+      out.push({ resource: place.resource, path: place.path, source: place.source, image, expected, status: 'not-redirected' });
+    }
+  }
+  return out;
+}
+
+/** The values the overlay sets, global.imageRegistry first, each with the images it redirects. */
+function overlayValues(plan: OverlayPlan, allowInsecure: boolean, targetText: string): OverlayValue[] {
+  const values: OverlayValue[] = plan.writes.map((w) => ({ path: describePath(w.segments), value: w.value, images: w.images }));
+  if (plan.useGlobal) values.unshift({ path: 'global.imageRegistry', value: targetText, images: [...plan.via].filter(([, v]) => v.has('global.imageRegistry')).map(([i]) => i) });
+  if (allowInsecure) values.push({ path: 'global.security.allowInsecureImages', value: true, images: [] });
+  return values;
+}
+
+/** The result, with the overlay as YAML: a header saying what it does and cannot, each value annotated. */
+function rewriteResult(
+  chartLabel: string,
+  values: ValuesContext,
+  plan: OverlayPlan,
+  proof: { images: RewrittenImage[]; notRedirected: NotRedirected[] },
+  allowInsecure: boolean,
+  warnings: readonly string[],
+): RewriteResult {
+  const set = overlayValues(plan, allowInsecure, values.targetText);
+  const result: Omit<RewriteResult, 'overlayText'> = {
+    chart: chartLabel,
+    target: values.targetText,
+    overlay: plan.overlay,
+    globalImageRegistry: plan.useGlobal,
+    values: set,
+    images: proof.images,
+    notRedirected: proof.notRedirected,
+    warnings: [...new Set(warnings)],
+  };
+  const annotated = [...(plan.useGlobal ? [{ segments: ['global', 'imageRegistry'], images: set[0]!.images }] : []), ...plan.writes];
+  return { ...result, overlayText: overlayYaml(plan.overlay, overlayHeader(result, chartLabel), annotated, values.target) };
 }

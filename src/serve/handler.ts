@@ -126,117 +126,7 @@ const badDigest = (digest: string): ServeResponse =>
 
 export function createHandler(opts: HandlerOptions): Handler {
   const { set, catalog, auth } = opts;
-
-  const lookup = (req: ServeRequest, name: string): Repository | ServeResponse => {
-    if (name.length > NAME_MAX || !isValidRepository(name)) return badName(name);
-    const repo = catalog.lookup(name, req.query.get('ns') ?? undefined);
-    return repo ?? unknownName(name);
-  };
-
-  const manifest = async (req: ServeRequest, name: string, reference: string): Promise<ServeResponse> => {
-    const repo = lookup(req, name);
-    if (!('tags' in repo)) return repo;
-    let info: ManifestInfo | undefined;
-    const byTag = !reference.includes(':');
-    if (!byTag) {
-      if (!isDigest(reference)) return badDigest(reference);
-      info = repo.digests.has(reference) ? set.manifest(reference) : undefined;
-    } else {
-      const img = isValidTag(reference) ? repo.tags.get(reference) : undefined;
-      info = img ? set.manifest(img.root.digest) : undefined;
-    }
-    if (!info) return ociError(404, 'MANIFEST_UNKNOWN', 'manifest unknown', { name, reference: reference.slice(0, 200) });
-
-    const chosen = negotiate(info, acceptedTypes(req), byTag, (d) => (repo.digests.has(d) ? set.manifest(d) : undefined));
-    if (chosen === undefined) {
-      return ociError(404, 'MANIFEST_UNKNOWN', `${name}:${reference} is an index (${info.mediaType}) and the Accept header takes neither it nor its ${DEFAULT_PLATFORM.os}/${DEFAULT_PLATFORM.architecture} manifest`, {
-        name,
-        reference,
-        mediaType: info.mediaType,
-      });
-    }
-    const headers: Record<string, string> = {
-      ...API_VERSION,
-      'content-type': chosen.mediaType,
-      'content-length': String(chosen.size),
-      'docker-content-digest': chosen.digest,
-      etag: `"${chosen.digest}"`,
-    };
-    if (etagMatches(req, chosen.digest)) return { status: 304, headers: { ...API_VERSION, 'docker-content-digest': chosen.digest, etag: `"${chosen.digest}"` } };
-    if (req.method === 'HEAD') return { status: 200, headers };
-    return { status: 200, headers, body: await set.readManifest(chosen.digest) };
-  };
-
-  const blob = (req: ServeRequest, name: string, digest: string): ServeResponse => {
-    const repo = lookup(req, name);
-    if (!('tags' in repo)) return repo;
-    if (!isDigest(digest)) return badDigest(digest);
-    const loc = repo.digests.has(digest) ? set.locate(digest) : undefined;
-    if (!loc) return ociError(404, 'BLOB_UNKNOWN', 'blob unknown to registry', { name, digest });
-    const size = loc.entry.size;
-    const base: Record<string, string> = {
-      ...API_VERSION,
-      'docker-content-digest': digest,
-      etag: `"${digest}"`,
-      'accept-ranges': 'bytes',
-      // Content-addressed: the bytes under this URL never change.
-      'cache-control': 'max-age=31536000',
-    };
-    if (etagMatches(req, digest)) return { status: 304, headers: base };
-    const ifRange = header(req, 'if-range');
-    const range = ifRange !== undefined && ifRange.trim() !== `"${digest}"` ? ({ kind: 'none' } as const) : parseRange(header(req, 'range'), size);
-    if (range.kind === 'unsatisfiable') {
-      return ociError(416, 'RANGE_INVALID', 'requested range not satisfiable', { range: header(req, 'range')?.slice(0, 200), size }, { 'content-range': `bytes */${size}` });
-    }
-    const start = range.kind === 'range' ? range.start : 0;
-    const length = range.kind === 'range' ? range.end - range.start + 1 : size;
-    const headers: Record<string, string> = { ...base, 'content-type': 'application/octet-stream', 'content-length': String(length) };
-    if (range.kind === 'range') headers['content-range'] = `bytes ${range.start}-${range.end}/${size}`;
-    const status = range.kind === 'range' ? 206 : 200;
-    if (req.method === 'HEAD') return { status, headers };
-    return { status, headers, body: () => set.readRange(loc, start, length), file: set.fileRange(loc, start, length) };
-  };
-
-  const tags = (req: ServeRequest, name: string): ServeResponse => {
-    const repo = lookup(req, name);
-    if (!('tags' in repo)) return repo;
-    const all = [...repo.tags.keys()].sort();
-    const ns = req.query.get('ns');
-    const page = paginate(all, req, `/v2/${name}/tags/list`, ns !== null && ns !== '' ? `&ns=${encodeURIComponent(ns)}` : '');
-    if ('status' in page) return page;
-    return json({ name, tags: page.items }, page.headers);
-  };
-
-  const catalogList = (req: ServeRequest): ServeResponse => {
-    const page = paginate(
-      catalog.repositories.map((r) => r.name),
-      req,
-      '/v2/_catalog',
-    );
-    if ('status' in page) return page;
-    return json({ repositories: page.items }, page.headers);
-  };
-
-  const referrers = (req: ServeRequest, name: string, digest: string): ServeResponse => {
-    if (name.length > NAME_MAX || !isValidRepository(name)) return badName(name);
-    if (!isDigest(digest)) return badDigest(digest);
-    // The referrers API never answers 404 (clients take a 404 for "not supported").
-    const repo = catalog.lookup(name, req.query.get('ns') ?? undefined);
-    const wanted = req.query.get('artifactType');
-    const manifests: Descriptor[] = [];
-    for (const d of repo?.digests ?? []) {
-      const info = set.manifest(d);
-      if (!info || info.subject !== digest) continue;
-      if (wanted !== null && info.artifactType !== wanted) continue;
-      const desc: Descriptor = { mediaType: info.mediaType, digest: info.digest, size: info.size };
-      if (info.artifactType !== undefined) desc.artifactType = info.artifactType;
-      if (info.annotations !== undefined) desc.annotations = info.annotations;
-      manifests.push(desc);
-    }
-    manifests.sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
-    return json({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests }, wanted !== null ? { 'oci-filters-applied': 'artifactType' } : {}, MediaType.ociIndex);
-  };
-
+  const served: Served = { set, catalog };
   return async (req) => {
     let user: string | undefined;
     try {
@@ -247,36 +137,151 @@ export function createHandler(opts: HandlerOptions): Handler {
           return ociError(401, 'UNAUTHORIZED', 'authentication required', undefined, { 'www-authenticate': 'Basic realm="airlock"' });
         }
       }
-      const res = await route_(req, route);
+      const res = await answer(served, req, route);
       res.user = user;
       return res;
     } catch (e) {
       return { ...ociError(500, 'UNKNOWN', 'internal error while reading the bundle'), user, error: e };
     }
   };
+}
 
-  async function route_(req: ServeRequest, route: Route): Promise<ServeResponse> {
-    if (route.kind === 'unknown') return ociError(404, 'NOT_FOUND', 'no such endpoint: this is a read-only OCI distribution registry (/v2/)');
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      return ociError(405, 'UNSUPPORTED', `${req.method} is not supported: airlock serve is read-only (serving bundles)`, undefined, { allow: 'GET, HEAD' });
-    }
-    switch (route.kind) {
-      case 'base':
-        return json({});
-      case 'catalog':
-        return catalogList(req);
-      case 'tags':
-        return tags(req, route.name);
-      case 'manifest':
-        return await manifest(req, route.name, route.reference);
-      case 'blob':
-        return blob(req, route.name, route.digest);
-      case 'referrers':
-        return referrers(req, route.name, route.digest);
-      case 'upload':
-        return ociError(405, 'UNSUPPORTED', 'uploads are not supported: airlock serve is read-only (serving bundles)', undefined, { allow: 'GET, HEAD' });
-    }
+/** What the handler serves from: the bundles and their names. */
+type Served = Pick<HandlerOptions, 'set' | 'catalog'>;
+
+async function answer(s: Served, req: ServeRequest, route: Route): Promise<ServeResponse> {
+  if (route.kind === 'unknown') return ociError(404, 'NOT_FOUND', 'no such endpoint: this is a read-only OCI distribution registry (/v2/)');
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    return ociError(405, 'UNSUPPORTED', `${req.method} is not supported: airlock serve is read-only (serving bundles)`, undefined, { allow: 'GET, HEAD' });
   }
+  switch (route.kind) {
+    case 'base':
+      return json({});
+    case 'catalog':
+      return catalogList(s, req);
+    case 'tags':
+      return tags(s, req, route.name);
+    case 'manifest':
+      return await manifest(s, req, route.name, route.reference);
+    case 'blob':
+      return blob(s, req, route.name, route.digest);
+    case 'referrers':
+      return referrers(s, req, route.name, route.digest);
+    case 'upload':
+      return ociError(405, 'UNSUPPORTED', 'uploads are not supported: airlock serve is read-only (serving bundles)', undefined, { allow: 'GET, HEAD' });
+  }
+}
+
+function lookup(s: Served, req: ServeRequest, name: string): Repository | ServeResponse {
+  if (name.length > NAME_MAX || !isValidRepository(name)) return badName(name);
+  const repo = s.catalog.lookup(name, req.query.get('ns') ?? undefined);
+  return repo ?? unknownName(name);
+}
+
+async function manifest(s: Served, req: ServeRequest, name: string, reference: string): Promise<ServeResponse> {
+  const { set } = s;
+  const repo = lookup(s, req, name);
+  if (!('tags' in repo)) return repo;
+  let info: ManifestInfo | undefined;
+  const byTag = !reference.includes(':');
+  if (!byTag) {
+    if (!isDigest(reference)) return badDigest(reference);
+    info = repo.digests.has(reference) ? set.manifest(reference) : undefined;
+  } else {
+    const img = isValidTag(reference) ? repo.tags.get(reference) : undefined;
+    info = img ? set.manifest(img.root.digest) : undefined;
+  }
+  if (!info) return ociError(404, 'MANIFEST_UNKNOWN', 'manifest unknown', { name, reference: reference.slice(0, 200) });
+
+  const chosen = negotiate(info, acceptedTypes(req), byTag, (d) => (repo.digests.has(d) ? set.manifest(d) : undefined));
+  if (chosen === undefined) {
+    return ociError(404, 'MANIFEST_UNKNOWN', `${name}:${reference} is an index (${info.mediaType}) and the Accept header takes neither it nor its ${DEFAULT_PLATFORM.os}/${DEFAULT_PLATFORM.architecture} manifest`, {
+      name,
+      reference,
+      mediaType: info.mediaType,
+    });
+  }
+  const headers: Record<string, string> = {
+    ...API_VERSION,
+    'content-type': chosen.mediaType,
+    'content-length': String(chosen.size),
+    'docker-content-digest': chosen.digest,
+    etag: `"${chosen.digest}"`,
+  };
+  if (etagMatches(req, chosen.digest)) return { status: 304, headers: { ...API_VERSION, 'docker-content-digest': chosen.digest, etag: `"${chosen.digest}"` } };
+  if (req.method === 'HEAD') return { status: 200, headers };
+  return { status: 200, headers, body: await set.readManifest(chosen.digest) };
+}
+
+function blob(s: Served, req: ServeRequest, name: string, digest: string): ServeResponse {
+  const { set } = s;
+  const repo = lookup(s, req, name);
+  if (!('tags' in repo)) return repo;
+  if (!isDigest(digest)) return badDigest(digest);
+  const loc = repo.digests.has(digest) ? set.locate(digest) : undefined;
+  if (!loc) return ociError(404, 'BLOB_UNKNOWN', 'blob unknown to registry', { name, digest });
+  const size = loc.entry.size;
+  const base: Record<string, string> = {
+    ...API_VERSION,
+    'docker-content-digest': digest,
+    etag: `"${digest}"`,
+    'accept-ranges': 'bytes',
+    // Content-addressed: the bytes under this URL never change.
+    'cache-control': 'max-age=31536000',
+  };
+  if (etagMatches(req, digest)) return { status: 304, headers: base };
+  const ifRange = header(req, 'if-range');
+  const range = ifRange !== undefined && ifRange.trim() !== `"${digest}"` ? ({ kind: 'none' } as const) : parseRange(header(req, 'range'), size);
+  if (range.kind === 'unsatisfiable') {
+    return ociError(416, 'RANGE_INVALID', 'requested range not satisfiable', { range: header(req, 'range')?.slice(0, 200), size }, { 'content-range': `bytes */${size}` });
+  }
+  const start = range.kind === 'range' ? range.start : 0;
+  const length = range.kind === 'range' ? range.end - range.start + 1 : size;
+  const headers: Record<string, string> = { ...base, 'content-type': 'application/octet-stream', 'content-length': String(length) };
+  if (range.kind === 'range') headers['content-range'] = `bytes ${range.start}-${range.end}/${size}`;
+  const status = range.kind === 'range' ? 206 : 200;
+  if (req.method === 'HEAD') return { status, headers };
+  return { status, headers, body: () => set.readRange(loc, start, length), file: set.fileRange(loc, start, length) };
+}
+
+function tags(s: Served, req: ServeRequest, name: string): ServeResponse {
+  const repo = lookup(s, req, name);
+  if (!('tags' in repo)) return repo;
+  const all = [...repo.tags.keys()].sort();
+  const ns = req.query.get('ns');
+  const page = paginate(all, req, `/v2/${name}/tags/list`, ns !== null && ns !== '' ? `&ns=${encodeURIComponent(ns)}` : '');
+  if ('status' in page) return page;
+  return json({ name, tags: page.items }, page.headers);
+}
+
+function catalogList(s: Served, req: ServeRequest): ServeResponse {
+  const page = paginate(
+    s.catalog.repositories.map((r) => r.name),
+    req,
+    '/v2/_catalog',
+  );
+  if ('status' in page) return page;
+  return json({ repositories: page.items }, page.headers);
+}
+
+function referrers(s: Served, req: ServeRequest, name: string, digest: string): ServeResponse {
+  if (name.length > NAME_MAX || !isValidRepository(name)) return badName(name);
+  if (!isDigest(digest)) return badDigest(digest);
+  // The referrers API never answers 404 (clients take a 404 for "not supported").
+  const repo = s.catalog.lookup(name, req.query.get('ns') ?? undefined);
+  const wanted = req.query.get('artifactType');
+  const manifests: Descriptor[] = [];
+  for (const d of repo?.digests ?? []) {
+    const info = s.set.manifest(d);
+    if (!info || info.subject !== digest) continue;
+    if (wanted !== null && info.artifactType !== wanted) continue;
+    const desc: Descriptor = { mediaType: info.mediaType, digest: info.digest, size: info.size };
+    if (info.artifactType !== undefined) desc.artifactType = info.artifactType;
+    if (info.annotations !== undefined) desc.annotations = info.annotations;
+    manifests.push(desc);
+  }
+  manifests.sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
+  return json({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests }, wanted !== null ? { 'oci-filters-applied': 'artifactType' } : {}, MediaType.ociIndex);
 }
 
 /**

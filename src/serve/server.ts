@@ -15,6 +15,7 @@ import { openBundleSet, type BundleSet, type FileRange } from './bundle-set.ts';
 import { buildCatalog, type Catalog } from './catalog.ts';
 import { createHandler, ociError, type Handler, type ServeResponse } from './handler.ts';
 import { loadHtpasswd } from './htpasswd.ts';
+import { Limiter } from '../util/limiter.ts';
 
 export interface ServeOptions {
   bundles: readonly string[];
@@ -131,42 +132,6 @@ async function loadTls(certFile: string, keyFile: string): Promise<{ cert: Buffe
   return { cert, key };
 }
 
-/** Responses in flight, bounded; waiting requests are bounded too. */
-class Gate {
-  readonly #limit: number;
-  readonly #maxQueued: number;
-  #active = 0;
-  readonly #queue: (() => void)[] = [];
-  #idle: (() => void)[] = [];
-  constructor(limit: number, maxQueued: number) {
-    this.#limit = limit;
-    this.#maxQueued = maxQueued;
-  }
-  get busy(): number {
-    return this.#active + this.#queue.length;
-  }
-  /** undefined when the queue is full. */
-  async enter(): Promise<(() => void) | undefined> {
-    if (this.#active < this.#limit) this.#active++;
-    else if (this.#queue.length >= this.#maxQueued) return undefined;
-    else await new Promise<void>((r) => this.#queue.push(r));
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      const next = this.#queue.shift();
-      if (next) next();
-      else {
-        this.#active--;
-        if (this.#active === 0) for (const f of this.#idle.splice(0)) f();
-      }
-    };
-  }
-  idle(): Promise<void> {
-    return this.busy === 0 ? Promise.resolve() : new Promise((r) => this.#idle.push(r));
-  }
-}
-
 /** Bytes per positioned read of a blob; two such buffers per response in flight. */
 const CHUNK = 512 * 1024;
 
@@ -255,6 +220,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   }
   const tls = opts.tlsCert !== undefined && opts.tlsKey !== undefined ? await loadTls(opts.tlsCert, opts.tlsKey) : undefined;
   const auth = opts.htpasswd !== undefined ? await loadHtpasswd(opts.htpasswd) : undefined;
+  const maxConcurrent = opts.maxConcurrent ?? 64;
+  // Responses in flight are bounded; waiting requests are bounded too (beyond that: 503).
+  const gate = new Limiter(maxConcurrent);
+  const maxQueued = opts.maxQueued ?? 1024;
   throwIfAborted(opts.signal);
 
   const set = await openBundleSet(opts.bundles, { signal: opts.signal });
@@ -266,11 +235,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     throw e;
   }
   const handler = createHandler({ set, catalog, auth });
-  const maxConcurrent = opts.maxConcurrent ?? 64;
-  const gate = new Gate(maxConcurrent, opts.maxQueued ?? 1024);
   const pool = new BufferPool(CHUNK, 2 * maxConcurrent);
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    void respond(handler, gate, pool, req, res, opts.onAccess);
+    void respond(handler, gate, maxQueued, pool, req, res, opts.onAccess);
   };
   const server: Server = tls ? createHttpsServer({ ...tls }, onRequest) : createHttpServer(onRequest);
   server.keepAliveTimeout = 30_000;
@@ -343,13 +310,13 @@ function listenError(e: unknown, input: string, listen: ListenAddress): unknown 
   return e;
 }
 
-async function respond(handler: Handler, gate: Gate, pool: BufferPool, req: IncomingMessage, res: ServerResponse, onAccess: ServeOptions['onAccess']): Promise<void> {
+async function respond(handler: Handler, gate: Limiter, maxQueued: number, pool: BufferPool, req: IncomingMessage, res: ServerResponse, onAccess: ServeOptions['onAccess']): Promise<void> {
   const started = performance.now();
   const method = req.method ?? 'GET';
   const rawUrl = req.url ?? '/';
   let r: ServeResponse | undefined;
   let aborted = false;
-  const release = await gate.enter();
+  const release = await gate.tryAcquire(maxQueued);
   try {
     if (!release) {
       r = ociError(503, 'TOOMANYREQUESTS', 'too many requests in flight', undefined, { 'retry-after': '1' });

@@ -166,123 +166,155 @@ export async function readLock(path: string): Promise<{ lock: Lock; text: string
 }
 
 export function parseLock(text: string, path = 'airlock.lock'): Lock {
+  const f = lockFields(path);
+  const o = parseLockDocument(text, f);
+  const meta = (o.metadata ?? {}) as Record<string, unknown>;
+  const images = o.images;
+  if (!Array.isArray(images)) return f.fail('images must be a list');
+  const charts = parseLockedCharts(o.charts, f);
+  return {
+    name: String(meta.name ?? ''),
+    version: String(meta.version ?? ''),
+    platforms: Array.isArray(o.platforms) ? (o.platforms as unknown[]).map(String) : undefined,
+    ...(charts ? { charts } : {}),
+    images: images.map((i: Record<string, unknown>, n) => parseLockedImage(i, `images[${n}]`, f)),
+  };
+}
+
+/** Readers of a lock's fields that fail naming the lock file and the field. */
+interface LockFields {
+  fail(msg: string): never;
+  num(v: unknown, what: string): number;
+  dig(v: unknown, what: string): Digest;
+  str(v: unknown, what: string): string;
+  optStr(v: unknown, what: string): string | undefined;
+}
+
+function lockFields(path: string): LockFields {
   const fail = (msg: string): never => {
     throw new UsageError(`${path}: ${msg}`, { code: 'LOCK_INVALID', hint: 'regenerate it with `airlock lock`' });
   };
+  const str = (v: unknown, what: string): string => (typeof v === 'string' ? v : fail(`${what} must be a string`));
+  return {
+    fail,
+    num: (v, what) => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : fail(`${what} must be a non-negative integer`)),
+    dig: (v, what) => {
+      if (typeof v !== 'string') return fail(`${what} must be a digest`);
+      try {
+        return parseDigest(v, what);
+      } catch (e) {
+        return fail((e as Error).message);
+      }
+    },
+    str,
+    optStr: (v, what) => (v === undefined || v === null ? undefined : str(v, what)),
+  };
+}
+
+/** The YAML, and that it is an airlock lock. */
+function parseLockDocument(text: string, f: LockFields): Record<string, unknown> {
   let raw: unknown;
   try {
     raw = parseYaml(text);
   } catch (e) {
-    return fail(`not valid YAML: ${(e as Error).message}`);
+    return f.fail(`not valid YAML: ${(e as Error).message}`);
   }
   const o = raw as Record<string, unknown> | null;
-  if (typeof o !== 'object' || o === null || o.apiVersion !== API_VERSION || o.kind !== 'Lock') fail(`not an airlock lock (expected apiVersion ${API_VERSION}, kind Lock)`);
-  const meta = (o!.metadata ?? {}) as Record<string, unknown>;
-  const images = o!.images;
-  if (!Array.isArray(images)) return fail('images must be a list');
-  const num = (v: unknown, what: string): number => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : fail(`${what} must be a non-negative integer`));
-  const dig = (v: unknown, what: string): Digest => {
-    if (typeof v !== 'string') return fail(`${what} must be a digest`);
-    try {
-      return parseDigest(v, what);
-    } catch (e) {
-      return fail((e as Error).message);
-    }
-  };
-  const str = (v: unknown, what: string): string => (typeof v === 'string' ? v : fail(`${what} must be a string`));
-  const optStr = (v: unknown, what: string): string | undefined => (v === undefined || v === null ? undefined : str(v, what));
-  const parseDependency = (d: Record<string, unknown>, where: string): LockedChartDependency => {
-    if (typeof d !== 'object' || d === null) return fail(`${where} must be a mapping`);
-    const dep: LockedChartDependency = {
-      name: str(d.name, `${where}.name`),
-      version: str(d.version, `${where}.version`),
-      repository: str(d.repository ?? '', `${where}.repository`),
-      vendored: d.vendored === true,
-      dependencies: [],
-    };
-    const alias = optStr(d.alias, `${where}.alias`);
-    if (alias) dep.alias = alias;
-    const source = optStr(d.source, `${where}.source`);
-    if (source !== undefined) dep.source = source;
-    if (d.digest !== undefined) dep.digest = dig(d.digest, `${where}.digest`);
-    if (d.size !== undefined) dep.size = num(d.size, `${where}.size`);
-    const condition = optStr(d.condition, `${where}.condition`);
-    if (condition) dep.condition = condition;
-    if (Array.isArray(d.tags)) dep.tags = d.tags.map((t, k) => str(t, `${where}.tags[${k}]`));
-    if (!dep.vendored && (dep.source === undefined || dep.digest === undefined || dep.size === undefined)) fail(`${where} (${dep.name}) needs source, digest and size`);
-    if (Array.isArray(d.dependencies)) dep.dependencies = (d.dependencies as Record<string, unknown>[]).map((x, k) => parseDependency(x, `${where}.dependencies[${k}]`));
-    return dep;
-  };
-  let charts: LockedChart[] | undefined;
-  if (o!.charts !== undefined && o!.charts !== null) {
-    if (!Array.isArray(o!.charts)) fail('charts must be a list');
-    charts = (o!.charts as Record<string, unknown>[]).map((c, n) => {
-      const where = `charts[${n}]`;
-      if (typeof c !== 'object' || c === null) return fail(`${where} must be a mapping`);
-      const a = (c.artifact ?? {}) as Record<string, unknown>;
-      const chart: LockedChart = {
-        name: str(c.name, `${where}.name`),
-        range: str(c.range ?? '', `${where}.range`),
-        version: str(c.version, `${where}.version`),
-        source: str(c.source, `${where}.source`),
-        digest: dig(c.digest, `${where}.digest`),
-        size: num(c.size, `${where}.size`),
-        values: Array.isArray(c.values) ? c.values.map((v, k) => str(v, `${where}.values[${k}]`)) : [],
-        reference: str(c.reference, `${where}.reference`),
-        artifact: { mediaType: str(a.mediaType, `${where}.artifact.mediaType`), digest: dig(a.digest, `${where}.artifact.digest`), size: num(a.size, `${where}.artifact.size`) },
-        dependencies: Array.isArray(c.dependencies) ? (c.dependencies as Record<string, unknown>[]).map((d, k) => parseDependency(d, `${where}.dependencies[${k}]`)) : [],
-      };
-      const repo = optStr(c.repo, `${where}.repo`);
-      if (repo !== undefined) chart.repo = repo;
-      const path = optStr(c.path, `${where}.path`);
-      if (path !== undefined) chart.path = path;
-      if ((chart.repo === undefined) === (chart.path === undefined)) fail(`${where} (${chart.name}) needs exactly one of repo and path`);
-      try {
-        parseReference(chart.reference);
-      } catch (e) {
-        return fail(`${where}: ${(e as Error).message}`);
-      }
-      if (c.archive && typeof c.archive === 'object') {
-        const b = c.archive as Record<string, unknown>;
-        chart.archive = { digest: dig(b.digest, `${where}.archive.digest`), size: num(b.size, `${where}.archive.size`) };
-      }
-      return chart;
-    });
+  if (typeof o !== 'object' || o === null || o.apiVersion !== API_VERSION || o.kind !== 'Lock') return f.fail(`not an airlock lock (expected apiVersion ${API_VERSION}, kind Lock)`);
+  return o;
+}
+
+/** A reference that must parse; the error names where it is. */
+function checkReference(reference: string, where: string, f: LockFields): void {
+  try {
+    parseReference(reference);
+  } catch (e) {
+    f.fail(`${where}: ${(e as Error).message}`);
   }
-  return {
-    name: String(meta.name ?? ''),
-    version: String(meta.version ?? ''),
-    platforms: Array.isArray(o!.platforms) ? (o!.platforms as unknown[]).map(String) : undefined,
-    ...(charts ? { charts } : {}),
-    images: images.map((i: Record<string, unknown>, n) => {
-      const where = `images[${n}]`;
-      if (typeof i?.reference !== 'string') return fail(`${where}.reference must be a string`);
-      try {
-        parseReference(i.reference);
-      } catch (e) {
-        return fail(`${where}: ${(e as Error).message}`);
-      }
-      const img: LockedImage = {
-        reference: i.reference,
-        digest: dig(i.digest, `${where}.digest`),
-        mediaType: typeof i.mediaType === 'string' ? i.mediaType : fail(`${where}.mediaType must be a string`),
-        size: num(i.size, `${where}.size`),
-        totalSize: num(i.totalSize, `${where}.totalSize`),
-      };
-      if (Array.isArray(i.platforms)) {
-        img.platforms = (i.platforms as Record<string, unknown>[]).map((p, k) => ({
-          platform: String(p.platform),
-          digest: dig(p.digest, `${where}.platforms[${k}].digest`),
-          size: num(p.size, `${where}.platforms[${k}].size`),
-        }));
-      }
-      if (i.bundled && typeof i.bundled === 'object') {
-        const b = i.bundled as Record<string, unknown>;
-        img.bundled = { digest: dig(b.digest, `${where}.bundled.digest`), size: num(b.size, `${where}.bundled.size`) };
-      }
-      return img;
-    }),
+}
+
+function parseLockedImage(i: Record<string, unknown>, where: string, f: LockFields): LockedImage {
+  const { fail, num, dig } = f;
+  if (typeof i?.reference !== 'string') return fail(`${where}.reference must be a string`);
+  checkReference(i.reference, where, f);
+  const img: LockedImage = {
+    reference: i.reference,
+    digest: dig(i.digest, `${where}.digest`),
+    mediaType: typeof i.mediaType === 'string' ? i.mediaType : fail(`${where}.mediaType must be a string`),
+    size: num(i.size, `${where}.size`),
+    totalSize: num(i.totalSize, `${where}.totalSize`),
   };
+  if (Array.isArray(i.platforms)) {
+    img.platforms = (i.platforms as Record<string, unknown>[]).map((p, k) => ({
+      platform: String(p.platform),
+      digest: dig(p.digest, `${where}.platforms[${k}].digest`),
+      size: num(p.size, `${where}.platforms[${k}].size`),
+    }));
+  }
+  if (i.bundled && typeof i.bundled === 'object') {
+    const b = i.bundled as Record<string, unknown>;
+    img.bundled = { digest: dig(b.digest, `${where}.bundled.digest`), size: num(b.size, `${where}.bundled.size`) };
+  }
+  return img;
+}
+
+function parseLockedCharts(charts: unknown, f: LockFields): LockedChart[] | undefined {
+  if (charts === undefined || charts === null) return undefined;
+  if (!Array.isArray(charts)) f.fail('charts must be a list');
+  return (charts as Record<string, unknown>[]).map((c, n) => parseLockedChart(c, `charts[${n}]`, f));
+}
+
+function parseLockedChart(c: Record<string, unknown>, where: string, f: LockFields): LockedChart {
+  const { fail, num, dig, str, optStr } = f;
+  if (typeof c !== 'object' || c === null) return fail(`${where} must be a mapping`);
+  const a = (c.artifact ?? {}) as Record<string, unknown>;
+  const chart: LockedChart = {
+    name: str(c.name, `${where}.name`),
+    range: str(c.range ?? '', `${where}.range`),
+    version: str(c.version, `${where}.version`),
+    source: str(c.source, `${where}.source`),
+    digest: dig(c.digest, `${where}.digest`),
+    size: num(c.size, `${where}.size`),
+    values: Array.isArray(c.values) ? c.values.map((v, k) => str(v, `${where}.values[${k}]`)) : [],
+    reference: str(c.reference, `${where}.reference`),
+    artifact: { mediaType: str(a.mediaType, `${where}.artifact.mediaType`), digest: dig(a.digest, `${where}.artifact.digest`), size: num(a.size, `${where}.artifact.size`) },
+    dependencies: Array.isArray(c.dependencies) ? (c.dependencies as Record<string, unknown>[]).map((d, k) => parseLockedDependency(d, `${where}.dependencies[${k}]`, f)) : [],
+  };
+  const repo = optStr(c.repo, `${where}.repo`);
+  if (repo !== undefined) chart.repo = repo;
+  const path = optStr(c.path, `${where}.path`);
+  if (path !== undefined) chart.path = path;
+  if ((chart.repo === undefined) === (chart.path === undefined)) fail(`${where} (${chart.name}) needs exactly one of repo and path`);
+  checkReference(chart.reference, where, f);
+  if (c.archive && typeof c.archive === 'object') {
+    const b = c.archive as Record<string, unknown>;
+    chart.archive = { digest: dig(b.digest, `${where}.archive.digest`), size: num(b.size, `${where}.archive.size`) };
+  }
+  return chart;
+}
+
+function parseLockedDependency(d: Record<string, unknown>, where: string, f: LockFields): LockedChartDependency {
+  const { fail, num, dig, str, optStr } = f;
+  if (typeof d !== 'object' || d === null) return fail(`${where} must be a mapping`);
+  const dep: LockedChartDependency = {
+    name: str(d.name, `${where}.name`),
+    version: str(d.version, `${where}.version`),
+    repository: str(d.repository ?? '', `${where}.repository`),
+    vendored: d.vendored === true,
+    dependencies: [],
+  };
+  const alias = optStr(d.alias, `${where}.alias`);
+  if (alias) dep.alias = alias;
+  const source = optStr(d.source, `${where}.source`);
+  if (source !== undefined) dep.source = source;
+  if (d.digest !== undefined) dep.digest = dig(d.digest, `${where}.digest`);
+  if (d.size !== undefined) dep.size = num(d.size, `${where}.size`);
+  const condition = optStr(d.condition, `${where}.condition`);
+  if (condition) dep.condition = condition;
+  if (Array.isArray(d.tags)) dep.tags = d.tags.map((t, k) => str(t, `${where}.tags[${k}]`));
+  if (!dep.vendored && (dep.source === undefined || dep.digest === undefined || dep.size === undefined)) fail(`${where} (${dep.name}) needs source, digest and size`);
+  if (Array.isArray(d.dependencies)) dep.dependencies = (d.dependencies as Record<string, unknown>[]).map((x, k) => parseLockedDependency(x, `${where}.dependencies[${k}]`, f));
+  return dep;
 }
 
 /** Differences between a spec and its lock, one readable line each; empty when they match. */

@@ -2,6 +2,7 @@
 // Every store gets its own env and homeDir, so nothing here reads the machine's own config or
 // touches process.env.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,15 @@ import { AuthError } from '../../src/core/errors.ts';
 import { authFilePaths, loadCredentialStore } from '../../src/registry/auth/index.ts';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+/** Running, not a zombie that nobody has reaped yet. */
+function running(pid: number): boolean {
+  try {
+    return !/^\S+ \(.*\) [ZX] /s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
 
 let root: string;
 let n = 0;
@@ -40,6 +50,7 @@ case "$server" in
   broken.example) echo 'keychain locked; password was hunter2-secret Bearer abcdefgh12345678' >&2; exit 3 ;;
   garbage.example) echo 'not json hunter2-secret' ;;
   slow.example) exec sleep 10 ;;
+  forking.example) sleep 1000 & echo "$$ $!" > "$AIRLOCK_HELPER_PIDS"; wait ;;
   *) echo "credentials not found in native keychain"; exit 1 ;;
 esac
 `;
@@ -229,6 +240,18 @@ describe('credential helpers', () => {
     const t0 = Date.now();
     await assert.rejects(store.get('slow.example'), (e: unknown) => e instanceof AuthError && e.code === 'CREDENTIAL_HELPER_TIMEOUT');
     assert.ok(Date.now() - t0 < 3000, 'gave up promptly');
+  });
+
+  it('a helper that hangs with a child of its own: after the timeout neither is left running', async () => {
+    const home = await freshDir();
+    const pidFile = join(home, 'pids');
+    await writeJson(join(home, 'd', 'config.json'), { credHelpers: { 'forking.example': 'airlocktest' } });
+    const store = loadCredentialStore({ env: { ...helperEnv, DOCKER_CONFIG: join(home, 'd'), AIRLOCK_HELPER_PIDS: pidFile }, homeDir: home, helperTimeoutMs: 300 });
+    await assert.rejects(store.get('forking.example'), (e: unknown) => e instanceof AuthError && e.code === 'CREDENTIAL_HELPER_TIMEOUT');
+    const [helper, child] = (await readFile(pidFile, 'utf8')).trim().split(' ').map(Number) as [number, number];
+    assert.ok(helper > 0 && child > 0);
+    assert.equal(running(helper), false, `helper ${helper} is gone`);
+    assert.equal(running(child), false, `the helper's child ${child} is gone`);
   });
 
   it('refuses helper names that are paths', async () => {

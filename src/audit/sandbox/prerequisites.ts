@@ -1,9 +1,7 @@
 // What the sandbox needs from the machine: Linux, root (network namespaces, nftables), `ip`
 // (iproute2) and `nft` (nftables). Missing pieces are named with the way to get them.
-import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
 import { AuthError, NotFoundError, UsageError } from '../../core/errors.ts';
+import { findExecutable } from '../../util/run-process.ts';
 
 export interface SandboxTools {
   ip: string;
@@ -13,21 +11,9 @@ export interface SandboxTools {
 /** Where root's tools live even when PATH (a sudo or non-login shell) leaves them out. */
 const SBIN = ['/usr/sbin', '/sbin', '/usr/local/sbin'];
 
-async function executable(path: string): Promise<boolean> {
-  try {
-    if (!(await stat(path)).isFile()) return false;
-    await access(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function findTool(name: string, override: string | undefined, env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  if (override !== undefined && override !== '') return (await executable(override)) ? override : undefined;
-  const dirs = [...(env.PATH ?? '').split(delimiter).filter((d) => d !== ''), ...SBIN];
-  for (const d of dirs) if (await executable(join(d, name))) return join(d, name);
-  return undefined;
+  if (override !== undefined && override !== '') return findExecutable(override, { env });
+  return findExecutable(name, { env, extraDirs: SBIN });
 }
 
 export interface PrerequisiteInput {

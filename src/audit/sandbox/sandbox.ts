@@ -11,12 +11,11 @@
 // bind-mounts over /etc), so every name lookup reaches the sink. At the end everything created
 // is removed, also after a timeout, Ctrl-C or SIGTERM: processes (by PID), namespaces (which
 // takes the veth pair and the nftables table with them), /etc/netns/NAME and the temp dir.
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { constants, readFileSync } from 'node:fs';
-import { access, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readFileSync, rmSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
-import { delimiter, extname, isAbsolute, join, resolve } from 'node:path';
+import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AirlockError, NotFoundError, throwIfAborted } from '../../core/errors.ts';
 import { parseAllow, startHostForwarders, type AllowEntry, type HostForwarders } from './allow.ts';
@@ -24,6 +23,7 @@ import type { HelperConfig, HelperEvent } from './ns-helper.ts';
 import { parseAttempts, rulesetText, TABLE, type Attempt, type Redirect } from './nft.ts';
 import { checkPrerequisites, type SandboxTools } from './prerequisites.ts';
 import { allowAddress, type DnsMode } from './sink-answers.ts';
+import { findExecutable, runProcess, runProcessSync, startProcess, type RunningProcess } from '../../util/run-process.ts';
 
 // The helper runs as its own script: ns-helper.ts beside this file in the sources, ns-helper.js in
 // the built package (dist/), whichever this module itself is.
@@ -94,30 +94,22 @@ class SetupError extends AirlockError {
   }
 }
 
-function run(bin: string, args: string[], input?: string): Promise<string> {
-  return new Promise((resolvePromise, reject) => {
-    const child = execFile(bin, args, { timeout: STEP_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(new SetupError(`${[bin, ...args].join(' ')} failed: ${(stderr || err.message).trim()}`, 'the sandbox needs root, network namespaces and nftables in the kernel'));
-      else resolvePromise(stdout);
-    });
-    if (input !== undefined) child.stdin?.end(input);
-  });
+async function run(bin: string, args: string[], input?: string): Promise<string> {
+  const failed = (why: string): SetupError => new SetupError(`${[bin, ...args].join(' ')} failed: ${why.trim()}`, 'the sandbox needs root, network namespaces and nftables in the kernel');
+  let r;
+  try {
+    r = await runProcess(bin, args, { input, timeoutMs: STEP_TIMEOUT_MS, maxOutputBytes: 64 * 1024 * 1024 });
+  } catch (e) {
+    throw failed((e as Error).message);
+  }
+  if (r.stopped === 'timeout') throw failed(`no answer within ${STEP_TIMEOUT_MS / 1000} s`);
+  if (r.stopped === 'output-limit') throw failed('too much output');
+  if (r.exitCode !== 0) throw failed(r.stderr || `exit ${r.exitCode ?? r.signal}`);
+  return r.stdout;
 }
 
 async function resolveCommand(cmd: string, env: NodeJS.ProcessEnv, cwd: string): Promise<void> {
-  const ok = async (p: string): Promise<boolean> => {
-    try {
-      await access(p, constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  if (cmd.includes('/')) {
-    if (await ok(isAbsolute(cmd) ? cmd : resolve(cwd, cmd))) return;
-  } else {
-    for (const d of (env.PATH ?? '').split(delimiter)) if (d !== '' && (await ok(join(d, cmd)))) return;
-  }
+  if ((await findExecutable(cmd, { env, cwd })) !== undefined) return;
   throw new NotFoundError(`command "${cmd}" not found or not executable`, { code: 'COMMAND_NOT_FOUND', hint: 'give the program after --, e.g. airlock sandbox -- curl http://example.com' });
 }
 
@@ -129,11 +121,6 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((r) => child.once('exit', () => r()));
 }
 
 function sleep(ms: number): Promise<void> {
@@ -169,7 +156,7 @@ class Sandbox {
   #ipv6 = false;
   #created: ('ns' | 'sink' | 'etc')[] = [];
   #forwarders: HostForwarders | undefined;
-  #helper: ChildProcess | undefined;
+  #helper: RunningProcess | undefined;
   #events: HelperEvent[] = [];
   #helperDone: Promise<void> = Promise.resolve();
   #emergency = (): void => this.#tearDownSync();
@@ -235,7 +222,7 @@ class Sandbox {
       forwarders: this.#forwarders!.sockets.map((socket) => ({ socket })),
     };
     // Its own process group: a Ctrl-C at the terminal must not stop the recorder before the report.
-    const helper = spawn(this.#tools.ip, ['netns', 'exec', this.ns, process.execPath, HELPER, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    const helper = startProcess(this.#tools.ip, ['netns', 'exec', this.ns, process.execPath, HELPER, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'pipe'], ownGroup: true });
     this.#helper = helper;
     let stderr = '';
     helper.stderr!.on('data', (d: Buffer) => {
@@ -266,8 +253,10 @@ class Sandbox {
       }
     });
     this.#helperDone = new Promise((r) => helper.stdout!.once('end', () => r()));
-    helper.once('exit', (code) => onFail?.(new SetupError(`the sandbox DNS sink exited (${code ?? 'signal'}) before it was ready: ${stderr.trim()}`)));
-    helper.once('error', (e) => onFail?.(new SetupError(`the sandbox DNS sink could not start: ${e.message}`)));
+    helper.exited.then(
+      ({ exitCode }) => onFail?.(new SetupError(`the sandbox DNS sink exited (${exitCode ?? 'signal'}) before it was ready: ${stderr.trim()}`)),
+      (e: Error) => onFail?.(new SetupError(`the sandbox DNS sink could not start: ${e.message}`)),
+    );
     const timer = setTimeout(() => onFail?.(new SetupError(`the sandbox DNS sink was not ready within ${STEP_TIMEOUT_MS / 1000}s: ${stderr.trim()}`)), STEP_TIMEOUT_MS);
     try {
       return await ready;
@@ -280,20 +269,17 @@ class Sandbox {
 
   async runCommand(o: SandboxOptions, env: NodeJS.ProcessEnv, cwd: string): Promise<SandboxReport> {
     const started = Date.now();
-    const child = spawn(this.#tools.ip, ['netns', 'exec', this.ns, ...o.command], {
+    // In our process group, on the terminal: an interactive command gets Ctrl-C and may read the
+    // terminal; what it leaves running is found by namespace below, not by group.
+    const child = startProcess(this.#tools.ip, ['netns', 'exec', this.ns, ...o.command], {
       stdio: ['inherit', o.stdout === 'stderr' ? 2 : 'inherit', 'inherit'],
       env,
       cwd,
+      ownGroup: false,
     });
-    const spawnError = new Promise<Error>((r) => child.once('error', r));
     let timedOut = false;
     let interrupted = false;
-    const stop = async (): Promise<void> => {
-      if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      await Promise.race([exited(child), sleep(KILL_GRACE_MS)]);
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    };
+    const stop = (): Promise<void> => child.stop(KILL_GRACE_MS);
     const timer = o.timeoutMs !== undefined ? setTimeout(() => ((timedOut = true), void stop()), o.timeoutMs) : undefined;
     const onAbort = (): void => {
       interrupted = true;
@@ -301,12 +287,12 @@ class Sandbox {
     };
     o.signal?.addEventListener('abort', onAbort, { once: true });
     if (child.pid !== undefined) o.onStart?.({ namespace: this.ns, pid: child.pid });
-    const outcome = await Promise.race([
-      new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal }))),
-      spawnError.then((e) => {
+    const outcome = await child.exited.then(
+      ({ exitCode, signal }) => ({ code: exitCode, signal }),
+      (e: Error) => {
         throw new SetupError(`could not start ${o.command[0]}: ${e.message}`);
-      }),
-    ]).finally(() => {
+      },
+    ).finally(() => {
       if (timer) clearTimeout(timer);
       o.signal?.removeEventListener('abort', onAbort);
     });
@@ -356,10 +342,11 @@ class Sandbox {
     const h = this.#helper;
     if (!h) return;
     h.stdin?.end();
-    await Promise.race([Promise.all([exited(h), this.#helperDone]), sleep(KILL_GRACE_MS)]);
-    if (h.exitCode === null && h.signalCode === null && h.pid !== undefined) {
+    const exited = h.exited.then(() => undefined, () => undefined);
+    await Promise.race([Promise.all([exited, this.#helperDone]), sleep(KILL_GRACE_MS)]);
+    if (h.running && h.pid !== undefined) {
       h.kill('SIGKILL');
-      await exited(h);
+      await exited;
     }
   }
 
@@ -424,7 +411,7 @@ class Sandbox {
     const ip = this.#tools.ip;
     if (this.#created.includes('ns')) {
       try {
-        const pids = execFileSync(ip, ['netns', 'pids', this.ns], { encoding: 'utf8', timeout: 5000 }).split(/\s+/).filter((p) => /^[0-9]+$/.test(p)).map(Number);
+        const pids = runProcessSync(ip, ['netns', 'pids', this.ns], { timeoutMs: 5000 }).stdout.split(/\s+/).filter((p) => /^[0-9]+$/.test(p)).map(Number);
         for (const p of pids) if (p !== process.pid) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
       } catch {
         // namespace already gone
@@ -432,8 +419,8 @@ class Sandbox {
     }
     for (const what of this.#created) {
       try {
-        if (what === 'etc') execFileSync('rm', ['-rf', this.etcDir], { timeout: 5000 });
-        else execFileSync(ip, ['netns', 'del', what === 'ns' ? this.ns : this.sinkNs], { timeout: 5000, stdio: 'ignore' });
+        if (what === 'etc') rmSync(this.etcDir, { recursive: true, force: true });
+        else runProcessSync(ip, ['netns', 'del', what === 'ns' ? this.ns : this.sinkNs], { timeoutMs: 5000 });
       } catch {
         // nothing more can be done while exiting
       }

@@ -1,10 +1,11 @@
 // docker-credential-<name> helpers (docker-credential-helpers protocol): `get` with the server URL
 // on stdin answers {"ServerURL","Username","Secret"} on stdout, or says "credentials not found"
 // and exits non-zero. A helper is somebody else's program, so it runs with a deadline and a cap on
-// what it may print, and nothing it prints ever reaches an error message.
-import { spawn } from 'node:child_process';
+// what it may print (util/run-process.ts stops its whole process group when either is passed),
+// and nothing it prints ever reaches an error message.
 import { AbortedError, AuthError } from '../../core/errors.ts';
 import type { Credential } from './credential.ts';
+import { BinaryNotFoundError, runProcess, type ProcessResult } from '../../util/run-process.ts';
 
 export interface HelperRunOptions {
   env: NodeJS.ProcessEnv;
@@ -31,81 +32,43 @@ export async function runCredentialHelper(name: string, serverUrl: string, opts:
       hint: 'credHelpers / credsStore values name a docker-credential-<name> binary on PATH, e.g. "ecr-login"',
     });
   }
-  const { stdout, stderr, exit, failure } = await new Promise<{
-    stdout: string;
-    stderr: string;
-    exit: number | null;
-    failure?: 'missing' | 'not-executable' | 'timeout' | 'too-much-output' | 'aborted' | 'spawn';
-  }>((resolve) => {
-    const child = spawn(bin, ['get'], { env: opts.env, stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let size = 0;
-    let failure: 'timeout' | 'too-much-output' | 'aborted' | undefined;
-    const stop = (why: typeof failure) => {
-      failure ??= why;
-      child.kill('SIGKILL');
-      // A grandchild the helper started may hold the pipes open; closing our ends lets 'close' fire.
-      child.stdout.destroy();
-      child.stderr.destroy();
-    };
-    const timer = setTimeout(() => stop('timeout'), opts.timeoutMs);
-    const onAbort = () => stop('aborted');
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    const collect = (into: Buffer[]) => (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > opts.maxOutputBytes) return stop('too-much-output');
-      into.push(chunk);
-    };
-    child.stdout.on('data', collect(out));
-    child.stderr.on('data', collect(err));
-    // A helper that exits without reading stdin makes our write fail with EPIPE; its exit status tells the story.
-    child.stdin.on('error', () => {});
-    child.stdin.end(serverUrl);
-    const finish = (exit: number | null, spawnFailure?: 'missing' | 'not-executable' | 'spawn') => {
-      clearTimeout(timer);
-      opts.signal?.removeEventListener('abort', onAbort);
-      const f = spawnFailure ?? failure;
-      resolve({
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8'),
-        exit,
-        ...(f ? { failure: f } : {}),
-      });
-    };
-    child.once('error', (e: NodeJS.ErrnoException) => {
-      finish(null, e.code === 'ENOENT' ? 'missing' : e.code === 'EACCES' ? 'not-executable' : 'spawn');
-    });
-    child.once('close', (code) => finish(code));
-  });
-
+  let result: ProcessResult;
   const where = `(configured in ${opts.configuredIn})`;
-  switch (failure) {
-    case 'missing':
+  try {
+    result = await runProcess(bin, ['get'], {
+      env: opts.env,
+      input: serverUrl,
+      timeoutMs: opts.timeoutMs,
+      maxOutputBytes: opts.maxOutputBytes,
+      signal: opts.signal,
+    });
+  } catch (e) {
+    if (e instanceof BinaryNotFoundError && e.reason === 'missing') {
       throw new AuthError(`credential helper ${bin} ${where} is not installed or not on PATH`, {
         code: 'CREDENTIAL_HELPER_MISSING',
         hint: `install ${bin} somewhere on PATH, or remove it from credHelpers/credsStore in ${opts.configuredIn}`,
       });
-    case 'not-executable':
+    }
+    if (e instanceof BinaryNotFoundError) {
       throw new AuthError(`credential helper ${bin} ${where} is not executable`, {
         code: 'CREDENTIAL_HELPER_MISSING',
         hint: `chmod +x the ${bin} found on PATH`,
       });
-    case 'spawn':
-      throw new AuthError(`credential helper ${bin} ${where} could not be started`, { code: 'CREDENTIAL_HELPER_FAILED' });
-    case 'timeout':
-      throw new AuthError(`credential helper ${bin} ${where} did not answer within ${Math.round(opts.timeoutMs / 1000)} s`, {
-        code: 'CREDENTIAL_HELPER_TIMEOUT',
-        hint: `run "echo ${serverUrl} | ${bin} get" by hand: it may be waiting for a password prompt or a locked keychain`,
-      });
-    case 'too-much-output':
-      throw new AuthError(`credential helper ${bin} ${where} printed more than ${opts.maxOutputBytes} bytes`, {
-        code: 'CREDENTIAL_HELPER_FAILED',
-      });
-    case 'aborted':
-      throw new AbortedError(`interrupted while ${bin} was looking up credentials`, { cause: opts.signal?.reason });
-    default:
-      break;
+    }
+    if (e instanceof AbortedError) throw new AbortedError(`interrupted while ${bin} was looking up credentials`, { cause: opts.signal?.reason });
+    throw new AuthError(`credential helper ${bin} ${where} could not be started`, { code: 'CREDENTIAL_HELPER_FAILED' });
+  }
+  const { stdout, stderr, exitCode: exit, stopped } = result;
+  if (stopped === 'timeout') {
+    throw new AuthError(`credential helper ${bin} ${where} did not answer within ${Math.round(opts.timeoutMs / 1000)} s`, {
+      code: 'CREDENTIAL_HELPER_TIMEOUT',
+      hint: `run "echo ${serverUrl} | ${bin} get" by hand: it may be waiting for a password prompt or a locked keychain`,
+    });
+  }
+  if (stopped === 'output-limit') {
+    throw new AuthError(`credential helper ${bin} ${where} printed more than ${opts.maxOutputBytes} bytes`, {
+      code: 'CREDENTIAL_HELPER_FAILED',
+    });
   }
 
   if (exit !== 0) {

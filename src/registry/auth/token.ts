@@ -5,7 +5,7 @@
 // The answer carries `token` or `access_token` (Docker Hub sends both) and `expires_in` seconds.
 import { AuthError, NetworkError, throwIfAborted } from '../../core/errors.ts';
 import type { Credential } from './credential.ts';
-import { redactSecrets } from './redact.ts';
+import { redactSecrets } from '../../core/redact.ts';
 
 /** What the client gives the authenticator to make the token request with the same TLS settings. */
 export type AuthRequest = (

@@ -1,8 +1,9 @@
-// The redactor: secrets in the shapes they turn up in logs and errors, and text it must leave alone.
+// The one redactor: secrets in the shapes they turn up in logs, errors and reports, and text it
+// must leave alone.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { redactSecrets } from '../../src/registry/auth/index.ts';
+import { REDACTED, redactHeaders, redactSecrets, redactText, redactUrl } from '../../src/core/redact.ts';
 
 const JWT = 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLWJ5dGVz';
 
@@ -52,5 +53,41 @@ describe('redactSecrets', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('redactUrl', () => {
+  it('drops credentials and hides query values, keeping protocol parameters', () => {
+    assert.equal(
+      redactUrl('https://user:pw@s3.example.com/bucket/blob?X-Amz-Credential=AKIA123&X-Amz-Signature=deadbeef&digest=sha256%3Aab'),
+      'https://s3.example.com/bucket/blob?X-Amz-Credential=REDACTED&X-Amz-Signature=REDACTED&digest=sha256%3Aab',
+    );
+    assert.equal(redactUrl('http://127.0.0.1:5000/v2/a/blobs/uploads/u1?_state=abc%3D&digest=sha256:1'), 'http://127.0.0.1:5000/v2/a/blobs/uploads/u1?_state=REDACTED&digest=sha256:1');
+    assert.equal(redactUrl('https://auth.example.com/token?service=reg&scope=repository:a:pull&access_token=xyz'), 'https://auth.example.com/token?service=reg&scope=repository:a:pull&access_token=REDACTED');
+    assert.equal(redactUrl(new URL('https://charts.example.com/stable/app-1.0.tgz?sig=abc')), 'https://charts.example.com/stable/app-1.0.tgz?sig=REDACTED');
+  });
+
+  it('shows a repository origin as written, and never echoes what does not parse', () => {
+    assert.equal(redactUrl('https://bob:hunter2@charts.example.com'), 'https://charts.example.com');
+    assert.equal(redactUrl('https://charts.example.com/'), 'https://charts.example.com');
+    assert.equal(redactUrl('https://charts.example.com/stable/'), 'https://charts.example.com/stable/');
+    assert.equal(redactUrl('not a url with password=hunter2'), '<unparseable URL>');
+  });
+});
+
+describe('redactHeaders and redactText', () => {
+  it('headers lose credential-bearing values, whatever their case', () => {
+    assert.deepEqual(redactHeaders({ Authorization: 'Bearer abc.def.ghi', Cookie: 'session=1', 'X-Registry-Auth': 'e30=', accept: 'x' }), {
+      Authorization: REDACTED,
+      Cookie: REDACTED,
+      'X-Registry-Auth': REDACTED,
+      accept: 'x',
+    });
+  });
+
+  it('free text loses tokens, URL credentials (user too) and the secrets the caller names', () => {
+    const text = redactText('sent Bearer eyJhbGciOi.J9.sig and {"token":"t0k3n-value"} to https://bob:hunter2@host/x; pw was hunter2', ['hunter2']);
+    assert.doesNotMatch(text, /eyJhbGciOi|t0k3n-value|hunter2|bob:/);
+    assert.match(text, /https:\/\/host\/x/);
   });
 });
