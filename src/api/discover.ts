@@ -5,13 +5,13 @@ import { discoverFromSpec, discoverImages, type DiscoveredChart, type DiscoverRe
 import type { Finding, Reason } from '../discover/types.ts';
 import { verifyRemote, type RemoteCheck } from '../discover/verify-remote.ts';
 import { writeDiscoveredToSpec, type WriteSpecResult } from '../discover/write-spec.ts';
-import { sinkOf, type WarningEvent } from './events.ts';
+import { sinkOf, type DiscoverEvent } from './events.ts';
 import { renderSettings, type BaseOptions, type EventOptions, type RenderOptions } from './options.ts';
 import { withSession } from './session.ts';
 
 export type { DiscoveredChart, Finding, Reason, RemoteCheck, WriteSpecResult };
 
-export interface DiscoverOptions extends BaseOptions, EventOptions<WarningEvent>, RenderOptions {
+export interface DiscoverOptions extends BaseOptions, EventOptions<DiscoverEvent>, RenderOptions {
   /** With no inputs: discover the local charts this spec lists, with their values (default ./airlock.yaml). */
   spec?: string | undefined;
   /** Also list images the values name but nothing renders with these values, each with the values path that switches it on. */
@@ -37,7 +37,9 @@ export async function discover(inputs: string | readonly string[], options: Disc
   const list = typeof inputs === 'string' ? [inputs] : [...inputs];
   const settings = { ...renderSettings(options), includeOptional: options.includeOptional === true };
   const result: DiscoverReport = list.length === 0 ? await discoverFromSpec(options.spec ?? 'airlock.yaml', settings) : await discoverImages({ ...settings, inputs: list });
+  const onEvent = sinkOf(options);
   if (options.verifyRemote === true && result.images.length > 0) {
+    onEvent({ type: 'phase', phase: 'verify-remote', total: result.images.length });
     result.remote = await withSession(options.session, async (session) =>
       verifyRemote(
         result.images.map((f) => f.reference),
@@ -48,7 +50,7 @@ export async function discover(inputs: string | readonly string[], options: Disc
   if (options.writeSpec !== undefined) {
     const path = resolve(options.writeSpec);
     if (result.remote?.some((c) => c.status !== 'found')) {
-      sinkOf(options)({ type: 'warning', code: 'SPEC_NOT_WRITTEN', message: `not writing ${path}: some images could not be confirmed in their registries` });
+      onEvent({ type: 'warning', code: 'SPEC_NOT_WRITTEN', message: `not writing ${path}: some images could not be confirmed in their registries` });
     } else {
       result.spec = await writeDiscoveredToSpec(path, result.images);
     }

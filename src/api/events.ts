@@ -51,10 +51,20 @@ export interface AccessEvent extends AccessLogEntry {
 }
 
 export type ServeEvent = AccessEvent | WarningEvent;
+
+/** discover: the images about to be looked up in their registries (verifyRemote). */
+export interface RemoteCheckEvent {
+  type: 'phase';
+  phase: 'verify-remote';
+  /** Images to look up. */
+  total: number;
+}
+
+export type DiscoverEvent = RemoteCheckEvent | WarningEvent;
 export type VerifyEvent = ProgressEvent;
 
 /** Every event any verb emits: what a session's sink receives. */
-export type AirlockEvent = PackEvent | PushEvent | ExportEvent | ServeEvent | ProgressEvent | WarningEvent;
+export type AirlockEvent = PackEvent | PushEvent | ExportEvent | ServeEvent | DiscoverEvent | ProgressEvent | WarningEvent;
 
 /** The sink a verb reports to: its own `onEvent`, else its session's, else nowhere. */
 export function sinkOf<E extends AirlockEvent>(o: { onEvent?: ((e: E) => void) | undefined; session?: Session | undefined }): (e: E) => void {

@@ -122,8 +122,9 @@ ${registryUsage}`,
       session,
       signal,
       onEvent: (e) => {
+        if (e.type === 'phase') out.info(`checking ${e.total} images in their registries`);
         // Not writing the spec is the answer to --write, not a fault.
-        if (e.code === 'SPEC_NOT_WRITTEN') out.info(e.message);
+        else if (e.code === 'SPEC_NOT_WRITTEN') out.info(e.message);
         else out.warning(e);
       },
     });
