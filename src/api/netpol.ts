@@ -1,7 +1,7 @@
 // netpol: NetworkPolicies that deny egress except DNS, the cluster and the CIDR blocks given.
 import { resolve } from 'node:path';
 import { netpolForInputs, type NetpolResult, type NetworkPolicy } from '../audit/netpol.ts';
-import { writeOutputFile } from './output-file.ts';
+import { writeOutputFile } from '../util/output-file.ts';
 import { renderSettings, type BaseOptions, type RenderOptions } from './options.ts';
 
 export type { NetpolResult, NetworkPolicy };

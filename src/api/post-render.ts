@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { throwIfAborted } from '../core/errors.ts';
 import { parseTarget } from '../rewrite/mapping.ts';
 import { postRender as mapManifests, type PostRenderResult, type RemainingImage, type RewrittenImage } from '../rewrite/post-render.ts';
-import { writeOutputFile } from './output-file.ts';
+import { writeOutputFile } from '../util/output-file.ts';
 import type { BaseOptions } from './options.ts';
 
 export type { PostRenderResult, RemainingImage };

@@ -1,7 +1,7 @@
 // rewrite: a values overlay that points every image of a chart at your registry, proven by rendering.
 import { resolve } from 'node:path';
 import { rewriteChart, type RewriteResult } from '../rewrite/rewrite.ts';
-import { writeOutputFile } from './output-file.ts';
+import { writeOutputFile } from '../util/output-file.ts';
 import { renderSettings, type BaseOptions, type RenderOptions } from './options.ts';
 
 export type { RewriteResult };

@@ -4,7 +4,7 @@ import { lockSpec, type OpenRepository } from './lock.ts';
 import { formatLock, type Lock } from '../spec/lock.ts';
 import { loadSpec } from '../spec/spec.ts';
 import type { ChartHttpClient } from '../helm/http-client.ts';
-import { writeOutputFile } from '../api/output-file.ts';
+import { writeOutputFile } from '../util/output-file.ts';
 
 /** airlock.lock in the spec's folder. */
 export function lockPathFor(specPath: string): string {
