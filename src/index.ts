@@ -42,6 +42,7 @@ export { history, type HistoryReadOptions, type HistoryRead, type HistoryEntry, 
 
 // What every verb shares.
 export { createSession, Session, type SessionOptions } from './api/session.ts';
+export type { Credential, CredentialStore } from './registry/auth/credential.ts';
 export { DEFAULT_CERTS_DIRS, DEFAULT_CONCURRENCY, defaultCacheDir } from './api/defaults.ts';
 export type { BaseOptions, EventOptions, RenderOptions } from './api/options.ts';
 export type { HistoryOptions } from './api/history-record.ts';
