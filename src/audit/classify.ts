@@ -54,14 +54,14 @@ export function makeClassifyContext(o: { internalDomains?: string[]; internalCid
   const internalCidrs: Cidr[] = [];
   for (const c of o.internalCidrs ?? []) {
     const parsed = parseCidr(c.trim());
-    if (!parsed) throw new UsageError(`--internal-cidr ${JSON.stringify(c)} is not a CIDR block`, { code: 'CIDR_INVALID', hint: 'e.g. --internal-cidr 10.20.0.0/16 or --internal-cidr fd00:1::/64' });
+    if (!parsed) throw new UsageError(`internal CIDR ${JSON.stringify(c)} is not a CIDR block`, { code: 'CIDR_INVALID', hint: 'e.g. 10.20.0.0/16 or fd00:1::/64' });
     internalCidrs.push(parsed);
   }
   const internalDomains: string[] = [];
   for (const d of o.internalDomains ?? []) {
     const n = normaliseDomain(d);
     if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(n)) {
-      throw new UsageError(`--internal-domain ${JSON.stringify(d)} is not a domain name`, { code: 'DOMAIN_INVALID', hint: 'e.g. --internal-domain corp.example (covers every name below it)' });
+      throw new UsageError(`internal domain ${JSON.stringify(d)} is not a domain name`, { code: 'DOMAIN_INVALID', hint: 'e.g. corp.example (covers every name below it)' });
     }
     internalDomains.push(n);
   }

@@ -30,7 +30,7 @@ export const SYSTEM_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease
 const LABELS = { 'app.kubernetes.io/managed-by': 'airlock' };
 
 function bad(text: string, why: string): UsageError {
-  return new UsageError(`--allow-cidr ${JSON.stringify(text)}: ${why}`, {
+  return new UsageError(`allowed CIDR ${JSON.stringify(text)}: ${why}`, {
     code: 'CIDR_INVALID',
     hint: 'write CIDR[:PORT[-END]][/tcp|/udp|/sctp], e.g. 10.20.0.0/16, 10.20.0.0/16:5432, 10.0.0.10/32:8000-8100, [fd00::1]:443, fd00::/8:443',
   });

@@ -306,7 +306,7 @@ export async function openSource(files: BundleFiles, strict: boolean): Promise<O
     if (!info.volumes) {
       // b.tar.001 alone, holding a whole bundle: read it as one.
       if (files.data.size === 1 && files.parity.size === 0) return { source: fileSource(fh1, first, size1), path: first };
-      throw new UsageError(`${first} is a whole bundle, not the first of several volumes`, { code: 'VOLUMES_MIXED', hint: 'volumes of one bundle are written together by `airlock pack --split`' });
+      throw new UsageError(`${first} is a whole bundle, not the first of several volumes`, { code: 'VOLUMES_MIXED', hint: 'the volumes of one bundle are written together, by one pack' });
     }
     const layout = info.volumes;
     const ranges = volumeRanges(layout);

@@ -31,7 +31,7 @@ export interface RepairResult {
 export async function repairBundle(spec: string | readonly string[] | BundleFiles, opts: RepairOptions = {}): Promise<RepairResult> {
   const files = typeof spec === 'object' && !Array.isArray(spec) && 'kind' in spec ? spec : await locateBundle(spec as string | readonly string[]);
   if (files.kind === 'file') {
-    throw new UsageError(`${files.path} is one file, not a split bundle: there are no volumes to rebuild`, { code: 'NOT_SPLIT', hint: 'repair works on bundles written with `airlock pack --split SIZE --parity N`' });
+    throw new UsageError(`${files.path} is one file, not a split bundle: there are no volumes to rebuild`, { code: 'NOT_SPLIT', hint: 'repair works on bundles packed in volumes with recovery volumes' });
   }
   const check = await checkVolumes(files, opts);
   const { report, table, place } = check;
@@ -39,7 +39,7 @@ export async function repairBundle(spec: string | readonly string[] | BundleFile
   if (!table || !place) {
     throw new IntegrityError(`cannot repair ${base}: no readable volume table says what its volumes should be`, {
       code: 'REPAIR_IMPOSSIBLE',
-      hint: report.layout?.parity ? 'every recovery volume is missing or damaged as well' : 'the bundle was written without recovery volumes (pack --parity N)',
+      hint: report.layout?.parity ? 'every recovery volume is missing or damaged as well' : 'the bundle was packed without recovery volumes',
     });
   }
   const layout = tableLayout(table);

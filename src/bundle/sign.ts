@@ -16,14 +16,14 @@ import type { Bundle } from './read.ts';
 export function verifySignature(bundle: Bundle, key: VerifyingKey): void {
   const sig = bundle.signature;
   if (!sig) {
-    throw new IntegrityError(`${bundle.path} is not signed, and --key ${key.path} demands a signature`, { code: 'SIGNATURE_MISSING', hint: 'pack it with `airlock pack --sign NAME.key`, or leave out --key' });
+    throw new IntegrityError(`${bundle.path} is not signed, and the key ${key.path} demands a signature`, { code: 'SIGNATURE_MISSING', hint: 'pack it signed with that key, or do not demand a signature' });
   }
   if (sig.info.payload !== INVENTORY_PATH || sig.info.signature !== SIGNATURE_PATH || !verifyPayload(key, bundle.inventoryBytes, sig.bytes)) {
     throw new IntegrityError(
       sig.info.key !== key.fingerprint
         ? `${bundle.path} is signed by another key: ${sig.info.key}; the key given (${key.path}) is ${key.fingerprint}`
         : `${bundle.path}: the signature does not match ${INVENTORY_PATH}: the inventory or the signature was changed after signing`,
-      { code: 'SIGNATURE_INVALID', hint: 'do not import this bundle; run `airlock verify --key` on it for details' },
+      { code: 'SIGNATURE_INVALID', hint: 'do not import this bundle; verify it with the key for details' },
     );
   }
 }

@@ -341,7 +341,7 @@ function checkSignature(bundle: Bundle, key: VerifyingKey | undefined, problems:
   const sig = bundle.signature;
   if (!sig && !key) return undefined;
   if (!sig) {
-    problems.push({ entry: SIGNATURE_PATH, images: [], message: `missing: the bundle is not signed, and --key ${key!.path} demands a signature` });
+    problems.push({ entry: SIGNATURE_PATH, images: [], message: `missing: the bundle is not signed, and the key given (${key!.path}) demands a signature` });
     return { signed: false, verified: false };
   }
   const report: VerifySignatureReport = { signed: true, algorithm: sig.info.algorithm, key: sig.info.key, verified: false };

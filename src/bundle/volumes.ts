@@ -50,15 +50,44 @@ export function parseVolumeName(path: string): VolumeNameParts | undefined {
 }
 
 /** `4GiB`, `700M`, `1.5G`, `650MB`, `100000`: K/M/G/T and KiB/MiB/GiB/TiB are powers of 1024, KB/MB/GB/TB of 1000 (as split(1)). */
-export function parseSize(text: string, what = '--split'): number {
+export function parseSize(text: string, what = 'volume size'): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(i?b)?|(b))?\s*$/i.exec(text);
-  if (!m) throw new UsageError(`${what}: "${text}" is not a size`, { hint: 'use a number of bytes with an optional unit: K, M, G, T (or KiB, MiB, GiB, TiB; KB, MB, GB, TB are powers of 1000), e.g. 4GiB' });
+  if (!m) throw new UsageError(`${what}: "${text}" is not a size`, { code: 'SPLIT_INVALID', hint: 'use a number of bytes with an optional unit: K, M, G, T (or KiB, MiB, GiB, TiB; KB, MB, GB, TB are powers of 1000), e.g. 4GiB' });
   const unit = (m[2] ?? '').toLowerCase();
   const decimal = m[3] !== undefined && m[3].toLowerCase() === 'b';
   const power = ' kmgt'.indexOf(unit || ' ');
   const n = Number(m[1]) * (decimal ? 1000 : 1024) ** Math.max(0, power);
-  if (!Number.isFinite(n) || n < 1) throw new UsageError(`${what}: "${text}" is not a positive size`);
+  if (!Number.isFinite(n) || n < 1) throw new UsageError(`${what}: "${text}" is not a positive size`, { code: 'SPLIT_INVALID' });
   return Math.floor(n);
+}
+
+/** A bundle cut into volumes of `size` bytes, with `parity` recovery volumes. */
+export interface SplitRequest {
+  size: number;
+  parity: number;
+}
+
+/**
+ * The one check of a request to split a bundle (pack's options, and writeBundle's): volumes of at
+ * least MIN_VOLUME_SIZE (bytes, or a size such as `4GiB`), 0 to MAX_PARITY recovery volumes, and
+ * recovery volumes only for a bundle in volumes. Undefined when no volumes are asked for.
+ */
+export function checkSplit(size: number | string | undefined, parity: number | undefined): SplitRequest | undefined {
+  let bytes: number | undefined;
+  if (size !== undefined) {
+    bytes = typeof size === 'string' ? parseSize(size) : size;
+    if (!Number.isSafeInteger(bytes) || bytes < MIN_VOLUME_SIZE) {
+      throw new UsageError(`volume size ${typeof size === 'string' ? size : `${size} bytes`} is too small: a volume needs at least ${MIN_VOLUME_SIZE / 1024} KiB`, { code: 'SPLIT_INVALID' });
+    }
+  }
+  if (parity !== undefined && (!Number.isInteger(parity) || parity < 0 || parity > MAX_PARITY)) {
+    throw new UsageError(`recovery volumes must be a whole number from 0 to ${MAX_PARITY}, got ${parity}`, { code: 'PARITY_INVALID' });
+  }
+  if (bytes === undefined) {
+    if (parity) throw new UsageError('recovery volumes need a bundle in volumes: they rebuild lost volumes', { code: 'PARITY_WITHOUT_SPLIT', hint: 'give a volume size as well, e.g. 4GiB with 2 recovery volumes' });
+    return undefined;
+  }
+  return { size: bytes, parity: parity ?? 0 };
 }
 
 /** Where a tar offset range falls among volumes: volume i covers [i·size, (i+1)·size). */

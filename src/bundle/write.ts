@@ -45,11 +45,10 @@ import { signPayload, type SigningKey } from '../sign/keys.ts';
 import { MAX_SHARDS } from '../parity/reed-solomon.ts';
 import { writeAll, writeParityFiles } from './parity.ts';
 import {
+  checkSplit,
   countVolumes,
   encodeVolumeTable,
-  MAX_PARITY,
   MAX_VOLUMES,
-  MIN_VOLUME_SIZE,
   parityName,
   placeholderTable,
   trailerPlace,
@@ -160,12 +159,7 @@ export async function writeBundle(opts: WriteBundleOptions): Promise<WriteBundle
   }
   const split = opts.split;
   const parity = split?.parity ?? 0;
-  if (split) {
-    if (!Number.isSafeInteger(split.size) || split.size < MIN_VOLUME_SIZE) {
-      throw new UsageError(`--split ${split.size} bytes is too small: a volume needs at least ${MIN_VOLUME_SIZE / 1024} KiB`, { code: 'SPLIT_INVALID' });
-    }
-    if (!Number.isInteger(parity) || parity < 0 || parity > MAX_PARITY) throw new UsageError(`--parity must be from 0 to ${MAX_PARITY}, got ${parity}`, { code: 'PARITY_INVALID' });
-  } else if (parity > 0) throw new UsageError('--parity needs --split: recovery volumes rebuild lost volumes', { code: 'PARITY_INVALID' });
+  if (split) checkSplit(split.size, split.parity);
 
   const manifests = opts.manifests ?? new ManifestCache();
   const plan = await planBundle(opts.images, opts.source, {
@@ -236,7 +230,7 @@ export async function writeBundle(opts: WriteBundleOptions): Promise<WriteBundle
     }
     layout = l;
     if (layout.count > MAX_VOLUMES) {
-      throw new UsageError(`--split ${formatSize(split.size)} would make ${layout.count} volumes, more than ${MAX_VOLUMES}`, { code: 'SPLIT_INVALID', hint: 'choose a larger volume size' });
+      throw new UsageError(`volume size ${formatSize(split.size)} would make ${layout.count} volumes, more than ${MAX_VOLUMES}`, { code: 'SPLIT_INVALID', hint: 'choose a larger volume size' });
     }
     if (layout.count + parity > MAX_SHARDS) {
       throw new UsageError(`${layout.count} volumes + ${parity} recovery volumes is more than the ${MAX_SHARDS} Reed–Solomon over GF(256) can code`, { code: 'SPLIT_INVALID', hint: 'choose a larger volume size or fewer recovery volumes' });

@@ -55,6 +55,14 @@ export class Output {
     if (this.mode === 'json') this.#out.write(`${JSON.stringify(e)}\n`);
   }
 
+  /** A library warning (the work went on): always on stderr, and as an event in json mode. */
+  warning(e: { code: string; message: string }): void {
+    this.#clear();
+    this.#err.write(`airlock: warning: ${e.message}\n`);
+    this.#draw();
+    this.event({ type: 'warning', code: e.code, message: e.message });
+  }
+
   /** The command's result: JSON on stdout in json mode, else the given human text on stdout. */
   result(json: Record<string, unknown>, human: string): void {
     this.stop();

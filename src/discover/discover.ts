@@ -106,7 +106,8 @@ export async function discoverFromSpec(specPath: string, o: Omit<DiscoverOptions
   }
   if (local.length === 0) {
     throw new UsageError(`${specPath} lists no chart with a local path to discover`, {
-      hint: 'pass charts, kustomize directories or manifests: airlock discover ./charts/shop -f values.yaml',
+      code: 'SPEC_NO_LOCAL_CHARTS',
+      hint: 'name the charts, kustomize directories or manifests to discover instead',
     });
   }
   for (const ch of local) {

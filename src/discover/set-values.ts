@@ -26,9 +26,9 @@ function typed(value: string, asString: boolean): unknown {
 }
 
 function bad(expr: string, why: string): UsageError {
-  return new UsageError(`--set "${expr}": ${why}`, {
+  return new UsageError(`set value "${expr}": ${why}`, {
     code: 'SET_INVALID',
-    hint: 'use key.path=value pairs separated by commas, e.g. --set image.tag=1.2,metrics.enabled=true',
+    hint: 'use key.path=value pairs separated by commas, e.g. image.tag=1.2,metrics.enabled=true',
   });
 }
 

@@ -337,7 +337,7 @@ export interface LoadedInputs {
 export async function loadInputs(o: LoadInputsOptions): Promise<LoadedInputs> {
   const cwd = o.cwd ?? process.cwd();
   if (o.inputs.length === 0) {
-    throw new UsageError(`${o.command} needs at least one chart, kustomize directory or manifest file`, { hint: `e.g. airlock ${o.command} ./charts/shop -f values-airgap.yaml` });
+    throw new UsageError(`${o.command} needs at least one chart, kustomize directory or manifest file`, { code: 'INPUTS_MISSING', hint: 'e.g. a chart directory such as ./charts/shop' });
   }
   const kinds = await Promise.all(
     o.inputs.map(async (i) => {
@@ -348,8 +348,9 @@ export async function loadInputs(o: LoadInputsOptions): Promise<LoadedInputs> {
   );
   const hasValues = (o.valuesFiles?.length ?? 0) + (o.set?.length ?? 0) + (o.setString?.length ?? 0) > 0;
   if (hasValues && !kinds.some((k) => k.kind === 'chart')) {
-    throw new UsageError('-f/--set/--set-string apply to charts, and no input is a chart', {
-      hint: 'pass a chart directory or .tgz, or leave out the values flags',
+    throw new UsageError('values files and set values apply to charts, and no input is a chart', {
+      code: 'VALUES_WITHOUT_CHART',
+      hint: 'pass a chart directory or .tgz, or leave out the values',
     });
   }
   const values = await loadUserValues(o, cwd, o.command);

@@ -60,9 +60,9 @@ const DEAD_PROXY = 'http://127.0.0.1:9';
 const DEFAULT_MAX_OUTPUT = 256 * 1024 * 1024;
 
 const HELM_INSTALL_HINT =
-  'install helm (https://helm.sh/docs/intro/install/) and put it on PATH, or pass --helm /path/to/helm (or set AIRLOCK_HELM)';
+  'install helm (https://helm.sh/docs/intro/install/) and put it on PATH, or name the helm binary (or set AIRLOCK_HELM)';
 const KUBECTL_INSTALL_HINT =
-  'kustomize directories are built with `kubectl kustomize`: install kubectl and put it on PATH, or pass --kubectl /path/to/kubectl (or set AIRLOCK_KUBECTL)';
+  'kustomize directories are built with `kubectl kustomize`: install kubectl and put it on PATH, or name the kubectl binary (or set AIRLOCK_KUBECTL)';
 
 async function explicitBinary(path: string, source: string, tool: string, hint: string, cwd: string | undefined, env: NodeJS.ProcessEnv): Promise<string> {
   // A bare name ("helm3") is looked up on PATH like a shell would; anything with a slash is a path.
@@ -77,7 +77,7 @@ async function explicitBinary(path: string, source: string, tool: string, hint: 
 /** The helm binary: opts.helm, else $AIRLOCK_HELM, else `helm` on PATH; NotFoundError with an install hint if none. */
 export async function findHelm(opts: HelmOptions = {}): Promise<string> {
   const env = opts.env ?? process.env;
-  if (opts.helm) return explicitBinary(opts.helm, '--helm', 'helm', HELM_INSTALL_HINT, opts.cwd, env);
+  if (opts.helm) return explicitBinary(opts.helm, 'the helm option', 'helm', HELM_INSTALL_HINT, opts.cwd, env);
   if (env.AIRLOCK_HELM) return explicitBinary(env.AIRLOCK_HELM, '$AIRLOCK_HELM', 'helm', HELM_INSTALL_HINT, opts.cwd, env);
   const found = await findExecutable('helm', { env });
   if (found) return found;
@@ -87,7 +87,7 @@ export async function findHelm(opts: HelmOptions = {}): Promise<string> {
 /** The kubectl binary: opts.kubectl, else $AIRLOCK_KUBECTL, else beside the helm binary, else `kubectl` on PATH. */
 export async function findKubectl(opts: KubectlOptions = {}): Promise<string> {
   const env = opts.env ?? process.env;
-  if (opts.kubectl) return explicitBinary(opts.kubectl, '--kubectl', 'kubectl', KUBECTL_INSTALL_HINT, opts.cwd, env);
+  if (opts.kubectl) return explicitBinary(opts.kubectl, 'the kubectl option', 'kubectl', KUBECTL_INSTALL_HINT, opts.cwd, env);
   if (env.AIRLOCK_KUBECTL) return explicitBinary(env.AIRLOCK_KUBECTL, '$AIRLOCK_KUBECTL', 'kubectl', KUBECTL_INSTALL_HINT, opts.cwd, env);
   const helm = opts.helm ?? env.AIRLOCK_HELM;
   if (helm && helm.includes('/')) {

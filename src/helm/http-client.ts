@@ -108,7 +108,7 @@ export class ChartHttpClient {
       if (plainHttpAllowed(url.host, this.#opts.insecure)) return url;
       throw new UsageError(`refusing to fetch ${what} over plain HTTP from ${url.host}`, {
         code: 'PLAIN_HTTP_REFUSED',
-        hint: `use https://, or pass --insecure ${url.host} if this repository really only speaks HTTP`,
+        hint: `use https://, or mark ${url.host} insecure if this repository really only speaks HTTP`,
       });
     }
     throw new UsageError(`cannot fetch ${what}: unsupported URL scheme "${url.protocol}" in ${redactUrl(url)}`, { code: 'URL_INVALID', hint: 'chart repositories are https:// (or http:// on this machine); OCI charts are oci://' });

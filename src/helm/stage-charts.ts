@@ -42,7 +42,7 @@ async function fetchArchive(source: string, digest: Digest, size: number, what: 
     if (got !== digest) {
       throw new UsageError(`${what}: ${s.path} changed since airlock.lock was written (it packages to ${got}, the lock says ${digest})`, {
         code: 'LOCK_STALE',
-        hint: 'run `airlock lock` to pin the new content, or `airlock pack --lock`',
+        hint: 'run `airlock lock` to pin the new content, or pack with relock',
       });
     }
     return local.bytes;

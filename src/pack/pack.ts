@@ -8,15 +8,15 @@
 //
 // `since` packs a delta against a base (base.ts). Blobs the base has are neither downloaded
 // (configs aside: small, and read for platforms) nor carried.
-import { dirname, join, resolve } from 'node:path';
-import { writeFile, rename } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { UsageError } from '../core/errors.ts';
 import { isManifestDescriptor, type Descriptor } from '../core/manifest.ts';
 import { FileStore } from '../content/file-store.ts';
 import { ManifestCache } from '../content/graph.ts';
 import { copyGraph, type CopyEvent } from '../copy.ts';
-import { lockSpec, type OpenRepository } from '../lock/lock.ts';
-import { diffLock, formatLock, readLock, type Lock } from '../spec/lock.ts';
+import type { OpenRepository } from '../lock/lock.ts';
+import { lockAndWrite, lockPathFor } from '../lock/lock-file.ts';
+import { diffLock, readLock, type Lock } from '../spec/lock.ts';
 import { loadSpec } from '../spec/spec.ts';
 import { writeBundle, type WriteBundleResult } from '../bundle/write.ts';
 import type { BundleImageInput, DeltaBase } from '../bundle/plan.ts';
@@ -73,25 +73,6 @@ export interface PackResult {
   signature?: SignatureInfo;
   /** A delta: the base it names and what it relies on from there. */
   delta?: { base: { inventory: string; name: string; version: string; from: string }; blobs: number; bytes: number };
-}
-
-export function lockPathFor(specPath: string): string {
-  return join(dirname(specPath), 'airlock.lock');
-}
-
-/** Lock a spec and write airlock.lock atomically beside it. */
-export async function lockAndWrite(
-  specPath: string,
-  lockPath: string,
-  opts: { open: OpenRepository; http?: ChartHttpClient | undefined; concurrency?: number; signal?: AbortSignal | undefined },
-): Promise<{ lock: Lock; text: string }> {
-  const spec = await loadSpec(specPath);
-  const lock = await lockSpec(spec, { ...opts, baseDir: dirname(specPath) });
-  const text = formatLock(lock);
-  const tmp = `${lockPath}.tmp-${process.pid}`;
-  await writeFile(tmp, text);
-  await rename(tmp, lockPath);
-  return { lock, text };
 }
 
 export async function pack(opts: PackOptions): Promise<PackResult> {
@@ -153,7 +134,7 @@ async function lockForPack(opts: PackOptions): Promise<{ lock: Lock; lockText: s
   if (diff.length > 0) {
     throw new UsageError(`${lockPath} does not match ${opts.specPath}:\n  ${diff.join('\n  ')}`, {
       code: 'LOCK_STALE',
-      hint: 'run `airlock lock` to update it, or `airlock pack --lock` to lock and pack in one step',
+      hint: 'run `airlock lock` to update it, or pack with relock to lock and pack in one step',
     });
   }
   return { lock, lockText: text };

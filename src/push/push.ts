@@ -211,7 +211,7 @@ async function checkRelied(
     if (!isMounter(dst) || !(await dst.mount(n.desc, from, { signal: opts.signal }))) {
       throw new NotFoundError(`${n.desc.digest} is in ${n.repo.registry}/${from} but the registry would not mount it into ${n.repo.repository}, and the delta does not carry it`, {
         code: 'DELTA_BASE_MISSING',
-        hint: 'push the base bundle to this target again, or pack a full bundle (without --since)',
+        hint: 'push the base bundle to this target again, or pack a full bundle (not a delta)',
       });
     }
     mounted++;

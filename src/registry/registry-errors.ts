@@ -151,7 +151,7 @@ export function errorForResponse(
   if (status === 429 || status >= 500) {
     const tries = res.attempts !== undefined && res.attempts > 1 ? ` after ${res.attempts} attempts` : '';
     return new RegistryError(`cannot ${subject.action} ${what}: ${subject.registry} answered ${status} ${summary(status, errors)}${tries}`, details, {
-      hint: status === 429 ? 'the registry is rate-limiting; wait and retry, or lower --concurrency' : 'the registry is failing or overloaded; retry later',
+      hint: status === 429 ? 'the registry is rate-limiting; wait and retry, or lower the concurrency' : 'the registry is failing or overloaded; retry later',
     });
   }
 
@@ -169,14 +169,14 @@ export function networkErrorFor(err: unknown, host: string, what: string): Netwo
     return new NetworkError(`TLS certificate of ${host} is not trusted (${code}: ${reason})`, {
       code: 'TLS_UNTRUSTED',
       cause: err,
-      hint: `pass --ca-file <ca.pem> with the CA that signed it, or put that CA in a certs.d dir as <dir>/${host}/ca.crt; --insecure ${host} skips verification (lab use only)`,
+      hint: `trust the CA that signed it (a CA file, or <dir>/${host}/ca.crt in a certs.d dir); marking ${host} insecure skips verification (lab use only)`,
     });
   }
   if (isPlainHttpAnswer(err)) {
     return new NetworkError(`${host} answered an HTTPS request in plain HTTP (while trying to ${what})`, {
       code: 'TLS_PLAIN_HTTP',
       cause: err,
-      hint: `if this registry really serves plain HTTP, mark it with --insecure ${host}`,
+      hint: `if this registry really serves plain HTTP, mark ${host} insecure`,
     });
   }
   const hints: Record<string, string> = {

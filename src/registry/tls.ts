@@ -128,7 +128,7 @@ export async function connectOptionsFor(host: string, settings: TlsSettings): Pr
     throw new UsageError(`TLS settings for ${host} are unusable: ${(e as Error).message}`, {
       code: 'TLS_FILE_INVALID',
       cause: e,
-      hint: settings.caFile !== undefined ? `check --ca-file ${settings.caFile} and the certs.d entries for ${host}` : `check the certs.d entries for ${host}`,
+      hint: settings.caFile !== undefined ? `check the CA file ${settings.caFile} and the certs.d entries for ${host}` : `check the certs.d entries for ${host}`,
     });
   }
 }

@@ -337,7 +337,7 @@ export class Transport {
         if (authorization.toLowerCase().startsWith('basic ') && url.protocol === 'http:' && !isLoopbackHost(url.host)) {
           throw new AuthError(`refusing to send a password to ${url.host} over plain HTTP`, {
             code: 'INSECURE_BASIC_AUTH',
-            hint: `serve ${url.host} over HTTPS (with --ca-file for a private CA), or use a token-based login`,
+            hint: `serve ${url.host} over HTTPS (with a CA file for a private CA), or use a token-based login`,
           });
         }
         headers.authorization = authorization;
@@ -345,7 +345,7 @@ export class Transport {
       if (url.protocol === 'http:' && !plainHttpAllowed(url.host, this.#opts.insecure)) {
         throw new NetworkError(`cannot ${req.what}: ${req.registry} redirected to plain HTTP at ${url.host}`, {
           code: 'PLAIN_HTTP_REFUSED',
-          hint: `if ${url.host} is a trusted storage backend, mark it with --insecure ${url.host}`,
+          hint: `if ${url.host} is a trusted storage backend, mark ${url.host} insecure`,
         });
       }
       const res = await request(url, {

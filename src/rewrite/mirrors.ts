@@ -40,10 +40,10 @@ export function planMirrors(references: readonly Reference[], registry: string, 
   const explicit = /^(https?):\/\//i.exec(registry)?.[1]?.toLowerCase();
   const target = parseTarget(registry);
   if (explicit === 'http' && opts.caFile !== undefined) {
-    throw new UsageError(`--ca-file is for HTTPS, but ${registry} says plain HTTP`, { code: 'MIRRORS_INVALID', hint: 'drop http:// or drop --ca-file' });
+    throw new UsageError(`a CA file is for HTTPS, but ${registry} says plain HTTP`, { code: 'MIRRORS_INVALID', hint: 'drop http:// or drop the CA file' });
   }
   const scheme = explicit ?? (opts.plainHttp || (isLoopbackHost(target.registry) && opts.caFile === undefined) ? 'http' : 'https');
-  if (opts.plainHttp && explicit === 'https') throw new UsageError('--plain-http contradicts the https:// of --registry', { code: 'MIRRORS_INVALID' });
+  if (opts.plainHttp && explicit === 'https') throw new UsageError(`plain HTTP contradicts the https:// of ${registry}`, { code: 'MIRRORS_INVALID' });
   // Refuses what push would refuse: two images landing on one name in R.
   mapAll(references, target);
   const sources = [...new Set(references.map((r) => r.registry))].sort();
@@ -71,7 +71,7 @@ export function containerdHostsFiles(plan: MirrorPlan, opts: { caFile?: string }
   if (plan.target.prefix) {
     throw new UsageError(`containerd's hosts.toml cannot rewrite repository paths, so a registry holding the images under the prefix "${plan.target.prefix}" cannot be its mirror`, {
       code: 'MIRRORS_PREFIX_UNSUPPORTED',
-      hint: `push without a prefix (airlock push BUNDLE ${plan.target.registry}); or point at \`airlock serve\` without the prefix (--registry ${plan.target.registry}: serve answers mirror requests by original name whatever its --prefix); or use --format k3s, whose mirrors can rewrite`,
+      hint: `push without a prefix (airlock push BUNDLE ${plan.target.registry}); or point at \`airlock serve\` without the prefix (${plan.target.registry}: serve answers mirror requests by original name whatever prefix it serves under); or use the k3s format, whose mirrors can rewrite`,
     });
   }
   const q = (s: string): string => JSON.stringify(s);
@@ -138,7 +138,7 @@ export async function mirrorsConfig(opts: MirrorsConfigOptions): Promise<Mirrors
 
   const files = containerdHostsFiles(plan, { caFile });
   if (opts.out === undefined) {
-    throw new UsageError('containerd mirrors are a directory tree: pass -o DIR (e.g. /etc/containerd/certs.d)', { code: 'MIRRORS_INVALID' });
+    throw new UsageError('containerd mirrors are a directory tree: give an output directory (e.g. /etc/containerd/certs.d)', { code: 'MIRRORS_INVALID' });
   }
   const ca = caFile === undefined ? undefined : await readCa(caFile);
   const root = resolve(opts.out);

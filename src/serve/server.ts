@@ -76,7 +76,7 @@ export const DEFAULT_LISTEN = ':5000';
 
 export function parseListen(input: string): ListenAddress {
   const bad = (why: string): UsageError =>
-    new UsageError(`invalid --listen "${input}": ${why}`, { code: 'LISTEN_INVALID', hint: 'expected [HOST]:PORT, e.g. :5000, 127.0.0.1:5000, [::1]:5000 (port 0: any free port)' });
+    new UsageError(`invalid listen address "${input}": ${why}`, { code: 'LISTEN_INVALID', hint: 'expected [HOST]:PORT, e.g. :5000, 127.0.0.1:5000, [::1]:5000 (port 0: any free port)' });
   let host: string | undefined;
   let portText: string;
   if (/^\d+$/.test(input)) portText = input;
@@ -99,7 +99,7 @@ export function parseListen(input: string): ListenAddress {
 export function normalizePrefix(prefix: string | undefined): string {
   const p = (prefix ?? '').replace(/^\/+|\/+$/g, '');
   if (p !== '' && !isValidRepository(p)) {
-    throw new UsageError(`invalid --prefix "${prefix}": lowercase path components joined by /`, { code: 'PREFIX_INVALID' });
+    throw new UsageError(`invalid prefix "${prefix}": lowercase path components joined by /`, { code: 'PREFIX_INVALID' });
   }
   return p;
 }
@@ -216,7 +216,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const listen = parseListen(opts.listen ?? DEFAULT_LISTEN);
   const prefix = normalizePrefix(opts.prefix);
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
-    throw new UsageError('--tls-cert and --tls-key go together', { code: 'TLS_INVALID', hint: 'pass both, or neither for plain HTTP' });
+    throw new UsageError('a TLS certificate and its key go together', { code: 'TLS_INVALID', hint: 'give both, or neither for plain HTTP' });
   }
   const tls = opts.tlsCert !== undefined && opts.tlsKey !== undefined ? await loadTls(opts.tlsCert, opts.tlsKey) : undefined;
   const auth = opts.htpasswd !== undefined ? await loadHtpasswd(opts.htpasswd) : undefined;
@@ -290,14 +290,14 @@ function listenError(e: unknown, input: string, listen: ListenAddress): unknown 
     return new NetworkError(`cannot listen on ${input}: the address is already in use`, {
       code: 'ADDRESS_IN_USE',
       cause: e,
-      hint: `another process holds port ${listen.port}; pick another, e.g. --listen ${host}:${listen.port === 65535 ? 5001 : listen.port + 1}, or --listen ${host}:0 for any free port`,
+      hint: `another process holds port ${listen.port}; pick another, e.g. ${host}:${listen.port === 65535 ? 5001 : listen.port + 1}, or ${host}:0 for any free port`,
     });
   }
   if (code === 'EACCES') {
     return new NetworkError(`cannot listen on ${input}: permission denied`, {
       code: 'ADDRESS_DENIED',
       cause: e,
-      hint: 'ports below 1024 need root or CAP_NET_BIND_SERVICE; use a higher port, e.g. --listen :5000',
+      hint: 'ports below 1024 need root or CAP_NET_BIND_SERVICE; use a higher port, e.g. :5000',
     });
   }
   if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {

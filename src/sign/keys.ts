@@ -84,7 +84,7 @@ async function writeNew(path: string, text: string, mode: number, force: boolean
       try {
         await link(tmp, path);
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new ConflictError(`${path} already exists`, { code: 'KEY_EXISTS', hint: 'choose another name, or pass --force to replace it' });
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new ConflictError(`${path} already exists`, { code: 'KEY_EXISTS', hint: 'choose another name, or ask for the files to be replaced' });
         throw e;
       }
     }
@@ -126,7 +126,7 @@ function algorithmOf(key: KeyObject, path: string): KeyAlgorithm {
   if (key.asymmetricKeyType === 'ed25519') return 'ed25519';
   if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return 'ecdsa-p256';
   const what = key.asymmetricKeyType === 'ec' ? `an EC key on the curve ${key.asymmetricKeyDetails?.namedCurve ?? 'unknown'}` : `a ${String(key.asymmetricKeyType).toUpperCase()} key`;
-  throw new UsageError(`${path} is ${what}: airlock signs with Ed25519 or ECDSA P-256 only`, { code: 'KEY_UNSUPPORTED', hint: 'make a key with `airlock keygen -o NAME`' });
+  throw new UsageError(`${path} is ${what}: airlock signs with Ed25519 or ECDSA P-256 only`, { code: 'KEY_UNSUPPORTED', hint: 'make a key with `airlock keygen`' });
 }
 
 /** A private key for `pack --sign`. A public key, a certificate or an unsupported type is refused by name. */
@@ -134,18 +134,18 @@ export async function loadSigningKey(path: string, passphrase?: string): Promise
   const abs = resolve(path);
   const text = await readKeyFile(abs, 'key file');
   const label = pemLabel(text);
-  if (label === undefined) throw new UsageError(`${abs} is not a PEM key file`, { code: 'KEY_INVALID', hint: 'pass the NAME.key written by `airlock keygen -o NAME`' });
+  if (label === undefined) throw new UsageError(`${abs} is not a PEM key file`, { code: 'KEY_INVALID', hint: 'pass the NAME.key written by `airlock keygen`' });
   if (label === 'PUBLIC KEY') {
-    throw new UsageError(`${abs} is a public key: signing needs the private key`, { code: 'KEY_WRONG_TYPE', hint: `pass the .key file written by \`airlock keygen\` (${abs.replace(/\.pub$/, '.key')}); the .pub is for verify --key` });
+    throw new UsageError(`${abs} is a public key: signing needs the private key`, { code: 'KEY_WRONG_TYPE', hint: `pass the .key file written by \`airlock keygen\` (${abs.replace(/\.pub$/, '.key')}); the .pub is for verifying` });
   }
-  if (label === 'CERTIFICATE') throw new UsageError(`${abs} is a certificate, not a private key`, { code: 'KEY_WRONG_TYPE', hint: 'pass the NAME.key written by `airlock keygen -o NAME`' });
+  if (label === 'CERTIFICATE') throw new UsageError(`${abs} is a certificate, not a private key`, { code: 'KEY_WRONG_TYPE', hint: 'pass the NAME.key written by `airlock keygen`' });
   let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey(passphrase !== undefined ? { key: text, format: 'pem', passphrase } : { key: text, format: 'pem' });
   } catch (e) {
     const code = (e as { code?: string }).code ?? '';
     if (label === 'ENCRYPTED PRIVATE KEY' && passphrase === undefined) {
-      throw new UsageError(`${abs} is encrypted and no passphrase was given`, { code: 'KEY_PASSPHRASE_MISSING', cause: e, hint: `give it with --passphrase-file FILE or $${PASSPHRASE_ENV}` });
+      throw new UsageError(`${abs} is encrypted and no passphrase was given`, { code: 'KEY_PASSPHRASE_MISSING', cause: e, hint: `give the passphrase, or set $${PASSPHRASE_ENV}` });
     }
     if (label === 'ENCRYPTED PRIVATE KEY' || /DECRYPT/i.test(code) || /decrypt/i.test((e as Error).message)) {
       throw new UsageError(`${abs}: the passphrase does not decrypt the key`, { code: 'KEY_PASSPHRASE_WRONG', cause: e });
@@ -162,11 +162,11 @@ export async function loadVerifyingKey(path: string): Promise<VerifyingKey> {
   const abs = resolve(path);
   const text = await readKeyFile(abs, 'key file');
   const label = pemLabel(text);
-  if (label === undefined) throw new UsageError(`${abs} is not a PEM key file`, { code: 'KEY_INVALID', hint: 'pass the NAME.pub written by `airlock keygen -o NAME`' });
+  if (label === undefined) throw new UsageError(`${abs} is not a PEM key file`, { code: 'KEY_INVALID', hint: 'pass the NAME.pub written by `airlock keygen`' });
   if (/PRIVATE KEY$/.test(label)) {
     throw new UsageError(`${abs} is a private key: verifying needs the public key`, { code: 'KEY_WRONG_TYPE', hint: `pass the .pub file written by \`airlock keygen\` (${abs.replace(/\.key$/, '.pub')}); keep the private key on the signing side` });
   }
-  if (label !== 'PUBLIC KEY') throw new UsageError(`${abs} holds a ${label}, not a public key (SPKI PEM)`, { code: 'KEY_WRONG_TYPE', hint: 'pass the NAME.pub written by `airlock keygen -o NAME`' });
+  if (label !== 'PUBLIC KEY') throw new UsageError(`${abs} holds a ${label}, not a public key (SPKI PEM)`, { code: 'KEY_WRONG_TYPE', hint: 'pass the NAME.pub written by `airlock keygen`' });
   let publicKey: KeyObject;
   try {
     publicKey = createPublicKey({ key: text, format: 'pem' });

@@ -157,7 +157,7 @@ export async function readLock(path: string): Promise<{ lock: Lock; text: string
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new NotFoundError(`lock file ${path} does not exist`, {
         code: 'LOCK_MISSING',
-        hint: 'run `airlock lock` first, or `airlock pack --lock` to lock and pack in one step',
+        hint: 'run `airlock lock` first, or pack with relock to lock and pack in one step',
       });
     }
     throw new UsageError(`cannot read lock file ${path}: ${(e as Error).message}`, { cause: e });

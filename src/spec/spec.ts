@@ -44,7 +44,7 @@ export async function loadSpec(path: string): Promise<Spec> {
     text = await readFile(path, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new NotFoundError(`spec file ${path} does not exist`, { code: 'SPEC_NOT_FOUND', hint: 'create airlock.yaml (see README) or pass -f FILE' });
+      throw new NotFoundError(`spec file ${path} does not exist`, { code: 'SPEC_NOT_FOUND', hint: 'create airlock.yaml (see README) or name another spec file' });
     }
     throw new UsageError(`cannot read spec file ${path}: ${(e as Error).message}`, { cause: e });
   }

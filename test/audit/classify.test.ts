@@ -32,11 +32,11 @@ describe('classifyHost', () => {
     assert.deepEqual(classifyHost('203.0.113.9', ctx), { internal: true, reason: 'internal CIDR 203.0.113.0/24' });
   });
 
-  it('rejects bad --internal-cidr and --internal-domain values with a usage error naming them', () => {
+  it('rejects bad internal CIDRs and domains with a usage error naming them', () => {
     for (const bad of [{ internalCidrs: ['10.0.0.0/33'] }, { internalCidrs: ['corp.example'] }, { internalDomains: ['http://corp.example'] }, { internalDomains: ['a..b'] }]) {
       assert.throws(
         () => makeClassifyContext(bad),
-        (e: unknown) => isAirlockError(e) && e.exitCode === 2 && /--internal-(cidr|domain)/.test(e.message),
+        (e: unknown) => isAirlockError(e) && e.exitCode === 2 && /^internal (CIDR|domain) "/.test(e.message),
       );
     }
   });

@@ -31,10 +31,10 @@ describe('helm runner', { concurrency: true }, () => {
     await assert.rejects(findHelm({ env: { PATH: '/nonexistent' } }), (e: NotFoundError) => {
       assert.equal(e.code, 'HELM_NOT_FOUND');
       assert.equal(e.exitCode, 3);
-      assert.match(e.hint ?? '', /--helm \/path\/to\/helm/);
+      assert.match(e.hint ?? '', /name the helm binary \(or set AIRLOCK_HELM\)/);
       return true;
     });
-    await assert.rejects(findHelm({ helm: join(dir, 'nope') }), /helm binary ".*nope" \(from --helm\) does not exist or is not an executable file/);
+    await assert.rejects(findHelm({ helm: join(dir, 'nope') }), /helm binary ".*nope" \(from the helm option\) does not exist or is not an executable file/);
     assert.equal(await findKubectl({ helm: helmPath(), env: { PATH: '/nonexistent' } }), kubectlPath());
   });
 

@@ -32,7 +32,7 @@ describe('--set as helm reads it', () => {
     });
   }
   it('bad expressions are usage errors naming the expression', () => {
-    assert.throws(() => parseSetExpression('novalue'), /--set "novalue": key "novalue" has no "=value"/);
+    assert.throws(() => parseSetExpression('novalue'), /set value "novalue": key "novalue" has no "=value"/);
     assert.throws(() => parseSetExpression('a[x]=1'), /list index "x"/);
   });
   it('-f files merge map by map, later files win', () => {

@@ -10,9 +10,9 @@ export interface RunResult {
   timedOut: boolean;
 }
 
-export function runBounded(cmd: string, args: string[], opts: { timeoutMs: number; env?: NodeJS.ProcessEnv; install: string }): Promise<RunResult> {
+export function runBounded(cmd: string, args: string[], opts: { timeoutMs: number; env?: NodeJS.ProcessEnv; cwd?: string; install: string }): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { ...(opts.env ? { env: opts.env } : {}), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { ...(opts.env ? { env: opts.env } : {}), ...(opts.cwd ? { cwd: opts.cwd } : {}), stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     let stderr = '';
     let timedOut = false;

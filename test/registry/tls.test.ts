@@ -55,14 +55,14 @@ describe('server certificates', () => {
     await roundTrip(newClient({ certsDirs: [join(work, 'missing.d'), certsd] }), tlsRegistry.host, 'lab/certs-d');
   });
 
-  test('refused without the CA: the error names the host and suggests --ca-file, and nothing falls back to HTTP', async () => {
+  test('refused without the CA: the error names the host and suggests trusting a CA file, and nothing falls back to HTTP', async () => {
     const r = newClient({}).repository({ registry: tlsRegistry.host, repository: 'lab/untrusted' });
     await assert.rejects(r.resolve('latest'), (e: unknown) => {
       assert.ok(e instanceof NetworkError, String(e));
       assert.equal(e.code, 'TLS_UNTRUSTED');
       assert.equal(e.exitCode, ExitCode.network);
       assert.match(e.message, new RegExp(`TLS certificate of ${tlsRegistry.host.replace(/\./g, '\\.')} is not trusted`));
-      assert.match(e.hint ?? '', /--ca-file/);
+      assert.match(e.hint ?? '', /a CA file/);
       return true;
     });
   });

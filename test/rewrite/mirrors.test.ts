@@ -83,7 +83,7 @@ describe('airlock mirrors-config', () => {
     assert.equal(planMirrors(refs, 'reg.internal:5000').endpoint, 'https://reg.internal:5000');
     assert.equal(planMirrors(refs, 'http://reg.internal:5000/p').endpoint, 'http://reg.internal:5000');
     assert.equal(planMirrors(refs, 'reg.internal', { plainHttp: true }).endpoint, 'http://reg.internal');
-    assert.throws(() => planMirrors(refs, 'http://reg.internal', { caFile: '/ca.crt' }), /--ca-file is for HTTPS/);
+    assert.throws(() => planMirrors(refs, 'http://reg.internal', { caFile: '/ca.crt' }), /a CA file is for HTTPS/);
     const text = k3sRegistriesYaml(planMirrors(refs, 'reg.internal/a/b'));
     assert.deepEqual((parse(text) as K3sRegistries).mirrors['docker.io']!.rewrite, { '^(.*)$': 'a/b/$1' });
   });

@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AirlockError, NotFoundError, throwIfAborted } from '../../core/errors.ts';
 import { parseAllow, startHostForwarders, type AllowEntry, type HostForwarders } from './allow.ts';
@@ -25,7 +25,9 @@ import { checkPrerequisites, type SandboxTools } from './prerequisites.ts';
 import { allowAddress, type DnsMode } from './sink-answers.ts';
 import { findExecutable, runProcess, runProcessSync, startProcess, type RunningProcess } from '../../util/run-process.ts';
 
-const HELPER = fileURLToPath(new URL('./ns-helper.ts', import.meta.url));
+// The helper runs as its own script: ns-helper.ts beside this file in the sources, ns-helper.js in
+// the built package (dist/), whichever this module itself is.
+const HELPER = fileURLToPath(new URL(`./ns-helper${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 export const SANDBOX_ADDRESS = '169.254.0.1';
 /** The far end of the sandbox's only link, in the sink namespace: what a probe may aim at. */
 export const SINK_ADDRESS = '169.254.0.2';

@@ -1,11 +1,10 @@
 import { ExitCode, UsageError } from '../../core/errors.ts';
-import { auditInputs, type AuditResult } from '../../audit/audit.ts';
-import { reachesFailOn } from '../../audit/findings.ts';
-import { renderInputOptions, renderOptions, renderUsage, strings } from './render-flags.ts';
+import { audit, type AuditReport, type Severity } from '../../api/audit.ts';
+import { renderOptionsOf, renderOptions, renderUsage, strings } from './render-flags.ts';
 import { toSarif } from '../../audit/sarif.ts';
-import { isSeverity, SEVERITIES, type Severity } from '../../audit/types.ts';
+import { SEVERITIES } from '../../audit/types.ts';
 import { table } from '../output.ts';
-import type { Command } from './types.ts';
+import { defineCommand } from './types.ts';
 
 const FORMATS = ['table', 'json', 'sarif'] as const;
 
@@ -18,7 +17,7 @@ function cut(s: string, n: number): string {
   return s.length > n ? `${s.slice(0, n - 1)}…` : s;
 }
 
-function humanReport(r: AuditResult, showInternal: boolean, failed: boolean, failOn: string): string {
+function humanReport(r: AuditReport, showInternal: boolean, failed: boolean, failOn: string): string {
   const lines: string[] = [];
   if (r.findings.length > 0) {
     const rows = [['SEVERITY', 'CATEGORY', 'HOST', 'RESOURCE', 'PATH', 'VALUE']];
@@ -46,7 +45,7 @@ function humanReport(r: AuditResult, showInternal: boolean, failed: boolean, fai
   return lines.join('\n');
 }
 
-export const auditCommand: Command = {
+export const auditCommand = defineCommand({
   name: 'audit',
   summary: 'find every external endpoint and phone-home setting in charts and manifests',
   usage: `Usage: airlock audit CHART|DIR|FILE... [-f values.yaml]... [--set k=v]... [--internal-domain D]...
@@ -90,16 +89,15 @@ Exit codes: 0 nothing reached --fail-on, ${ExitCode.findings} findings reached i
     const format = typeof values.format === 'string' ? values.format : 'table';
     if (!(FORMATS as readonly string[]).includes(format)) throw new UsageError(`--format must be one of ${FORMATS.join(', ')}, got "${format}"`);
     const failOnText = typeof values['fail-on'] === 'string' ? values['fail-on'].toLowerCase() : 'low';
-    if (failOnText !== 'none' && !isSeverity(failOnText)) throw new UsageError(`--fail-on must be one of ${SEVERITIES.join(', ')}, none; got "${failOnText}"`);
-    const failOn = failOnText as Severity | 'none';
-    const result = await auditInputs({
-      ...renderInputOptions(values, signal),
-      inputs: positionals,
+    const result = await audit(positionals, {
+      ...renderOptionsOf(values),
       internalDomains: strings(values['internal-domain']),
       internalCidrs: strings(values['internal-cidr']),
+      failOn: failOnText as Severity | 'none',
+      signal,
     });
     for (const w of result.warnings) out.info(`warning: ${w}`);
-    const failed = reachesFailOn(result.findings, failOn);
+    const { failed, failOn } = result;
     const showInternal = values['show-internal'] === true;
     if (out.mode === 'json') {
       out.result({ findings: result.findings, ...(showInternal ? { internal: result.internal } : {}), namespaces: result.namespaces, failOn, failed }, '');
@@ -112,4 +110,4 @@ Exit codes: 0 nothing reached --fail-on, ${ExitCode.findings} findings reached i
     }
     return failed ? ExitCode.findings : ExitCode.ok;
   },
-};
+});

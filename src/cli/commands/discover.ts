@@ -1,13 +1,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { ExitCode, UsageError } from '../../core/errors.ts';
-import { discoverFromSpec, discoverImages, type DiscoverOptions, type DiscoverResult } from '../../discover/discover.ts';
-import type { Finding } from '../../discover/types.ts';
-import { verifyRemote, type RemoteCheck } from '../../discover/verify-remote.ts';
-import { writeDiscoveredToSpec, type WriteSpecResult } from '../../discover/write-spec.ts';
-import { makeClient, registryOptions, registryUsage } from './registry-flags.ts';
-import { renderInputOptions, renderOptions } from './render-flags.ts';
-import type { Command } from './types.ts';
+import { discover, type DiscoverReport, type Finding, type RemoteCheck } from '../../api/discover.ts';
+import { registryOptions, registryUsage, sessionFrom } from './registry-flags.ts';
+import { renderOptionsOf, renderOptions } from './render-flags.ts';
+import { defineCommand } from './types.ts';
 
 const DEFAULT_SPEC = 'airlock.yaml';
 
@@ -47,7 +43,7 @@ export function preprocessDiscoverArgs(args: string[]): string[] {
   return out;
 }
 
-function human(result: DiscoverResult, checks: Map<string, RemoteCheck> | undefined): string {
+function human(result: DiscoverReport, checks: Map<string, RemoteCheck> | undefined): string {
   return result.images
     .map((f) => {
       const c = checks?.get(f.reference);
@@ -65,7 +61,7 @@ function jsonImage(f: Finding, check: RemoteCheck | undefined): Record<string, u
   };
 }
 
-export const discoverCommand: Command = {
+export const discoverCommand = defineCommand({
   name: 'discover',
   summary: 'list every image charts, kustomize dirs and manifests need, with the reasons',
   usage: `Usage: airlock discover CHART|DIR|FILE... [-f values.yaml]... [--set k=v]... [--json] [--write [airlock.yaml]]
@@ -114,42 +110,38 @@ ${registryUsage}`,
         hint: `e.g. airlock discover ./charts/shop -f values-airgap.yaml (or list charts in ${specPath})`,
       });
     }
-    const options: Omit<DiscoverOptions, 'inputs'> = { ...renderInputOptions(values, signal), includeOptional: values['include-optional'] === true };
     if (fromSpec) out.info(`discovering the charts ${specPath} lists`);
-    const result = fromSpec ? await discoverFromSpec(specPath, options) : await discoverImages({ ...options, inputs: positionals });
+    const verifyRemote = values['verify-remote'] === true;
+    await using session = verifyRemote ? sessionFrom(values, out) : undefined;
+    const result = await discover(positionals, {
+      ...renderOptionsOf(values),
+      spec: specPath,
+      includeOptional: values['include-optional'] === true,
+      verifyRemote,
+      ...(typeof values.write === 'string' ? { writeSpec: values.write === '' ? specPath : values.write } : {}),
+      session,
+      signal,
+      onEvent: (e) => {
+        if (e.type === 'phase') out.info(`checking ${e.total} images in their registries`);
+        // Not writing the spec is the answer to --write, not a fault.
+        else if (e.code === 'SPEC_NOT_WRITTEN') out.info(e.message);
+        else out.warning(e);
+      },
+    });
     if (result.images.length === 0 && result.hiddenOptional === 0) out.info('no images found');
     for (const w of result.warnings) out.info(`warning: ${w}`);
 
-    let checks: Map<string, RemoteCheck> | undefined;
+    const checks = result.remote ? new Map(result.remote.map((c) => [c.reference, c])) : undefined;
     let exit: number = ExitCode.ok;
-    if (values['verify-remote'] === true && result.images.length > 0) {
-      const client = makeClient(values);
-      try {
-        out.info(`checking ${result.images.length} images in their registries`);
-        const list = await verifyRemote(
-          result.images.map((f) => f.reference),
-          { open: (name) => client.repository(name), signal },
-        );
-        checks = new Map(list.map((c) => [c.reference, c]));
-      } finally {
-        await client.close();
-      }
-      for (const c of checks.values()) {
+    if (result.remote) {
+      for (const c of result.remote) {
         if (c.status !== 'found') out.info(`${c.status === 'missing' ? 'not found' : 'not confirmed'}: ${c.reference}: ${c.message ?? ''}`);
       }
-      const statuses = [...checks.values()].map((c) => c.status);
+      const statuses = result.remote.map((c) => c.status);
       if (statuses.includes('missing')) exit = ExitCode.notFound;
       else if (statuses.includes('error')) exit = ExitCode.network;
     }
-
-    let written: WriteSpecResult | undefined;
-    if (typeof values.write === 'string') {
-      if (exit !== ExitCode.ok) {
-        out.info(`not writing ${values.write}: some images could not be confirmed in their registries`);
-      } else {
-        written = await writeDiscoveredToSpec(resolve(values.write === '' ? specPath : values.write), result.images);
-      }
-    }
+    const written = result.spec;
 
     for (const f of result.images) {
       if (f.optional) out.info(`optional: ${f.reference}: ${f.optional.hint}`);
@@ -176,4 +168,4 @@ ${registryUsage}`,
     );
     return exit;
   },
-};
+});

@@ -1,11 +1,10 @@
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { UsageError } from '../../core/errors.ts';
-import { EXPORT_FORMATS, exportImages, type ExportFormat } from '../../export/export.ts';
+import { exportImages, type ExportFormat } from '../../api/export.ts';
 import { formatBytes, table } from '../output.ts';
-import type { Command } from './types.ts';
+import { defineCommand } from './types.ts';
 
-export const exportCommand: Command = {
+export const exportCommand = defineCommand({
   name: 'export',
   summary: 'write a bundle\'s images as tarballs that k3s/RKE2 and `ctr images import` load',
   usage: `Usage: airlock export k3s|containerd BUNDLE... DIR [--single]
@@ -34,20 +33,12 @@ Options:
       format = first;
       args = args.slice(1);
     }
-    format ??= 'k3s';
-    if (!EXPORT_FORMATS.includes(format as ExportFormat)) {
-      throw new UsageError(`unknown export format "${format}"`, { hint: `formats: ${EXPORT_FORMATS.join(', ')}` });
-    }
     if (args.length < 2) throw new UsageError('export needs a bundle and a directory: airlock export k3s BUNDLE DIR');
-    const bundles = args.slice(0, -1).map((p) => resolve(p));
-    const dir = resolve(args[args.length - 1]!);
     let done = 0;
     let total = 0;
     const started = Date.now();
-    const result = await exportImages({
-      bundles,
-      dir,
-      format: format as ExportFormat,
+    const result = await exportImages(args.slice(0, -1), args[args.length - 1]!, {
+      format: (format ?? 'k3s') as ExportFormat,
       single: values.single === true,
       signal,
       onEvent: (e) => {
@@ -73,4 +64,4 @@ Options:
       `${table(rows)}${skipped}\nwrote ${result.files.length} file${result.files.length === 1 ? '' : 's'} to ${result.dir} in ${secs.toFixed(1)}s\n${next}`,
     );
   },
-};
+});

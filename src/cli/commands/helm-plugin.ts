@@ -2,9 +2,9 @@ import { resolve } from 'node:path';
 import { UsageError } from '../../core/errors.ts';
 import { installHelmPlugin, PLUGIN_NAME, uninstallHelmPlugin } from '../../rewrite/helm-plugin.ts';
 import { TOOL_VERSION } from '../../version.ts';
-import type { Command } from './types.ts';
+import { defineCommand } from './types.ts';
 
-export const helmPluginCommand: Command = {
+export const helmPluginCommand = defineCommand({
   name: 'helm-plugin',
   summary: `install helm 4's post-renderer plugin (${PLUGIN_NAME}) that runs airlock post-render`,
   usage: `Usage: airlock helm-plugin install [--registry R[/P]] [--plugins-dir DIR]
@@ -61,4 +61,4 @@ Options:
       hint: 'airlock helm-plugin install [--registry R[/P]]',
     });
   },
-};
+});

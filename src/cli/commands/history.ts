@@ -1,9 +1,9 @@
 import { ExitCode } from '../../core/errors.ts';
-import { readHistory } from '../../history/history.ts';
+import { history } from '../../api/history.ts';
 import { table } from '../output.ts';
-import type { Command } from './types.ts';
+import { defineCommand } from './types.ts';
 
-export const historyCommand: Command = {
+export const historyCommand = defineCommand({
   name: 'history',
   summary: 'list the bundles pushed and served here (the import record)',
   usage: `Usage: airlock history [--json] [--file PATH]
@@ -18,8 +18,8 @@ line before it: a changed, removed or reordered line is reported, and the exit c
 Options:
   --file PATH   read this history file instead`,
   options: { file: { type: 'string' } },
-  async run({ values, out }) {
-    const h = await readHistory(typeof values.file === 'string' ? { path: values.file } : {});
+  async run({ values, out, signal }) {
+    const h = await history({ file: values.file as string | undefined, signal });
     const rows = [['TIME', 'ACTION', 'BUNDLE', 'VERSION', 'INVENTORY', 'SIGNED BY', 'TARGET']];
     for (const e of h.entries) {
       rows.push([
@@ -39,4 +39,4 @@ Options:
     );
     return h.broken.length > 0 ? ExitCode.integrity : ExitCode.ok;
   },
-};
+});

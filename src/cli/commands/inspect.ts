@@ -1,10 +1,9 @@
-import { resolve } from 'node:path';
 import { UsageError } from '../../core/errors.ts';
-import { inspectBundle } from '../../bundle/index.ts';
+import { inspect } from '../../api/inspect.ts';
 import { formatBytes, table } from '../output.ts';
-import type { Command } from './types.ts';
+import { defineCommand } from './types.ts';
 
-export const inspectCommand: Command = {
+export const inspectCommand = defineCommand({
   name: 'inspect',
   summary: 'list the images and charts of a bundle with digests, platforms and sizes',
   usage: `Usage: airlock inspect BUNDLE [--json]
@@ -13,10 +12,9 @@ export const inspectCommand: Command = {
 Reads the bundle's inventory (not its blobs), so it is fast on any size of bundle. Shows whether it
 is a delta (and of which base), signed (by which key: \`verify --key\` checks it), or split.`,
   options: {},
-  async run({ positionals, out }) {
+  async run({ positionals, out, signal }) {
     if (positionals.length === 0) throw new UsageError('inspect needs one bundle: airlock inspect BUNDLE');
-    const paths = positionals.map((p) => resolve(p));
-    const info = await inspectBundle(paths.length === 1 ? paths[0]! : paths);
+    const info = await inspect(positionals.length === 1 ? positionals[0]! : positionals, { signal });
     const rows = [['IMAGE', 'DIGEST', 'PLATFORMS', 'SIZE']];
     for (const i of info.images) rows.push([i.reference, i.digest, i.platforms.join(',') || '-', formatBytes(i.size)]);
     const chartRows = [['CHART', 'VERSION', 'REFERENCE', 'DIGEST', 'SIZE']];
@@ -34,4 +32,4 @@ is a delta (and of which base), signed (by which key: \`verify --key\` checks it
         (info.volumes ? `\nsplit into ${info.volumes.count} volumes of at most ${formatBytes(info.volumes.size)}${info.volumes.parity ? ` with ${info.volumes.parity} recovery volumes` : ''}` : ''),
     );
   },
-};
+});

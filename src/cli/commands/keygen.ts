@@ -1,8 +1,9 @@
 import { ExitCode, UsageError } from '../../core/errors.ts';
-import { generateKeys, KEY_ALGORITHMS, PASSPHRASE_ENV, readPassphrase, type KeyAlgorithm } from '../../sign/keys.ts';
-import type { Command } from './types.ts';
+import { keygen } from '../../api/keygen.ts';
+import { KEY_ALGORITHMS, PASSPHRASE_ENV, readPassphrase, type KeyAlgorithm } from '../../sign/keys.ts';
+import { defineCommand } from './types.ts';
 
-export const keygenCommand: Command = {
+export const keygenCommand = defineCommand({
   name: 'keygen',
   summary: 'make a key pair for signing bundles (NAME.key private, NAME.pub public)',
   usage: `Usage: airlock keygen -o NAME [--type ed25519|ecdsa-p256] [--passphrase-file FILE] [--force]
@@ -29,20 +30,20 @@ Options:
     'passphrase-file': { type: 'string' },
     force: { type: 'boolean', default: false },
   },
-  async run({ values, out }) {
+  async run({ values, out, signal }) {
     if (typeof values.output !== 'string') throw new UsageError('keygen needs a name: airlock keygen -o NAME');
     const type = (values.type as string | undefined) ?? 'ed25519';
     if (!KEY_ALGORITHMS.includes(type as KeyAlgorithm)) throw new UsageError(`unknown key type "${type}"`, { hint: `types: ${KEY_ALGORITHMS.join(', ')}` });
-    const passphrase = await readPassphrase(values['passphrase-file'] as string | undefined);
-    const r = await generateKeys({ out: values.output, algorithm: type as KeyAlgorithm, passphrase, force: values.force === true });
+    const file = values['passphrase-file'] as string | undefined;
+    const r = await keygen(values.output, { type: type as KeyAlgorithm, passphrase: file !== undefined ? await readPassphrase(file) : undefined, force: values.force === true, signal });
     out.result(
-      { privateKey: r.privateKey, publicKey: r.publicKey, algorithm: r.algorithm, fingerprint: r.fingerprint, encrypted: passphrase !== undefined },
+      { privateKey: r.privateKey, publicKey: r.publicKey, algorithm: r.algorithm, fingerprint: r.fingerprint, encrypted: r.encrypted },
       [
-        `wrote ${r.privateKey} (private${passphrase !== undefined ? ', encrypted' : ''}: keep it on the signing side)`,
+        `wrote ${r.privateKey} (private${r.encrypted ? ', encrypted' : ''}: keep it on the signing side)`,
         `wrote ${r.publicKey} (public: give it to whoever verifies)`,
         `${r.algorithm} key ${r.fingerprint}`,
       ].join('\n'),
     );
     return ExitCode.ok;
   },
-};
+});

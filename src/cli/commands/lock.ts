@@ -1,12 +1,11 @@
 import { resolve } from 'node:path';
-import { lockAndWrite, lockPathFor } from '../../pack/pack.ts';
+import { lock } from '../../api/lock.ts';
 import { formatBytes, table } from '../output.ts';
-import { makeClient, registryOptions, registryUsage } from './registry-flags.ts';
-import { makeChartHttp } from './chart-http.ts';
+import { registryOptions, registryUsage, sessionFrom } from './registry-flags.ts';
 import type { LockedChartDependency } from '../../spec/lock.ts';
-import type { Command } from './types.ts';
+import { defineCommand } from './types.ts';
 
-export const lockCommand: Command = {
+export const lockCommand = defineCommand({
   name: 'lock',
   summary: 'pin every image and chart of airlock.yaml to a digest in airlock.lock',
   usage: `Usage: airlock lock [-f airlock.yaml] [--json]
@@ -21,36 +20,30 @@ Options:
 ${registryUsage}`,
   options: { file: { type: 'string', short: 'f' }, ...registryOptions },
   async run({ values, out, signal }) {
-    const specPath = resolve((values.file as string | undefined) ?? 'airlock.yaml');
-    const lockPath = lockPathFor(specPath);
-    const client = makeClient(values);
-    const http = makeChartHttp(values);
-    try {
-      out.info(`locking ${specPath}`);
-      const { lock } = await lockAndWrite(specPath, lockPath, { open: (ref) => client.repository(ref), http, signal });
-      const charts = lock.charts ?? [];
-      const parts: string[] = [];
-      if (lock.images.length > 0) {
-        const rows = [['IMAGE', 'DIGEST', 'PLATFORMS', 'SIZE']];
-        for (const i of lock.images) {
-          rows.push([i.reference, i.digest.slice(0, 19), i.platforms?.map((p) => p.platform).join(',') ?? '-', formatBytes(i.totalSize)]);
-        }
-        parts.push(table(rows));
+    const spec = resolve((values.file as string | undefined) ?? 'airlock.yaml');
+    await using session = sessionFrom(values, out);
+    out.info(`locking ${spec}`);
+    const { lockFile, lock: locked } = await lock({ spec, session, signal });
+    const charts = locked.charts ?? [];
+    const parts: string[] = [];
+    if (locked.images.length > 0) {
+      const rows = [['IMAGE', 'DIGEST', 'PLATFORMS', 'SIZE']];
+      for (const i of locked.images) {
+        rows.push([i.reference, i.digest.slice(0, 19), i.platforms?.map((p) => p.platform).join(',') ?? '-', formatBytes(i.totalSize)]);
       }
-      if (charts.length > 0) {
-        const rows = [['CHART', 'VERSION', 'DIGEST', 'DEPENDENCIES']];
-        for (const c of charts) rows.push([c.name, c.version, c.digest.slice(0, 19), describeDependencies(c.dependencies) || '-']);
-        parts.push(table(rows));
-      }
-      out.result(
-        { lockFile: lockPath, images: lock.images, charts },
-        `${parts.join('\n\n')}\nwrote ${lockPath} (${lock.images.length} images, ${charts.length} charts)`,
-      );
-    } finally {
-      await Promise.all([client.close(), http.close()]);
+      parts.push(table(rows));
     }
+    if (charts.length > 0) {
+      const rows = [['CHART', 'VERSION', 'DIGEST', 'DEPENDENCIES']];
+      for (const c of charts) rows.push([c.name, c.version, c.digest.slice(0, 19), describeDependencies(c.dependencies) || '-']);
+      parts.push(table(rows));
+    }
+    out.result(
+      { lockFile, images: locked.images, charts },
+      `${parts.join('\n\n')}\nwrote ${lockFile} (${locked.images.length} images, ${charts.length} charts)`,
+    );
   },
-};
+});
 
 /** "redis 17.3.1 (vendored), common 2.0.0 as lib": one line for a table cell. */
 function describeDependencies(deps: LockedChartDependency[]): string {

@@ -1,9 +1,8 @@
-import { resolve } from 'node:path';
 import { UsageError } from '../../core/errors.ts';
-import { MIRRORS_FORMATS, mirrorsConfig, type MirrorsFormat } from '../../rewrite/mirrors.ts';
-import type { Command } from './types.ts';
+import { MIRRORS_FORMATS, mirrorsConfig, type MirrorsFormat } from '../../api/mirrors-config.ts';
+import { defineCommand } from './types.ts';
 
-export const mirrorsConfigCommand: Command = {
+export const mirrorsConfigCommand = defineCommand({
   name: 'mirrors-config',
   summary: 'write k3s registries.yaml or containerd hosts.toml so nodes pull original names from your registry',
   usage: `Usage: airlock mirrors-config BUNDLE... --registry R[/P] [--format k3s|containerd] [--ca-file F] [--plain-http] [-o DIR|FILE]
@@ -32,19 +31,18 @@ Options:
     'plain-http': { type: 'boolean', default: false },
     out: { type: 'string', short: 'o' },
   },
-  async run({ values, positionals, out }) {
+  async run({ values, positionals, out, signal }) {
     if (positionals.length === 0) throw new UsageError('mirrors-config needs a bundle: airlock mirrors-config BUNDLE --registry R[/P]');
     const registry = values.registry as string | undefined;
     if (registry === undefined) throw new UsageError('mirrors-config needs --registry R[/P]: the registry nodes pull from');
     const format = (values.format as string | undefined) ?? 'k3s';
     if (!MIRRORS_FORMATS.includes(format as MirrorsFormat)) throw new UsageError(`unknown format "${format}"`, { hint: `formats: ${MIRRORS_FORMATS.join(', ')}` });
-    const result = await mirrorsConfig({
-      bundles: positionals.map((p) => resolve(p)),
-      registry,
+    const result = await mirrorsConfig(positionals, registry, {
       format: format as MirrorsFormat,
       caFile: values['ca-file'] as string | undefined,
       plainHttp: values['plain-http'] === true,
-      out: values.out as string | undefined,
+      output: values.out as string | undefined,
+      signal,
     });
     const summary = `${result.sources.length} source registr${result.sources.length === 1 ? 'y' : 'ies'} (${result.sources.join(', ')}) → ${result.endpoint}${result.target.includes('/') ? ` under ${result.target.slice(result.target.indexOf('/') + 1)}/` : ''}`;
     if (result.text !== undefined) {
@@ -54,4 +52,4 @@ Options:
     }
     out.result({ ...result }, `${result.files.map((f) => `wrote ${f}`).join('\n')}\n${summary}`);
   },
-};
+});

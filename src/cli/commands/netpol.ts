@@ -1,10 +1,9 @@
-import { writeFile } from 'node:fs/promises';
 import { UsageError } from '../../core/errors.ts';
-import { netpolForInputs } from '../../audit/netpol.ts';
-import { renderInputOptions, renderOptions, renderUsage } from './render-flags.ts';
-import type { Command } from './types.ts';
+import { netpol } from '../../api/netpol.ts';
+import { renderOptionsOf, renderOptions, renderUsage } from './render-flags.ts';
+import { defineCommand } from './types.ts';
 
-export const netpolCommand: Command = {
+export const netpolCommand = defineCommand({
   name: 'netpol',
   summary: 'write NetworkPolicies that deny egress except DNS, the cluster and the CIDRs given',
   usage: `Usage: airlock netpol CHART|DIR|FILE... [-f values.yaml]... [--allow-cidr C[:PORT]]... [-o FILE]
@@ -33,14 +32,13 @@ ${renderUsage}`,
       throw new UsageError('netpol needs at least one chart, kustomize directory or manifest file', { hint: 'e.g. airlock netpol ./charts/shop --allow-cidr 10.20.0.0/16:5432' });
     }
     const allowCidrs = Array.isArray(values['allow-cidr']) ? (values['allow-cidr'] as string[]) : [];
-    const r = await netpolForInputs({ ...renderInputOptions(values, signal), inputs: positionals, allowCidrs });
+    const r = await netpol(positionals, { ...renderOptionsOf(values), allowCidrs, output: values.output as string | undefined, signal });
     for (const w of r.warnings) out.info(`warning: ${w}`);
     for (const p of r.problems) out.info(`warning: ${p.file} ${p.where} does not parse (${p.message}); its namespace may be missing`);
     if (r.namespaces.length === 0) out.info('no namespace to protect: the app uses only system namespaces');
-    if (typeof values.output === 'string') {
-      await writeFile(values.output, r.yaml);
+    if (r.file !== undefined) {
       out.info(`wrote ${r.policies.length} NetworkPolicies for ${r.namespaces.join(', ') || 'no namespace'} to ${values.output}`);
     }
     out.result({ namespaces: r.namespaces, skipped: r.skipped, policies: r.policies }, typeof values.output === 'string' ? '' : r.yaml);
   },
-};
+});

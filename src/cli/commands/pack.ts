@@ -1,14 +1,12 @@
 import { basename, resolve } from 'node:path';
 import { UsageError } from '../../core/errors.ts';
-import { pack } from '../../pack/pack.ts';
-import { MIN_VOLUME_SIZE, parseSize } from '../../bundle/index.ts';
-import { loadSigningKey, readPassphrase, PASSPHRASE_ENV } from '../../sign/keys.ts';
+import { pack } from '../../api/pack.ts';
+import { readPassphrase, PASSPHRASE_ENV } from '../../sign/keys.ts';
 import { formatBytes } from '../output.ts';
-import { defaultCacheDir, makeClient, concurrencyOf, registryOptions, registryUsage } from './registry-flags.ts';
-import { makeChartHttp } from './chart-http.ts';
-import type { Command } from './types.ts';
+import { intFlag, registryOptions, registryUsage, sessionFrom } from './registry-flags.ts';
+import { defineCommand } from './types.ts';
 
-export const packCommand: Command = {
+export const packCommand = defineCommand({
   name: 'pack',
   summary: 'download every locked image and chart and write one verifiable bundle',
   usage: `Usage: airlock pack -o BUNDLE.tar [-f airlock.yaml] [--lock] [--cache DIR]
@@ -52,84 +50,67 @@ ${registryUsage}`,
   },
   async run({ values, out, signal }) {
     if (typeof values.output !== 'string') throw new UsageError('pack needs an output file: -o BUNDLE.tar');
-    const specPath = resolve((values.file as string | undefined) ?? 'airlock.yaml');
-    const split = typeof values.split === 'string' ? parseSize(values.split, '--split') : undefined;
-    if (split !== undefined && split < MIN_VOLUME_SIZE) throw new UsageError(`--split ${values.split as string} is too small: a volume needs at least ${MIN_VOLUME_SIZE / 1024} KiB`);
-    let parity: number | undefined;
-    if (typeof values.parity === 'string') {
-      parity = Number(values.parity);
-      if (!/^\d+$/.test(values.parity) || parity > 99) throw new UsageError(`--parity must be a whole number from 0 to 99, got "${values.parity}"`);
-      if (split === undefined && parity > 0) throw new UsageError('--parity needs --split: recovery volumes rebuild lost volumes', { hint: 'e.g. --split 4GiB --parity 2' });
-    }
-    // The key is read (and its passphrase checked) before anything is downloaded.
-    const sign = typeof values.sign === 'string' ? await loadSigningKey(values.sign, await readPassphrase(values['passphrase-file'] as string | undefined)) : undefined;
-    const client = makeClient(values);
-    const http = makeChartHttp(values);
+    const passphraseFile = values['passphrase-file'] as string | undefined;
+    await using session = sessionFrom(values, out);
     const started = Date.now();
-    try {
-      const result = await pack({
-        specPath,
-        out: resolve(values.output),
-        cacheDir: resolve((values.cache as string | undefined) ?? defaultCacheDir()),
-        open: (ref) => client.repository(ref),
-        http,
-        relock: values.lock === true,
-        since: values.since as string | undefined,
-        split: split !== undefined ? { size: split, parity } : undefined,
-        sign,
-        concurrency: concurrencyOf(values),
-        signal,
-        onEvent: (e) => {
-          if (e.type === 'phase') {
-            // One pass: "download" when anything is fetched, "write" when the cache has it all. A
-            // split bundle's "write" comes after its downloads, without a total or images.
-            if (e.phase === 'download' || e.phase === 'write') {
-              out.begin(e.phase, e.total ?? 0);
-              for (const i of e.images ?? []) out.image(i.reference, i.size);
-            } else if (e.phase === 'parity') out.begin('recovery volumes', 0);
-            else if (e.phase === 'base') out.info(`reading the base ${values.since as string}`);
-            else out.info('locking');
-          } else if (e.type === 'write-progress') out.progress(e.written, e.total);
-          else out.copy(e);
-        },
-      });
-      const inv = result.inventory;
-      const secs = (Date.now() - started) / 1000;
-      const charts = result.lock.charts?.length ?? 0;
-      const images = inv.images.length - charts;
-      const lines = [
-        `wrote ${result.path}: ${images} images, ${charts} charts, ${inv.blobs.length} blobs, ${formatBytes(result.size)} (downloaded ${formatBytes(result.downloaded)}) in ${secs.toFixed(1)}s`,
-      ];
-      if (result.delta) {
-        const d = result.delta;
-        lines.push(`a delta of ${d.base.name} ${d.base.version} (inventory ${d.base.inventory}): relies on ${d.blobs} blob${d.blobs === 1 ? '' : 's'} (${formatBytes(d.bytes)}) from it`);
-      }
-      if (result.volumes) {
-        const v = result.volumes;
-        const data = result.files.slice(0, v.count).map((f) => basename(f));
-        lines.push(`in ${v.count} volume${v.count === 1 ? '' : 's'} of at most ${formatBytes(v.size)}: ${data.length > 3 ? `${data[0]} … ${data.at(-1)}` : data.join(', ')}${v.parity ? `, and ${v.parity} recovery volume${v.parity === 1 ? '' : 's'}: ${result.files.slice(v.count).map((f) => basename(f)).join(', ')}` : ''}`);
-      }
-      if (result.signature) lines.push(`signed with ${sign!.path} (${result.signature.algorithm}, key ${result.signature.key})`);
-      lines.push(`inventory ${result.inventoryDigest}`);
-      out.result(
-        {
-          bundle: result.path,
-          size: result.size,
-          images,
-          charts,
-          blobs: inv.blobs.length,
-          downloaded: result.downloaded,
-          seconds: secs,
-          inventoryDigest: result.inventoryDigest,
-          files: result.files,
-          ...(result.volumes ? { volumes: result.volumes } : {}),
-          ...(result.delta ? { delta: result.delta } : {}),
-          ...(result.signature ? { signature: result.signature } : {}),
-        },
-        lines.join('\n'),
-      );
-    } finally {
-      await Promise.all([client.close(), http.close()]);
+    const result = await pack(values.output, {
+      spec: (values.file as string | undefined) ?? 'airlock.yaml',
+      relock: values.lock === true,
+      since: values.since as string | undefined,
+      split: values.split as string | undefined,
+      parity: intFlag(values.parity),
+      sign: values.sign as string | undefined,
+      passphrase: passphraseFile !== undefined ? await readPassphrase(passphraseFile) : undefined,
+      session,
+      signal,
+      onEvent: (e) => {
+        if (e.type === 'phase') {
+          // One pass: "download" when anything is fetched, "write" when the cache has it all. A
+          // split bundle's "write" comes after its downloads, without a total or images.
+          if (e.phase === 'download' || e.phase === 'write') {
+            out.begin(e.phase, e.total ?? 0);
+            for (const i of e.images ?? []) out.image(i.reference, i.size);
+          } else if (e.phase === 'parity') out.begin('recovery volumes', 0);
+          else if (e.phase === 'base') out.info(`reading the base ${values.since as string}`);
+          else out.info('locking');
+        } else if (e.type === 'write-progress') out.progress(e.written, e.total);
+        else out.copy(e);
+      },
+    });
+    const inv = result.inventory;
+    const secs = (Date.now() - started) / 1000;
+    const charts = result.lock.charts?.length ?? 0;
+    const images = inv.images.length - charts;
+    const lines = [
+      `wrote ${result.path}: ${images} images, ${charts} charts, ${inv.blobs.length} blobs, ${formatBytes(result.size)} (downloaded ${formatBytes(result.downloaded)}) in ${secs.toFixed(1)}s`,
+    ];
+    if (result.delta) {
+      const d = result.delta;
+      lines.push(`a delta of ${d.base.name} ${d.base.version} (inventory ${d.base.inventory}): relies on ${d.blobs} blob${d.blobs === 1 ? '' : 's'} (${formatBytes(d.bytes)}) from it`);
     }
+    if (result.volumes) {
+      const v = result.volumes;
+      const data = result.files.slice(0, v.count).map((f) => basename(f));
+      lines.push(`in ${v.count} volume${v.count === 1 ? '' : 's'} of at most ${formatBytes(v.size)}: ${data.length > 3 ? `${data[0]} … ${data.at(-1)}` : data.join(', ')}${v.parity ? `, and ${v.parity} recovery volume${v.parity === 1 ? '' : 's'}: ${result.files.slice(v.count).map((f) => basename(f)).join(', ')}` : ''}`);
+    }
+    if (result.signature) lines.push(`signed with ${resolve(values.sign as string)} (${result.signature.algorithm}, key ${result.signature.key})`);
+    lines.push(`inventory ${result.inventoryDigest}`);
+    out.result(
+      {
+        bundle: result.path,
+        size: result.size,
+        images,
+        charts,
+        blobs: inv.blobs.length,
+        downloaded: result.downloaded,
+        seconds: secs,
+        inventoryDigest: result.inventoryDigest,
+        files: result.files,
+        ...(result.volumes ? { volumes: result.volumes } : {}),
+        ...(result.delta ? { delta: result.delta } : {}),
+        ...(result.signature ? { signature: result.signature } : {}),
+      },
+      lines.join('\n'),
+    );
   },
-};
+});

@@ -1,10 +1,9 @@
 import { createReadStream } from 'node:fs';
-import { rename, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ExitCode, NotFoundError, UsageError } from '../../core/errors.ts';
 import { parseTarget } from '../../rewrite/mapping.ts';
-import { postRender } from '../../rewrite/post-render.ts';
-import type { Command } from './types.ts';
+import { postRender } from '../../api/post-render.ts';
+import { defineCommand } from './types.ts';
 
 // Rendered manifests are held in memory (they are parsed as YAML documents); helm's own limit for
 // a release is far below this.
@@ -22,7 +21,7 @@ async function readAll(stream: NodeJS.ReadableStream, what: string): Promise<str
   return Buffer.concat(chunks).toString('utf8');
 }
 
-export const postRenderCommand: Command = {
+export const postRenderCommand = defineCommand({
   name: 'post-render',
   summary: 'map every image in rendered manifests (stdin) to your registry: helm\'s post-renderer',
   usage: `Usage: airlock post-render --registry R[/P] [FILE] [--report FILE] [--strict]
@@ -60,14 +59,15 @@ Options:
     strict: { type: 'boolean', default: false },
     namespace: { type: 'string', short: 'n' },
   },
-  async run({ values, positionals, out }) {
+  async run({ values, positionals, out, signal }) {
     const registry = values.registry as string | undefined;
     if (registry === undefined || registry === '') {
       throw new UsageError('post-render needs --registry R[/P]: the registry `airlock push` filled', {
         hint: 'as helm\'s post-renderer: --post-renderer airlock-postrender --post-renderer-args --registry=R[/P]',
       });
     }
-    const target = parseTarget(registry);
+    // A registry that is not R[/P] fails before stdin is read.
+    parseTarget(registry);
     if (positionals.length > 1) throw new UsageError(`post-render reads one input, got ${positionals.length}: ${positionals.join(' ')}`);
     const file = positionals[0];
     let text: string;
@@ -86,15 +86,9 @@ Options:
       }
       text = await readAll(process.stdin, 'stdin');
     }
-    const result = postRender(text, target, typeof values.namespace === 'string' ? { namespace: values.namespace } : {});
+    const result = await postRender(text, registry, { namespace: values.namespace as string | undefined, report: values.report as string | undefined, signal });
     const strictFail = values.strict === true && result.remaining.length > 0;
     if (!strictFail) process.stdout.write(result.text);
-    const report = typeof values.report === 'string' ? resolve(values.report) : undefined;
-    if (report) {
-      const tmp = `${report}.${process.pid}.tmp`;
-      await writeFile(tmp, `${JSON.stringify({ registry, documents: result.documents, changed: result.changed, remaining: result.remaining, warnings: result.warnings }, null, 2)}\n`);
-      await rename(tmp, report);
-    }
     for (const w of result.warnings) out.info(`warning: ${w}`);
     out.info(`post-render: ${result.changed.length} image reference(s) mapped to ${registry} in ${result.documents} document(s)`);
     for (const r of result.remaining) out.info(`not mapped: ${r.resource} ${r.path}: ${r.image}`);
@@ -104,4 +98,4 @@ Options:
     }
     return ExitCode.ok;
   },
-};
+});

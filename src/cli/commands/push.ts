@@ -1,15 +1,10 @@
-import { resolve } from 'node:path';
 import { UsageError } from '../../core/errors.ts';
-import { pushBundle } from '../../push/push.ts';
-import { formatTarget, parseTarget } from '../../rewrite/mapping.ts';
-import { inspectBundle } from '../../bundle/inspect.ts';
-import { loadVerifyingKey } from '../../sign/keys.ts';
-import { recordImport } from './history-record.ts';
+import { push } from '../../api/push.ts';
 import { formatBytes, table } from '../output.ts';
-import { concurrencyOf, makeClient, registryOptions, registryUsage } from './registry-flags.ts';
-import type { Command } from './types.ts';
+import { registryOptions, registryUsage, sessionFrom } from './registry-flags.ts';
+import { defineCommand } from './types.ts';
 
-export const pushCommand: Command = {
+export const pushCommand = defineCommand({
   name: 'push',
   summary: 'push every image and chart of a bundle into a registry, digests unchanged',
   usage: `Usage: airlock push BUNDLE REGISTRY[/PREFIX] [--key NAME.pub]
@@ -33,62 +28,40 @@ ${registryUsage}`,
   options: { key: { type: 'string' }, ...registryOptions },
   async run({ values, positionals, out, signal }) {
     if (positionals.length < 2) throw new UsageError('push needs a bundle and a target: airlock push BUNDLE REGISTRY[/PREFIX]');
-    const bundlePaths = positionals.slice(0, -1).map((p) => resolve(p));
-    const bundlePath = bundlePaths.length === 1 ? bundlePaths[0]! : bundlePaths;
-    const target = parseTarget(positionals.at(-1)!);
-    const key = typeof values.key === 'string' ? await loadVerifyingKey(values.key) : undefined;
-    const client = makeClient(values);
+    const bundles = positionals.slice(0, -1);
+    await using session = sessionFrom(values, out);
     const started = Date.now();
-    try {
-      const info = await inspectBundle(bundlePath);
-      out.begin(`push to ${formatTarget(target)}`, info.totals.bytes);
-      for (const img of info.images) out.image(img.reference, img.size);
-      for (const c of info.charts) out.image(c.reference, c.size);
-      const result = await pushBundle({
-        bundlePath,
-        key,
-        target,
-        open: (ref) => client.repository(ref),
-        concurrency: concurrencyOf(values),
-        signal,
-        onEvent: (e) => {
-          if (e.type === 'image-done') out.imageDone(e.image, `pushed ${e.target}@${e.digest.slice(0, 19)}`);
-          else out.copy(e);
-        },
-      });
-      const secs = (Date.now() - started) / 1000;
-      const rows = [['SOURCE', 'TARGET', 'DIGEST', 'UPLOADED', 'SKIPPED', 'MOUNTED']];
-      for (const i of result.images) rows.push([i.source, i.target, i.digest, String(i.blobs.copied), String(i.blobs.exists), String(i.blobs.mounted)]);
-      const charts = result.images.filter((i) => i.kind === 'chart');
-      // What a user types next: the helm command that pulls each chart back out.
-      const pulls = charts.map((c) => {
-        const colon = c.target.lastIndexOf(':');
-        return `  helm pull oci://${c.target.slice(0, colon)} --version ${c.target.slice(colon + 1).replaceAll('_', '+')}`;
-      });
-      await recordImport(out, {
-        action: 'push',
-        bundle: result.bundle.path,
-        name: result.bundle.name,
-        version: result.bundle.version,
-        inventory: result.bundle.inventory,
-        key: result.signature?.key ?? null,
-        verified: result.signature?.verified === true,
-        delta: result.delta?.base,
-        target: formatTarget(target),
-        images: result.images.length,
-      });
-      const notes = [
-        ...(result.delta ? [`a delta of ${result.delta.base.name} ${result.delta.base.version}: ${result.delta.relied} relied-on blobs found in the registry${result.delta.mounted ? ` (${result.delta.mounted} mounted from another repository)` : ''}`] : []),
-        ...(result.signature ? [`signed by key ${result.signature.key}${result.signature.verified ? ', verified' : ' (not checked: give --key NAME.pub)'}`] : []),
-      ];
-      out.result(
-        { target: formatTarget(target), images: result.images, bytes: result.bytes, seconds: secs, bundle: result.bundle, ...(result.delta ? { delta: result.delta } : {}), ...(result.signature ? { signature: result.signature } : {}) },
-        `${table(rows)}\npushed ${result.images.length - charts.length} images and ${charts.length} charts to ${formatTarget(target)}: uploaded ${formatBytes(result.bytes)} in ${secs.toFixed(1)}s` +
-          (pulls.length > 0 ? `\ncharts:\n${pulls.join('\n')}` : '') +
-          (notes.length > 0 ? `\n${notes.join('\n')}` : ''),
-      );
-    } finally {
-      await client.close();
-    }
+    const result = await push(bundles.length === 1 ? bundles[0]! : bundles, positionals.at(-1)!, {
+      key: values.key as string | undefined,
+      session,
+      signal,
+      onEvent: (e) => {
+        if (e.type === 'phase') {
+          out.begin(`push to ${e.target}`, e.total);
+          for (const i of e.images) out.image(i.reference, i.size);
+        } else if (e.type === 'image-done') out.imageDone(e.image, `pushed ${e.target}@${e.digest.slice(0, 19)}`);
+        else if (e.type === 'warning') out.warning(e);
+        else out.copy(e);
+      },
+    });
+    const secs = (Date.now() - started) / 1000;
+    const rows = [['SOURCE', 'TARGET', 'DIGEST', 'UPLOADED', 'SKIPPED', 'MOUNTED']];
+    for (const i of result.images) rows.push([i.source, i.target, i.digest, String(i.blobs.copied), String(i.blobs.exists), String(i.blobs.mounted)]);
+    const charts = result.images.filter((i) => i.kind === 'chart');
+    // What a user types next: the helm command that pulls each chart back out.
+    const pulls = charts.map((c) => {
+      const colon = c.target.lastIndexOf(':');
+      return `  helm pull oci://${c.target.slice(0, colon)} --version ${c.target.slice(colon + 1).replaceAll('_', '+')}`;
+    });
+    const notes = [
+      ...(result.delta ? [`a delta of ${result.delta.base.name} ${result.delta.base.version}: ${result.delta.relied} relied-on blobs found in the registry${result.delta.mounted ? ` (${result.delta.mounted} mounted from another repository)` : ''}`] : []),
+      ...(result.signature ? [`signed by key ${result.signature.key}${result.signature.verified ? ', verified' : ' (not checked: give --key NAME.pub)'}`] : []),
+    ];
+    out.result(
+      { target: result.target, images: result.images, bytes: result.bytes, seconds: secs, bundle: result.bundle, ...(result.delta ? { delta: result.delta } : {}), ...(result.signature ? { signature: result.signature } : {}) },
+      `${table(rows)}\npushed ${result.images.length - charts.length} images and ${charts.length} charts to ${result.target}: uploaded ${formatBytes(result.bytes)} in ${secs.toFixed(1)}s` +
+        (pulls.length > 0 ? `\ncharts:\n${pulls.join('\n')}` : '') +
+        (notes.length > 0 ? `\n${notes.join('\n')}` : ''),
+    );
   },
-};
+});

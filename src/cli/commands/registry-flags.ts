@@ -1,8 +1,8 @@
-// Flags shared by every command that talks to registries, and the client they configure.
-import { homedir } from 'node:os';
-import { join } from 'node:path';
-import { UsageError } from '../../core/errors.ts';
-import { RegistryClient } from '../../registry/client.ts';
+// Flags shared by every command that talks to registries and chart repositories, and the library
+// session they configure (the defaults are the library's).
+import { createSession, type Session } from '../../api/session.ts';
+import { DEFAULT_CERTS_DIRS, DEFAULT_CONCURRENCY, MAX_CONCURRENCY } from '../../api/defaults.ts';
+import type { Output } from '../output.ts';
 
 export const registryOptions = {
   'ca-file': { type: 'string' },
@@ -14,33 +14,29 @@ export const registryOptions = {
 export const registryUsage = `Registry options:
   --ca-file FILE          trust this CA bundle (PEM) for every registry
   --certs-dir DIR         certs.d-style directory: DIR/HOST[:PORT]/*.crt (CAs), client.cert + client.key
-                          (default: /etc/containers/certs.d and /etc/docker/certs.d)
+                          (default: ${DEFAULT_CERTS_DIRS.join(' and ')})
   --insecure HOST[:PORT]  allow plain HTTP / unverified TLS for this registry (repeatable;
                           loopback registries are allowed plain HTTP without it)
-  --concurrency N         parallel transfers (default 8)
+  --concurrency N         parallel transfers, 1 to ${MAX_CONCURRENCY} (default ${DEFAULT_CONCURRENCY})
 Credentials come from ~/.docker/config.json (auths, credHelpers, credsStore), $DOCKER_CONFIG,
 $REGISTRY_AUTH_FILE and containers auth.json, like docker, podman and skopeo.`;
 
-export function concurrencyOf(values: Record<string, unknown>): number {
-  const raw = values.concurrency;
-  if (raw === undefined) return 8;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 64) throw new UsageError(`--concurrency must be an integer from 1 to 64, got "${String(raw)}"`);
-  return n;
+/** A whole number as typed, or NaN (the library says what it expects, the CLI which flag). */
+export function intFlag(v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  return typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : Number.NaN;
 }
 
-export function makeClient(values: Record<string, unknown>): RegistryClient {
-  const certsDirs = (values['certs-dir'] as string[] | undefined) ?? ['/etc/containers/certs.d', '/etc/docker/certs.d'];
-  return new RegistryClient({
+/** The session a command's flags describe; its warnings go to the output. */
+export function sessionFrom(values: Record<string, unknown>, out: Output): Session {
+  return createSession({
     caFile: values['ca-file'] as string | undefined,
-    certsDirs,
-    insecure: (values.insecure as string[] | undefined) ?? [],
-    concurrency: concurrencyOf(values),
+    certsDirs: values['certs-dir'] as string[] | undefined,
+    insecure: values.insecure as string[] | undefined,
+    concurrency: intFlag(values.concurrency),
+    cacheDir: values.cache as string | undefined,
+    onEvent: (e) => {
+      if (e.type === 'warning') out.warning(e);
+    },
   });
-}
-
-export function defaultCacheDir(): string {
-  if (process.env.AIRLOCK_CACHE) return process.env.AIRLOCK_CACHE;
-  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
-  return join(base, 'airlock');
 }

@@ -1,6 +1,6 @@
 // The helm flags (-f, --set, --kube-version, ...) of discover, audit, netpol and rewrite: one
 // meaning everywhere, the way `helm template` takes them.
-import type { RenderInputOptions } from '../../discover/sources.ts';
+import type { RenderOptions } from '../../api/options.ts';
 
 /** helm template flags, shared by every command that renders charts (rewrite takes one chart, no kubectl). */
 export const chartFlags = {
@@ -29,8 +29,8 @@ export function strings(v: unknown): string[] {
   return Array.isArray(v) ? (v as string[]) : typeof v === 'string' ? [v] : [];
 }
 
-/** The render options the flags give; each command adds its own `inputs` (rewrite takes none). */
-export function renderInputOptions(values: Record<string, unknown>, signal: AbortSignal): Omit<RenderInputOptions, 'inputs'> {
+/** The library's render options the flags give (each command adds its inputs). */
+export function renderOptionsOf(values: Record<string, unknown>): RenderOptions {
   return {
     valuesFiles: strings(values.values),
     set: strings(values.set),
@@ -40,6 +40,5 @@ export function renderInputOptions(values: Record<string, unknown>, signal: Abor
     apiVersions: strings(values['api-versions']),
     ...(typeof values.helm === 'string' ? { helm: values.helm } : {}),
     ...(typeof values.kubectl === 'string' ? { kubectl: values.kubectl } : {}),
-    signal,
   };
 }

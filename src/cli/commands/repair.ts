@@ -1,9 +1,9 @@
-import { basename, resolve } from 'node:path';
+import { basename } from 'node:path';
 import { ExitCode, UsageError } from '../../core/errors.ts';
-import { repairBundle } from '../../bundle/index.ts';
-import type { Command } from './types.ts';
+import { repair } from '../../api/repair.ts';
+import { defineCommand } from './types.ts';
 
-export const repairCommand: Command = {
+export const repairCommand = defineCommand({
   name: 'repair',
   summary: 'rebuild lost or damaged volumes of a split bundle from its recovery volumes',
   usage: `Usage: airlock repair BUNDLE.tar.*      (or BUNDLE.tar, or any one of its volumes)
@@ -16,13 +16,8 @@ fsync, rename). Run \`airlock verify\` first to see what is lost.`,
   options: {},
   async run({ positionals, out, signal }) {
     if (positionals.length === 0) throw new UsageError('repair needs a split bundle: airlock repair BUNDLE.tar.*');
-    const paths = positionals.map((p) => resolve(p));
     out.begin('repair', 0);
-    const r = await repairBundle(paths.length === 1 ? paths[0]! : paths, {
-      signal,
-      onProgress: (p) => out.progress(p.done, p.total),
-      onRepairProgress: (p) => out.progress(p.done, p.total),
-    });
+    const r = await repair(positionals.length === 1 ? positionals[0]! : positionals, { signal, onEvent: (p) => out.progress(p.done, p.total) });
     const restored = [...r.restored, ...r.parityRestored];
     const strays = r.before.files.filter((f) => f.state === 'stray');
     out.result(
@@ -34,4 +29,4 @@ fsync, rename). Run \`airlock verify\` first to see what is lost.`,
     );
     return ExitCode.ok;
   },
-};
+});

@@ -1,11 +1,9 @@
-import { rename, writeFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import { ExitCode, UsageError } from '../../core/errors.ts';
-import { rewriteChart, type RewriteResult } from '../../rewrite/rewrite.ts';
-import { chartFlags, renderInputOptions } from './render-flags.ts';
-import type { Command } from './types.ts';
+import { rewrite, type RewriteReport } from '../../api/rewrite.ts';
+import { chartFlags, renderOptionsOf } from './render-flags.ts';
+import { defineCommand } from './types.ts';
 
-function summary(r: RewriteResult): string[] {
+function summary(r: RewriteReport): string[] {
   const lines: string[] = [];
   if (r.globalImageRegistry) lines.push(`the chart honours global.imageRegistry: the overlay sets it to ${r.target}`);
   const done = r.images.filter((i) => i.status === 'redirected').length;
@@ -24,7 +22,7 @@ function summary(r: RewriteResult): string[] {
   return lines;
 }
 
-export const rewriteCommand: Command = {
+export const rewriteCommand = defineCommand({
   name: 'rewrite',
   summary: 'write a values overlay that points every image of a chart at your registry, proven by rendering',
   usage: `Usage: airlock rewrite CHART --registry R[/P] [-f values.yaml]... [--set k=v]... [-o overlay.yaml] [--json]
@@ -76,18 +74,9 @@ Options:
     const registry = values.registry as string | undefined;
     if (registry === undefined) throw new UsageError('rewrite needs --registry R[/P]: the registry `airlock push` filled', { hint: 'e.g. airlock rewrite ./charts/shop --registry harbor.internal/mirror -o overlay.yaml' });
     // --kubectl is not a rewrite flag, so the options carry none.
-    const result = await rewriteChart({
-      chart: positionals[0]!,
-      registry,
-      ...renderInputOptions(values, signal),
-    });
+    const result = await rewrite(positionals[0]!, registry, { ...renderOptionsOf(values), output: values.out as string | undefined, signal });
     for (const w of result.warnings) out.info(`warning: ${w}`);
-    const file = typeof values.out === 'string' ? resolve(values.out) : undefined;
-    if (file) {
-      const tmp = `${file}.${process.pid}.tmp`;
-      await writeFile(tmp, result.overlayText);
-      await rename(tmp, file);
-    }
+    const file = result.file;
     for (const line of summary(result)) out.info(line);
     if (file) out.info(`wrote ${values.out as string}`);
     out.result(
@@ -107,4 +96,4 @@ Options:
     );
     return result.notRedirected.length > 0 ? ExitCode.findings : ExitCode.ok;
   },
-};
+});

@@ -2,7 +2,7 @@ import { constants } from 'node:os';
 import { ExitCode, UsageError } from '../../core/errors.ts';
 import { runSandbox, SINK_ADDRESS, type SandboxReport } from '../../audit/sandbox/sandbox.ts';
 import { Output, table } from '../output.ts';
-import type { Command } from './types.ts';
+import { defineCommand } from './types.ts';
 
 const VALUE_FLAGS = new Set(['--allow', '--timeout', '--dns']);
 
@@ -51,7 +51,7 @@ export function humanSandboxReport(r: SandboxReport): string {
   return lines.join('\n');
 }
 
-export const sandboxCommand: Command = {
+export const sandboxCommand = defineCommand({
   name: 'sandbox',
   summary: 'run a command with no way off the machine and report every lookup and connection it tries (Linux, root)',
   usage: `Usage: airlock sandbox [--allow HOST:PORT]... [--timeout S] [--dns sink|nxdomain] [--json] -- COMMAND ARGS...
@@ -117,4 +117,4 @@ Exit code: ${ExitCode.findings} when anything beyond --allow was attempted; else
     // Like a shell: a command killed by a signal exits 128 + its number.
     return report.exitCode ?? 128 + (report.signal ? (constants.signals[report.signal as NodeJS.Signals] ?? 15) : 15);
   },
-};
+});

@@ -1,12 +1,10 @@
 import { resolve } from 'node:path';
 import { ExitCode, UsageError } from '../../core/errors.ts';
-import { DEFAULT_LISTEN, startServer, type AccessLogEntry } from '../../serve/server.ts';
-import { groupBundlePaths, openBundle, verifySignature } from '../../bundle/index.ts';
-import { loadVerifyingKey } from '../../sign/keys.ts';
-import { recordImport } from './history-record.ts';
-import type { Command } from './types.ts';
+import { DEFAULT_LISTEN, type AccessLogEntry } from '../../serve/server.ts';
+import { serve } from '../../api/serve.ts';
+import { defineCommand } from './types.ts';
 
-export const serveCommand: Command = {
+export const serveCommand = defineCommand({
   name: 'serve',
   summary: 'serve bundles as a read-only OCI registry (and containerd/k3s mirror), no unpacking',
   usage: `Usage: airlock serve BUNDLE... [--listen ADDR] [--tls-cert FILE --tls-key FILE] [--htpasswd FILE] [--prefix P]
@@ -43,65 +41,34 @@ Stops on SIGINT/SIGTERM: no new connections, requests in flight finish (up to 10
   },
   async run({ values, positionals, out, signal }) {
     if (positionals.length === 0) throw new UsageError('serve needs at least one bundle: airlock serve BUNDLE... [--listen ADDR]');
-    const bundles = positionals.map((p) => resolve(p));
-    const key = typeof values.key === 'string' ? await loadVerifyingKey(values.key) : undefined;
-    if (key) {
-      // Before a socket opens: an unsigned or foreign bundle is never served.
-      for (const files of await groupBundlePaths(bundles)) {
-        const b = await openBundle(files, { signal });
-        try {
-          verifySignature(b, key);
-        } finally {
-          await b.close();
-        }
-      }
-    }
-    let requests = 0;
-    const log = (e: AccessLogEntry): void => {
-      requests++;
-      if (out.mode === 'quiet') return;
-      if (out.mode === 'json') process.stderr.write(`${JSON.stringify({ type: 'access', ...e })}\n`);
-      else process.stderr.write(`${accessLine(e)}\n`);
-    };
-    const srv = await startServer({
-      bundles,
+    const srv = await serve(positionals, {
       listen: values.listen as string | undefined,
       tlsCert: values['tls-cert'] as string | undefined,
       tlsKey: values['tls-key'] as string | undefined,
       htpasswd: values.htpasswd as string | undefined,
       prefix: values.prefix as string | undefined,
+      key: values.key as string | undefined,
       signal,
-      onAccess: log,
+      onEvent: (e) => {
+        if (e.type === 'warning') return out.warning(e);
+        if (out.mode === 'quiet') return;
+        process.stderr.write(`${out.mode === 'json' ? JSON.stringify(e) : accessLine(e)}\n`);
+      },
     });
     try {
-      const images = srv.set.images.map((i) => ({ image: i.name, served: srv.catalog.servedName(i), digest: i.root.digest }));
-      for (const b of srv.set.bundles) {
-        await recordImport(out, {
-          action: 'serve',
-          bundle: b.path,
-          name: b.bundleInfo.name,
-          version: b.bundleInfo.version,
-          inventory: b.inventoryDigest,
-          key: b.signature?.info.key ?? null,
-          verified: key !== undefined,
-          delta: b.inventory.delta?.base,
-          target: srv.url,
-          images: b.images().length,
-        });
-      }
-      out.event({ type: 'listening', url: srv.url, address: srv.address, port: srv.port, tls: srv.tls, auth: values.htpasswd !== undefined, bundles, images });
-      out.info(`serving ${images.length} images from ${srv.set.bundles.length} bundle${srv.set.bundles.length === 1 ? '' : 's'}:`);
-      for (const i of images) out.info(`  ${i.served}  (${i.image})`);
-      out.info(`listening on ${srv.url}${srv.address === '::' || srv.address === '0.0.0.0' ? ' (every address)' : ''}${values.htpasswd !== undefined ? ', Basic auth required' : ''}`);
+      out.event({ type: 'listening', url: srv.url, address: srv.address, port: srv.port, tls: srv.tls, auth: srv.auth, bundles: positionals.map((p) => resolve(p)), images: srv.images });
+      out.info(`serving ${srv.images.length} images from ${srv.bundles.length} bundle${srv.bundles.length === 1 ? '' : 's'}:`);
+      for (const i of srv.images) out.info(`  ${i.served}  (${i.image})`);
+      out.info(`listening on ${srv.url}${srv.address === '::' || srv.address === '0.0.0.0' ? ' (every address)' : ''}${srv.auth ? ', Basic auth required' : ''}`);
       await new Promise<void>((r) => (signal.aborted ? r() : signal.addEventListener('abort', () => r(), { once: true })));
       out.info('stopping: finishing requests in flight');
     } finally {
       await srv.close();
     }
-    out.result({ stopped: true, url: srv.url, requests }, `stopped after ${requests} request${requests === 1 ? '' : 's'}`);
+    out.result({ stopped: true, url: srv.url, requests: srv.requests }, `stopped after ${srv.requests} request${srv.requests === 1 ? '' : 's'}`);
     return ExitCode.ok;
   },
-};
+});
 
 /** Common-log-like: remote user "METHOD path" status bytes time. Never a credential. */
 function accessLine(e: AccessLogEntry): string {

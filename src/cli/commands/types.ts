@@ -1,4 +1,5 @@
 import type { ParseArgsConfig } from 'node:util';
+import { inFlagTerms } from '../flag-terms.ts';
 import type { Output } from '../output.ts';
 
 export interface CommandContext {
@@ -17,4 +18,19 @@ export interface Command {
   preprocessArgs?(args: string[]): string[];
   /** Returns an exit code, or nothing for success. Throws typed errors. */
   run(ctx: CommandContext): Promise<number | void>;
+}
+
+/** A command whose library errors name the flags the user typed (see flag-terms.ts). */
+export function defineCommand(command: Command): Command {
+  const run = command.run.bind(command);
+  return {
+    ...command,
+    async run(ctx) {
+      try {
+        return await run(ctx);
+      } catch (e) {
+        throw inFlagTerms(e, ctx.values);
+      }
+    },
+  };
 }

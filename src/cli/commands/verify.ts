@@ -1,10 +1,10 @@
-import { basename, resolve } from 'node:path';
+import { basename } from 'node:path';
 import { ExitCode, UsageError } from '../../core/errors.ts';
-import { verifyBundle, type VerifyReport } from '../../bundle/index.ts';
+import { verify, type VerifyReport } from '../../api/verify.ts';
 import { formatBytes } from '../output.ts';
-import type { Command } from './types.ts';
+import { defineCommand } from './types.ts';
 
-export const verifyCommand: Command = {
+export const verifyCommand = defineCommand({
   name: 'verify',
   summary: 'check every blob, manifest and the inventory of a bundle (its volumes, signature, base)',
   usage: `Usage: airlock verify BUNDLE [--base BASE]... [--complete] [--key NAME.pub] [--json]
@@ -36,18 +36,17 @@ Exit code 0 when the bundle is intact, ${ExitCode.integrity} when anything is wr
   },
   async run({ values, positionals, out, signal }) {
     if (positionals.length === 0) throw new UsageError('verify needs a bundle: airlock verify BUNDLE (or its volumes, BUNDLE.tar.*)');
-    const paths = positionals.map((p) => resolve(p));
     const started = Date.now();
     out.begin('verify', 0);
-    const report = await verifyBundle(paths.length === 1 ? paths[0]! : paths, {
+    const report = await verify(positionals.length === 1 ? positionals[0]! : positionals, {
       signal,
-      base: ((values.base as string[] | undefined) ?? []).map((b) => resolve(b)),
+      base: (values.base as string[] | undefined) ?? [],
       complete: values.complete === true,
       key: values.key as string | undefined,
-      onProgress: (p) => out.progress(p.done, p.total),
+      onEvent: (p) => out.progress(p.done, p.total),
     });
     const secs = (Date.now() - started) / 1000;
-    const name = report.volumes?.base ?? paths[0]!;
+    const name = report.bundle;
     const lines = report.problems.map((p) => {
       const head = p.digest ?? p.entry ?? '';
       // Volume problems already start with the volume's name.
@@ -63,7 +62,7 @@ Exit code 0 when the bundle is intact, ${ExitCode.integrity} when anything is wr
     );
     return report.ok ? ExitCode.ok : ExitCode.integrity;
   },
-};
+});
 
 function extras(r: VerifyReport): Record<string, unknown> {
   return { ...(r.delta ? { delta: r.delta } : {}), ...(r.signature ? { signature: r.signature } : {}), ...(r.volumes ? { volumes: r.volumes } : {}) };

@@ -1,0 +1,61 @@
+// pack: every locked image and chart into one verifiable bundle (or its volumes).
+import { resolve } from 'node:path';
+import { pack as packBundle, type PackEvent, type PackResult } from '../pack/pack.ts';
+import { checkSplit } from '../bundle/volumes.ts';
+import { loadSigningKey, readPassphrase } from '../sign/keys.ts';
+import { sinkOf } from './events.ts';
+import type { BaseOptions, EventOptions } from './options.ts';
+import { withSession } from './session.ts';
+
+export type { PackEvent, PackResult };
+
+export interface PackOptions extends BaseOptions, EventOptions<PackEvent> {
+  /** The spec (default ./airlock.yaml); the lock is read from beside it. */
+  spec?: string | undefined;
+  /** The lock (default airlock.lock beside the spec). */
+  lockFile?: string | undefined;
+  /** Lock first (and write the lock) instead of failing when it is missing or does not match the spec. */
+  relock?: boolean | undefined;
+  /**
+   * Pack a delta: only the blobs this base lacks. The previous bundle (its file, or volumes) or the
+   * lock it was packed from.
+   */
+  since?: string | undefined;
+  /** Write volumes of this size: bytes, or a size such as `4GiB`, `700M`, `650MB` (at least 64 KiB). */
+  split?: number | string | undefined;
+  /** With `split`: this many recovery volumes (0 to 99), from which repair rebuilds as many lost volumes. */
+  parity?: number | undefined;
+  /** Sign the inventory with this private key (a NAME.key from keygen). */
+  sign?: string | undefined;
+  /** The signing key's passphrase. Default: $AIRLOCK_KEY_PASSPHRASE when set. */
+  passphrase?: string | undefined;
+}
+
+/**
+ * Download every image and chart of the lock (verified, through the session's blob cache) and write
+ * one deterministic bundle at `output`: every blob once, the same bytes for the same lock. Nothing is
+ * left at `output` when it fails.
+ */
+export async function pack(output: string, options: PackOptions = {}): Promise<PackResult> {
+  const split = checkSplit(options.split, options.parity);
+  // The key is read (and its passphrase checked) before anything is downloaded.
+  const sign = options.sign !== undefined ? await loadSigningKey(options.sign, options.passphrase ?? (await readPassphrase(undefined))) : undefined;
+  return await withSession(options.session, async (session) => {
+    const onEvent = sinkOf(options);
+    return await packBundle({
+      specPath: resolve(options.spec ?? 'airlock.yaml'),
+      ...(options.lockFile !== undefined ? { lockPath: resolve(options.lockFile) } : {}),
+      out: resolve(output),
+      cacheDir: session.cacheDir,
+      open: (ref) => session.repository(ref),
+      http: session.chartHttp,
+      relock: options.relock === true,
+      since: options.since,
+      split,
+      sign,
+      concurrency: session.concurrency,
+      signal: options.signal,
+      onEvent,
+    });
+  });
+}

@@ -1,0 +1,32 @@
+// postRender: map every image in rendered manifests to your registry (helm's post-renderer).
+import { resolve } from 'node:path';
+import { throwIfAborted } from '../core/errors.ts';
+import { parseTarget } from '../rewrite/mapping.ts';
+import { postRender as mapManifests, type PostRenderResult, type RemainingImage, type RewrittenImage } from '../rewrite/post-render.ts';
+import { writeOutputFile } from '../util/output-file.ts';
+import type { BaseOptions } from './options.ts';
+
+export type { PostRenderResult, RemainingImage };
+export type { RewrittenImage as MappedImage };
+
+export interface PostRenderOptions extends BaseOptions {
+  /** Namespace of resources that name none, in the results (default `default`). */
+  namespace?: string | undefined;
+  /** Write what was mapped and what was not to this file, as JSON. */
+  report?: string | undefined;
+}
+
+/**
+ * Map every image reference in `manifests` (multi-document YAML) to `registry` (`R[/PREFIX]`, where
+ * a push put them), tags and digests kept; everything else comes out as it went in. `remaining`
+ * lists the images that still point outside the registry.
+ */
+export async function postRender(manifests: string, registry: string, options: PostRenderOptions = {}): Promise<PostRenderResult> {
+  throwIfAborted(options.signal);
+  const result = mapManifests(manifests, parseTarget(registry), options.namespace !== undefined ? { namespace: options.namespace } : {});
+  if (options.report !== undefined) {
+    const report = { registry, documents: result.documents, changed: result.changed, remaining: result.remaining, warnings: result.warnings };
+    await writeOutputFile(resolve(options.report), `${JSON.stringify(report, null, 2)}\n`); // TODO(atomic-file)
+  }
+  return result;
+}

@@ -1,0 +1,68 @@
+// push: every image and chart of a bundle into a registry, digests unchanged; recorded in the
+// import history.
+import { resolve } from 'node:path';
+import { inspectBundle } from '../bundle/inspect.ts';
+import { pushBundle, type PushedImage, type PushResult } from '../push/push.ts';
+import { formatTarget, parseTarget } from '../rewrite/mapping.ts';
+import { loadVerifyingKey } from '../sign/keys.ts';
+import { sinkOf, type PushEvent } from './events.ts';
+import { recordImport, type HistoryOptions } from './history-record.ts';
+import type { BaseOptions, EventOptions } from './options.ts';
+import { withSession } from './session.ts';
+
+export type { PushedImage };
+
+export interface PushOptions extends BaseOptions, EventOptions<PushEvent>, HistoryOptions {
+  /** Refuse the bundle (before sending anything) unless it is signed by this public key (a NAME.pub). */
+  key?: string | undefined;
+}
+
+export interface PushReport extends PushResult {
+  /** `REGISTRY[/PREFIX]` as pushed to. */
+  target: string;
+}
+
+/**
+ * Push a bundle (its file, or a split bundle's volumes) into `target` (`REGISTRY[/PREFIX]`):
+ * host/path:tag goes to REGISTRY/PREFIX/path:tag with the manifest bytes untouched, charts to
+ * REGISTRY/PREFIX/charts/NAME:VERSION. What the registry has is skipped; a rerun completes an
+ * interrupted push. A delta goes only into a registry that holds every blob it relies on.
+ */
+export async function push(bundle: string | readonly string[], target: string, options: PushOptions = {}): Promise<PushReport> {
+  const bundlePath = typeof bundle === 'string' ? resolve(bundle) : bundle.map((p) => resolve(p));
+  const to = parseTarget(target);
+  const key = options.key !== undefined ? await loadVerifyingKey(options.key) : undefined;
+  const onEvent = sinkOf(options);
+  return await withSession(options.session, async (session) => {
+    const info = await inspectBundle(bundlePath);
+    onEvent({ type: 'phase', phase: 'push', target: formatTarget(to), total: info.totals.bytes, images: [...info.images, ...info.charts].map((i) => ({ reference: i.reference, size: i.size })) });
+    const result = await pushBundle({
+      bundlePath,
+      key,
+      target: to,
+      open: (ref) => session.repository(ref),
+      concurrency: session.concurrency,
+      signal: options.signal,
+      onEvent,
+    });
+    await recordImport(
+      [
+        {
+          action: 'push',
+          bundle: result.bundle.path,
+          name: result.bundle.name,
+          version: result.bundle.version,
+          inventory: result.bundle.inventory,
+          key: result.signature?.key ?? null,
+          verified: result.signature?.verified === true,
+          delta: result.delta?.base,
+          target: formatTarget(to),
+          images: result.images.length,
+        },
+      ],
+      options,
+      onEvent,
+    );
+    return { ...result, target: formatTarget(to) };
+  });
+}

