@@ -2,7 +2,7 @@
 // running other children with a bound, and telling how much CPU other work took meanwhile.
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -31,19 +31,25 @@ export interface ChildRun {
   peakRssBytes: number;
 }
 
-/** Run the airlock CLI as a user would (Node 24, bin/airlock.mjs), with the RSS preload. */
+/**
+ * Run the airlock CLI as a user would: the package's bin executed through its shebang (what
+ * `npx airlock` does, V8 flags included) by Node 24, with the RSS preload added through NODE_OPTIONS.
+ */
 export async function airlock(args: string[], opts: { dir: string; cpuProf?: string | undefined; timeoutMs?: number }): Promise<ChildRun> {
   const rssFile = join(opts.dir, `rss-${process.hrtime.bigint()}.txt`);
-  const nodeArgs = ['--import', PRELOAD, ...(opts.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProf] : []), BIN, ...args];
+  const nodeOptions = [`--import=${PRELOAD}`, ...(opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProf}`] : [])];
   const env = {
     ...process.env,
+    // The shebang's `env node` finds this very Node 24 first.
+    PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`,
+    NODE_OPTIONS: [process.env.NODE_OPTIONS ?? '', ...nodeOptions].join(' ').trim(),
     AIRLOCK_BENCH_RSS_FILE: rssFile,
     // No credentials of the machine's user: both registries are anonymous loopback ones.
     DOCKER_CONFIG: join(opts.dir, 'docker-config'),
     REGISTRY_AUTH_FILE: join(opts.dir, 'no-auth.json'),
   };
   const started = performance.now();
-  const r = await runChild(process.execPath, nodeArgs, env, opts.timeoutMs ?? CHILD_TIMEOUT_MS);
+  const r = await runChild(BIN, args, env, opts.timeoutMs ?? CHILD_TIMEOUT_MS);
   const seconds = (performance.now() - started) / 1000;
   if (r.code !== 0) throw new Error(`airlock ${args.join(' ')} exited with ${r.code}${r.timedOut ? ' (timed out)' : ''}:\n${r.stderr.slice(-4000)}`);
   const peakRssBytes = Number(await readFile(rssFile, 'utf8'));

@@ -1,5 +1,8 @@
-#!/usr/bin/env node
-// Entry point for `npx airlock` / the package bin. In a development clone the CLI is the
+#!/usr/bin/env -S node --max-semi-space-size=8
+// Entry point for `npx airlock` / the package bin. The shebang caps V8's young generation (8 MiB
+// semi-spaces; by default they grow to tens of MiB under a steady allocation rate): airlock streams,
+// what it allocates dies young, and the larger young generation only raised the peak RSS (pack of
+// 1000 images here: 229 MB against 143 MB, no slower). In a development clone the CLI is the
 // TypeScript under src/, run natively by Node 24 (type stripping); an installed package runs the
 // JavaScript built into dist/ (`npm run build`, done by `npm pack`), because Node does not strip
 // types of files inside node_modules. Older runtimes get an actionable message, not a syntax error.
