@@ -68,6 +68,27 @@ function splitDomain(name: string): { registry: string; path: string } {
 }
 
 /**
+ * Split `name[:tag][@digest]` as written, checking and normalising nothing. A tag follows the last
+ * ':' that comes after the last '/', so registry ports are not tags.
+ */
+export function splitReference(text: string): { name: string; tag: string | undefined; digest: string | undefined } {
+  let name = text;
+  let digest: string | undefined;
+  const at = name.indexOf('@');
+  if (at >= 0) {
+    digest = name.slice(at + 1);
+    name = name.slice(0, at);
+  }
+  let tag: string | undefined;
+  const colon = name.lastIndexOf(':');
+  if (colon > name.lastIndexOf('/')) {
+    tag = name.slice(colon + 1);
+    name = name.slice(0, colon);
+  }
+  return { name, tag, digest };
+}
+
+/**
  * Parse a reference and normalise it to its fully qualified form.
  * `nginx` → docker.io/library/nginx:latest; `quay.io/p/n:v1@sha256:…` keeps both tag and digest.
  */
@@ -77,27 +98,18 @@ export function parseReference(input: string): Reference {
   // docker refuses these as names: they are image IDs, and pulling one by accident would be wrong.
   if (IMAGE_ID_RE.test(input)) throw bad(input, 'a 64-character hex string is an image ID, not a repository name');
 
-  let rest = input;
+  const shape = splitReference(input);
+  let rest = shape.name;
   let digest: Digest | undefined;
-  const at = rest.indexOf('@');
-  if (at >= 0) {
-    const d = rest.slice(at + 1);
+  if (shape.digest !== undefined) {
     try {
-      digest = parseDigest(d, 'digest');
+      digest = parseDigest(shape.digest, 'digest');
     } catch {
-      throw bad(input, `"${d}" is not a digest (sha256:<64 hex> or sha512:<128 hex>)`);
+      throw bad(input, `"${shape.digest}" is not a digest (sha256:<64 hex> or sha512:<128 hex>)`);
     }
-    rest = rest.slice(0, at);
   }
-
-  let tag: string | undefined;
-  // A tag follows the last ':' that comes after the last '/', so registry ports are not tags.
-  const lastColon = rest.lastIndexOf(':');
-  if (lastColon > rest.lastIndexOf('/')) {
-    tag = rest.slice(lastColon + 1);
-    rest = rest.slice(0, lastColon);
-    if (!isValidTag(tag)) throw bad(input, `"${tag}" is not a valid tag (letters, digits, _ . -, at most 128, not starting with . or -)`);
-  }
+  let tag = shape.tag;
+  if (tag !== undefined && !isValidTag(tag)) throw bad(input, `"${tag}" is not a valid tag (letters, digits, _ . -, at most 128, not starting with . or -)`);
 
   if (rest.length === 0) throw bad(input, 'the repository name is missing');
   let { registry, path } = splitDomain(rest);

@@ -6,7 +6,7 @@
 //    tag or digest, under a key that says image (`--solver-image=`, `SIDECAR_IMAGE=`), or, with no
 //    such key, a registry host with a dot in front of a path. Labels, host:port pairs, version
 //    strings, URLs, file paths and key=value pairs are refused.
-import { formatReference, parseReference, type Reference } from '../core/reference.ts';
+import { formatReference, parseReference, splitReference, type Reference } from '../core/reference.ts';
 
 const DIGEST_TEXT = /^sha256:[a-f0-9]{64}$|^sha512:[a-f0-9]{128}$/;
 /** Domains of well-known label and annotation keys (`kubernetes.io/os:linux` is not an image). */
@@ -23,24 +23,6 @@ function tryParse(text: string): Reference | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Split `name[:tag][@digest]` as written, without normalising, to see what the author wrote. */
-function shapeOf(text: string): { name: string; tag: string | undefined; digest: string | undefined } {
-  let rest = text;
-  let digest: string | undefined;
-  const at = rest.indexOf('@');
-  if (at >= 0) {
-    digest = rest.slice(at + 1);
-    rest = rest.slice(0, at);
-  }
-  let tag: string | undefined;
-  const colon = rest.lastIndexOf(':');
-  if (colon > rest.lastIndexOf('/')) {
-    tag = rest.slice(colon + 1);
-    rest = rest.slice(0, colon);
-  }
-  return { name: rest, tag, digest };
 }
 
 function basicallyClean(text: string): boolean {
@@ -63,7 +45,7 @@ export function imageFromField(value: unknown): string | undefined {
 export function imageFromNamedField(key: string, value: unknown): string | undefined {
   if (typeof value !== 'string' || !basicallyClean(value)) return undefined;
   if (value.startsWith('/') || value.startsWith('.') || value.startsWith('-')) return undefined;
-  const { name, tag, digest } = shapeOf(value);
+  const { name, tag, digest } = splitReference(value);
   const exact = key.toLowerCase() === 'image';
   if (!exact && !name.includes('/') && tag === undefined && digest === undefined) return undefined;
   if (!exact && tag !== undefined && digest === undefined && looksLikeHostPort(name, tag)) return undefined;
@@ -86,7 +68,7 @@ export function imageFromText(raw: string, keyed: boolean): string | undefined {
   const text = raw.replace(/^["']+|["']+$/g, '');
   if (!basicallyClean(text)) return undefined;
   if (/^[/.~\-:@]/.test(text)) return undefined;
-  const { name, tag, digest } = shapeOf(text);
+  const { name, tag, digest } = splitReference(text);
   if (tag === undefined && digest === undefined) return undefined;
   if (digest !== undefined && !DIGEST_TEXT.test(digest)) return undefined;
   if (tag !== undefined && digest === undefined && looksLikeHostPort(name, tag)) return undefined;
