@@ -13,13 +13,10 @@
 // packed from v1's lock is byte-identical to the one packed from v1.tar, and that it verifies
 // against v1. Everything talks to 127.0.0.1 only; the registry is stopped by its PID and every
 // temp dir removed in `finally`.
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startRegistry, type RunningRegistry } from '../test/helpers/registry.ts';
 import { blobBytes, buildImage, findBlob, layersOf, seedRegistry, type BuiltImage } from '../test/helpers/images.ts';
@@ -27,10 +24,8 @@ import { CONFIG_MEDIA_TYPES } from '../src/bundle/plan.ts';
 import { isManifestMediaType } from '../src/core/media-types.ts';
 import { openBundle } from '../src/bundle/index.ts';
 import { buildImageSet, type BenchImage, type SetSize } from './image-set.ts';
+import { airlock as runAirlock, MiB, type ChildRun } from './lib.ts';
 
-const BIN = fileURLToPath(new URL('../bin/airlock.mjs', import.meta.url));
-const MiB = 1024 * 1024;
-const CHILD_TIMEOUT_MS = 10 * 60_000;
 
 interface Result {
   size: SetSize;
@@ -53,25 +48,10 @@ function log(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
-async function airlock(args: string[], env: NodeJS.ProcessEnv): Promise<{ seconds: number; stdout: string }> {
-  const started = performance.now();
-  const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => {
-      if (err.length < MiB) err += d.toString();
-    });
-    const timer = setTimeout(() => child.pid !== undefined && process.kill(child.pid, 'SIGKILL'), CHILD_TIMEOUT_MS);
-    child.once('error', reject);
-    child.once('close', (c, sig) => {
-      clearTimeout(timer);
-      resolve({ code: c ?? (sig ? 128 : 1), stdout: out, stderr: err });
-    });
-  });
-  if (code !== 0) throw new Error(`airlock ${args.join(' ')} exited with ${code}:\n${stderr.slice(-4000)}`);
-  return { seconds: (performance.now() - started) / 1000, stdout };
+/** The airlock CLI as a user runs it (bench/lib.ts), in this benchmark's work folder. */
+function airlock(args: string[], env: NodeJS.ProcessEnv & { AIRLOCK_STATE: string }): Promise<ChildRun> {
+  // The run's peak-RSS note goes beside the state folder, in the benchmark's own folder.
+  return runAirlock(args, { dir: dirname(env.AIRLOCK_STATE), env });
 }
 
 function spec(reg: RunningRegistry, version: string, set: BenchImage[]): string {

@@ -35,7 +35,7 @@ export interface ChildRun {
  * Run the airlock CLI as a user would: the package's bin executed through its shebang (what
  * `npx airlock` does, V8 flags included) by Node 24, with the RSS preload added through NODE_OPTIONS.
  */
-export async function airlock(args: string[], opts: { dir: string; cpuProf?: string | undefined; timeoutMs?: number }): Promise<ChildRun> {
+export async function airlock(args: string[], opts: { dir: string; cpuProf?: string | undefined; timeoutMs?: number; env?: NodeJS.ProcessEnv }): Promise<ChildRun> {
   const rssFile = join(opts.dir, `rss-${process.hrtime.bigint()}.txt`);
   const nodeOptions = [`--import=${PRELOAD}`, ...(opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProf}`] : [])];
   const env = {
@@ -47,6 +47,7 @@ export async function airlock(args: string[], opts: { dir: string; cpuProf?: str
     // No credentials of the machine's user: both registries are anonymous loopback ones.
     DOCKER_CONFIG: join(opts.dir, 'docker-config'),
     REGISTRY_AUTH_FILE: join(opts.dir, 'no-auth.json'),
+    ...opts.env,
   };
   const started = performance.now();
   const r = await runChild(BIN, args, env, opts.timeoutMs ?? CHILD_TIMEOUT_MS);
