@@ -1,7 +1,7 @@
 // netpol: NetworkPolicies that deny egress except DNS, the cluster and the CIDR blocks given.
 import { resolve } from 'node:path';
 import { netpolForInputs, type NetpolResult, type NetworkPolicy } from '../audit/netpol.ts';
-import { writeOutputFile } from '../util/output-file.ts';
+import { writeFileAtomic } from '../util/atomic-file.ts';
 import { renderSettings, type BaseOptions, type RenderOptions } from './options.ts';
 
 export type { NetpolResult, NetworkPolicy };
@@ -23,6 +23,6 @@ export async function netpol(inputs: string | readonly string[], options: Netpol
   const r = await netpolForInputs({ ...renderSettings(options), inputs: typeof inputs === 'string' ? [inputs] : [...inputs], allowCidrs: options.allowCidrs ?? [] });
   if (options.output === undefined) return r;
   const file = resolve(options.output);
-  await writeOutputFile(file, r.yaml); // TODO(atomic-file)
+  await writeFileAtomic(file, r.yaml, { signal: options.signal });
   return { ...r, file };
 }

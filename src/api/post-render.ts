@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { throwIfAborted } from '../core/errors.ts';
 import { parseTarget } from '../rewrite/mapping.ts';
 import { postRender as mapManifests, type PostRenderResult, type RemainingImage, type RewrittenImage } from '../rewrite/post-render.ts';
-import { writeOutputFile } from '../util/output-file.ts';
+import { writeFileAtomic } from '../util/atomic-file.ts';
 import type { BaseOptions } from './options.ts';
 
 export type { PostRenderResult, RemainingImage };
@@ -26,7 +26,7 @@ export async function postRender(manifests: string, registry: string, options: P
   const result = mapManifests(manifests, parseTarget(registry), options.namespace !== undefined ? { namespace: options.namespace } : {});
   if (options.report !== undefined) {
     const report = { registry, documents: result.documents, changed: result.changed, remaining: result.remaining, warnings: result.warnings };
-    await writeOutputFile(resolve(options.report), `${JSON.stringify(report, null, 2)}\n`); // TODO(atomic-file)
+    await writeFileAtomic(resolve(options.report), `${JSON.stringify(report, null, 2)}\n`, { signal: options.signal });
   }
   return result;
 }

@@ -1,7 +1,7 @@
 // rewrite: a values overlay that points every image of a chart at your registry, proven by rendering.
 import { resolve } from 'node:path';
 import { rewriteChart, type RewriteResult } from '../rewrite/rewrite.ts';
-import { writeOutputFile } from '../util/output-file.ts';
+import { writeFileAtomic } from '../util/atomic-file.ts';
 import { renderSettings, type BaseOptions, type RenderOptions } from './options.ts';
 
 export type { RewriteResult };
@@ -26,6 +26,6 @@ export async function rewrite(chart: string, registry: string, options: RewriteO
   const result = await rewriteChart({ chart, registry, ...renderSettings(options) });
   if (options.output === undefined) return result;
   const file = resolve(options.output);
-  await writeOutputFile(file, result.overlayText); // TODO(atomic-file)
+  await writeFileAtomic(file, result.overlayText, { signal: options.signal });
   return { ...result, file };
 }

@@ -26,6 +26,7 @@ import { mulAddInto } from '../parity/gf256.ts';
 import { ReedSolomon } from '../parity/reed-solomon.ts';
 import { canonicalJson } from './format.ts';
 import { readExactly } from './tar.ts';
+import { writeAll } from '../util/atomic-file.ts';
 import { validateTable, volumeSetId, type VolumeTable } from './volumes.ts';
 
 export const PARITY_MAGIC = 'AIRLOCK-PARITY/1\n';
@@ -75,31 +76,31 @@ export async function readParityHeader(fh: FileHandle, path: string): Promise<Pa
   const head = Buffer.alloc(Math.min(size, MAX_HEADER));
   await readExactly(fh, head, 0);
   if (!head.subarray(0, PARITY_MAGIC.length).equals(Buffer.from(PARITY_MAGIC))) {
-    throw new IntegrityError(`${path} is not an airlock recovery volume (it does not start with ${JSON.stringify(PARITY_MAGIC.trim())})`, { code: 'PARITY_INVALID' });
+    throw new IntegrityError(`${path} is not an airlock recovery volume (it does not start with ${JSON.stringify(PARITY_MAGIC.trim())})`, { code: 'PARITY_VOLUME_INVALID' });
   }
   const lineEnd = head.indexOf(0x0a, PARITY_MAGIC.length);
   const sumEnd = lineEnd < 0 ? -1 : head.indexOf(0x0a, lineEnd + 1);
-  if (lineEnd < 0 || sumEnd < 0) throw new IntegrityError(`${path}: the recovery volume's header is damaged (cut short)`, { code: 'PARITY_INVALID' });
+  if (lineEnd < 0 || sumEnd < 0) throw new IntegrityError(`${path}: the recovery volume's header is damaged (cut short)`, { code: 'PARITY_VOLUME_INVALID' });
   const line = head.toString('utf8', PARITY_MAGIC.length, lineEnd);
   const sum = head.toString('latin1', lineEnd + 1, sumEnd);
   if (sum !== `sha256:${createHash('sha256').update(line).digest('hex')}`) {
-    throw new IntegrityError(`${path}: the recovery volume's header is damaged (its checksum line does not match)`, { code: 'PARITY_INVALID' });
+    throw new IntegrityError(`${path}: the recovery volume's header is damaged (its checksum line does not match)`, { code: 'PARITY_VOLUME_INVALID' });
   }
   let doc: Record<string, unknown>;
   try {
     doc = JSON.parse(line) as Record<string, unknown>;
   } catch (e) {
-    throw new IntegrityError(`${path}: the recovery volume's header is not valid JSON`, { code: 'PARITY_INVALID', cause: e });
+    throw new IntegrityError(`${path}: the recovery volume's header is not valid JSON`, { code: 'PARITY_VOLUME_INVALID', cause: e });
   }
-  if (doc.coding !== PARITY_CODING) throw new IntegrityError(`${path}: unknown coding ${JSON.stringify(doc.coding)}`, { code: 'PARITY_INVALID' });
+  if (doc.coding !== PARITY_CODING) throw new IntegrityError(`${path}: unknown coding ${JSON.stringify(doc.coding)}`, { code: 'PARITY_VOLUME_INVALID' });
   const table = validateTable(doc.table, `${path}: the volume table in its header`);
   const index = doc.index;
   if (typeof index !== 'number' || !Number.isInteger(index) || index < 1 || typeof doc.data !== 'string' || !/^[0-9a-f]{64}$/.test(doc.data) || doc.shardSize !== table.volumeSize) {
-    throw new IntegrityError(`${path}: the recovery volume's header lacks index, data or shardSize`, { code: 'PARITY_INVALID' });
+    throw new IntegrityError(`${path}: the recovery volume's header lacks index, data or shardSize`, { code: 'PARITY_VOLUME_INVALID' });
   }
   const set = volumeSetId(table);
   if (doc.set !== set || headerLine(table, index, doc.data) !== line) {
-    throw new IntegrityError(`${path}: the recovery volume's header is inconsistent`, { code: 'PARITY_INVALID' });
+    throw new IntegrityError(`${path}: the recovery volume's header is inconsistent`, { code: 'PARITY_VOLUME_INVALID' });
   }
   return { index, set, table, shardSize: table.volumeSize, data: doc.data, dataOffset: sumEnd + 1 };
 }
@@ -112,13 +113,13 @@ export function stripeChunk(shards: number): number {
 export interface ParityTarget {
   /** 1-based row. */
   index: number;
-  /** File to write (a temp path; the caller renames it). */
-  path: string;
+  /** An empty file open for writing (an atomic writer's temp file: the caller flushes and places it). */
+  fh: FileHandle;
 }
 
 /**
  * Compute parity rows `targets` from the data volumes (in order, each its table size) and write
- * each as a complete parity file. Files are fsynced; on error they are left for the caller to remove.
+ * each as a complete parity file into its handle, which stays open for the caller.
  */
 export async function writeParityFiles(
   dataPaths: readonly string[],
@@ -138,9 +139,8 @@ export async function writeParityFiles(
     for (const p of dataPaths) inputs.push(await open(p, 'r'));
     for (const t of targets) {
       const header = encodeParityHeader(table, t.index, ZERO_SHA);
-      const fh = await open(t.path, 'w');
-      outputs.push({ fh, target: t, hash: createHash('sha256'), header, buf: Buffer.alloc(chunk) });
-      await writeAll(fh, header, 0);
+      outputs.push({ fh: t.fh, target: t, hash: createHash('sha256'), header, buf: Buffer.alloc(chunk) });
+      await writeAll(t.fh, header, 0);
     }
     const inBuf = Buffer.alloc(chunk);
     for (let j = 0; j < S; j += chunk) {
@@ -160,15 +160,8 @@ export async function writeParityFiles(
         await writeAll(o.fh, part, o.header.length + j);
       }
     }
-    for (const o of outputs) {
-      await writeAll(o.fh, encodeParityHeader(table, o.target.index, o.hash.digest('hex')), 0);
-      await o.fh.sync();
-    }
+    for (const o of outputs) await writeAll(o.fh, encodeParityHeader(table, o.target.index, o.hash.digest('hex')), 0);
   } finally {
-    await Promise.allSettled([...inputs.map((f) => f.close()), ...outputs.map((o) => o.fh.close())]);
+    await Promise.allSettled(inputs.map((f) => f.close()));
   }
-}
-
-export async function writeAll(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
-  for (let off = 0; off < buf.length; ) off += (await fh.write(buf, off, buf.length - off, position + off)).bytesWritten;
 }

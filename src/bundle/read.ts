@@ -294,7 +294,7 @@ export async function openSource(files: BundleFiles, strict: boolean): Promise<O
   const first = files.data.get(1);
   if (!first) {
     throw new NotFoundError(`${volumeName(base, 1)} is missing: the first volume holds the bundle's metadata`, {
-      code: 'VOLUME_MISSING',
+      code: 'FIRST_VOLUME_MISSING',
       hint: files.parity.size > 0 ? `run \`airlock verify ${base}\` to see what is lost, then \`airlock repair ${base}\`` : `copy ${basename(volumeName(base, 1))} again from the source`,
     });
   }
@@ -306,7 +306,7 @@ export async function openSource(files: BundleFiles, strict: boolean): Promise<O
     if (!info.volumes) {
       // b.tar.001 alone, holding a whole bundle: read it as one.
       if (files.data.size === 1 && files.parity.size === 0) return { source: fileSource(fh1, first, size1), path: first };
-      throw new UsageError(`${first} is a whole bundle, not the first of several volumes`, { code: 'VOLUMES_MIXED', hint: 'the volumes of one bundle are written together, by one pack' });
+      throw new IntegrityError(`${first} is a whole bundle, not the first of several volumes`, { code: 'VOLUMES_MIXED', hint: 'the volumes of one bundle are written together, by one pack' });
     }
     const layout = info.volumes;
     const ranges = volumeRanges(layout);

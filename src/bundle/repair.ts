@@ -1,14 +1,15 @@
 // `airlock repair b.tar.*`: rebuild lost or damaged volumes of a split bundle from its recovery
 // volumes, byte for byte. Nothing is guessed: the volume set is checked first (volume-check.ts),
 // each rebuilt volume must match the checksum its table records before it replaces anything, and
-// every file is written to a temp file beside it, fsynced and renamed. Damaged or missing recovery
+// every file goes through the atomic writer (util/atomic-file.ts), all placed together at the end. Damaged or missing recovery
 // volumes are written again too, once the data is whole.
-import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { createHash, type Hash } from 'node:crypto';
+import { open, type FileHandle } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { IntegrityError, UsageError, throwIfAborted } from '../core/errors.ts';
 import { ReedSolomon } from '../parity/reed-solomon.ts';
-import { stripeChunk, writeAll, writeParityFiles } from './parity.ts';
+import { checkTargets, commitAll, discardAll, openAtomic, writeAll, writeFailure, type AtomicFile } from '../util/atomic-file.ts';
+import { stripeChunk, writeParityFiles } from './parity.ts';
 import { readExactly } from './tar.ts';
 import { checkVolumes, describeVolumeProblems, type CheckVolumesOptions, type VolumeSetReport } from './volume-check.ts';
 import { checksumRanges, locateBundle, parityName, tableLayout, volumeName, volumeRanges, type BundleFiles } from './volumes.ts';
@@ -55,11 +56,11 @@ export async function repairBundle(spec: string | readonly string[] | BundleFile
   if (lost.length === 0 && check.parityToWrite.length === 0) return { base, before: report, restored: [], parityRestored: [] };
 
   const ranges = volumeRanges(layout);
-  const temp = (final: string): string => join(dirname(final), `.${basename(final)}.${randomBytes(6).toString('hex')}.tmp`);
   const finals = new Map(lost.map((i) => [i, volumeName(base, i)]));
-  const temps = new Map(lost.map((i) => [i, temp(finals.get(i)!)]));
   const parityFinals = new Map(check.parityToWrite.map((p) => [p, parityName(base, p)]));
-  const parityTemps = new Map(check.parityToWrite.map((p) => [p, temp(parityFinals.get(p)!)]));
+  // Everything rebuilt, placed together at the end once it all checks out.
+  const outputs: AtomicFile[] = [];
+  const temps = new Map<number, AtomicFile>();
   const total = lost.reduce((a, i) => a + ranges[i - 1]!.size, 0) + check.parityToWrite.length * layout.size;
   let done = 0;
   const progress = (n: number): void => {
@@ -67,27 +68,38 @@ export async function repairBundle(spec: string | readonly string[] | BundleFile
     opts.onRepairProgress?.({ done, total });
   };
   try {
+    await checkTargets([...finals.values(), ...parityFinals.values()]);
     if (lost.length > 0) {
+      for (const i of lost) {
+        const f = await openAtomic(finals.get(i)!, { signal: opts.signal });
+        outputs.push(f);
+        temps.set(i, f);
+      }
       const rs = new ReedSolomon(k, table.parity);
       const present = Array.from({ length: k + table.parity }, (_, s) => (s < k ? check.data.get(s + 1)?.state === 'ok' : check.parity.has(s - k + 1)));
       const decoder = rs.decoder(present)!;
       await rebuildData(decoder, lost, { files, check, ranges, temps, signal: opts.signal, progress });
       for (const i of lost) {
-        const actual = await hashVolume(temps.get(i)!, checksumRanges(layout, place, i - 1));
+        const actual = await hashVolume(temps.get(i)!.tempPath, checksumRanges(layout, place, i - 1));
         if (actual !== table.volumes[i - 1]!.sha256) {
           throw new IntegrityError(`rebuilt ${basename(finals.get(i)!)} does not match its checksum: the volumes used to rebuild it are damaged in a way their checksums did not show`, { code: 'REPAIR_FAILED' });
         }
       }
     }
     if (check.parityToWrite.length > 0) {
-      const dataPaths = ranges.map((_, i) => temps.get(i + 1) ?? files.data.get(i + 1)!);
-      await writeParityFiles(dataPaths, table, check.parityToWrite.map((p) => ({ index: p, path: parityTemps.get(p)! })), { signal: opts.signal, onBytes: (n) => progress(n / k) });
+      const dataPaths = ranges.map((_, i) => temps.get(i + 1)?.tempPath ?? files.data.get(i + 1)!);
+      const targets: { index: number; fh: FileHandle }[] = [];
+      for (const p of check.parityToWrite) {
+        const f = await openAtomic(parityFinals.get(p)!, { signal: opts.signal });
+        outputs.push(f);
+        targets.push({ index: p, fh: f.handle });
+      }
+      await writeParityFiles(dataPaths, table, targets, { signal: opts.signal, onBytes: (n) => progress(n / k) });
     }
-    for (const [i, t] of temps) await rename(t, finals.get(i)!);
-    for (const [p, t] of parityTemps) await rename(t, parityFinals.get(p)!);
+    await commitAll(outputs, { signal: opts.signal });
   } catch (e) {
-    await Promise.all([...temps.values(), ...parityTemps.values()].map((t) => unlink(t).catch(() => {})));
-    throw e;
+    await discardAll(outputs);
+    throw writeFailure(e, base, outputs);
   }
   opts.onRepairProgress?.({ done: total, total });
   return { base, before: report, restored: [...finals.values()], parityRestored: [...parityFinals.values()] };
@@ -100,7 +112,7 @@ async function rebuildData(
     files: Extract<BundleFiles, { kind: 'volumes' }>;
     check: Awaited<ReturnType<typeof checkVolumes>>;
     ranges: { start: number; size: number }[];
-    temps: Map<number, string>;
+    temps: Map<number, AtomicFile>;
     signal: AbortSignal | undefined;
     progress: (n: number) => void;
   },
@@ -124,11 +136,7 @@ async function rebuildData(
       }
     }
     const outputs: { index: number; fh: FileHandle; size: number; buf: Buffer }[] = [];
-    for (const m of lost) {
-      const fh = await open(ctx.temps.get(m)!, 'wx');
-      handles.push(fh);
-      outputs.push({ index: m, fh, size: ctx.ranges[m - 1]!.size, buf: Buffer.alloc(chunk) });
-    }
+    for (const m of lost) outputs.push({ index: m, fh: ctx.temps.get(m)!.handle, size: ctx.ranges[m - 1]!.size, buf: Buffer.alloc(chunk) });
     for (let j = 0; j < S; j += chunk) {
       throwIfAborted(ctx.signal);
       const len = Math.min(chunk, S - j);
@@ -145,7 +153,7 @@ async function rebuildData(
         ctx.progress(n);
       }
     }
-    for (const out of outputs) await out.fh.sync();
+    for (const m of lost) await ctx.temps.get(m)!.finish();
   } finally {
     await Promise.allSettled(handles.map((h) => h.close()));
   }

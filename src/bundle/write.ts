@@ -9,9 +9,9 @@
 // written; the checksum table is the tar's last entry, see volumes.ts), then recovery volumes are
 // computed in a second pass over them (parity.ts). With `sign`, the inventory's exact bytes are
 // signed before the first byte is written. With `base`, blobs the base has are left out (plan.ts).
-import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { createHash, type Hash } from 'node:crypto';
+import { unlink, type FileHandle } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { AbortedError, AirlockError, IntegrityError, NotFoundError, UsageError, throwIfAborted } from '../core/errors.ts';
 import { digestAlgorithm, digestOf, type Digest } from '../core/digest.ts';
@@ -22,6 +22,7 @@ import { ManifestCache } from '../content/graph.ts';
 import { copyGraph, type CopyEvent } from '../copy.ts';
 import { asAborted, writevAll } from '../content/file-store.ts';
 import { Limiter, mapLimit } from '../util/limiter.ts';
+import { checkTargets, commitAll, discardAll, openAtomic, writeAll, writeFailure, type AtomicFile } from '../util/atomic-file.ts';
 import {
   BUNDLE_FORMAT_VERSION,
   BUNDLE_INFO_PATH,
@@ -43,7 +44,7 @@ import {
 import { planBundle, type BundleImageInput, type BundlePlan, type DeltaBase } from './plan.ts';
 import { signPayload, type SigningKey } from '../sign/keys.ts';
 import { MAX_SHARDS } from '../parity/reed-solomon.ts';
-import { writeAll, writeParityFiles } from './parity.ts';
+import { writeParityFiles } from './parity.ts';
 import {
   checkSplit,
   countVolumes,
@@ -266,8 +267,8 @@ export async function writeBundle(opts: WriteBundleOptions): Promise<WriteBundle
    * blobs are filled in parallel at their offsets. Padding and the end-of-archive blocks are the
    * zeros of the pre-sized file.
    */
-  async function writeInPlace(path: string): Promise<void> {
-    const fh = await open(path, 'wx');
+  async function writeInPlace(file: AtomicFile): Promise<void> {
+    const fh = file.handle;
     const ac = new AbortController();
     const inner = signal ? AbortSignal.any([signal, ac.signal]) : ac.signal;
     const jobs: { desc: Descriptor; at: number }[] = [];
@@ -338,12 +339,10 @@ export async function writeBundle(opts: WriteBundleOptions): Promise<WriteBundle
       if (failed.length > 0) throw failed.find((e) => !(e instanceof AbortedError) && (e as Error | undefined)?.name !== 'AbortError') ?? failed[0];
       slots.checkAllFilled();
       await syncing;
-      await fh.sync();
+      await file.finish();
     } catch (e) {
       ac.abort();
       throw e;
-    } finally {
-      await fh.close();
     }
   }
 
@@ -389,29 +388,36 @@ export async function writeBundle(opts: WriteBundleOptions): Promise<WriteBundle
   }
 
   const out = resolve(opts.out);
-  await mkdir(dirname(out), { recursive: true });
-  const temp = (final: string): string => join(dirname(final), `.${basename(final)}.${randomBytes(6).toString('hex')}.tmp`);
   const finals = layout ? volumeRanges(layout).map((_, i) => volumeName(out, i + 1)) : [out];
-  const temps = finals.map(temp);
   const parityFinals = Array.from({ length: parity }, (_, p) => parityName(out, p + 1));
-  const parityTemps = parityFinals.map(temp);
+  // Every file of the bundle (data volumes, then recovery volumes), committed together at the end.
+  const files: AtomicFile[] = [];
+  const openFile = async (final: string): Promise<AtomicFile> => {
+    const f = await openAtomic(final, { signal });
+    files.push(f);
+    return f;
+  };
   try {
+    await checkTargets([...finals, ...parityFinals], { mkdir: true });
     if (sink) {
-      sink.open(temps);
+      sink.open((i) => openFile(finals[i]!));
       await writeInOrder(sink);
       await sink.finish();
     } else {
-      await writeInPlace(temps[0]!);
+      await writeInPlace(await openFile(out));
     }
     progress(true);
     if (written !== total) throw new AirlockError('INTERNAL', 'internal', `bundle writer produced ${written} bytes, planned ${total}`);
     if (layout && sink && parity > 0) {
       const table: VolumeTable = { bundle: inventoryDigest, parity, totalSize: layout.totalSize, volumeSize: layout.size, volumes: sink.expectedChecksums() };
       let done = 0;
+      const dataFiles = files.map((f) => f.tempPath);
+      const parityFiles: AtomicFile[] = [];
+      for (const final of parityFinals) parityFiles.push(await openFile(final));
       await writeParityFiles(
-        temps,
+        dataFiles,
         table,
-        parityTemps.map((path, p) => ({ index: p + 1, path })),
+        parityFiles.map((f, p) => ({ index: p + 1, fh: f.handle })),
         {
           signal,
           onBytes: (n) => {
@@ -421,12 +427,10 @@ export async function writeBundle(opts: WriteBundleOptions): Promise<WriteBundle
         },
       );
     }
-    for (let i = 0; i < temps.length; i++) await rename(temps[i]!, finals[i]!);
-    for (let i = 0; i < parityTemps.length; i++) await rename(parityTemps[i]!, parityFinals[i]!);
+    await commitAll(files, { signal });
   } catch (e) {
-    await sink?.abort();
-    await Promise.all([...temps, ...parityTemps].map((t) => unlink(t).catch(() => {})));
-    throw asAborted(e, signal);
+    await discardAll(files);
+    throw asAborted(writeFailure(e, out, files), signal);
   }
   // What an earlier pack left under this name and this one did not write: a stale volume or
   // recovery volume beside fresh ones would be read as part of the new bundle.
@@ -459,7 +463,8 @@ function formatSize(n: number): string {
 class VolumeSink {
   readonly #ranges: { start: number; size: number }[];
   readonly #place: { offset: number; length: number };
-  #paths: string[] = [];
+  #openVolume: (i: number) => Promise<AtomicFile> = () => Promise.reject(new Error('VolumeSink: not opened'));
+  #file: AtomicFile | undefined;
   #hashes: (Hash | undefined)[] = [];
   #expected: string[] | undefined;
   #fh: FileHandle | undefined;
@@ -471,8 +476,9 @@ class VolumeSink {
     this.#place = place;
   }
 
-  open(paths: string[]): void {
-    this.#paths = paths;
+  /** `openVolume(i)` gives the file volume i + 1 is written into, when the stream reaches it. */
+  open(openVolume: (i: number) => Promise<AtomicFile>): void {
+    this.#openVolume = openVolume;
   }
 
   async write(chunk: Buffer): Promise<void> {
@@ -516,11 +522,6 @@ class VolumeSink {
     });
   }
 
-  async abort(): Promise<void> {
-    await this.#fh?.close().catch(() => {});
-    this.#fh = undefined;
-  }
-
   #volumeAt(pos: number): number {
     const i = Math.floor(pos / this.#ranges[0]!.size);
     return Math.min(i, this.#ranges.length - 1);
@@ -528,16 +529,17 @@ class VolumeSink {
 
   async #switchTo(i: number): Promise<void> {
     await this.#closeCurrent();
-    this.#fh = await open(this.#paths[i]!, 'wx');
+    this.#file = await this.#openVolume(i);
+    this.#fh = this.#file.handle;
     this.#current = i;
     this.#hashes[i] ??= createHash('sha256');
   }
 
   async #closeCurrent(): Promise<void> {
-    if (!this.#fh) return;
-    await this.#fh.sync();
-    await this.#fh.close();
+    if (!this.#file) return;
     this.#fh = undefined;
+    await this.#file.finish();
+    this.#file = undefined;
   }
 
   /** Hash `part` (at tar offset `pos`) into volume i, leaving out the table's own bytes. */

@@ -2,7 +2,8 @@
 // The CLI's one error boundary: commands throw typed errors; only here do they become messages
 // and exit codes (src/core/errors.ts ExitCode).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { AbortedError, AirlockError, ExitCode, UsageError } from '../core/errors.ts';
+import { AbortedError, AirlockError, ExitCode, RegistryError, UsageError } from '../core/errors.ts';
+import { fileErrorFromErrno } from '../util/file-error.ts';
 import { redactSecrets } from '../core/redact.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { Output } from './output.ts';
@@ -75,10 +76,13 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 function report(e: unknown, out: Output, signal: AbortSignal): number {
-  const err = signal.aborted && !(e instanceof AirlockError) ? new AbortedError('interrupted', { cause: e }) : e;
+  // A file-system failure no library code put in words is still the user's to fix (a full disk,
+  // a read-only folder), not a bug: it is reported with its path and its own exit code.
+  const err = signal.aborted && !(e instanceof AirlockError) ? new AbortedError('interrupted', { cause: e }) : (fileErrorFromErrno(e) ?? e);
   if (err instanceof AirlockError) {
     const message = redactSecrets(err.message);
-    out.event({ type: 'error', code: err.code, exitCode: err.exitCode, message, ...(err.hint ? { hint: err.hint } : {}) });
+    const registry = err instanceof RegistryError ? { status: err.status, registryCode: err.registryCode } : {};
+    out.event({ type: 'error', code: err.code, exitCode: err.exitCode, message, ...registry, ...(err.hint ? { hint: err.hint } : {}) });
     process.stderr.write(`airlock: error: ${message}\n`);
     if (err.hint) process.stderr.write(`  hint: ${err.hint}\n`);
     if (process.env.AIRLOCK_DEBUG && err.cause) process.stderr.write(`  cause: ${redactSecrets(String((err.cause as Error).stack ?? err.cause))}\n`);

@@ -1,13 +1,12 @@
 // A content-addressed blob directory (`<root>/blobs/<alg>/<hex>`, the shape of an OCI image
 // layout): the pack cache. Every write is verified while it streams into a temp file in the same
-// folder and renamed, so a blob path holds the right bytes or nothing. Cache files are not fsynced:
-// every read from a later run verifies them (`feed`, `fetch`), and a damaged one is fetched again,
-// so a crash costs at most a download, while an fsync per blob would cost every pack a second full
-// write-back of the bundle's bytes. Interrupted downloads keep a `<hex>.partial` file that the next
-// ingest resumes from.
+// folder, then published by the shared atomic writer (util/atomic-file.ts publishFile: fsync,
+// rename, folder fsync), so a blob path holds the right bytes or nothing. Every read from a later
+// run verifies them too (`feed`, `fetch`), and a damaged one is fetched again. Interrupted downloads
+// keep a `<hex>.partial` file that the next ingest resumes from.
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -18,6 +17,8 @@ import type { Descriptor } from '../core/manifest.ts';
 import { isRangePumper, type ChunkSink, type Feeder, type Fetcher, type OpOptions, type PumpedBody, type RangeFetcher, type RangePumper, type Storage } from './types.ts';
 import { DIRECT_ALIGNMENT, directWorthwhile, giveSlot, isDirectRefusal, openDirect, roundUp, SLOT_BYTES, takeSlot } from './direct-io.ts';
 import { pumpedStream } from './pumped.ts';
+import { publishFile } from '../util/atomic-file.ts';
+import { fileError } from '../util/file-error.ts';
 import { destroyOnAbort, VerifyStream, type VerifyTarget } from './verify-stream.ts';
 
 export interface IngestOptions {
@@ -135,11 +136,11 @@ export class FileStore implements Storage, Feeder {
     const tmp = join(dir, `${digestEncoded(desc.digest)}.${randomBytes(6).toString('hex')}.tmp`);
     try {
       await put(tmp);
-      await rename(tmp, final);
+      await publishFile(tmp, final, { sync: DURABLE });
       this.#verified.add(desc.digest);
     } catch (e) {
       await unlink(tmp).catch(() => {});
-      throw asAborted(e, opts.signal);
+      throw asAborted(fileError(e, final, 'write'), opts.signal);
     }
   }
 
@@ -206,7 +207,7 @@ export class FileStore implements Storage, Feeder {
       } else if (`${digestAlgorithm(desc.digest)}:${hash.digest('hex')}` === desc.digest) {
         // A previous run got every byte but stopped before the rename.
         opts.onBytes?.(have, true);
-        await rename(partial, final);
+        await publishFile(partial, final, { sync: DURABLE });
         this.#verified.add(desc.digest);
         return;
       }
@@ -283,10 +284,9 @@ export class FileStore implements Storage, Feeder {
       await fh.close().catch(() => {});
       // Wrong bytes cannot be resumed from; anything else (network, abort) keeps the prefix.
       if (e instanceof IntegrityError) await unlink(partial).catch(() => {});
-      throw asAborted(e, opts.signal);
+      throw asAborted(fileError(e, partial, 'write'), opts.signal);
     }
-    await fh.close();
-    await rename(partial, final);
+    await publishFile(partial, final, { handle: fh, sync: DURABLE });
     this.#verified.add(desc.digest);
   }
 
@@ -298,7 +298,7 @@ export class FileStore implements Storage, Feeder {
   async feed(desc: Descriptor, sink: ChunkSink, opts: OpOptions = {}): Promise<void> {
     throwIfAborted(opts.signal);
     const { fh, p } = await this.#open(desc);
-    const corrupt = async (why: string, code: string): Promise<IntegrityError> => {
+    const corrupt = async (why: string, code: 'SIZE_MISMATCH' | 'DIGEST_MISMATCH'): Promise<IntegrityError> => {
       await unlink(p).catch(() => {});
       this.#verified.delete(desc.digest);
       return new IntegrityError(`${p}: blob ${desc.digest} ${why}`, { code, hint: 'it was removed from the cache: the next run fetches it again' });
@@ -337,6 +337,13 @@ export class FileStore implements Storage, Feeder {
   }
 }
 
+
+/**
+ * Whether a published blob is fsynced (file and folder). The cache verifies every read, so this
+ * buys no correctness, only no refetch after a crash; measured here, its cost is within the noise
+ * of a pack (downloads are mostly written around the page cache already, direct-io.ts).
+ */
+const DURABLE = true;
 
 /** Read size for `feed`. */
 const FEED_CHUNK = 1024 * 1024;

@@ -12,25 +12,247 @@ export const ExitCode = {
   network: 6,
   findings: 7,
   conflict: 8,
+  io: 9,
   interrupted: 130,
 } as const;
 export type ExitCodeName = keyof typeof ExitCode;
 
+/**
+ * Every error code airlock gives (`code` of an AirlockError, `code` of the --json error event),
+ * each bound to its one exit code: a code cannot exit differently in two places, because the
+ * error classes below only accept the codes of their exit. Codes are stable: scripts match them.
+ * A registry's own words (OCI codes such as MANIFEST_UNKNOWN, or HTTP_<status>) are not codes of
+ * this table: see RegistryError.registryCode.
+ */
+export const ERROR_CODES = {
+  // 1 — a bug, or a state airlock cannot explain.
+  INTERNAL: 'internal',
+  SANDBOX_SETUP: 'internal',
+  REGISTRY_ANSWER_UNEXPECTED: 'internal',
+
+  // 2 — bad flags, arguments, spec, lock, chart or input files.
+  USAGE: 'usage',
+  ALLOW_INVALID: 'usage',
+  BUNDLE_AMBIGUOUS: 'usage',
+  BUNDLE_CLOSED: 'usage',
+  BUNDLE_DUPLICATE_IMAGE: 'usage',
+  BUNDLE_FORMAT_UNSUPPORTED: 'usage',
+  CA_UNREADABLE: 'usage',
+  CHART_DEPENDENCY_CYCLE: 'usage',
+  CHART_DEPENDENCY_FILE: 'usage',
+  CHART_DEPENDENCY_REPO_INVALID: 'usage',
+  CHART_DEPENDENCY_REPO_NAME: 'usage',
+  CHART_INVALID: 'usage',
+  CHART_LOCK_OUT_OF_SYNC: 'usage',
+  CHART_MISMATCH: 'usage',
+  CHART_NAME_INVALID: 'usage',
+  CHART_REPO_INVALID: 'usage',
+  CHART_TAGS_UNAVAILABLE: 'usage',
+  CHART_TOO_LARGE: 'usage',
+  CHART_UNREADABLE: 'usage',
+  CIDR_INVALID: 'usage',
+  CONCURRENCY_INVALID: 'usage',
+  DIGEST_INVALID: 'usage',
+  DOMAIN_INVALID: 'usage',
+  FAIL_ON_INVALID: 'usage',
+  FORMAT_INVALID: 'usage',
+  HELM_FAILED: 'usage',
+  HTPASSWD_INVALID: 'usage',
+  HTPASSWD_UNREADABLE: 'usage',
+  INPUTS_MISSING: 'usage',
+  INPUT_INVALID: 'usage',
+  INPUT_REMOTE: 'usage',
+  INPUT_TOO_LARGE: 'usage',
+  KEY_INVALID: 'usage',
+  KEY_PASSPHRASE_MISSING: 'usage',
+  KEY_PASSPHRASE_WRONG: 'usage',
+  KEY_UNSUPPORTED: 'usage',
+  KEY_WRONG_TYPE: 'usage',
+  KUBECTL_FAILED: 'usage',
+  LISTEN_INVALID: 'usage',
+  LOCK_INVALID: 'usage',
+  LOCK_STALE: 'usage',
+  MANIFEST_SCHEMA1: 'usage',
+  MANIFEST_UNSUPPORTED: 'usage',
+  MIRRORS_INVALID: 'usage',
+  MIRRORS_PREFIX_UNSUPPORTED: 'usage',
+  NOTHING_TO_EXPORT: 'usage',
+  NOT_A_BUNDLE: 'usage',
+  NOT_A_CHART: 'usage',
+  NOT_A_REGULAR_FILE: 'usage',
+  NOT_SPLIT: 'usage',
+  NO_MANIFESTS: 'usage',
+  PARITY_INVALID: 'usage',
+  PARITY_WITHOUT_SPLIT: 'usage',
+  PATH_INVALID: 'usage',
+  PATH_IS_A_DIRECTORY: 'usage',
+  PATH_NOT_A_DIRECTORY: 'usage',
+  PLAIN_HTTP_REFUSED: 'usage',
+  PLATFORM_INVALID: 'usage',
+  PLUGINS_DIR_INVALID: 'usage',
+  PREFIX_INVALID: 'usage',
+  REFERENCE_INVALID: 'usage',
+  REGISTRY_REFUSED: 'usage',
+  SANDBOX_UNSUPPORTED: 'usage',
+  SESSION_CLOSED: 'usage',
+  SET_INVALID: 'usage',
+  SPEC_INVALID: 'usage',
+  SPEC_NO_LOCAL_CHARTS: 'usage',
+  SPLIT_INVALID: 'usage',
+  TAG_INVALID: 'usage',
+  TARGET_INVALID: 'usage',
+  TLS_CLIENT_KEY_MISSING: 'usage',
+  TLS_FILE_INVALID: 'usage',
+  TLS_FILE_UNREADABLE: 'usage',
+  TLS_INVALID: 'usage',
+  URL_INVALID: 'usage',
+  VALUES_INVALID: 'usage',
+  VALUES_WITHOUT_CHART: 'usage',
+  YAML_INVALID: 'usage',
+
+  // 3 — something named does not exist.
+  NOT_FOUND: 'notFound',
+  BINARY_NOT_FOUND: 'notFound',
+  BLOB_UNKNOWN: 'notFound',
+  BUNDLE_ENTRY_UNKNOWN: 'notFound',
+  BUNDLE_NOT_FOUND: 'notFound',
+  CA_NOT_FOUND: 'notFound',
+  CHART_DEPENDENCY_NOT_FOUND: 'notFound',
+  CHART_NOT_FOUND: 'notFound',
+  CHART_REPO_NOT_FOUND: 'notFound',
+  CHART_VERSION_NOT_FOUND: 'notFound',
+  COMMAND_NOT_FOUND: 'notFound',
+  DELTA_BASE_MISSING: 'notFound',
+  FILE_NOT_FOUND: 'notFound',
+  FIRST_VOLUME_MISSING: 'notFound',
+  HELM_NOT_FOUND: 'notFound',
+  HTPASSWD_NOT_FOUND: 'notFound',
+  INPUT_NOT_FOUND: 'notFound',
+  KEY_NOT_FOUND: 'notFound',
+  KUBECTL_NOT_FOUND: 'notFound',
+  LOCK_MISSING: 'notFound',
+  MANIFEST_UNKNOWN: 'notFound',
+  PLATFORM_NOT_FOUND: 'notFound',
+  REGISTRY_NOT_FOUND: 'notFound',
+  SANDBOX_TOOLS_MISSING: 'notFound',
+  SPEC_NOT_FOUND: 'notFound',
+  TLS_FILE_NOT_FOUND: 'notFound',
+  VALUES_NOT_FOUND: 'notFound',
+
+  // 4 — credentials missing or refused, a permission denied.
+  UNAUTHORIZED: 'auth',
+  ACCESS_DENIED: 'auth',
+  AUTH_FILE_INVALID: 'auth',
+  AUTH_FILE_UNREADABLE: 'auth',
+  AUTH_REALM_INVALID: 'auth',
+  AUTH_RESPONSE_INVALID: 'auth',
+  AUTH_SCHEME_UNSUPPORTED: 'auth',
+  CREDENTIAL_HELPER_FAILED: 'auth',
+  CREDENTIAL_HELPER_INVALID: 'auth',
+  CREDENTIAL_HELPER_MISSING: 'auth',
+  CREDENTIAL_HELPER_TIMEOUT: 'auth',
+  CREDENTIALS_MISSING: 'auth',
+  CREDENTIALS_REJECTED: 'auth',
+  INSECURE_BASIC_AUTH: 'auth',
+  PERMISSION_DENIED: 'auth',
+  REGISTRY_DENIED: 'auth',
+  REGISTRY_UNAUTHORIZED: 'auth',
+  SANDBOX_NEEDS_ROOT: 'auth',
+  TOKEN_INVALID: 'auth',
+  TOKEN_REALM_INVALID: 'auth',
+  TOKEN_REJECTED: 'auth',
+  TOKEN_REQUEST_FAILED: 'auth',
+
+  // 5 — content that is not what it claims.
+  INTEGRITY: 'integrity',
+  BLOB_UNVERIFIED: 'integrity',
+  BUNDLE_INCONSISTENT: 'integrity',
+  BUNDLE_METADATA_INVALID: 'integrity',
+  CHART_ARCHIVE_INVALID: 'integrity',
+  CHART_ARCHIVE_MISMATCH: 'integrity',
+  CHART_ARCHIVE_TOO_LARGE: 'integrity',
+  CHART_LAYERS_INVALID: 'integrity',
+  CONFIG_INVALID: 'integrity',
+  DIGEST_MISMATCH: 'integrity',
+  INDEX_INVALID: 'integrity',
+  LOCK_MISMATCH: 'integrity',
+  MANIFEST_INVALID: 'integrity',
+  MANIFEST_TOO_LARGE: 'integrity',
+  PARITY_VOLUME_INVALID: 'integrity',
+  POST_RENDER_BROKEN: 'integrity',
+  RANGE_MISMATCH: 'integrity',
+  REPAIR_FAILED: 'integrity',
+  REPAIR_IMPOSSIBLE: 'integrity',
+  SIGNATURE_INVALID: 'integrity',
+  SIGNATURE_MISSING: 'integrity',
+  SIZE_MISMATCH: 'integrity',
+  TAR_CHECKSUM: 'integrity',
+  TAR_DUPLICATE: 'integrity',
+  TAR_INVALID: 'integrity',
+  TAR_TRUNCATED: 'integrity',
+  TAR_UNSAFE: 'integrity',
+  TAR_UNSUPPORTED: 'integrity',
+  TOO_LARGE: 'integrity',
+  VOLUME_MISSING: 'integrity',
+  VOLUME_TABLE_INVALID: 'integrity',
+  VOLUMES_INCOMPLETE: 'integrity',
+  VOLUMES_MIXED: 'integrity',
+
+  // 6 — a host could not be talked to.
+  NETWORK: 'network',
+  ADDRESS_DENIED: 'network',
+  ADDRESS_IN_USE: 'network',
+  ADDRESS_UNAVAILABLE: 'network',
+  CLIENT_CLOSED: 'network',
+  CONNECTION_REFUSED: 'network',
+  DOWNLOAD_INTERRUPTED: 'network',
+  HTTP_ERROR: 'network',
+  PLAIN_HTTP_REDIRECT: 'network',
+  REGISTRY_UNAVAILABLE: 'network',
+  STREAM_NOT_REPLAYABLE: 'network',
+  TLS_PLAIN_HTTP: 'network',
+  TLS_UNTRUSTED: 'network',
+  TOKEN_SERVER_UNAVAILABLE: 'network',
+  TOO_MANY_REDIRECTS: 'network',
+
+  // 8 — two things that cannot both be true.
+  CONFLICT: 'conflict',
+  FILE_EXISTS: 'conflict',
+  KEY_EXISTS: 'conflict',
+  REGISTRY_CONFLICT: 'conflict',
+  TAG_IMMUTABLE: 'conflict',
+  TARGET_CONFLICT: 'conflict',
+
+  // 9 — the local file system failed: full, read-only, broken.
+  IO_ERROR: 'io',
+  NO_SPACE: 'io',
+  READ_ONLY_FILE_SYSTEM: 'io',
+  FILE_TOO_LARGE: 'io',
+  TOO_MANY_OPEN_FILES: 'io',
+
+  // 130
+  ABORTED: 'interrupted',
+} as const satisfies Record<string, ExitCodeName>;
+export type ErrorCode = keyof typeof ERROR_CODES;
+/** The codes that exit with `E`: what each error class accepts. */
+export type CodeOf<E extends ExitCodeName> = { [C in ErrorCode]: (typeof ERROR_CODES)[C] extends E ? C : never }[ErrorCode];
+
 export interface AirlockErrorOptions {
   cause?: unknown;
   /** What the user can do about it, printed after the message. */
-  hint?: string;
+  hint?: string | undefined;
 }
 
-export class AirlockError extends Error {
-  /** Stable, machine-readable code (e.g. `MANIFEST_UNKNOWN`, `DIGEST_MISMATCH`), printed with --json. */
-  readonly code: string;
+export class AirlockError<C extends ErrorCode = ErrorCode> extends Error {
+  /** Stable, machine-readable code (e.g. `MANIFEST_INVALID`, `DIGEST_MISMATCH`), printed with --json. */
+  readonly code: C;
   readonly exitCode: number;
   readonly hint: string | undefined;
   /** Set by copyGraph: whether the copy's source or its destination failed. */
   side?: 'source' | 'destination';
 
-  constructor(code: string, exit: ExitCodeName, message: string, options: AirlockErrorOptions = {}) {
+  /** `exit` must be the code's own (ERROR_CODES): written at the call site for the reader, checked by the compiler. */
+  constructor(code: C, exit: (typeof ERROR_CODES)[C], message: string, options: AirlockErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
@@ -40,49 +262,56 @@ export class AirlockError extends Error {
 }
 
 /** Bad flags, bad arguments, a spec or lock that does not parse or does not match. */
-export class UsageError extends AirlockError {
-  constructor(message: string, options: AirlockErrorOptions & { code?: string } = {}) {
+export class UsageError extends AirlockError<CodeOf<'usage'>> {
+  constructor(message: string, options: AirlockErrorOptions & { code?: CodeOf<'usage'> } = {}) {
     super(options.code ?? 'USAGE', 'usage', message, options);
   }
 }
 
 /** Something named does not exist: an image, a tag, a file, a blob. */
-export class NotFoundError extends AirlockError {
-  constructor(message: string, options: AirlockErrorOptions & { code?: string } = {}) {
+export class NotFoundError extends AirlockError<CodeOf<'notFound'>> {
+  constructor(message: string, options: AirlockErrorOptions & { code?: CodeOf<'notFound'> } = {}) {
     super(options.code ?? 'NOT_FOUND', 'notFound', message, options);
   }
 }
 
 /** Credentials missing or refused, or a permission denied. */
-export class AuthError extends AirlockError {
-  constructor(message: string, options: AirlockErrorOptions & { code?: string } = {}) {
+export class AuthError extends AirlockError<CodeOf<'auth'>> {
+  constructor(message: string, options: AirlockErrorOptions & { code?: CodeOf<'auth'> } = {}) {
     super(options.code ?? 'UNAUTHORIZED', 'auth', message, options);
   }
 }
 
 /** Content that is not what it claims: wrong digest or size, truncated, malformed, unsafe. */
-export class IntegrityError extends AirlockError {
-  constructor(message: string, options: AirlockErrorOptions & { code?: string } = {}) {
+export class IntegrityError extends AirlockError<CodeOf<'integrity'>> {
+  constructor(message: string, options: AirlockErrorOptions & { code?: CodeOf<'integrity'> } = {}) {
     super(options.code ?? 'INTEGRITY', 'integrity', message, options);
   }
 }
 
 /** Could not talk to a host: refused, reset, DNS, TLS, timeouts, retries exhausted. */
-export class NetworkError extends AirlockError {
-  constructor(message: string, options: AirlockErrorOptions & { code?: string } = {}) {
+export class NetworkError extends AirlockError<CodeOf<'network'>> {
+  constructor(message: string, options: AirlockErrorOptions & { code?: CodeOf<'network'> } = {}) {
     super(options.code ?? 'NETWORK', 'network', message, options);
   }
 }
 
 /** Two things that cannot both be true: two sources mapped to one target, an immutable tag. */
-export class ConflictError extends AirlockError {
-  constructor(message: string, options: AirlockErrorOptions & { code?: string } = {}) {
+export class ConflictError extends AirlockError<CodeOf<'conflict'>> {
+  constructor(message: string, options: AirlockErrorOptions & { code?: CodeOf<'conflict'> } = {}) {
     super(options.code ?? 'CONFLICT', 'conflict', message, options);
   }
 }
 
+/** The local file system failed under a write or read: no space, read-only, an I/O error. */
+export class IoError extends AirlockError<CodeOf<'io'>> {
+  constructor(message: string, options: AirlockErrorOptions & { code?: CodeOf<'io'> } = {}) {
+    super(options.code ?? 'IO_ERROR', 'io', message, options);
+  }
+}
+
 /** The operation was aborted (Ctrl-C, timeout). */
-export class AbortedError extends AirlockError {
+export class AbortedError extends AirlockError<'ABORTED'> {
   constructor(message = 'interrupted', options: AirlockErrorOptions = {}) {
     super('ABORTED', 'interrupted', message, options);
   }
@@ -97,33 +326,42 @@ export interface OciErrorEntry {
 
 /**
  * A registry answered with an error status. Keeps the HTTP status, the OCI error list and the
- * URL with credentials removed. The exit code follows the status (401/403 auth, 404 not found…).
+ * URL with credentials removed. `code` (and so the exit code) follows the status (REGISTRY_NOT_FOUND
+ * for 404, REGISTRY_DENIED for 403…); the registry's own word is `registryCode`, in a namespace of
+ * its own: the first OCI error code of the body (MANIFEST_UNKNOWN, DENIED…), else `HTTP_<status>`.
+ * Kept apart because registries use one OCI code with several statuses, and some OCI codes
+ * (MANIFEST_INVALID) are also airlock's own with another meaning.
  */
-export class RegistryError extends AirlockError {
+export class RegistryError extends AirlockError<RegistryCode> {
   readonly status: number;
   readonly errors: OciErrorEntry[];
   readonly url: string;
+  readonly registryCode: string;
 
   constructor(
     message: string,
     details: { status: number; errors?: OciErrorEntry[]; url: string },
     options: AirlockErrorOptions = {},
   ) {
-    const first = details.errors?.[0]?.code;
-    super(first ?? `HTTP_${details.status}`, exitForStatus(details.status), message, options);
+    const code = codeForStatus(details.status);
+    super(code, ERROR_CODES[code], message, options);
     this.status = details.status;
     this.errors = details.errors ?? [];
     this.url = details.url;
+    this.registryCode = this.errors[0]?.code ?? `HTTP_${details.status}`;
   }
 }
 
-function exitForStatus(status: number): ExitCodeName {
-  if (status === 401 || status === 403) return 'auth';
-  if (status === 404) return 'notFound';
-  if (status === 409 || status === 412) return 'conflict';
-  if (status === 400 || status === 405 || status === 413 || status === 415) return 'usage';
-  if (status === 429 || status >= 500) return 'network';
-  return 'internal';
+type RegistryCode = Extract<ErrorCode, `REGISTRY_${string}`>;
+
+function codeForStatus(status: number): RegistryCode {
+  if (status === 401) return 'REGISTRY_UNAUTHORIZED';
+  if (status === 403) return 'REGISTRY_DENIED';
+  if (status === 404) return 'REGISTRY_NOT_FOUND';
+  if (status === 409 || status === 412) return 'REGISTRY_CONFLICT';
+  if (status === 400 || status === 405 || status === 413 || status === 415) return 'REGISTRY_REFUSED';
+  if (status === 429 || status >= 500) return 'REGISTRY_UNAVAILABLE';
+  return 'REGISTRY_ANSWER_UNEXPECTED';
 }
 
 export function isAirlockError(e: unknown): e is AirlockError {

@@ -61,7 +61,7 @@ export function parseManifestStream(text: string, origin: string, useSourceComme
     if (d.errors.length > 0) {
       const first = d.errors[0]!;
       const templated = /\{\{/.test(text) ? '; it looks like a helm template: pass the chart directory instead' : '';
-      throw new UsageError(`${origin} is not valid YAML: ${first.message.split('\n')[0]}${templated}`, { code: 'MANIFEST_INVALID' });
+      throw new UsageError(`${origin} is not valid YAML: ${first.message.split('\n')[0]}${templated}`, { code: 'YAML_INVALID' });
     }
     const object: unknown = d.toJS({ maxAliasCount: 1000 });
     if (object === null || object === undefined) continue;
@@ -196,7 +196,7 @@ async function readManifests(
   const readFileInto = async (file: string): Promise<void> => {
     const s = await stat(file);
     if (s.size > MAX_MANIFEST_FILE) {
-      if (!tolerant) throw new UsageError(`${display(file)} is larger than ${MAX_MANIFEST_FILE} bytes`, { code: 'MANIFEST_INVALID' });
+      if (!tolerant) throw new UsageError(`${display(file)} is larger than ${MAX_MANIFEST_FILE} bytes`, { code: 'INPUT_TOO_LARGE' });
       problems.push({ file: display(file), where: 'file', message: `larger than ${MAX_MANIFEST_FILE} bytes; not read` });
       return;
     }

@@ -1,12 +1,13 @@
 // `discover --write`: merge discovered images into airlock.yaml through the yaml Document API, so
 // every entry and comment a person wrote stays as it was. New images are appended, each with a
-// comment naming why it is needed. The file is replaced atomically (temp file, fsync, rename) and
+// comment naming why it is needed. The file is replaced atomically (util/atomic-file.ts) and
 // only after the result validates as a spec: on any error it is left untouched.
-import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import { isMap, isScalar, isSeq, parseDocument, type Document, type Scalar } from 'yaml';
 import { UsageError } from '../core/errors.ts';
+import { writeFileAtomic } from '../util/atomic-file.ts';
+import { fileError } from '../util/file-error.ts';
 import { formatReference, parseReference } from '../core/reference.ts';
 import { API_VERSION, parseSpec } from '../spec/spec.ts';
 import type { Finding, Reason } from './types.ts';
@@ -59,30 +60,13 @@ function specNameFor(path: string, given: string | undefined): string {
   return raw.slice(0, 63).replace(/[^a-z0-9]+$/, '') || 'app';
 }
 
-async function writeAtomically(path: string, text: string, mode: number | undefined): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'wx', mode ?? 0o644);
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-    await fh.close();
-    await rename(tmp, path);
-  } catch (e) {
-    await fh.close().catch(() => undefined);
-    await rm(tmp, { force: true });
-    throw e;
-  }
-}
-
 /** Merge `findings` into the spec at `path` (created if missing). */
 export async function writeDiscoveredToSpec(path: string, findings: readonly Finding[], opts: WriteSpecOptions = {}): Promise<WriteSpecResult> {
   let text: string | undefined;
-  let mode: number | undefined;
   try {
     text = await readFile(path, 'utf8');
-    mode = (await stat(path)).mode & 0o777;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new UsageError(`cannot read spec file ${path}: ${(e as Error).message}`, { cause: e });
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fileError(e, path, 'read the spec file');
   }
   const created = text === undefined;
   let doc: Document;
@@ -135,6 +119,7 @@ export async function writeDiscoveredToSpec(path: string, findings: readonly Fin
       cause: e,
     });
   }
-  await writeAtomically(path, out, mode);
+  // The replaced spec keeps its permission bits (the writer's default).
+  await writeFileAtomic(path, out);
   return { path, added, alreadyPresent, created, written: true };
 }

@@ -1,12 +1,8 @@
 // One OCI-archive tarball (an OCI image layout in a tar) holding some images of a bundle set,
 // named by their full original references in index.json: what `ctr images import` and k3s/RKE2
 // (agent/images/) take, and `skopeo copy oci-archive:F:NAME` reads. Manifest bytes are copied
-// untouched, so every digest stays what it was. Blobs stream from the bundle, verified, into a
-// temp file beside the target, fsynced and renamed: a tarball is either whole or absent.
-import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+// untouched, so every digest stays what it was. Blobs stream from the bundle, verified, into the
+// target through the atomic writer (util/atomic-file.ts): a tarball is either whole or absent.
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { NotFoundError, throwIfAborted } from '../core/errors.ts';
@@ -14,6 +10,7 @@ import { digestAlgorithm, type Digest } from '../core/digest.ts';
 import { MediaType } from '../core/media-types.ts';
 import type { Descriptor } from '../core/manifest.ts';
 import { asAborted } from '../content/file-store.ts';
+import { withAtomicFile } from '../util/atomic-file.ts';
 import { blobPath, canonicalJson, CONTAINERD_NAME_ANNOTATION, OCI_LAYOUT_PATH, INDEX_PATH, OCI_LAYOUT_VERSION, REF_NAME_ANNOTATION } from '../bundle/format.ts';
 import { encodedEntrySize, encodeHeader, END_OF_ARCHIVE, paddingFor, type TarHeaderInput } from '../bundle/tar.ts';
 import type { BundleSet, SetImage } from '../serve/bundle-set.ts';
@@ -87,12 +84,9 @@ export async function writeOciArchive(set: BundleSet, images: readonly SetImage[
     yield END_OF_ARCHIVE;
   }
 
-  const tmp = join(dirname(out), `.${basename(out)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    await pipeline(Readable.from(tar()), createWriteStream(tmp, { flags: 'wx', flush: true }), { signal });
-    await rename(tmp, out);
+    await withAtomicFile(out, { signal }, (file) => pipeline(Readable.from(tar()), file.createWriteStream(), { signal }));
   } catch (e) {
-    await unlink(tmp).catch(() => {});
     throw asAborted(e, signal);
   }
   return total;

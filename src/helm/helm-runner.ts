@@ -64,12 +64,15 @@ const HELM_INSTALL_HINT =
 const KUBECTL_INSTALL_HINT =
   'kustomize directories are built with `kubectl kustomize`: install kubectl and put it on PATH, or name the kubectl binary (or set AIRLOCK_KUBECTL)';
 
-async function explicitBinary(path: string, source: string, tool: string, hint: string, cwd: string | undefined, env: NodeJS.ProcessEnv): Promise<string> {
+type Tool = 'helm' | 'kubectl';
+const NOT_FOUND_CODE = { helm: 'HELM_NOT_FOUND', kubectl: 'KUBECTL_NOT_FOUND' } as const;
+
+async function explicitBinary(path: string, source: string, tool: Tool, hint: string, cwd: string | undefined, env: NodeJS.ProcessEnv): Promise<string> {
   // A bare name ("helm3") is looked up on PATH like a shell would; anything with a slash is a path.
   const found = await findExecutable(path, { env, cwd });
   if (found) return found;
   throw new NotFoundError(`${tool} binary "${path}" (from ${source}) does not exist or is not an executable file`, {
-    code: `${tool.toUpperCase()}_NOT_FOUND`,
+    code: NOT_FOUND_CODE[tool],
     hint,
   });
 }
@@ -163,8 +166,8 @@ interface SpawnOptions extends RunOptions {
   env: NodeJS.ProcessEnv;
   cwd?: string | undefined;
   signal?: AbortSignal | undefined;
-  tool: string;
-  code: string;
+  tool: Tool;
+  code: 'HELM_FAILED' | 'KUBECTL_FAILED';
 }
 
 async function runBinary(bin: string, args: string[], opts: SpawnOptions): Promise<RunResult> {
@@ -175,7 +178,7 @@ async function runBinary(bin: string, args: string[], opts: SpawnOptions): Promi
   } catch (e) {
     if (e instanceof BinaryNotFoundError) {
       throw new NotFoundError(`${opts.tool} binary "${bin}" could not be started (${e.reason === 'missing' ? 'not found' : 'not executable'})`, {
-        code: `${opts.tool.toUpperCase()}_NOT_FOUND`,
+        code: NOT_FOUND_CODE[opts.tool],
         cause: e,
         hint: opts.tool === 'helm' ? HELM_INSTALL_HINT : KUBECTL_INSTALL_HINT,
       });

@@ -98,7 +98,7 @@ export class ChartHttpClient {
       if (res.statusCode === 401 || res.statusCode === 403) {
         throw new AuthError(`cannot fetch ${opts.what}: ${at} refused the credentials (HTTP ${res.statusCode})`, { hint: `check the credentials stored for ${url.host}` });
       }
-      throw new NetworkError(`cannot fetch ${opts.what}: ${at} answered HTTP ${res.statusCode}`, { code: `HTTP_${res.statusCode}` });
+      throw new NetworkError(`cannot fetch ${opts.what}: ${at} answered HTTP ${res.statusCode}`, { code: 'HTTP_ERROR' });
     }
   }
 

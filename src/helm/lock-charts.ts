@@ -90,12 +90,12 @@ class Resolver {
     }
     const meta = fetched.chart.meta;
     if (meta.name !== name) {
-      throw new IntegrityError(`${what}: the archive of "${name}" ${version} from ${redactUrl(repo)} holds the chart "${meta.name}"`, { code: 'CHART_MISMATCH' });
+      throw new IntegrityError(`${what}: the archive of "${name}" ${version} from ${redactUrl(repo)} holds the chart "${meta.name}"`, { code: 'CHART_ARCHIVE_MISMATCH' });
     }
     const a = parseChartVersion(meta.version);
     const b = parseChartVersion(version);
     if (!a || !b || a.compare(b) !== 0 || a.build.join('.') !== b.build.join('.')) {
-      throw new IntegrityError(`${what}: ${redactUrl(repo)} lists "${name}" ${version}, but its archive's Chart.yaml says version ${meta.version}`, { code: 'CHART_MISMATCH' });
+      throw new IntegrityError(`${what}: ${redactUrl(repo)} lists "${name}" ${version}, but its archive's Chart.yaml says version ${meta.version}`, { code: 'CHART_ARCHIVE_MISMATCH' });
     }
     return fetched;
   }

@@ -97,10 +97,10 @@ export async function resolveOciChart(repo: ChartSourceRepository, loc: OciLocat
   }
   const layers = parsed.value.layers.filter((l) => l.mediaType === MediaType.helmChart || l.mediaType === LEGACY_CHART_LAYER);
   if (layers.length !== 1 || !isDigest(layers[0]!.digest)) {
-    throw new IntegrityError(`${what}: ${where}:${tag} has ${layers.length} chart layers, expected one`, { code: 'NOT_A_CHART' });
+    throw new IntegrityError(`${what}: ${where}:${tag} has ${layers.length} chart layers, expected one`, { code: 'CHART_LAYERS_INVALID' });
   }
   const layer = layers[0]!;
-  if (layer.size > MAX_CHART_BYTES) throw new IntegrityError(`${what}: the chart layer of ${where}:${tag} is ${layer.size} bytes, more than ${MAX_CHART_BYTES}`, { code: 'CHART_TOO_LARGE' });
+  if (layer.size > MAX_CHART_BYTES) throw new IntegrityError(`${what}: the chart layer of ${where}:${tag} is ${layer.size} bytes, more than ${MAX_CHART_BYTES}`, { code: 'CHART_ARCHIVE_TOO_LARGE' });
   if (fetched.bytes.length > MAX_MANIFEST_BYTES) throw new IntegrityError(`${what}: manifest too large`, { code: 'MANIFEST_TOO_LARGE' });
   return { version: versionFromOciTag(tag), tag, manifest: fetched.descriptor, manifestBytes: fetched.bytes, layer };
 }

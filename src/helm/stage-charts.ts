@@ -48,7 +48,7 @@ async function fetchArchive(source: string, digest: Digest, size: number, what: 
     return local.bytes;
   }
   const desc: Descriptor = { mediaType: MediaType.helmChart, digest, size };
-  if (size > MAX_CHART_BYTES) throw new IntegrityError(`${what}: the lock says the archive is ${size} bytes, more than ${MAX_CHART_BYTES}`, { code: 'CHART_TOO_LARGE' });
+  if (size > MAX_CHART_BYTES) throw new IntegrityError(`${what}: the lock says the archive is ${size} bytes, more than ${MAX_CHART_BYTES}`, { code: 'CHART_ARCHIVE_TOO_LARGE' });
   if (!(await ctx.store.exists(desc, { signal: ctx.signal }))) {
     if (s.kind === 'http') {
       const bytes = await ctx.http.get(s.url, { what: `${what} (${redactUrl(s.url)})`, limit: size, signal: ctx.signal });

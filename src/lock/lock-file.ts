@@ -4,7 +4,7 @@ import { lockSpec, type OpenRepository } from './lock.ts';
 import { formatLock, type Lock } from '../spec/lock.ts';
 import { loadSpec } from '../spec/spec.ts';
 import type { ChartHttpClient } from '../helm/http-client.ts';
-import { writeOutputFile } from '../util/output-file.ts';
+import { writeFileAtomic } from '../util/atomic-file.ts';
 
 /** airlock.lock in the spec's folder. */
 export function lockPathFor(specPath: string): string {
@@ -20,6 +20,6 @@ export async function lockAndWrite(
   const spec = await loadSpec(specPath);
   const lock = await lockSpec(spec, { ...opts, baseDir: dirname(specPath) });
   const text = formatLock(lock);
-  await writeOutputFile(lockPath, text); // TODO(atomic-file)
+  await writeFileAtomic(lockPath, text, { signal: opts.signal });
   return { lock, text };
 }

@@ -2,7 +2,7 @@
 // lock turns into (images by their pinned or platform-reduced root, charts copied or staged).
 import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
-import { IntegrityError } from '../core/errors.ts';
+import { IntegrityError, UsageError } from '../core/errors.ts';
 import { childrenOf, MAX_MANIFEST_BYTES, parseManifest, type Descriptor } from '../core/manifest.ts';
 import { formatReference, parseReference } from '../core/reference.ts';
 import type { FileStore } from '../content/file-store.ts';
@@ -110,7 +110,7 @@ export async function bundleInputs(lock: Lock, ctx: InputContext): Promise<Bundl
     for (const chart of charts) {
       if (stage.isPassThrough(chart)) {
         const src = cs.parseChartSource(chart.source, `chart ${chart.name}`);
-        if (src.kind !== 'oci') throw new IntegrityError(`chart ${chart.name}: expected an oci:// source`, { code: 'LOCK_INVALID' });
+        if (src.kind !== 'oci') throw new UsageError(`chart ${chart.name}: expected an oci:// source`, { code: 'LOCK_INVALID' });
         inputs.push({ reference: chart.reference, root: stage.chartRoot(chart), source: through(ctx.open({ registry: src.ref.registry, repository: src.ref.repository })) });
       } else {
         const root = await stage.stageChart(chart, { http, open: ctx.open, baseDir: dirname(ctx.specPath), store: ctx.store, signal: ctx.signal });

@@ -344,7 +344,7 @@ export class Transport {
       }
       if (url.protocol === 'http:' && !plainHttpAllowed(url.host, this.#opts.insecure)) {
         throw new NetworkError(`cannot ${req.what}: ${req.registry} redirected to plain HTTP at ${url.host}`, {
-          code: 'PLAIN_HTTP_REFUSED',
+          code: 'PLAIN_HTTP_REDIRECT',
           hint: `if ${url.host} is a trusted storage backend, mark ${url.host} insecure`,
         });
       }

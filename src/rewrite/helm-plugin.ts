@@ -7,11 +7,12 @@
 // being this very airlock (absolute paths), so nothing has to be on PATH. A registry given at install
 // time is the default; `--post-renderer-args --registry=R[/P]` overrides it per helm run.
 import { realpathSync } from 'node:fs';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { UsageError } from '../core/errors.ts';
 import { formatTarget, parseTarget } from './mapping.ts';
+import { writeFileAtomic } from '../util/atomic-file.ts';
 
 export const PLUGIN_NAME = 'airlock-postrender';
 
@@ -103,11 +104,7 @@ export async function installHelmPlugin(o: InstallPluginOptions): Promise<Instal
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
-  await mkdir(dir, { recursive: true });
-  const file = join(dir, 'plugin.yaml');
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, pluginYaml(cmd, { version: o.version, ...(registry ? { registry } : {}) }));
-  await rename(tmp, file);
+  await writeFileAtomic(join(dir, 'plugin.yaml'), pluginYaml(cmd, { version: o.version, ...(registry ? { registry } : {}) }), { mkdir: true });
   return {
     name: PLUGIN_NAME,
     dir,

@@ -9,10 +9,10 @@
 //             what to do instead).
 // Where images land in R comes from the one mapping function, the one push uses: with mapAll, a
 // bundle whose images would collide in R is refused here exactly as push refuses it.
-import { mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
-import { basename, dirname, join, resolve } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { NotFoundError, UsageError } from '../core/errors.ts';
+import { writeFileAtomic, writeFilesAtomic } from '../util/atomic-file.ts';
 import { DOCKER_HUB, isLoopbackHost, parseReference, type Reference } from '../core/reference.ts';
 import { inspectBundle } from '../bundle/index.ts';
 import { formatTarget, mapAll, parseTarget, type Target } from './mapping.ts';
@@ -132,7 +132,7 @@ export async function mirrorsConfig(opts: MirrorsConfigOptions): Promise<Mirrors
     if (opts.out === undefined) return { ...base, files: [], text };
     const out = resolve(opts.out);
     const file = (await isDirectory(out)) || opts.out.endsWith('/') ? join(out, 'registries.yaml') : out;
-    await writeAtomic(file, text);
+    await writeFileAtomic(file, text, { mkdir: true });
     return { ...base, files: [file] };
   }
 
@@ -142,18 +142,15 @@ export async function mirrorsConfig(opts: MirrorsConfigOptions): Promise<Mirrors
   }
   const ca = caFile === undefined ? undefined : await readCa(caFile);
   const root = resolve(opts.out);
-  const written: string[] = [];
+  const entries: { path: string; data: string | Buffer }[] = [];
   for (const f of files) {
     const path = join(root, f.path);
-    if (ca !== undefined) {
-      const caPath = join(dirname(path), HOSTS_CA_FILE);
-      await writeAtomic(caPath, ca);
-      written.push(caPath);
-    }
-    await writeAtomic(path, f.text);
-    written.push(path);
+    if (ca !== undefined) entries.push({ path: join(dirname(path), HOSTS_CA_FILE), data: ca });
+    entries.push({ path, data: f.text });
   }
-  return { ...base, files: written };
+  // The tree appears whole: a node never reads hosts.toml without the CA it names.
+  await writeFilesAtomic(entries, { mkdir: true });
+  return { ...base, files: entries.map((e) => e.path) };
 }
 
 async function readCa(path: string): Promise<Buffer> {
@@ -170,16 +167,4 @@ async function isDirectory(p: string): Promise<boolean> {
     (s) => s.isDirectory(),
     () => false,
   );
-}
-
-async function writeAtomic(path: string, content: string | Buffer): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    await writeFile(tmp, content, { flush: true });
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => {});
-    throw e;
-  }
 }

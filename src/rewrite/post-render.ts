@@ -58,7 +58,7 @@ function parseStream(text: string): Document[] {
   list.forEach((d, i) => {
     if (d.errors.length > 0) {
       throw new UsageError(`rendered manifests: document ${i + 1} is not valid YAML: ${d.errors[0]!.message.split('\n')[0]}`, {
-        code: 'MANIFEST_INVALID',
+        code: 'YAML_INVALID',
         hint: 'post-render reads what `helm template` (or helm as a post-renderer) writes: Kubernetes objects as multi-document YAML',
       });
     }

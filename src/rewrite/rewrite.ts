@@ -12,7 +12,7 @@
 //     a hub or registry value in front of its name) and the render repeated; without
 //     global.imageRegistry too, when that does better. What values cannot redirect is listed, for
 //     the post-renderer.
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Document, isMap, isScalar, isSeq } from 'yaml';
@@ -26,6 +26,7 @@ import type { PathSegment } from '../discover/values-path.ts';
 import { isAtTarget } from './image-text.ts';
 import { locateImages } from './locate.ts';
 import { formatTarget, mapReference, parseTarget, type Target } from './mapping.ts';
+import { writeFileAtomic } from '../util/atomic-file.ts';
 import { describePath, knobsFor, prefixWrites, setOverlayValue, valuesKnobs, writesFor, type OverlayWrite, type ValuesKnob, type WriteMode } from './values-overlay.ts';
 
 type Obj = Record<string, unknown>;
@@ -494,7 +495,7 @@ function overlayFileWriter(dir: string): (overlay: Obj) => Promise<string> {
   let renders = 0;
   return async (overlay) => {
     const file = join(dir, `overlay-${renders++}.yaml`);
-    await writeFile(file, overlayYaml(overlay, []));
+    await writeFileAtomic(file, overlayYaml(overlay, []));
     return file;
   };
 }

@@ -256,7 +256,10 @@ describe('manifests', () => {
     await assert.rejects(r.pushReference(desc, bytes, 'broken'), (e: unknown) => {
       assert.ok(e instanceof RegistryError);
       assert.equal(e.status, 400);
-      assert.equal(e.code, 'MANIFEST_BLOB_UNKNOWN');
+      assert.equal(e.registryCode, 'MANIFEST_BLOB_UNKNOWN');
+      // airlock's own code follows the status: a 400 is a refused request, exit 2.
+      assert.equal(e.code, 'REGISTRY_REFUSED');
+      assert.equal(e.exitCode, ExitCode.usage);
       assert.match(e.message, /cannot push image .*lab\/oci:broken/);
       return true;
     });

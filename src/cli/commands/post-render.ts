@@ -15,7 +15,7 @@ async function readAll(stream: NodeJS.ReadableStream, what: string): Promise<str
   for await (const chunk of stream) {
     const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
     size += b.length;
-    if (size > MAX_INPUT) throw new UsageError(`${what} is larger than ${MAX_INPUT} bytes`, { code: 'MANIFEST_INVALID' });
+    if (size > MAX_INPUT) throw new UsageError(`${what} is larger than ${MAX_INPUT} bytes`, { code: 'INPUT_TOO_LARGE' });
     chunks.push(b);
   }
   return Buffer.concat(chunks).toString('utf8');
