@@ -9,10 +9,11 @@
 // A key's fingerprint is the sha256 of its public key's DER (SPKI) bytes:
 //   openssl pkey -pubin -in NAME.pub -outform DER | sha256sum
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { randomBytes } from 'node:crypto';
-import { link, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
-import { ConflictError, NotFoundError, UsageError } from '../core/errors.ts';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { AirlockError, ConflictError, NotFoundError, UsageError } from '../core/errors.ts';
+import { writeFilesAtomic } from '../util/atomic-file.ts';
+import { fileError } from '../util/file-error.ts';
 
 export type KeyAlgorithm = 'ed25519' | 'ecdsa-p256';
 export const KEY_ALGORITHMS: readonly KeyAlgorithm[] = ['ed25519', 'ecdsa-p256'];
@@ -63,34 +64,20 @@ export async function generateKeys(opts: KeygenOptions): Promise<KeygenResult> {
     opts.passphrase !== undefined ? { type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: opts.passphrase } : { type: 'pkcs8', format: 'pem' },
   ) as string;
   const publicPem = pair.publicKey.export({ type: 'spki', format: 'pem' }) as string;
-  await mkdir(dirname(base), { recursive: true });
-  await writeNew(privatePath, privatePem, 0o600, opts.force === true);
+  // Both files or neither; without force an existing one is never replaced.
   try {
-    await writeNew(publicPath, publicPem, 0o644, opts.force === true);
+    await writeFilesAtomic(
+      [
+        { path: privatePath, data: privatePem, mode: 0o600 },
+        { path: publicPath, data: publicPem, mode: 0o644 },
+      ],
+      { exclusive: opts.force !== true, mkdir: true },
+    );
   } catch (e) {
-    await unlink(privatePath).catch(() => {});
+    if (e instanceof AirlockError && e.code === 'FILE_EXISTS') throw new ConflictError(e.message, { code: 'KEY_EXISTS', cause: e, hint: 'choose another name, or ask for the files to be replaced' });
     throw e;
   }
   return { privateKey: privatePath, publicKey: publicPath, algorithm, fingerprint: keyFingerprint(pair.publicKey) };
-}
-
-/** Write through a temp file; without `force`, an existing file is never replaced (link fails on it). */
-async function writeNew(path: string, text: string, mode: number, force: boolean): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-  await writeFile(tmp, text, { mode, flag: 'wx' });
-  try {
-    if (force) await rename(tmp, path);
-    else {
-      try {
-        await link(tmp, path);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new ConflictError(`${path} already exists`, { code: 'KEY_EXISTS', hint: 'choose another name, or ask for the files to be replaced' });
-        throw e;
-      }
-    }
-  } finally {
-    await unlink(tmp).catch(() => {});
-  }
 }
 
 export function keyFingerprint(publicKey: KeyObject): string {
@@ -114,7 +101,7 @@ async function readKeyFile(path: string, what: string): Promise<string> {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new NotFoundError(`${what} ${path} does not exist`, { code: 'KEY_NOT_FOUND', cause: e });
     if (code === 'EISDIR') throw new UsageError(`${what} ${path} is a directory`, { code: 'KEY_INVALID' });
-    throw e;
+    throw fileError(e, path, `read the ${what}`);
   }
 }
 
