@@ -18,7 +18,7 @@ import { isRangePumper, type ChunkSink, type Feeder, type Fetcher, type OpOption
 import { DIRECT_ALIGNMENT, directWorthwhile, giveSlot, isDirectRefusal, openDirect, roundUp, SLOT_BYTES, takeSlot } from './direct-io.ts';
 import { pumpedStream } from './pumped.ts';
 import { publishFile } from '../util/atomic-file.ts';
-import { fileError } from '../util/file-error.ts';
+import { writeError } from '../util/file-error.ts';
 import { destroyOnAbort, VerifyStream, type VerifyTarget } from './verify-stream.ts';
 
 export interface IngestOptions {
@@ -140,7 +140,7 @@ export class FileStore implements Storage, Feeder {
       this.#verified.add(desc.digest);
     } catch (e) {
       await unlink(tmp).catch(() => {});
-      throw asAborted(fileError(e, final, 'write'), opts.signal);
+      throw asAborted(writeError(e, final), opts.signal);
     }
   }
 
@@ -284,7 +284,7 @@ export class FileStore implements Storage, Feeder {
       await fh.close().catch(() => {});
       // Wrong bytes cannot be resumed from; anything else (network, abort) keeps the prefix.
       if (e instanceof IntegrityError) await unlink(partial).catch(() => {});
-      throw asAborted(fileError(e, partial, 'write'), opts.signal);
+      throw asAborted(writeError(e, partial), opts.signal);
     }
     await publishFile(partial, final, { handle: fh, sync: DURABLE });
     this.#verified.add(desc.digest);

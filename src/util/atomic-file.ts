@@ -19,7 +19,7 @@ import type { Stats } from 'node:fs';
 import { Writable } from 'node:stream';
 import { basename, dirname, join, resolve } from 'node:path';
 import { AbortedError, UsageError } from '../core/errors.ts';
-import { fileError, fileErrorFromErrno } from './file-error.ts';
+import { fileError, fileErrorFromErrno, writeError } from './file-error.ts';
 
 export interface AtomicFileOptions {
   /**
@@ -135,13 +135,13 @@ export async function openAtomic(path: string, opts: AtomicFileOptions = {}): Pr
   try {
     fh = await open(tempPath, 'wx', opts.mode ?? (existing ? existing.mode & 0o7777 : 0o666));
   } catch (e) {
-    throw fileError(e, target, 'write');
+    throw writeError(e, target);
   }
   const file = new AtomicFile(target, tempPath, fh, opts);
   // open(2) narrows the mode by the umask; a replaced file keeps exactly the mode it had.
   if (opts.mode === undefined && existing) await fh.chmod(existing.mode & 0o7777).catch(async (e: unknown) => {
     await file.discard();
-    throw fileError(e, target, 'write');
+    throw writeError(e, target);
   });
   return file;
 }
@@ -263,7 +263,7 @@ export async function publishFile(tempPath: string, path: string, opts: { handle
     await rename(tempPath, target);
     if (sync) await syncFolders([target]);
   } catch (e) {
-    throw fileError(e, target, 'write');
+    throw writeError(e, target);
   }
 }
 
@@ -277,7 +277,7 @@ async function replaceable(target: string, exclusive: boolean): Promise<Stats | 
     s = await stat(target);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw fileError(e, target, 'write');
+    throw writeError(e, target);
   }
   if (s.isDirectory()) {
     throw new UsageError(`cannot write ${target}: it is a directory`, { code: 'PATH_IS_A_DIRECTORY', hint: 'name a file, not a folder' });
@@ -285,7 +285,7 @@ async function replaceable(target: string, exclusive: boolean): Promise<Stats | 
   if (!s.isFile()) {
     throw new UsageError(`cannot write ${target}: it is ${kindOf(s)}, not a regular file`, { code: 'NOT_A_REGULAR_FILE', hint: 'airlock only replaces regular files; name another path' });
   }
-  if (exclusive) throw fileError(Object.assign(new Error('exists'), { code: 'EEXIST' }), target, 'write');
+  if (exclusive) throw writeError(Object.assign(new Error('exists'), { code: 'EEXIST' }), target);
   return s;
 }
 
@@ -363,7 +363,7 @@ function namingTarget(fh: FileHandle, target: string): FileHandle {
       if (typeof v !== 'function') return v;
       return (...args: unknown[]): unknown => {
         const r: unknown = (v as (...a: unknown[]) => unknown).apply(t, args);
-        return r instanceof Promise ? r.catch((e: unknown) => Promise.reject(fileError(e, target, 'write'))) : r;
+        return r instanceof Promise ? r.catch((e: unknown) => Promise.reject(writeError(e, target))) : r;
       };
     },
   });
@@ -378,7 +378,7 @@ export function writeFailure(e: unknown, target: string, files: readonly AtomicF
   const path = (e as NodeJS.ErrnoException | undefined)?.path;
   const ours = typeof path === 'string' && (path === target || files.some((f) => f.path === path || f.tempPath === path));
   if (typeof path === 'string' && !ours) return fileErrorFromErrno(e) ?? e;
-  return fileError(e, target, 'write');
+  return writeError(e, target);
 }
 
 function failure(e: unknown, file: AtomicFile): unknown {

@@ -49,6 +49,16 @@ export function fileError(e: unknown, path: string, action: string): unknown {
   return kind.make(`cannot ${action} ${path}: ${kind.why}`, e);
 }
 
+/**
+ * `fileError(e, path, 'write')`, and a failure it put in words is the destination's: a copy that
+ * writes through a file (a download filling a bundle) must not blame its source for a full disk.
+ */
+export function writeError(e: unknown, path: string): unknown {
+  const err = fileError(e, path, 'write');
+  if (err !== e && err instanceof AirlockError) err.side = 'destination';
+  return err;
+}
+
 /** What a failed syscall was doing, for an errno error that reached the CLI without a context. */
 const ACTIONS: Record<string, string> = {
   open: 'open',
