@@ -52,6 +52,7 @@ after(async () => {
   let n = 0;
   storageContract({
     name: 'registry (RemoteRepository)',
+    capabilities: ['Pusher', 'TagResolver', 'ReferencePusher', 'RangeFetcher', 'RangePumper', 'Mounter'],
     async start() {
       registry = await startRegistry();
       client = new RegistryClient({ credentials: { get: async () => undefined }, retryBaseDelayMs: 10 });
@@ -86,6 +87,7 @@ after(async () => {
   const bundles: Bundle[] = [];
   storageContract({
     name: 'bundle reader (openBundle)',
+    capabilities: [],
     async stop() {
       await Promise.all(bundles.map((b) => b.close()));
     },
@@ -119,6 +121,7 @@ after(async () => {
 // --- the file store ---
 storageContract({
   name: 'file store (FileStore)',
+  capabilities: ['Pusher', 'Feeder'],
   async open(fixture: Fixture | undefined) {
     const store = new FileStore(await temp('files-'));
     // Placed as files, the layout the store reads, rather than through its own push.
@@ -140,6 +143,7 @@ storageContract({
 // --- the memory store ---
 storageContract({
   name: 'memory store (MemoryStore)',
+  capabilities: ['Pusher', 'TagResolver', 'ReferencePusher'],
   async open(fixture: Fixture | undefined) {
     const store = new MemoryStore();
     for (const c of fixture?.all ?? []) await store.push(c.desc, chunked(c.bytes));

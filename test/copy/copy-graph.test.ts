@@ -17,6 +17,7 @@ import { childrenOf, isManifestDescriptor, parseManifest, type Descriptor } from
 import { RegistryClient } from '../../src/registry/client.ts';
 import { blobBytes, buildImage, buildIndex, layersOf, type BuiltImage } from '../helpers/images.ts';
 import { startRegistry, type RunningRegistry } from '../helpers/registry.ts';
+import { within } from '../helpers/wait.ts';
 import { chunked } from '../content/storage-contract.ts';
 import { destroyOnAbort } from '../../src/content/verify-stream.ts';
 
@@ -266,7 +267,7 @@ describe('copyGraph between memory stores', () => {
     const { dst, log } = logged(new MemoryStore());
     const ac = new AbortController();
     const copying = copyGraph(src, dst, index.root, { signal: ac.signal });
-    await stallReached;
+    await within(stallReached, 10_000, 'the copy to reach the stalled blob');
     ac.abort();
     await assert.rejects(copying, (e: unknown) => e instanceof AbortedError);
     assert.equal(stalled?.destroyed, true, 'the hanging source stream was released');
