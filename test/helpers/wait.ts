@@ -1,7 +1,7 @@
 // Waiting on events in tests, bounded: a promise raced against a deadline, a condition polled until
 // it holds, a file that appears. The deadline only turns a hang into a clear failure; no test
 // passes because time went by.
-import { watch } from 'node:fs';
+import { readFileSync, watch } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { setImmediate as nextTurn, setTimeout as delay } from 'node:timers/promises';
@@ -60,13 +60,13 @@ export async function turns(n = 3): Promise<void> {
   for (let i = 0; i < n; i++) await nextTurn();
 }
 
-/** Is the process alive (a zombie not yet reaped counts as alive)? */
-export function alive(pid: number): boolean {
+/** Is the process running (a zombie nobody has reaped yet is not)? Linux: read from /proc. */
+export function running(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    return !/^\S+ \(.*\) [ZX] /s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    // Gone: not running. Anything else is a failure of the test, not an answer.
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ESRCH') return false;
     throw e;
   }
 }

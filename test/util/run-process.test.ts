@@ -4,21 +4,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AbortedError, isAirlockError } from '../../src/core/errors.ts';
 import { BinaryNotFoundError, findExecutable, runProcess, startProcess } from '../../src/util/run-process.ts';
+import { running } from '../helpers/wait.ts';
 
-/** Running, not a zombie that nobody has reaped yet. */
-function running(pid: number): boolean {
-  try {
-    return !/^\S+ \(.*\) [ZX] /s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 describe('runProcess', { concurrency: true }, () => {
   let dir: string;
