@@ -15,9 +15,15 @@ import { destroyOnAbort, markSelfVerifying, VerifyStream } from './verify-stream
 const CHUNK = 64 * 1024;
 
 export class MemoryStore implements Storage, TagResolver, ReferencePusher {
+  /** Names the store in errors (default "the memory store"). */
+  readonly label: string;
   /** By digest: the descriptor it was pushed with and its verified bytes. */
   readonly #content = new Map<string, { desc: Descriptor; bytes: Buffer }>();
   readonly #tags = new Map<string, Descriptor>();
+
+  constructor(opts: { label?: string } = {}) {
+    this.label = opts.label ?? 'the memory store';
+  }
 
   async exists(desc: Descriptor, opts: OpOptions = {}): Promise<boolean> {
     throwIfAborted(opts.signal);
@@ -27,9 +33,9 @@ export class MemoryStore implements Storage, TagResolver, ReferencePusher {
   async fetch(desc: Descriptor, opts: OpOptions = {}): Promise<Readable> {
     throwIfAborted(opts.signal);
     const held = this.#content.get(desc.digest);
-    if (!held) throw new NotFoundError(`${desc.digest} is not in the memory store`, { code: isManifestDescriptor(desc) ? 'MANIFEST_UNKNOWN' : 'BLOB_UNKNOWN' });
+    if (!held) throw new NotFoundError(`${desc.digest} is not in ${this.label}`, { code: isManifestDescriptor(desc) ? 'MANIFEST_UNKNOWN' : 'BLOB_UNKNOWN' });
     if (held.bytes.length !== desc.size) {
-      throw new IntegrityError(`${desc.digest} is ${held.bytes.length} bytes in the memory store, its descriptor says ${desc.size}`, { code: 'SIZE_MISMATCH' });
+      throw new IntegrityError(`${desc.digest} is ${held.bytes.length} bytes in ${this.label}, its descriptor says ${desc.size}`, { code: 'SIZE_MISMATCH' });
     }
     const bytes = held.bytes;
     let at = 0;
@@ -63,7 +69,7 @@ export class MemoryStore implements Storage, TagResolver, ReferencePusher {
       },
     });
     try {
-      await pipeline(content, new VerifyStream(desc, `${desc.digest}`), collect, { signal: opts.signal });
+      await pipeline(content, new VerifyStream(desc, desc.digest), collect, { signal: opts.signal });
     } catch (e) {
       throw asAborted(e, opts.signal);
     }
@@ -74,7 +80,7 @@ export class MemoryStore implements Storage, TagResolver, ReferencePusher {
   async resolve(reference: string, opts: OpOptions = {}): Promise<Descriptor> {
     throwIfAborted(opts.signal);
     const found = reference.includes(':') ? this.#content.get(parseDigest(reference, 'digest to resolve'))?.desc : this.#tags.get(checkTag(reference));
-    if (!found) throw new NotFoundError(`${reference} is not in the memory store`, { code: 'MANIFEST_UNKNOWN' });
+    if (!found) throw new NotFoundError(`${reference} is not in ${this.label}`, { code: 'MANIFEST_UNKNOWN' });
     return { ...found };
   }
 

@@ -48,7 +48,7 @@ export interface Fixture {
   /** A two-platform index (sharing a base layer) tagged `v1`, and an artifact tagged `artifact`. */
   tagged: { tag: string; image: BuiltImage }[];
   all: { desc: Descriptor; bytes: Buffer }[];
-  /** A layer of several MiB: many chunks, and above every "small blob" threshold. */
+  /** A layer of 1.5 MiB: several chunks, and above every 1 MiB "small blob" or read-chunk threshold. */
   big: { desc: Descriptor; bytes: Buffer };
   /** A few bytes. */
   small: { desc: Descriptor; bytes: Buffer };
@@ -99,7 +99,7 @@ let seed = randomBytes(4).readUInt32LE(0);
 /** Content no other case has (a fresh seed), so damaging it cannot reach into another case. */
 export function makeFixture(): Fixture {
   const s = seed++;
-  const base = buildImage({ layers: [{ random: { bytes: 3 * 1024 * 1024 + 12_345, seed: s } }] });
+  const base = buildImage({ layers: [{ random: { bytes: 1536 * 1024 + 12_345, seed: s } }] });
   const amd = buildImage({ baseLayers: layersOf(base), layers: [{ files: { 'app/run': `amd64 ${s}\n` } }] });
   const arm = buildImage({ baseLayers: layersOf(base), layers: [{ files: { 'app/run': `arm64 ${s}\n` } }], platform: 'linux/arm64/v8' });
   const index = buildIndex([amd, arm]);
@@ -224,7 +224,7 @@ export function storageContract(impl: Implementation): void {
     });
 
     describe('ReadOnlyStorage', () => {
-      test('fetch streams exactly the bytes of every blob (0 bytes, a few, several MiB) and manifest; exists is true for each', async () => {
+      test('fetch streams exactly the bytes of every blob (0 bytes, a few, 1.5 MiB) and manifest; exists is true for each', async () => {
         const f = makeFixture();
         const { storage } = await impl.open(f);
         for (const c of f.all) {
@@ -471,7 +471,7 @@ export function storageContract(impl: Implementation): void {
       test('openFrom pumps the raw bytes from an offset on; missing content rejects openFrom', async () => {
         const f = makeFixture();
         const storage = (await impl.open(f)).storage as ReadOnlyStorage & RangePumper;
-        for (const offset of [0, 2_000_000]) {
+        for (const offset of [0, 1_200_000]) {
           const body = await storage.openFrom(f.big.desc, offset);
           const got: Buffer[] = [];
           await body.pump((chunk) => {

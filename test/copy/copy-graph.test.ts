@@ -217,7 +217,7 @@ describe('copyGraph between memory stores', () => {
     const { index, shared, bytesOf } = multiPlatform();
     const { src } = counted(await memoryWith(index), async (d) => (d.digest === shared.digest ? chunked(bytesOf(d.digest), { failAt: d.size >> 1 }) : undefined));
     const { dst, log } = logged(new MemoryStore());
-    await assert.rejects(copyGraph(src, dst, index.root, { attempts: 1 }), (e: unknown) => e instanceof NetworkError && /simulated/.test(e.message));
+    await assert.rejects(copyGraph(src, dst, index.root, { attempts: 1 }), (e: unknown) => e instanceof NetworkError && e.side === 'source' && /simulated/.test(e.message));
     assert.equal(log.entries.includes(`start ${index.root.digest}`), false);
     assert.equal(await dst.exists(shared), false);
   });
@@ -236,7 +236,7 @@ describe('copyGraph between memory stores', () => {
       await writeFile(store.path(shared), damaged);
       const { src, fetches } = counted(store);
       const { dst, log } = logged(new MemoryStore());
-      await assert.rejects(copyGraph(src, dst, index.root), (e: unknown) => e instanceof IntegrityError && e.code === 'DIGEST_MISMATCH' && e.message.includes(shared.digest));
+      await assert.rejects(copyGraph(src, dst, index.root), (e: unknown) => e instanceof IntegrityError && e.code === 'DIGEST_MISMATCH' && e.side === 'source' && e.message.includes(shared.digest));
       assert.equal(fetches.get(shared.digest), 1, 'fetched once: wrong bytes are not worth a second try');
       assert.equal(await dst.exists(shared), false);
       for (const m of [index.root.digest, amd.root.digest]) assert.equal(log.entries.includes(`start ${m}`), false, `${m} not pushed`);
@@ -296,7 +296,7 @@ describe('copyGraph between memory stores', () => {
           await inner.push(d, content, o);
         },
       };
-      await assert.rejects(copyGraph(src, refusing, index.root), (e: unknown) => e instanceof ConflictError && e.message.includes(shared.digest));
+      await assert.rejects(copyGraph(src, refusing, index.root), (e: unknown) => e instanceof ConflictError && e.side === 'destination' && e.message.includes(shared.digest));
       assert.equal(opened?.destroyed, true, 'the source stream was released');
     },
   );
