@@ -1,22 +1,35 @@
 // Small capability interfaces for content (after oras-go content/storage.go). The registry client,
-// the local blob store and the bundle reader implement them; copyGraph moves content between any two.
+// the local blob store, the bundle reader and the memory store implement them; copyGraph moves
+// content between any two. test/content/storage-contract.ts checks every rule below against each.
+//
+// Errors, as a caller tells them apart: not found is an AirlockError whose exitCode is 3
+// (ExitCode.notFound: a NotFoundError, or a RegistryError for a 404); wrong bytes an IntegrityError;
+// an abort an AbortedError. Messages name the content's digest (or the tag asked for).
 import type { Readable } from 'node:stream';
 import type { Descriptor } from '../core/manifest.ts';
 
 export interface OpOptions {
+  /** Already aborted: the call rejects with an AbortedError. Fired later: the call, or the stream it returned, fails with one. */
   signal?: AbortSignal | undefined;
 }
 
 export interface Fetcher {
   /**
-   * A stream of exactly the descriptor's bytes. Implementations verify while streaming: the stream
-   * errors with an IntegrityError on a size or digest mismatch, never ends early without error.
-   * Missing content rejects with a NotFoundError (or a RegistryError with status 404).
+   * A stream of exactly the descriptor's bytes; it ends only once all of them matched the digest.
+   * Bytes that do not match (damaged content, or a descriptor with the wrong size) end in an
+   * IntegrityError: fetch rejects with it, or the stream errors with it — never a clean end, never
+   * an early one. Missing content rejects with a not-found error (exitCode 3). A signal that fires
+   * after fetch resolved destroys the stream with an AbortedError, even if its bytes were buffered.
    */
   fetch(desc: Descriptor, opts?: OpOptions): Promise<Readable>;
 }
 
 export interface ReadOnlyStorage extends Fetcher {
+  /**
+   * True when the content is stored, false when it is not (never a not-found error). Whether a
+   * descriptor with the right digest and a wrong size "exists" is left open (registries answer by
+   * digest); fetching it fails as above.
+   */
   exists(desc: Descriptor, opts?: OpOptions): Promise<boolean>;
   /** Names the storage in errors: a repository, a bundle's path, the cache's folder. */
   readonly label?: string;
@@ -24,20 +37,29 @@ export interface ReadOnlyStorage extends Fetcher {
 
 export interface Pusher {
   /**
-   * Store content under its descriptor, verifying size and digest while streaming; nothing
-   * half-written is ever visible. Content that already exists counts as success.
+   * Store content under its descriptor, verifying size and digest while streaming. Wrong, short or
+   * long content rejects with an IntegrityError; a content stream that fails rejects with the
+   * stream's own error; an abort with an AbortedError. After any failure nothing is visible:
+   * exists() is false and fetch() not found (a registry may keep an unfinished upload session; it
+   * purges those itself). Content that already exists counts as success (the input may go unread).
    */
   push(desc: Descriptor, content: Readable, opts?: OpOptions): Promise<void>;
 }
 
 export interface Storage extends ReadOnlyStorage, Pusher {}
 
-/** Resolves a tag or digest (within a repository already chosen) to a descriptor. */
+/**
+ * Resolves a tag or digest (within a repository already chosen) to a descriptor. An unknown one
+ * rejects with a not-found error (exitCode 3); a malformed tag with a UsageError.
+ */
 export interface TagResolver {
   resolve(reference: string, opts?: OpOptions): Promise<Descriptor>;
 }
 
-/** Optional: push a manifest and name it with a tag in one step (PUT /manifests/<tag>). */
+/**
+ * Optional: push a manifest and name it with a tag in one step (PUT /manifests/<tag>); an existing
+ * tag moves. Bytes that do not match the descriptor reject with an IntegrityError, creating nothing.
+ */
 export interface ReferencePusher {
   pushReference(desc: Descriptor, content: Uint8Array, reference: string, opts?: OpOptions): Promise<void>;
 }

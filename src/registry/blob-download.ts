@@ -39,7 +39,16 @@ function blobName(src: BlobSource, desc: Descriptor): string {
  * status. A 206 must start exactly at `offset`.
  */
 function skipFor(src: BlobSource, desc: Descriptor, offset: number, status: number, headers: Headers): number | undefined {
-  if (status === 200) return offset;
+  if (status === 200) {
+    // A whole blob of another size is not this descriptor's content. Caught here, it is an
+    // IntegrityError; later the short body would read as a broken connection and be resumed.
+    const length = header(headers, 'content-length');
+    const encoding = header(headers, 'content-encoding') ?? 'identity';
+    if (length !== undefined && encoding === 'identity' && Number(length) !== desc.size) {
+      throw new IntegrityError(`${blobName(src, desc)}: the registry holds ${length} bytes, expected ${desc.size}`, { code: 'SIZE_MISMATCH' });
+    }
+    return offset;
+  }
   if (status !== 206 || offset === 0) return undefined;
   const range = /^bytes (\d+)-\d*\/(?:\d+|\*)$/.exec(header(headers, 'content-range') ?? '');
   if (range === null || Number(range[1]) !== offset) {

@@ -7,7 +7,7 @@ import { finished, pipeline, type Readable } from 'node:stream';
 import { IntegrityError, NetworkError, RegistryError } from '../core/errors.ts';
 import { verifyBytes, isDigest, digestAlgorithm } from '../core/digest.ts';
 import type { Descriptor } from '../core/manifest.ts';
-import { VerifyStream, isSelfVerifying, readAllLimited } from '../content/verify-stream.ts';
+import { VerifyStream, destroyOnAbort, isSelfVerifying, readAllLimited } from '../content/verify-stream.ts';
 import { errorForResponse, readErrorBody, type ErrorSubject } from './registry-errors.ts';
 import { isRetryableStatus } from './retry.ts';
 import { header, type Transport } from './transport.ts';
@@ -107,14 +107,20 @@ export async function uploadBlob(
   content.on('error', (e) => {
     sourceError ??= e;
   });
+  // A source that stalls must not hold the upload past an abort (a small blob is read whole first),
+  // and the abort is what the caller sees, not the request machinery's AbortError.
+  destroyOnAbort(content, signal);
   try {
     location ??= await startUpload(t, desc, signal);
     let body: Buffer | Readable;
     if (desc.size <= SMALL_BLOB_BYTES) {
       const bytes = await readAllLimited(content, desc.size, what).catch((e: unknown) => {
-        throw e instanceof IntegrityError && e.code === 'MANIFEST_TOO_LARGE'
-          ? new IntegrityError(`${what}: more than the expected ${desc.size} bytes`, { code: 'SIZE_MISMATCH' })
-          : e;
+        // Leaving the read early destroys the source with an AbortError of its own; this is the reason.
+        sourceError =
+          e instanceof IntegrityError && e.code === 'MANIFEST_TOO_LARGE'
+            ? new IntegrityError(`${what}: more than the expected ${desc.size} bytes`, { code: 'SIZE_MISMATCH' })
+            : e;
+        throw sourceError;
       });
       // A self-verifying source has ended, so its bytes matched; any other is hashed here.
       if (!selfVerifying) verifyBytes(bytes, desc, what);

@@ -7,7 +7,7 @@ import { MAX_MANIFEST_BYTES, type Descriptor, isManifestDescriptor, parseManifes
 import { MANIFEST_MEDIA_TYPES, MediaType, SCHEMA1_MEDIA_TYPES, isManifestMediaType } from '../core/media-types.ts';
 import { isValidTag } from '../core/reference.ts';
 import type { Mounter, OpOptions, PumpedBody, RangeFetcher, RangePumper, ReferencePusher, Storage, TagResolver } from '../content/types.ts';
-import { VerifyStream, readAllLimited } from '../content/verify-stream.ts';
+import { VerifyStream, destroyOnAbort, readAllLimited } from '../content/verify-stream.ts';
 import { openBlob, openBlobStream, type BlobSource } from './blob-download.ts';
 import { uploadBlob, uploadLocation, type UploadTarget } from './blob-upload.ts';
 import { errorForResponse, readErrorBody, type ErrorSubject } from './registry-errors.ts';
@@ -181,13 +181,17 @@ export class RemoteRepository implements Storage, TagResolver, ReferencePusher, 
           : e;
       });
       verifyBytes(bytes, desc, what);
-      return Readable.from([bytes], { objectMode: false });
+      const stream = Readable.from([bytes], { objectMode: false });
+      destroyOnAbort(stream, opts?.signal);
+      return stream;
     }
     const raw = await openBlobStream(this.#blobSource(), desc, 0, opts?.signal);
     const verified = new VerifyStream(desc, `blob ${desc.digest} of ${this.#name}`);
     pipeline(raw, verified, () => {
       // errors reach the consumer through `verified`, which pipeline destroys with them
     });
+    // Bytes already buffered would otherwise still end the stream cleanly after an abort.
+    destroyOnAbort(verified, opts?.signal);
     return verified;
   }
 

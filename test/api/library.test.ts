@@ -11,8 +11,8 @@ import { startRegistry, type RunningRegistry } from '../helpers/registry.ts';
 import { buildImage, seedRegistry } from '../helpers/images.ts';
 import { airlock } from '../helpers/cli.ts';
 import {
-  AbortedError,
   createSession,
+  ExitCode,
   history,
   IntegrityError,
   keygen,
@@ -138,7 +138,7 @@ describe('airlock as a library', () => {
     await assert.rejects(pack(out, { spec, session, parity: 2 }), (e: unknown) => e instanceof UsageError && e.code === 'PARITY_WITHOUT_SPLIT');
     await assert.rejects(pack(out, { spec, session, split: '1MiB', parity: 100 }), (e: unknown) => e instanceof UsageError && e.code === 'PARITY_INVALID');
     assert.throws(() => createSession({ concurrency: 0 }), (e: unknown) => e instanceof UsageError && e.code === 'CONCURRENCY_INVALID');
-    await assert.rejects(pack(out, { spec, session, signal: AbortSignal.abort() }), AbortedError);
+    await assert.rejects(pack(out, { spec, session, signal: AbortSignal.abort() }), { name: 'AbortedError', code: 'ABORTED', exitCode: ExitCode.interrupted });
     assert.equal(await exists(out), false);
   });
 

@@ -200,7 +200,8 @@ describe('volumes and recovery volumes', () => {
     assert.ok(msgs.some((m) => /^b\.tar\.par02 is a recovery volume of another bundle or another split/.test(m)), msgs.join('\n'));
     assert.equal(r.volumes?.usableParity.length, 2);
     // Other commands refuse the mixed set before using it.
-    await assert.rejects(openBundle(b), IntegrityError);
+    // (The foreign first volume brings another layout, so today the refusal names b.tar.009's size.)
+    await assert.rejects(openBundle(b), { name: 'IntegrityError', code: /^VOLUMES_(MIXED|INCOMPLETE)$/, message: new RegExp(`^${b}: `) });
     // One foreign volume, two usable recovery volumes: repair puts back both.
     await repairBundle(b);
     for (const n of ['001', 'par02']) assert.equal(await hashFile(`${b}.${n}`), originals.get(`${base}.${n}`), n);

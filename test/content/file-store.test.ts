@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { FileStore } from '../../src/content/file-store.ts';
-import { AbortedError, IntegrityError, NetworkError, NotFoundError } from '../../src/core/errors.ts';
+import { ExitCode, IntegrityError, NetworkError } from '../../src/core/errors.ts';
 import { digestOf } from '../../src/core/digest.ts';
 import type { Descriptor } from '../../src/core/manifest.ts';
 import type { Fetcher, RangeFetcher } from '../../src/content/types.ts';
@@ -18,6 +18,9 @@ function blob(size: number): { desc: Descriptor; bytes: Buffer } {
   const bytes = randomBytes(size);
   return { desc: { mediaType: LAYER, digest: digestOf(bytes), size }, bytes };
 }
+
+/** The failure `chunked` simulates, as the store must pass it on. */
+const SIMULATED_RESET = { name: 'NetworkError', message: 'connection reset by peer (simulated)' };
 
 /** Stream `bytes` in 64 KiB chunks; with `failAt`, error with a NetworkError after that many bytes. */
 function chunked(bytes: Buffer, failAt?: number): Readable {
@@ -64,7 +67,11 @@ describe('FileStore', () => {
     await rm(dir, { recursive: true, force: true });
   });
   const freshStore = async (): Promise<FileStore> => new FileStore(await mkdtemp(join(dir, 's-')));
-  const files = async (s: FileStore, d: Descriptor): Promise<string[]> => readdir(join(s.path(d), '..')).catch(() => []);
+  const files = async (s: FileStore, d: Descriptor): Promise<string[]> =>
+    readdir(join(s.path(d), '..')).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return [];
+      throw e;
+    });
 
   test('push stores the blob at blobs/<alg>/<hex>; fetch and exists see it', async () => {
     const s = await freshStore();
@@ -103,7 +110,7 @@ describe('FileStore', () => {
   test('fetch: a missing blob is NotFound; a blob damaged on disk fails the stream', async () => {
     const s = await freshStore();
     const { desc, bytes } = blob(100_000);
-    await assert.rejects(s.fetch(desc), NotFoundError);
+    await assert.rejects(s.fetch(desc), { name: 'NotFoundError', code: 'BLOB_UNKNOWN', exitCode: ExitCode.notFound, message: new RegExp(`blob ${desc.digest} is not in the store`) });
     await s.push(desc, chunked(bytes));
     const damaged = Buffer.from(bytes);
     damaged[5]! ^= 1;
@@ -118,7 +125,7 @@ describe('FileStore', () => {
     const { desc, bytes } = blob(1_000_000);
     const { calls, src } = source(bytes, { failFirstAt: 400_000 });
     let reported = 0;
-    await assert.rejects(s.ingest(desc, src, { onBytes: (n) => (reported += n) }), NetworkError);
+    await assert.rejects(s.ingest(desc, src, { onBytes: (n) => (reported += n) }), SIMULATED_RESET);
     const partial = `${s.path(desc)}.partial`;
     const kept = (await stat(partial)).size;
     // What was still buffered in the pipeline when the connection broke is lost; the rest is kept.
@@ -139,7 +146,7 @@ describe('FileStore', () => {
     const s = await freshStore();
     const { desc, bytes } = blob(500_000);
     const { calls, src } = source(bytes, { failFirstAt: 200_000, ranges: false });
-    await assert.rejects(s.ingest(desc, src), NetworkError);
+    await assert.rejects(s.ingest(desc, src), SIMULATED_RESET);
     await s.ingest(desc, src);
     assert.deepEqual(calls, ['fetch', 'fetch']);
     assert.deepEqual(await readFile(s.path(desc)), bytes);
@@ -210,7 +217,7 @@ describe('FileStore', () => {
           if (seen >= 500_000) ac.abort();
         },
       }),
-      AbortedError,
+      { name: 'AbortedError', code: 'ABORTED', exitCode: ExitCode.interrupted },
     );
     const kept = (await stat(`${s.path(desc)}.partial`)).size;
     assert.ok(kept > 0 && kept < desc.size, `partial has ${kept} bytes`);
@@ -234,7 +241,7 @@ describe('FileStore', () => {
     const s = await freshStore();
     const { desc, bytes } = blob(3_000_000);
     const { src } = source(bytes, { failFirstAt: 1_500_000 });
-    await assert.rejects(s.ingest(desc, src, { also: collector(desc.size).sink }), NetworkError);
+    await assert.rejects(s.ingest(desc, src, { also: collector(desc.size).sink }), SIMULATED_RESET);
     const c = collector(desc.size);
     let resumed = 0;
     await s.ingest(desc, src, { also: c.sink, onBytes: (n, r) => (resumed += r ? n : 0) });
@@ -275,6 +282,6 @@ describe('FileStore', () => {
     await writeFile(s.path(desc), damaged);
     await assert.rejects(s.feed(desc, collector(desc.size).sink), (e: unknown) => e instanceof IntegrityError && e.message.includes(desc.digest) && /fetches it again/.test(e.hint ?? ''));
     assert.equal(await s.exists(desc), false);
-    await assert.rejects(s.feed(desc, c.sink), NotFoundError);
+    await assert.rejects(s.feed(desc, c.sink), { name: 'NotFoundError', code: 'BLOB_UNKNOWN', exitCode: ExitCode.notFound });
   });
 });

@@ -135,11 +135,7 @@ describe('parseManifest: refusals', () => {
     const s1 = json({ schemaVersion: 1, name: 'library/nginx', tag: '1', fsLayers: [], history: [] });
     for (const mt of [MediaType.dockerSchema1, MediaType.dockerSchema1Signed]) refuses(s1, mt, UsageError, 'MANIFEST_SCHEMA1', 'schema 1');
     refuses(s1, 'application/json', UsageError, 'MANIFEST_SCHEMA1', 'schema 1');
-    try {
-      parseManifest(s1, MediaType.dockerSchema1Signed, 'm');
-    } catch (e) {
-      assert.match((e as UsageError).hint ?? '', /re-push/);
-    }
+    assert.throws(() => parseManifest(s1, MediaType.dockerSchema1Signed, 'm'), (e: unknown) => e instanceof UsageError && /re-push/.test(e.hint ?? ''));
   });
 
   test('more than MAX_MANIFEST_BYTES is refused before parsing; exactly the limit is fine', () => {

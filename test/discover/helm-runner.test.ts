@@ -1,13 +1,14 @@
 // The helm/kubectl seam: which binary, private state that is removed afterwards, offline by
 // default, helm's own message in errors, interruption.
 import assert from 'node:assert/strict';
-import { chmod, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { AbortedError, NotFoundError, UsageError } from '../../src/core/errors.ts';
+import { ExitCode, NotFoundError, UsageError } from '../../src/core/errors.ts';
 import { findHelm, findKubectl, runHelm, runKubectl } from '../../src/helm/helm-runner.ts';
 import { helmPath, kubectlPath } from '../helpers/helm.ts';
+import { fileAppears, running, until, within } from '../helpers/wait.ts';
 
 describe('helm runner', { concurrency: true }, () => {
   let dir: string;
@@ -17,7 +18,8 @@ describe('helm runner', { concurrency: true }, () => {
     await mkdir(join(dir, 'bin'));
     // A stand-in binary that shows what the runner gives it: its environment, and its exit status.
     envDump = join(dir, 'bin', 'helm');
-    await writeFile(envDump, '#!/bin/sh\nif [ "$1" = fail ]; then echo "Error: chart is broken" >&2; exit 1; fi\nif [ "$1" = sleep ]; then exec sleep 30; fi\nenv\n');
+    // `sleep PIDFILE`: writes its PID (kept by the exec'd sleep) where the test waits for it, then hangs.
+    await writeFile(envDump, '#!/bin/sh\nif [ "$1" = fail ]; then echo "Error: chart is broken" >&2; exit 1; fi\nif [ "$1" = sleep ]; then echo $$ > "$2.tmp"; mv "$2.tmp" "$2"; exec sleep 30; fi\nenv\n');
     await chmod(envDump, 0o755);
   });
   after(async () => {
@@ -76,9 +78,13 @@ describe('helm runner', { concurrency: true }, () => {
 
   it('an abort kills helm and rejects with AbortedError', async () => {
     const controller = new AbortController();
-    const started = Date.now();
-    setTimeout(() => controller.abort(), 100);
-    await assert.rejects(runHelm(['sleep'], { helm: envDump, signal: controller.signal }), AbortedError);
-    assert.ok(Date.now() - started < 5000);
+    const pidFile = join(dir, 'helm-sleep.pid');
+    const helm = runHelm(['sleep', pidFile], { helm: envDump, signal: controller.signal });
+    await fileAppears(pidFile);
+    const pid = Number(await readFile(pidFile, 'utf8'));
+    controller.abort();
+    // helm would sleep 30 s: the rejection coming back at all shows the abort ended it.
+    await assert.rejects(within(helm, 20_000, 'runHelm after the abort'), { name: 'AbortedError', code: 'ABORTED', exitCode: ExitCode.interrupted });
+    await until(() => !running(pid), `helm (pid ${pid}) to be gone`);
   });
 });

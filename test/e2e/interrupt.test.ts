@@ -64,7 +64,7 @@ describe('interrupted pack and push', () => {
     const run = await interruptAfter(['pack', '-f', join(dir, 'airlock.yaml'), '-o', join(dir, 'big.tar'), '--json', '--concurrency', '1'], env, /"type":"blob-done"[^\n]*"size":\d{8,}/, 'SIGINT');
     assert.equal(run.code, 130, run.stderr);
     assert.match(run.stderr, /interrupted/);
-    await assert.rejects(stat(join(dir, 'big.tar')), 'no bundle at the output path');
+    await assert.rejects(stat(join(dir, 'big.tar')), { code: 'ENOENT' }, 'no bundle at the output path');
     assert.deepEqual((await readdir(dir)).filter((f) => f.startsWith('big.tar')), [], 'no temp file beside it');
     const again = await airlock(['pack', '-f', join(dir, 'airlock.yaml'), '-o', join(dir, 'big.tar'), '--json'], { env });
     assert.equal(again.code, 0, again.stderr);

@@ -189,7 +189,7 @@ describe('lock, pack, verify, inspect, push', () => {
     const r = await airlock(['pack', '--lock', '-f', join(dir, 'missing.yaml'), '-o', join(dir, 'missing.tar')], { env: env() });
     assert.equal(r.code, 3, r.stderr);
     assert.match(r.stderr, new RegExp(`${src.host}/shop/nope:9\\.9`));
-    await assert.rejects(stat(join(dir, 'missing.tar')));
+    await assert.rejects(stat(join(dir, 'missing.tar')), { code: 'ENOENT' }, 'no bundle written');
   });
 
   test('a stale lock is refused with a hint', async () => {

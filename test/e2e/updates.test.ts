@@ -174,14 +174,17 @@ describe('updates: delta bundles, signatures, import history', () => {
     await exec('tar', ['-xf', join(dir, 'signed.tar'), '-C', x, 'airlock/inventory.json', 'airlock/inventory.json.sig']);
     const { stdout } = await exec('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', join(dir, 'release.pub'), '-rawin', '-in', join(x, 'airlock/inventory.json'), '-sigfile', join(x, 'airlock/inventory.json.sig')]);
     assert.match(stdout, /Signature Verified Successfully/);
-    await assert.rejects(exec('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', join(dir, 'other.pub'), '-rawin', '-in', join(x, 'airlock/inventory.json'), '-sigfile', join(x, 'airlock/inventory.json.sig')]));
+    await assert.rejects(exec('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', join(dir, 'other.pub'), '-rawin', '-in', join(x, 'airlock/inventory.json'), '-sigfile', join(x, 'airlock/inventory.json.sig')]), {
+      code: 1,
+      stdout: /Signature Verification Failure/,
+    });
   });
 
   test('key files of the wrong type are named; push --key refuses an unsigned or foreign bundle before sending anything', async () => {
     const pubToSign = await run(['pack', '-f', join(dir, 'v2', 'airlock.yaml'), '-o', join(dir, 'x.tar'), '--sign', join(dir, 'release.pub')]);
     assert.equal(pubToSign.code, 2);
     assert.match(pubToSign.stderr, /release\.pub is a public key: signing needs the private key/);
-    await assert.rejects(stat(join(dir, 'x.tar')));
+    await assert.rejects(stat(join(dir, 'x.tar')), { code: 'ENOENT' }, 'no bundle written');
     const foreign = await run(['push', join(dir, 'signed.tar'), `${dst.host}/guarded`, '--key', join(dir, 'other.pub')]);
     assert.equal(foreign.code, 5);
     assert.match(foreign.stderr, /is signed by another key/);

@@ -36,16 +36,20 @@ export async function startServe(args: string[], opts: { timeoutMs?: number; env
     }, opts.timeoutMs ?? 20_000);
     child.stdout.on('data', (d: Buffer) => {
       stdout += d.toString();
-      for (const line of stdout.split('\n')) {
+      // Complete lines only: the last one may still be arriving.
+      for (const line of stdout.split('\n').slice(0, -1)) {
         if (!line.startsWith('{')) continue;
+        let e: Record<string, any>;
         try {
-          const e = JSON.parse(line) as Record<string, any>;
-          if (e.type === 'listening') {
-            clearTimeout(timer);
-            resolve(e);
-          }
-        } catch {
-          // a partial line: wait for the rest
+          e = JSON.parse(line) as Record<string, any>;
+        } catch (err) {
+          child.kill('SIGKILL');
+          reject(new Error(`airlock serve --json printed a line that is not JSON: ${line}`, { cause: err }));
+          return;
+        }
+        if (e.type === 'listening') {
+          clearTimeout(timer);
+          resolve(e);
         }
       }
     });

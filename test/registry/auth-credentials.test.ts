@@ -2,24 +2,15 @@
 // Every store gets its own env and homeDir, so nothing here reads the machine's own config or
 // touches process.env.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AuthError } from '../../src/core/errors.ts';
 import { authFilePaths, loadCredentialStore } from '../../src/registry/auth/index.ts';
+import { running, until } from '../helpers/wait.ts';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
-
-/** Running, not a zombie that nobody has reaped yet. */
-function running(pid: number): boolean {
-  try {
-    return !/^\S+ \(.*\) [ZX] /s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 let root: string;
 let n = 0;
@@ -49,7 +40,7 @@ case "$server" in
   token.example:443) printf '{"ServerURL":"%s","Username":"<token>","Secret":"identity-tok-42"}' "$server" ;;
   broken.example) echo 'keychain locked; password was hunter2-secret Bearer abcdefgh12345678' >&2; exit 3 ;;
   garbage.example) echo 'not json hunter2-secret' ;;
-  slow.example) exec sleep 10 ;;
+  slow.example) [ -n "$AIRLOCK_HELPER_PID" ] && echo $$ > "$AIRLOCK_HELPER_PID"; exec sleep 10 ;;
   forking.example) sleep 1000 & echo "$$ $!" > "$AIRLOCK_HELPER_PIDS"; wait ;;
   *) echo "credentials not found in native keychain"; exit 1 ;;
 esac
@@ -236,10 +227,12 @@ describe('credential helpers', () => {
   it('a helper that hangs is killed after the timeout', async () => {
     const home = await freshDir();
     await writeJson(join(home, 'd', 'config.json'), { credHelpers: { 'slow.example': 'airlocktest' } });
-    const store = loadCredentialStore({ env: { ...helperEnv, DOCKER_CONFIG: join(home, 'd') }, homeDir: home, helperTimeoutMs: 300 });
-    const t0 = Date.now();
-    await assert.rejects(store.get('slow.example'), (e: unknown) => e instanceof AuthError && e.code === 'CREDENTIAL_HELPER_TIMEOUT');
-    assert.ok(Date.now() - t0 < 3000, 'gave up promptly');
+    const pidFile = join(home, 'helper.pid');
+    const store = loadCredentialStore({ env: { ...helperEnv, DOCKER_CONFIG: join(home, 'd'), AIRLOCK_HELPER_PID: pidFile }, homeDir: home, helperTimeoutMs: 300 });
+    // The helper sleeps 10 s: a TIMEOUT (not a helper that ended without an answer) shows the timeout fired.
+    await assert.rejects(store.get('slow.example'), (e: unknown) => e instanceof AuthError && e.code === 'CREDENTIAL_HELPER_TIMEOUT' && /docker-credential-airlocktest .*did not answer within/.test(e.message));
+    const pid = Number(await readFile(pidFile, 'utf8'));
+    await until(() => !running(pid), `credential helper (pid ${pid}) to be killed`);
   });
 
   it('a helper that hangs with a child of its own: after the timeout neither is left running', async () => {

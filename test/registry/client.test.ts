@@ -244,7 +244,11 @@ describe('manifests', () => {
   test('a manifest whose bytes do not match the descriptor is refused before upload', async () => {
     const r = repo('lab/oci');
     const { desc } = bytesDescriptor(json({ schemaVersion: 2 }), MediaType.ociManifest);
-    await assert.rejects(r.pushReference(desc, json({ schemaVersion: 2, x: 1 }), 'bad'), IntegrityError);
+    await assert.rejects(r.pushReference(desc, json({ schemaVersion: 2, x: 1 }), 'bad'), {
+      name: 'IntegrityError',
+      code: 'SIZE_MISMATCH',
+      message: `image ${registry.host}/lab/oci:bad: expected ${desc.size} bytes, got ${desc.size + 6}`,
+    });
   });
 
   test('a manifest referencing blobs the registry lacks is refused with the registry code', async () => {
@@ -269,7 +273,7 @@ describe('manifests', () => {
     const r = repo('lab/oci');
     await assert.rejects(r.resolve('-bad'), (e: unknown) => e instanceof UsageError && e.code === 'TAG_INVALID');
     await assert.rejects(r.resolve('sha256:1234'), (e: unknown) => e instanceof UsageError && e.code === 'DIGEST_INVALID');
-    assert.throws(() => client.repository({ registry: registry.host, repository: 'Upper/Case' }), UsageError);
+    assert.throws(() => client.repository({ registry: registry.host, repository: 'Upper/Case' }), { name: 'UsageError', code: 'REFERENCE_INVALID', message: /invalid repository "Upper\/Case"/ });
   });
 });
 

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { Readable } from 'node:stream';
-import { AbortedError, ExitCode, IntegrityError, NetworkError, RegistryError, UsageError } from '../../src/core/errors.ts';
+import { ExitCode, IntegrityError, NetworkError, RegistryError, UsageError } from '../../src/core/errors.ts';
 import { digestOf } from '../../src/core/digest.ts';
 import type { Descriptor } from '../../src/core/manifest.ts';
 import { MediaType } from '../../src/core/media-types.ts';
@@ -325,10 +325,12 @@ describe('retries', () => {
   }
 
   test('a registry that answers 201 before a self-verifying source has ended: the upload fails, as nothing checked the bytes on this side', async () => {
+    let answered!: () => void;
+    const created = new Promise<void>((resolve) => (answered = resolve));
     const proxy = await server((req, res) => {
       if (req.method !== 'PUT') return forward(registry.url, req, res);
       req.resume();
-      req.on('end', () => void res.writeHead(201, { 'content-length': '0' }).end());
+      req.on('end', () => void res.writeHead(201, { 'content-length': '0' }).end(answered));
     });
     const r = newClient().repository({ registry: proxy.host, repository: 'lab/liar' });
     const size = 3 * 1024 * 1024;
@@ -339,7 +341,7 @@ describe('retries', () => {
       read() {
         const chunk = inner.read() as Buffer | null;
         if (chunk !== null) return void this.push(chunk);
-        if (inner.readableEnded) return void setTimeout(() => this.destroy(new IntegrityError(`blob ${desc.digest}: digest mismatch`, { code: 'DIGEST_MISMATCH' })), 300);
+        if (inner.readableEnded) return void created.then(() => this.destroy(new IntegrityError(`blob ${desc.digest}: digest mismatch`, { code: 'DIGEST_MISMATCH' })));
         inner.once('readable', () => this.read(0));
         inner.once('end', () => this.read(0));
       },
@@ -390,6 +392,8 @@ describe('limits', () => {
       inFlight++;
       peak = Math.max(peak, inFlight);
       res.on('close', () => inFlight--);
+      // Held a moment so requests overlap (a limit not kept shows as a higher peak); the assertion
+      // does not depend on its length.
       setTimeout(() => forward(registry.url, req, res), 30);
     });
     const client = newClient({ concurrency: 2 });
@@ -449,7 +453,8 @@ describe('lying servers', () => {
         return true;
       });
     }
-    await assert.rejects(r.fetch(img.desc), IntegrityError);
+    // The tampered manifest is also longer than its descriptor says.
+    await assert.rejects(r.fetch(img.desc), { name: 'IntegrityError', code: 'SIZE_MISMATCH', message: new RegExp(`image ${s.host}/lab/liar@${img.desc.digest}: more than the expected ${img.desc.size} bytes`) });
   });
 });
 
@@ -494,13 +499,12 @@ describe('cancellation', () => {
     const r = newClient().repository({ registry: proxy.host, repository: 'lab/abort' });
     const ac = new AbortController();
     const stream = await r.fetch(desc, { signal: ac.signal });
-    const started = Date.now();
+    // The server stalls forever: the stream ending at all shows the abort ended it.
     await assert.rejects(
       (async () => {
         for await (const _ of stream) ac.abort();
       })(),
-      AbortedError,
+      { name: 'AbortedError', code: 'ABORTED', exitCode: ExitCode.interrupted },
     );
-    assert.ok(Date.now() - started < 5000);
   });
 });

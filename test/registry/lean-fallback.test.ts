@@ -16,6 +16,7 @@ import { FileStore } from '../../src/content/file-store.ts';
 import { RegistryClient, type RegistryOptions } from '../../src/registry/client.ts';
 import { startRegistry, startTokenRegistry, type RunningRegistry, type TokenRegistry } from '../helpers/registry.ts';
 import { forward, patternDescriptor, patternStream, startServer, type LoopbackServer } from './support.ts';
+import { until } from '../helpers/wait.ts';
 
 const MiB = 1024 * 1024;
 const BLOB_PATH = /^\/v2\/.+\/blobs\/(sha256:[a-f0-9]{64})$/;
@@ -84,13 +85,6 @@ async function storedDigest(store: FileStore, desc: Descriptor): Promise<string>
   return `sha256:${h.digest('hex')}`;
 }
 
-async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 interface Seen {
   method: string;
@@ -211,7 +205,7 @@ describe('falling back from the lean path', () => {
     assert.equal(await r.exists(desc), true);
     assert.ok(proxy.open() >= 1, 'the client keeps connections open between requests');
     await client.close();
-    await waitFor(() => proxy.open() === 0, 3000, `closing ${proxy.open()} client connections`);
+    await until(() => proxy.open() === 0, `closing ${proxy.open()} client connections`, 3000);
   });
 });
 

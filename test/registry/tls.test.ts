@@ -113,7 +113,12 @@ describe('client certificates and passwords', () => {
     await mkdir(hostDir, { recursive: true });
     await copyFile(join(caDir, 'ca.crt'), join(hostDir, 'ca.crt'));
     const withoutCert = newClient({ certsDirs: [certsd] }).repository({ registry: mtls!.host, repository: 'lab/mtls' });
-    await assert.rejects(withoutCert.resolve('latest'), NetworkError);
+    await assert.rejects(withoutCert.resolve('latest'), (e: unknown) => {
+      assert.ok(e instanceof NetworkError, String(e));
+      assert.equal(e.exitCode, ExitCode.network);
+      assert.ok(e.message.includes(mtls!.host), e.message);
+      return true;
+    });
     await makeClientCert(caDir, hostDir, 'client');
     await roundTrip(newClient({ certsDirs: [certsd] }), mtls!.host, 'lab/mtls');
   });

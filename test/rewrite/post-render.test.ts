@@ -290,7 +290,7 @@ describe('helm 4 post-renderer plugin', { concurrency: true }, () => {
 
     const un = await airlock(['helm-plugin', 'uninstall', '--plugins-dir', dir]);
     assert.equal(un.code, 0, un.stderr);
-    await assert.rejects(stat(join(dir, 'airlock-postrender')));
+    await assert.rejects(stat(join(dir, 'airlock-postrender')), { code: 'ENOENT' }, 'the plugin is gone');
     const gone = await run(HELM, ['template', join(FIX, 'platform'), '--post-renderer', 'airlock-postrender'], { env });
     assert.notEqual(gone.code, 0);
   });

@@ -14,13 +14,59 @@ import { digestOf } from '../../src/core/digest.ts';
 import { MediaType } from '../../src/core/manifest.ts';
 import { airlock } from '../helpers/cli.ts';
 import { blobBytes, buildArtifact, buildImage, layersOf, type BuiltImage } from '../helpers/images.ts';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { skopeo, skopeoDigest } from '../helpers/skopeo.ts';
 import { htpasswdFile, makeCa, makeServerCert } from '../helpers/tls.ts';
 import { helmPath } from '../helpers/helm.ts';
 import { startServer } from '../../src/serve/server.ts';
 import { fixtureImages, writeFixtureBundle } from './fixture.ts';
 import { startServe, type RunningServe } from '../helpers/serve.ts';
+import { until, within } from '../helpers/wait.ts';
+
+/** Does a TCP connection to `port` get refused (true) or accepted (false, closed again at once)? */
+function connectionRefused(port: number): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNREFUSED' ? resolve(true) : reject(e)));
+  });
+}
+
+/**
+ * A GET on its own connection, read raw: `continued` resolves when the server answered "100
+ * Continue" (with `expectContinue`), `answer` with the final status and headers (the body is not read).
+ */
+function rawGet(port: number, path: string, opts: { expectContinue?: boolean } = {}): { continued: Promise<void>; answer: Promise<{ status: number; headers: Record<string, string> }> } {
+  const s = connect(port, '127.0.0.1');
+  let got = '';
+  let onContinue!: () => void;
+  const continued = new Promise<void>((r) => (onContinue = r));
+  const answer = new Promise<{ status: number; headers: Record<string, string> }>((resolve, reject) => {
+    s.on('error', reject);
+    s.on('close', () => reject(new Error(`connection closed before an answer to ${path}: ${JSON.stringify(got.slice(0, 200))}`)));
+    s.on('data', (d: Buffer) => {
+      got += d.toString('latin1');
+      for (;;) {
+        const end = got.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const [statusLine, ...lines] = got.slice(0, end).split('\r\n');
+        got = got.slice(end + 4);
+        const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine ?? '')?.[1]);
+        if (status === 100) {
+          onContinue();
+          continue;
+        }
+        resolve({ status, headers: Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()])) });
+        s.destroy();
+        return;
+      }
+    });
+  });
+  s.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${opts.expectContinue ? 'Expect: 100-continue\r\n' : ''}Connection: close\r\n\r\n`);
+  return { continued, answer };
+}
 
 const exec = promisify(execFile);
 
@@ -298,16 +344,16 @@ describe('airlock serve under load and when stopped', () => {
       const layer = layersOf(big)[0]!;
       const url = `${running.url}/v2/library/big/blobs/${layer.descriptor.digest}`;
       const first = await request(url, { dispatcher: agent });
-      const queued = request(`${running.url}/v2/library/big/manifests/1`, { dispatcher: agent });
-      await sleep(200);
+      // The server answers "100 Continue" as it hands the request on: then it waits in the queue.
+      const queued = rawGet(running.port, '/v2/library/big/manifests/1', { expectContinue: true });
+      await within(queued.continued, 10_000, 'the second request to reach the server');
       const refused = await request(`${running.url}/v2/`, { dispatcher: agent });
       assert.equal(refused.statusCode, 503);
       assert.equal(((await refused.body.json()) as { errors: { code: string }[] }).errors[0]!.code, 'TOOMANYREQUESTS');
       assert.equal(digestOf(Buffer.from(await first.body.arrayBuffer())), layer.descriptor.digest);
-      const second = await queued;
-      assert.equal(second.statusCode, 200);
+      const second = await within(queued.answer, 10_000, 'the queued request\'s answer');
+      assert.equal(second.status, 200);
       assert.equal(second.headers['docker-content-digest'], big.root.digest);
-      await second.body.dump();
     } finally {
       await agent.close();
       await running.close();
@@ -321,9 +367,10 @@ describe('airlock serve under load and when stopped', () => {
       const layer = layersOf(big)[0]!;
       const res = await request(`${srv.url}/v2/library/big/blobs/${layer.descriptor.digest}`);
       const stopping = srv.stop('SIGTERM');
-      await sleep(500);
-      // Stopped accepting while the first response is still being sent.
-      await assert.rejects(request(`${srv.url}/v2/`), /ECONNREFUSED|other side closed|socket/i);
+      // Stopped accepting while the first response is still being sent: a new connection is
+      // refused once the signal has arrived (asked until then, on a fresh connection each time).
+      const port = srv.port;
+      await until(() => connectionRefused(port), 'new connections to be refused after SIGTERM');
       const body = Buffer.from(await res.body.arrayBuffer());
       assert.equal(body.length, layer.descriptor.size);
       assert.equal(digestOf(body), layer.descriptor.digest);

@@ -4,7 +4,10 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { Limiter, mapLimit } from '../../src/util/limiter.ts';
-import { AbortedError } from '../../src/core/errors.ts';
+import { ExitCode } from '../../src/core/errors.ts';
+
+/** What an abort rejects with. */
+const ABORTED = { name: 'AbortedError', code: 'ABORTED', exitCode: ExitCode.interrupted };
 
 function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
   let resolve!: (v: T) => void;
@@ -31,7 +34,7 @@ describe('Limiter.acquire', () => {
     const fourth = s.acquire().then((r) => (order.push('fourth'), r));
     assert.equal(s.queued, 3);
     ac.abort();
-    await assert.rejects(aborted, AbortedError);
+    await assert.rejects(aborted, ABORTED);
     assert.equal(s.queued, 2, 'the aborted waiter left the queue at once');
     r1();
     r1(); // a second release of the same slot is harmless
@@ -48,7 +51,7 @@ describe('Limiter.acquire', () => {
 
   test('an already aborted signal is refused without taking a slot', async () => {
     const s = new Limiter(1);
-    await assert.rejects(s.acquire(AbortSignal.abort()), (e: unknown) => e instanceof AbortedError && e.code === 'ABORTED');
+    await assert.rejects(s.acquire(AbortSignal.abort()), ABORTED);
     assert.equal(s.active, 0);
   });
 
@@ -93,7 +96,7 @@ describe('Limiter.run', () => {
     assert.equal(s.queued, 2);
     ac.abort();
     // Rejects while the first task still holds the only slot: it does not wait for a slot first.
-    await assert.rejects(aborted, AbortedError);
+    await assert.rejects(aborted, ABORTED);
     assert.equal(s.active, 1);
     assert.equal(s.queued, 1);
     gate.resolve();
@@ -227,7 +230,7 @@ describe('mapLimit', () => {
     await settle();
     ac.abort();
     gate.resolve();
-    await assert.rejects(p, AbortedError);
+    await assert.rejects(p, ABORTED);
     assert.deepEqual(started, [0], 'no queued item ran after the abort');
   });
 });
