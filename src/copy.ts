@@ -267,6 +267,8 @@ async function pushFrom(ctx: Ctx, desc: Descriptor, onBytes: (n: number) => void
   try {
     await ctx.dst.push(desc, counting(stream, desc, onBytes), { signal });
   } catch (e) {
+    // A destination that gave up does not read on: release the source (its connection, its file).
+    stream.destroy();
     throw blame(e, sourceFailed ? 'source' : 'destination', sourceFailed ? ctx.src : ctx.dst);
   }
 }
