@@ -8,7 +8,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { IntegrityError, UsageError, throwIfAborted } from '../core/errors.ts';
 import { ReedSolomon } from '../parity/reed-solomon.ts';
-import { checkTargets, commitAll, discardAll, openAtomic, writeAll, writeFailure, type AtomicFile } from '../util/atomic-file.ts';
+import { checkTargets, commitAll, discardAll, openAtomic, removeLeftovers, writeAll, writeFailure, type AtomicFile } from '../util/atomic-file.ts';
 import { stripeChunk, writeParityFiles } from './parity.ts';
 import { readExactly } from './tar.ts';
 import { checkVolumes, describeVolumeProblems, type CheckVolumesOptions, type VolumeSetReport } from './volume-check.ts';
@@ -27,6 +27,8 @@ export interface RepairResult {
   restored: string[];
   /** Recovery volumes written again. */
   parityRestored: string[];
+  /** Temp files an earlier, killed run left beside the volumes, removed by this one. */
+  cleaned: string[];
 }
 
 export async function repairBundle(spec: string | readonly string[] | BundleFiles, opts: RepairOptions = {}): Promise<RepairResult> {
@@ -34,6 +36,7 @@ export async function repairBundle(spec: string | readonly string[] | BundleFile
   if (files.kind === 'file') {
     throw new UsageError(`${files.path} is one file, not a split bundle: there are no volumes to rebuild`, { code: 'NOT_SPLIT', hint: 'repair works on bundles packed in volumes with recovery volumes' });
   }
+  const cleaned = await removeLeftovers(files.base);
   const check = await checkVolumes(files, opts);
   const { report, table, place } = check;
   const base = files.base;
@@ -53,7 +56,7 @@ export async function repairBundle(spec: string | readonly string[] | BundleFile
       hint: 'copy some of the lost volumes again from the source; then repair rebuilds the rest',
     });
   }
-  if (lost.length === 0 && check.parityToWrite.length === 0) return { base, before: report, restored: [], parityRestored: [] };
+  if (lost.length === 0 && check.parityToWrite.length === 0) return { base, before: report, restored: [], parityRestored: [], cleaned };
 
   const ranges = volumeRanges(layout);
   const finals = new Map(lost.map((i) => [i, volumeName(base, i)]));
@@ -102,7 +105,7 @@ export async function repairBundle(spec: string | readonly string[] | BundleFile
     throw writeFailure(e, base, outputs);
   }
   opts.onRepairProgress?.({ done: total, total });
-  return { base, before: report, restored: [...finals.values()], parityRestored: [...parityFinals.values()] };
+  return { base, before: report, restored: [...finals.values()], parityRestored: [...parityFinals.values()], cleaned };
 }
 
 async function rebuildData(

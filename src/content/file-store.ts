@@ -2,12 +2,14 @@
 // layout): the pack cache. Every write is verified while it streams into a temp file in the same
 // folder, then published by the shared atomic writer (util/atomic-file.ts publishFile: fsync,
 // rename, folder fsync), so a blob path holds the right bytes or nothing. Every read from a later
-// run verifies them too (`feed`, `fetch`), and a damaged one is fetched again. Interrupted downloads
-// keep a `<hex>.partial` file that the next ingest resumes from.
+// run verifies them too (`feed`, `fetch`), and a damaged one is fetched again. Several processes may
+// share one cache (packs, pushes, serves at once): every temp name carries its process id, so no
+// two write one file; interrupted downloads keep a `<hex>.<pid>.partial` file that a later ingest,
+// once that process is gone, takes over and resumes from; temp files of gone processes are removed.
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdir, open, readdir, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Hash } from 'node:crypto';
@@ -17,7 +19,7 @@ import type { Descriptor } from '../core/manifest.ts';
 import { isRangePumper, type ChunkSink, type Feeder, type Fetcher, type OpOptions, type PumpedBody, type RangeFetcher, type RangePumper, type Storage } from './types.ts';
 import { DIRECT_ALIGNMENT, directWorthwhile, giveSlot, isDirectRefusal, openDirect, roundUp, SLOT_BYTES, takeSlot } from './direct-io.ts';
 import { pumpedStream } from './pumped.ts';
-import { publishFile } from '../util/atomic-file.ts';
+import { processIsGone, publishFile } from '../util/atomic-file.ts';
 import { writeError } from '../util/file-error.ts';
 import { destroyOnAbort, VerifyStream, type VerifyTarget } from './verify-stream.ts';
 
@@ -50,6 +52,8 @@ export class FileStore implements Storage, Feeder {
 
   readonly #trustOwnWrites: boolean;
   readonly #dirs = new Set<string>();
+  /** Per folder, read once: partial downloads that killed runs left, by blob (hex), to resume from. */
+  readonly #leftovers = new Map<string, Promise<Map<string, string[]>>>();
   /** Downloads are written around the page cache on local disks, until the filesystem refuses it once. */
   #direct: boolean | undefined;
 
@@ -133,7 +137,7 @@ export class FileStore implements Storage, Feeder {
     const final = this.path(desc);
     const dir = join(final, '..');
     await this.#mkdir(dir);
-    const tmp = join(dir, `${digestEncoded(desc.digest)}.${randomBytes(6).toString('hex')}.tmp`);
+    const tmp = join(dir, `${digestEncoded(desc.digest)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
     try {
       await put(tmp);
       await publishFile(tmp, final, { sync: DURABLE });
@@ -152,13 +156,43 @@ export class FileStore implements Storage, Feeder {
   }
 
   /**
-   * Download `desc` from `src` into the store, resumably: bytes land in `<hex>.partial`, which an
-   * interrupted call leaves behind and the next call rehashes and continues with
+   * This process's partial file for `final`: its own from an earlier attempt, else one a killed run
+   * left (taken over by renaming it: when two processes race for it, one gets it), else a new name.
+   */
+  async #claimPartial(final: string): Promise<string> {
+    const mine = `${final}.${process.pid}.partial`;
+    if ((await sizeOf(mine)) !== undefined) return mine;
+    const left = (await this.#leftoversIn(dirname(final))).get(basename(final));
+    for (let p = left?.shift(); p !== undefined; p = left?.shift()) {
+      try {
+        await rename(p, mine);
+        return mine;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw writeError(e, p);
+      }
+    }
+    return mine;
+  }
+
+  #leftoversIn(dir: string): Promise<Map<string, string[]>> {
+    let found = this.#leftovers.get(dir);
+    if (!found) {
+      found = scanLeftovers(dir);
+      this.#leftovers.set(dir, found);
+    }
+    return found;
+  }
+
+  /**
+   * Download `desc` from `src` into the store, resumably: bytes land in `<hex>.<pid>.partial`, which
+   * an interrupted call leaves behind and the next call (or, once this process is gone, another's)
+   * rehashes and continues with
    * `src.fetchFrom(desc, offset)` (or starts over when `src` cannot fetch ranges). The whole blob is
    * verified before it is renamed into place. Concurrent ingests of one digest share one download.
    */
   async ingest(desc: Descriptor, src: Fetcher & Partial<RangeFetcher> & Partial<RangePumper>, opts: IngestOptions = {}): Promise<void> {
     const key = this.path(desc);
+    await this.#leftoversIn(dirname(key));
     for (let running = inflight.get(key); running; running = inflight.get(key)) {
       await raceAbort(
         running.catch(() => {}),
@@ -189,8 +223,8 @@ export class FileStore implements Storage, Feeder {
 
   async #ingestOnce(desc: Descriptor, src: Fetcher & Partial<RangeFetcher> & Partial<RangePumper>, opts: IngestOptions): Promise<void> {
     const final = this.path(desc);
-    const partial = `${final}.partial`;
     await this.#mkdir(join(final, '..'));
+    const partial = await this.#claimPartial(final);
     const what = `blob ${desc.digest}`;
     const also = opts.also;
 
@@ -335,6 +369,34 @@ export class FileStore implements Storage, Feeder {
       await fh.close();
     }
   }
+}
+
+const PARTIAL_NAME = /^([0-9a-f]{64,128})(?:\.(\d+))?\.partial$/;
+const TEMP_NAME = /^([0-9a-f]{64,128})\.(\d+)\.[0-9a-f]{12}\.tmp$/;
+
+/**
+ * What runs that were killed left in a cache folder: their partial downloads (by blob, to resume
+ * from; a `<hex>.partial` without a process id is an older airlock's), and their temp files, which
+ * are removed. Files of processes still running are theirs and left alone.
+ */
+async function scanLeftovers(dir: string): Promise<Map<string, string[]>> {
+  const partials = new Map<string, string[]>();
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return partials;
+  }
+  for (const name of names) {
+    const partial = PARTIAL_NAME.exec(name);
+    if (partial) {
+      if (partial[2] === undefined || processIsGone(Number(partial[2]))) partials.set(partial[1]!, [...(partials.get(partial[1]!) ?? []), join(dir, name)]);
+      continue;
+    }
+    const temp = TEMP_NAME.exec(name);
+    if (temp && processIsGone(Number(temp[2]))) await unlink(join(dir, name)).catch(() => {});
+  }
+  return partials;
 }
 
 /**

@@ -69,6 +69,8 @@ export interface PackResult {
   downloaded: number;
   /** Every file written (the bundle, or its volumes and recovery volumes). */
   files: string[];
+  /** Temp files an earlier, killed pack left beside the bundle, removed by this one. */
+  cleaned: string[];
   volumes?: VolumeLayout;
   signature?: SignatureInfo;
   /** A delta: the base it names and what it relies on from there. */
@@ -114,6 +116,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     lock,
     downloaded,
     files: result.files,
+    cleaned: result.cleaned,
     ...(result.volumes ? { volumes: result.volumes } : {}),
     ...(result.signature ? { signature: result.signature } : {}),
     ...(d ? { delta: { base: { ...d.base, from: resolve(opts.since!) }, blobs: d.blobs.length, bytes: d.blobs.reduce((a, b) => a + b.size, 0) } } : {}),

@@ -13,8 +13,9 @@
 //   openAtomic(path) → file.handle …     streams and positioned writes; then file.commit() or file.discard()
 //   commitAll([a, b, …])                 files that appear together (bundle volumes with their parity)
 //   publishFile(temp, path)              a temp file written elsewhere by its own rules (the blob cache)
+//   removeLeftovers(path)                temp files a killed run left beside `path` (their process is gone)
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { Writable } from 'node:stream';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -388,4 +389,49 @@ function failure(e: unknown, file: AtomicFile): unknown {
 /** pwrite until every byte is down (a regular file may take fewer bytes than asked). */
 export async function writeAll(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
   for (let off = 0; off < buf.length; ) off += (await fh.write(buf, off, buf.length - off, position + off)).bytesWritten;
+}
+
+/** Is process `pid` gone? (Another user's live process answers EPERM: not gone.) */
+export function processIsGone(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return true;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+const TEMP_NAME = /^\.(.+)\.(\d+)\.[0-9a-f]{12}\.tmp$/;
+
+/**
+ * Temp files an airlock run that was killed (kill -9, a power cut) left beside `path`: those of
+ * `path` itself and of the files named after it (a bundle's volumes and recovery volumes,
+ * `NAME.001`, `NAME.par01`), whose process is gone. They are removed; their paths are returned so
+ * the command can say what it cleaned up. Temp files of a live run are left alone.
+ */
+export async function removeLeftovers(path: string): Promise<string[]> {
+  const target = resolve(path);
+  const dir = dirname(target);
+  const name = basename(target);
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const entry of entries) {
+    const m = TEMP_NAME.exec(entry);
+    if (!m || !(m[1] === name || m[1]!.startsWith(`${name}.`)) || !processIsGone(Number(m[2]))) continue;
+    const p = join(dir, entry);
+    try {
+      await unlink(p);
+      removed.push(p);
+    } catch (e) {
+      // Another run cleaned it up first.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fileError(e, p, 'remove');
+    }
+  }
+  return removed.sort();
 }

@@ -93,6 +93,9 @@ ${registryUsage}`,
       const data = result.files.slice(0, v.count).map((f) => basename(f));
       lines.push(`in ${v.count} volume${v.count === 1 ? '' : 's'} of at most ${formatBytes(v.size)}: ${data.length > 3 ? `${data[0]} … ${data.at(-1)}` : data.join(', ')}${v.parity ? `, and ${v.parity} recovery volume${v.parity === 1 ? '' : 's'}: ${result.files.slice(v.count).map((f) => basename(f)).join(', ')}` : ''}`);
     }
+    if (result.cleaned.length > 0) {
+      lines.push(`removed ${result.cleaned.length} temp file${result.cleaned.length === 1 ? '' : 's'} an interrupted pack had left: ${result.cleaned.map((f) => basename(f)).join(', ')}`);
+    }
     if (result.signature) lines.push(`signed with ${resolve(values.sign as string)} (${result.signature.algorithm}, key ${result.signature.key})`);
     lines.push(`inventory ${result.inventoryDigest}`);
     out.result(
@@ -106,6 +109,7 @@ ${registryUsage}`,
         seconds: secs,
         inventoryDigest: result.inventoryDigest,
         files: result.files,
+        cleaned: result.cleaned,
         ...(result.volumes ? { volumes: result.volumes } : {}),
         ...(result.delta ? { delta: result.delta } : {}),
         ...(result.signature ? { signature: result.signature } : {}),

@@ -21,11 +21,12 @@ fsync, rename). Run \`airlock verify\` first to see what is lost.`,
     const restored = [...r.restored, ...r.parityRestored];
     const strays = r.before.files.filter((f) => f.state === 'stray');
     out.result(
-      { bundle: r.base, restored: r.restored, parityRestored: r.parityRestored, before: r.before },
+      { bundle: r.base, restored: r.restored, parityRestored: r.parityRestored, cleaned: r.cleaned, before: r.before },
       (restored.length === 0
         ? `${r.base}: every volume and recovery volume is intact; nothing to repair`
         : `${r.base}: rebuilt ${restored.map((f) => basename(f)).join(', ')}; every volume now matches its checksum`) +
-        (strays.length > 0 ? `\nleft alone: ${strays.map((f) => f.message).join('; ')}` : ''),
+        (strays.length > 0 ? `\nleft alone: ${strays.map((f) => f.message).join('; ')}` : '') +
+        (r.cleaned.length > 0 ? `\nremoved ${r.cleaned.length} temp file${r.cleaned.length === 1 ? '' : 's'} an interrupted run had left: ${r.cleaned.map((f) => basename(f)).join(', ')}` : ''),
     );
     return ExitCode.ok;
   },
