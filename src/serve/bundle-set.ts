@@ -5,8 +5,8 @@
 // when the set opens (manifests are small positioned reads, checked against their digests), so
 // serving and exporting never parse a manifest again to know what belongs to what; a set whose
 // images lack a blob does not open (exit 5, each missing blob named). Blobs stay in the tars and
-// are read by position; nothing is unpacked. What serve sends is checked against its digest first
-// (blob-verifier.ts), once per blob.
+// are read by position; nothing is unpacked. What serve sends is checked against its digest, each
+// blob once per process (blob-verifier.ts).
 import { Readable } from 'node:stream';
 import { IntegrityError, NotFoundError, throwIfAborted } from '../core/errors.ts';
 import { digestAlgorithm, digestOf, type Digest } from '../core/digest.ts';
