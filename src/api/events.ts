@@ -1,12 +1,13 @@
 // What the library tells its caller while it works: progress, and warnings that do not stop it.
 // Each verb takes `onEvent` for its own events; without one they go to the session's sink.
 import type { AccessLogEntry } from '../serve/server.ts';
+import type { BlobCheckEvent } from '../serve/bundle-set.ts';
 import type { CopyEvent } from '../copy.ts';
 import type { ExportEvent } from '../export/export.ts';
 import type { PackEvent } from '../pack/pack.ts';
 import type { Session } from './session.ts';
 
-export type { CopyEvent, ExportEvent, PackEvent };
+export type { BlobCheckEvent, CopyEvent, ExportEvent, PackEvent };
 
 /** Something went wrong that does not undo the work (e.g. the import history could not be written). */
 export interface WarningEvent {
@@ -50,7 +51,8 @@ export interface AccessEvent extends AccessLogEntry {
   type: 'access';
 }
 
-export type ServeEvent = AccessEvent | WarningEvent;
+/** serve: a blob checked against its digest (once per blob), and a warning when it failed (no longer served). */
+export type ServeEvent = AccessEvent | BlobCheckEvent | WarningEvent;
 
 /** discover: the images about to be looked up in their registries (verifyRemote). */
 export interface RemoteCheckEvent {

@@ -79,6 +79,16 @@ export async function serve(bundles: string | readonly string[], options: ServeO
       requests++;
       onEvent({ type: 'access', ...e });
     },
+    onBlobCheck: (e) => {
+      onEvent(e);
+      if (!e.ok) {
+        onEvent({
+          type: 'warning',
+          code: 'BLOB_DAMAGED',
+          message: `${e.error ?? `blob ${e.digest} in ${e.bundle} does not match its digest`}; it is no longer served (the bundle was damaged or changed after packing: \`airlock verify ${e.bundle}\` lists every bad blob)`,
+        });
+      }
+    },
   });
   try {
     await recordImport(

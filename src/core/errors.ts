@@ -166,6 +166,7 @@ export const ERROR_CODES = {
   // 5 — content that is not what it claims.
   INTEGRITY: 'integrity',
   BLOB_UNVERIFIED: 'integrity',
+  BUNDLE_INCOMPLETE: 'integrity',
   BUNDLE_INCONSISTENT: 'integrity',
   BUNDLE_METADATA_INVALID: 'integrity',
   CHART_ARCHIVE_INVALID: 'integrity',

@@ -1,12 +1,16 @@
 // export: a bundle's images as OCI-archive tarballs for nodes without a registry. k3s and RKE2
 // import every tarball in agent/images/ at start; `ctr -n k8s.io images import` takes the same
-// files. One file per image (named from its reference) or one for all (`single`).
-import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+// files. One file per image (named from its reference) or one for all (`single`). Every tarball is
+// written to a temp file first and all are renamed into place together: a blob that fails its
+// check (or any other failure) leaves no tarball and no temp file behind.
+import { mkdir, rmdir } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { UsageError, throwIfAborted } from '../core/errors.ts';
 import { openBundleSet, type SetImage } from '../serve/bundle-set.ts';
-import { writeOciArchive } from './oci-archive.ts';
+import { commitAll, discardAll } from '../util/atomic-file.ts';
+import { asAborted } from '../content/file-store.ts';
+import { stageOciArchive, type StagedArchive } from './oci-archive.ts';
 
 export type ExportFormat = 'k3s' | 'containerd';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['k3s', 'containerd'];
@@ -58,7 +62,6 @@ export async function exportImages(opts: ExportOptions): Promise<ExportResult> {
   const dir = resolve(opts.dir);
   const set = await openBundleSet(opts.bundles, { signal: opts.signal });
   try {
-    await mkdir(dir, { recursive: true });
     // containerd unpacks what it imports; an artifact without layers to unpack fails the import.
     const runnable = set.images.filter((i) => set.isContainerImage(i.root.digest));
     const skipped = set.images.filter((i) => !set.isContainerImage(i.root.digest)).map((i) => i.name);
@@ -85,17 +88,41 @@ export async function exportImages(opts: ExportOptions): Promise<ExportResult> {
     let bytes = 0;
     for (const g of groups) for (const d of new Set(g.images.flatMap((i) => [...i.digests]))) bytes += set.locate(d)?.entry.size ?? 0;
     opts.onEvent?.({ type: 'start', files: groups.length, bytes });
-    const files: ExportedFile[] = [];
-    for (const g of groups) {
-      throwIfAborted(opts.signal);
-      const path = join(dir, g.file);
-      const size = await writeOciArchive(set, g.images, path, { signal: opts.signal, onBytes: (n) => opts.onEvent?.({ type: 'bytes', bytes: n }) });
-      const f = { path, images: g.images.map((i) => i.name), size };
-      files.push(f);
-      opts.onEvent?.({ type: 'file-done', file: path, images: f.images, size });
+    const staged: { archive: StagedArchive; images: string[] }[] = [];
+    const created = await mkdir(dir, { recursive: true });
+    try {
+      for (const g of groups) {
+        throwIfAborted(opts.signal);
+        const archive = await stageOciArchive(set, g.images, join(dir, g.file), { signal: opts.signal, onBytes: (n) => opts.onEvent?.({ type: 'bytes', bytes: n }) });
+        staged.push({ archive, images: g.images.map((i) => i.name) });
+      }
+      await commitAll(
+        staged.map((s) => s.archive.file),
+        { signal: opts.signal },
+      ).catch((e: unknown) => {
+        throw asAborted(e, opts.signal);
+      });
+      const files: ExportedFile[] = staged.map(({ archive, images }) => ({ path: archive.file.path, images, size: archive.size }));
+      for (const f of files) opts.onEvent?.({ type: 'file-done', file: f.path, images: f.images, size: f.size });
+      return { dir, format: opts.format, files, skipped };
+    } catch (e) {
+      await discardAll(staged.map((s) => s.archive.file));
+      if (created !== undefined) await removeEmptyDirs(dir, created);
+      throw e;
     }
-    return { dir, format: opts.format, files, skipped };
   } finally {
     await set.close();
+  }
+}
+
+/** The folders this export made, from `dir` up to `top`, while they are empty (nothing else wrote there). */
+async function removeEmptyDirs(dir: string, top: string): Promise<void> {
+  for (let d = dir; ; d = dirname(d)) {
+    try {
+      await rmdir(d);
+    } catch {
+      return;
+    }
+    if (d === top || dirname(d) === d) return;
   }
 }

@@ -1,16 +1,18 @@
 // One OCI-archive tarball (an OCI image layout in a tar) holding some images of a bundle set,
 // named by their full original references in index.json: what `ctr images import` and k3s/RKE2
 // (agent/images/) take, and `skopeo copy oci-archive:F:NAME` reads. Manifest bytes are copied
-// untouched, so every digest stays what it was. Blobs stream from the bundle, verified, into the
-// target through the atomic writer (util/atomic-file.ts): a tarball is either whole or absent.
+// untouched, so every digest stays what it was. Blobs stream from the bundle, verified (a blob that
+// does not match its digest fails the write, naming the images using it), into the target through
+// the atomic writer (util/atomic-file.ts): a tarball is either whole or absent. stageOciArchive
+// leaves the commit to the caller, so several tarballs can appear together or not at all.
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { NotFoundError, throwIfAborted } from '../core/errors.ts';
+import { IntegrityError, NotFoundError, throwIfAborted } from '../core/errors.ts';
 import { digestAlgorithm, type Digest } from '../core/digest.ts';
 import { MediaType } from '../core/media-types.ts';
 import type { Descriptor } from '../core/manifest.ts';
 import { asAborted } from '../content/file-store.ts';
-import { withAtomicFile } from '../util/atomic-file.ts';
+import { openAtomic, writeFailure, type AtomicFile } from '../util/atomic-file.ts';
 import { blobPath, canonicalJson, CONTAINERD_NAME_ANNOTATION, OCI_LAYOUT_PATH, INDEX_PATH, OCI_LAYOUT_VERSION, REF_NAME_ANNOTATION } from '../bundle/format.ts';
 import { encodedEntrySize, encodeHeader, END_OF_ARCHIVE, paddingFor, type TarHeaderInput } from '../bundle/tar.ts';
 import type { BundleSet, SetImage } from '../serve/bundle-set.ts';
@@ -28,6 +30,23 @@ interface Entry {
 
 /** Write `images` of `set` as one OCI archive at `out`; returns its size in bytes. */
 export async function writeOciArchive(set: BundleSet, images: readonly SetImage[], out: string, opts: WriteArchiveOptions = {}): Promise<number> {
+  const staged = await stageOciArchive(set, images, out, opts);
+  try {
+    await staged.file.commit();
+  } catch (e) {
+    throw asAborted(e, opts.signal);
+  }
+  return staged.size;
+}
+
+/** An archive written whole (not yet flushed) beside its target: `file.commit()` puts it in place, `file.discard()` removes it. */
+export interface StagedArchive {
+  file: AtomicFile;
+  size: number;
+}
+
+/** Write the archive for `out` into a temp file beside it; nothing is at `out` until the caller commits. */
+export async function stageOciArchive(set: BundleSet, images: readonly SetImage[], out: string, opts: WriteArchiveOptions = {}): Promise<StagedArchive> {
   const { signal } = opts;
   throwIfAborted(signal);
   const digests = new Set<string>();
@@ -73,9 +92,17 @@ export async function writeOciArchive(set: BundleSet, images: readonly SetImage[
       yield encodeHeader(e.header);
       if (e.bytes) yield e.bytes;
       else if (e.blob) {
-        for await (const chunk of await set.fetch(e.blob, { signal })) {
-          opts.onBytes?.((chunk as Buffer).length);
-          yield chunk as Buffer;
+        try {
+          for await (const chunk of await set.fetch(e.blob, { signal })) {
+            opts.onBytes?.((chunk as Buffer).length);
+            yield chunk as Buffer;
+          }
+        } catch (err) {
+          if (err instanceof IntegrityError) {
+            const users = images.filter((i) => i.digests.has(e.blob!.digest)).map((i) => i.name);
+            err.message += `; ${users.length === 1 ? 'it belongs to' : 'images using it:'} ${users.join(', ')}`;
+          }
+          throw err;
         }
       }
       const pad = e.header.type === 'file' ? paddingFor(e.header.size) : 0;
@@ -84,10 +111,12 @@ export async function writeOciArchive(set: BundleSet, images: readonly SetImage[
     yield END_OF_ARCHIVE;
   }
 
+  const target = await openAtomic(out, { signal });
   try {
-    await withAtomicFile(out, { signal }, (file) => pipeline(Readable.from(tar()), file.createWriteStream(), { signal }));
+    await pipeline(Readable.from(tar()), target.createWriteStream(), { signal });
   } catch (e) {
-    throw asAborted(e, signal);
+    await target.discard();
+    throw asAborted(writeFailure(e, target.path, [target]), signal);
   }
-  return total;
+  return { file: target, size: total };
 }

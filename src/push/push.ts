@@ -4,15 +4,20 @@
 // mounted into the next; killed and rerun, it completes.
 //
 // Before the first write: a signed bundle is checked against the key given; index.json must name
-// exactly the images the inventory pins; a delta's relied-on blobs must all be in the registry
-// already (HEAD in each target repository; one found in a sibling repository is mounted) — else
-// the error lists every missing blob and nothing is sent. A split bundle is read in place.
+// exactly the images the inventory pins; every blob each image needs must be in the bundle (else
+// exit 5, each missing blob named with its images); a delta's relied-on blobs must all be in the
+// registry already (HEAD in each target repository; one found in a sibling repository is mounted)
+// — else the error lists every missing blob and nothing is sent. A split bundle is read in place.
+// Blobs are read verified (bundle.fetchForUpload): one whose bytes do not match its digest fails
+// its upload before the registry commits it (exit 5, naming the blob and the images using it).
+import type { Readable } from 'node:stream';
 import { NotFoundError, IntegrityError } from '../core/errors.ts';
 import { formatReference, parseReference, type Reference } from '../core/reference.ts';
 import { isManifestDescriptor, type Descriptor } from '../core/manifest.ts';
 import { isMounter, type ReadOnlyStorage, type Storage, type TagResolver } from '../content/types.ts';
 // The bundle's modules one by one, not its index: that one loads the writer, parity and more.
 import { openBundle, type Bundle } from '../bundle/read.ts';
+import { findMissingBlobs, incompleteError } from '../bundle/completeness.ts';
 import { verifySignature } from '../bundle/sign.ts';
 import type { InventoryBlob } from '../bundle/format.ts';
 import type { VerifyingKey } from '../sign/keys.ts';
@@ -67,6 +72,10 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
     // Map everything first: a conflict is reported before a single byte is sent.
     const mapping = mapAll(images.map((i) => parseReference(i.reference)), opts.target);
     const limiter = new Limiter(opts.concurrency ?? 8);
+    // What a delta lacks is checked in the registry below; anything else missing fails here.
+    const elsewhere = new Map((bundle.inventory.delta?.blobs ?? []).map((b) => [b.digest as string, b.size]));
+    const { missing, usedBy } = await findMissingBlobs(bundle, images, { elsewhere, signal: opts.signal });
+    if (missing.length > 0) throw incompleteError([bundle.path], missing, 'nothing was pushed');
     const relied = bundle.inventory.delta ? await checkRelied(bundle, bundle.inventory.delta.blobs, mapping, opts, limiter) : undefined;
     // Per target repository, what it already received in this run; across repositories, which
     // blob is being uploaded where, so siblings mount it instead of uploading it again.
@@ -77,7 +86,7 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
     // reused buffers. Manifests are read whole and kept, so they come the ordinary way.
     const source: ReadOnlyStorage = {
       exists: (desc, o) => bundle.exists(desc, o),
-      fetch: (desc, o) => (isManifestDescriptor(desc) ? bundle.fetch(desc, o) : bundle.fetchForUpload(desc, o)),
+      fetch: async (desc, o) => nameUsers(await (isManifestDescriptor(desc) ? bundle.fetch(desc, o) : bundle.fetchForUpload(desc, o)), usedBy.get(desc.digest)),
     };
 
     const pushOne = async (img: { reference: string; root: Descriptor }): Promise<PushedImage> => {
@@ -131,6 +140,19 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
   } finally {
     await bundle.close();
   }
+}
+
+/**
+ * A blob that fails its check names the images that use it (the stream only knows the blob). The
+ * listener goes first, so the error carries the names by the time the upload sees it.
+ */
+function nameUsers<T extends Readable>(stream: T, images: readonly string[] | undefined): T {
+  if (images && images.length > 0) {
+    stream.once('error', (e) => {
+      if (e instanceof IntegrityError) e.message += `; ${images.length === 1 ? 'it belongs to' : 'images using it:'} ${images.join(', ')}`;
+    });
+  }
+  return stream;
 }
 
 /** push follows index.json; the inventory is what a signature pins: they must name the same images. */

@@ -3,17 +3,23 @@
 // --since): its manifests are its own, the blobs it relies on come from its base, which must be in
 // the set. A split bundle is given as its volumes (or their shared name) and read in place. Every image graph is walked once
 // when the set opens (manifests are small positioned reads, checked against their digests), so
-// serving and exporting never parse a manifest again to know what belongs to what. Blobs stay in
-// the tars and are read by position; nothing is unpacked.
+// serving and exporting never parse a manifest again to know what belongs to what; a set whose
+// images lack a blob does not open (exit 5, each missing blob named). Blobs stay in the tars and
+// are read by position; nothing is unpacked. What serve sends is checked against its digest, each
+// blob once per process (blob-verifier.ts).
 import { Readable } from 'node:stream';
-import { NotFoundError, throwIfAborted } from '../core/errors.ts';
-import type { Digest } from '../core/digest.ts';
-import { isManifestDescriptor, MAX_MANIFEST_BYTES, MediaType, type Descriptor } from '../core/manifest.ts';
+import { IntegrityError, NotFoundError, throwIfAborted } from '../core/errors.ts';
+import { digestAlgorithm, digestOf, type Digest } from '../core/digest.ts';
+import { MAX_MANIFEST_BYTES, MediaType, type Descriptor } from '../core/manifest.ts';
 import { ManifestCache, walkGraph } from '../content/graph.ts';
 import { parseReference, type Reference } from '../core/reference.ts';
 import type { OpOptions, ReadOnlyStorage } from '../content/types.ts';
 import { blobPath, groupBundlePaths, openBundle, type Bundle, type BundleEntry } from '../bundle/index.ts';
 import type { PositionedReader } from '../bundle/source.ts';
+import { incompleteError, MissingBlobs } from '../bundle/completeness.ts';
+import { BlobVerifier, type BlobCheckEvent } from './blob-verifier.ts';
+
+export type { BlobCheckEvent };
 
 export interface SetImage {
   /** The name as the bundle carries it, e.g. `docker.io/library/nginx:1.27`. */
@@ -50,6 +56,11 @@ export interface FileRange {
   fh: PositionedReader;
   position: number;
   length: number;
+  /**
+   * Awaited before the last chunk is sent (absent: the blob is verified already). It rejects when
+   * the blob does not match its digest: the response must then be cut, never completed.
+   */
+  verdict?: (() => Promise<void>) | undefined;
 }
 
 export interface BlobLocation {
@@ -59,6 +70,10 @@ export interface BlobLocation {
 
 export interface OpenBundleSetOptions {
   signal?: AbortSignal | undefined;
+  /** Hears each blob checked by verifyBlob (once per blob). */
+  onBlobCheck?: ((e: BlobCheckEvent) => void) | undefined;
+  /** Worker threads hashing large blobs for verifyBlob (default: one per core but one, up to 4). */
+  verifyThreads?: number | undefined;
 }
 
 export class BundleSet implements ReadOnlyStorage {
@@ -72,13 +87,15 @@ export class BundleSet implements ReadOnlyStorage {
   readonly shadowed: readonly SetImage[];
   readonly #manifests: ReadonlyMap<string, ManifestInfo>;
   readonly #blobs = new Map<string, BlobLocation>();
+  readonly #verifier: BlobVerifier;
 
   /** Use openBundleSet. */
-  constructor(bundles: Bundle[], images: SetImage[], shadowed: SetImage[], manifests: Map<string, ManifestInfo>) {
+  constructor(bundles: Bundle[], images: SetImage[], shadowed: SetImage[], manifests: Map<string, ManifestInfo>, opts: Pick<OpenBundleSetOptions, 'onBlobCheck' | 'verifyThreads'> = {}) {
     this.bundles = bundles;
     this.images = images;
     this.shadowed = shadowed;
     this.#manifests = manifests;
+    this.#verifier = new BlobVerifier(bundles, { onCheck: opts.onBlobCheck, threads: opts.verifyThreads });
     for (const b of bundles) {
       for (const [name, entry] of b.entries) {
         if (!name.startsWith('blobs/')) continue;
@@ -99,21 +116,51 @@ export class BundleSet implements ReadOnlyStorage {
     return this.#manifests.get(digest);
   }
 
-  /** Raw bytes of a blob range; the caller knows the digest and size (Content-Length) already. */
-  readRange(loc: BlobLocation, start = 0, length = loc.entry.size): Readable {
-    return loc.bundle.readRange({ offset: loc.entry.offset + start, size: length });
+  /**
+   * Bytes of a blob range; the caller knows the digest and size (Content-Length) already. With a
+   * `verdict` (see FileRange), the last chunk waits for it and the stream fails instead if it rejects.
+   */
+  readRange(loc: BlobLocation, start = 0, length = loc.entry.size, verdict?: () => Promise<void>): Readable {
+    const raw = loc.bundle.readRange({ offset: loc.entry.offset + start, size: length });
+    return verdict ? Readable.from(holdLastChunk(raw, verdict), { objectMode: false }) : raw;
   }
 
   /** The same range as readRange, for callers that do their own positioned reads. */
-  fileRange(loc: BlobLocation, start = 0, length = loc.entry.size): FileRange {
-    return { fh: loc.bundle.fileHandle(), position: loc.entry.offset + start, length };
+  fileRange(loc: BlobLocation, start = 0, length = loc.entry.size, verdict?: () => Promise<void>): FileRange {
+    return { fh: loc.bundle.fileHandle(), position: loc.entry.offset + start, length, ...(verdict ? { verdict } : {}) };
   }
 
-  /** A manifest's exact bytes (small, size-limited). */
+  /** The blob's bytes hashed to its digest already (in this process). */
+  isVerified(digest: string): boolean {
+    return this.#verifier.isVerified(digest);
+  }
+
+  /** Why a blob is no longer served: its bytes were found not to match its digest. */
+  blobDamage(digest: string): IntegrityError | undefined {
+    return this.#verifier.damage(digest);
+  }
+
+  /**
+   * Resolves once the blob's bytes in the bundle hashed to its digest: hashed once per process,
+   * concurrent callers share that one check; rejects with an IntegrityError, then and ever after,
+   * when they do not match.
+   */
+  async verifyBlob(digest: string): Promise<void> {
+    const loc = this.#blobs.get(digest);
+    if (!loc) throw new NotFoundError(`blob ${digest} is in none of the bundles`, { code: 'BLOB_UNKNOWN' });
+    await this.#verifier.verify(digest, loc.bundle, loc.entry);
+  }
+
+  /** A manifest's exact bytes (small, size-limited), checked against its digest on every read. */
   async readManifest(digest: string): Promise<Buffer> {
     const loc = this.#blobs.get(digest);
     if (!loc) throw new NotFoundError(`manifest ${digest} is in none of the bundles`, { code: 'MANIFEST_UNKNOWN' });
-    return await loc.bundle.readEntry(blobPath(digest as Digest), MAX_MANIFEST_BYTES);
+    const bytes = await loc.bundle.readEntry(blobPath(digest as Digest), MAX_MANIFEST_BYTES);
+    const actual = digestOf(bytes, digestAlgorithm(digest as Digest));
+    if (actual !== digest) {
+      throw new IntegrityError(`manifest ${digest} in ${loc.bundle.describe(loc.entry.offset, loc.entry.size)}: digest mismatch, got ${actual}`, { code: 'DIGEST_MISMATCH' });
+    }
+    return bytes;
   }
 
   async exists(desc: Descriptor, opts: OpOptions = {}): Promise<boolean> {
@@ -140,6 +187,8 @@ export class BundleSet implements ReadOnlyStorage {
   }
 
   async close(): Promise<void> {
+    // Hash workers read the bundles' descriptors: they stop before the files close.
+    await this.#verifier.close().catch(() => {});
     await Promise.allSettled(this.bundles.map((b) => b.close()));
   }
 
@@ -190,6 +239,8 @@ export async function openBundleSet(paths: readonly string[], opts: OpenBundleSe
       exists: async (d) => locate(d.digest) !== undefined,
       fetch: async (d) => Readable.from([await locate(d.digest)!.readEntry(blobPath(d.digest), MAX_MANIFEST_BYTES)]),
     });
+    // Every blob of every image is looked for before anything is served or written.
+    const missing = new MissingBlobs();
     const walk = async (root: Descriptor, image: string): Promise<ReadonlySet<string>> => {
       const digests = new Set<string>();
       await walkGraph(entries, root, {
@@ -198,13 +249,10 @@ export async function openBundleSet(paths: readonly string[], opts: OpenBundleSe
         visit: (d) => {
           if (digests.has(d.digest)) return false;
           digests.add(d.digest);
-          if (isManifestDescriptor(d) && !locate(d.digest)) {
-            throw new NotFoundError(`manifest ${d.digest} of ${image} is in none of the bundles`, {
-              code: 'MANIFEST_UNKNOWN',
-              hint: 'give the base bundle too when serving an update: airlock serve BASE UPDATE…',
-            });
-          }
-          return true;
+          const held = locate(d.digest)?.blobEntry(d.digest);
+          if (held?.size === d.size) return true;
+          missing.add(d, image, held?.size);
+          return false;
         },
         leave: (d, { parsed }) => {
           const v = parsed.value;
@@ -233,9 +281,30 @@ export async function openBundleSet(paths: readonly string[], opts: OpenBundleSe
     for (const r of replaced) {
       shadowed.push({ name: r.name, reference: parseReference(r.name), root: r.root, bundle: r.bundle.path, digests: await walk(r.root, r.name) });
     }
-    return new BundleSet(bundles, images, shadowed, manifests);
+    if (missing.size > 0) {
+      throw incompleteError(
+        bundles.map((b) => b.path),
+        missing.list(),
+        'nothing was served or exported',
+        bundles.some((b) => b.inventory.delta)
+          ? 'an update (pack --since) takes what it lacks from its base, given before it (BASE.tar UPDATE.tar); else the bundle is damaged or cut short: copy it again (`airlock verify BUNDLE` lists every problem)'
+          : undefined,
+      );
+    }
+    return new BundleSet(bundles, images, shadowed, manifests, opts);
   } catch (e) {
     await Promise.allSettled(bundles.map((b) => b.close()));
     throw e;
   }
+}
+
+/** `raw`'s chunks, the last one only once `verdict` resolved: a failed verdict fails the stream before its end. */
+async function* holdLastChunk(raw: Readable, verdict: () => Promise<void>): AsyncGenerator<Buffer> {
+  let held: Buffer | undefined;
+  for await (const chunk of raw) {
+    if (held) yield held;
+    held = chunk as Buffer;
+  }
+  await verdict();
+  if (held) yield held;
 }

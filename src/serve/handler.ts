@@ -7,7 +7,16 @@
 // UNSUPPORTED, PAGINATION_NUMBER_INVALID (as distribution), plus RANGE_INVALID (416) and
 // NOT_FOUND (a path outside the API). Whatever a request holds, the handler answers; it never
 // throws (an unexpected failure is a 500 with the cause kept for the log, not sent).
+//
+// No byte goes out as a complete answer before it was checked against its digest: a manifest is
+// hashed before it is sent; a whole blob streams at once but its last chunk waits for the blob's
+// check (the adapter cuts the response if it fails); a range, and a small blob, wait for the check
+// before any answer. Content found damaged is answered 404 BLOB_UNKNOWN / MANIFEST_UNKNOWN (not
+// 5xx): it is as unavailable as a blob distribution lost from its storage, which it answers the
+// same way; clients then fail at once instead of retrying bytes that cannot get better, and a
+// containerd mirror chain moves on to its next host, which it does on 404 and not on 5xx.
 import type { Readable } from 'node:stream';
+import { IntegrityError } from '../core/errors.ts';
 import { isDigest } from '../core/digest.ts';
 import type { Descriptor } from '../core/manifest.ts';
 import { MediaType, isManifestMediaType } from '../core/media-types.ts';
@@ -39,7 +48,7 @@ export interface ServeResponse {
   file?: FileRange | undefined;
   /** The authenticated user, for the access log. */
   user?: string | undefined;
-  /** An unexpected failure behind a 500, for the log (never sent to the client). */
+  /** An unexpected failure behind a 500, or why content was refused, for the log (never sent to the client). */
   error?: unknown;
 }
 
@@ -55,6 +64,11 @@ export interface HandlerOptions {
 const API_VERSION = { 'docker-distribution-api-version': 'registry/2.0' };
 const JSON_TYPE = 'application/json; charset=utf-8';
 const NAME_MAX = 255;
+/**
+ * Whole blobs up to this size are checked before the answer starts (a few milliseconds): a
+ * mismatch then gets a clean 404 instead of a cut response. Larger ones stream while they are checked.
+ */
+const CHECK_FIRST_BYTES = 1024 * 1024;
 /** What distribution falls back to for a client that cannot take an index. */
 const DEFAULT_PLATFORM = { os: 'linux', architecture: 'amd64' };
 
@@ -164,7 +178,7 @@ async function answer(s: Served, req: ServeRequest, route: Route): Promise<Serve
     case 'manifest':
       return await manifest(s, req, route.name, route.reference);
     case 'blob':
-      return blob(s, req, route.name, route.digest);
+      return await blob(s, req, route.name, route.digest);
     case 'referrers':
       return referrers(s, req, route.name, route.digest);
     case 'upload':
@@ -209,17 +223,35 @@ async function manifest(s: Served, req: ServeRequest, name: string, reference: s
     etag: `"${chosen.digest}"`,
   };
   if (etagMatches(req, chosen.digest)) return { status: 304, headers: { ...API_VERSION, 'docker-content-digest': chosen.digest, etag: `"${chosen.digest}"` } };
+  let body: Buffer;
+  try {
+    // Read (and hashed) for HEAD too: a HEAD must not promise what a GET would refuse.
+    body = await set.readManifest(chosen.digest);
+  } catch (e) {
+    if (e instanceof IntegrityError) return damaged('MANIFEST_UNKNOWN', 'manifest', name, chosen.digest, e);
+    throw e;
+  }
   if (req.method === 'HEAD') return { status: 200, headers };
-  return { status: 200, headers, body: await set.readManifest(chosen.digest) };
+  return { status: 200, headers, body };
 }
 
-function blob(s: Served, req: ServeRequest, name: string, digest: string): ServeResponse {
+/** Content whose bytes in the bundle do not match its digest: refused as unknown (see the top). */
+function damaged(code: 'BLOB_UNKNOWN' | 'MANIFEST_UNKNOWN', what: string, name: string, digest: string, e: IntegrityError): ServeResponse {
+  return {
+    ...ociError(404, code, `${what} unknown to registry: its bytes in the bundle do not match its digest, so it is not served`, { name, digest }, { 'cache-control': 'no-store' }),
+    error: e,
+  };
+}
+
+async function blob(s: Served, req: ServeRequest, name: string, digest: string): Promise<ServeResponse> {
   const { set } = s;
   const repo = lookup(s, req, name);
   if (!('tags' in repo)) return repo;
   if (!isDigest(digest)) return badDigest(digest);
   const loc = repo.digests.has(digest) ? set.locate(digest) : undefined;
   if (!loc) return ociError(404, 'BLOB_UNKNOWN', 'blob unknown to registry', { name, digest });
+  const bad = set.blobDamage(digest);
+  if (bad) return damaged('BLOB_UNKNOWN', 'blob', name, digest, bad);
   const size = loc.entry.size;
   const base: Record<string, string> = {
     ...API_VERSION,
@@ -241,7 +273,17 @@ function blob(s: Served, req: ServeRequest, name: string, digest: string): Serve
   if (range.kind === 'range') headers['content-range'] = `bytes ${range.start}-${range.end}/${size}`;
   const status = range.kind === 'range' ? 206 : 200;
   if (req.method === 'HEAD') return { status, headers };
-  return { status, headers, body: () => set.readRange(loc, start, length), file: set.fileRange(loc, start, length) };
+  if (!set.isVerified(digest) && (range.kind === 'range' || size <= CHECK_FIRST_BYTES)) {
+    // A range may end before the blob does, so nothing could be held back: the whole blob first.
+    try {
+      await set.verifyBlob(digest);
+    } catch (e) {
+      if (e instanceof IntegrityError) return damaged('BLOB_UNKNOWN', 'blob', name, digest, e);
+      throw e;
+    }
+  }
+  const verdict = set.isVerified(digest) ? undefined : () => set.verifyBlob(digest);
+  return { status, headers, body: () => set.readRange(loc, start, length, verdict), file: set.fileRange(loc, start, length, verdict) };
 }
 
 function tags(s: Served, req: ServeRequest, name: string): ServeResponse {

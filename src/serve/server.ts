@@ -1,7 +1,9 @@
 // The one adapter that binds the handler to a socket (node:http or node:https): keep-alive and
 // timeouts, a bound on responses in flight (each holds at most a couple of MiB of read buffers),
 // an access log, and a graceful stop: stop accepting, let responses in flight finish within a
-// bound, cut what is left, close the bundles.
+// bound, cut what is left, close the bundles. A blob response whose check fails (see handler.ts)
+// is cut before its last chunk: the client sees a short body and a closed connection, never a
+// complete one.
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -9,9 +11,9 @@ import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { NetworkError, NotFoundError, UsageError, throwIfAborted } from '../core/errors.ts';
+import { IntegrityError, NetworkError, NotFoundError, UsageError, throwIfAborted } from '../core/errors.ts';
 import { isValidRepository } from '../core/reference.ts';
-import { openBundleSet, type BundleSet, type FileRange } from './bundle-set.ts';
+import { openBundleSet, type BlobCheckEvent, type BundleSet, type FileRange } from './bundle-set.ts';
 import { buildCatalog, type Catalog } from './catalog.ts';
 import { createHandler, ociError, type Handler, type ServeResponse } from './handler.ts';
 import { loadHtpasswd } from './htpasswd.ts';
@@ -34,6 +36,8 @@ export interface ServeOptions {
   /** How long a stop waits for responses in flight (default 10 s). */
   drainTimeoutMs?: number | undefined;
   onAccess?: ((e: AccessLogEntry) => void) | undefined;
+  /** Each blob checked against its digest (once per blob and process); `ok: false`: it is no longer served. */
+  onBlobCheck?: ((e: BlobCheckEvent) => void) | undefined;
 }
 
 export interface AccessLogEntry {
@@ -47,9 +51,9 @@ export interface AccessLogEntry {
   bytes: number;
   ms: number;
   user?: string | undefined;
-  /** The client went away before the body was sent. */
+  /** The body was not sent whole: the client went away, or the blob failed its check (`error` says so). */
   aborted?: boolean | undefined;
-  /** What went wrong behind a 500. */
+  /** What went wrong behind a 500, or why content was refused or cut. */
   error?: string | undefined;
 }
 
@@ -176,6 +180,8 @@ async function sendFileRange(res: ServerResponse, range: FileRange, pool: Buffer
       pos += bytesRead;
       if (pending) await pending;
       if (closed) throw new Error('the client closed the connection');
+      // The blob's check decides whether the body may be completed; a failure leaves it short.
+      if (pos >= end && range.verdict) await range.verdict();
       const chunk = buf.subarray(0, bytesRead);
       pending = new Promise<void>((resolve, reject) => {
         const done = (err?: Error | null): void => {
@@ -226,7 +232,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const maxQueued = opts.maxQueued ?? 1024;
   throwIfAborted(opts.signal);
 
-  const set = await openBundleSet(opts.bundles, { signal: opts.signal });
+  const set = await openBundleSet(opts.bundles, { signal: opts.signal, onBlobCheck: opts.onBlobCheck });
   let catalog: Catalog;
   try {
     catalog = buildCatalog(set.images, prefix, set.shadowed);
@@ -343,8 +349,9 @@ async function respond(handler: Handler, gate: Limiter, maxQueued: number, pool:
       try {
         if (r.file) await sendFileRange(res, r.file, pool);
         else await pipeline(r.body(), res);
-      } catch {
+      } catch (e) {
         aborted = true;
+        if (e instanceof IntegrityError) r = { ...r, error: e };
         res.destroy();
       }
     }

@@ -28,7 +28,12 @@ Options:
   --prefix P           serve images under P/ (as \`airlock push REGISTRY/P\` places them)
   --key NAME.pub       serve only bundles signed by this key (checked before listening)
 
-Writes are refused (405). An access log line per request goes to stderr (NDJSON with --json).
+Nothing is sent whole before it was checked against its digest (each blob hashed once): a blob
+changed after packing is cut short, reported (warning BLOB_DAMAGED) and answered 404 from then on;
+a bundle missing a blob an image needs is refused at start (exit 5).
+
+Writes are refused (405). An access log line per request goes to stderr (NDJSON with --json, with a
+blob-check line per blob checked).
 Each bundle served is recorded in the import history (\`airlock history\`).
 Stops on SIGINT/SIGTERM: no new connections, requests in flight finish (up to 10 s).`,
   options: {
@@ -52,7 +57,9 @@ Stops on SIGINT/SIGTERM: no new connections, requests in flight finish (up to 10
       onEvent: (e) => {
         if (e.type === 'warning') return out.warning(e);
         if (out.mode === 'quiet') return;
-        process.stderr.write(`${out.mode === 'json' ? JSON.stringify(e) : accessLine(e)}\n`);
+        // A blob found damaged is a warning (above); the checks themselves are for --json readers.
+        if (out.mode === 'json') process.stderr.write(`${JSON.stringify(e)}\n`);
+        else if (e.type === 'access') process.stderr.write(`${accessLine(e)}\n`);
       },
     });
     try {
