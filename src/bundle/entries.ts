@@ -8,6 +8,7 @@ import { digestAlgorithm, digestOf, type Digest } from '../core/digest.ts';
 import type { Descriptor } from '../core/manifest.ts';
 import type { ChunkSink } from '../content/types.ts';
 import { signPayload, type SigningKey } from '../sign/keys.ts';
+import { formatBytes } from '../core/bytes.ts';
 import { TOOL_NAME } from '../version.ts';
 import { MAX_SHARDS } from '../parity/reed-solomon.ts';
 import {
@@ -117,7 +118,7 @@ export function volumeLayout(plan: BundlePlan, inventory: SignedInventory, info:
     layout = next;
   }
   if (layout.count > MAX_VOLUMES) {
-    throw new UsageError(`volume size ${formatSize(split.size)} would make ${layout.count} volumes, more than ${MAX_VOLUMES}`, { code: 'SPLIT_INVALID', hint: 'choose a larger volume size' });
+    throw new UsageError(`volume size ${formatBytes(split.size)} would make ${layout.count} volumes, more than ${MAX_VOLUMES}`, { code: 'SPLIT_INVALID', hint: 'choose a larger volume size' });
   }
   if (layout.count + split.parity > MAX_SHARDS) {
     throw new UsageError(`${layout.count} volumes + ${split.parity} recovery volumes is more than the ${MAX_SHARDS} Reed–Solomon over GF(256) can code`, {
@@ -171,9 +172,4 @@ export class WriteProgress {
       this.#onProgress({ written: this.written, total: this.total, phase: 'write' });
     }
   }
-}
-
-function formatSize(n: number): string {
-  for (const [u, f] of [['GiB', 2 ** 30], ['MiB', 2 ** 20], ['KiB', 2 ** 10]] as const) if (n >= f) return `${(n / f).toFixed(n % f === 0 ? 0 : 1)} ${u}`;
-  return `${n} bytes`;
 }

@@ -14,7 +14,7 @@ import { isFeeder, type ReadOnlyStorage } from '../content/types.ts';
 import { ManifestCache } from '../content/graph.ts';
 import type { CopyEvent } from '../copy.ts';
 import { asAborted } from '../content/file-store.ts';
-import { checkTargets, commitAll, discardAll, openAtomic, removeLeftovers, writeFailure, type AtomicFile } from '../util/atomic-file.ts';
+import { checkFreeSpace, checkTargets, commitAll, discardAll, openAtomic, removeLeftovers, writeFailure, type AtomicFile } from '../util/atomic-file.ts';
 import type { Inventory, SignatureInfo, VolumeLayout } from './format.ts';
 import { planBundle, type BundleImageInput, type BundlePlan, type DeltaBase } from './plan.ts';
 import type { SigningKey } from '../sign/keys.ts';
@@ -126,6 +126,7 @@ function checkOptions(opts: WriteBundleOptions): void {
 async function writeOneFile(out: string, plan: BundlePlan, inventory: SignedInventory, manifests: ManifestCache, opts: WriteBundleOptions): Promise<{ files: string[]; size: number; layout?: undefined }> {
   const entries = bundleEntries(plan, inventory, bundleInfo(opts), opts.lockText);
   const progress = new WriteProgress(tarSize(entries), opts.onProgress);
+  await checkFreeSpace(out, progress.total);
   await commitTogether(out, [out], opts.signal, async (open) => {
     await writeInPlace(await open(out), {
       plan,
@@ -160,6 +161,7 @@ async function writeVolumes(
   if (progress.total !== layout.totalSize) throw new AirlockError('INTERNAL', 'internal', `planned ${layout.totalSize} bytes, the entries add up to ${progress.total}`);
   const volumes = volumeRanges(layout).map((_, i) => volumeName(out, i + 1));
   const parity = Array.from({ length: layout.parity }, (_, p) => parityName(out, p + 1));
+  await checkFreeSpace(out, progress.total + layout.parity * Math.min(layout.size, progress.total));
   await commitTogether(out, [...volumes, ...parity], opts.signal, async (open, files) => {
     sink.open((i) => open(volumes[i]!));
     await writeInOrder(sink, { plan, entries, progress, fill: opts.fill ?? fillFrom(opts.source), signal: opts.signal });

@@ -2,6 +2,9 @@
 // image), plain lines when not a terminal, NDJSON events with --json, nothing but errors with --quiet.
 // All progress goes to stderr; results go to stdout.
 import type { CopyEvent } from '../copy.ts';
+import { formatBytes } from '../core/bytes.ts';
+
+export { formatBytes };
 
 export type OutputMode = 'tty' | 'plain' | 'json' | 'quiet';
 
@@ -177,17 +180,6 @@ function bar(pct: number): string {
 
 function truncate(s: string, width: number): string {
   return s.length > width ? `${s.slice(0, width - 1)}…` : s;
-}
-
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (Math.abs(v) >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${u === 0 ? v.toFixed(0) : v.toFixed(1)} ${units[u]}`;
 }
 
 export function formatDuration(seconds: number): string {

@@ -13,14 +13,14 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Hash } from 'node:crypto';
-import { AbortedError, IntegrityError, NetworkError, NotFoundError, throwIfAborted } from '../core/errors.ts';
+import { AbortedError, IntegrityError, NetworkError, NotFoundError, throwIfAborted, UsageError } from '../core/errors.ts';
 import { createDigester, digestAlgorithm, digestEncoded, parseDigest, verifyBytes } from '../core/digest.ts';
 import type { Descriptor } from '../core/manifest.ts';
 import { isRangePumper, type ChunkSink, type Feeder, type Fetcher, type OpOptions, type PumpedBody, type RangeFetcher, type RangePumper, type Storage } from './types.ts';
 import { DIRECT_ALIGNMENT, directWorthwhile, giveSlot, isDirectRefusal, openDirect, roundUp, SLOT_BYTES, takeSlot } from './direct-io.ts';
 import { pumpedStream } from './pumped.ts';
 import { processIsGone, publishFile } from '../util/atomic-file.ts';
-import { writeError } from '../util/file-error.ts';
+import { fileError, writeError } from '../util/file-error.ts';
 import { destroyOnAbort, VerifyStream, type VerifyTarget } from './verify-stream.ts';
 
 export interface IngestOptions {
@@ -77,13 +77,19 @@ export class FileStore implements Storage, Feeder {
 
   async exists(desc: Descriptor, opts: OpOptions = {}): Promise<boolean> {
     throwIfAborted(opts.signal);
+    const p = this.path(desc);
+    let s;
     try {
-      const s = await stat(this.path(desc));
-      return s.isFile() && s.size === desc.size;
+      s = await stat(p);
     } catch (e) {
       if (isNotFound(e)) return false;
-      throw e;
+      throw fileError(e, p, 'read the cache entry');
     }
+    // Not something airlock wrote: it cannot be replaced by a blob without deleting what is there.
+    if (!s.isFile()) {
+      throw new UsageError(`the blob cache entry ${p} is not a file`, { code: 'CACHE_ENTRY_INVALID', hint: `remove it (rm -r ${p}) or use another cache folder` });
+    }
+    return s.size === desc.size;
   }
 
   /** Open a stored blob for reading; a missing one is a NotFoundError naming the store. */

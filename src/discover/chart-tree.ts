@@ -7,6 +7,7 @@ import { parseDocument } from 'yaml';
 import { NotFoundError, UsageError } from '../core/errors.ts';
 import { MAX_CHART_BYTES, readChartTgz, type ChartFile } from '../helm/chart-tgz.ts';
 import type { ChartDependency, ChartNode } from './chart-values.ts';
+import { yamlValue } from '../util/yaml.ts';
 
 interface FileSource {
   read(rel: string): Promise<Buffer | undefined>;
@@ -89,7 +90,7 @@ export function parseValuesText(text: string, what: string): Record<string, unkn
       hint: 'fix the YAML (helm needs a mapping of keys to values)',
     });
   }
-  const v: unknown = doc.toJS({ maxAliasCount: 1000 });
+  const v: unknown = yamlValue(doc, what, 'VALUES_INVALID', 1000);
   if (v === null || v === undefined) return {};
   if (typeof v !== 'object' || Array.isArray(v)) {
     throw new UsageError(`${what} must be a YAML mapping of keys to values, not a ${Array.isArray(v) ? 'list' : typeof v}`, { code: 'VALUES_INVALID' });
@@ -106,7 +107,7 @@ async function loadFrom(src: FileSource, rel: string, warnings: string[], depth:
   if (doc.errors.length > 0) {
     throw new UsageError(`${src.describe(at('Chart.yaml'))} is not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`, { code: 'CHART_INVALID' });
   }
-  const meta = (doc.toJS() ?? {}) as Record<string, unknown>;
+  const meta = (yamlValue(doc, src.describe(at('Chart.yaml')), 'CHART_INVALID') ?? {}) as Record<string, unknown>;
   const name = str(meta.name);
   if (!name) throw new UsageError(`${src.describe(at('Chart.yaml'))} has no name`, { code: 'CHART_INVALID' });
 
@@ -115,7 +116,7 @@ async function loadFrom(src: FileSource, rel: string, warnings: string[], depth:
     const req = await src.read(at('requirements.yaml'));
     if (req) {
       const r = parseDocument(req.toString('utf8'), { schema: 'failsafe', uniqueKeys: false });
-      if (r.errors.length === 0) dependencies = parseDependencies((r.toJS() as Record<string, unknown> | null)?.dependencies);
+      if (r.errors.length === 0) dependencies = parseDependencies((yamlValue(r, src.describe(at('requirements.yaml')), 'CHART_INVALID') as Record<string, unknown> | null)?.dependencies);
     }
   }
 

@@ -11,6 +11,7 @@ import { runHelm, runKubectl } from '../helm/helm-runner.ts';
 import { parseValuesText } from './chart-tree.ts';
 import { applySet, mergeValues } from './set-values.ts';
 import type { Manifest } from './types.ts';
+import { yamlValue } from '../util/yaml.ts';
 
 export type InputKind = 'chart' | 'kustomize' | 'manifests';
 
@@ -63,7 +64,7 @@ export function parseManifestStream(text: string, origin: string, useSourceComme
       const templated = /\{\{/.test(text) ? '; it looks like a helm template: pass the chart directory instead' : '';
       throw new UsageError(`${origin} is not valid YAML: ${first.message.split('\n')[0]}${templated}`, { code: 'YAML_INVALID' });
     }
-    const object: unknown = d.toJS({ maxAliasCount: 1000 });
+    const object: unknown = yamlValue(d, origin, 'YAML_INVALID', 1000);
     if (object === null || object === undefined) continue;
     const src = useSourceComments ? sourceOf(d) : undefined;
     out.push({ object, origin: src ?? origin });

@@ -8,6 +8,7 @@
 //
 // `since` packs a delta against a base (base.ts). Blobs the base has are neither downloaded
 // (configs aside: small, and read for platforms) nor carried.
+import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { UsageError } from '../core/errors.ts';
 import { isManifestDescriptor, type Descriptor } from '../core/manifest.ts';
@@ -78,6 +79,7 @@ export interface PackResult {
 }
 
 export async function pack(opts: PackOptions): Promise<PackResult> {
+  await refuseInputsAsOutput(opts);
   const { lock, lockText } = await lockForPack(opts);
   const signal = opts.signal;
   const concurrency = opts.concurrency ?? 8;
@@ -121,6 +123,21 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     ...(result.signature ? { signature: result.signature } : {}),
     ...(d ? { delta: { base: { ...d.base, from: resolve(opts.since!) }, blobs: d.blobs.length, bytes: d.blobs.reduce((a, b) => a + b.size, 0) } } : {}),
   };
+}
+
+/** The bundle must not replace what it is packed from: the spec or the lock, by any name. */
+async function refuseInputsAsOutput(opts: PackOptions): Promise<void> {
+  const out = resolve(opts.out);
+  const target = await stat(out).catch(() => undefined);
+  const inputs: [string, string][] = [
+    ['spec', resolve(opts.specPath)],
+    ['lock', resolve(opts.lockPath ?? lockPathFor(opts.specPath))],
+  ];
+  for (const [what, path] of inputs) {
+    const input = path === out ? target : await stat(path).catch(() => undefined);
+    const same = path === out || (target !== undefined && input !== undefined && target.dev === input.dev && target.ino === input.ino);
+    if (same) throw new UsageError(`cannot write the bundle to ${out}: it is the ${what} (${path}) the bundle is packed from`, { code: 'OUTPUT_IS_INPUT', hint: 'name another file for the bundle, e.g. -o shop.tar' });
+  }
 }
 
 /** The lock to pack: locked now (and written) when asked, else read and checked against the spec. */

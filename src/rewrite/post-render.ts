@@ -14,6 +14,7 @@ import type { PathSegment } from '../discover/values-path.ts';
 import { ImageSet, isAtTarget, mapImagesInText, mapLiteral, type BareNames, type TextMapping } from './image-text.ts';
 import { locateImages, type ImageLocation } from './locate.ts';
 import { mapReference, type Target } from './mapping.ts';
+import { yamlValue } from '../util/yaml.ts';
 
 export interface PostRenderOptions {
   /** Namespace for resources that name none, in reports (helm's --namespace; default `default`). */
@@ -159,7 +160,7 @@ function applyEdits(text: string, edits: Edit[]): string {
 }
 
 function objectsOf(docs: Document[]): unknown[] {
-  return docs.map((d) => d.toJS({ maxAliasCount: 1000 }) as unknown);
+  return docs.map((d) => yamlValue(d, 'the rendered manifests', 'YAML_INVALID', 1000));
 }
 
 /** Images in rendered manifests that do not point at the target. */

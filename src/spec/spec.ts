@@ -5,6 +5,7 @@ import { NotFoundError, UsageError } from '../core/errors.ts';
 import { formatReference, parseReference, type Reference } from '../core/reference.ts';
 import { formatPlatform, parsePlatform, type Platform } from '../core/platform.ts';
 import { isValidRange } from '../helm/version.ts';
+import { yamlValue } from '../util/yaml.ts';
 
 export const API_VERSION = 'airlock.dev/v1alpha1';
 
@@ -33,7 +34,9 @@ export interface ChartSpec {
   values: string[];
 }
 
-const CHART_KEYS = new Set(['name', 'repo', 'path', 'version', 'values']);
+const SPEC_KEYS = ['apiVersion', 'kind', 'metadata', 'platforms', 'images', 'charts'];
+const METADATA_KEYS = ['name', 'version'];
+const CHART_KEYS = ['name', 'repo', 'path', 'version', 'values'];
 /** Chart names become an OCI path component in the bundle: lowercase, digits, separators. */
 const CHART_NAME = /^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$/;
 
@@ -56,16 +59,19 @@ export function parseSpec(text: string, path = 'airlock.yaml'): Spec {
   if (doc.errors.length > 0) {
     throw new UsageError(`${path}: not valid YAML: ${doc.errors[0]!.message}`, { code: 'SPEC_INVALID' });
   }
-  const raw: unknown = doc.toJS();
+  const raw: unknown = yamlValue(doc, path, 'SPEC_INVALID');
   const fail = (msg: string): never => {
     throw new UsageError(`${path}: ${msg}`, { code: 'SPEC_INVALID' });
   };
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('expected a mapping with apiVersion, kind, metadata, images and/or charts');
   const o = raw as Record<string, unknown>;
+  // A typo (`platfroms:`, `imagez:`) must not pass silently: it would pin every platform, or nothing.
+  checkKeys(o, SPEC_KEYS, fail);
   if (o.apiVersion !== API_VERSION) fail(`apiVersion must be ${API_VERSION}, got ${JSON.stringify(o.apiVersion)}`);
   if (o.kind !== 'Bundle') fail(`kind must be Bundle, got ${JSON.stringify(o.kind)}`);
   const meta = (o.metadata ?? {}) as Record<string, unknown>;
   if (typeof meta !== 'object' || Array.isArray(meta)) fail('metadata must be a mapping {name, version}');
+  checkKeys(meta, METADATA_KEYS, fail, { path: 'metadata.' });
   const name = meta.name;
   if (typeof name !== 'string' || !/^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$/.test(name)) {
     fail(`metadata.name must be a lowercase name (letters, digits, . _ -), got ${JSON.stringify(name)}`);
@@ -119,7 +125,7 @@ function parseCharts(raw: unknown, fail: (msg: string) => never, doc: Document):
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return fail(`charts[${i}] must be a mapping like {name: shop, repo: https://charts.example.com, version: "^1.4.0"}`);
     const c = entry as Record<string, unknown>;
     const label = typeof c.name === 'string' ? `charts[${i}] (${c.name})` : `charts[${i}]`;
-    for (const k of Object.keys(c)) if (!CHART_KEYS.has(k)) fail(`${label}: unknown key "${k}" (expected name, repo or path, version, values)`);
+    checkKeys(c, CHART_KEYS, fail, { label: `${label}: ` });
     if (typeof c.name !== 'string' || c.name === '') return fail(`${label} needs a name: the chart's name as in its Chart.yaml`);
     if (!CHART_NAME.test(c.name)) fail(`${label}: chart name "${c.name}" must be lowercase letters and digits, separated by . _ or - (it becomes charts/${c.name} in the registry)`);
     const before = byName.get(c.name);
@@ -159,6 +165,38 @@ function parseCharts(raw: unknown, fail: (msg: string) => never, doc: Document):
     charts.push(spec);
   });
   return charts.sort((a, b) => compareStrings(a.name, b.name));
+}
+
+/** Refuse keys the format does not have, naming each and the known key it most likely meant. */
+function checkKeys(o: Record<string, unknown>, known: readonly string[], fail: (msg: string) => never, at: { label?: string; path?: string } = {}): void {
+  for (const key of Object.keys(o)) {
+    if (known.includes(key)) continue;
+    const near = closest(key, known);
+    fail(`${at.label ?? ''}unknown key "${at.path ?? ''}${key}"${near ? `: did you mean "${at.path ?? ''}${near}"?` : ''} (known: ${known.join(', ')})`);
+  }
+}
+
+/** The known word nearest to `word` (edit distance, case ignored), when it is near enough to be a typo. */
+export function closest(word: string, known: readonly string[]): string | undefined {
+  let best: { word: string; d: number } | undefined;
+  for (const k of known) {
+    const d = editDistance(word.toLowerCase(), k.toLowerCase());
+    if (!best || d < best.d) best = { word: k, d };
+  }
+  return best && best.d <= Math.max(2, Math.floor(best.word.length / 3)) ? best.word : undefined;
+}
+
+/** Levenshtein distance, with a swap of two neighbours counted as one edit. */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
 }
 
 /** Byte-wise string order: the same on every machine and locale. */

@@ -15,11 +15,12 @@
 //   publishFile(temp, path)              a temp file written elsewhere by its own rules (the blob cache)
 //   removeLeftovers(path)                temp files a killed run left beside `path` (their process is gone)
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { Writable } from 'node:stream';
 import { basename, dirname, join, resolve } from 'node:path';
-import { AbortedError, UsageError } from '../core/errors.ts';
+import { AbortedError, IoError, UsageError } from '../core/errors.ts';
+import { formatBytes } from '../core/bytes.ts';
 import { fileError, fileErrorFromErrno, writeError } from './file-error.ts';
 
 export interface AtomicFileOptions {
@@ -434,4 +435,27 @@ export async function removeLeftovers(path: string): Promise<string[]> {
     }
   }
   return removed.sort();
+}
+
+/**
+ * Before a write of `bytes` into `path`'s folder: refuse at once when the file system has less room
+ * than that (a registry that declares a 900 TiB layer, a bundle meant for a small stick), rather
+ * than after an hour of downloads. A file system that cannot say is not checked.
+ */
+export async function checkFreeSpace(path: string, bytes: number): Promise<void> {
+  // The folder may not exist yet: the file system it will be made on is that of its first ancestor that does.
+  let dir = dirname(resolve(path));
+  let fs = await statfs(dir).catch(() => undefined);
+  while (!fs && dirname(dir) !== dir) {
+    dir = dirname(dir);
+    fs = await statfs(dir).catch(() => undefined);
+  }
+  if (!fs) return;
+  const free = fs.bavail * fs.bsize;
+  if (bytes > free) {
+    throw new IoError(`cannot write ${resolve(path)}: it needs ${formatBytes(bytes)} and ${dir} has ${formatBytes(free)} free`, {
+      code: 'NO_SPACE',
+      hint: 'free some space, write somewhere with room, or split the bundle into volumes that fit (--split)',
+    });
+  }
 }

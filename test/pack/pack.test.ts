@@ -4,7 +4,7 @@
 // nothing left at the output (exit code 3); an abort stops it cleanly. Events add up to what was carried.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { link, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -15,7 +15,7 @@ import { lockAndWrite } from '../../src/lock/lock-file.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { verifyBundle } from '../../src/bundle/index.ts';
 import { startRegistry, type RunningRegistry } from '../helpers/registry.ts';
-import { buildImage, buildIndex, layersOf, seedRegistry, type BuiltImage } from '../helpers/images.ts';
+import { blobBytes, buildImage, buildIndex, layersOf, seedRegistry, type BuiltImage } from '../helpers/images.ts';
 import { forward, startServer, type LoopbackServer } from '../registry/support.ts';
 
 /** The files of a folder; none when it was never created. */
@@ -74,7 +74,18 @@ describe('pack (in-process)', () => {
     await seedRegistry(registry.url, 'shop/web', '1.0', images.web);
     await seedRegistry(registry.url, 'shop/api', '2.1', images.api);
     await seedRegistry(registry.url, 'shop/multi', '3', images.multi);
+    await seedRegistry(registry.url, 'shop/huge', '1', images.web);
+    // A registry that declares a layer of 10^15 bytes (909.5 TiB) in an otherwise good manifest.
+    const manifest = JSON.parse(blobBytes(images.web.blobs.find((b) => b.descriptor.digest === images.web!.root.digest)!).toString('utf8')) as { layers: { size: number }[] };
+    manifest.layers[0]!.size = 1e15;
+    const huge = Buffer.from(JSON.stringify(manifest));
+    const hugeDigest = `sha256:${createHash('sha256').update(huge).digest('hex')}`;
     proxy = await startServer((req: IncomingMessage, res: ServerResponse) => {
+      if (/^\/v2\/shop\/huge\/manifests\//.test(req.url ?? '')) {
+        res.writeHead(200, { 'content-type': images.web!.root.mediaType, 'content-length': String(huge.length), 'docker-content-digest': hugeDigest });
+        res.end(req.method === 'HEAD' ? undefined : huge);
+        return;
+      }
       const digest = /\/blobs\/(sha256:[a-f0-9]{64})$/.exec(req.url ?? '')?.[1];
       if (digest !== undefined && digest === hide) {
         res.writeHead(404, { 'content-type': 'application/json' });
@@ -182,5 +193,34 @@ describe('pack (in-process)', () => {
       { name: 'AbortedError', code: 'ABORTED', exitCode: ExitCode.interrupted },
     );
     assert.deepEqual(await filesIn(out), [], 'no bundle and no temp file');
+  });
+
+  test('the bundle never replaces its spec or its lock, by any name: a usage error, both untouched', async () => {
+    const specPath = join(dir, 'airlock.yaml');
+    const lockPath = join(dir, 'airlock.lock');
+    const before = [await readFile(specPath), await readFile(lockPath)];
+    await link(lockPath, join(dir, 'lock-alias.tar'));
+    for (const out of [specPath, lockPath, join(dir, 'lock-alias.tar')]) {
+      await assert.rejects(
+        pack({ specPath, out, cacheDir: join(dir, 'cache'), open }),
+        (e: unknown) => e instanceof AirlockError && e.code === 'OUTPUT_IS_INPUT' && e.exitCode === ExitCode.usage && e.message.includes(out),
+      );
+    }
+    assert.deepEqual([await readFile(specPath), await readFile(lockPath)], before);
+  });
+
+  test('a layer declared at 10^15 bytes: refused before anything is downloaded, for want of space, nothing written', async () => {
+    const specPath = join(dir, 'huge.yaml');
+    await writeFile(specPath, ['apiVersion: airlock.dev/v1alpha1', 'kind: Bundle', 'metadata: {name: huge, version: 1.0.0}', 'images:', `  - ${proxy.host}/shop/huge:1`, ''].join('\n'));
+    const lockPath = join(dir, 'huge.lock');
+    await lockAndWrite(specPath, lockPath, { open });
+    const out = join(dir, 'out-huge');
+    let downloaded = 0;
+    await assert.rejects(
+      pack({ specPath, lockPath, out: join(out, 'b.tar'), cacheDir: join(dir, 'cache-huge'), open, onEvent: (e) => e.type === 'blob-progress' && (downloaded += e.bytes) }),
+      (e: unknown) => e instanceof AirlockError && e.code === 'NO_SPACE' && e.exitCode === ExitCode.io && /needs 909\.5 TiB/.test(e.message),
+    );
+    assert.equal(downloaded, 0, 'no layer was downloaded');
+    assert.deepEqual(await readdir(out).catch(() => []), []);
   });
 });

@@ -32,6 +32,13 @@ test('spec: errors name the file and the entry', () => {
     ['apiVersion: airlock.dev/v1alpha1\nkind: Bundle\nmetadata: {name: a}\nimages: ["Nginx:1"]', /images\[0\]: invalid image reference/],
     ['apiVersion: airlock.dev/v1alpha1\nkind: Bundle\nmetadata: {name: a}\nplatforms: [amd64]\nimages: [nginx]', /platforms\[0\]/],
     ['apiVersion: airlock.dev/v1alpha1\nkind: Bundle\nmetadata: {name: a}\nimages: [nginx]\nimages: [x]', /not valid YAML/],
+    // Typos never pass silently: each names the key and what it most likely meant.
+    ['apiVersion: airlock.dev/v1alpha1\nkind: Bundle\nmetadata: {name: a}\nplatfroms: [linux/amd64]\nimages: [nginx]', /unknown key "platfroms": did you mean "platforms"\?/],
+    ['apiVersion: airlock.dev/v1alpha1\nkind: Bundle\nmetadata: {name: a}\nimagez: [nginx]', /unknown key "imagez": did you mean "images"\?/],
+    ['apiVersion: airlock.dev/v1alpha1\nkind: Bundle\nmetadata: {name: a, versoin: 1}\nimages: [nginx]', /unknown key "metadata\.versoin": did you mean "metadata\.version"\?/],
+    ['apiVersion: airlock.dev/v1alpha1\nkind: Bundle\nmetadata: {name: a}\nimages: [nginx]\nextras: true', /unknown key "extras" \(known: apiVersion, kind, metadata, platforms, images, charts\)/],
+    // A "billion laughs" document is refused as input, not taken for a crash.
+    [`apiVersion: airlock.dev/v1alpha1\nkind: Bundle\nmetadata: {name: a}\na: &a [x,x,x,x,x,x,x,x,x]\n${'bcdefgh'.split('').map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdefgh'[i]}`).join(',')}]`).join('\n')}\nimages: [nginx]`, /YAML aliases expand too far/],
   ];
   for (const [text, re] of cases) {
     assert.throws(() => parseSpec(text, 'shop/airlock.yaml'), (e: unknown) => e instanceof UsageError && /^shop\/airlock\.yaml: /.test(e.message) && re.test(e.message), text);
