@@ -13,9 +13,9 @@ import { MediaType, type Descriptor } from '../../src/core/manifest.ts';
 import type { ChunkSink, ReadOnlyStorage } from '../../src/content/types.ts';
 import { readAllLimited } from '../../src/content/verify-stream.ts';
 import { inspectBundle, openBundle, verifyBundle, writeBundle, type BundleImageInput, type Inventory, type WriteBundleOptions } from '../../src/bundle/index.ts';
-import { encodeHeader, END_OF_ARCHIVE, paddingFor, scanTar } from '../../src/bundle/tar.ts';
 import { blobBytes, blobStream, buildImage, buildIndex, layersOf, type BlobData, type BuiltImage } from '../helpers/images.ts';
 import { within } from '../helpers/wait.ts';
+import { rewriteTar } from '../helpers/tamper.ts';
 
 const exec = promisify(execFile);
 
@@ -371,27 +371,3 @@ describe('bundle', () => {
     });
   });
 });
-
-/** Copy a tar entry by entry (airlock's encoder), keeping only the entries `keep` accepts. */
-async function rewriteTar(src: string, dst: string, keep: (name: string) => boolean, change = (_name: string, content: Buffer) => content): Promise<void> {
-  const fh = await open(src, 'r');
-  const parts: Buffer[] = [];
-  try {
-    const { entries } = await scanTar(fh, (await fh.stat()).size, src);
-    for (const e of entries) {
-      if (!keep(e.name)) continue;
-      if (e.type === 'file') {
-        const original = Buffer.alloc(e.size);
-        await fh.read(original, 0, e.size, e.offset);
-        const content = change(e.name, original);
-        parts.push(encodeHeader({ name: e.name, type: 'file', size: content.length }), content, Buffer.alloc(paddingFor(content.length)));
-      } else {
-        parts.push(encodeHeader({ name: e.name, type: e.type, size: 0 }));
-      }
-    }
-  } finally {
-    await fh.close();
-  }
-  parts.push(END_OF_ARCHIVE);
-  await writeFile(dst, Buffer.concat(parts));
-}

@@ -40,16 +40,22 @@ export async function copyWithFlips(src: string, dst: string, flips: Record<stri
 /** A copy of `src` at `dst` without the tar entries of `digests` (the inventory still lists them). */
 export async function copyWithout(src: string, dst: string, digests: readonly string[]): Promise<void> {
   const drop = new Set(digests.map((d) => `blobs/${d.replace(':', '/')}`));
+  await rewriteTar(src, dst, (name) => !drop.has(name));
+}
+
+/** Copy a tar entry by entry (airlock's encoder), keeping the entries `keep` accepts, their content as `change` gives it. */
+export async function rewriteTar(src: string, dst: string, keep: (name: string) => boolean, change = (_name: string, content: Buffer) => content): Promise<void> {
   const fh = await open(src, 'r');
   const parts: Buffer[] = [];
   try {
     const { entries } = await scanTar(fh, (await fh.stat()).size, src);
     for (const e of entries) {
-      if (drop.has(e.name)) continue;
+      if (!keep(e.name)) continue;
       if (e.type === 'file') {
-        const content = Buffer.alloc(e.size);
-        await fh.read(content, 0, e.size, e.offset);
-        parts.push(encodeHeader({ name: e.name, type: 'file', size: e.size }), content, Buffer.alloc(paddingFor(e.size)));
+        const original = Buffer.alloc(e.size);
+        await fh.read(original, 0, e.size, e.offset);
+        const content = change(e.name, original);
+        parts.push(encodeHeader({ name: e.name, type: 'file', size: content.length }), content, Buffer.alloc(paddingFor(content.length)));
       } else {
         parts.push(encodeHeader({ name: e.name, type: e.type, size: 0 }));
       }

@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { copyFile, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -20,6 +20,7 @@ import { isSelfVerifying } from '../../src/content/verify-stream.ts';
 import { openBundle } from '../../src/bundle/read.ts';
 import { parseTarget } from '../../src/rewrite/mapping.ts';
 import { pushBundle, type PushResult } from '../../src/push/push.ts';
+import { copyWithFlips } from '../helpers/tamper.ts';
 
 const MiB = 1024 * 1024;
 const noCredentials = { get: async () => undefined };
@@ -89,22 +90,8 @@ describe('push', () => {
 
   /** A copy of the bundle with one byte of `digest`'s entry flipped, `at` bytes into it (negative: from its end). */
   async function damaged(name: string, digest: string, at: number): Promise<string> {
-    const b = await openBundle(bundle);
-    const e = b.blobEntry(digest);
-    await b.close();
-    assert.ok(e, `${digest} is in the bundle`);
     const out = join(dir, name);
-    await copyFile(bundle, out);
-    const fh = await open(out, 'r+');
-    try {
-      const pos = e.offset + (at < 0 ? e.size + at : at);
-      const byte = Buffer.alloc(1);
-      await fh.read(byte, 0, 1, pos);
-      byte[0] = byte[0]! ^ 0xff;
-      await fh.write(byte, 0, 1, pos);
-    } finally {
-      await fh.close();
-    }
+    await copyWithFlips(bundle, out, { [digest]: at });
     return out;
   }
 
