@@ -98,8 +98,11 @@ export async function serve(bundles: string | readonly string[], options: ServeO
         name: b.bundleInfo.name,
         version: b.bundleInfo.version,
         inventory: b.inventoryDigest,
-        key: b.signature?.info.key ?? null,
+        // With a key every bundle was verified by it (checkSigned): the signer is that key, never
+        // the one a bundle names; without, what a bundle names is recorded as a claim.
+        key: key ? key.fingerprint : null,
         verified: key !== undefined,
+        claimedKey: key ? undefined : b.signature?.info.key,
         delta: b.inventory.delta?.base,
         target: srv.url,
         images: b.images().length,

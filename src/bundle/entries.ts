@@ -52,8 +52,12 @@ export function signInventory(plan: BundlePlan, key: SigningKey | undefined): Si
   const bytes = Buffer.from(canonicalJson(plan.inventory, true));
   const digest = digestOf(bytes);
   if (!key) return { bytes, digest };
-  const info: SignatureInfo = { algorithm: key.algorithm, key: key.fingerprint, payload: INVENTORY_PATH, signature: SIGNATURE_PATH };
-  return { bytes, digest, signature: { info, bytes: signPayload(key, bytes) } };
+  return { bytes, digest, signature: { info: signatureInfoFor(key), bytes: signPayload(key, bytes) } };
+}
+
+/** airlock/signature.json for a signature made with `key` (verify derives it from the key that verifies one). */
+export function signatureInfoFor(key: { algorithm: string; fingerprint: string }): SignatureInfo {
+  return { algorithm: key.algorithm, key: key.fingerprint, payload: INVENTORY_PATH, signature: SIGNATURE_PATH };
 }
 
 /** What bundle.json says, before a split bundle adds its volume layout. */
@@ -61,10 +65,13 @@ export function bundleInfo(opts: { name: string; version: string; toolVersion: s
   return { formatVersion: BUNDLE_FORMAT_VERSION, tool: { name: TOOL_NAME, version: opts.toolVersion }, name: opts.name, version: opts.version };
 }
 
-/** Every entry of the tar in order; `trailer` is the volume table of a split bundle. */
+/**
+ * Every entry of the tar in order; `trailer` is the volume table of a split bundle. Verify and
+ * inspect call it too, with what a bundle holds, to say what its tar must be.
+ */
 export function bundleEntries(
-  plan: BundlePlan,
-  inventory: SignedInventory,
+  plan: Pick<BundlePlan, 'indexBytes' | 'blobs'>,
+  inventory: Pick<SignedInventory, 'bytes' | 'signature'>,
   info: BundleInfo,
   lockText: string,
   trailer?: { bytes: () => Buffer; length: number },

@@ -61,7 +61,10 @@ export interface VolumeLayout {
   parity: number;
 }
 
-/** `airlock/signature.json`: how inventory.json was signed. Informational: verify trusts only --key. */
+/**
+ * `airlock/signature.json`: how inventory.json was signed — a claim anyone can copy from another
+ * bundle. Only a key the user gives establishes the signer, and signature.json must then name it.
+ */
 export interface SignatureInfo {
   algorithm: string;
   /** `sha256:<hex>` of the signing key's public key (SPKI DER). */

@@ -39,4 +39,4 @@ export { repairBundle, type RepairOptions, type RepairResult } from './repair.ts
 export { checkVolumes, describeVolumeProblems, type VolumeFileReport, type VolumeSetReport } from './volume-check.ts';
 export { groupBundlePaths, locateBundle, MIN_VOLUME_SIZE, parseSize, parityName, volumeName, type BundleFiles } from './volumes.ts';
 export { deltaBaseOf, loadDeltaBase } from './delta.ts';
-export { verifySignature } from './sign.ts';
+export { signatureStatus, verifySignature, type SignatureStatus } from './sign.ts';

@@ -1,14 +1,24 @@
-// What a bundle holds, from its metadata alone: the headers are scanned only up to
-// airlock/inventory.json (the second entry), so this is instant on a bundle of any size — and for a
-// split bundle it reads only the first volume.
+// What a bundle holds, from its metadata alone: the headers are scanned only up to index.json (the
+// metadata entries at the start), so this is instant on a bundle of any size — and for a split
+// bundle it reads only the first volume (and the last one's end, when it is there).
+//
+// Nothing here is verified (no blob is read): the summary says so (`verified: false`), and a
+// signature is only what the bundle claims. But what can be checked cheaply is, and a tar that
+// fails it is refused (IntegrityError) rather than listed: the entries read are framed as airlock
+// writes them and hold what the writer derives for this inventory; the lock and index.json match
+// the digests the inventory pins; and the file is as long as the inventory's entries add up to,
+// ending with the end-of-archive blocks — a truncated bundle is caught by its size.
+import { IntegrityError } from '../core/errors.ts';
 import { digestOf, type Digest } from '../core/digest.ts';
 import { MediaType } from '../core/media-types.ts';
 import { parseReference } from '../core/reference.ts';
-import { BUNDLE_INFO_PATH, INVENTORY_PATH, MAX_METADATA_BYTES, parseJsonDocument, parseSignatureInfo, SIGNATURE_INFO_PATH, SIGNATURE_PATH, type InventoryDelta, type VolumeLayout } from './format.ts';
-import { entryTable, openSource, readMetadata, readSmallEntry } from './read.ts';
-import type { ByteSource } from './source.ts';
-import { scanTar } from './tar.ts';
-import { locateBundle } from './volumes.ts';
+import { bundleInfoProblems, canonicalForm, contentProblems, endProblems, expectedBundleInfo, framingProblems, pinProblems, type EntryProblem } from './as-written.ts';
+import { bundleEntries, signatureInfoFor, tarSize } from './entries.ts';
+import { BUNDLE_INFO_PATH, canonicalJson, compareStrings, INDEX_PATH, INVENTORY_PATH, LOCK_PATH, MAX_METADATA_BYTES, OCI_LAYOUT_PATH, SIGNATURE_INFO_PATH, type InventoryDelta, type VolumeLayout } from './format.ts';
+import { entryTable, openSource, readMetadata, readSignature, readSmallEntry, type OpenedSource } from './read.ts';
+import { signatureClaimProblems } from './sign.ts';
+import { END_OF_ARCHIVE, scanTar } from './tar.ts';
+import { locateBundle, trailerPlace } from './volumes.ts';
 
 export interface BundleSummaryImage {
   reference: string;
@@ -50,10 +60,12 @@ export interface BundleSummary {
   inventoryDigest: Digest;
   /** A delta: its base, and the blobs and bytes it relies on from there. */
   delta?: { base: InventoryDelta['base']; blobs: number; bytes: number };
-  /** A signed bundle: how, and by which key (checked only by verify --key). */
-  signature?: { algorithm: string; key: string };
+  /** A signed bundle: what it claims signed it. Only `verify --key` checks that: a claim is no signer. */
+  signature?: { verified: false; claimed: { algorithm: string; key: string } };
   /** A split bundle: its layout and volume files. */
   volumes?: VolumeLayout & { files: string[] };
+  /** Always false: inspect reads the metadata only; `verify` checks every blob and the signature. */
+  verified: false;
 }
 
 export async function inspectBundle(spec: string | readonly string[]): Promise<BundleSummary> {
@@ -62,10 +74,46 @@ export async function inspectBundle(spec: string | readonly string[]): Promise<B
   const abs = opened.path;
   try {
     const size = src.size;
-    const wanted = new Set([BUNDLE_INFO_PATH, INVENTORY_PATH]);
-    const { entries } = await scanTar(src, size, abs, { until: (e) => wanted.delete(e.name) && wanted.size === 0 });
-    const { bundleInfo, inventory, inventoryBytes } = await readMetadata(src, abs, entryTable(entries), false);
-    const signature = await readSignatureInfo(src, abs);
+    // The metadata entries come first and end with index.json; a hostile tar without it is not
+    // scanned further than its first blob.
+    const { entries } = await scanTar(src, size, abs, { until: (e) => e.name === INDEX_PATH || e.name.startsWith('blobs/') });
+    const table = entryTable(entries);
+    const { bundleInfo, inventory, inventoryBytes } = await readMetadata(src, abs, table);
+    const signature = await readSignature(src, abs, table);
+    const read = async (name: string): Promise<Buffer | undefined> => {
+      const e = table.get(name);
+      return e ? await readSmallEntry(src, e, MAX_METADATA_BYTES, `${abs}: ${name}`) : undefined;
+    };
+    const lock = await read(LOCK_PATH);
+    const index = (await read(INDEX_PATH))!;
+    const layout = bundleInfo.volumes;
+    const items = bundleEntries(
+      // The inventory as parsed, in canonical form (parsing it again would double the cost on a big bundle).
+      { indexBytes: canonicalForm(index, false), blobs: [...inventory.blobs].sort((a, b) => compareStrings(a.digest, b.digest)) },
+      { bytes: Buffer.from(canonicalJson(inventory, true)), signature: signature ? { info: signatureInfoFor({ algorithm: signature.info.algorithm, fingerprint: signature.info.key }), bytes: signature.bytes } : undefined },
+      expectedBundleInfo(bundleInfo, inventory),
+      lock?.toString('utf8') ?? '',
+      layout ? { length: trailerPlace(digestOf(inventoryBytes), layout).length, bytes: () => Buffer.alloc(0) } : undefined,
+    );
+    const problems: EntryProblem[] = [...pinProblems(inventory, lock, index), ...bundleInfoProblems(bundleInfo, inventory)];
+    if (signature) problems.push(...signatureClaimProblems(signature));
+    const named = (entry: string): boolean => problems.some((p) => p.entry === entry);
+    problems.push(...(await framingProblems(src, entries, items, { complete: false, named })));
+    const actual = new Map<string, Buffer | undefined>([
+      [BUNDLE_INFO_PATH, await read(BUNDLE_INFO_PATH)],
+      [INVENTORY_PATH, inventoryBytes],
+      [SIGNATURE_INFO_PATH, signature?.infoBytes],
+      [OCI_LAYOUT_PATH, await read(OCI_LAYOUT_PATH)],
+      [INDEX_PATH, index],
+    ]);
+    problems.push(...contentProblems(items, actual, named));
+    const truncated = await checkSize(opened, tarSize(items), problems);
+    if (problems.length > 0) {
+      throw new IntegrityError(`${abs} is not a well-formed airlock bundle: ${problems.map((p) => `${p.entry}: ${p.message}`).join('; ')}`, {
+        code: truncated ? 'TAR_TRUNCATED' : 'BUNDLE_MALFORMED',
+        hint: truncated ? 'the file was cut short (interrupted copy or full disk); copy it again' : `do not use it; \`airlock verify ${abs}\` reports everything that is wrong`,
+      });
+    }
     // A chart is told by its config's media type, which the inventory records: no blob is read.
     const charts = new Set<string>();
     for (const b of [...inventory.blobs, ...(inventory.delta?.blobs ?? [])]) if (b.mediaType === MediaType.helmConfig) for (const r of b.images) charts.add(r);
@@ -93,32 +141,35 @@ export async function inspectBundle(spec: string | readonly string[]): Promise<B
       fileSize: size,
       inventoryDigest: digestOf(inventoryBytes),
       ...(inventory.delta ? { delta: { base: inventory.delta.base, blobs: inventory.delta.blobs.length, bytes: inventory.delta.blobs.reduce((a, b) => a + b.size, 0) } } : {}),
-      ...(signature ? { signature } : {}),
+      ...(signature ? { signature: { verified: false as const, claimed: { algorithm: signature.info.algorithm, key: signature.info.key } } } : {}),
       ...(opened.volumes ? { volumes: { ...opened.volumes.layout, files: opened.volumes.files } } : {}),
+      verified: false,
     };
   } finally {
     await src.close();
   }
 }
 
-/** The signature entries follow the inventory; a bundle cut short right after it still inspects. */
-async function readSignatureInfo(src: ByteSource, abs: string): Promise<{ algorithm: string; key: string } | undefined> {
-  try {
-    let seen = false;
-    const { entries } = await scanTar(src, src.size, abs, {
-      until: (e) => {
-        if (e.name === SIGNATURE_INFO_PATH) return true;
-        if (seen && e.name !== SIGNATURE_PATH) return true;
-        seen ||= e.name === INVENTORY_PATH;
-        return false;
-      },
-    });
-    const e = entries.at(-1);
-    if (e?.name !== SIGNATURE_INFO_PATH) return undefined;
-    const what = `${abs}: ${SIGNATURE_INFO_PATH}`;
-    const info = parseSignatureInfo(parseJsonDocument(await readSmallEntry(src, e, MAX_METADATA_BYTES, what), what), what);
-    return { algorithm: info.algorithm, key: info.key };
-  } catch {
-    return undefined;
+/**
+ * The tar is as long as its entries add up to (`total`) and ends with the end-of-archive blocks. A
+ * split bundle: its layout says that total, and every volume at hand has its size (a missing one
+ * is not needed here: inspect reads the first).
+ */
+async function checkSize(opened: OpenedSource, total: number, problems: EntryProblem[]): Promise<boolean> {
+  const src = opened.source;
+  const v = opened.volumes;
+  if (!v) {
+    if (src.size < total) {
+      problems.push({ entry: 'size', message: `truncated: the file is ${src.size} bytes, the inventory's entries add up to ${total}` });
+      return true;
+    }
+    problems.push(...(await endProblems(src, total - END_OF_ARCHIVE.length, false)));
+    return false;
   }
+  const wrong = (v.problems ?? []).filter((p) => p.state !== 'missing');
+  for (const p of wrong) problems.push({ entry: 'size', message: p.message });
+  if (v.layout.totalSize !== total) problems.push({ entry: 'size', message: `the volumes add up to ${v.layout.totalSize} bytes, the inventory's entries to ${total}` });
+  // The end blocks may straddle the last two volumes: read only with every volume at hand.
+  else if ((v.problems ?? []).length === 0) problems.push(...(await endProblems(src, total - END_OF_ARCHIVE.length, false)));
+  return wrong.some((p) => p.state === 'truncated');
 }

@@ -53,7 +53,10 @@ export interface BundleImage {
 }
 
 export interface BundleSignature {
+  /** What airlock/signature.json claims: algorithm and key (unchecked until a key given verifies the signature). */
   info: SignatureInfo;
+  /** airlock/signature.json's exact bytes. */
+  infoBytes: Buffer;
   /** The raw signature over inventoryBytes. */
   bytes: Buffer;
 }
@@ -260,23 +263,34 @@ function isBundleFiles(x: unknown): x is BundleFiles {
   return typeof x === 'object' && x !== null && !Array.isArray(x) && 'kind' in x;
 }
 
-async function readSignature(src: ByteSource, abs: string, table: ReadonlyMap<string, BundleEntry>): Promise<BundleSignature | undefined> {
+/** The signature entries; a bundle with one but not the other is damaged. */
+export async function readSignature(src: PositionedReader, abs: string, table: ReadonlyMap<string, BundleEntry>): Promise<BundleSignature | undefined> {
   const sig = table.get(SIGNATURE_PATH);
   const info = table.get(SIGNATURE_INFO_PATH);
   if (!sig && !info) return undefined;
   if (!sig || !info) throw new IntegrityError(`${abs}: has ${sig ? SIGNATURE_PATH : SIGNATURE_INFO_PATH} but not ${sig ? SIGNATURE_INFO_PATH : SIGNATURE_PATH}`, { code: 'BUNDLE_METADATA_INVALID' });
   const what = `${abs}: ${SIGNATURE_INFO_PATH}`;
+  const infoBytes = await readSmallEntry(src, info, 64 * 1024, what);
   return {
-    info: parseSignatureInfo(parseJsonDocument(await readSmallEntry(src, info, 64 * 1024, what), what), what),
+    info: parseSignatureInfo(parseJsonDocument(infoBytes, what), what),
+    infoBytes,
     bytes: await readSmallEntry(src, sig, 64 * 1024, `${abs}: ${SIGNATURE_PATH}`),
   };
+}
+
+/** A volume file that is not there, or not of the size its layout gives it. */
+export interface VolumeFileProblem {
+  file: string;
+  state: 'missing' | 'truncated' | 'oversized';
+  message: string;
 }
 
 export interface OpenedSource {
   source: ByteSource;
   /** The bundle's path (the shared name for volumes). */
   path: string;
-  volumes?: { layout: VolumeLayout; files: string[] };
+  /** A split bundle: its layout and volume files; not strict: the volumes missing or of the wrong size. */
+  volumes?: { layout: VolumeLayout; files: string[]; problems?: VolumeFileProblem[] };
 }
 
 /**
@@ -311,7 +325,7 @@ export async function openSource(files: BundleFiles, strict: boolean): Promise<O
     const layout = info.volumes;
     const ranges = volumeRanges(layout);
     const parts: VolumePart[] = [];
-    const problems: string[] = [];
+    const problems: VolumeFileProblem[] = [];
     for (let i = 0; i < ranges.length; i++) {
       const r = ranges[i]!;
       const path = files.data.get(i + 1) ?? volumeName(base, i + 1);
@@ -322,19 +336,19 @@ export async function openSource(files: BundleFiles, strict: boolean): Promise<O
         handles.push(fh);
       }
       const actual = fh ? (await fh.stat()).size : undefined;
-      if (actual === undefined) problems.push(`${basename(path)} is missing`);
-      else if (actual < r.size) problems.push(`${basename(path)} is truncated: ${actual} of ${r.size} bytes`);
-      else if (actual > r.size) problems.push(`${basename(path)} is ${actual} bytes, ${r.size} expected`);
+      if (actual === undefined) problems.push({ file: path, state: 'missing', message: `${basename(path)} is missing` });
+      else if (actual < r.size) problems.push({ file: path, state: 'truncated', message: `${basename(path)} is truncated: ${actual} of ${r.size} bytes` });
+      else if (actual > r.size) problems.push({ file: path, state: 'oversized', message: `${basename(path)} is ${actual} bytes, ${r.size} expected` });
       parts.push({ path, fh: actual === undefined || (strict && actual !== r.size) ? undefined : fh, start: r.start, size: r.size });
     }
     if (strict && problems.length > 0) {
       const usable = files.parity.size;
-      throw new IntegrityError(`${base}: ${problems.join('; ')} (the bundle has ${layout.count} volumes of ${layout.size} bytes)`, {
+      throw new IntegrityError(`${base}: ${problems.map((p) => p.message).join('; ')} (the bundle has ${layout.count} volumes of ${layout.size} bytes)`, {
         code: 'VOLUMES_INCOMPLETE',
         hint: layout.parity > 0 && usable > 0 ? `run \`airlock verify ${base}\` to see whether the recovery volumes suffice, then \`airlock repair ${base}\`` : `copy the volumes named again from the source`,
       });
     }
-    return { source: volumeSource(parts), path: base, volumes: { layout, files: parts.map((p) => p.path) } };
+    return { source: volumeSource(parts), path: base, volumes: { layout, files: parts.map((p) => p.path), ...(strict ? {} : { problems }) } };
   } catch (e) {
     await Promise.allSettled(handles.map((h) => h.close()));
     throw e;
@@ -388,8 +402,10 @@ export async function readMetadata(
 ): Promise<{ bundleInfo: BundleInfo; inventory: Inventory; inventoryBytes: Buffer }> {
   for (const name of needIndex ? [BUNDLE_INFO_PATH, INVENTORY_PATH, INDEX_PATH] : [BUNDLE_INFO_PATH, INVENTORY_PATH]) {
     if (!table.has(name)) {
-      throw new UsageError(`${abs} is not an airlock bundle: it has no ${name}`, {
-        code: 'NOT_A_BUNDLE',
+      // A tar, but not one airlock wrote (or one cut short before its metadata): the file's
+      // content is wrong, as with any other malformed bundle.
+      throw new IntegrityError(`${abs} is not an airlock bundle: it has no ${name}`, {
+        code: 'TAR_NOT_A_BUNDLE',
         hint: 'pass a bundle written by `airlock pack`',
       });
     }

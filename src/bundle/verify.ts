@@ -3,10 +3,16 @@
 // entries telling the same story. Problems are collected into a report that names each bad blob and
 // the images using it; only a tar too damaged or unsafe to read throws (IntegrityError).
 //
-// Beyond the content: the tar must be in the exact form airlock writes (every header, padding and
-// the end-of-archive blocks as encoded, every JSON document canonical, the lock and index.json
-// matching the digests the inventory pins), so that with a signature over the inventory no byte of
-// the bundle can change unnoticed — only airlock/bundle.json's tool version is informational.
+// Beyond the content: the tar must be byte for byte what the writer lays down for this bundle
+// (entries.ts): every entry it writes, in its order, and none else; every header, padding and the
+// end-of-archive blocks as encoded; bundle.json, signature.json and oci-layout as the writer fills
+// them; the lock and index.json matching the digests the inventory pins; the inventory and
+// index.json what the writer's planner derives from the images, their manifests and the lock. So
+// with a signature over the inventory no byte of the bundle can change unnoticed — only
+// airlock/bundle.json's tool version is informational (it must only look like a version).
+//
+// The signer reported is the key given that verified the signature; airlock/signature.json's key is
+// a claim, reported as such, and must be exactly what the writer derives from the verifying key.
 //
 // A delta (pack --since) verifies on its own structurally: what it relies on from its base is
 // reported, not counted missing. `base` checks it against its base bundle(s) — the identity and that
@@ -14,7 +20,7 @@
 // Split bundles are checked volume by volume first (volume-check.ts), then as one tar.
 import { basename } from 'node:path';
 import { Readable } from 'node:stream';
-import { isDigest, digestAlgorithm, digestOf, type Digest } from '../core/digest.ts';
+import { isDigest, digestAlgorithm, type Digest } from '../core/digest.ts';
 import { AirlockError, throwIfAborted } from '../core/errors.ts';
 import { isManifestDescriptor, MAX_MANIFEST_BYTES, type Descriptor } from '../core/manifest.ts';
 import { mapLimit } from '../util/limiter.ts';
@@ -30,6 +36,7 @@ import {
   INDEX_PATH,
   INVENTORY_PATH,
   LOCK_PATH,
+  MAX_METADATA_BYTES,
   OCI_LAYOUT_PATH,
   OCI_LAYOUT_VERSION,
   REF_NAME_ANNOTATION,
@@ -38,14 +45,16 @@ import {
   VOLUMES_PATH,
   type Inventory,
   type InventoryDelta,
+  type SignatureInfo,
 } from './format.ts';
+import { bundleEntries, signatureInfoFor, tarSize } from './entries.ts';
+import { bundleInfoProblems, canonicalForm, contentProblems, differences, expectedBundleInfo, framingProblems, pinProblems } from './as-written.ts';
 import { hasherFor } from './hash-pool.ts';
-import { PARITY_MAGIC } from './parity.ts';
+import { planBundle } from './plan.ts';
 import { openBundle, type Bundle, type BundleEntry } from './read.ts';
-import type { PositionedReader } from './source.ts';
-import { BLOCK, END_OF_ARCHIVE, encodeHeader, paddingFor } from './tar.ts';
+import { claimMismatchMessage, notVerifiedMessage, signatureClaimProblems, signatureInfoBytes, type SignatureStatus } from './sign.ts';
 import { checkVolumes, describeVolumeProblems, type VolumeSetReport } from './volume-check.ts';
-import { locateBundle, parseVolumeTable, sameLayout, tableLayout, trailerPlace, type BundleFiles } from './volumes.ts';
+import { countVolumes, locateBundle, parseVolumeTable, sameLayout, tableLayout, trailerPlace, type BundleFiles } from './volumes.ts';
 
 export interface VerifyProblem {
   digest?: string;
@@ -67,13 +76,12 @@ export interface VerifyDeltaReport {
   checkedAgainst?: string[];
 }
 
-export interface VerifySignatureReport {
+/**
+ * A signed bundle, or a key given. `verified` only when a key the user gave verified the signature;
+ * `key` (the signer) only then; what the bundle claims is `claimed`, never `key`.
+ */
+export interface VerifySignatureReport extends SignatureStatus {
   signed: boolean;
-  algorithm?: string;
-  /** Fingerprint of the key the bundle says signed it. */
-  key?: string;
-  /** True only when checked with a key given by the user, and it holds. */
-  verified: boolean;
 }
 
 export interface VerifyReport {
@@ -164,13 +172,15 @@ async function verifyOpen(bundle: Bundle, opts: VerifyBundleOptions & { key?: Ve
   const relied = new Map((inv.delta?.blobs ?? []).map((b) => [b.digest as string, b]));
 
   const blobEntries = tarBlobEntries(bundle, problems);
-  const signature = await checkMetadata(bundle, opts.key, problems);
   const invBlobs = checkInventoryBlobs(inv, blobEntries, relied, problems);
   checkInventoryTotals(inv, problems);
   const roots = checkIndex(bundle, problems);
+  // After the checks above: what they name is not named again as "not as airlock writes it".
+  const signature = await checkMetadata(bundle, opts.key, problems);
 
   // Image graphs: every manifest's children present.
-  const graph = await walkImages(bundle, roots, blobEntries, relied, signal);
+  const manifests = new ManifestCache();
+  const graph = await walkImages(bundle, roots, blobEntries, relied, manifests, signal);
   checkGraph(graph, inv, blobEntries, relied, problems);
   checkReliedManifests(relied, problems);
   const delta = inv.delta ? await checkDelta(inv.delta, opts, problems, signal) : undefined;
@@ -178,6 +188,8 @@ async function verifyOpen(bundle: Bundle, opts: VerifyBundleOptions & { key?: Ve
   const imagesOf = (d: string): string[] => [...new Set([...(graph.usedBy.get(d) ?? []), ...(invBlobs.get(d)?.images ?? [])])].sort(compareStrings);
   const hashed = await hashBlobs(bundle, blobEntries, opts);
   checkBlobDigests(hashed.results, imagesOf, problems);
+  // Last: it reads configs, so damaged ones must be named (by the hashing) before.
+  await checkDerived(bundle, manifests, problems, signal);
 
   nameImagesAndVolumes(bundle, problems, imagesOf);
   problems.sort((a, b) => compareStrings(a.entry ?? a.digest ?? '', b.entry ?? b.digest ?? '') || compareStrings(a.message, b.message));
@@ -205,15 +217,16 @@ function tarBlobEntries(bundle: Bundle, problems: VerifyProblem[]): Map<Digest, 
   return blobEntries;
 }
 
-/** Metadata that must be there and say what the inventory pins, in the form airlock writes; the signature. */
+/** Metadata that must be there and say what the inventory pins; the signature; the tar as airlock writes it. */
 async function checkMetadata(bundle: Bundle, key: VerifyingKey | undefined, problems: VerifyProblem[]): Promise<VerifySignatureReport | undefined> {
   if (bundle.lockText === undefined) {
     problems.push({ entry: LOCK_PATH, images: [], message: `missing: the bundle has no ${LOCK_PATH}, so what it holds cannot be traced to a lock` });
   }
   await checkOciLayout(bundle, problems);
   await checkPins(bundle, problems);
-  await checkCanonical(bundle, problems);
-  return checkSignature(bundle, key, problems);
+  const signature = checkSignature(bundle, key, problems);
+  await checkAsWritten(bundle, signature?.expected, problems);
+  return signature?.report;
 }
 
 /** Inventory ⇔ tar entries: each listed blob carried once with its size, each carried blob listed. */
@@ -336,53 +349,39 @@ function nameImagesAndVolumes(bundle: Bundle, problems: VerifyProblem[], imagesO
   }
 }
 
-/** The signature, checked only against a key the user gives; problems when that fails or is impossible. */
-function checkSignature(bundle: Bundle, key: VerifyingKey | undefined, problems: VerifyProblem[]): VerifySignatureReport | undefined {
+/**
+ * The signature, checked only against a key the user gives; problems when that fails or is
+ * impossible, or when signature.json is not what the writer derives (from the key that verified
+ * the signature, else from its own claim). Returns the report and that expected signature.json.
+ */
+function checkSignature(bundle: Bundle, key: VerifyingKey | undefined, problems: VerifyProblem[]): { report: VerifySignatureReport; expected?: SignatureInfo } | undefined {
   const sig = bundle.signature;
   if (!sig && !key) return undefined;
   if (!sig) {
     problems.push({ entry: SIGNATURE_PATH, images: [], message: `missing: the bundle is not signed, and the key given (${key!.path}) demands a signature` });
-    return { signed: false, verified: false };
+    return { report: { signed: false, verified: false } };
   }
-  const report: VerifySignatureReport = { signed: true, algorithm: sig.info.algorithm, key: sig.info.key, verified: false };
-  if (sig.info.payload !== INVENTORY_PATH || sig.info.signature !== SIGNATURE_PATH) {
-    problems.push({ entry: SIGNATURE_INFO_PATH, images: [], message: `names the payload ${sig.info.payload} and signature ${sig.info.signature}; airlock signs ${INVENTORY_PATH} into ${SIGNATURE_PATH}` });
+  const claimed = { algorithm: sig.info.algorithm, key: sig.info.key };
+  for (const p of signatureClaimProblems(sig)) problems.push({ ...p, images: [] });
+  const asClaimed = signatureInfoFor({ algorithm: claimed.algorithm, fingerprint: claimed.key });
+  if (!key) return { report: { signed: true, verified: false, claimed }, expected: asClaimed };
+  if (!verifyPayload(key, bundle.inventoryBytes, sig.bytes)) {
+    problems.push({ entry: SIGNATURE_PATH, images: [], message: notVerifiedMessage(sig.info, key) });
+    return { report: { signed: true, verified: false, claimed }, expected: asClaimed };
   }
-  if (!key) return report;
-  if (verifyPayload(key, bundle.inventoryBytes, sig.bytes)) {
-    report.verified = true;
-    return report;
+  const report: VerifySignatureReport = { signed: true, verified: true, key: key.fingerprint, algorithm: key.algorithm };
+  if (!sig.infoBytes.equals(signatureInfoBytes(key))) {
+    report.claimed = claimed;
+    if (!problems.some((p) => p.entry === SIGNATURE_INFO_PATH)) problems.push({ entry: SIGNATURE_INFO_PATH, images: [], message: claimMismatchMessage(sig.info, key) });
   }
-  problems.push({
-    entry: SIGNATURE_PATH,
-    images: [],
-    message:
-      sig.info.key !== key.fingerprint
-        ? `signed by another key: ${sig.info.key}; the key given (${key.path}) is ${key.fingerprint}`
-        : `the signature does not match ${INVENTORY_PATH}: the inventory or the signature was changed after signing`,
-  });
-  return report;
+  return { report, expected: signatureInfoFor(key) };
 }
 
 /** The lock, index.json and bundle name the inventory pins, and the volume table of a split bundle. */
 async function checkPins(bundle: Bundle, problems: VerifyProblem[]): Promise<void> {
-  const inv = bundle.inventory;
-  if (inv.lock && bundle.lockText !== undefined) {
-    const bytes = Buffer.from(bundle.lockText, 'utf8');
-    if (digestOf(bytes) !== inv.lock.digest || bytes.length !== inv.lock.size) {
-      problems.push({ entry: LOCK_PATH, images: [], message: `changed: the inventory pins the lock as ${inv.lock.digest} (${inv.lock.size} bytes), it is ${digestOf(bytes)} (${bytes.length} bytes)` });
-    }
-  }
-  if (inv.lock && (inv.lock.name !== bundle.bundleInfo.name || inv.lock.version !== bundle.bundleInfo.version)) {
-    problems.push({ entry: BUNDLE_INFO_PATH, images: [], message: `names the bundle ${bundle.bundleInfo.name} ${bundle.bundleInfo.version}; the inventory says ${inv.lock.name} ${inv.lock.version}` });
-  }
-  if (bundle.bundleInfo.tool.name !== 'airlock') problems.push({ entry: BUNDLE_INFO_PATH, images: [], message: `tool.name is "${bundle.bundleInfo.tool.name}", not "airlock"` });
-  if (inv.index) {
-    const bytes = await bundle.readEntry(INDEX_PATH, 64 * 1024 * 1024);
-    if (digestOf(bytes) !== inv.index.digest || bytes.length !== inv.index.size) {
-      problems.push({ entry: INDEX_PATH, images: [], message: `changed: the inventory pins it as ${inv.index.digest} (${inv.index.size} bytes), it is ${digestOf(bytes)} (${bytes.length} bytes)` });
-    }
-  }
+  const lock = bundle.lockText === undefined ? undefined : Buffer.from(bundle.lockText, 'utf8');
+  const found = [...pinProblems(bundle.inventory, lock, await bundle.readEntry(INDEX_PATH, MAX_METADATA_BYTES)), ...bundleInfoProblems(bundle.bundleInfo, bundle.inventory)];
+  for (const p of found) problems.push({ ...p, images: [] });
   await checkVolumeTable(bundle, problems);
 }
 
@@ -406,70 +405,81 @@ async function checkVolumeTable(bundle: Bundle, problems: VerifyProblem[]): Prom
 }
 
 /**
- * Every byte outside the blobs as airlock writes it: headers re-encoded from name and size, zero
- * padding, two zero end blocks, canonical JSON metadata. A split bundle joined back with `cat`
- * may carry its recovery volumes after the end: they are recognised and left alone.
+ * The tar as the writer lays it out for this bundle (entries.ts, from this bundle's inventory,
+ * signature, lock and index.json): every entry airlock writes, in its order, none else; headers
+ * re-encoded, zero padding, two zero end blocks; bundle.json, signature.json and oci-layout as the
+ * writer fills them, every JSON document canonical. A split bundle joined back with `cat` may
+ * carry its recovery volumes after the end: they are recognised and left alone. An entry a more
+ * specific check already named is not named again.
  */
-async function checkCanonical(bundle: Bundle, problems: VerifyProblem[]): Promise<void> {
-  await checkTarFraming(bundle, problems);
-  await checkCanonicalJson(bundle, problems);
-}
-
-/** Headers, padding and the end of the archive byte for byte as airlock writes them. */
-async function checkTarFraming(bundle: Bundle, problems: VerifyProblem[]): Promise<void> {
-  const src = bundle.fileHandle();
-  let pos = 0;
-  for (const e of bundle.tarEntries) {
-    if (e.headerOffset !== pos) problems.push({ entry: e.name, images: [], message: `${e.headerOffset - pos} bytes before its header that airlock does not write` });
-    const expected = encodeHeader({ name: e.name, type: e.type, size: e.size });
-    const actual = await readUpTo(src, e.headerOffset, e.offset - e.headerOffset);
-    if (!actual.equals(expected)) problems.push({ entry: e.name, images: [], message: 'its tar header is not as airlock writes it (changed bytes, or not written by airlock)' });
-    const pad = e.type === 'file' ? paddingFor(e.size) : 0;
-    if (pad > 0 && !isZero(await readUpTo(src, e.offset + e.size, pad))) problems.push({ entry: e.name, images: [], message: 'the padding after its content is not zero' });
-    pos = e.offset + e.size + pad;
-  }
-  const end = await readUpTo(src, pos, END_OF_ARCHIVE.length);
-  if (end.length !== END_OF_ARCHIVE.length || !isZero(end)) problems.push({ entry: 'end of archive', images: [], message: 'the two zero blocks that end the archive are changed or missing' });
-  const after = pos + END_OF_ARCHIVE.length;
-  if (src.size > after) {
-    const tail = await readUpTo(src, after, Math.min(BLOCK, src.size - after));
-    const joinedParity = bundle.bundleInfo.volumes && tail.subarray(0, PARITY_MAGIC.length).equals(Buffer.from(PARITY_MAGIC));
-    if (!joinedParity) problems.push({ entry: 'end of archive', images: [], message: `${src.size - after} bytes follow the end of the archive` });
-  }
-}
-
-/** The JSON metadata in the canonical form airlock writes (sorted keys, fixed spacing). */
-async function checkCanonicalJson(bundle: Bundle, problems: VerifyProblem[]): Promise<void> {
-  const docs: [string, boolean][] = [[BUNDLE_INFO_PATH, true], [INVENTORY_PATH, true], [SIGNATURE_INFO_PATH, true], [OCI_LAYOUT_PATH, false], [INDEX_PATH, false]];
-  for (const [name, pretty] of docs) {
-    if (!bundle.entries.has(name)) continue;
-    const bytes = await bundle.readEntry(name, 64 * 1024 * 1024);
-    let canonical: string | undefined;
-    try {
-      canonical = canonicalJson(JSON.parse(bytes.toString('utf8')), pretty);
-    } catch {
-      canonical = undefined;
+async function checkAsWritten(bundle: Bundle, signature: SignatureInfo | undefined, problems: VerifyProblem[]): Promise<void> {
+  const read = async (name: string): Promise<Buffer | undefined> => (bundle.entries.has(name) ? await bundle.readEntry(name, MAX_METADATA_BYTES) : undefined);
+  const actual = new Map<string, Buffer | undefined>([
+    [BUNDLE_INFO_PATH, await read(BUNDLE_INFO_PATH)],
+    [INVENTORY_PATH, bundle.inventoryBytes],
+    [SIGNATURE_PATH, bundle.signature?.bytes],
+    [SIGNATURE_INFO_PATH, bundle.signature?.infoBytes],
+    [LOCK_PATH, bundle.lockText === undefined ? undefined : Buffer.from(bundle.lockText, 'utf8')],
+    [OCI_LAYOUT_PATH, await read(OCI_LAYOUT_PATH)],
+    [INDEX_PATH, await read(INDEX_PATH)],
+  ]);
+  const layout = bundle.bundleInfo.volumes;
+  const items = bundleEntries(
+    // The inventory and index.json as parsed, in canonical form: their content is the planner's to check (checkDerived).
+    { indexBytes: canonicalForm(actual.get(INDEX_PATH)!, false), blobs: [...bundle.inventory.blobs].sort((a, b) => compareStrings(a.digest, b.digest)) },
+    { bytes: Buffer.from(canonicalJson(bundle.inventory, true)), signature: bundle.signature && signature ? { info: signature, bytes: bundle.signature.bytes } : undefined },
+    expectedBundleInfo(bundle.bundleInfo, bundle.inventory),
+    bundle.lockText ?? '',
+    layout ? { length: trailerPlace(bundle.inventoryDigest, layout).length, bytes: () => Buffer.alloc(0) } : undefined,
+  );
+  const named = (entry: string): boolean => problems.some((p) => p.entry === entry);
+  const framing = await framingProblems(bundle.fileHandle(), bundle.tarEntries, items, { complete: true, named, joinedParity: bundle.bundleInfo.volumes !== undefined });
+  for (const p of framing) problems.push({ ...p, images: [] });
+  for (const p of contentProblems(items, actual, named)) problems.push({ ...p, images: [] });
+  if (layout) {
+    const total = tarSize(items);
+    const count = countVolumes(total, layout.size);
+    if ((total !== layout.totalSize || count !== layout.count) && !named(BUNDLE_INFO_PATH)) {
+      problems.push({ entry: BUNDLE_INFO_PATH, images: [], message: `says the tar is ${layout.totalSize} bytes in ${layout.count} volumes; its entries add up to ${total} bytes, ${count} volumes of ${layout.size}` });
     }
-    if (canonical === undefined) problems.push({ entry: name, images: [], message: 'not valid JSON' });
-    else if (canonical !== bytes.toString('utf8')) problems.push({ entry: name, images: [], message: 'not in the canonical form airlock writes (sorted keys, fixed spacing): changed after packing' });
   }
 }
 
-/** Up to `length` bytes from `position`: fewer where the file ends (the caller judges a short read). */
-async function readUpTo(src: PositionedReader, position: number, length: number): Promise<Buffer> {
-  const buf = Buffer.alloc(length);
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await src.read(buf, done, length - done, position + done);
-    if (bytesRead === 0) break;
-    done += bytesRead;
+/**
+ * The inventory and index.json as the writer's planner derives them from this bundle's own
+ * images, manifests, configs and lock (planBundle over the bundle): byte for byte the bundle's.
+ * Only once those inputs are known sound — else the problem is already named where it is.
+ */
+async function checkDerived(bundle: Bundle, manifests: ManifestCache, problems: VerifyProblem[], signal: AbortSignal | undefined): Promise<void> {
+  const inputs = new Set<string>([INVENTORY_PATH, INDEX_PATH, LOCK_PATH]);
+  if (bundle.lockText === undefined || problems.some((p) => p.digest !== undefined || (p.entry !== undefined && (inputs.has(p.entry) || p.entry.startsWith('blobs/'))))) return;
+  const inv = bundle.inventory;
+  let plan: Awaited<ReturnType<typeof planBundle>>;
+  try {
+    plan = await planBundle(bundle.images(), bundle, {
+      signal,
+      manifests,
+      concurrency: 8,
+      lock: { name: inv.lock?.name ?? bundle.bundleInfo.name, version: inv.lock?.version ?? bundle.bundleInfo.version, text: bundle.lockText },
+      base: inv.delta ? { ...inv.delta.base, blobs: new Map(inv.delta.blobs.map((b) => [b.digest as string, b.size])) } : undefined,
+    });
+  } catch (e) {
+    throwIfAborted(signal);
+    if (!(e instanceof AirlockError)) throw e;
+    // A delta's configs may be in its base only: then its platforms cannot be derived here.
+    if (inv.delta && e.code === 'BLOB_UNKNOWN') return;
+    problems.push({ entry: INDEX_PATH, images: [], message: `names images airlock cannot have packed: ${e.message}` });
+    return;
   }
-  return buf.subarray(0, done);
-}
-
-function isZero(b: Buffer): boolean {
-  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
-  return true;
+  const index = await bundle.readEntry(INDEX_PATH, MAX_METADATA_BYTES);
+  if (!index.equals(plan.indexBytes)) {
+    problems.push({ entry: INDEX_PATH, images: [], message: `not the index.json airlock writes for these images: ${differences(JSON.parse(index.toString('utf8')), plan.index).join('; ')}` });
+    return;
+  }
+  const inventory = Buffer.from(canonicalJson(plan.inventory, true));
+  if (!inventory.equals(bundle.inventoryBytes)) {
+    problems.push({ entry: INVENTORY_PATH, images: [], message: `not what airlock derives from index.json, the manifests and the lock: ${differences(JSON.parse(bundle.inventoryBytes.toString('utf8')), plan.inventory).join('; ')}` });
+  }
 }
 
 /** A delta against the base bundle(s) given: the base it names is among them, and holds every blob it relies on. */
@@ -538,6 +548,7 @@ async function walkImages(
   roots: { reference: string; root: Descriptor }[],
   blobs: Map<Digest, BundleEntry>,
   relied: ReadonlyMap<string, { size: number }>,
+  cache: ManifestCache,
   signal: AbortSignal | undefined,
 ): Promise<GraphResult> {
   const usedBy = new Map<string, Set<string>>();
@@ -548,7 +559,7 @@ async function walkImages(
   let incomplete = false;
   // Manifests are read raw from the tar; the walk verifies each against its digest before trusting
   // its children (a wrong digest is also reported by the hashing pass).
-  const entries = new ManifestCache().wrap({
+  const entries = cache.wrap({
     label: bundle.path,
     exists: async (d) => blobs.has(d.digest as Digest),
     fetch: async (d) => Readable.from([await bundle.readEntry(blobPath(d.digest), MAX_MANIFEST_BYTES)]),

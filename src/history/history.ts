@@ -1,6 +1,6 @@
 // The record of imports on the isolated side: every `push` and `serve` appends one JSON line —
-// which bundle, its inventory digest (identity), the key that signed it and whether that was
-// checked, when, and to where — to $AIRLOCK_STATE/history.jsonl (else $XDG_STATE_HOME/airlock/,
+// which bundle, its inventory digest (identity), the key given that verified its signature (else
+// only the key the bundle claims, recorded as a claim), when, and to where — to $AIRLOCK_STATE/history.jsonl (else $XDG_STATE_HOME/airlock/,
 // else ~/.local/state/airlock/). The file is only ever appended to (O_APPEND, one write per line,
 // fsynced), and each line carries the sha256 of the line before it, so an edited, removed or
 // reordered line shows as a break in the chain when the history is read.
@@ -21,10 +21,12 @@ export interface HistoryRecord {
   version: string;
   /** sha256 of the bundle's airlock/inventory.json. */
   inventory: string;
-  /** Fingerprint of the key the bundle is signed with, or null when unsigned. */
+  /** Fingerprint of the key the user gave (--key) that verified the bundle's signature; null when none did. */
   key: string | null;
   /** The signature was checked against a key the user gave (--key) and holds. */
   verified: boolean;
+  /** A signed bundle not verified: the key its airlock/signature.json names — a claim, not a signer. */
+  claimedKey?: string | undefined;
   /** A delta: the base it was packed against. */
   delta?: { inventory: string; name: string; version: string } | undefined;
   /** `registry/prefix` for push, the URL for serve. */
@@ -61,6 +63,7 @@ export async function appendHistory(record: HistoryRecord, opts: { path?: string
     }
     const entry: HistoryEntry = { time: (opts.now ?? new Date()).toISOString(), ...record, prev };
     if (entry.delta === undefined) delete entry.delta;
+    if (entry.claimedKey === undefined) delete entry.claimedKey;
     // One write of a whole line: O_APPEND keeps concurrent writers' lines whole.
     await fh.write(`${JSON.stringify(entry)}\n`);
     await fh.sync();

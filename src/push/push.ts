@@ -18,7 +18,7 @@ import { isMounter, type ReadOnlyStorage, type Storage, type TagResolver } from 
 // The bundle's modules one by one, not its index: that one loads the writer, parity and more.
 import { openBundle, type Bundle } from '../bundle/read.ts';
 import { findMissingBlobs, incompleteError } from '../bundle/completeness.ts';
-import { verifySignature } from '../bundle/sign.ts';
+import { signatureStatus, type SignatureStatus } from '../bundle/sign.ts';
 import type { InventoryBlob } from '../bundle/format.ts';
 import type { VerifyingKey } from '../sign/keys.ts';
 import { copyGraph, type CopyEvent, type SiblingUploads } from '../copy.ts';
@@ -57,8 +57,8 @@ export interface PushResult {
   bytes: number;
   /** The bundle pushed: its path, identity, name and version. */
   bundle: { path: string; inventory: string; name: string; version: string };
-  /** A signed bundle: its key, and whether that was checked against a key given. */
-  signature?: { key: string; verified: boolean };
+  /** A signed bundle: the key given that verified it, or (no key given) only the key it claims. */
+  signature?: SignatureStatus;
   /** A delta: its base and how many relied-on blobs were found in the registry (and mounted). */
   delta?: { base: { inventory: string; name: string; version: string }; relied: number; mounted: number };
 }
@@ -66,7 +66,7 @@ export interface PushResult {
 export async function pushBundle(opts: PushOptions): Promise<PushResult> {
   const bundle = await openBundle(opts.bundlePath, { signal: opts.signal });
   try {
-    if (opts.key) verifySignature(bundle, opts.key);
+    const signature = signatureStatus(bundle, opts.key);
     checkIndexAgainstInventory(bundle);
     const images = bundle.images();
     // Map everything first: a conflict is reported before a single byte is sent.
@@ -134,7 +134,7 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
       images: pushed,
       bytes: pushed.reduce((a, p) => a + p.bytes, 0),
       bundle: { path: bundle.path, inventory: bundle.inventoryDigest, name: bundle.bundleInfo.name, version: bundle.bundleInfo.version },
-      ...(bundle.signature ? { signature: { key: bundle.signature.info.key, verified: opts.key !== undefined } } : {}),
+      ...(signature ? { signature } : {}),
       ...(d && relied ? { delta: { base: d.base, relied: d.blobs.length, mounted: relied.mounted } } : {}),
     };
   } finally {

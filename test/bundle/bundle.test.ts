@@ -154,15 +154,7 @@ describe('bundle', () => {
     assert.deepEqual(app.platforms, ['linux/amd64', 'linux/arm64/v8']);
     assert.equal(app.size, sum(uniqueBlobs(images[APP]!)));
     assert.equal(app.digest, images[APP]!.root.digest);
-    // The blobs are never looked at: a copy cut short right after the inventory still inspects.
-    const b = await openBundle(good);
-    const cut = b.entries.get('airlock/airlock.lock')!.offset;
-    await b.close();
-    const short = join(dir, 'short.tar');
-    await copyFile(good, short);
-    await truncate(short, cut);
-    assert.deepEqual((await inspectBundle(short)).images, info.images);
-    await assert.rejects(openBundle(short), (e: unknown) => e instanceof IntegrityError && e.code === 'TAR_TRUNCATED');
+    assert.equal(info.verified, false, 'inspect says it did not verify the bundle');
   });
 
   test('the bundle is about as big as its unique blobs', async () => {
@@ -263,12 +255,12 @@ describe('bundle', () => {
     assert.ok(messages.some((m) => /^totals\.bytes is \d+, its lists add up to \d+$/.test(m)));
   });
 
-  test('openBundle: a tar that is not a bundle is a UsageError naming the file; a file that is not a tar is an IntegrityError', async () => {
+  test('openBundle: a tar that is not a bundle, a file that is not a tar are IntegrityErrors naming the file; a directory is a UsageError', async () => {
     const plain = join(dir, 'plain.tar');
     await writeFile(join(dir, 'hello.txt'), 'hello');
     await exec('tar', ['-cf', plain, '-C', dir, 'hello.txt']);
-    await assert.rejects(openBundle(plain), (e: unknown) => e instanceof UsageError && e.message.includes(plain) && /not an airlock bundle/.test(e.message));
-    await assert.rejects(inspectBundle(plain), (e: unknown) => e instanceof UsageError && e.message.includes(plain));
+    await assert.rejects(openBundle(plain), (e: unknown) => e instanceof IntegrityError && e.code === 'TAR_NOT_A_BUNDLE' && e.message.includes(plain) && /not an airlock bundle/.test(e.message));
+    await assert.rejects(inspectBundle(plain), (e: unknown) => e instanceof IntegrityError && e.code === 'TAR_NOT_A_BUNDLE' && e.message.includes(plain));
     const text = join(dir, 'airlock.yaml');
     await writeFile(text, 'name: demo\nversion: 1\n'.repeat(50));
     await assert.rejects(verifyBundle(text), (e: unknown) => e instanceof IntegrityError && e.message.includes(text) && /not a tar archive/.test(e.message));

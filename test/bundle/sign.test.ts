@@ -62,6 +62,9 @@ describe('signatures', () => {
   test('openssl verifies the signature over the extracted airlock/inventory.json, both key types', async () => {
     const ecSigned = join(dir, 'ec-signed.tar');
     await writeBundle(opts(ecSigned, { sign: await loadSigningKey(join(dir, 'ec.key'), 'correct horse') }));
+    // An ECDSA signature (DER, of varying length) is in the form verify expects, with and without its key.
+    assert.deepEqual((await verifyBundle(ecSigned)).problems, []);
+    assert.deepEqual((await verifyBundle(ecSigned, { key: join(dir, 'ec.pub') })).signature, { signed: true, verified: true, algorithm: 'ecdsa-p256', key: (await loadVerifyingKey(join(dir, 'ec.pub'))).fingerprint });
     for (const [bundle, pub, extra] of [[signed, 'ed.pub', []], [ecSigned, 'ec.pub', ['-digest', 'sha256']]] as const) {
       const x = join(dir, `x-${pub}`);
       await mkdir(x);
@@ -85,16 +88,19 @@ describe('signatures', () => {
     assert.equal(ok.signature?.verified, true);
     const other = await verifyBundle(signed, { key: join(dir, 'other.pub') });
     assert.equal(other.ok, false);
-    assert.match(other.problems[0]!.message, /^signed by another key: sha256:[0-9a-f]{64}; the key given \(.*other\.pub\) is sha256:/);
+    assert.deepEqual(other.problems.map((p) => p.entry), ['airlock/inventory.json.sig']);
+    assert.match(other.problems[0]!.message, /^not signed by the key given: the signature does not verify with .*other\.pub \(sha256:[0-9a-f]{64}\); airlock\/signature\.json claims the key sha256:/);
+    assert.deepEqual(other.signature, { signed: true, verified: false, claimed: { algorithm: 'ed25519', key: (await loadVerifyingKey(join(dir, 'ed.pub'))).fingerprint } });
     const plain = join(dir, 'plain.tar');
     await writeBundle(opts(plain));
     const unsigned = await verifyBundle(plain, { key: join(dir, 'ed.pub') });
     assert.equal(unsigned.ok, false);
     assert.match(unsigned.problems[0]!.message, /^missing: the bundle is not signed, and the key given \(.*\) demands a signature/);
-    // Without --key a signed bundle passes, reported as signed but not checked.
+    // Without --key a signed bundle passes, reported as signed but not checked: the key it names is a claim, not a signer.
     const unchecked = await verifyBundle(signed);
     assert.equal(unchecked.ok, true);
-    assert.deepEqual(unchecked.signature, { signed: true, algorithm: 'ed25519', key: (await loadVerifyingKey(join(dir, 'ed.pub'))).fingerprint, verified: false });
+    assert.deepEqual(unchecked.signature, { signed: true, verified: false, claimed: { algorithm: 'ed25519', key: (await loadVerifyingKey(join(dir, 'ed.pub'))).fingerprint } });
+    assert.deepEqual(ok.signature, { signed: true, verified: true, algorithm: 'ed25519', key: (await loadVerifyingKey(join(dir, 'ed.pub'))).fingerprint });
   });
 
   test('any changed byte of a signed bundle fails verify --key: in a blob, the inventory, padding, index.json, the lock, the end blocks', async () => {

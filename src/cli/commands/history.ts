@@ -1,5 +1,5 @@
 import { ExitCode } from '../../core/errors.ts';
-import { history } from '../../api/history.ts';
+import { history, type HistoryEntry } from '../../api/history.ts';
 import { table } from '../output.ts';
 import { defineCommand } from './types.ts';
 
@@ -9,8 +9,9 @@ export const historyCommand = defineCommand({
   usage: `Usage: airlock history [--json] [--file PATH]
 
 Every \`airlock push\` and \`airlock serve\` appends a line to the import history: when, which bundle
-(its path, name, version and inventory digest, which pins every blob), which key signed it and
-whether that was verified (--key), a delta's base, and where it went. The file is
+(its path, name, version and inventory digest, which pins every blob), the key that verified its
+signature (--key) — without one, only the key the bundle claims, shown as a claim —, a delta's
+base, and where it went. The file is
 $AIRLOCK_STATE/history.jsonl, else $XDG_STATE_HOME/airlock/history.jsonl, else
 ~/.local/state/airlock/history.jsonl. It is only appended to, and each line holds the sha256 of the
 line before it: a changed, removed or reordered line is reported, and the exit code is then ${ExitCode.integrity}.
@@ -28,7 +29,7 @@ Options:
         e.bundle,
         `${e.name} ${e.version}${e.delta ? ` (delta of ${e.delta.version})` : ''}`,
         e.inventory.slice(0, 19),
-        e.key ? `${e.key.slice(0, 19)}${e.verified ? ' (verified)' : ' (unchecked)'}` : '-',
+        signerColumn(e),
         e.target,
       ]);
     }
@@ -40,3 +41,10 @@ Options:
     return h.broken.length > 0 ? ExitCode.integrity : ExitCode.ok;
   },
 });
+
+/** A verified signer by its key; a claim (recorded as claimedKey, or by older versions as an unverified key) as a claim. */
+function signerColumn(e: HistoryEntry): string {
+  if (e.verified && e.key) return `${e.key.slice(0, 19)} (verified)`;
+  const claimed = e.claimedKey ?? e.key;
+  return claimed ? `claims ${claimed.slice(0, 19)} (unchecked)` : '-';
+}

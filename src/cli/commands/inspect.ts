@@ -1,4 +1,4 @@
-import { UsageError } from '../../core/errors.ts';
+import { ExitCode, UsageError } from '../../core/errors.ts';
 import { inspect } from '../../api/inspect.ts';
 import { formatBytes, table } from '../output.ts';
 import { defineCommand } from './types.ts';
@@ -9,12 +9,18 @@ export const inspectCommand = defineCommand({
   usage: `Usage: airlock inspect BUNDLE [--json]
        airlock inspect BUNDLE.tar.*            (a split bundle: reads only its first volume)
 
-Reads the bundle's inventory (not its blobs), so it is fast on any size of bundle. Shows whether it
-is a delta (and of which base), signed (by which key: \`verify --key\` checks it), or split.`,
+Reads the bundle's inventory (not its blobs), so it is fast on any size of bundle: it does not verify
+the bundle (it says so on stderr, and \`verified: false\` with --json). What it can check cheaply it
+does, and refuses (exit ${ExitCode.integrity}) a file that is not a well-formed airlock bundle: the metadata entries
+framed and filled as airlock writes them, the lock and index.json as the inventory pins them, and the
+file's size (a truncated bundle). Shows whether it is a delta (and of which base), split, or signed —
+only the key the bundle claims: \`verify --key\` checks it.`,
   options: {},
   async run({ positionals, out, signal }) {
     if (positionals.length === 0) throw new UsageError('inspect needs one bundle: airlock inspect BUNDLE');
     const info = await inspect(positionals.length === 1 ? positionals[0]! : positionals, { signal });
+    // What follows is what the bundle says of itself: say so where it cannot be missed.
+    out.warning({ code: 'NOT_VERIFIED', message: `${info.path} was not verified: inspect reads its metadata only; \`airlock verify\` checks every blob${info.signature ? ' and, with --key, the signature' : ''}` });
     const rows = [['IMAGE', 'DIGEST', 'PLATFORMS', 'SIZE']];
     for (const i of info.images) rows.push([i.reference, i.digest, i.platforms.join(',') || '-', formatBytes(i.size)]);
     const chartRows = [['CHART', 'VERSION', 'REFERENCE', 'DIGEST', 'SIZE']];
@@ -28,7 +34,7 @@ is a delta (and of which base), signed (by which key: \`verify --key\` checks it
         `${info.images.length} images, ${info.charts.length} charts, ${t.blobs} blobs, ${formatBytes(t.bytes)} unique, ${formatBytes(t.sharedBytes)} shared between images; file ${formatBytes(info.fileSize)}` +
         `\ninventory ${info.inventoryDigest}` +
         (info.delta ? `\ndelta of ${info.delta.base.name} ${info.delta.base.version} (inventory ${info.delta.base.inventory}): relies on ${info.delta.blobs} blob${info.delta.blobs === 1 ? '' : 's'} (${formatBytes(info.delta.bytes)}) from it` : '') +
-        (info.signature ? `\nsigned (${info.signature.algorithm}, key ${info.signature.key}); check it with \`airlock verify --key NAME.pub\`` : '') +
+        (info.signature ? `\nsigned, not verified (claims key ${info.signature.claimed.key}, ${info.signature.claimed.algorithm}); check it with \`airlock verify --key NAME.pub\`` : '') +
         (info.volumes ? `\nsplit into ${info.volumes.count} volumes of at most ${formatBytes(info.volumes.size)}${info.volumes.parity ? ` with ${info.volumes.parity} recovery volumes` : ''}` : ''),
     );
   },

@@ -55,7 +55,7 @@ ${registryUsage}`,
     });
     const notes = [
       ...(result.delta ? [`a delta of ${result.delta.base.name} ${result.delta.base.version}: ${result.delta.relied} relied-on blobs found in the registry${result.delta.mounted ? ` (${result.delta.mounted} mounted from another repository)` : ''}`] : []),
-      ...(result.signature ? [`signed by key ${result.signature.key}${result.signature.verified ? ', verified' : ' (not checked: give --key NAME.pub)'}`] : []),
+      ...(result.signature ? [result.signature.verified ? `signed by key ${result.signature.key}, verified` : `signed, not verified (claims key ${result.signature.claimed?.key}): give --key NAME.pub to check it`] : []),
     ];
     out.result(
       { target: result.target, images: result.images, bytes: result.bytes, seconds: secs, bundle: result.bundle, ...(result.delta ? { delta: result.delta } : {}), ...(result.signature ? { signature: result.signature } : {}) },

@@ -26,7 +26,9 @@ Options:
                    names is given and holds every blob the delta relies on
   --complete       demand a self-sufficient bundle: a delta fails
   --key NAME.pub   demand a signature by this key (from \`airlock keygen\`): fails on an unsigned
-                   bundle, another key, or any changed byte of the inventory (which pins every blob)
+                   bundle, another key, any changed byte of the inventory (which pins every blob),
+                   or signature metadata that names another signer. Without it, the key a signed
+                   bundle names is reported as a claim, never as its signer.
 
 Exit code 0 when the bundle is intact, ${ExitCode.integrity} when anything is wrong.`,
   options: {
@@ -57,7 +59,7 @@ Exit code 0 when the bundle is intact, ${ExitCode.integrity} when anything is wr
       { bundle: name, ok: report.ok, blobs: report.blobs, bytes: report.bytes, problems: report.problems, seconds: secs, ...extras(report) },
       [
         report.ok ? `${name}: OK, ${report.blobs} blobs, ${formatBytes(report.bytes)} verified in ${secs.toFixed(1)}s` : `${name}: ${report.problems.length} problem(s)\n${lines.join('\n')}`,
-        ...notes(report),
+        ...notes(report, values.key !== undefined),
       ].join('\n'),
     );
     return report.ok ? ExitCode.ok : ExitCode.integrity;
@@ -68,7 +70,7 @@ function extras(r: VerifyReport): Record<string, unknown> {
   return { ...(r.delta ? { delta: r.delta } : {}), ...(r.signature ? { signature: r.signature } : {}), ...(r.volumes ? { volumes: r.volumes } : {}) };
 }
 
-function notes(r: VerifyReport): string[] {
+function notes(r: VerifyReport, keyGiven: boolean): string[] {
   const out: string[] = [];
   if (r.volumes?.layout) {
     const v = r.volumes.layout;
@@ -82,9 +84,13 @@ function notes(r: VerifyReport): string[] {
         (d.checkedAgainst ? `checked against ${d.checkedAgainst.join(', ')}` : 'not checked against it (give --base BASE)'),
     );
   }
-  if (r.signature) {
-    const s = r.signature;
-    out.push(s.signed ? `signed (${s.algorithm}, key ${s.key}): ${s.verified ? 'verified with the key given' : 'not checked (give --key NAME.pub)'}` : 'not signed');
-  }
+  if (r.signature) out.push(signatureNote(r.signature, keyGiven));
   return out;
+}
+
+/** The signer is named only when a key given verified it; what the bundle claims is said to be a claim. */
+function signatureNote(s: NonNullable<VerifyReport['signature']>, keyGiven: boolean): string {
+  if (!s.signed) return 'not signed';
+  if (s.verified) return `signed by key ${s.key} (${s.algorithm}): verified with the key given${s.claimed && s.claimed.key !== s.key ? `; the bundle claims another signer (${s.claimed.key})` : ''}`;
+  return `signed, not verified (claims key ${s.claimed?.key}, ${s.claimed?.algorithm}): ${keyGiven ? 'the key given does not verify it' : 'give --key NAME.pub to check it'}`;
 }
