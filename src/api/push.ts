@@ -1,7 +1,6 @@
 // push: every image and chart of a bundle into a registry, digests unchanged; recorded in the
 // import history.
 import { resolve } from 'node:path';
-import { inspectBundle } from '../bundle/inspect.ts';
 import { pushBundle, type PushedImage, type PushResult } from '../push/push.ts';
 import { formatTarget, parseTarget } from '../rewrite/mapping.ts';
 import { loadVerifyingKey } from '../sign/keys.ts';
@@ -34,8 +33,6 @@ export async function push(bundle: string | readonly string[], target: string, o
   const key = options.key !== undefined ? await loadVerifyingKey(options.key) : undefined;
   const onEvent = sinkOf(options);
   return await withSession(options.session, async (session) => {
-    const info = await inspectBundle(bundlePath);
-    onEvent({ type: 'phase', phase: 'push', target: formatTarget(to), total: info.totals.bytes, images: [...info.images, ...info.charts].map((i) => ({ reference: i.reference, size: i.size })) });
     const result = await pushBundle({
       bundlePath,
       key,
@@ -44,6 +41,9 @@ export async function push(bundle: string | readonly string[], target: string, o
       concurrency: session.concurrency,
       signal: options.signal,
       onEvent,
+      // Announced from the bundle push opened and checked: its own errors (a missing blob, a
+      // signature) name more than a first look at the metadata would.
+      onChecked: (b) => onEvent({ type: 'phase', phase: 'push', target: formatTarget(to), total: b.inventory.totals.bytes, images: b.inventory.images.map((i) => ({ reference: i.reference, size: i.totalSize })) }),
     });
     await recordImport(
       [

@@ -40,6 +40,8 @@ export interface PushOptions {
   concurrency?: number;
   signal?: AbortSignal | undefined;
   onEvent?: (e: CopyEvent | { type: 'image-done'; image: string; target: string; digest: string }) => void;
+  /** The bundle is open and checked, nothing sent yet: what it holds (to announce what will be pushed). */
+  onChecked?: ((bundle: Bundle) => void) | undefined;
 }
 
 export interface PushedImage {
@@ -77,6 +79,7 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
     const { missing, usedBy } = await findMissingBlobs(bundle, images, { elsewhere, signal: opts.signal });
     if (missing.length > 0) throw incompleteError([bundle.path], missing, 'nothing was pushed');
     const relied = bundle.inventory.delta ? await checkRelied(bundle, bundle.inventory.delta.blobs, mapping, opts, limiter) : undefined;
+    opts.onChecked?.(bundle);
     // Per target repository, what it already received in this run; across repositories, which
     // blob is being uploaded where, so siblings mount it instead of uploading it again.
     const done = new Map<string, Map<string, Promise<void>>>();
