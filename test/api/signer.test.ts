@@ -14,7 +14,7 @@ import { createSession, history, IntegrityError, push, serve, type HistoryEntry,
 import { startRegistry, type RunningRegistry } from '../helpers/registry.ts';
 import { blobStream, buildImage } from '../helpers/images.ts';
 import { airlock } from '../helpers/cli.ts';
-import { withEntriesOf } from '../helpers/bundle-bytes.ts';
+import { withEntriesOf } from '../helpers/tamper.ts';
 
 const SIG = 'airlock/inventory.json.sig';
 const SIG_INFO = 'airlock/signature.json';

@@ -15,7 +15,7 @@ import { inspectBundle, verifyBundle, writeBundle, type VerifyReport, type Write
 import { generateKeys, loadSigningKey, loadVerifyingKey, type VerifyingKey } from '../../src/sign/keys.ts';
 import { blobStream, buildImage, buildIndex, layersOf } from '../helpers/images.ts';
 import { airlock, resultOf } from '../helpers/cli.ts';
-import { layoutOf, patched, readAt, withEntriesOf } from '../helpers/bundle-bytes.ts';
+import { layoutOf, patched, readAt, withEntriesOf } from '../helpers/tamper.ts';
 
 const exec = promisify(execFile);
 const SIG = 'airlock/inventory.json.sig';
