@@ -71,7 +71,8 @@ export function contentProblem(name: string, got: Buffer, expected: Buffer): str
   }
   const compact = name === OCI_LAYOUT_PATH || name === INDEX_PATH;
   if (canonicalJson(doc, !compact) !== got.toString('utf8')) return `not in the canonical form airlock writes (sorted keys, ${compact ? 'no spacing' : 'fixed spacing'}): changed after packing`;
-  return `not as airlock writes it for this bundle: ${differences(doc, JSON.parse(expected.toString('utf8')) as unknown).join('; ')}`;
+  const where = differences(doc, JSON.parse(expected.toString('utf8')) as unknown);
+  return `not as airlock writes it for this bundle: ${where.length > 0 ? where.join('; ') : 'other bytes'}`;
 }
 
 /** Where two JSON values differ, as a reader can follow: at most a few places. */
