@@ -30,7 +30,8 @@ function connectionRefused(port: number): Promise<boolean> {
       s.destroy();
       resolve(false);
     });
-    s.once('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNREFUSED' ? resolve(true) : reject(e)));
+    // A reset on connect: the listener closed with this connection still in its backlog, never accepted.
+    s.once('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNREFUSED' || e.code === 'ECONNRESET' ? resolve(true) : reject(e)));
   });
 }
 
