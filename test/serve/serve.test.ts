@@ -22,7 +22,7 @@ import { fixtureImages, writeFixtureBundle } from './fixture.ts';
 import { startServe, type RunningServe } from '../helpers/serve.ts';
 import { until, within } from '../helpers/wait.ts';
 
-/** Does a TCP connection to `port` get refused (true) or accepted (false, closed again at once)? */
+/** Does a TCP connection to `port` get refused or reset unaccepted (true), or accepted (false, closed again at once)? */
 function connectionRefused(port: number): Promise<boolean> {
   return new Promise((resolve, reject) => {
     const s = connect(port, '127.0.0.1');
