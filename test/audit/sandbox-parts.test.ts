@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { parseAllow } from '../../src/audit/sandbox/allow.ts';
+import { HELPER_CAPABILITIES, KEPT_CAPABILITIES, setprivArgs } from '../../src/audit/sandbox/confine.ts';
 import { buildQuery, buildResponse, parseQuery, typeName } from '../../src/audit/sandbox/dns-wire.ts';
 import { parseAttempts, rulesetText } from '../../src/audit/sandbox/nft.ts';
 import { checkPrerequisites } from '../../src/audit/sandbox/prerequisites.ts';
@@ -78,12 +79,58 @@ describe('nftables record', () => {
     ]);
   });
 
+  it('loopback: a refused port is an attempt, unless something in the sandbox answered on it (on 127.0.0.1 or ::1)', () => {
+    const json = JSON.stringify({
+      nftables: [
+        { set: { name: 'refused4', elem: [
+          { elem: { val: { concat: ['127.0.0.1', 'tcp', 5432] }, counter: { packets: 2, bytes: 80 } } },
+          { elem: { val: { concat: ['127.0.0.1', 'tcp', 41000] }, counter: { packets: 5, bytes: 200 } } },
+          { elem: { val: { concat: ['127.0.0.53', 'udp', 53] }, counter: { packets: 1, bytes: 60 } } },
+        ] } },
+        { set: { name: 'refused6', elem: [{ elem: { val: { concat: ['::1', 'tcp', 41001] }, counter: { packets: 1, bytes: 60 } } }] } },
+        // The sandbox's own servers: a registry that came up on 41000 after its client had knocked,
+        // one on 127.0.0.1:41001 whose client tried ::1 first, and the DNS sink on 127.0.0.1:53.
+        { set: { name: 'served4', elem: [{ concat: ['127.0.0.1', 'tcp', 41000] }, { concat: ['127.0.0.1', 'tcp', 41001] }, { concat: ['127.0.0.1', 'udp', 53] }] } },
+        { set: { name: 'served6' } },
+      ],
+    });
+    assert.deepEqual(parseAttempts(json), [
+      { proto: 'tcp', dest: '127.0.0.1', port: 5432, packets: 2 },
+      { proto: 'udp', dest: '127.0.0.53', port: 53, packets: 1 },
+    ]);
+  });
+
+  it('records refusals on loopback before letting loopback through, and only those from the sandbox itself', () => {
+    const text = rulesetText([]);
+    assert.ok(text.indexOf('oifname "lo" jump loopback') < text.indexOf('add @tcpudp4'));
+    const loopback = /chain loopback \{([\s\S]*?)\n {2}\}/.exec(text)![1]!;
+    // The `out` chain's own resets come back over lo from the refused address: not a second record.
+    assert.ok(loopback.indexOf('fib saddr type != local accept') < loopback.indexOf('add @refused4'));
+    assert.match(loopback, /tcp sequence 0 .*add @refused4 \{ ip saddr \. meta l4proto \. th sport \}/);
+    assert.match(loopback, /port-unreachable add @refused6 \{ ct original ip6 daddr \. ct original protocol \. ct original proto-dst \}/);
+    assert.match(loopback, /accept\s*$/);
+  });
+
   it('redirects allowed endpoints before anything is recorded or refused', () => {
     const text = rulesetText([{ address: '127.0.0.1', port: 5000, to: 40001 }, { address: '::1', port: 5000, to: 40001 }]);
     assert.match(text, /ip daddr 127\.0\.0\.1 tcp dport 5000 redirect to :40001/);
     assert.match(text, /ip6 daddr ::1 tcp dport 5000 redirect to :40001/);
     assert.ok(text.indexOf('ct status dnat accept') < text.indexOf('add @tcpudp4'));
     assert.ok(text.indexOf('add @tcpudp4') < text.indexOf('reject with tcp reset'));
+  });
+});
+
+describe('what the command keeps', () => {
+  it('root\'s file and identity powers and low ports; nothing that reaches the network stack, namespaces or kernel', () => {
+    for (const c of ['chown', 'dac_override', 'fowner', 'setuid', 'setgid', 'kill', 'net_bind_service']) assert.ok(KEPT_CAPABILITIES.includes(c), c);
+    for (const c of ['net_admin', 'net_raw', 'sys_admin', 'sys_ptrace', 'sys_module', 'sys_rawio', 'bpf', 'mknod', 'setpcap', 'setfcap', 'dac_read_search']) {
+      assert.ok(!KEPT_CAPABILITIES.includes(c), c);
+    }
+    assert.deepEqual(HELPER_CAPABILITIES, ['net_bind_service']);
+  });
+
+  it('setpriv drops the rest from every set, the bounding set included, and sets no_new_privs', () => {
+    assert.deepEqual(setprivArgs(['chown', 'net_bind_service']), ['--inh-caps=-all', '--ambient-caps=-all', '--bounding-set=-all,+chown,+net_bind_service', '--no-new-privs']);
   });
 });
 

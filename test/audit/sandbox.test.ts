@@ -5,13 +5,12 @@
 // process behind.
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { airlock, resultOf, type CliResult } from '../helpers/cli.ts';
 import { stopChild } from '../helpers/registry.ts';
-import { running } from '../helpers/wait.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const NODE = process.execPath;
@@ -27,6 +26,21 @@ interface Report {
   dns: { name: string; type: string; count: number; answer: string; allowed: boolean }[];
   connections: { proto: string; dest: string; port?: number; name?: string; allowed: boolean; count: number }[];
   attempted: boolean;
+}
+
+/** PIDs (in this machine's PID namespace) of running processes whose command line is `argv`. */
+function processesRunning(argv: string[]): number[] {
+  const want = `${argv.join('\0')}\0`;
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8') === want && !/^\S+ \(.*\) [ZX] /s.test(readFileSync(`/proc/${entry}/stat`, 'utf8'))) found.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found;
 }
 
 function assertCleanedUp(ns: string): void {
@@ -121,19 +135,25 @@ describe('airlock sandbox', { concurrency: true, skip: isRoot ? false : 'needs r
     const rep = resultOf(r.stdout) as unknown as Report;
     assert.equal(rep.attempted, false);
     assert.deepEqual(rep.connections.map((c) => [c.dest, c.port, c.allowed]).sort(), [['127.0.0.1', hostPort, true], ['localhost', hostPort, true]]);
-    // Without --allow the same service is out of reach: inside, 127.0.0.1 is the sandbox's own.
-    const denied = await sandbox(['--', NODE, '-e', `fetch('http://127.0.0.1:${hostPort}/').then(() => process.exit(0), () => process.exit(9))`]);
-    assert.equal(denied.code, 9);
+    // Without --allow the same service is out of reach: inside, 127.0.0.1 is the sandbox's own,
+    // where nothing answers on that port; the attempt is recorded.
+    const denied = await sandbox(['--json', '--', NODE, '-e', `fetch('http://127.0.0.1:${hostPort}/').then(() => process.exit(0), () => process.exit(9))`]);
+    assert.equal(denied.code, 7, denied.stderr);
+    const deniedRep = resultOf(denied.stdout) as unknown as Report;
+    assert.equal(deniedRep.exitCode, 9);
+    assert.deepEqual(deniedRep.connections.map((c) => [c.proto, c.dest, c.port, c.allowed]), [['tcp', '127.0.0.1', hostPort, false]]);
   });
 
   it('--timeout ends a soak: the command and everything it left running are stopped, exit 0', async () => {
     // The command would run 200 s: the report saying timedOut, and exit 0, show the soak ended it.
-    const r = await sandbox(['--timeout', '1', '--json', '--', 'sh', '-c', 'sleep 300 & echo "bg=$!"; exec sleep 200']);
+    // The background sleep is found by its unique duration: inside, its PID is not the host's.
+    const mark = `300.${process.pid}${Date.now() % 100_000}`;
+    const r = await sandbox(['--timeout', '1', '--json', '--', 'sh', '-c', `sleep ${mark} & echo "bg=$!"; exec sleep 200`]);
     assert.equal(r.code, 0, r.stderr);
     const rep = resultOf(r.stdout) as unknown as Report;
     assert.equal(rep.timedOut, true);
-    const bg = Number(/bg=([0-9]+)/.exec(r.stderr)![1]);
-    assert.equal(running(bg), false, `background process ${bg} stopped`);
+    assert.match(r.stderr, /bg=[0-9]+/, 'the background process was started');
+    assert.deepEqual(processesRunning(['sleep', mark]), [], 'background process stopped');
     assertCleanedUp(rep.namespace);
   });
 

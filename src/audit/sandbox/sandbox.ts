@@ -3,9 +3,14 @@
 //
 //   sandbox namespace: lo + one veth end (169.254.0.1/30, fd00:a1:a1::1/64) with default routes
 //                      through it, so every connect() gets as far as nftables; nftables records
-//                      each TCP/UDP/ping attempt and refuses it; the helper (DNS sink on
-//                      127.0.0.1:53, forwarders for --allow) runs here.
+//                      each TCP/UDP/ping attempt and refuses it, and each loopback connection
+//                      nothing in the sandbox answers; the helper (DNS sink on 127.0.0.1:53,
+//                      forwarders for --allow) runs here.
 //   sink namespace:    the other veth end and nothing else: no routes, no forwarding.
+//
+// The command runs as root but cannot touch any of this (confined-command.ts, confine.ts): no
+// capability that reaches the network stack or the namespaces, a PID namespace of its own that
+// hides airlock and the helper, read-only kernel settings.
 //
 // The namespace's resolv.conf and hosts come from /etc/netns/NAME/ (which `ip netns exec`
 // bind-mounts over /etc), so every name lookup reaches the sink. At the end everything created
@@ -17,11 +22,14 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AirlockError, NotFoundError, throwIfAborted } from '../../core/errors.ts';
+import { NotFoundError, throwIfAborted } from '../../core/errors.ts';
 import { parseAllow, startHostForwarders, type AllowEntry, type HostForwarders } from './allow.ts';
+import { HELPER_CAPABILITIES, holdNodeOptions, setprivArgs } from './confine.ts';
+import { startConfinedCommand } from './confined-command.ts';
 import type { HelperConfig, HelperEvent } from './ns-helper.ts';
 import { parseAttempts, rulesetText, TABLE, type Attempt, type Redirect } from './nft.ts';
 import { checkPrerequisites, type SandboxTools } from './prerequisites.ts';
+import { SetupError } from './setup-error.ts';
 import { allowAddress, type DnsMode } from './sink-answers.ts';
 import { findExecutable, runProcess, runProcessSync, startProcess, type RunningProcess } from '../../util/run-process.ts';
 
@@ -50,7 +58,10 @@ export interface SandboxOptions {
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   signal?: AbortSignal;
-  /** Called once the command runs (tests use it to interrupt a run on cue). */
+  /**
+   * Called once the command runs (tests use it to interrupt a run on cue); `pid` is airlock's child,
+   * in airlock's PID namespace (the command runs in one of its own).
+   */
   onStart?: (info: { namespace: string; pid: number }) => void;
 }
 
@@ -86,12 +97,6 @@ export interface SandboxReport {
   connections: ConnectionRecord[];
   /** Something was looked up or connected to that was not allowed. */
   attempted: boolean;
-}
-
-class SetupError extends AirlockError {
-  constructor(message: string, hint?: string) {
-    super('SANDBOX_SETUP', 'internal', message, hint ? { hint } : {});
-  }
 }
 
 async function run(bin: string, args: string[], input?: string): Promise<string> {
@@ -222,7 +227,12 @@ class Sandbox {
       forwarders: this.#forwarders!.sockets.map((socket) => ({ socket })),
     };
     // Its own process group: a Ctrl-C at the terminal must not stop the recorder before the report.
-    const helper = startProcess(this.#tools.ip, ['netns', 'exec', this.ns, process.execPath, HELPER, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'pipe'], ownGroup: true });
+    // It reads what the command sends it, so it keeps only the capability to bind port 53.
+    const helper = startProcess(this.#tools.ip, ['netns', 'exec', this.ns, this.#tools.setpriv, ...setprivArgs(HELPER_CAPABILITIES), '--', process.execPath, HELPER, JSON.stringify(config)], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: holdNodeOptions(process.env),
+      ownGroup: true,
+    });
     this.#helper = helper;
     let stderr = '';
     helper.stderr!.on('data', (d: Buffer) => {
@@ -268,36 +278,36 @@ class Sandbox {
   }
 
   async runCommand(o: SandboxOptions, env: NodeJS.ProcessEnv, cwd: string): Promise<SandboxReport> {
-    const started = Date.now();
-    // In our process group, on the terminal: an interactive command gets Ctrl-C and may read the
-    // terminal; what it leaves running is found by namespace below, not by group.
-    const child = startProcess(this.#tools.ip, ['netns', 'exec', this.ns, ...o.command], {
-      stdio: ['inherit', o.stdout === 'stderr' ? 2 : 'inherit', 'inherit'],
+    const child = await startConfinedCommand({
+      tools: this.#tools,
+      namespace: this.ns,
+      command: o.command,
+      dir: this.#tmp!,
       env,
       cwd,
-      ownGroup: false,
+      stdout: o.stdout ?? 'inherit',
+      graceMs: KILL_GRACE_MS,
     });
+    const started = Date.now();
     let timedOut = false;
     let interrupted = false;
-    const stop = (): Promise<void> => child.stop(KILL_GRACE_MS);
-    const timer = o.timeoutMs !== undefined ? setTimeout(() => ((timedOut = true), void stop()), o.timeoutMs) : undefined;
+    const timer = o.timeoutMs !== undefined ? setTimeout(() => ((timedOut = true), void child.stop()), o.timeoutMs) : undefined;
     const onAbort = (): void => {
       interrupted = true;
-      void stop();
+      void child.stop();
     };
-    o.signal?.addEventListener('abort', onAbort, { once: true });
+    // An abort while the command was being started counts too.
+    if (o.signal?.aborted) onAbort();
+    else o.signal?.addEventListener('abort', onAbort, { once: true });
     if (child.pid !== undefined) o.onStart?.({ namespace: this.ns, pid: child.pid });
-    const outcome = await child.exited.then(
-      ({ exitCode, signal }) => ({ code: exitCode, signal }),
-      (e: Error) => {
-        throw new SetupError(`could not start ${o.command[0]}: ${e.message}`);
-      },
-    ).finally(() => {
+    const outcome = await child.exited.then(({ exitCode, signal }) => ({ code: exitCode, signal })).finally(() => {
       if (timer) clearTimeout(timer);
       o.signal?.removeEventListener('abort', onAbort);
     });
     const seconds = (Date.now() - started) / 1000;
-    // Whatever the command left running in the namespace goes with it.
+    // What the command left running in its PID namespace goes with it; anything else in the network
+    // namespace too.
+    await child.gone;
     await this.#killNamespaceProcesses();
     let attempts: Attempt[] = [];
     try {

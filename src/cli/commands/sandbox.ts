@@ -61,10 +61,19 @@ a second, empty namespace. Records, and refuses at once:
   - every DNS query (the namespace's resolver is a sink on 127.0.0.1:53 that logs the name and type
     and answers each name with an address of its own in 198.18.0.0/16, or NXDOMAIN with --dns nxdomain),
   - every TCP/UDP connection attempt and ping to anything but loopback (nftables in the namespace,
-    destination and port; a name's sink address is shown with the name).
+    destination and port; a name's sink address is shown with the name),
+  - every TCP/UDP connection to a loopback port nothing in the sandbox answers on (outside, this
+    machine's own services listen there; inside, 127.0.0.1 is the sandbox's own).
 Loopback works inside the sandbox: a server and its client can both run in it. At the end (the
 command exits, --timeout passes, Ctrl-C or SIGTERM) every process left in the namespace is
 stopped and the namespaces, veth pair and nftables table are removed.
+
+COMMAND runs as root but cannot change or stop the recording: it has none of the capabilities that
+reach past its namespace (CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN, CAP_SYS_PTRACE, …; dropped from
+the bounding set, with no_new_privs), a PID namespace of its own, and /proc/sys and /sys read-only.
+It keeps root's file powers and may bind ports below 1024. It can still write any file on this
+machine: run a program you do not trust as another user, e.g.
+  airlock sandbox -- setpriv --reuid=65534 --regid=65534 --clear-groups PROGRAM
 
 Options:
       --allow HOST:PORT   let connections to HOST:PORT through (repeatable), e.g. a test registry on
@@ -81,7 +90,8 @@ Options:
 
 A probe that must not leave may aim at names (the sink answers them) or at ${SINK_ADDRESS}, the far end of
 the sandbox's only link.
-Needs Linux, root, ip (iproute2) and nft (nftables); $AIRLOCK_IP / $AIRLOCK_NFT name the binaries.
+Needs Linux, root, ip (iproute2), nft (nftables), and setpriv, unshare and mount (util-linux);
+$AIRLOCK_IP / $AIRLOCK_NFT name the binaries.
 Exit code: ${ExitCode.findings} when anything beyond --allow was attempted; else the command's own exit code
 (0 after --timeout, ${ExitCode.interrupted} when interrupted).`,
   options: {
