@@ -104,7 +104,7 @@ describe('the npm package', () => {
     const packed = await run('npm', ['pack', '--pack-destination', dir, '--json'], ROOT);
     const [{ filename, files }] = JSON.parse(packed.stdout.toString()) as [{ filename: string; files: { path: string }[] }];
     const paths = files.map((f) => f.path);
-    for (const p of ['bin/airlock.mjs', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'dist/audit/sandbox/ns-helper.js', 'helm-plugin/plugin.yaml', 'package.json']) {
+    for (const p of ['bin/airlock.mjs', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'dist/audit/sandbox/ns-helper.js', 'dist/audit/sandbox/ns-init.js', 'helm-plugin/plugin.yaml', 'package.json']) {
       assert.ok(paths.includes(p), `the tarball holds ${p}`);
     }
     assert.deepEqual(paths.filter((p) => /^(src|test|bench|scripts)\//.test(p)), [], 'no sources or tests in the tarball');
