@@ -10,7 +10,7 @@ import { pumpedStream } from '../content/pumped.ts';
 import type { PumpedBody } from '../content/types.ts';
 import { errorForResponse, readErrorBody, type ErrorSubject } from './registry-errors.ts';
 import { errorCode, retryingNote } from './retry.ts';
-import { formatBytes } from './transfer-limits.ts';
+import { formatBytes } from '../core/bytes.ts';
 import { TransferStallError } from './transfer-watch.ts';
 import { header, type Headers, type SendRequest, type Transport } from './transport.ts';
 

@@ -1,6 +1,7 @@
 // How long a registry connection may stay silent and how slow a transfer may get before it is cut
 // (and retried): the settings, their defaults, the flag syntax (`30s`, `10KiB/s`) and the wording
 // of sizes, rates and durations in messages.
+import { formatBytes } from '../core/bytes.ts';
 import { UsageError } from '../core/errors.ts';
 
 export interface TransferLimits {
@@ -92,18 +93,6 @@ export function formatDuration(ms: number): string {
   if (ms >= 120_000 && ms % 60_000 === 0) return `${ms / 60_000} min`;
   const s = ms / 1000;
   return `${Number.isInteger(s) ? s : s.toFixed(1)} s`;
-}
-
-/** `512 B`, `12.3 MiB`. */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${u === 0 ? v.toFixed(0) : v.toFixed(1)} ${units[u]}`;
 }
 
 /** `12 B/s`, `1.2 KiB/s`. */

@@ -3,7 +3,8 @@
 // holds a download back, an upload waits for its source) is excluded with pause()/resume(), so a
 // slow disk or a slow source never gets a healthy connection cut.
 import { performance } from 'node:perf_hooks';
-import { formatBytes, formatDuration, formatRate, type TransferLimits } from './transfer-limits.ts';
+import { formatBytes } from '../core/bytes.ts';
+import { formatDuration, formatRate, type TransferLimits } from './transfer-limits.ts';
 
 /** Codes of the cuts: transient, so retried like a reset connection (see retry.ts). */
 export type StallCode = 'TRANSFER_STALLED' | 'TRANSFER_TOO_SLOW' | 'NO_RESPONSE_HEADERS' | 'CONNECT_TIMEOUT';
