@@ -8,12 +8,17 @@ import assert from 'node:assert/strict';
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
+import { createSecureContext } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { ExitCode, NetworkError, RegistryError } from '../../src/core/errors.ts';
 import type { Descriptor } from '../../src/core/manifest.ts';
 import { MediaType } from '../../src/core/media-types.ts';
 import { MAX_RESUMES } from '../../src/registry/blob-download.ts';
 import { RegistryClient, type RegistryOptions } from '../../src/registry/client.ts';
+import { LeanHttp } from '../../src/registry/lean-http.ts';
+import { TransferStallError } from '../../src/registry/transfer-watch.ts';
+import { Agent, request } from '../../src/registry/undici.ts';
+import { watchedConnector } from '../../src/registry/undici-watch.ts';
 import { startRegistry, startTokenRegistry, type RunningRegistry, type TokenRegistry } from '../helpers/registry.ts';
 import { bytesDescriptor, digestOfStream, forward, json, patternDescriptor, patternStream, startServer, type LoopbackServer } from './support.ts';
 
@@ -254,6 +259,28 @@ describe('stalled uploads', () => {
     assert.ok(Date.now() - started < TIMEOUT_MS * 1.25 + 3000, `took ${Date.now() - started} ms`);
   });
 
+  test('a registry that takes a streamed upload slower than the minimum rate: cut, the error gives the rate', TEST_BOUND, async () => {
+    const proxy = await server((req, res) => {
+      if (req.method !== 'PUT') return forward(registry.url, req, res);
+      // One socket read (up to 64 KiB) every few ms: a steady stream, yet far below 256 MiB/s. (A
+      // much slower reader would leave the sender's socket full for long stretches, as the kernel
+      // reports room only once a good part of the buffer is free: that reads as a stall.)
+      req.on('data', () => {
+        req.pause();
+        setTimeout(() => req.resume(), 2);
+      });
+    });
+    const { client } = newClient({ minRate: 256 * MiB });
+    const size = 48 * MiB;
+    const desc = await patternDescriptor(size, 8);
+    await assert.rejects(client.repository({ registry: proxy.host, repository: 'lab/upload' }).push(desc, patternStream(size, 8)), (e: unknown) => {
+      assert.ok(e instanceof NetworkError, String(e));
+      assert.equal(e.code, 'STREAM_NOT_REPLAYABLE');
+      assert.match(e.message, new RegExp(`^cannot upload blob ${desc.digest} of ${HOST}/lab/upload: ${HOST} took \\d+(\\.\\d)? (KiB|MiB)/s, below the minimum 256\\.0 MiB/s \\(after \\d+\\.\\d MiB\\)`));
+      return true;
+    });
+  });
+
   test('an upload fed by a slow source is not cut: only the registry is timed', TEST_BOUND, async () => {
     const { client, warnings } = newClient();
     const size = 3 * MiB;
@@ -317,6 +344,30 @@ describe('silent hosts', () => {
     assert.equal(silent.accepted(), 2);
     assert.equal(warnings.length, 1);
     assert.match(warnings[0]!, new RegExp(`^${silent.host} accepted the connection but sent no response headers within 300 ms while fetching image ${silent.host}/lab/x:1\\.0; retrying \\(1 of 1\\)$`));
+  });
+
+  test('a host that accepts and never finishes the TLS handshake: both HTTP clients say so, after the timeout', TEST_BOUND, async () => {
+    const silent = await silentServer();
+    const url = new URL(`https://${silent.host}/v2/`);
+    const expected = `${silent.host} accepted the connection but sent no response headers within 300 ms (the TLS handshake did not complete)`;
+    const limits = { timeoutMs: TIMEOUT_MS, minRate: 0 };
+    const lean = new LeanHttp({ tls: async () => ({ secureContext: createSecureContext(), rejectUnauthorized: true }), limits });
+    const agent = new Agent({ connect: watchedConnector({}, TIMEOUT_MS) });
+    try {
+      for (const attempt of [() => lean.get(url, {}), () => request(url, { dispatcher: agent })]) {
+        const started = Date.now();
+        await assert.rejects(attempt(), (e: unknown) => {
+          assert.ok(e instanceof TransferStallError, String(e));
+          assert.equal(e.code, 'NO_RESPONSE_HEADERS');
+          assert.equal(e.message, expected);
+          return true;
+        });
+        assert.ok(Date.now() - started < TIMEOUT_MS + 1000, `took ${Date.now() - started} ms`);
+      }
+    } finally {
+      lean.close();
+      await agent.destroy();
+    }
   });
 
   test('a registry that answers /v2/ and then goes silent: manifest HEADs and blob GETs end with the same message', TEST_BOUND, async () => {
