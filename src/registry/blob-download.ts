@@ -160,7 +160,7 @@ export async function openBlob(src: BlobSource, desc: Descriptor, offset: number
           const stalled = failure instanceof TransferStallError ? failure : undefined;
           const message = stalled
             ? `cannot fetch ${what}: ${reason} (${resumes} attempts, the last at byte ${position} of ${desc.size})`
-            : `cannot fetch ${what}: the connection broke ${resumes} times, last at byte ${position} of ${desc.size} (${reason})`;
+            : `cannot fetch ${what}: the connection broke ${resumes} times, last at byte ${position} of ${desc.size}`;
           throw new NetworkError(message, {
             code: stalled?.code ?? 'DOWNLOAD_INTERRUPTED',
             cause: failure,

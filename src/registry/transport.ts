@@ -237,14 +237,6 @@ export class Transport {
     this.#opts.onWarning?.({ code, message });
   }
 
-  get limits(): TransferLimits {
-    return this.#opts.limits;
-  }
-
-  get retries(): number {
-    return this.#opts.retries;
-  }
-
   async #tryLean(req: SendRequest): Promise<LeanResponse | undefined> {
     if (this.#closed || this.#leanOff.has(req.registry) || req.method !== 'GET' || req.body !== undefined || req.url !== undefined) return undefined;
     const { signal } = req;
@@ -309,7 +301,7 @@ export class Transport {
   /** A failed attempt that will be retried: the warning says what happened and what comes next. */
   #warnRetry(what: string, host: string, failure: unknown, retry: number, waitMs: number): void {
     let reason: string;
-    if (typeof failure === 'number') reason = `${host} answered ${failure} ${STATUS_CODES[failure] ?? ''}`.trimEnd() + ` ${whileDoing(what)}`;
+    if (typeof failure === 'number') reason = `${host} answered ${[failure, STATUS_CODES[failure]].filter(Boolean).join(' ')} ${whileDoing(what)}`;
     else if (failure instanceof TransferStallError) reason = `${failure.message} ${whileDoing(what)}`;
     else reason = networkErrorFor(failure, host, what).message;
     this.warn('REGISTRY_RETRY', `${reason}; ${retryingNote(retry, this.#opts.retries, waitMs)}`);
