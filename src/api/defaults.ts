@@ -4,9 +4,10 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '../core/errors.ts';
 import { DEFAULT_CERTS_DIRS } from '../registry/tls.ts';
+import { DEFAULT_MIN_RATE, DEFAULT_TIMEOUT_MS } from '../registry/transfer-limits.ts';
 import { historyPath } from '../history/history.ts';
 
-export { DEFAULT_CERTS_DIRS, historyPath as defaultHistoryFile };
+export { DEFAULT_CERTS_DIRS, DEFAULT_MIN_RATE, DEFAULT_TIMEOUT_MS, historyPath as defaultHistoryFile };
 
 /** Transfers in flight at once (per registry host, and blobs of a pack or push). */
 export const DEFAULT_CONCURRENCY = 8;

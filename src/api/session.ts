@@ -10,6 +10,7 @@ import { loadCredentialStore, type CredentialStore } from '../registry/auth/inde
 import type { Reference } from '../core/reference.ts';
 import type { RemoteRepository } from '../registry/repository.ts';
 import { checkConcurrency, DEFAULT_CERTS_DIRS, defaultCacheDir } from './defaults.ts';
+import { transferLimits, type TransferLimits } from '../registry/transfer-limits.ts';
 import type { AirlockEvent } from './events.ts';
 
 export interface SessionOptions {
@@ -27,6 +28,17 @@ export interface SessionOptions {
   /** Transfers in flight at once, 1 to 64 (default 8). */
   concurrency?: number | undefined;
   /**
+   * How long a registry connect, a wait for response headers, or a transfer may go without a byte
+   * before it is cut and retried (a download resumes where it stopped): milliseconds, or a
+   * duration such as `30s` (default 30 s).
+   */
+  timeout?: number | string | undefined;
+  /**
+   * The slowest a registry transfer may be, averaged over the timeout: bytes per second, or a rate
+   * such as `10KiB/s`; slower ones are cut and retried. 0 turns it off (default 1 KiB/s).
+   */
+  minRate?: number | string | undefined;
+  /**
    * Where credentials come from. Default: ~/.docker/config.json (auths, credHelpers, credsStore),
    * $DOCKER_CONFIG, $REGISTRY_AUTH_FILE and containers auth.json, as docker, podman and skopeo read them.
    */
@@ -40,6 +52,8 @@ export class Session implements AsyncDisposable {
   readonly cacheDir: string;
   readonly certsDirs: readonly string[];
   readonly concurrency: number;
+  /** The registry timeout and minimum rate, checked. */
+  readonly transferLimits: TransferLimits;
   readonly onEvent: ((event: AirlockEvent) => void) | undefined;
   readonly #options: SessionOptions;
   readonly #credentials: CredentialStore;
@@ -50,6 +64,7 @@ export class Session implements AsyncDisposable {
   constructor(options: SessionOptions = {}) {
     this.#options = options;
     this.concurrency = checkConcurrency(options.concurrency);
+    this.transferLimits = transferLimits(options.timeout, options.minRate);
     this.cacheDir = resolve(options.cacheDir ?? defaultCacheDir());
     this.certsDirs = [...(options.certsDirs ?? DEFAULT_CERTS_DIRS)];
     this.onEvent = options.onEvent;
@@ -65,6 +80,10 @@ export class Session implements AsyncDisposable {
       insecure: [...(this.#options.insecure ?? [])],
       concurrency: this.concurrency,
       credentials: this.#credentials,
+      timeoutMs: this.transferLimits.timeoutMs,
+      minRate: this.transferLimits.minRate,
+      // Retries and resumed downloads: the work goes on, the user sees why it is slow.
+      onWarning: (w) => this.onEvent?.({ type: 'warning', ...w }),
     }));
   }
 

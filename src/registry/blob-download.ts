@@ -9,10 +9,21 @@ import type { Descriptor } from '../core/manifest.ts';
 import { pumpedStream } from '../content/pumped.ts';
 import type { PumpedBody } from '../content/types.ts';
 import { errorForResponse, readErrorBody, type ErrorSubject } from './registry-errors.ts';
+import { errorCode, retryingNote } from './retry.ts';
+import { formatBytes } from '../core/bytes.ts';
+import { TransferStallError } from './transfer-watch.ts';
 import { header, type Headers, type SendRequest, type Transport } from './transport.ts';
 
 /** How many times one download may be resumed before it counts as a network failure. */
 export const MAX_RESUMES = 5;
+
+/** Why a body broke off, in words: airlock's own cut says what it saw; anything else is a broken connection. */
+function breakReason(failure: unknown, registry: string): string {
+  if (failure instanceof TransferStallError) return failure.reason;
+  if (failure === undefined) return `${registry} ended the body early`;
+  const code = errorCode(failure);
+  return `the connection to ${registry} broke${code !== undefined ? ` (${code})` : ''}`;
+}
 
 export interface BlobSource {
   transport: Transport;
@@ -142,15 +153,24 @@ export async function openBlob(src: BlobSource, desc: Descriptor, offset: number
         if (cancelled) throw new AbortedError(`the download of ${what} was cancelled`, { cause: failure });
         if (failure !== undefined && isAirlockError(failure)) throw failure;
         if (position >= desc.size) return;
-        // The body broke, or ended cleanly but short (a proxy that closed without a length check).
+        // The body broke, stalled, crawled, or ended cleanly but short (a proxy that closed without a length check).
         resumes++;
+        const reason = breakReason(failure, src.registry);
         if (resumes > MAX_RESUMES) {
-          throw new NetworkError(`cannot fetch ${what}: the connection broke ${resumes} times, last at byte ${position} of ${desc.size}`, {
-            code: 'DOWNLOAD_INTERRUPTED',
+          const stalled = failure instanceof TransferStallError ? failure : undefined;
+          const message = stalled
+            ? `cannot fetch ${what}: ${reason} (${resumes} attempts, the last at byte ${position} of ${desc.size})`
+            : `cannot fetch ${what}: the connection broke ${resumes} times, last at byte ${position} of ${desc.size}`;
+          throw new NetworkError(message, {
+            code: stalled?.code ?? 'DOWNLOAD_INTERRUPTED',
             cause: failure,
-            hint: `check the network path to ${src.registry}; the copy can be retried and resumes where it stopped`,
+            hint:
+              stalled?.code === 'TRANSFER_TOO_SLOW'
+                ? `check the network path to ${src.registry}, or allow a slower link with a lower --min-rate (0 turns the check off); a retried copy resumes where it stopped`
+                : `check the network path to ${src.registry}; the copy can be retried and resumes where it stopped`,
           });
         }
+        src.transport.warn('REGISTRY_RETRY', `${reason} while downloading ${what} (after ${formatBytes(position)}); ${retryingNote(resumes, MAX_RESUMES)}`);
         current = await openAt(src, desc, position, signal, true);
       }
     },

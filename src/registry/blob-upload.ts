@@ -48,6 +48,14 @@ export function withDigestParam(session: URL, digest: string): URL {
   return u;
 }
 
+/**
+ * The source closed "prematurely" because the request body it fed was cut (a stalled or failed
+ * request; pipeline then destroys the source with this): the request's own error says what happened.
+ */
+function cutShort(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE';
+}
+
 /** POST /blobs/uploads/ → the session URL. */
 export async function startUpload(t: UploadTarget, desc: Descriptor, signal: AbortSignal | undefined): Promise<URL> {
   const what = `blob ${desc.digest} of ${t.registry}/${t.repository}`;
@@ -105,7 +113,7 @@ export async function uploadBlob(
   let verdict: Promise<void> | undefined;
   // From the start: a source failing while the session opens must not be an unhandled 'error'.
   content.on('error', (e) => {
-    sourceError ??= e;
+    if (!cutShort(e)) sourceError ??= e;
   });
   // A source that stalls must not hold the upload past an abort (a small blob is read whole first),
   // and the abort is what the caller sees, not the request machinery's AbortError.
@@ -130,7 +138,7 @@ export async function uploadBlob(
       if (!selfVerifying) {
         const v = new VerifyStream(desc, what);
         pipeline(content, v, (e) => {
-          if (e) sourceError ??= e;
+          if (e && !cutShort(e)) sourceError ??= e;
         });
         verified = v;
       }

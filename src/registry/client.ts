@@ -6,6 +6,7 @@ import { isValidRegistry, isValidRepository } from '../core/reference.ts';
 import { Authenticator, loadCredentialStore, parseWwwAuthenticate, type CredentialStore } from './auth/index.ts';
 import { RemoteRepository } from './repository.ts';
 import { Transport } from './transport.ts';
+import { checkMinRate, checkTimeout, DEFAULT_MIN_RATE, DEFAULT_TIMEOUT_MS } from './transfer-limits.ts';
 
 export { RemoteRepository } from './repository.ts';
 
@@ -20,8 +21,24 @@ export interface RegistryOptions {
   credentials?: CredentialStore;
   /** Max requests in flight per registry host, shared by all its repositories (default 8). */
   concurrency?: number;
-  /** Retries of one request on 429/502/503/504 and connection failures (default 4). */
+  /**
+   * Retries of one request on 429/500/502/503/504, connection failures and cut transfers (default
+   * 4). A download cut mid-body resumes from the byte reached instead (up to MAX_RESUMES times).
+   */
   retries?: number;
+  /**
+   * Milliseconds a connect, a wait for response headers, or a transfer may go without a byte
+   * before it is cut and retried (default 30 000); a download resumes with a Range request. After
+   * a streamed upload's last byte the registry gets ten times this to answer.
+   */
+  timeoutMs?: number;
+  /**
+   * Bytes per second a transfer must average over a `timeoutMs` window, else it is cut and retried
+   * (default 1024; 0 turns it off). Time this side holds a transfer back does not count.
+   */
+  minRate?: number;
+  /** Told about every retry and resumed download (what failed, what happens next). */
+  onWarning?: ((warning: { code: string; message: string }) => void) | undefined;
   /** Default `airlock/<version>`. */
   userAgent?: string;
   /** First backoff step in ms, doubled per retry with jitter (default 250). Tests make it small. */
@@ -54,6 +71,11 @@ export class RegistryClient {
         retries: positiveInt(opts.retries, 4, 'retries', 0),
         retryBaseDelayMs: positiveInt(opts.retryBaseDelayMs, 250, 'retryBaseDelayMs', 0),
         userAgent: opts.userAgent ?? `airlock/${pkg.version}`,
+        limits: {
+          timeoutMs: opts.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : checkTimeout(opts.timeoutMs, 'timeoutMs'),
+          minRate: opts.minRate === undefined ? DEFAULT_MIN_RATE : checkMinRate(opts.minRate, 'minRate'),
+        },
+        onWarning: opts.onWarning,
       },
       { provider: authenticator, parseChallenges: parseWwwAuthenticate },
     );

@@ -8,21 +8,21 @@
 // transport uses it for blob bodies and takes anything but a 2xx answer (401, redirects, errors)
 // through undici as before, where those rules live. Framing follows RFC 9112: Content-Length,
 // chunked, or read-until-close; 1xx answers skipped; a reused keep-alive connection that the
-// server closed is retried once on a new one.
+// server closed is retried once on a new one. A connect, a wait for headers and a body are each
+// watched (transfer-watch.ts): silence or a trickle fails the exchange with a TransferStallError.
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type SecureContext } from 'node:tls';
 import { AbortedError } from '../core/errors.ts';
 import type { TransientSink } from '../content/types.ts';
 import type { Headers } from './transport.ts';
+import { DEFAULT_TRANSFER_LIMITS, type TransferLimits } from './transfer-limits.ts';
+import { connectTimeoutError, noHeadersError, stallError, TransferStallError, TransferWatch } from './transfer-watch.ts';
 
 /** Read buffer per connection: the kernel hands over up to this much per read. */
 const READ_BUFFER = 256 * 1024;
 /** Status line plus headers; a registry's are a few hundred bytes. */
 const MAX_HEAD = 64 * 1024;
 const MAX_CHUNK_LINE = 4096;
-const CONNECT_TIMEOUT_MS = 30_000;
-/** No byte for this long (headers or body) ends the exchange, like undici's header/body timeouts. */
-const IDLE_TIMEOUT_MS = 300_000;
 const KEEP_ALIVE_MS = 30_000;
 
 export interface LeanTls {
@@ -33,6 +33,8 @@ export interface LeanTls {
 export interface LeanOptions {
   /** TLS settings for an https: origin (host as in the URL). */
   tls(host: string): Promise<LeanTls>;
+  /** How long a connect or a wait for headers may take, and how a body is watched (default DEFAULT_TRANSFER_LIMITS). */
+  limits?: TransferLimits;
 }
 
 export interface LeanResponse {
@@ -61,6 +63,8 @@ type ChunkState = 'size' | 'data' | 'data-end' | 'trailer' | 'end';
 /** One connection; at most one exchange at a time. */
 class Connection {
   readonly key: string;
+  /** host[:port] as in the URL, for messages. */
+  readonly host: string;
   readonly socket: Socket;
   /** The exchange reading from this connection, if any. */
   exchange: Exchange | undefined;
@@ -68,8 +72,9 @@ class Connection {
   closed = false;
   idleTimer: NodeJS.Timeout | undefined;
 
-  constructor(key: string, socket: Socket) {
+  constructor(key: string, host: string, socket: Socket) {
     this.key = key;
+    this.host = host;
     this.socket = socket;
   }
 
@@ -119,6 +124,9 @@ class Exchange implements LeanResponse {
   #failure: Error | undefined;
   /** The body ended and the connection went back to the pool. */
   #kept = false;
+  /** The wait for the status line and headers, then the body's watch. */
+  #headTimer: NodeJS.Timeout | undefined;
+  #watch: TransferWatch | undefined;
   readonly #onAbort = (): void => this.fail(new AbortedError('interrupted', { cause: this.#signal?.reason }));
 
   constructor(pool: LeanHttp, conn: Connection, signal: AbortSignal | undefined) {
@@ -137,8 +145,16 @@ class Exchange implements LeanResponse {
     return this.#gotBytes;
   }
 
+  /** The request is out: the status line and headers are due within the timeout. */
+  sent(): void {
+    const { limits } = this.#pool;
+    this.#headTimer = setTimeout(() => this.fail(noHeadersError(this.#conn.host, limits.timeoutMs)), limits.timeoutMs);
+    this.#headTimer.unref();
+  }
+
   onRead(chunk: Buffer): boolean {
     this.#gotBytes = true;
+    if (this.#watch !== undefined) this.#watch.bytes += chunk.length;
     try {
       if (this.#phase === 'head') return this.#readHead(chunk);
       if (this.#phase === 'done') throw new LeanHttpError('the server sent bytes after the end of its answer', 'LEAN_EXTRA_BYTES');
@@ -175,6 +191,16 @@ class Exchange implements LeanResponse {
       this.#head = undefined;
       if (rest.length > 0) this.#backlog.push(rest);
       this.#phase = 'body';
+      clearTimeout(this.#headTimer);
+      // Paused until pump(): a caller taking its time to start reading is not the server's fault.
+      const { limits } = this.#pool;
+      const watch = new TransferWatch(
+        limits,
+        (kind, rate) => this.fail(stallError(kind, this.#conn.host, 'download', limits, watch.bytes, rate)),
+        { paused: true },
+      );
+      watch.bytes = rest.length;
+      this.#watch = watch;
       this.#headResolve(this);
       // Paused until the caller decides what to do with the body.
       return false;
@@ -247,6 +273,7 @@ class Exchange implements LeanResponse {
   #flow(): void {
     try {
       this.#flowing = true;
+      this.#watch?.resume();
       if (this.#bodyComplete()) {
         this.#finish();
         return;
@@ -301,6 +328,7 @@ class Exchange implements LeanResponse {
         }
         if (wait !== undefined) {
           this.#flowing = false;
+          this.#watch?.pause();
           // Copied: on TLS a read already under way may reuse the buffer before the pause takes hold.
           this.#parked = complete || i === chunk.length ? undefined : { chunk: Buffer.from(chunk.subarray(i)), at: 0 };
           wait.then(
@@ -407,6 +435,8 @@ class Exchange implements LeanResponse {
   }
 
   #cleanup(): void {
+    clearTimeout(this.#headTimer);
+    this.#watch?.stop();
     this.#signal?.removeEventListener('abort', this.#onAbort);
     if (this.#conn.exchange === this) this.#conn.exchange = undefined;
   }
@@ -421,6 +451,10 @@ export class LeanHttp {
 
   constructor(opts: LeanOptions) {
     this.#opts = opts;
+  }
+
+  get limits(): TransferLimits {
+    return this.#opts.limits ?? DEFAULT_TRANSFER_LIMITS;
   }
 
   /**
@@ -446,13 +480,14 @@ export class LeanHttp {
       if (conn.closed) ex.onClose(undefined);
       else {
         conn.socket.write(request);
+        ex.sent();
         conn.socket.resume();
       }
       try {
         return await ex.ready;
       } catch (e) {
         // The server closed a kept-alive connection as we sent: one more try on a new one (GET is idempotent).
-        if (reused && !ex.gotBytes && attempt === 0 && !(e instanceof AbortedError)) continue;
+        if (reused && !ex.gotBytes && attempt === 0 && !(e instanceof AbortedError) && !(e instanceof TransferStallError)) continue;
         throw e;
       }
     }
@@ -507,11 +542,10 @@ export class LeanHttp {
       socket = netConnect({ host, port, onread });
       ready = 'connect';
     }
-    conn = new Connection(url.origin, socket);
+    conn = new Connection(url.origin, url.host, socket);
     const c = conn;
     this.#all.add(c);
     socket.setNoDelay(true);
-    socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy(new LeanHttpError(`no answer from ${url.host} for ${IDLE_TIMEOUT_MS / 1000} s`, 'ETIMEDOUT')));
     let failure: Error | undefined;
     socket.on('error', (e) => {
       failure = e;
@@ -525,8 +559,17 @@ export class LeanHttp {
       if (i >= 0) list!.splice(i, 1);
       c.exchange?.onClose(failure);
     });
+    // For TLS, 'connect' marks the TCP part: a host that accepts and never finishes the handshake is told apart.
+    let accepted = false;
+    socket.once('connect', () => {
+      accepted = true;
+    });
+    const { timeoutMs } = this.limits;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => socket.destroy(new LeanHttpError(`cannot connect to ${url.host} within ${CONNECT_TIMEOUT_MS / 1000} s`, 'ETIMEDOUT')), CONNECT_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => socket.destroy(accepted ? noHeadersError(url.host, timeoutMs, 'the TLS handshake did not complete') : connectTimeoutError(url.host, timeoutMs)),
+        timeoutMs,
+      );
       const onAbort = (): void => {
         socket.destroy(new AbortedError('interrupted', { cause: signal?.reason }));
       };

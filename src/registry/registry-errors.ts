@@ -12,6 +12,7 @@ import { redactText, redactUrl } from '../core/redact.ts';
 import { errorCode } from './retry.ts';
 import { isUntrustedCertificate } from './tls.ts';
 import { isPlainHttpAnswer } from './endpoint.ts';
+import { TransferStallError } from './transfer-watch.ts';
 
 const ERROR_BODY_LIMIT = 64 * 1024;
 
@@ -160,8 +161,22 @@ export function errorForResponse(
   });
 }
 
-/** A failure below HTTP (connect, TLS, reset) as a NetworkError naming the host and what to check. */
-export function networkErrorFor(err: unknown, host: string, what: string): NetworkError {
+/**
+ * A failure below HTTP (connect, TLS, reset, a stalled or crawling transfer) as a NetworkError
+ * naming the host and what to check; `attempts` (when more than one) says how often it was tried.
+ */
+export function networkErrorFor(err: unknown, host: string, what: string, attempts = 1): NetworkError {
+  const tries = attempts > 1 ? ` (${attempts} attempts)` : '';
+  if (err instanceof TransferStallError) {
+    return new NetworkError(`cannot ${what}: ${err.message}${tries}`, {
+      code: err.code,
+      cause: err,
+      hint:
+        err.code === 'TRANSFER_TOO_SLOW'
+          ? `check the network path to ${host}; a slow link that works can be allowed with a lower --min-rate (0 turns the check off)`
+          : `check ${host} and the network path to it; a registry that is merely slow can be given a longer --timeout`,
+    });
+  }
   const code = errorCode(err);
   // Node suggests --use-system-ca for untrusted chains; airlock already trusts the system store.
   const reason = redactText(err instanceof Error ? err.message : String(err)).replace(/;\s*if the root CA is installed locally.*$/s, '');
@@ -196,7 +211,7 @@ export function networkErrorFor(err: unknown, host: string, what: string): Netwo
     UND_ERR_BODY_TIMEOUT: 'transfer stalled',
   };
   const phrase = code !== undefined && phrases[code] !== undefined ? `${phrases[code]} (${code})` : `${reason}${code ? ` (${code})` : ''}`;
-  return new NetworkError(`cannot ${what}: ${host}: ${phrase}`, {
+  return new NetworkError(`cannot ${what}: ${host}: ${phrase}${tries}`, {
     code: code === 'ECONNREFUSED' ? 'CONNECTION_REFUSED' : 'NETWORK',
     cause: err,
     hint: (code !== undefined ? hints[code] : undefined) ?? `check that ${host} is reachable from this machine`,

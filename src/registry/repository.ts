@@ -84,7 +84,9 @@ export class RemoteRepository implements Storage, TagResolver, ReferencePusher, 
     throw errorForResponse(subject, res, await readErrorBody(res.body));
   }
 
-  #manifestRequest(method: 'GET' | 'HEAD', reference: string, accept: string, opts: OpOptions | undefined): Promise<SendResponse> {
+  /** A HEAD, or a GET whose body is read as part of the request (a broken or stalled one is retried). */
+  #manifestRequest(method: 'GET' | 'HEAD', reference: string, accept: string, opts: OpOptions | undefined, limit = MAX_MANIFEST_BYTES): Promise<SendResponse> {
+    const what = this.#imageName(reference);
     return this.#transport.send({
       registry: this.registry,
       method,
@@ -92,7 +94,8 @@ export class RemoteRepository implements Storage, TagResolver, ReferencePusher, 
       headers: { accept },
       scopes: this.#pull,
       signal: opts?.signal,
-      what: `fetch ${this.#imageName(reference)}`,
+      what: `fetch ${what}`,
+      ...(method === 'GET' ? { readBody: (res: SendResponse) => this.#readManifestBody(res, what, limit) } : {}),
     });
   }
 
@@ -131,7 +134,7 @@ export class RemoteRepository implements Storage, TagResolver, ReferencePusher, 
     const what = this.#imageName(reference);
     const res = await this.#manifestRequest('GET', reference, acceptFor(), opts);
     if (res.status !== 200) return await this.#fail(this.#subject('manifest', reference, 'fetch'), res);
-    const bytes = await this.#readManifestBody(res, what);
+    const bytes = res.bytes!;
     const served = mediaTypeOf(header(res.headers, 'content-type'));
     const parsed = parseManifest(bytes, served, what);
     if (ref.digest !== undefined) verifyBytes(bytes, { digest: ref.digest }, what);
@@ -173,13 +176,13 @@ export class RemoteRepository implements Storage, TagResolver, ReferencePusher, 
       if (desc.size > MAX_MANIFEST_BYTES) {
         throw new IntegrityError(`${what}: manifest is ${desc.size} bytes, more than the ${MAX_MANIFEST_BYTES}-byte limit`, { code: 'MANIFEST_TOO_LARGE' });
       }
-      const res = await this.#manifestRequest('GET', desc.digest, acceptFor(desc.mediaType), opts);
-      if (res.status !== 200) return await this.#fail(this.#subject('manifest', desc.digest, 'fetch'), res);
-      const bytes = await this.#readManifestBody(res, what, desc.size).catch((e: unknown) => {
+      const res = await this.#manifestRequest('GET', desc.digest, acceptFor(desc.mediaType), opts, desc.size).catch((e: unknown) => {
         throw e instanceof IntegrityError && e.code === 'MANIFEST_TOO_LARGE'
           ? new IntegrityError(`${what}: more than the expected ${desc.size} bytes`, { code: 'SIZE_MISMATCH' })
           : e;
       });
+      if (res.status !== 200) return await this.#fail(this.#subject('manifest', desc.digest, 'fetch'), res);
+      const bytes = res.bytes!;
       verifyBytes(bytes, desc, what);
       const stream = Readable.from([bytes], { objectMode: false });
       destroyOnAbort(stream, opts?.signal);
@@ -355,9 +358,10 @@ export class RemoteRepository implements Storage, TagResolver, ReferencePusher, 
         scopes: this.#pull,
         signal: opts?.signal,
         what: `list tags of ${this.#name}`,
+        readBody: (r) => readAllLimited(r.body, TAGS_BODY_LIMIT, `tag list of ${this.#name}`),
       });
       if (res.status !== 200) return await this.#fail(this.#subject('tags', undefined, 'list tags of'), res);
-      const body = await readAllLimited(res.body, TAGS_BODY_LIMIT, `tag list of ${this.#name}`);
+      const body = res.bytes!;
       let doc: unknown;
       try {
         doc = JSON.parse(body.toString('utf8'));

@@ -2,9 +2,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortedError } from '../core/errors.ts';
 
-/** Statuses that mean "busy or briefly broken, try again later". */
+/**
+ * Statuses that mean "busy or briefly broken, try again later". 500 too: registries answer it for
+ * a storage backend's hiccup as often as for a real fault, and a bounded retry of a fault costs
+ * seconds while giving up on a hiccup costs the whole lock or pack.
+ */
 export function isRetryableStatus(status: number): boolean {
-  return status === 429 || status === 502 || status === 503 || status === 504;
+  return status === 429 || status === 500 || status === 502 || status === 503 || status === 504;
 }
 
 /** Error codes of transient connection trouble (undici and node:net). */
@@ -22,6 +26,11 @@ const RETRYABLE_CODES = new Set([
   'UND_ERR_HEADERS_TIMEOUT',
   'UND_ERR_BODY_TIMEOUT',
   'UND_ERR_CLOSED',
+  // airlock's own cuts (transfer-watch.ts)
+  'TRANSFER_STALLED',
+  'TRANSFER_TOO_SLOW',
+  'NO_RESPONSE_HEADERS',
+  'CONNECT_TIMEOUT',
 ]);
 
 export function errorCode(err: unknown): string | undefined {
@@ -67,4 +76,29 @@ export async function sleepWithSignal(ms: number, signal: AbortSignal | undefine
     if (signal?.aborted) throw new AbortedError('interrupted', { cause: signal.reason });
     throw e;
   }
+}
+
+const GERUNDS: Record<string, string> = {
+  fetch: 'fetching',
+  check: 'checking',
+  push: 'pushing',
+  mount: 'mounting',
+  list: 'listing',
+  start: 'starting',
+  upload: 'uploading',
+  cancel: 'cancelling',
+  get: 'getting',
+};
+
+/** "fetch blob …" → "while downloading blob …", for messages that say what was going on. */
+export function whileDoing(what: string): string {
+  if (what.startsWith('fetch blob ')) return `while downloading ${what.slice('fetch '.length)}`;
+  const space = what.indexOf(' ');
+  const gerund = GERUNDS[space < 0 ? what : what.slice(0, space)];
+  return gerund === undefined ? `while trying to ${what}` : `while ${gerund}${space < 0 ? '' : what.slice(space)}`;
+}
+
+/** "…; retrying (2 of 4)": the tail of a warning about a failed attempt. */
+export function retryingNote(retry: number, of: number, waitMs = 0): string {
+  return `retrying (${retry} of ${of})${waitMs >= 1000 ? ` in ${(waitMs / 1000).toFixed(1)} s` : ''}`;
 }

@@ -3,7 +3,9 @@
 // limit on requests in flight, retries with backoff, the 401 → authorize → retry-once dance, and
 // redirects that never carry the Authorization header to another origin. Blob bodies the registry
 // serves itself come through the lean client instead (getForPump, lean-http.ts), under the same
-// limit, credentials and TLS settings.
+// limit, credentials and TLS settings. Every connect, wait for headers and body (both ways) is
+// watched for silence and trickles (transfer-watch.ts); a cut counts as a failed attempt.
+import { STATUS_CODES } from 'node:http';
 import type { Readable } from 'node:stream';
 import { connect as tlsConnect, createSecureContext, type SecureContext } from 'node:tls';
 import { Agent, request, type Dispatcher } from './undici.ts';
@@ -11,10 +13,13 @@ import { AbortedError, AuthError, NetworkError, isAirlockError } from '../core/e
 import { isLoopbackHost } from '../core/reference.ts';
 import { apiHost, isPlainHttpAnswer, plainHttpAllowed } from './endpoint.ts';
 import { networkErrorFor } from './registry-errors.ts';
-import { backoffDelay, isRetryableError, isRetryableStatus, parseRetryAfter, sleepWithSignal } from './retry.ts';
+import { backoffDelay, errorCode, isRetryableError, isRetryableStatus, parseRetryAfter, retryingNote, sleepWithSignal, whileDoing } from './retry.ts';
 import { Limiter } from '../util/limiter.ts';
 import { connectOptionsFor, type TlsSettings } from './tls.ts';
 import { LeanHttp, type LeanResponse, type LeanTls } from './lean-http.ts';
+import { COMMIT_WAIT_FACTOR, formatDuration, type TransferLimits } from './transfer-limits.ts';
+import { connectTimeoutError, noHeadersError, TransferStallError } from './transfer-watch.ts';
+import { watchedConnector, WatchedUpload, type UploadProgress } from './undici-watch.ts';
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 export type Headers = Record<string, string | string[] | undefined>;
@@ -40,6 +45,9 @@ export interface TransportOptions extends TlsSettings {
   retries: number;
   retryBaseDelayMs: number;
   userAgent: string;
+  limits: TransferLimits;
+  /** Told about every retry: what failed and what happens next. */
+  onWarning?: ((warning: { code: string; message: string }) => void) | undefined;
 }
 
 export interface SendRequest {
@@ -61,6 +69,11 @@ export interface SendRequest {
   continuation?: boolean;
   /** Default true for GET/HEAD. */
   followRedirects?: boolean;
+  /**
+   * Read a 2xx answer's body as part of the request (manifests, tag lists): a body that breaks,
+   * stalls or crawls is then retried like a failed request. The result is in `bytes`.
+   */
+  readBody?: (res: SendResponse) => Promise<Buffer>;
 }
 
 export interface SendResponse {
@@ -70,6 +83,8 @@ export interface SendResponse {
   /** The URL that answered, after redirects. */
   url: URL;
   attempts: number;
+  /** The body, when the request asked for it to be read (`readBody`). */
+  bytes?: Buffer;
 }
 
 export function header(headers: Headers, name: string): string | undefined {
@@ -121,7 +136,7 @@ export class Transport {
     const host = apiHost(registry);
     if (!plainHttpAllowed(registry, this.#opts.insecure)) return `https://${host}`;
     // This machine answers at once (or refuses): one bare handshake tells TLS from plain HTTP.
-    const quick = isLoopbackHost(host) ? await handshakeProbe(host, signal) : undefined;
+    const quick = isLoopbackHost(host) ? await handshakeProbe(host, this.#opts.limits.timeoutMs, signal) : undefined;
     if (quick !== undefined) return `${quick}://${host}`;
     try {
       const res = await request(`https://${host}/v2/`, {
@@ -129,12 +144,13 @@ export class Transport {
         method: 'GET',
         headers: { 'user-agent': this.#opts.userAgent },
         signal,
+        watch: { limits: this.#opts.limits, host },
       });
       await res.body.dump();
       return `https://${host}`;
     } catch (e) {
       if (isPlainHttpAnswer(e)) return `http://${host}`;
-      throw e;
+      throw errorCode(e) === 'UND_ERR_HEADERS_TIMEOUT' ? noHeadersError(host, this.#opts.limits.timeoutMs) : e;
     }
   }
 
@@ -147,11 +163,13 @@ export class Transport {
     const key = `${protocol}//${host}`;
     let p = this.#agents.get(key);
     if (p === undefined) {
-      const agentOptions = { keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000 };
+      const { timeoutMs } = this.#opts.limits;
+      // Body stalls and trickles are watched per request (undici-watch.ts); undici's own body timer would race that.
+      const agentOptions = { keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000, headersTimeout: timeoutMs, bodyTimeout: 0 };
       p =
         protocol === 'http:'
-          ? Promise.resolve(new Agent({ connect: { timeout: 30_000 }, ...agentOptions }))
-          : this.#tlsFor(host).then((tls) => new Agent({ connect: { ...tls, timeout: 30_000 }, ...agentOptions }));
+          ? Promise.resolve(new Agent({ connect: watchedConnector({}, timeoutMs), ...agentOptions }))
+          : this.#tlsFor(host).then((tls) => new Agent({ connect: watchedConnector({ ...tls }, timeoutMs), ...agentOptions }));
       this.#agents.set(key, p);
       p.catch(() => this.#agents.delete(key));
     }
@@ -194,12 +212,29 @@ export class Transport {
   async getForPump(req: SendRequest): Promise<{ lean: LeanResponse } | { res: SendResponse }> {
     const release = req.continuation ? () => {} : await this.#limit(req.registry).acquire(req.signal);
     try {
-      const lean = await this.#tryLean(req);
+      let lean: LeanResponse | undefined;
+      try {
+        lean = await this.#tryLean(req);
+      } catch (e) {
+        // A host that stalls the lean client stalls undici too: that was the first attempt.
+        if (!(e instanceof TransferStallError)) throw e;
+        const host = apiHost(req.registry);
+        if (this.#opts.retries === 0) throw networkErrorFor(e, host, req.what);
+        const wait = backoffDelay(0, this.#opts.retryBaseDelayMs);
+        this.warn('REGISTRY_RETRY', `${e.message} ${whileDoing(req.what)}; ${retryingNote(1, this.#opts.retries, wait)}`);
+        await sleepWithSignal(wait, req.signal);
+        return { res: await this.#sendWithRetries(req, 1) };
+      }
       if (lean !== undefined) return { lean };
       return { res: await this.#sendWithRetries(req) };
     } finally {
       release();
     }
+  }
+
+  /** Pass a warning (a retry, a resumed download) to the client's owner. */
+  warn(code: string, message: string): void {
+    this.#opts.onWarning?.({ code, message });
   }
 
   async #tryLean(req: SendRequest): Promise<LeanResponse | undefined> {
@@ -208,11 +243,12 @@ export class Transport {
     let origin: string;
     try {
       origin = await this.origin(req.registry, signal);
-    } catch {
+    } catch (e) {
+      if (e instanceof TransferStallError) throw e;
       return undefined;
     }
     const url = new URL(req.path ?? '/v2/', origin);
-    this.#leanHttp ??= new LeanHttp({ tls: (host) => this.#tlsFor(host) });
+    this.#leanHttp ??= new LeanHttp({ tls: (host) => this.#tlsFor(host), limits: this.#opts.limits });
     for (let answered = false; ; answered = true) {
       const authorization = this.#auth?.provider.cached(req.registry, req.scopes);
       // send() refuses this with an explanation.
@@ -224,7 +260,7 @@ export class Transport {
         res = await this.#leanHttp.get(url, headers, signal);
       } catch (e) {
         if (signal?.aborted) throw new AbortedError('interrupted', { cause: signal.reason });
-        if (isAirlockError(e)) throw e;
+        if (isAirlockError(e) || e instanceof TransferStallError) throw e;
         return undefined;
       }
       if (res.status === 200 || res.status === 206) return res;
@@ -262,13 +298,22 @@ export class Transport {
     return p;
   }
 
-  async #sendWithRetries(req: SendRequest): Promise<SendResponse> {
+  /** A failed attempt that will be retried: the warning says what happened and what comes next. */
+  #warnRetry(what: string, host: string, failure: unknown, retry: number, waitMs: number): void {
+    let reason: string;
+    if (typeof failure === 'number') reason = `${host} answered ${[failure, STATUS_CODES[failure]].filter(Boolean).join(' ')} ${whileDoing(what)}`;
+    else if (failure instanceof TransferStallError) reason = `${failure.message} ${whileDoing(what)}`;
+    else reason = networkErrorFor(failure, host, what).message;
+    this.warn('REGISTRY_RETRY', `${reason}; ${retryingNote(retry, this.#opts.retries, waitMs)}`);
+  }
+
+  async #sendWithRetries(req: SendRequest, firstAttempt = 0): Promise<SendResponse> {
     const { signal } = req;
     const replayable = !isStream(req.body);
     const host = apiHost(req.registry);
     let authorization = this.#auth?.provider.cached(req.registry, req.scopes);
     let answered: AuthChallenge[] | undefined;
-    let attempt = 0;
+    let attempt = firstAttempt;
     for (;;) {
       if (signal?.aborted) throw new AbortedError('interrupted', { cause: signal.reason });
       let res: SendResponse;
@@ -281,18 +326,21 @@ export class Transport {
         if (signal?.aborted) throw new AbortedError('interrupted', { cause: signal.reason });
         if (isAirlockError(e)) throw e;
         if (replayable && isRetryableError(e) && attempt < this.#opts.retries) {
-          await sleepWithSignal(backoffDelay(attempt, this.#opts.retryBaseDelayMs), signal);
+          const wait = backoffDelay(attempt, this.#opts.retryBaseDelayMs);
+          this.#warnRetry(req.what, host, e, attempt + 1, wait);
+          await sleepWithSignal(wait, signal);
           attempt++;
           continue;
         }
         if (!replayable && isRetryableError(e)) {
-          throw new NetworkError(`cannot ${req.what}: the connection to ${host} failed while sending it, and a streamed body cannot be replayed`, {
+          const why = e instanceof TransferStallError ? e.message : `the connection to ${host} failed while sending it`;
+          throw new NetworkError(`cannot ${req.what}: ${why}, and a streamed body cannot be replayed`, {
             code: 'STREAM_NOT_REPLAYABLE',
             cause: e,
             hint: 'retry the operation; the copy starts this blob again from its source',
           });
         }
-        throw networkErrorFor(e, host, req.what);
+        throw networkErrorFor(e, host, req.what, attempt + 1);
       }
       res.attempts = attempt + 1;
 
@@ -318,10 +366,28 @@ export class Transport {
 
       if (isRetryableStatus(res.status) && attempt < this.#opts.retries && replayable) {
         const wait = parseRetryAfter(header(res.headers, 'retry-after')) ?? backoffDelay(attempt, this.#opts.retryBaseDelayMs);
-        await res.body.dump();
+        await res.body.dump().catch(ignore);
+        this.#warnRetry(req.what, host, res.status, attempt + 1, wait);
         await sleepWithSignal(wait, signal);
         attempt++;
         continue;
+      }
+      if (req.readBody !== undefined && res.status >= 200 && res.status < 300) {
+        try {
+          res.bytes = await req.readBody(res);
+        } catch (e) {
+          if (!res.body.destroyed) res.body.destroy();
+          if (signal?.aborted) throw new AbortedError('interrupted', { cause: signal.reason });
+          if (isAirlockError(e)) throw e;
+          if (isRetryableError(e) && attempt < this.#opts.retries) {
+            const wait = backoffDelay(attempt, this.#opts.retryBaseDelayMs);
+            this.#warnRetry(req.what, res.url.host, e, attempt + 1, wait);
+            await sleepWithSignal(wait, signal);
+            attempt++;
+            continue;
+          }
+          throw networkErrorFor(e, res.url.host, req.what, attempt + 1);
+        }
       }
       return res;
     }
@@ -329,6 +395,7 @@ export class Transport {
 
   async #exchange(req: SendRequest, start: URL, registryOrigin: string, authorization: string | undefined): Promise<SendResponse> {
     const follow = (req.method === 'GET' || req.method === 'HEAD') && req.followRedirects !== false;
+    const { limits } = this.#opts;
     let url = start;
     for (let hops = 0; ; hops++) {
       const headers: Record<string, string> = { 'user-agent': this.#opts.userAgent, ...req.headers };
@@ -348,13 +415,36 @@ export class Transport {
           hint: `if ${url.host} is a trusted storage backend, mark ${url.host} insecure`,
         });
       }
-      const res = await request(url, {
-        dispatcher: await this.#agent(url.host, url.protocol),
-        method: req.method,
-        headers,
-        body: req.body ?? null,
-        signal: req.signal,
-      });
+      // A streamed upload is watched while it goes out (the registry taking too little, or
+      // nothing); after its last byte the registry gets longer to answer (COMMIT_WAIT_FACTOR).
+      let body = req.body;
+      let signal = req.signal;
+      let upload: UploadProgress | undefined;
+      if (isStream(req.body)) {
+        const cut = new AbortController();
+        const progress: UploadProgress = { bytes: 0, sent: false };
+        upload = progress;
+        body = new WatchedUpload(req.body, limits, url.host, progress, (e) => cut.abort(e));
+        signal = signal === undefined ? cut.signal : AbortSignal.any([signal, cut.signal]);
+      }
+      const headersTimeout = upload === undefined ? limits.timeoutMs : limits.timeoutMs * COMMIT_WAIT_FACTOR;
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await request(url, {
+          dispatcher: await this.#agent(url.host, url.protocol),
+          method: req.method,
+          headers,
+          body: body ?? null,
+          signal,
+          headersTimeout,
+          watch: { limits, host: url.host },
+        });
+      } catch (e) {
+        if (errorCode(e) !== 'UND_ERR_HEADERS_TIMEOUT') throw e;
+        throw upload?.sent === true
+          ? new TransferStallError('NO_RESPONSE_HEADERS', `${url.host} took the whole upload but sent no response headers within ${formatDuration(headersTimeout)}`)
+          : noHeadersError(url.host, headersTimeout);
+      }
       // Consumers read bodies through iterators that see errors anyway; without a listener, a body
       // destroyed early (undici then emits RequestAbortedError) would crash the process.
       res.body.on('error', ignore);
@@ -378,7 +468,7 @@ export class Transport {
   readonly authRequest = async (
     url: string,
     init: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string; signal?: AbortSignal },
-  ): Promise<{ status: number; headers: Headers; body: string }> => {
+  ): Promise<{ status: number; headers: Headers; body: string; attempts: number }> => {
     let target = new URL(url);
     const headers = { ...init.headers };
     const sendsSecret =
@@ -393,6 +483,7 @@ export class Transport {
           hint: 'the registry must announce an https:// realm for credentials to be sent',
         });
       }
+      const what = `get a token from ${target.host}`;
       try {
         const res = await request(target, {
           dispatcher: await this.#agent(target.host, target.protocol),
@@ -400,6 +491,9 @@ export class Transport {
           headers: { 'user-agent': this.#opts.userAgent, ...headers },
           body: init.body ?? null,
           signal: init.signal,
+          watch: { limits: this.#opts.limits, host: target.host },
+        }).catch((e: unknown) => {
+          throw errorCode(e) === 'UND_ERR_HEADERS_TIMEOUT' ? noHeadersError(target.host, this.#opts.limits.timeoutMs) : e;
         });
         res.body.on('error', ignore);
         const location = header(res.headers, 'location');
@@ -415,7 +509,8 @@ export class Transport {
         }
         if (isRetryableStatus(res.statusCode) && attempt < this.#opts.retries) {
           const wait = parseRetryAfter(header(res.headers, 'retry-after')) ?? backoffDelay(attempt, this.#opts.retryBaseDelayMs);
-          await res.body.dump();
+          await res.body.dump().catch(ignore);
+          this.#warnRetry(what, target.host, res.statusCode, attempt + 1, wait);
           await sleepWithSignal(wait, init.signal);
           attempt++;
           continue;
@@ -430,16 +525,18 @@ export class Transport {
           }
           chunks.push(c as Buffer);
         }
-        return { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') };
+        return { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), attempts: attempt + 1 };
       } catch (e) {
         if (init.signal?.aborted) throw new AbortedError('interrupted', { cause: init.signal.reason });
         if (isAirlockError(e)) throw e;
         if (isRetryableError(e) && attempt < this.#opts.retries) {
-          await sleepWithSignal(backoffDelay(attempt, this.#opts.retryBaseDelayMs), init.signal);
+          const wait = backoffDelay(attempt, this.#opts.retryBaseDelayMs);
+          this.#warnRetry(what, target.host, e, attempt + 1, wait);
+          await sleepWithSignal(wait, init.signal);
           attempt++;
           continue;
         }
-        throw networkErrorFor(e, target.host, `get a token from ${target.host}`);
+        throw networkErrorFor(e, target.host, what, attempt + 1);
       }
     }
   };
@@ -468,21 +565,24 @@ let probeContext: SecureContext | undefined;
  * is only "TLS or plain HTTP"; every real request then verifies with the host's own settings).
  * 'https' when the handshake completes, 'http' when the server answered in plain HTTP, undefined
  * for anything else (refused, reset, a TLS alert): the caller then probes the usual way, which
- * reports those failures as before.
+ * reports those failures as before. Silence for `timeoutMs` rejects with a TransferStallError
+ * saying whether the host accepted the connection: probing again would only wait as long again.
  */
-function handshakeProbe(host: string, signal: AbortSignal | undefined): Promise<'https' | 'http' | undefined> {
+function handshakeProbe(host: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<'https' | 'http' | undefined> {
   const url = new URL(`https://${host}`);
   const hostname = url.hostname.replace(/^\[|\]$/g, '');
   probeContext ??= createSecureContext({ ca: [] });
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     let settled = false;
-    const done = (answer: 'https' | 'http' | undefined): void => {
+    let accepted = false;
+    const done = (answer: 'https' | 'http' | undefined, error?: Error): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       socket.destroy();
-      resolve(answer);
+      if (error) reject(error);
+      else resolve(answer);
     };
     const onAbort = (): void => done(undefined);
     const socket = tlsConnect({
@@ -492,10 +592,14 @@ function handshakeProbe(host: string, signal: AbortSignal | undefined): Promise<
       rejectUnauthorized: false,
       ...(/^[\d.]+$|:/.test(hostname) ? {} : { servername: hostname }),
     });
+    socket.once('connect', () => {
+      accepted = true;
+    });
     socket.once('secureConnect', () => done('https'));
     socket.once('error', (e) => done(isPlainHttpAnswer(e) ? 'http' : undefined));
     socket.once('close', () => done(undefined));
-    const timer = setTimeout(() => done(undefined), 10_000);
+    // Neither a handshake nor an HTTP answer to it: whatever the protocol, no response headers came.
+    const timer = setTimeout(() => done(undefined, accepted ? noHeadersError(host, timeoutMs) : connectTimeoutError(host, timeoutMs)), timeoutMs);
     timer.unref();
     if (signal?.aborted) onAbort();
     else signal?.addEventListener('abort', onAbort, { once: true });

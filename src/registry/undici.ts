@@ -4,6 +4,7 @@
 // and every registry and chart test runs through here, so a moved file fails the suite at once.
 import { createRequire } from 'node:module';
 import type { Agent as AgentClass, Dispatcher } from 'undici';
+import { WatchedHandler, type ResponseWatchSpec } from './undici-watch.ts';
 
 const require = createRequire(import.meta.url);
 const DispatcherClass = require('undici/lib/dispatcher/dispatcher.js') as { prototype: object };
@@ -14,12 +15,22 @@ export const Agent = require('undici/lib/dispatcher/agent.js') as typeof AgentCl
 export type Agent = AgentClass;
 export type { Dispatcher };
 
-/** undici's `request(url, { dispatcher, … })`: an absolute URL through the given dispatcher. */
+type RequestApi = (this: Pick<Dispatcher, 'dispatch'>, opts: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
+const requestApi = (require('undici/lib/api/index.js') as { request: RequestApi }).request;
+
+/**
+ * undici's `request(url, { dispatcher, … })`: an absolute URL through the given dispatcher. With
+ * `watch`, the response body is watched for stalls and trickles (undici-watch.ts): `request`'s
+ * handler is wrapped on its way to the dispatcher.
+ */
 export async function request(
   url: string | URL,
-  opts: Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> & { dispatcher: Dispatcher; method?: Dispatcher.HttpMethod },
+  opts: Omit<Dispatcher.RequestOptions, 'origin' | 'path' | 'method'> & { dispatcher: Dispatcher; method?: Dispatcher.HttpMethod; watch?: ResponseWatchSpec },
 ): Promise<Dispatcher.ResponseData> {
   const u = typeof url === 'string' ? new URL(url) : url;
-  const { dispatcher, ...rest } = opts;
-  return await dispatcher.request({ ...rest, origin: u.origin, path: `${u.pathname}${u.search}`, method: rest.method ?? 'GET' });
+  const { dispatcher, watch, ...rest } = opts;
+  const options = { ...rest, origin: u.origin, path: `${u.pathname}${u.search}`, method: rest.method ?? 'GET' };
+  if (watch === undefined) return await dispatcher.request(options);
+  const watching = { dispatch: (o: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler) => dispatcher.dispatch(o, new WatchedHandler(handler, watch) as never) };
+  return await requestApi.call(watching, options);
 }

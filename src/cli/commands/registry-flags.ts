@@ -1,7 +1,8 @@
 // Flags shared by every command that talks to registries and chart repositories, and the library
 // session they configure (the defaults are the library's).
 import { createSession, type Session } from '../../api/session.ts';
-import { DEFAULT_CERTS_DIRS, DEFAULT_CONCURRENCY, MAX_CONCURRENCY } from '../../api/defaults.ts';
+import { DEFAULT_CERTS_DIRS, DEFAULT_CONCURRENCY, DEFAULT_MIN_RATE, DEFAULT_TIMEOUT_MS, MAX_CONCURRENCY } from '../../api/defaults.ts';
+import { formatDuration, formatRate } from '../../registry/transfer-limits.ts';
 import type { Output } from '../output.ts';
 
 export const registryOptions = {
@@ -9,6 +10,8 @@ export const registryOptions = {
   'certs-dir': { type: 'string', multiple: true },
   insecure: { type: 'string', multiple: true },
   concurrency: { type: 'string' },
+  timeout: { type: 'string' },
+  'min-rate': { type: 'string' },
 } as const;
 
 export const registryUsage = `Registry options:
@@ -18,6 +21,13 @@ export const registryUsage = `Registry options:
   --insecure HOST[:PORT]  allow plain HTTP / unverified TLS for this registry (repeatable;
                           loopback registries are allowed plain HTTP without it)
   --concurrency N         parallel transfers, 1 to ${MAX_CONCURRENCY} (default ${DEFAULT_CONCURRENCY})
+  --timeout DURATION      cut and retry a connect, a wait for response headers or a transfer that
+                          goes this long without a byte, e.g. 30s, 500ms, 2m (default ${formatDuration(DEFAULT_TIMEOUT_MS).replace(' ', '')});
+                          a download resumes where it stopped
+  --min-rate RATE         cut and retry a transfer slower than RATE averaged over the timeout,
+                          e.g. 10KiB/s, 1MB/s; 0 turns it off (default ${formatRate(DEFAULT_MIN_RATE).replace(/\.0 | /g, '')})
+Requests answered 429 or 5xx, and connections that break, stall or crawl, are retried a few times
+with backoff (each retry is reported as a warning); downloads resume where they stopped.
 Credentials come from ~/.docker/config.json (auths, credHelpers, credsStore), $DOCKER_CONFIG,
 $REGISTRY_AUTH_FILE and containers auth.json, like docker, podman and skopeo.`;
 
@@ -34,6 +44,8 @@ export function sessionFrom(values: Record<string, unknown>, out: Output): Sessi
     certsDirs: values['certs-dir'] as string[] | undefined,
     insecure: values.insecure as string[] | undefined,
     concurrency: intFlag(values.concurrency),
+    timeout: values.timeout as string | undefined,
+    minRate: values['min-rate'] as string | undefined,
     cacheDir: values.cache as string | undefined,
     onEvent: (e) => {
       if (e.type === 'warning') out.warning(e);

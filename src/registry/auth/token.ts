@@ -11,7 +11,7 @@ import { redactSecrets } from '../../core/redact.ts';
 export type AuthRequest = (
   url: string,
   init: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string; signal?: AbortSignal },
-) => Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>;
+) => Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string; attempts?: number }>;
 
 export interface TokenRequest {
   registry: string;
@@ -110,7 +110,8 @@ export async function fetchToken(request: AuthRequest, req: TokenRequest): Promi
     );
   }
   if (res.status === 429 || res.status >= 500) {
-    throw new NetworkError(`the token server of ${req.registry} (${origin}) answered HTTP ${res.status}`, {
+    const tries = res.attempts !== undefined && res.attempts > 1 ? ` after ${res.attempts} attempts` : '';
+    throw new NetworkError(`the token server of ${req.registry} (${origin}) answered HTTP ${res.status}${tries}`, {
       code: 'TOKEN_SERVER_UNAVAILABLE',
       hint: 'try again later',
     });
