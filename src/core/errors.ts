@@ -230,6 +230,7 @@ export const ERROR_CODES = {
   CONFLICT: 'conflict',
   FILE_EXISTS: 'conflict',
   KEY_EXISTS: 'conflict',
+  LOCK_BUSY: 'conflict',
   REGISTRY_CONFLICT: 'conflict',
   TAG_IMMUTABLE: 'conflict',
   TARGET_CONFLICT: 'conflict',

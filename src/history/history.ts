@@ -2,13 +2,14 @@
 // which bundle, its inventory digest (identity), the key given that verified its signature (else
 // only the key the bundle claims, recorded as a claim), when, and to where — to $AIRLOCK_STATE/history.jsonl (else $XDG_STATE_HOME/airlock/,
 // else ~/.local/state/airlock/). The file is only ever appended to (O_APPEND, one write per line,
-// fsynced), and each line carries the sha256 of the line before it, so an edited, removed or
+// fsynced, under a lock file so that runs at once chain one after the other), and each line carries the sha256 of the line before it, so an edited, removed or
 // reordered line shows as a break in the chain when the history is read.
 import { createHash } from 'node:crypto';
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { NotFoundError } from '../core/errors.ts';
+import { withFileLock } from '../util/atomic-file.ts';
 
 export const HISTORY_FILE = 'history.jsonl';
 const GENESIS = `sha256:${'0'.repeat(64)}`;
@@ -51,6 +52,12 @@ export function historyPath(env: NodeJS.ProcessEnv = process.env): string {
 export async function appendHistory(record: HistoryRecord, opts: { path?: string; now?: Date } = {}): Promise<HistoryEntry> {
   const path = opts.path ?? historyPath();
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  // Reading the last line and appending after it is one step: two pushes at once would both
+  // chain to the same line, and the history would read as tampered with.
+  return await withFileLock(`${path}.lock`, () => appendLocked(path, record, opts.now));
+}
+
+async function appendLocked(path: string, record: HistoryRecord, now: Date | undefined): Promise<HistoryEntry> {
   const fh = await open(path, 'a+', 0o600);
   try {
     const { size } = await fh.stat();
@@ -61,10 +68,9 @@ export async function appendHistory(record: HistoryRecord, opts: { path?: string
       const text = tail.toString('utf8').replace(/\n$/, '');
       prev = lineDigest(text.slice(text.lastIndexOf('\n') + 1));
     }
-    const entry: HistoryEntry = { time: (opts.now ?? new Date()).toISOString(), ...record, prev };
+    const entry: HistoryEntry = { time: (now ?? new Date()).toISOString(), ...record, prev };
     if (entry.delta === undefined) delete entry.delta;
     if (entry.claimedKey === undefined) delete entry.claimedKey;
-    // One write of a whole line: O_APPEND keeps concurrent writers' lines whole.
     await fh.write(`${JSON.stringify(entry)}\n`);
     await fh.sync();
     return entry;

@@ -15,11 +15,11 @@
 //   publishFile(temp, path)              a temp file written elsewhere by its own rules (the blob cache)
 //   removeLeftovers(path)                temp files a killed run left beside `path` (their process is gone)
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readdir, rename, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { Writable } from 'node:stream';
 import { basename, dirname, join, resolve } from 'node:path';
-import { AbortedError, IoError, UsageError } from '../core/errors.ts';
+import { AbortedError, ConflictError, IoError, UsageError } from '../core/errors.ts';
 import { formatBytes } from '../core/bytes.ts';
 import { fileError, fileErrorFromErrno, writeError } from './file-error.ts';
 
@@ -457,5 +457,45 @@ export async function checkFreeSpace(path: string, bytes: number): Promise<void>
       code: 'NO_SPACE',
       hint: 'free some space, write somewhere with room, or split the bundle into volumes that fit (--split)',
     });
+  }
+}
+
+/**
+ * Run `fn` holding `lockPath`, a lock file shared by every airlock process on the machine (two
+ * pushes appending to one history at once). A lock whose process is gone (killed while holding it)
+ * is taken over; a lock held by a live process longer than `waitMs` fails with LOCK_BUSY.
+ */
+export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, opts: { waitMs?: number } = {}): Promise<T> {
+  const deadline = Date.now() + (opts.waitMs ?? 10_000);
+  for (let pause = 5; ; pause = Math.min(pause * 2, 100)) {
+    try {
+      const fh = await open(lockPath, 'wx', 0o600);
+      try {
+        await fh.write(String(process.pid));
+      } finally {
+        await fh.close();
+      }
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fileError(e, lockPath, 'create the lock');
+    }
+    const holder = Number((await readFile(lockPath, 'utf8').catch(() => '')).trim());
+    if (holder > 0 && processIsGone(holder)) {
+      // Taken over by renaming it away: of several processes that find it stale, one succeeds.
+      await rename(lockPath, `${lockPath}.${process.pid}.stale`).then(
+        () => unlink(`${lockPath}.${process.pid}.stale`),
+        () => {},
+      );
+      continue;
+    }
+    if (Date.now() > deadline) {
+      throw new ConflictError(`${lockPath} is held by process ${holder || '(unknown)'}`, { code: 'LOCK_BUSY', hint: `if no airlock is running, remove ${lockPath}` });
+    }
+    await new Promise((r) => setTimeout(r, pause));
+  }
+  try {
+    return await fn();
+  } finally {
+    await unlink(lockPath).catch(() => {});
   }
 }
