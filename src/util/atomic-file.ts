@@ -132,6 +132,9 @@ export async function openAtomic(path: string, opts: AtomicFileOptions = {}): Pr
   throwIfAbortedFor(opts.signal, target);
   if (opts.mkdir) await ensureFolder(target);
   const existing = await replaceable(target, opts.exclusive === true);
+  // What a killed earlier write of this file left goes now (a command that reports it, pack, has
+  // already called removeLeftovers itself).
+  await removeLeftovers(target);
   const tempPath = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   let fh: FileHandle;
   try {

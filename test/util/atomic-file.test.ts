@@ -2,7 +2,7 @@
 // file outlives a write, whatever happens on the way.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -150,6 +150,20 @@ describe('openAtomic: the handle API', () => {
       await new Promise<void>((resolve, reject) => w.end((e?: Error | null) => (e ? reject(e) : resolve())));
     });
     assert.equal(await readFile(p, 'utf8'), 'abcdef');
+  });
+});
+
+describe('what a killed run left', () => {
+  test("writing a file removes the temp files a gone process left for it; a live process's stay", async () => {
+    const d = await folder();
+    const gone = await new Promise<number>((resolve) => {
+      const c = spawn('true');
+      c.on('close', () => resolve(c.pid!));
+    });
+    await writeFile(join(d, `.out.yaml.${gone}.0123456789ab.tmp`), 'half');
+    await writeFile(join(d, `.out.yaml.${process.pid}.0123456789ab.tmp`), 'mine');
+    await writeFileAtomic(join(d, 'out.yaml'), 'whole\n');
+    assert.deepEqual((await readdir(d)).sort(), [`.out.yaml.${process.pid}.0123456789ab.tmp`, 'out.yaml']);
   });
 });
 
