@@ -29,6 +29,16 @@ export interface PackOptions extends BaseOptions, EventOptions<PackEvent> {
   sign?: string | undefined;
   /** The signing key's passphrase. Default: $AIRLOCK_KEY_PASSPHRASE when set. */
   passphrase?: string | undefined;
+  /**
+   * Carry the airlock executable (and the pinned helm, where one is pinned) for each tool platform
+   * under airlock/tools/<os>-<arch>/, listed in the inventory. Default: as the spec's `tools:` says;
+   * false: none, whatever the spec says.
+   */
+  withTools?: boolean | undefined;
+  /** Platforms to carry tools for (`linux/amd64`, `linux/arm64`; comma-separated or one each): asks for tools. Default: the spec's, else this machine's. */
+  toolsPlatforms?: string | readonly string[] | undefined;
+  /** The pinned helm to carry; asks for tools (default: $AIRLOCK_TOOLS_DIR/helm-<os>-<arch>, $AIRLOCK_HELM, helm on PATH, the checkout's .tools/bin/helm: the first that is the pinned one). */
+  toolsHelm?: string | undefined;
 }
 
 /**
@@ -53,6 +63,11 @@ export async function pack(output: string, options: PackOptions = {}): Promise<P
       since: options.since,
       split,
       sign,
+      tools: {
+        carry: options.withTools,
+        platforms: typeof options.toolsPlatforms === 'string' ? [options.toolsPlatforms] : options.toolsPlatforms,
+        helm: options.toolsHelm,
+      },
       concurrency: session.concurrency,
       signal: options.signal,
       onEvent,

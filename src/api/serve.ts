@@ -29,6 +29,16 @@ export interface ServeOptions extends BaseOptions, EventOptions<ServeEvent>, His
   key?: string | undefined;
 }
 
+/** A tool the bundles carry, offered for download at `url` (pack --with-tools). */
+export interface ServedTool {
+  platform: string;
+  name: string;
+  size: number;
+  digest: Digest;
+  /** Absolute: the server's URL and `/tools/<os>-<arch>/<name>`. */
+  url: string;
+}
+
 export interface ServedImage {
   /** The image's original reference. */
   image: string;
@@ -50,6 +60,8 @@ export interface Server extends AsyncDisposable {
   /** The bundles served (each a file, or a split bundle's shared name), in the order given: a later one wins a tag several carry. */
   bundles: string[];
   images: ServedImage[];
+  /** Tools the bundles carry, offered at GET /tools/<os>-<arch>/<name> (a list at GET /tools/). */
+  tools: ServedTool[];
   /** Requests answered so far. */
   readonly requests: number;
   /** Stop listening, let requests in flight finish (up to 10 s), close the bundles. Idempotent. */
@@ -122,6 +134,7 @@ export async function serve(bundles: string | readonly string[], options: ServeO
     auth: options.htpasswd !== undefined,
     bundles: srv.set.bundles.map((b) => b.path),
     images: srv.set.images.map((i) => ({ image: i.name, served: srv.catalog.servedName(i), digest: i.root.digest as Digest })),
+    tools: srv.set.tools().map(({ tool: t }) => ({ platform: t.platform, name: t.name, size: t.size, digest: t.digest, url: `${srv.url}/tools/${t.platform.replace('/', '-')}/${t.name}` })),
     get requests() {
       return requests;
     },

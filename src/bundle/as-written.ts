@@ -19,7 +19,7 @@ const TOOL_VERSION_FORM = /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+
 
 /** bundle.json as the writer fills it for this inventory: its tool version is the one thing taken from it. */
 export function expectedBundleInfo(info: BundleInfo, inv: Inventory): BundleInfo {
-  const base = bundleInfo({ toolVersion: info.tool.version, name: inv.lock?.name ?? info.name, version: inv.lock?.version ?? info.version });
+  const base = bundleInfo({ toolVersion: info.tool.version, name: inv.lock?.name ?? info.name, version: inv.lock?.version ?? info.version, tools: (inv.tools ?? []).length > 0 });
   return info.volumes ? { ...base, volumes: info.volumes } : base;
 }
 
@@ -150,7 +150,7 @@ export async function framingProblems(src: PositionedReader & { size: number }, 
       furthest = Math.max(furthest, i);
     }
     if (e.headerOffset !== pos) out.push({ entry: e.name, message: `${e.headerOffset - pos} bytes before its header that airlock does not write` });
-    const expected = encodeHeader({ name: e.name, type: e.type, size: e.size });
+    const expected = encodeHeader({ name: e.name, type: e.type, size: e.size, executable: i !== undefined && items[i]!.header.executable === true });
     if (!(await readUpTo(src, e.headerOffset, e.offset - e.headerOffset)).equals(expected)) out.push({ entry: e.name, message: 'its tar header is not as airlock writes it (changed bytes, or not written by airlock)' });
     const pad = e.type === 'file' ? paddingFor(e.size) : 0;
     if (pad > 0 && !isZero(await readUpTo(src, e.offset + e.size, pad))) out.push({ entry: e.name, message: 'the padding after its content is not zero' });

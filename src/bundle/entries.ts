@@ -1,8 +1,8 @@
 // What a bundle's tar holds, entry by entry, once it is planned: the metadata documents (bundle.json,
-// the inventory and its signature, the lock, oci-layout, index.json), every directory, every blob
-// by digest, and for a split bundle the volume table last. The one description of the format's
-// layout: both writers (in place, write-in-place.ts; in order into volumes, volume-sink.ts) write
-// these entries, and where the tar is cut into volumes follows from them.
+// the inventory and its signature, the lock), the tools it carries, oci-layout and index.json, every
+// directory, every blob by digest, and for a split bundle the volume table last. The one
+// description of the format's layout: both writers (in place, write-in-place.ts; in order into
+// volumes, volume-sink.ts) write these entries, and where the tar is cut into volumes follows from them.
 import { AirlockError, UsageError } from '../core/errors.ts';
 import { digestAlgorithm, digestOf, type Digest } from '../core/digest.ts';
 import type { Descriptor } from '../core/manifest.ts';
@@ -12,7 +12,6 @@ import { formatBytes } from '../core/bytes.ts';
 import { TOOL_NAME } from '../version.ts';
 import { MAX_SHARDS } from '../parity/reed-solomon.ts';
 import {
-  BUNDLE_FORMAT_VERSION,
   BUNDLE_INFO_PATH,
   blobPath,
   canonicalJson,
@@ -21,10 +20,15 @@ import {
   LOCK_PATH,
   OCI_LAYOUT_PATH,
   OCI_LAYOUT_VERSION,
+  PLAIN_FORMAT_VERSION,
   SIGNATURE_INFO_PATH,
   SIGNATURE_PATH,
+  toolDir,
+  TOOLS_DIR,
+  TOOLS_FORMAT_VERSION,
   VOLUMES_PATH,
   type BundleInfo,
+  type InventoryTool,
   type SignatureInfo,
   type VolumeLayout,
 } from './format.ts';
@@ -38,6 +42,8 @@ export interface Entry {
   /** Small documents; the volume table is produced last (it needs the volumes' checksums). */
   bytes?: Buffer | (() => Buffer);
   blob?: Descriptor;
+  /** A carried executable, copied from its file (tools.ts). */
+  tool?: InventoryTool;
 }
 
 /** The inventory as written, its digest (the bundle's identity), and its signature when signed. */
@@ -60,9 +66,9 @@ export function signatureInfoFor(key: { algorithm: string; fingerprint: string }
   return { algorithm: key.algorithm, key: key.fingerprint, payload: INVENTORY_PATH, signature: SIGNATURE_PATH };
 }
 
-/** What bundle.json says, before a split bundle adds its volume layout. */
-export function bundleInfo(opts: { name: string; version: string; toolVersion: string }): BundleInfo {
-  return { formatVersion: BUNDLE_FORMAT_VERSION, tool: { name: TOOL_NAME, version: opts.toolVersion }, name: opts.name, version: opts.version };
+/** What bundle.json says, before a split bundle adds its volume layout. A bundle with tools is of the format that has them. */
+export function bundleInfo(opts: { name: string; version: string; toolVersion: string; tools?: boolean | undefined }): BundleInfo {
+  return { formatVersion: opts.tools === true ? TOOLS_FORMAT_VERSION : PLAIN_FORMAT_VERSION, tool: { name: TOOL_NAME, version: opts.toolVersion }, name: opts.name, version: opts.version };
 }
 
 /**
@@ -70,7 +76,7 @@ export function bundleInfo(opts: { name: string; version: string; toolVersion: s
  * inspect call it too, with what a bundle holds, to say what its tar must be.
  */
 export function bundleEntries(
-  plan: Pick<BundlePlan, 'indexBytes' | 'blobs'>,
+  plan: Pick<BundlePlan, 'indexBytes' | 'blobs'> & { tools?: readonly InventoryTool[] | undefined },
   inventory: Pick<SignedInventory, 'bytes' | 'signature'>,
   info: BundleInfo,
   lockText: string,
@@ -85,8 +91,20 @@ export function bundleEntries(
     file(INVENTORY_PATH, inventory.bytes),
   ];
   if (inventory.signature) entries.push(file(SIGNATURE_PATH, inventory.signature.bytes), file(SIGNATURE_INFO_PATH, Buffer.from(canonicalJson(inventory.signature.info, true))));
+  entries.push(file(LOCK_PATH, Buffer.from(lockText, 'utf8')));
+  // With the metadata, before the layout: `tar -xf b.tar airlock/tools/linux-amd64/airlock` finds
+  // it at once, and the first volume of a split bundle carries it.
+  const tools = plan.tools ?? [];
+  if (tools.length > 0) entries.push({ header: { name: `${TOOLS_DIR}/`, type: 'dir', size: 0 } });
+  let dir = '';
+  for (const t of tools) {
+    if (toolDir(t.platform) !== dir) {
+      dir = toolDir(t.platform);
+      entries.push({ header: { name: `${dir}/`, type: 'dir', size: 0 } });
+    }
+    entries.push({ header: { name: t.path, type: 'file', size: t.size, executable: true }, tool: t });
+  }
   entries.push(
-    file(LOCK_PATH, Buffer.from(lockText, 'utf8')),
     file(OCI_LAYOUT_PATH, Buffer.from(canonicalJson({ imageLayoutVersion: OCI_LAYOUT_VERSION }, false))),
     file(INDEX_PATH, plan.indexBytes),
     { header: { name: 'blobs/', type: 'dir', size: 0 } },

@@ -1,5 +1,5 @@
-// The bundle format, version 1: one uncompressed tar holding an OCI image layout plus airlock's
-// metadata. Entry order lets a streaming reader meet the metadata before any blob:
+// The bundle format: one uncompressed tar holding an OCI image layout plus airlock's metadata.
+// Entry order lets a streaming reader meet the metadata before any blob:
 //
 //   airlock/                    (every parent directory is an explicit entry, see write.ts)
 //   airlock/bundle.json         BundleInfo: format version, tool, bundle name and version, volumes
@@ -9,6 +9,8 @@
 //   airlock/inventory.json.sig  (signed bundles) the raw signature over inventory.json's exact bytes
 //   airlock/signature.json      (signed bundles) SignatureInfo: algorithm and key fingerprint
 //   airlock/airlock.lock        the lock file's exact text
+//   airlock/tools/<os>-<arch>/  (pack --with-tools) the airlock executable and the pinned helm for
+//                               each platform, mode 0755, each listed in the inventory (tools.ts)
 //   oci-layout                  {"imageLayoutVersion":"1.0.0"}
 //   index.json                  one descriptor per image, named by its full reference
 //   blobs/ blobs/sha256/ …      every blob it carries exactly once, sorted by digest
@@ -17,10 +19,19 @@
 // A delta (`pack --since`) carries every manifest but only the other blobs its base lacks; the
 // inventory lists those it relies on under `delta`. Every JSON document is written with sorted keys
 // and fixed formatting, every list sorted, so the same inputs give the same bytes on any machine.
+//
+// A bundle that carries tools is format version 2: an airlock that reads only version 1 refuses it
+// as newer than it reads, where its verify would otherwise report every tool entry as damage (an
+// intact bundle called tampered); every other bundle stays version 1, byte for byte.
 import { IntegrityError, UsageError } from '../core/errors.ts';
 import { type Digest, isDigest } from '../core/digest.ts';
 
-export const BUNDLE_FORMAT_VERSION = 1;
+/** The newest format this airlock reads and writes. */
+export const BUNDLE_FORMAT_VERSION = 2;
+/** What a bundle without tools is: unchanged since the first format. */
+export const PLAIN_FORMAT_VERSION = 1;
+/** A bundle that carries tools (airlock/tools/). */
+export const TOOLS_FORMAT_VERSION = 2;
 export const BUNDLE_INFO_PATH = 'airlock/bundle.json';
 export const INVENTORY_PATH = 'airlock/inventory.json';
 export const LOCK_PATH = 'airlock/airlock.lock';
@@ -133,6 +144,21 @@ export interface Inventory {
   index?: { digest: Digest; size: number };
   /** Present in a delta bundle: the base it was packed against and the blobs it takes from there. */
   delta?: InventoryDelta;
+  /** Present when the bundle carries tools (pack --with-tools): each executable, sorted by path. */
+  tools?: InventoryTool[];
+}
+
+/** An executable the bundle carries at `path`: the airlock executable or the pinned helm of a platform. */
+export interface InventoryTool {
+  /** `os/arch`, e.g. `linux/amd64`. */
+  platform: string;
+  /** `airlock` or `helm`: the file's name under its platform's folder. */
+  name: string;
+  /** The tar entry: `airlock/tools/<os>-<arch>/<name>`. */
+  path: string;
+  /** sha256 of its bytes (what `sha256sum` prints, with `sha256:` before it). */
+  digest: Digest;
+  size: number;
 }
 
 export interface InventoryDelta {
@@ -161,6 +187,23 @@ function sortKeys(v: unknown): unknown {
 /** Plain code-unit order: the same on every machine and locale. */
 export function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Where tools are carried: one folder per platform. */
+export const TOOLS_DIR = 'airlock/tools';
+/** `os/arch` of a carried tool: lowercase letters and digits, no variant. */
+export const TOOL_PLATFORM_FORM = /^[a-z0-9]+\/[a-z0-9]+$/;
+/** A carried tool's file name. */
+export const TOOL_NAME_FORM = /^[a-z0-9][a-z0-9._-]*$/;
+
+/** The folder of a platform's tools: `airlock/tools/linux-amd64`. */
+export function toolDir(platform: string): string {
+  return `${TOOLS_DIR}/${platform.replace('/', '-')}`;
+}
+
+/** Entry name of a carried tool: `airlock/tools/linux-amd64/airlock`. */
+export function toolPath(platform: string, name: string): string {
+  return `${toolDir(platform)}/${name}`;
 }
 
 /** Entry name of a blob inside the layout. */
@@ -201,7 +244,7 @@ export function parseBundleInfo(doc: unknown, what: string): BundleInfo {
       hint: 'use the airlock version that wrote the bundle (see tool.version in airlock/bundle.json) or a newer one',
     });
   }
-  if (doc.formatVersion !== BUNDLE_FORMAT_VERSION) throw fail(what, `unknown formatVersion ${String(doc.formatVersion)}`);
+  if (doc.formatVersion !== PLAIN_FORMAT_VERSION && doc.formatVersion !== TOOLS_FORMAT_VERSION) throw fail(what, `unknown formatVersion ${String(doc.formatVersion)}`);
   const tool = doc.tool;
   if (!isObject(tool) || typeof tool.name !== 'string' || typeof tool.version !== 'string') throw fail(what, 'no tool {name, version}');
   if (typeof doc.name !== 'string' || typeof doc.version !== 'string') throw fail(what, 'no bundle name or version');
@@ -269,6 +312,18 @@ export function parseInventory(doc: unknown, what: string): Inventory {
       throw fail(what, 'delta.base needs inventory (a digest), name and version');
     }
     checkBlobs(d.blobs, 'delta.blobs');
+  }
+  if (doc.tools !== undefined) {
+    if (!Array.isArray(doc.tools)) throw fail(what, 'tools must be a list');
+    doc.tools.forEach((t: unknown, i) => {
+      const w = `tools[${i}]`;
+      if (!isObject(t) || typeof t.platform !== 'string' || typeof t.name !== 'string' || typeof t.path !== 'string') throw fail(what, `${w} needs platform, name and path`);
+      if (!TOOL_PLATFORM_FORM.test(t.platform)) throw fail(what, `${w}.platform "${t.platform.slice(0, 40)}" is not os/arch`);
+      if (!TOOL_NAME_FORM.test(t.name)) throw fail(what, `${w}.name "${t.name.slice(0, 40)}" is not a file name airlock writes`);
+      if (t.path !== toolPath(t.platform, t.name)) throw fail(what, `${w}.path must be ${toolPath(t.platform, t.name)}`);
+      if (typeof t.digest !== 'string' || !isDigest(t.digest) || !t.digest.startsWith('sha256:')) throw fail(what, `${w} has no valid sha256 digest`);
+      if (!isSize(t.size)) throw fail(what, `${w} has no valid size`);
+    });
   }
   const t = doc.totals;
   for (const k of ['images', 'blobs', 'bytes', 'imageBytes', 'sharedBytes']) if (!isSize(t[k])) throw fail(what, `totals.${k} is missing or invalid`);

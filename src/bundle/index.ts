@@ -1,6 +1,7 @@
 // The bundle: one deterministic tar holding an OCI image layout plus airlock's metadata.
 // write → read (ReadOnlyStorage over the tar or its volumes, no extraction) → verify / inspect;
-// deltas (plan.ts), volumes (volumes.ts), recovery volumes (parity.ts, repair.ts), signatures.
+// deltas (plan.ts), volumes (volumes.ts), recovery volumes (parity.ts, repair.ts), signatures,
+// carried tools (tools.ts).
 export {
   BUNDLE_FORMAT_VERSION,
   BUNDLE_INFO_PATH,
@@ -14,6 +15,8 @@ export {
   REF_NAME_ANNOTATION,
   CONTAINERD_NAME_ANNOTATION,
   blobPath,
+  toolPath,
+  TOOLS_DIR,
   allBlobs,
   type BundleInfo,
   type Inventory,
@@ -21,6 +24,7 @@ export {
   type InventoryDelta,
   type InventoryImage,
   type InventoryPlatform,
+  type InventoryTool,
   type SignatureInfo,
   type VolumeLayout,
 } from './format.ts';
@@ -34,7 +38,8 @@ export {
   type VerifyReport,
   type VerifySignatureReport,
 } from './verify.ts';
-export { inspectBundle, type BundleSummary, type BundleSummaryChart, type BundleSummaryImage } from './inspect.ts';
+export { inspectBundle, type BundleSummary, type BundleSummaryChart, type BundleSummaryImage, type BundleSummaryTool } from './inspect.ts';
+export { hashFile, inventoryTools, type ToolFile } from './tools.ts';
 export { repairBundle, type RepairOptions, type RepairResult } from './repair.ts';
 export { checkVolumes, describeVolumeProblems, type VolumeFileReport, type VolumeSetReport } from './volume-check.ts';
 export { groupBundlePaths, locateBundle, MIN_VOLUME_SIZE, parseSize, parityName, volumeName, type BundleFiles } from './volumes.ts';

@@ -44,6 +44,19 @@ export interface BundleSummaryChart {
   size: number;
 }
 
+/** An executable the bundle carries (pack --with-tools), as the inventory lists it: unverified here. */
+export interface BundleSummaryTool {
+  /** `os/arch`, e.g. `linux/amd64`. */
+  platform: string;
+  /** `airlock` or `helm`. */
+  name: string;
+  /** Its entry: `tar -xf BUNDLE PATH` extracts it. */
+  path: string;
+  size: number;
+  /** sha256 of its bytes. */
+  digest: Digest;
+}
+
 export interface BundleSummary {
   path: string;
   name: string;
@@ -53,6 +66,8 @@ export interface BundleSummary {
   /** Container images (charts are listed apart). */
   images: BundleSummaryImage[];
   charts: BundleSummaryChart[];
+  /** Executables the bundle carries, sorted by path (empty when none). */
+  tools: BundleSummaryTool[];
   totals: { images: number; blobs: number; bytes: number; sharedBytes: number };
   /** Bytes of the tar (for a split bundle, of all its data volumes). */
   fileSize: number;
@@ -89,7 +104,7 @@ export async function inspectBundle(spec: string | readonly string[]): Promise<B
     const layout = bundleInfo.volumes;
     const items = bundleEntries(
       // The inventory as parsed, in canonical form (parsing it again would double the cost on a big bundle).
-      { indexBytes: canonicalForm(index, false), blobs: [...inventory.blobs].sort((a, b) => compareStrings(a.digest, b.digest)) },
+      { indexBytes: canonicalForm(index, false), blobs: [...inventory.blobs].sort((a, b) => compareStrings(a.digest, b.digest)), tools: inventory.tools },
       { bytes: Buffer.from(canonicalJson(inventory, true)), signature: signature ? { info: signatureInfoFor({ algorithm: signature.info.algorithm, fingerprint: signature.info.key }), bytes: signature.bytes } : undefined },
       expectedBundleInfo(bundleInfo, inventory),
       lock?.toString('utf8') ?? '',
@@ -137,6 +152,7 @@ export async function inspectBundle(spec: string | readonly string[]): Promise<B
           const ref = parseReference(i.reference);
           return { reference: i.reference, name: ref.repository.slice(ref.repository.lastIndexOf('/') + 1), version: (ref.tag ?? '').replaceAll('_', '+'), digest: i.digest, size: i.totalSize };
         }),
+      tools: (inventory.tools ?? []).map((t) => ({ platform: t.platform, name: t.name, path: t.path, size: t.size, digest: t.digest })),
       totals: { images: inventory.totals.images, blobs: inventory.totals.blobs, bytes: inventory.totals.bytes, sharedBytes: inventory.totals.sharedBytes },
       fileSize: size,
       inventoryDigest: digestOf(inventoryBytes),

@@ -20,6 +20,7 @@ import {
   type InventoryBlob,
   type InventoryImage,
   type InventoryPlatform,
+  type InventoryTool,
 } from './format.ts';
 
 export interface BundleImageInput {
@@ -53,6 +54,8 @@ export interface PlanOptions {
   checkBlobs?: boolean | undefined;
   /** Where manifests read while planning are kept (share it with what copies the bundle next). */
   manifests?: ManifestCache | undefined;
+  /** Executables the bundle carries (tools.ts), listed in the inventory; a delta carries its own too. */
+  tools?: readonly InventoryTool[] | undefined;
 }
 
 export interface BundlePlan {
@@ -66,6 +69,8 @@ export interface BundlePlan {
   blobs: Descriptor[];
   /** Manifest bytes read while walking (small, size-limited), written from memory. */
   manifests: Map<string, Buffer>;
+  /** The tools carried, sorted by path (as the inventory lists them). */
+  tools: InventoryTool[];
 }
 
 /** Image configs: read (when small) to name a single-manifest image's platform. */
@@ -131,7 +136,10 @@ export async function planBundle(input: BundleImageInput[], source: ReadOnlyStor
   };
   if (opts.lock) inventory.lock = { name: opts.lock.name, version: opts.lock.version, digest: digestOf(opts.lock.text), size: Buffer.byteLength(opts.lock.text) };
   if (base) inventory.delta = { base: { inventory: base.inventory, name: base.name, version: base.version }, blobs: invRelied };
-  return { images, inventory, index, indexBytes, blobs: carried.map((b) => b.desc), manifests };
+  const tools = [...(opts.tools ?? [])].sort((a, b) => compareStrings(a.path, b.path));
+  // Absent, not empty, without tools: a bundle that carries none is what it always was.
+  if (tools.length > 0) inventory.tools = tools.map((t) => ({ platform: t.platform, name: t.name, path: t.path, digest: t.digest, size: t.size }));
+  return { images, inventory, index, indexBytes, blobs: carried.map((b) => b.desc), manifests, tools };
 }
 
 interface PlanShared {

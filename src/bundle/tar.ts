@@ -14,6 +14,8 @@ export const END_OF_ARCHIVE: Buffer = Buffer.alloc(2 * BLOCK);
 
 const FILE_MODE = 0o644;
 const DIR_MODE = 0o755;
+/** A carried executable: `tar -xf` gives a file that runs. */
+const EXEC_MODE = 0o755;
 const NAME_MAX = 100;
 /** 11 octal digits: the largest size a ustar header holds. */
 const USTAR_SIZE_MAX = 8 ** 11 - 1;
@@ -28,6 +30,8 @@ export interface TarHeaderInput {
   type: TarEntryType;
   /** Content size for files; ignored for directories. */
   size: number;
+  /** A file extracted as executable (mode 0755 instead of 0644). */
+  executable?: boolean | undefined;
 }
 
 /** Zero bytes that pad content of `size` to a whole block. */
@@ -51,7 +55,7 @@ export function encodeHeader(input: TarHeaderInput): Buffer {
   if (!nameFits) records.push(['path', name]);
   if (size > USTAR_SIZE_MAX) records.push(['size', String(size)]);
 
-  const main = ustarHeader(nameFits ? name : paxFallbackName(name), size > USTAR_SIZE_MAX ? 0 : size, isDir ? '5' : '0', isDir ? DIR_MODE : FILE_MODE);
+  const main = ustarHeader(nameFits ? name : paxFallbackName(name), size > USTAR_SIZE_MAX ? 0 : size, isDir ? '5' : '0', isDir ? DIR_MODE : input.executable === true ? EXEC_MODE : FILE_MODE);
   if (records.length === 0) return main;
   const body = encodePaxRecords(records);
   const pax = ustarHeader(paxHeaderName(name), body.length, 'x', FILE_MODE);

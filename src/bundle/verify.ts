@@ -14,6 +14,9 @@
 // The signer reported is the key given that verified the signature; airlock/signature.json's key is
 // a claim, reported as such, and must be exactly what the writer derives from the verifying key.
 //
+// Tools a bundle carries (airlock/tools/) are hashed with the blobs, each against the sha256 and size
+// the inventory lists, and named by their entry when they do not match.
+//
 // A delta (pack --since) verifies on its own structurally: what it relies on from its base is
 // reported, not counted missing. `base` checks it against its base bundle(s) — the identity and that
 // every relied-on blob is there; `complete` demands a self-sufficient bundle (a delta fails).
@@ -45,6 +48,7 @@ import {
   VOLUMES_PATH,
   type Inventory,
   type InventoryDelta,
+  type InventoryTool,
   type SignatureInfo,
 } from './format.ts';
 import { bundleEntries, signatureInfoFor, tarSize } from './entries.ts';
@@ -88,8 +92,10 @@ export interface VerifyReport {
   ok: boolean;
   /** Blobs hashed. */
   blobs: number;
-  /** Bytes hashed. */
+  /** Bytes hashed (blobs and tools). */
   bytes: number;
+  /** Tools (carried executables) hashed; absent when the bundle carries none. */
+  tools?: number;
   problems: VerifyProblem[];
   /** A delta bundle: what it relies on, and whether that was checked. */
   delta?: VerifyDeltaReport;
@@ -171,7 +177,8 @@ async function verifyOpen(bundle: Bundle, opts: VerifyBundleOptions & { key?: Ve
   const inv = bundle.inventory;
   const relied = new Map((inv.delta?.blobs ?? []).map((b) => [b.digest as string, b]));
 
-  const blobEntries = tarBlobEntries(bundle, problems);
+  const toolEntries = checkInventoryTools(bundle, problems);
+  const blobEntries = tarBlobEntries(bundle, toolEntries, problems);
   const invBlobs = checkInventoryBlobs(inv, blobEntries, relied, problems);
   checkInventoryTotals(inv, problems);
   const roots = checkIndex(bundle, problems);
@@ -186,8 +193,10 @@ async function verifyOpen(bundle: Bundle, opts: VerifyBundleOptions & { key?: Ve
   const delta = inv.delta ? await checkDelta(inv.delta, opts, problems, signal) : undefined;
 
   const imagesOf = (d: string): string[] => [...new Set([...(graph.usedBy.get(d) ?? []), ...(invBlobs.get(d)?.images ?? [])])].sort(compareStrings);
-  const hashed = await hashBlobs(bundle, blobEntries, opts);
-  checkBlobDigests(hashed.results, imagesOf, problems);
+  const hashed = await hashEntries(bundle, hashJobs(blobEntries, toolEntries), opts);
+  const blobResults = new Map([...hashed.results].filter(([k]) => blobEntries.has(k as Digest)));
+  checkBlobDigests(blobResults, imagesOf, problems);
+  checkToolDigests(toolEntries, hashed.results, problems);
   // Last: it reads configs, so damaged ones must be named (by the hashing) before.
   await checkDerived(bundle, manifests, problems, signal);
 
@@ -196,25 +205,60 @@ async function verifyOpen(bundle: Bundle, opts: VerifyBundleOptions & { key?: Ve
   throwIfAborted(signal);
   return {
     ok: problems.length === 0,
-    blobs: hashed.results.size,
+    blobs: blobResults.size,
     bytes: hashed.bytes,
+    ...(inv.tools ? { tools: toolEntries.size } : {}),
     problems,
     ...(delta ? { delta } : {}),
     ...(signature ? { signature } : {}),
   };
 }
 
-/** The tar's blob entries by digest; any other entry that is not airlock metadata is a problem. */
-function tarBlobEntries(bundle: Bundle, problems: VerifyProblem[]): Map<Digest, BundleEntry> {
+/** The tar's blob entries by digest; any other entry that is not airlock metadata or a listed tool is a problem. */
+function tarBlobEntries(bundle: Bundle, tools: ReadonlyMap<string, unknown>, problems: VerifyProblem[]): Map<Digest, BundleEntry> {
   const blobEntries = new Map<Digest, BundleEntry>();
   for (const [name, e] of bundle.entries) {
-    if (METADATA.has(name)) continue;
+    if (METADATA.has(name) || tools.has(name)) continue;
     const m = BLOB_ENTRY.exec(name);
     const d = m ? `${m[1]}:${m[2]}` : '';
     if (isDigest(d)) blobEntries.set(d, e);
     else problems.push({ entry: name, images: [], message: 'unexpected entry: neither a blob of the OCI layout nor airlock metadata' });
   }
   return blobEntries;
+}
+
+/**
+ * Inventory ⇔ tar for the tools: each listed once, carried with its size. Returns the ones to hash,
+ * by path; one listed but absent, or of another size, is named here and not hashed.
+ */
+function checkInventoryTools(bundle: Bundle, problems: VerifyProblem[]): Map<string, { tool: InventoryTool; entry: BundleEntry }> {
+  const out = new Map<string, { tool: InventoryTool; entry: BundleEntry }>();
+  const listed = new Set<string>();
+  for (const t of bundle.inventory.tools ?? []) {
+    if (listed.has(t.path)) {
+      problems.push({ entry: INVENTORY_PATH, images: [], message: `the tool ${t.path} is listed twice` });
+      continue;
+    }
+    listed.add(t.path);
+    const e = bundle.entries.get(t.path);
+    if (!e) problems.push({ entry: t.path, images: [], message: 'missing: listed in the inventory but not in the bundle' });
+    else if (e.size !== t.size) problems.push({ entry: t.path, images: [], message: `size mismatch: ${e.size} bytes in the bundle, the inventory says ${t.size}` });
+    else out.set(t.path, { tool: t, entry: e });
+  }
+  return out;
+}
+
+/** Each carried tool's bytes against the sha256 the inventory lists for it. */
+function checkToolDigests(tools: ReadonlyMap<string, { tool: InventoryTool }>, results: ReadonlyMap<string, string>, problems: VerifyProblem[]): void {
+  for (const [path, { tool }] of tools) {
+    const result = results.get(path);
+    if (result === tool.digest) continue;
+    problems.push({
+      entry: path,
+      images: [],
+      message: result === undefined || result.startsWith('error:') ? `unreadable: ${result?.slice(6) ?? 'not hashed'}` : `digest mismatch: the content hashes to ${result}, the inventory says ${tool.digest}`,
+    });
+  }
 }
 
 /** Metadata that must be there and say what the inventory pins; the signature; the tar as airlock writes it. */
@@ -426,7 +470,7 @@ async function checkAsWritten(bundle: Bundle, signature: SignatureInfo | undefin
   const layout = bundle.bundleInfo.volumes;
   const items = bundleEntries(
     // The inventory and index.json as parsed, in canonical form: their content is the planner's to check (checkDerived).
-    { indexBytes: canonicalForm(actual.get(INDEX_PATH)!, false), blobs: [...bundle.inventory.blobs].sort((a, b) => compareStrings(a.digest, b.digest)) },
+    { indexBytes: canonicalForm(actual.get(INDEX_PATH)!, false), blobs: [...bundle.inventory.blobs].sort((a, b) => compareStrings(a.digest, b.digest)), tools: bundle.inventory.tools },
     { bytes: Buffer.from(canonicalJson(bundle.inventory, true)), signature: bundle.signature && signature ? { info: signature, bytes: bundle.signature.bytes } : undefined },
     expectedBundleInfo(bundle.bundleInfo, bundle.inventory),
     bundle.lockText ?? '',
@@ -461,6 +505,8 @@ async function checkDerived(bundle: Bundle, manifests: ManifestCache, problems: 
       manifests,
       concurrency: 8,
       lock: { name: inv.lock?.name ?? bundle.bundleInfo.name, version: inv.lock?.version ?? bundle.bundleInfo.version, text: bundle.lockText },
+      // Tools are not derived from the images: what the inventory lists is checked by hashing.
+      tools: inv.tools,
       base: inv.delta ? { ...inv.delta.base, blobs: new Map(inv.delta.blobs.map((b) => [b.digest as string, b.size])) } : undefined,
     });
   } catch (e) {
@@ -615,10 +661,24 @@ async function walkImages(
   return { usedBy, totalSizes, problems, incomplete };
 }
 
-async function hashBlobs(bundle: Bundle, blobs: Map<Digest, BundleEntry>, opts: VerifyBundleOptions): Promise<{ results: Map<string, string>; bytes: number }> {
-  const total = [...blobs.values()].reduce((a, e) => a + e.size, 0);
+/** What to hash: every blob (keyed by its digest, hashed with its algorithm) and every tool (keyed by its path, sha256). */
+function hashJobs(blobs: ReadonlyMap<Digest, BundleEntry>, tools: ReadonlyMap<string, { entry: BundleEntry }>): HashEntryJob[] {
+  return [
+    ...[...blobs].map(([d, entry]) => ({ key: d as string, entry, algorithm: digestAlgorithm(d) })),
+    ...[...tools].map(([path, t]) => ({ key: path, entry: t.entry, algorithm: 'sha256' as const })),
+  ];
+}
+
+interface HashEntryJob {
+  key: string;
+  entry: BundleEntry;
+  algorithm: ReturnType<typeof digestAlgorithm>;
+}
+
+async function hashEntries(bundle: Bundle, list: readonly HashEntryJob[], opts: VerifyBundleOptions): Promise<{ results: Map<string, string>; bytes: number }> {
+  const total = list.reduce((a, j) => a + j.entry.size, 0);
   // Largest first, so one big layer does not start last and run alone.
-  const jobs = [...blobs].sort((a, b) => b[1].size - a[1].size || compareStrings(a[0], b[0]));
+  const jobs = [...list].sort((a, b) => b.entry.size - a.entry.size || compareStrings(a.key, b.key));
 
   let done = 0;
   let reported = -1;
@@ -636,11 +696,11 @@ async function hashBlobs(bundle: Bundle, blobs: Map<Digest, BundleEntry>, opts: 
     await mapLimit(
       jobs,
       limit,
-      async ([d, e]) => {
+      async ({ key, entry: e, algorithm }) => {
         let result: string;
         let seen = 0;
         try {
-          result = await hasher.hash({ offset: e.offset, size: e.size, algorithm: digestAlgorithm(d) }, (n) => {
+          result = await hasher.hash({ offset: e.offset, size: e.size, algorithm }, (n) => {
             seen += n;
             progress(n);
           });
@@ -649,7 +709,7 @@ async function hashBlobs(bundle: Bundle, blobs: Map<Digest, BundleEntry>, opts: 
           result = `error:${(err as Error).message}`;
           progress(e.size - seen);
         }
-        results.set(d, result);
+        results.set(key, result);
       },
       opts.signal,
     );

@@ -11,9 +11,13 @@ import { entryBytes, type BlobFiller, type Entry, type WriteProgress } from './e
 import type { BundleImageInput, BundlePlan } from './plan.ts';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor } from './tar.ts';
 import { volumeRanges } from './volumes.ts';
+import { feedTool, toolFile } from './tools.ts';
 
 /** Write every entry, in order, through `sink`; each blob is filled from the first image that uses it. */
-export async function writeInOrder(sink: VolumeSink, opts: { plan: BundlePlan; entries: readonly Entry[]; progress: WriteProgress; fill: BlobFiller; signal: AbortSignal | undefined }): Promise<void> {
+export async function writeInOrder(
+  sink: VolumeSink,
+  opts: { plan: BundlePlan; entries: readonly Entry[]; progress: WriteProgress; fill: BlobFiller; toolFiles: ReadonlyMap<string, string>; signal: AbortSignal | undefined },
+): Promise<void> {
   const { plan, progress, signal } = opts;
   const put = async (b: Buffer): Promise<void> => {
     throwIfAborted(signal);
@@ -26,6 +30,7 @@ export async function writeInOrder(sink: VolumeSink, opts: { plan: BundlePlan; e
     const inline = entryBytes(entry, plan);
     if (inline) await put(inline);
     else if (entry.blob) await fillInOrder(entry.blob, put, opts.fill, signal, firstUser.get(entry.blob.digest)!);
+    else if (entry.tool) await feedTool(entry.tool, toolFile(opts.toolFiles, entry.tool.path), put, signal);
     const pad = paddingFor(entry.header.size);
     if (pad > 0 && entry.header.type === 'file') await put(Buffer.alloc(pad));
   }

@@ -14,6 +14,8 @@ import { Limiter, mapLimit } from '../util/limiter.ts';
 import type { AtomicFile } from '../util/atomic-file.ts';
 import { entryBytes, type BlobFiller, type Entry, type WriteProgress } from './entries.ts';
 import type { BundlePlan } from './plan.ts';
+import type { InventoryTool } from './format.ts';
+import { feedTool, toolFile } from './tools.ts';
 import { encodedEntrySize, encodeHeader, END_OF_ARCHIVE } from './tar.ts';
 
 /** A one-file bundle starts writing back its pages after each this many bytes. */
@@ -27,6 +29,8 @@ export interface InPlaceOptions {
   source: ReadOnlyStorage;
   fill: BlobFiller;
   manifests: ManifestCache;
+  /** The file each carried tool is copied from, by its path in the bundle. */
+  toolFiles: ReadonlyMap<string, string>;
   concurrency: number;
   signal: AbortSignal | undefined;
   onEvent: ((e: CopyEvent) => void) | undefined;
@@ -40,9 +44,9 @@ export async function writeInPlace(file: AtomicFile, opts: InPlaceOptions): Prom
   const inner = opts.signal ? AbortSignal.any([opts.signal, ac.signal]) : ac.signal;
   try {
     await fh.truncate(progress.total);
-    const { meta, slots: jobs } = placeEntries(opts.entries, plan, progress.total);
-    // Headers, small entries, padding and the end blocks are down once `meta` is: the rest is blob data.
-    progress.add(progress.total - jobs.reduce((a, j) => a + j.desc.size, 0));
+    const { meta, slots: jobs, tools } = placeEntries(opts.entries, plan, progress.total);
+    // Headers, small entries, padding and the end blocks are down once `meta` is: the rest is blob and tool data.
+    progress.add(progress.total - jobs.reduce((a, j) => a + j.desc.size, 0) - tools.reduce((a, t) => a + t.tool.size, 0));
     let syncing: Promise<void> | undefined;
     let synced = 0;
     const slots = new BundleSlots(jobs, plan.manifests, inner, async (chunks, at, grew) => {
@@ -66,6 +70,14 @@ export async function writeInPlace(file: AtomicFile, opts: InPlaceOptions): Prom
     const results = await Promise.allSettled([
       mapLimit(meta, opts.concurrency, (m) => writevAll(fh, m.parts, m.at)).catch(failFast),
       copyImages(slots, { ...opts, signal: inner }, failFast),
+      mapLimit(tools, opts.concurrency, async (t) => {
+        let at = t.at;
+        await feedTool(t.tool, toolFile(opts.toolFiles, t.tool.path), async (chunk) => {
+          await writevAll(fh, [chunk], at);
+          at += chunk.length;
+          progress.add(chunk.length);
+        }, inner);
+      }).catch(failFast),
     ]);
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
     if (failed.length > 0) throw failed.find((e) => !(e instanceof AbortedError) && (e as Error | undefined)?.name !== 'AbortError') ?? failed[0];
@@ -78,21 +90,27 @@ export async function writeInPlace(file: AtomicFile, opts: InPlaceOptions): Prom
   }
 }
 
-/** Every entry's place in the file: headers and in-memory bytes to write, and each blob's slot. */
-function placeEntries(entries: readonly Entry[], plan: BundlePlan, total: number): { meta: { parts: Buffer[]; at: number }[]; slots: { desc: Descriptor; at: number }[] } {
+/** Every entry's place in the file: headers and in-memory bytes to write, each blob's slot and each tool's. */
+function placeEntries(
+  entries: readonly Entry[],
+  plan: BundlePlan,
+  total: number,
+): { meta: { parts: Buffer[]; at: number }[]; slots: { desc: Descriptor; at: number }[]; tools: { tool: InventoryTool; at: number }[] } {
   const meta: { parts: Buffer[]; at: number }[] = [];
   const slots: { desc: Descriptor; at: number }[] = [];
+  const tools: { tool: InventoryTool; at: number }[] = [];
   let pos = 0;
   for (const entry of entries) {
     const parts = [encodeHeader(entry.header)];
     const inline = entryBytes(entry, plan);
     if (inline) parts.push(inline);
     else if (entry.blob) slots.push({ desc: entry.blob, at: pos + parts[0]!.length });
+    else if (entry.tool) tools.push({ tool: entry.tool, at: pos + parts[0]!.length });
     meta.push({ parts, at: pos });
     pos += encodedEntrySize(entry.header);
   }
   if (pos + END_OF_ARCHIVE.length !== total) throw new AirlockError('INTERNAL', 'internal', `entries end at ${pos}, planned ${total - END_OF_ARCHIVE.length}`);
-  return { meta, slots };
+  return { meta, slots, tools };
 }
 
 /**

@@ -5,7 +5,7 @@
 // parallel), or volumes in one sequential pass (volume-sink.ts) followed by recovery volumes
 // (parity.ts) — and commit every file at once. Blobs stream, never held whole in memory; on any
 // error or abort the temp files are removed and nothing appears at `out`. With `base`, blobs the
-// base has are left out (plan.ts).
+// base has are left out (plan.ts). With `tools`, executables are carried too (tools.ts).
 import { unlink } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { AirlockError, throwIfAborted, UsageError } from '../core/errors.ts';
@@ -15,16 +15,17 @@ import { ManifestCache } from '../content/graph.ts';
 import type { CopyEvent } from '../copy.ts';
 import { asAborted } from '../content/file-store.ts';
 import { checkFreeSpace, checkTargets, commitAll, discardAll, openAtomic, removeLeftovers, writeFailure, type AtomicFile } from '../util/atomic-file.ts';
-import type { Inventory, SignatureInfo, VolumeLayout } from './format.ts';
+import { toolPath, type Inventory, type SignatureInfo, type VolumeLayout } from './format.ts';
 import { planBundle, type BundleImageInput, type BundlePlan, type DeltaBase } from './plan.ts';
 import type { SigningKey } from '../sign/keys.ts';
 import { writeParityFiles } from './parity.ts';
 import { checkSplit, encodeVolumeTable, parityName, trailerPlace, volumeFilesOf, volumeName, volumeRanges } from './volumes.ts';
 import { bundleEntries, bundleInfo, signInventory, tarSize, volumeLayout, WriteProgress, type BlobFiller, type SignedInventory } from './entries.ts';
 import { writeInPlace } from './write-in-place.ts';
+import { inventoryTools, type ToolFile } from './tools.ts';
 import { VolumeSink, writeInOrder } from './volume-sink.ts';
 
-export type { BundleImageInput, DeltaBase, BlobFiller };
+export type { BundleImageInput, DeltaBase, BlobFiller, ToolFile };
 
 export interface WriteBundleOptions {
   /** Final path (with `split`: the name the volumes share); written to temp files in the same directory, renamed at the end. */
@@ -43,6 +44,8 @@ export interface WriteBundleOptions {
   split?: { size: number; parity?: number | undefined } | undefined;
   /** Sign airlock/inventory.json with this key. */
   sign?: SigningKey | undefined;
+  /** Executables to carry under airlock/tools/ (pack --with-tools), hashed into the inventory. */
+  tools?: readonly ToolFile[] | undefined;
   signal?: AbortSignal | undefined;
   /**
    * Puts each blob's bytes into the bundle (pack: from its cache, or downloaded while the cache
@@ -86,7 +89,9 @@ export async function writeBundle(opts: WriteBundleOptions): Promise<WriteBundle
   const out = resolve(opts.out);
   const cleaned = await removeLeftovers(out);
   const manifests = opts.manifests ?? new ManifestCache();
+  const tools = await inventoryTools(opts.tools ?? [], opts.signal);
   const plan = await planBundle(opts.images, opts.source, {
+    tools,
     signal: opts.signal,
     base: opts.base,
     lock: { name: opts.name, version: opts.version, text: opts.lockText },
@@ -96,9 +101,10 @@ export async function writeBundle(opts: WriteBundleOptions): Promise<WriteBundle
   });
   await opts.onPlan?.(plan);
   const inventory = signInventory(plan, opts.sign);
+  const toolFiles = new Map((opts.tools ?? []).map((t) => [toolPath(t.platform, t.name), t.file]));
   const written = opts.split
-    ? await writeVolumes(out, plan, inventory, { ...opts, split: { size: opts.split.size, parity: opts.split.parity ?? 0 } })
-    : await writeOneFile(out, plan, inventory, manifests, opts);
+    ? await writeVolumes(out, plan, inventory, toolFiles, { ...opts, split: { size: opts.split.size, parity: opts.split.parity ?? 0 } })
+    : await writeOneFile(out, plan, inventory, manifests, toolFiles, opts);
   // What an earlier pack left under this name and this one did not write: a stale volume or
   // recovery volume beside fresh ones would be read as part of the new bundle.
   await removeStale(out, new Set(written.files));
@@ -123,8 +129,15 @@ function checkOptions(opts: WriteBundleOptions): void {
 }
 
 /** One file, written in place; its blobs filled in parallel. */
-async function writeOneFile(out: string, plan: BundlePlan, inventory: SignedInventory, manifests: ManifestCache, opts: WriteBundleOptions): Promise<{ files: string[]; size: number; layout?: undefined }> {
-  const entries = bundleEntries(plan, inventory, bundleInfo(opts), opts.lockText);
+async function writeOneFile(
+  out: string,
+  plan: BundlePlan,
+  inventory: SignedInventory,
+  manifests: ManifestCache,
+  toolFiles: ReadonlyMap<string, string>,
+  opts: WriteBundleOptions,
+): Promise<{ files: string[]; size: number; layout?: undefined }> {
+  const entries = bundleEntries(plan, inventory, bundleInfo({ ...opts, tools: plan.tools.length > 0 }), opts.lockText);
   const progress = new WriteProgress(tarSize(entries), opts.onProgress);
   await checkFreeSpace(out, progress.total);
   await commitTogether(out, [out], opts.signal, async (open) => {
@@ -135,6 +148,7 @@ async function writeOneFile(out: string, plan: BundlePlan, inventory: SignedInve
       source: opts.source,
       fill: opts.fill ?? fillFrom(opts.source),
       manifests,
+      toolFiles,
       concurrency: opts.concurrency ?? 8,
       signal: opts.signal,
       onEvent: opts.onEvent,
@@ -149,9 +163,10 @@ async function writeVolumes(
   out: string,
   plan: BundlePlan,
   inventory: SignedInventory,
+  toolFiles: ReadonlyMap<string, string>,
   opts: WriteBundleOptions & { split: { size: number; parity: number } },
 ): Promise<{ files: string[]; size: number; layout: VolumeLayout }> {
-  const info = bundleInfo(opts);
+  const info = bundleInfo({ ...opts, tools: plan.tools.length > 0 });
   const layout = volumeLayout(plan, inventory, info, opts.lockText, opts.split);
   const place = trailerPlace(inventory.digest, layout);
   const sink = new VolumeSink(layout, place);
@@ -164,7 +179,7 @@ async function writeVolumes(
   await checkFreeSpace(out, progress.total + layout.parity * Math.min(layout.size, progress.total));
   await commitTogether(out, [...volumes, ...parity], opts.signal, async (open, files) => {
     sink.open((i) => open(volumes[i]!));
-    await writeInOrder(sink, { plan, entries, progress, fill: opts.fill ?? fillFrom(opts.source), signal: opts.signal });
+    await writeInOrder(sink, { plan, entries, progress, fill: opts.fill ?? fillFrom(opts.source), toolFiles, signal: opts.signal });
     await sink.finish();
     checkComplete(progress);
     if (parity.length === 0) return;

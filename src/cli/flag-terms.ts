@@ -71,6 +71,10 @@ const RULES: readonly Rule[] = [
     match: /\((\S+): serve answers mirror requests by original name whatever prefix it serves under\); or use the k3s format/,
     to: '(--registry $1: serve answers mirror requests by original name whatever its --prefix); or use --format k3s',
   },
+  { codes: ['TOOL_PLATFORM_INVALID'], field: 'message', match: /^tool platforms: /, to: '--tools-platform: ' },
+  { codes: ['TOOL_PLATFORM_INVALID'], field: 'message', match: /name the tool platforms to carry$/, to: 'pass --tools-platform linux/amd64 or linux/arm64' },
+  { codes: ['TOOL_NOT_FOUND', 'TOOL_NOT_PINNED'], field: 'message', match: /^the tools helm/, to: '--tools-helm' },
+  { codes: ['TOOL_NOT_FOUND'], field: 'hint', match: /name the pinned helm for the tools$/, to: 'pass --tools-helm PATH' },
   { codes: ['HELM_NOT_FOUND', 'KUBECTL_NOT_FOUND'], field: 'message', match: /\(from the (helm|kubectl) option\)/, to: '(from --$1)' },
   { codes: ['HELM_NOT_FOUND', 'KUBECTL_NOT_FOUND'], field: 'hint', match: /name the (helm|kubectl) binary/, to: 'pass --$1 /path/to/$1' },
 ];

@@ -109,6 +109,8 @@ export const ERROR_CODES = {
   TLS_FILE_INVALID: 'usage',
   TLS_FILE_UNREADABLE: 'usage',
   TLS_INVALID: 'usage',
+  TOOL_NOT_PINNED: 'usage',
+  TOOL_PLATFORM_INVALID: 'usage',
   URL_INVALID: 'usage',
   VALUES_INVALID: 'usage',
   VALUES_WITHOUT_CHART: 'usage',
@@ -141,6 +143,7 @@ export const ERROR_CODES = {
   SANDBOX_TOOLS_MISSING: 'notFound',
   SPEC_NOT_FOUND: 'notFound',
   TLS_FILE_NOT_FOUND: 'notFound',
+  TOOL_NOT_FOUND: 'notFound',
   VALUES_NOT_FOUND: 'notFound',
 
   // 4 — credentials missing or refused, a permission denied.

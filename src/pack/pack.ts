@@ -8,6 +8,10 @@
 //
 // `since` packs a delta against a base (base.ts). Blobs the base has are neither downloaded
 // (configs aside: small, and read for platforms) nor carried.
+//
+// `tools` (or `tools:` in the spec) carries airlock and the pinned helm for the platforms asked for
+// (src/tools/), found before anything is downloaded; a delta carries them too (it does not rely on
+// its base for them).
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { UsageError } from '../core/errors.ts';
@@ -18,7 +22,7 @@ import { copyGraph, type CopyEvent } from '../copy.ts';
 import type { OpenRepository } from '../lock/lock.ts';
 import { lockAndWrite, lockPathFor } from '../lock/lock-file.ts';
 import { diffLock, readLock, type Lock } from '../spec/lock.ts';
-import { loadSpec } from '../spec/spec.ts';
+import { loadSpec, type Spec } from '../spec/spec.ts';
 import { writeBundle, type WriteBundleResult } from '../bundle/write.ts';
 import type { BundleImageInput, DeltaBase } from '../bundle/plan.ts';
 import type { Inventory, SignatureInfo, VolumeLayout } from '../bundle/format.ts';
@@ -30,6 +34,9 @@ import { TOOL_VERSION } from '../version.ts';
 import type { ChartHttpClient } from '../helm/http-client.ts';
 import { resolveBase } from './base.ts';
 import { bundleInputs, CacheWrites, ThroughCache, type InputContext } from './sources.ts';
+import type { ToolFile } from '../bundle/tools.ts';
+import { carriedTools } from '../tools/carried-tools.ts';
+import { parseToolPlatforms, runningPlatform, TOOL_PLATFORMS } from '../tools/platforms.ts';
 
 
 export type PackEvent =
@@ -54,9 +61,21 @@ export interface PackOptions {
   split?: { size: number; parity?: number | undefined } | undefined;
   /** Sign the inventory with this key. */
   sign?: SigningKey | undefined;
+  /** Carry tools (see PackTools); default: as the spec's `tools:` says. */
+  tools?: PackTools | undefined;
   concurrency?: number;
   signal?: AbortSignal | undefined;
   onEvent?: (e: PackEvent) => void;
+}
+
+/** What the caller says about carrying tools; each field left out defers to the spec. */
+export interface PackTools {
+  /** Carry them (true) or not (false), whatever the spec says. */
+  carry?: boolean | undefined;
+  /** Platforms (`linux/amd64`, comma-separated or one each); giving them asks for tools. Default: the spec's, else the running one. */
+  platforms?: readonly string[] | undefined;
+  /** The pinned helm, named (default: looked for, see pinned-helm.ts); giving it asks for tools. */
+  helm?: string | undefined;
 }
 
 export interface PackResult {
@@ -80,8 +99,10 @@ export interface PackResult {
 
 export async function pack(opts: PackOptions): Promise<PackResult> {
   await refuseInputsAsOutput(opts);
-  const { lock, lockText } = await lockForPack(opts);
+  const { spec, lock, lockText } = await lockForPack(opts);
   const signal = opts.signal;
+  // Before any download: a platform without its executable fails the pack at once.
+  const tools = await toolsFor(spec, opts);
   const concurrency = opts.concurrency ?? 8;
   let downloaded = 0;
   const ctx: InputContext = {
@@ -101,7 +122,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
       base = await resolveBase(opts.since, { ...ctx, concurrency });
     }
     const inputs = await bundleInputs(lock, ctx);
-    const write = { out: opts.out, images: inputs, lockText, name: lock.name, version: lock.version, toolVersion: TOOL_VERSION, base, sign: opts.sign, signal, concurrency };
+    const write = { out: opts.out, images: inputs, lockText, name: lock.name, version: lock.version, toolVersion: TOOL_VERSION, base, sign: opts.sign, tools, signal, concurrency };
     result = opts.split ? await packVolumes(write, opts.split, ctx, opts) : await packOnePass(write, ctx, opts);
     // Manifests and configs reach the cache in the background; a failure to write them fails the pack.
     await ctx.writes.settle();
@@ -140,13 +161,30 @@ async function refuseInputsAsOutput(opts: PackOptions): Promise<void> {
   }
 }
 
+/** The files of the tools to carry, when asked for (by the caller or the spec); none otherwise. */
+async function toolsFor(spec: Spec, opts: PackOptions): Promise<ToolFile[]> {
+  const t = opts.tools ?? {};
+  const given = t.platforms !== undefined && t.platforms.length > 0;
+  // Naming the platforms or the helm to carry asks for tools as much as `carry` does.
+  if (t.carry === false || (t.carry !== true && !given && t.helm === undefined && spec.tools === undefined)) return [];
+  let platforms = given ? parseToolPlatforms(t.platforms!, 'tool platforms') : spec.tools?.platforms;
+  if (platforms === undefined) {
+    const here = runningPlatform();
+    if (!TOOL_PLATFORMS.includes(here)) {
+      throw new UsageError(`this machine is ${here}, and airlock has executables for ${TOOL_PLATFORMS.join(' and ')} only: name the tool platforms to carry`, { code: 'TOOL_PLATFORM_INVALID' });
+    }
+    platforms = [here];
+  }
+  return await carriedTools({ platforms, helm: t.helm, signal: opts.signal });
+}
+
 /** The lock to pack: locked now (and written) when asked, else read and checked against the spec. */
-async function lockForPack(opts: PackOptions): Promise<{ lock: Lock; lockText: string }> {
+async function lockForPack(opts: PackOptions): Promise<{ spec: Spec; lock: Lock; lockText: string }> {
   const lockPath = opts.lockPath ?? lockPathFor(opts.specPath);
   if (opts.relock) {
     opts.onEvent?.({ type: 'phase', phase: 'lock' });
     const { lock, text } = await lockAndWrite(opts.specPath, lockPath, opts);
-    return { lock, lockText: text };
+    return { spec: await loadSpec(opts.specPath), lock, lockText: text };
   }
   const spec = await loadSpec(opts.specPath);
   const { lock, text } = await readLock(lockPath);
@@ -157,7 +195,7 @@ async function lockForPack(opts: PackOptions): Promise<{ lock: Lock; lockText: s
       hint: 'run `airlock lock` to update it, or pack with relock to lock and pack in one step',
     });
   }
-  return { lock, lockText: text };
+  return { spec, lock, lockText: text };
 }
 
 type WriteInput = Omit<Parameters<typeof writeBundle>[0], 'source'>;

@@ -69,13 +69,14 @@ export class BlobVerifier {
     this.#closing.catch(() => {});
   }
 
-  isVerified(digest: string): boolean {
-    return this.#state.get(digest) === VERIFIED;
+  /** `key`: a blob's digest, or the key a check `as` other content was made under. */
+  isVerified(key: string): boolean {
+    return this.#state.get(key) === VERIFIED;
   }
 
-  /** Why the blob is not served, once its check failed. */
-  damage(digest: string): IntegrityError | undefined {
-    const s = this.#state.get(digest);
+  /** Why the blob (or other content, by its key) is not served, once its check failed. */
+  damage(key: string): IntegrityError | undefined {
+    const s = this.#state.get(key);
     return s instanceof IntegrityError ? s : undefined;
   }
 
@@ -83,43 +84,46 @@ export class BlobVerifier {
    * Resolves once `digest`'s bytes at `entry` of `bundle` hashed to it; rejects with an
    * IntegrityError (now and for every later call) when they did not. Other failures (the set
    * closing, a worker lost) reject the calls waiting and leave the blob to be checked again.
+   * `as`: content other than a blob (a carried tool), remembered under its own key and named by its label.
    */
-  verify(digest: string, bundle: Bundle, entry: BundleEntry): Promise<void> {
-    const s = this.#state.get(digest);
+  verify(digest: string, bundle: Bundle, entry: BundleEntry, as?: { key: string; label: string }): Promise<void> {
+    const key = as?.key ?? digest;
+    const label = as?.label ?? `blob ${digest}`;
+    const s = this.#state.get(key);
     if (s === VERIFIED) return Promise.resolve();
     if (s instanceof IntegrityError) return Promise.reject(s);
     if (s) return s;
     const started = performance.now();
     const check = Promise.race([this.#hash(digest as Digest, bundle, entry), this.#closing]).then(
       (actual) => {
-        if (actual !== digest) throw new IntegrityError(`blob ${digest} in ${bundle.describe(entry.offset, entry.size)}: digest mismatch, got ${actual}`, { code: 'DIGEST_MISMATCH' });
+        if (actual !== digest) throw new IntegrityError(`${label} in ${bundle.describe(entry.offset, entry.size)}: digest mismatch, got ${actual}`, { code: 'DIGEST_MISMATCH' });
       },
       (e: unknown) => {
         // The tar is shorter than its entry table says (cut after serve opened it): as damaged as a flip.
         if (!this.#closed && e instanceof Error && /unexpected end of file/.test(e.message)) {
-          throw new IntegrityError(`blob ${digest} in ${bundle.describe(entry.offset, entry.size)}: ${e.message}`, { code: 'TAR_TRUNCATED', cause: e });
+          throw new IntegrityError(`${label} in ${bundle.describe(entry.offset, entry.size)}: ${e.message}`, { code: 'TAR_TRUNCATED', cause: e });
         }
         throw e;
       },
     );
     const settled = check.then(
       () => {
-        this.#state.set(digest, VERIFIED);
+        this.#state.set(key, VERIFIED);
         this.#report(digest, bundle, entry, started, undefined);
       },
       (e: unknown) => {
         if (e instanceof IntegrityError) {
-          this.#state.set(digest, e);
+          this.#state.set(key, e);
           this.#report(digest, bundle, entry, started, e);
         } else {
-          this.#state.delete(digest);
+          this.#state.delete(key);
         }
         throw e;
       },
     );
     // Nobody may be waiting (the client left): the outcome is remembered all the same.
     settled.catch(() => {});
-    this.#state.set(digest, settled);
+    this.#state.set(key, settled);
     return settled;
   }
 

@@ -6,7 +6,9 @@
 // serving and exporting never parse a manifest again to know what belongs to what; a set whose
 // images lack a blob does not open (exit 5, each missing blob named). Blobs stay in the tars and
 // are read by position; nothing is unpacked. What serve sends is checked against its digest, each
-// blob once per process (blob-verifier.ts).
+// blob once per process (blob-verifier.ts). Tools the bundles carry (pack --with-tools) are offered
+// for download the same way, checked against the sha256 their inventory lists; a tool several
+// bundles carry is the one of the last bundle given, as for tags.
 import { Readable } from 'node:stream';
 import { IntegrityError, NotFoundError, throwIfAborted } from '../core/errors.ts';
 import { digestAlgorithm, digestOf, type Digest } from '../core/digest.ts';
@@ -16,6 +18,7 @@ import { parseReference, type Reference } from '../core/reference.ts';
 import type { OpOptions, ReadOnlyStorage } from '../content/types.ts';
 import { blobPath, groupBundlePaths, openBundle, type Bundle, type BundleEntry } from '../bundle/index.ts';
 import type { PositionedReader } from '../bundle/source.ts';
+import { compareStrings, type InventoryTool } from '../bundle/format.ts';
 import { incompleteError, MissingBlobs } from '../bundle/completeness.ts';
 import { BlobVerifier, type BlobCheckEvent } from './blob-verifier.ts';
 
@@ -68,6 +71,11 @@ export interface BlobLocation {
   entry: BundleEntry;
 }
 
+/** A tool one of the bundles carries, where its bytes sit. */
+export interface SetTool extends BlobLocation {
+  tool: InventoryTool;
+}
+
 export interface OpenBundleSetOptions {
   signal?: AbortSignal | undefined;
   /** Hears each blob checked by verifyBlob (once per blob). */
@@ -87,6 +95,8 @@ export class BundleSet implements ReadOnlyStorage {
   readonly shadowed: readonly SetImage[];
   readonly #manifests: ReadonlyMap<string, ManifestInfo>;
   readonly #blobs = new Map<string, BlobLocation>();
+  /** By platform and name. */
+  readonly #tools = new Map<string, SetTool>();
   readonly #verifier: BlobVerifier;
 
   /** Use openBundleSet. */
@@ -104,7 +114,36 @@ export class BundleSet implements ReadOnlyStorage {
         const digest = `${parts[1]}:${parts[2]}`;
         if (!this.#blobs.has(digest)) this.#blobs.set(digest, { bundle: b, entry });
       }
+      for (const tool of b.inventory.tools ?? []) {
+        const entry = b.entries.get(tool.path);
+        // One the tar lacks, or of another size, is not offered (verify names it).
+        if (entry?.size === tool.size) this.#tools.set(toolKey(tool.platform, tool.name), { bundle: b, entry, tool });
+      }
     }
+  }
+
+  /** The tools the bundles carry, sorted by platform and name. */
+  tools(): SetTool[] {
+    return [...this.#tools.values()].sort((a, b) => compareStrings(a.tool.path, b.tool.path));
+  }
+
+  /** The tool `name` of `platform` (`linux/amd64`), if a bundle carries it. */
+  tool(platform: string, name: string): SetTool | undefined {
+    return this.#tools.get(toolKey(platform, name));
+  }
+
+  /** Why a tool is no longer offered: its bytes were found not to match its inventory's sha256. */
+  toolDamage(t: SetTool): IntegrityError | undefined {
+    return this.#verifier.damage(toolCheckKey(t));
+  }
+
+  isToolVerified(t: SetTool): boolean {
+    return this.#verifier.isVerified(toolCheckKey(t));
+  }
+
+  /** Like verifyBlob, for a carried tool: its bytes against the sha256 its bundle's inventory lists, once per process. */
+  async verifyTool(t: SetTool): Promise<void> {
+    await this.#verifier.verify(t.tool.digest, t.bundle, t.entry, { key: toolCheckKey(t), label: t.tool.path });
   }
 
   /** Where a blob's bytes sit, in whichever bundle has them. */
@@ -296,6 +335,15 @@ export async function openBundleSet(paths: readonly string[], opts: OpenBundleSe
     await Promise.allSettled(bundles.map((b) => b.close()));
     throw e;
   }
+}
+
+function toolKey(platform: string, name: string): string {
+  return `${platform}\0${name}`;
+}
+
+/** A tool's check is remembered apart from any blob: the same bytes elsewhere prove nothing here. */
+function toolCheckKey(t: SetTool): string {
+  return `tool\0${t.bundle.path}\0${t.tool.path}`;
 }
 
 /** `raw`'s chunks, the last one only once `verdict` resolved: a failed verdict fails the stream before its end. */

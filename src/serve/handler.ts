@@ -15,13 +15,17 @@
 // 5xx): it is as unavailable as a blob distribution lost from its storage, which it answers the
 // same way; clients then fail at once instead of retrying bytes that cannot get better, and a
 // containerd mirror chain moves on to its next host, which it does on 404 and not on 5xx.
+//
+// Beside the API: the tools the bundles carry (pack --with-tools), for the other hosts of the
+// isolated network to fetch — GET /tools/ lists them, GET /tools/<os>-<arch>/<name> sends one,
+// checked against the sha256 its inventory lists like any blob (the last chunk waits for it).
 import type { Readable } from 'node:stream';
 import { IntegrityError } from '../core/errors.ts';
 import { isDigest } from '../core/digest.ts';
 import type { Descriptor } from '../core/manifest.ts';
 import { MediaType, isManifestMediaType } from '../core/media-types.ts';
 import { isValidRepository, isValidTag } from '../core/reference.ts';
-import type { BundleSet, FileRange, ManifestInfo } from './bundle-set.ts';
+import type { BundleSet, FileRange, ManifestInfo, SetTool } from './bundle-set.ts';
 import type { Catalog, Repository } from './catalog.ts';
 import type { BasicAuth } from './htpasswd.ts';
 import { parseRange } from './range.ts';
@@ -80,6 +84,8 @@ type Route =
   | { kind: 'blob'; name: string; digest: string }
   | { kind: 'upload'; name: string }
   | { kind: 'referrers'; name: string; digest: string }
+  | { kind: 'tools' }
+  | { kind: 'tool'; platform: string; name: string }
   | { kind: 'unknown' };
 
 export function parseRoute(path: string): Route {
@@ -95,6 +101,9 @@ export function parseRoute(path: string): Route {
   if (m) return { kind: 'blob', name: m[1]!, digest: m[2]! };
   m = /^\/v2\/(.+)\/referrers\/([^/]+)$/.exec(path);
   if (m) return { kind: 'referrers', name: m[1]!, digest: m[2]! };
+  if (path === '/tools' || path === '/tools/') return { kind: 'tools' };
+  m = /^\/tools\/([a-z0-9]+)-([a-z0-9]+)\/([a-z0-9][a-z0-9._-]*)$/.exec(path);
+  if (m) return { kind: 'tool', platform: `${m[1]}/${m[2]}`, name: m[3]! };
   return { kind: 'unknown' };
 }
 
@@ -183,7 +192,58 @@ async function answer(s: Served, req: ServeRequest, route: Route): Promise<Serve
       return referrers(s, req, route.name, route.digest);
     case 'upload':
       return ociError(405, 'UNSUPPORTED', 'uploads are not supported: airlock serve is read-only (serving bundles)', undefined, { allow: 'GET, HEAD' });
+    case 'tools':
+      return toolList(s);
+    case 'tool':
+      return await toolDownload(s, req, route.platform, route.name);
   }
+}
+
+/** Where a tool is offered: /tools/linux-amd64/airlock. */
+function toolUrl(t: SetTool): string {
+  return `/tools/${t.tool.platform.replace('/', '-')}/${t.tool.name}`;
+}
+
+function toolList(s: Served): ServeResponse {
+  return json({ tools: s.set.tools().map((t) => ({ platform: t.tool.platform, name: t.tool.name, size: t.tool.size, digest: t.tool.digest, url: toolUrl(t) })) });
+}
+
+/** One carried tool, as a download: checked against its inventory's sha256 before its last byte goes out. */
+async function toolDownload(s: Served, req: ServeRequest, platform: string, name: string): Promise<ServeResponse> {
+  const { set } = s;
+  const t = set.tool(platform, name);
+  if (!t) {
+    const have = set.tools().map(toolUrl);
+    return ociError(404, 'NOT_FOUND', `no ${name} for ${platform} in the bundles served${have.length > 0 ? `; they carry ${have.join(', ')}` : '; they carry no tools (pack --with-tools)'}`);
+  }
+  const refuse = (e: IntegrityError): ServeResponse => ({
+    ...ociError(404, 'NOT_FOUND', `${t.tool.path} is not served: its bytes in the bundle do not match the sha256 its inventory lists`, { path: t.tool.path, digest: t.tool.digest }, { 'cache-control': 'no-store' }),
+    error: e,
+  });
+  const bad = set.toolDamage(t);
+  if (bad) return refuse(bad);
+  const headers: Record<string, string> = {
+    'content-type': 'application/octet-stream',
+    'content-length': String(t.tool.size),
+    'content-disposition': `attachment; filename="${t.tool.name}"`,
+    etag: `"${t.tool.digest}"`,
+    // RFC 9530: the sha256 of the whole body, for a client that checks what it got.
+    'repr-digest': `sha-256=:${Buffer.from(t.tool.digest.slice('sha256:'.length), 'hex').toString('base64')}:`,
+    // Another bundle served here later may carry another build under this URL.
+    'cache-control': 'no-cache',
+  };
+  if (etagMatches(req, t.tool.digest)) return { status: 304, headers: { etag: headers.etag!, 'cache-control': headers['cache-control']! } };
+  if (req.method === 'HEAD') return { status: 200, headers };
+  if (!set.isToolVerified(t) && t.tool.size <= CHECK_FIRST_BYTES) {
+    try {
+      await set.verifyTool(t);
+    } catch (e) {
+      if (e instanceof IntegrityError) return refuse(e);
+      throw e;
+    }
+  }
+  const verdict = set.isToolVerified(t) ? undefined : () => set.verifyTool(t);
+  return { status: 200, headers, body: () => set.readRange(t, 0, t.tool.size, verdict), file: set.fileRange(t, 0, t.tool.size, verdict) };
 }
 
 function lookup(s: Served, req: ServeRequest, name: string): Repository | ServeResponse {

@@ -6,6 +6,7 @@ import { formatReference, parseReference, type Reference } from '../core/referen
 import { formatPlatform, parsePlatform, type Platform } from '../core/platform.ts';
 import { isValidRange } from '../helm/version.ts';
 import { yamlValue } from '../util/yaml.ts';
+import { parseToolPlatforms } from '../tools/platforms.ts';
 
 export const API_VERSION = 'airlock.dev/v1alpha1';
 
@@ -18,6 +19,14 @@ export interface Spec {
   images: Reference[];
   /** Helm charts, sorted by name, names unique. */
   charts: ChartSpec[];
+  /** `tools:` — the bundle carries airlock (and the pinned helm) for these platforms; absent: it carries none. */
+  tools?: ToolsSpec;
+}
+
+/** `tools: true` (the platform pack runs on) or `tools: {platforms: [linux/amd64, linux/arm64]}`. */
+export interface ToolsSpec {
+  /** Sorted, checked; undefined: the platform pack runs on. */
+  platforms: string[] | undefined;
 }
 
 /** One entry of `charts:` — a chart from a repository (https:// or oci://) or from disk. */
@@ -34,7 +43,8 @@ export interface ChartSpec {
   values: string[];
 }
 
-const SPEC_KEYS = ['apiVersion', 'kind', 'metadata', 'platforms', 'images', 'charts'];
+const SPEC_KEYS = ['apiVersion', 'kind', 'metadata', 'platforms', 'images', 'charts', 'tools'];
+const TOOLS_KEYS = ['platforms'];
 const METADATA_KEYS = ['name', 'version'];
 const CHART_KEYS = ['name', 'repo', 'path', 'version', 'values'];
 /** Chart names become an OCI path component in the bundle: lowercase, digits, separators. */
@@ -113,7 +123,23 @@ export function parseSpec(text: string, path = 'airlock.yaml'): Spec {
     images.push(ref);
   });
   images.sort((a, b) => compareStrings(formatReference(a), formatReference(b)));
-  return { name: name as string, version, platforms, images, charts };
+  const tools = parseTools(o.tools, fail);
+  return { name: name as string, version, platforms, images, charts, ...(tools ? { tools } : {}) };
+}
+
+function parseTools(raw: unknown, fail: (msg: string) => never): ToolsSpec | undefined {
+  if (raw === undefined || raw === null || raw === false) return undefined;
+  if (raw === true) return { platforms: undefined };
+  if (typeof raw !== 'object' || Array.isArray(raw)) return fail('tools must be true, or a mapping like {platforms: [linux/amd64, linux/arm64]}');
+  const t = raw as Record<string, unknown>;
+  checkKeys(t, TOOLS_KEYS, fail, { path: 'tools.' });
+  if (t.platforms === undefined || t.platforms === null) return { platforms: undefined };
+  if (!Array.isArray(t.platforms) || !t.platforms.every((p) => typeof p === 'string')) return fail('tools.platforms must be a list like [linux/amd64, linux/arm64]');
+  try {
+    return { platforms: parseToolPlatforms(t.platforms as string[], 'tools.platforms') };
+  } catch (e) {
+    return fail((e as Error).message);
+  }
 }
 
 function parseCharts(raw: unknown, fail: (msg: string) => never, doc: Document): ChartSpec[] {

@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 import { ExitCode, UsageError } from '../../core/errors.ts';
 import { inspect } from '../../api/inspect.ts';
 import { formatBytes, table } from '../output.ts';
@@ -14,7 +15,7 @@ the bundle (it says so on stderr, and \`verified: false\` with --json). What it 
 does, and refuses (exit ${ExitCode.integrity}) a file that is not a well-formed airlock bundle: the metadata entries
 framed and filled as airlock writes them, the lock and index.json as the inventory pins them, and the
 file's size (a truncated bundle). Shows whether it is a delta (and of which base), split, or signed —
-only the key the bundle claims: \`verify --key\` checks it.`,
+only the key the bundle claims: \`verify --key\` checks it — and the tools it carries (pack --with-tools).`,
   options: {},
   async run({ positionals, out, signal }) {
     if (positionals.length === 0) throw new UsageError('inspect needs one bundle: airlock inspect BUNDLE');
@@ -25,12 +26,15 @@ only the key the bundle claims: \`verify --key\` checks it.`,
     for (const i of info.images) rows.push([i.reference, i.digest, i.platforms.join(',') || '-', formatBytes(i.size)]);
     const chartRows = [['CHART', 'VERSION', 'REFERENCE', 'DIGEST', 'SIZE']];
     for (const c of info.charts) chartRows.push([c.name, c.version, c.reference, c.digest, formatBytes(c.size)]);
+    const toolRows = [['TOOL', 'PLATFORM', 'SIZE', 'SHA256']];
+    for (const x of info.tools) toolRows.push([x.name, x.platform, formatBytes(x.size), x.digest.slice('sha256:'.length)]);
     const t = info.totals;
     out.result(
       { ...info },
       `bundle ${info.name} ${info.version} (airlock ${info.toolVersion})\n` +
         (info.images.length > 0 || info.charts.length === 0 ? `${table(rows)}\n` : '') +
         (info.charts.length > 0 ? `${info.images.length > 0 ? '\n' : ''}${table(chartRows)}\n\n` : '') +
+        (info.tools.length > 0 ? `${info.charts.length > 0 ? '' : '\n'}${table(toolRows)}\n(extract one with \`tar -xf ${basename(info.path)} ${info.tools[0]!.path}\`)\n\n` : '') +
         `${info.images.length} images, ${info.charts.length} charts, ${t.blobs} blobs, ${formatBytes(t.bytes)} unique, ${formatBytes(t.sharedBytes)} shared between images; file ${formatBytes(info.fileSize)}` +
         `\ninventory ${info.inventoryDigest}` +
         (info.delta ? `\ndelta of ${info.delta.base.name} ${info.delta.base.version} (inventory ${info.delta.base.inventory}): relies on ${info.delta.blobs} blob${info.delta.blobs === 1 ? '' : 's'} (${formatBytes(info.delta.bytes)}) from it` : '') +

@@ -5,12 +5,23 @@ import { readPassphrase, PASSPHRASE_ENV } from '../../sign/keys.ts';
 import { formatBytes } from '../output.ts';
 import { intFlag, registryOptions, registryUsage, sessionFrom } from './registry-flags.ts';
 import { defineCommand } from './types.ts';
+import type { InventoryTool } from '../../bundle/format.ts';
+import { PINNED_HELM } from '../../tools/pinned-helm.ts';
+import { TOOL_PLATFORMS } from '../../tools/platforms.ts';
+
+/** `linux/amd64 (airlock, helm), linux/arm64 (airlock)` */
+function toolsLine(tools: readonly InventoryTool[]): string {
+  const by = new Map<string, string[]>();
+  for (const t of tools) by.set(t.platform, [...(by.get(t.platform) ?? []), t.name]);
+  return [...by].map(([p, names]) => `${p} (${names.join(', ')})`).join(', ');
+}
 
 export const packCommand = defineCommand({
   name: 'pack',
   summary: 'download every locked image and chart and write one verifiable bundle',
   usage: `Usage: airlock pack -o BUNDLE.tar [-f airlock.yaml] [--lock] [--cache DIR]
                    [--since BASE] [--split SIZE [--parity N]] [--sign NAME.key]
+                   [--with-tools [--tools-platform linux/amd64,linux/arm64] [--tools-helm PATH]]
 
 Downloads every image of airlock.lock (in parallel, verified, into a content-addressed cache that
 later packs reuse and that survives an interruption) and every locked chart (as a Helm OCI artifact,
@@ -34,6 +45,17 @@ Options:
                           \`airlock repair\` rebuilds any N lost or damaged volumes (Reed–Solomon)
   --sign NAME.key         sign the inventory (it pins every blob) with a key from \`airlock keygen\`
   --passphrase-file FILE  the key's passphrase (first line); else $${PASSPHRASE_ENV}
+  --with-tools            carry airlock itself for the other side: the executable for each tool
+                          platform (and the pinned helm ${PINNED_HELM.map((p) => `${p.version} for ${p.platform}`).join(', ')}) under
+                          airlock/tools/<os>-<arch>/, listed in the inventory (verify and the signature
+                          cover them). Also \`tools: true\` in airlock.yaml. The executables come from
+                          \`npm run build:exe\` (dist/) or $AIRLOCK_TOOLS_DIR; nothing is downloaded.
+                          Take one out with: tar -xf BUNDLE.tar airlock/tools/linux-amd64/airlock
+  --tools-platform P,...  the platforms to carry tools for (${TOOL_PLATFORMS.join(', ')}; comma-separated
+                          or repeated; implies --with-tools). Default: the spec's tools.platforms, else
+                          this machine's
+  --tools-helm PATH       the pinned helm to carry (implies --with-tools; default: the first pinned one
+                          of $AIRLOCK_TOOLS_DIR/helm-<os>-<arch>, $AIRLOCK_HELM, helm on PATH, .tools/bin/helm)
 Packing replaces BUNDLE.tar and any volumes and recovery volumes an earlier pack left under its name.
 ${registryUsage}`,
   options: {
@@ -46,6 +68,9 @@ ${registryUsage}`,
     parity: { type: 'string' },
     sign: { type: 'string' },
     'passphrase-file': { type: 'string' },
+    'with-tools': { type: 'boolean' },
+    'tools-platform': { type: 'string', multiple: true },
+    'tools-helm': { type: 'string' },
     ...registryOptions,
   },
   async run({ values, out, signal }) {
@@ -61,6 +86,10 @@ ${registryUsage}`,
       parity: intFlag(values.parity),
       sign: values.sign as string | undefined,
       passphrase: passphraseFile !== undefined ? await readPassphrase(passphraseFile) : undefined,
+      // Left out unless given: the spec's `tools:` decides then.
+      withTools: values['with-tools'] === true ? true : undefined,
+      toolsPlatforms: values['tools-platform'] as string[] | undefined,
+      toolsHelm: values['tools-helm'] as string | undefined,
       session,
       signal,
       onEvent: (e) => {
@@ -96,6 +125,7 @@ ${registryUsage}`,
     if (result.cleaned.length > 0) {
       lines.push(`removed ${result.cleaned.length} temp file${result.cleaned.length === 1 ? '' : 's'} an interrupted pack had left: ${result.cleaned.map((f) => basename(f)).join(', ')}`);
     }
+    if (inv.tools) lines.push(`carries ${toolsLine(inv.tools)}: extract one with \`tar -xf ${basename(result.path)} ${inv.tools[0]!.path}\``);
     if (result.signature) lines.push(`signed with ${resolve(values.sign as string)} (${result.signature.algorithm}, key ${result.signature.key})`);
     lines.push(`inventory ${result.inventoryDigest}`);
     out.result(
@@ -113,6 +143,7 @@ ${registryUsage}`,
         ...(result.volumes ? { volumes: result.volumes } : {}),
         ...(result.delta ? { delta: result.delta } : {}),
         ...(result.signature ? { signature: result.signature } : {}),
+        ...(inv.tools ? { tools: inv.tools } : {}),
       },
       lines.join('\n'),
     );

@@ -32,6 +32,9 @@ Nothing is sent whole before it was checked against its digest (each blob hashed
 changed after packing is cut short, reported (warning BLOB_DAMAGED) and answered 404 from then on;
 a bundle missing a blob an image needs is refused at start (exit 5).
 
+Tools the bundles carry (pack --with-tools) are offered for download, checked like every blob:
+GET /tools/ lists them, GET /tools/linux-amd64/airlock sends one (curl -fo airlock URL).
+
 Writes are refused (405). An access log line per request goes to stderr (NDJSON with --json, with a
 blob-check line per blob checked).
 Each bundle served is recorded in the import history (\`airlock history\`).
@@ -63,9 +66,10 @@ Stops on SIGINT/SIGTERM: no new connections, requests in flight finish (up to 10
       },
     });
     try {
-      out.event({ type: 'listening', url: srv.url, address: srv.address, port: srv.port, tls: srv.tls, auth: srv.auth, bundles: positionals.map((p) => resolve(p)), images: srv.images });
+      out.event({ type: 'listening', url: srv.url, address: srv.address, port: srv.port, tls: srv.tls, auth: srv.auth, bundles: positionals.map((p) => resolve(p)), images: srv.images, tools: srv.tools });
       out.info(`serving ${srv.images.length} images from ${srv.bundles.length} bundle${srv.bundles.length === 1 ? '' : 's'}:`);
       for (const i of srv.images) out.info(`  ${i.served}  (${i.image})`);
+      if (srv.tools.length > 0) out.info(`offering the tools they carry:\n${srv.tools.map((t) => `  ${t.url}`).join('\n')}`);
       out.info(`listening on ${srv.url}${srv.address === '::' || srv.address === '0.0.0.0' ? ' (every address)' : ''}${srv.auth ? ', Basic auth required' : ''}`);
       await new Promise<void>((r) => (signal.aborted ? r() : signal.addEventListener('abort', () => r(), { once: true })));
       out.info('stopping: finishing requests in flight');

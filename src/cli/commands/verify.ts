@@ -58,7 +58,9 @@ Exit code 0 when the bundle is intact, ${ExitCode.integrity} when anything is wr
     out.result(
       { bundle: name, ok: report.ok, blobs: report.blobs, bytes: report.bytes, problems: report.problems, seconds: secs, ...extras(report) },
       [
-        report.ok ? `${name}: OK, ${report.blobs} blobs, ${formatBytes(report.bytes)} verified in ${secs.toFixed(1)}s` : `${name}: ${report.problems.length} problem(s)\n${lines.join('\n')}`,
+        report.ok
+          ? `${name}: OK, ${report.blobs} blobs${report.tools !== undefined ? `, ${report.tools} tool${report.tools === 1 ? '' : 's'}` : ''}, ${formatBytes(report.bytes)} verified in ${secs.toFixed(1)}s`
+          : `${name}: ${report.problems.length} problem(s)\n${lines.join('\n')}`,
         ...notes(report, values.key !== undefined),
       ].join('\n'),
     );
@@ -67,7 +69,7 @@ Exit code 0 when the bundle is intact, ${ExitCode.integrity} when anything is wr
 });
 
 function extras(r: VerifyReport): Record<string, unknown> {
-  return { ...(r.delta ? { delta: r.delta } : {}), ...(r.signature ? { signature: r.signature } : {}), ...(r.volumes ? { volumes: r.volumes } : {}) };
+  return { ...(r.tools !== undefined ? { tools: r.tools } : {}), ...(r.delta ? { delta: r.delta } : {}), ...(r.signature ? { signature: r.signature } : {}), ...(r.volumes ? { volumes: r.volumes } : {}) };
 }
 
 function notes(r: VerifyReport, keyGiven: boolean): string[] {
