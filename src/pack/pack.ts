@@ -42,7 +42,8 @@ import { parseToolPlatforms, runningPlatform, TOOL_PLATFORMS } from '../tools/pl
 export type PackEvent =
   | { type: 'phase'; phase: 'lock' | 'base' | 'download' | 'write' | 'parity'; total?: number; images?: { reference: string; size: number }[] }
   | CopyEvent
-  | { type: 'write-progress'; written: number; total: number };
+  | { type: 'write-progress'; written: number; total: number }
+  | { type: 'warning'; code: 'TOOL_HELM_MISSING'; message: string };
 
 export interface PackOptions {
   specPath: string;
@@ -175,7 +176,12 @@ async function toolsFor(spec: Spec, opts: PackOptions): Promise<ToolFile[]> {
     }
     platforms = [here];
   }
-  return await carriedTools({ platforms, helm: t.helm, signal: opts.signal });
+  return await carriedTools({
+    platforms,
+    helm: t.helm,
+    signal: opts.signal,
+    onHelmMissing: (platform, why) => opts.onEvent?.({ type: 'warning', code: 'TOOL_HELM_MISSING', message: `the bundle carries no helm for ${platform}: ${why}` }),
+  });
 }
 
 /** The lock to pack: locked now (and written) when asked, else read and checked against the spec. */

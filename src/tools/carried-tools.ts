@@ -1,7 +1,7 @@
 // Which files a bundle carries for `pack --with-tools`: for each platform asked for, the airlock
 // executable (executables.ts) and, where this repository pins one, helm (pinned-helm.ts). Every
 // platform must have its executable: a bundle that promises the tool and lacks it would be found
-// out only on the isolated side.
+// out only on the isolated side. A pinned helm not on this machine is left out, with a warning.
 import { NotFoundError } from '../core/errors.ts';
 import type { ToolFile } from '../bundle/tools.ts';
 import { toolExecutable } from './executables.ts';
@@ -14,6 +14,8 @@ export interface CarriedToolsOptions {
   helm?: string | undefined;
   env?: NodeJS.ProcessEnv | undefined;
   signal?: AbortSignal | undefined;
+  /** A pinned helm that is not on this machine (and none was named): the bundle carries none. */
+  onHelmMissing?: ((platform: string, why: string) => void) | undefined;
 }
 
 /** The files to carry, every platform's airlock executable first found; each platform without one is named. */
@@ -34,7 +36,14 @@ export async function carriedTools(opts: CarriedToolsOptions): Promise<ToolFile[
   }
   for (const platform of opts.platforms) {
     const pin = pinnedHelm(platform);
-    if (pin) out.push({ platform, name: 'helm', file: await findPinnedHelm(pin, { helm: opts.helm, env: opts.env, signal: opts.signal }) });
+    if (!pin) continue;
+    try {
+      out.push({ platform, name: 'helm', file: await findPinnedHelm(pin, { helm: opts.helm, env: opts.env, signal: opts.signal }) });
+    } catch (e) {
+      // A helm named for this must be there; otherwise airlock is what the other side needs most.
+      if (opts.helm !== undefined || !(e instanceof NotFoundError) || !opts.onHelmMissing) throw e;
+      opts.onHelmMissing(platform, e.message);
+    }
   }
   return out;
 }

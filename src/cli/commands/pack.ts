@@ -103,6 +103,7 @@ ${registryUsage}`,
           else if (e.phase === 'base') out.info(`reading the base ${values.since as string}`);
           else out.info('locking');
         } else if (e.type === 'write-progress') out.progress(e.written, e.total);
+        else if (e.type === 'warning') out.warning(e);
         else out.copy(e);
       },
     });
