@@ -62,9 +62,9 @@ async function checkout(): Promise<{ commit: string; dirty: boolean }> {
     }
   };
   const top = await git(['rev-parse', '--show-toplevel']);
-  if (top === undefined || (await realpath(top).catch(() => top)) !== (await realpath(root).catch(() => root)).replace(/\/$/, '')) return unknown;
+  if (top === undefined || (await realpath(top)) !== (await realpath(root))) return unknown;
   const commit = await git(['rev-parse', 'HEAD']);
   if (commit === undefined) return unknown;
-  const status = await git(['status', '--porcelain']);
-  return { commit, dirty: status === undefined || status !== '' };
+  // A status git cannot give counts as changes: "clean" is a claim.
+  return { commit, dirty: (await git(['status', '--porcelain'])) !== '' };
 }

@@ -4,7 +4,7 @@ import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ociArchitecture } from '../build-info.ts';
+import { runningPlatform } from '../build-info.ts';
 import { isExecutable } from '../util/executable.ts';
 
 /** The platforms there are executables for, and each one's file name (as in dist/). */
@@ -37,7 +37,7 @@ export async function toolExecutable(platform: string, opts: { distDir?: string 
   const file = Object.hasOwn(TOOL_EXECUTABLES, platform) ? TOOL_EXECUTABLES[platform] : undefined;
   if (file === undefined) return undefined;
   if (isExecutable()) {
-    if (platform === `${process.platform}/${ociArchitecture(process.arch)}`) return process.execPath;
+    if (platform === runningPlatform()) return process.execPath;
     const beside = join(opts.distDir ?? dirname(process.execPath), file);
     return (await isExecutableFile(beside)) ? beside : undefined;
   }
