@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what airlock's demo and tests need on a fresh Debian machine: the real peer components
-# from apt (only those missing) and Node 24 with the npm dependencies (npm ci).
+# from apt (only those missing), Node 24 with the npm dependencies (npm ci), the pinned helm and
+# the Node binaries the single executables are built on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -15,6 +16,9 @@ command -v ip >/dev/null              || need+=(iproute2)          # airlock san
 command -v nft >/dev/null             || need+=(nftables)          # airlock sandbox: egress recorder
 command -v unshare >/dev/null         || need+=(util-linux)        # private skopeo state in tests (unshare -U), setpriv
 command -v fincore >/dev/null         || need+=(util-linux-extra)  # page-cache checks of the blob cache's tests
+command -v qemu-aarch64-static >/dev/null || need+=(qemu-user-static)  # runs the arm64 executable in its tests
+[ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || need+=(libc6-arm64-cross)      # … with these as its sysroot
+[ -e /usr/aarch64-linux-gnu/lib/libstdc++.so.6 ]        || need+=(libstdc++6-arm64-cross)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   $SUDO apt-get update -qq
@@ -26,3 +30,4 @@ if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.pack
 fi
 bash scripts/install-helm.sh
 node_modules/.bin/node -e 'if (+process.versions.node.split(".")[0] < 24) { console.error("setup: node_modules/.bin/node is not Node 24"); process.exit(1) }'
+node_modules/.bin/node scripts/build-exe.ts --fetch-node   # the pinned Node binaries the executables are built on (.tools/node)

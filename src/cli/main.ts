@@ -7,7 +7,7 @@ import { fileErrorFromErrno } from '../util/file-error.ts';
 import { redactSecrets } from '../core/redact.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { Output } from './output.ts';
-import { commandNames, loadCommand, loadCommands, type Command } from './commands/index.ts';
+import { commandNames, commandSummaries, loadCommand, type Command } from './commands/index.ts';
 
 const GLOBAL_OPTIONS = {
   json: { type: 'boolean', default: false },
@@ -16,7 +16,7 @@ const GLOBAL_OPTIONS = {
 } as const satisfies ParseArgsConfig['options'];
 
 async function usage(): Promise<string> {
-  const commands = await loadCommands();
+  const commands = await commandSummaries();
   const width = Math.max(...commands.map((c) => c.name.length));
   return [
     `airlock ${TOOL_VERSION}: carry Kubernetes images into air-gapped networks, verifiably.`,
@@ -37,10 +37,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${await usage()}\n`);
     return name === undefined ? ExitCode.usage : ExitCode.ok;
   }
-  if (name === '--version' || name === 'version') {
-    process.stdout.write(`airlock ${TOOL_VERSION}\n`);
-    return ExitCode.ok;
-  }
+  if (name === '--version') return await main(['version', ...rest]);
   const command: Command | undefined = await loadCommand(name);
   // Output mode is needed before parsing (a parse error is reported in it); flags after `--` belong
   // to a wrapped command (airlock sandbox -- cmd --json), not to airlock.
@@ -94,6 +91,10 @@ function report(e: unknown, out: Output, signal: AbortSignal): number {
   return ExitCode.internal;
 }
 
+// Run as a script (`node src/cli/main.ts`). Not top-level await: the executable's bundle of this
+// module is CommonJS, which has none (src/cli/exe-main.ts is that entry).
 if (import.meta.main) {
-  process.exitCode = await main(process.argv.slice(2));
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
 }

@@ -13,6 +13,7 @@ import { delimiter, join, resolve } from 'node:path';
 import { UsageError } from '../core/errors.ts';
 import { formatTarget, parseTarget } from './mapping.ts';
 import { writeFileAtomic } from '../util/atomic-file.ts';
+import { isExecutable } from '../util/executable.ts';
 
 export const PLUGIN_NAME = 'airlock-postrender';
 
@@ -35,6 +36,8 @@ export function helmPluginsDir(env: NodeJS.ProcessEnv = process.env, platform: N
 
 /** How to run the airlock that is running now: Node and the entry script, or a single binary. */
 export function selfCommand(): PluginCommand {
+  // The executable (npm run build:exe) is the whole command; its argv[1] is itself, not a script.
+  if (isExecutable()) return { command: process.execPath, args: [] };
   const script = process.argv[1];
   if (script && /\.(m?js|ts)$/.test(script)) {
     let real = script;

@@ -20,9 +20,13 @@ export interface RunningServe {
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
-/** Start `airlock serve ARGS --json` and wait for its `listening` event (bounded). `env` goes over testEnv's. */
-export async function startServe(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunningServe> {
-  const child = spawn(process.execPath, [MAIN, 'serve', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: testEnv(opts.env) });
+/**
+ * Start `airlock serve ARGS --json` and wait for its `listening` event (bounded). `env` goes over
+ * testEnv's. `program`: another airlock (the single executable), run with exactly its `env`.
+ */
+export async function startServe(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; program?: { path: string; env: NodeJS.ProcessEnv; cwd?: string } } = {}): Promise<RunningServe> {
+  const [cmd, pre] = opts.program ? [opts.program.path, []] : [process.execPath, [MAIN]];
+  const child = spawn(cmd, [...pre, 'serve', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: opts.program?.env ?? testEnv(opts.env), ...(opts.program?.cwd ? { cwd: opts.program.cwd } : {}) });
   let stdout = '';
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => {

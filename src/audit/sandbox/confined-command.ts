@@ -10,9 +10,11 @@ import type { InitConfig, InitEvent, InitOrder } from './ns-init.ts';
 import type { SandboxTools } from './prerequisites.ts';
 import { SetupError } from './setup-error.ts';
 import { startProcess, type ExitStatus } from '../../util/run-process.ts';
+import { selfProcessArgs } from '../../util/executable.ts';
 
-// ns-init.ts beside this file in the sources, ns-init.js in the built package, as this module is.
-const INIT = fileURLToPath(new URL(`./ns-init${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
+// ns-init.ts beside this file in the sources, ns-init.js in the built package, as this module is;
+// the executable runs itself instead.
+const initScript = (): string => fileURLToPath(new URL(`./ns-init${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 const START_TIMEOUT_MS = 15_000;
 // After the kill order: how long ns-init may take to report before airlock pulls the namespace down.
 const KILL_WAIT_MS = 1_000;
@@ -77,8 +79,10 @@ export async function startConfinedCommand(o: ConfinedCommandOptions): Promise<C
     argv: [o.tools.setpriv, ...setprivArgs(KEPT_CAPABILITIES), '--', ...o.command],
     graceMs: o.graceMs,
   };
-  // --disable-sigusr1: SIGUSR1 would open node's inspector, and the command can signal its PID 1.
-  const child = startProcess(o.tools.ip, ['netns', 'exec', o.namespace, o.tools.unshare, '--pid', '--fork', '--mount-proc', '--kill-child', '--', process.execPath, '--disable-sigusr1', INIT, JSON.stringify(config)], {
+  // --disable-sigusr1: SIGUSR1 would open node's inspector, and the command can signal its PID 1
+  // (the executable has it built in).
+  const init = selfProcessArgs('ns-init', initScript, ['--disable-sigusr1']);
+  const child = startProcess(o.tools.ip, ['netns', 'exec', o.namespace, o.tools.unshare, '--pid', '--fork', '--mount-proc', '--kill-child', '--', process.execPath, ...init, JSON.stringify(config)], {
     stdio: ['inherit', o.stdout === 'stderr' ? 2 : 'inherit', 'inherit'],
     env: holdNodeOptions(o.env),
     cwd: o.cwd,

@@ -1,9 +1,10 @@
 // The sandbox's helper process, started inside the sandbox namespace by `ip netns exec … node
-// ns-helper.ts CONFIG`: the DNS sink on 127.0.0.1:53 (UDP and TCP) and one TCP listener per
-// --allow entry that forwards to a unix socket the parent serves in the host namespace (unix
-// sockets live in the filesystem, not in a network namespace: that is the only way out, and it
-// leads exactly where the user allowed). Events go to stdout as JSON lines; the helper exits when
-// its stdin closes, so it never outlives airlock.
+// ns-helper.ts CONFIG` (or the executable in its internal mode, src/util/executable.ts): the DNS
+// sink on 127.0.0.1:53 (UDP and TCP) and one TCP listener per --allow entry that forwards to a
+// unix socket the parent serves in the host namespace (unix sockets live in the filesystem, not in
+// a network namespace: that is the only way out, and it leads exactly where the user allowed).
+// Events go to stdout as JSON lines; the helper exits when its stdin closes, so it never outlives
+// airlock.
 import { createSocket } from 'node:dgram';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { buildResponse, parseQuery, typeName } from './dns-wire.ts';
@@ -31,8 +32,8 @@ function answerText(d: ReturnType<SinkAnswers['decide']>): string {
   return typeof d.answer === 'object' ? d.answer.a : d.answer.toUpperCase();
 }
 
-async function main(): Promise<void> {
-  const config = JSON.parse(process.argv[2] ?? '{}') as HelperConfig;
+async function main(configText: string | undefined): Promise<void> {
+  const config = JSON.parse(configText ?? '{}') as HelperConfig;
   const sink = new SinkAnswers(config.mode, new Map(config.allowedNames));
   const respond = (msg: Uint8Array, proto: 'udp' | 'tcp'): Uint8Array | undefined => {
     const q = parseQuery(msg);
@@ -103,7 +104,13 @@ function listen(server: Server, opts: { port: number; host: string; ipv6Only?: b
   });
 }
 
-main().catch((e: unknown) => {
-  emit({ t: 'error', message: (e as Error).message });
-  process.exit(1);
-});
+/** The helper process's whole life; `config` is the HelperConfig JSON its parent passed. */
+export function nsHelperMain(config: string | undefined): void {
+  main(config).catch((e: unknown) => {
+    emit({ t: 'error', message: (e as Error).message });
+    process.exit(1);
+  });
+}
+
+// Started as a script (the sources, dist/); the executable calls nsHelperMain (src/cli/exe-main.ts).
+if (import.meta.main) nsHelperMain(process.argv[2]);

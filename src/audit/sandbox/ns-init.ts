@@ -1,5 +1,6 @@
 // The sandboxed command's first process, started by airlock as
 //   ip netns exec NS unshare --pid --fork --mount-proc --kill-child node ns-init.ts CONFIG
+// (or the executable in its internal mode, src/util/executable.ts)
 // so it is PID 1 of a PID namespace of its own, with a /proc of that namespace. It makes /proc/sys
 // and /sys read-only, starts the command through setpriv (capabilities dropped, no_new_privs) and
 // tells airlock over a unix socket when the command started and how it ended.
@@ -68,8 +69,8 @@ async function sweep(graceMs: number): Promise<void> {
 
 let control: Socket | undefined;
 
-async function main(): Promise<void> {
-  const config = JSON.parse(process.argv[2] ?? '{}') as InitConfig;
+async function main(configText: string | undefined): Promise<void> {
+  const config = JSON.parse(configText ?? '{}') as InitConfig;
   const socket = connect(config.control);
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);
@@ -112,7 +113,12 @@ async function main(): Promise<void> {
   socket.end(() => process.exit(0));
 }
 
-main().catch((e: unknown) => {
+/** The first process's whole life; `config` is the InitConfig JSON airlock passed. */
+export function nsInitMain(config: string | undefined): void {
+  main(config).catch(onFailure);
+}
+
+function onFailure(e: unknown): void {
   const message = (e as Error).message;
   // The command never ran: airlock turns this into its error.
   if (control && !control.destroyed) {
@@ -122,4 +128,7 @@ main().catch((e: unknown) => {
     process.stderr.write(`airlock sandbox: ${message}\n`);
     process.exit(SETUP_FAILED);
   }
-});
+}
+
+// Started as a script (the sources, dist/); the executable calls nsInitMain (src/cli/exe-main.ts).
+if (import.meta.main) nsInitMain(process.argv[2]);

@@ -32,10 +32,11 @@ import { checkPrerequisites, type SandboxTools } from './prerequisites.ts';
 import { SetupError } from './setup-error.ts';
 import { allowAddress, type DnsMode } from './sink-answers.ts';
 import { findExecutable, runProcess, runProcessSync, startProcess, type RunningProcess } from '../../util/run-process.ts';
+import { selfProcessArgs } from '../../util/executable.ts';
 
 // The helper runs as its own script: ns-helper.ts beside this file in the sources, ns-helper.js in
-// the built package (dist/), whichever this module itself is.
-const HELPER = fileURLToPath(new URL(`./ns-helper${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
+// the built package (dist/), whichever this module itself is; the executable runs itself instead.
+const helperScript = (): string => fileURLToPath(new URL(`./ns-helper${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 export const SANDBOX_ADDRESS = '169.254.0.1';
 /** The far end of the sandbox's only link, in the sink namespace: what a probe may aim at. */
 export const SINK_ADDRESS = '169.254.0.2';
@@ -228,7 +229,7 @@ class Sandbox {
     };
     // Its own process group: a Ctrl-C at the terminal must not stop the recorder before the report.
     // It reads what the command sends it, so it keeps only the capability to bind port 53.
-    const helper = startProcess(this.#tools.ip, ['netns', 'exec', this.ns, this.#tools.setpriv, ...setprivArgs(HELPER_CAPABILITIES), '--', process.execPath, HELPER, JSON.stringify(config)], {
+    const helper = startProcess(this.#tools.ip, ['netns', 'exec', this.ns, this.#tools.setpriv, ...setprivArgs(HELPER_CAPABILITIES), '--', process.execPath, ...selfProcessArgs('ns-helper', helperScript), JSON.stringify(config)], {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: holdNodeOptions(process.env),
       ownGroup: true,

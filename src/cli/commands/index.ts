@@ -24,6 +24,7 @@ const loaders = {
   keygen: async () => (await import('./keygen.ts')).keygenCommand,
   repair: async () => (await import('./repair.ts')).repairCommand,
   history: async () => (await import('./history.ts')).historyCommand,
+  version: async () => (await import('./version.ts')).versionCommand,
 } satisfies Record<string, () => Promise<Command>>;
 
 /** Every command's name, in the order `airlock --help` lists them. */
@@ -37,4 +38,15 @@ export async function loadCommand(name: string): Promise<Command | undefined> {
 /** Every command, in table order. */
 export async function loadCommands(): Promise<Command[]> {
   return await Promise.all(Object.values(loaders).map((load) => load()));
+}
+
+// The executable's bundler (scripts/build-exe.ts) records every command's summary here, so its
+// `airlock --help` needs not load every module of the bundle (most of its start-up); the sources
+// load the commands.
+declare const AIRLOCK_COMMAND_SUMMARIES: { name: string; summary: string }[] | undefined;
+
+/** Every command's name and summary, in table order (what `airlock --help` lists). */
+export async function commandSummaries(): Promise<{ name: string; summary: string }[]> {
+  if (typeof AIRLOCK_COMMAND_SUMMARIES !== 'undefined') return AIRLOCK_COMMAND_SUMMARIES;
+  return (await loadCommands()).map((c) => ({ name: c.name, summary: c.summary }));
 }
