@@ -237,6 +237,32 @@ describe('the single executables', () => {
     });
   });
 
+  test('the bundle carries the tool: pack --with-tools from the executable, tar -xf it, run it; a flipped byte of it is named', async () => {
+    const out = join(work, 'carry');
+    await mkdir(out);
+    // The executable carries itself for its own platform and the arm64 one from the build folder.
+    const pack = await exe(['pack', '--lock', '-f', join(work, 'small', 'airlock.yaml'), '-o', join(out, 'b.tar'), '--with-tools', '--tools-platform', 'linux/amd64,linux/arm64', '--tools-helm', helmPath(), '--json'], { AIRLOCK_TOOLS_DIR: out1 });
+    assert.equal(pack.code, 0, pack.stderr);
+    const tools = resultLine((await exe(['inspect', join(out, 'b.tar'), '--json'])).stdout).tools as { path: string; sha256: string }[];
+    assert.deepEqual(tools.map((t) => t.path), ['airlock/tools/linux-amd64/airlock', 'airlock/tools/linux-amd64/helm', 'airlock/tools/linux-arm64/airlock']);
+    // On the other side, with nothing installed: tar, then the tool itself.
+    execFileSync('tar', ['-xf', 'b.tar', 'airlock/tools/linux-amd64/airlock'], { cwd: out });
+    const carried = join(out, 'airlock', 'tools', 'linux-amd64', 'airlock');
+    assert.equal(await sha256(carried), sums1['airlock-linux-amd64'], 'the carried executable is the one built');
+    const verified = text(await runBounded(carried, ['verify', join(out, 'b.tar')], { cwd: out, env: { HOME: home }, timeoutMs: 120_000, install: 'npm run build:exe' }));
+    assert.equal(verified.code, 0, verified.stderr + verified.stdout);
+    assert.match(verified.stdout, /b\.tar: OK/);
+    const bytes = await readFile(join(out, 'b.tar'));
+    // The entry's tar header (the path also stands in the inventory): the one on a 512-byte boundary.
+    let at = bytes.indexOf('airlock/tools/linux-arm64/airlock');
+    while (at % 512 !== 0) at = bytes.indexOf('airlock/tools/linux-arm64/airlock', at + 1);
+    bytes[at + 512 + 1000]! ^= 0xff;
+    await writeFile(join(out, 'bad.tar'), bytes);
+    const bad = await exe(['verify', join(out, 'bad.tar')]);
+    assert.equal(bad.code, 5, bad.stderr + bad.stdout);
+    assert.match(bad.stdout, /airlock\/tools\/linux-arm64\/airlock: digest mismatch/);
+  });
+
   test('helm post-renders through the plugin the executable installs', async () => {
     const helmEnv = { HOME: home, HELM_PLUGINS: join(work, 'plugins'), HELM_DATA_HOME: join(work, 'helm-data'), HELM_CONFIG_HOME: join(work, 'helm-config'), HELM_CACHE_HOME: join(work, 'helm-cache') };
     const inst = await exe(['helm-plugin', 'install', '--plugins-dir', helmEnv.HELM_PLUGINS, '--json']);
