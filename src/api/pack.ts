@@ -16,6 +16,8 @@ export interface PackOptions extends BaseOptions, EventOptions<PackEvent> {
   lockFile?: string | undefined;
   /** Lock first (and write the lock) instead of failing when it is missing or does not match the spec. */
   relock?: boolean | undefined;
+  /** These platforms (`linux/amd64`; comma-separated or one each) instead of the spec's `platforms:` (as `lock` was given them). */
+  platforms?: string | readonly string[] | undefined;
   /**
    * Pack a delta: only the blobs this base lacks. The previous bundle (its file, or volumes) or the
    * lock it was packed from.
@@ -60,6 +62,7 @@ export async function pack(output: string, options: PackOptions = {}): Promise<P
       open: (ref) => session.repository(ref),
       http: session.chartHttp,
       relock: options.relock === true,
+      platforms: typeof options.platforms === 'string' ? [options.platforms] : options.platforms,
       since: options.since,
       split,
       sign,

@@ -6,6 +6,7 @@ import { formatTarget, parseTarget } from '../rewrite/mapping.ts';
 import { loadVerifyingKey } from '../sign/keys.ts';
 import { sinkOf, type PushEvent } from './events.ts';
 import { recordImport, type HistoryOptions } from './history-record.ts';
+import type { PushedIndex } from '../history/history.ts';
 import type { BaseOptions, EventOptions } from './options.ts';
 import { withSession } from './session.ts';
 
@@ -59,6 +60,7 @@ export async function push(bundle: string | readonly string[], target: string, o
           delta: result.delta?.base,
           target: formatTarget(to),
           images: result.images.length,
+          indexes: pushedIndexes(result.images),
         },
       ],
       options,
@@ -66,4 +68,10 @@ export async function push(bundle: string | readonly string[], target: string, o
     );
     return { ...result, target: formatTarget(to) };
   });
+}
+
+/** What post-render and rewrite need to know later: which index each reduced image's tag holds. */
+function pushedIndexes(images: readonly PushedImage[]): PushedIndex[] | undefined {
+  const out = images.filter((i) => i.index).map((i) => ({ image: i.source, target: i.target, original: i.index!.original, reduced: i.index!.reduced, kept: i.index!.kept }));
+  return out.length > 0 ? out : undefined;
 }

@@ -3,11 +3,12 @@ import { resolve } from 'node:path';
 import { rewriteChart, type RewriteResult } from '../rewrite/rewrite.ts';
 import { writeFileAtomic } from '../util/atomic-file.ts';
 import { renderSettings, type BaseOptions, type RenderOptions } from './options.ts';
+import { targetWithDigests, type DigestMapping, type PinnedDigestOptions } from './pinned-digests.ts';
 
 export type { RewriteResult };
 export type { ImagePlace, ImageStatus, NotRedirected, OverlayValue, RewrittenImage } from '../rewrite/rewrite.ts';
 
-export interface RewriteOptions extends BaseOptions, Omit<RenderOptions, 'kubectl'> {
+export interface RewriteOptions extends BaseOptions, Omit<RenderOptions, 'kubectl'>, PinnedDigestOptions {
   /** Write the overlay (YAML) to this file too, atomically. */
   output?: string | undefined;
 }
@@ -15,6 +16,8 @@ export interface RewriteOptions extends BaseOptions, Omit<RenderOptions, 'kubect
 export interface RewriteReport extends RewriteResult {
   /** The overlay file written (absolute), when `output` was given. */
   file?: string;
+  /** With a bundle or lock: each image whose index it carries reduced, and whether pins to its upstream digest are mapped. */
+  digests?: DigestMapping[];
 }
 
 /**
@@ -23,7 +26,9 @@ export interface RewriteReport extends RewriteResult {
  * `notRedirected` lists what values cannot redirect (the post-renderer's job).
  */
 export async function rewrite(chart: string, registry: string, options: RewriteOptions = {}): Promise<RewriteReport> {
-  const result = await rewriteChart({ chart, registry, ...renderSettings(options) });
+  const { target, digests } = await targetWithDigests(registry, options);
+  const rewritten = await rewriteChart({ chart, registry: target, ...renderSettings(options) });
+  const result = digests ? { ...rewritten, digests } : rewritten;
   if (options.output === undefined) return result;
   const file = resolve(options.output);
   await writeFileAtomic(file, result.overlayText, { signal: options.signal });

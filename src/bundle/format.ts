@@ -107,6 +107,19 @@ export interface InventoryImage {
   platforms: InventoryPlatform[];
   /** Sum of the sizes of the unique blobs (manifests included) this image is made of. */
   totalSize: number;
+  /**
+   * Present when `digest` is an index reduced to the spec's platforms: the upstream index it was
+   * cut from (same media type), carried as a blob so a pin to its digest still resolves (serve,
+   * export; push offers it first). Never walked: the platforms it lists beyond the reduced
+   * index's are absent. Its size counts in totalSize.
+   */
+  original?: InventoryOriginal;
+}
+
+/** The upstream index of an image whose index the bundle carries reduced. */
+export interface InventoryOriginal {
+  digest: Digest;
+  size: number;
 }
 
 export interface InventoryBlob {
@@ -278,6 +291,10 @@ export function parseInventory(doc: unknown, what: string): Inventory {
     if (typeof img.mediaType !== 'string') throw fail(what, `${w} has no mediaType`);
     if (!isSize(img.size) || !isSize(img.totalSize)) throw fail(what, `${w} has no valid size or totalSize`);
     if (!Array.isArray(img.platforms)) throw fail(what, `${w} has no platforms list`);
+    if (img.original !== undefined) {
+      const o = img.original;
+      if (!isObject(o) || typeof o.digest !== 'string' || !isDigest(o.digest) || !isSize(o.size)) throw fail(what, `${w}.original needs digest and size`);
+    }
     img.platforms.forEach((p: unknown, j) => {
       if (!isObject(p) || typeof p.platform !== 'string' || typeof p.digest !== 'string' || !isDigest(p.digest)) {
         throw fail(what, `${w}.platforms[${j}] needs platform and digest`);

@@ -30,6 +30,8 @@ export interface BundleSummaryImage {
   size: number;
   /** Size of the root manifest or index document. */
   manifestSize: number;
+  /** `digest` is an index reduced to the bundle's platforms: the upstream index it was cut from, carried too. */
+  original?: Digest;
 }
 
 /** A Helm chart in the bundle (an artifact whose config is a helm chart config). */
@@ -145,6 +147,7 @@ export async function inspectBundle(spec: string | readonly string[]): Promise<B
         platforms: [...new Set(i.platforms.map((p) => p.platform))],
         size: i.totalSize,
         manifestSize: i.size,
+        ...(i.original ? { original: i.original.digest } : {}),
       })),
       charts: inventory.images
         .filter((i) => charts.has(i.reference))

@@ -30,6 +30,11 @@ export interface BundleImageInput {
   root: Descriptor;
   /** Where this image's content comes from, when not from the bundle's one source (pack: its registry). */
   source?: ReadOnlyStorage | undefined;
+  /**
+   * `root` is an index reduced to some platforms: the upstream index it was cut from, carried as a
+   * blob of the image (read from the source, never walked; see InventoryImage.original).
+   */
+  original?: Descriptor | undefined;
 }
 
 /** What a delta is packed against: the base bundle's identity and every blob it holds (or relies on). */
@@ -197,6 +202,7 @@ async function planImage(img: BundleImageInput, src: CachedStorage, shared: Plan
       const p = await configPlatform(src, root.parsed.value.config, img.reference, signal);
       if (p) platforms.push({ platform: p, digest: img.root.digest });
     }
+    if (img.original) await planOriginal(img, img.original, src, shared, mine);
   } catch (e) {
     // A manifest or config the source lacks: say which image needs it.
     const notFound = e instanceof NotFoundError || (e as { status?: number }).status === 404;
@@ -213,7 +219,31 @@ async function planImage(img: BundleImageInput, src: CachedStorage, shared: Plan
     size: img.root.size,
     platforms: dedupePlatforms(platforms),
     totalSize: [...mine.values()].reduce((a, d) => a + d.size, 0),
+    ...(img.original ? { original: { digest: img.original.digest, size: img.original.size } } : {}),
   };
+}
+
+/**
+ * The upstream index of a reduced one: read (verified) from the source and carried like the image's
+ * other manifests, written from memory; not walked, since the platforms only it lists are absent.
+ */
+async function planOriginal(img: BundleImageInput, original: Descriptor, src: CachedStorage, shared: PlanShared, mine: Map<string, Descriptor>): Promise<void> {
+  if (!isManifestIndex(original) || original.mediaType !== img.root.mediaType || original.digest === img.root.digest) {
+    throw new IntegrityError(`${img.reference}: the original index ${original.digest} must be an index of the reduced one's media type (${img.root.mediaType})`, { code: 'BUNDLE_INCONSISTENT' });
+  }
+  const bytes = await src.bytes(original, { signal: shared.opts.signal, what: `original index ${original.digest} of ${img.reference}` });
+  const desc: Descriptor = { mediaType: original.mediaType, digest: original.digest, size: original.size };
+  const seen = mine.get(desc.digest);
+  if (seen && seen.size !== desc.size) throw sizeConflict(desc, seen, img.reference);
+  mine.set(desc.digest, desc);
+  const known = shared.blobs.get(desc.digest);
+  if (known) {
+    if (known.desc.size !== desc.size) throw sizeConflict(desc, known.desc, img.reference);
+    known.images.add(img.reference);
+  } else {
+    shared.blobs.set(desc.digest, { desc, mediaType: desc.mediaType, images: new Set([img.reference]) });
+  }
+  shared.manifests.set(desc.digest, bytes);
 }
 
 function isManifestIndex(d: Descriptor): boolean {

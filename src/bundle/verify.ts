@@ -23,7 +23,8 @@
 // Split bundles are checked volume by volume first (volume-check.ts), then as one tar.
 import { basename } from 'node:path';
 import { Readable } from 'node:stream';
-import { isDigest, digestAlgorithm, type Digest } from '../core/digest.ts';
+import { isDigest, digestAlgorithm, digestOf, type Digest } from '../core/digest.ts';
+import { isReductionOf } from '../core/index-reduction.ts';
 import { AirlockError, throwIfAborted } from '../core/errors.ts';
 import { isManifestDescriptor, MAX_MANIFEST_BYTES, type Descriptor } from '../core/manifest.ts';
 import { mapLimit } from '../util/limiter.ts';
@@ -188,6 +189,7 @@ async function verifyOpen(bundle: Bundle, opts: VerifyBundleOptions & { key?: Ve
   // Image graphs: every manifest's children present.
   const manifests = new ManifestCache();
   const graph = await walkImages(bundle, roots, blobEntries, relied, manifests, signal);
+  await checkOriginals(bundle, graph, blobEntries, problems, signal);
   checkGraph(graph, inv, blobEntries, relied, problems);
   checkReliedManifests(relied, problems);
   const delta = inv.delta ? await checkDelta(inv.delta, opts, problems, signal) : undefined;
@@ -500,7 +502,7 @@ async function checkDerived(bundle: Bundle, manifests: ManifestCache, problems: 
   const inv = bundle.inventory;
   let plan: Awaited<ReturnType<typeof planBundle>>;
   try {
-    plan = await planBundle(bundle.images(), bundle, {
+    plan = await planBundle(withOriginals(bundle), bundle, {
       signal,
       manifests,
       concurrency: 8,
@@ -525,6 +527,60 @@ async function checkDerived(bundle: Bundle, manifests: ManifestCache, problems: 
   const inventory = Buffer.from(canonicalJson(plan.inventory, true));
   if (!inventory.equals(bundle.inventoryBytes)) {
     problems.push({ entry: INVENTORY_PATH, images: [], message: `not what airlock derives from index.json, the manifests and the lock: ${differences(JSON.parse(bundle.inventoryBytes.toString('utf8')), plan.inventory).join('; ')}` });
+  }
+}
+
+/** The images of index.json, each with the original index its inventory entry lists (the planner carries it too). */
+function withOriginals(bundle: Bundle): { reference: string; root: Descriptor; original?: Descriptor }[] {
+  const originals = new Map(bundle.inventory.images.filter((i) => i.original).map((i) => [i.reference, i.original!]));
+  return bundle.images().map((img) => {
+    const o = originals.get(img.reference);
+    return o ? { ...img, original: { mediaType: img.root.mediaType, digest: o.digest, size: o.size } } : img;
+  });
+}
+
+/**
+ * The upstream index of each reduced one (InventoryImage.original): carried with its size, used by
+ * its image (its size counts in the image's), and the very index the reduced one was cut from —
+ * cut down to the children the reduced index lists, it gives the reduced index byte for byte.
+ */
+async function checkOriginals(bundle: Bundle, graph: GraphResult, blobs: ReadonlyMap<Digest, BundleEntry>, problems: VerifyProblem[], signal: AbortSignal | undefined): Promise<void> {
+  const roots = new Map(bundle.images().map((i) => [i.reference, i.root]));
+  for (const img of bundle.inventory.images) {
+    const o = img.original;
+    if (!o) continue;
+    throwIfAborted(signal);
+    const ref = img.reference;
+    let users = graph.usedBy.get(o.digest);
+    if (!users) graph.usedBy.set(o.digest, (users = new Set()));
+    if (!users.has(ref) && graph.totalSizes.has(ref)) graph.totalSizes.set(ref, graph.totalSizes.get(ref)! + o.size);
+    users.add(ref);
+    const e = blobs.get(o.digest);
+    if (!e) {
+      problems.push({ digest: o.digest, entry: blobPath(o.digest), images: [ref], message: `missing: the inventory lists it as the original index of ${ref} (${o.size} bytes), the bundle does not carry it` });
+      continue;
+    }
+    if (e.size !== o.size) {
+      problems.push({ digest: o.digest, entry: blobPath(o.digest), images: [ref], message: `size mismatch: ${e.size} bytes in the bundle, the inventory lists the original index of ${ref} as ${o.size}` });
+      continue;
+    }
+    const root = roots.get(ref);
+    if (!root || root.size > MAX_MANIFEST_BYTES || o.size > MAX_MANIFEST_BYTES || !blobs.has(root.digest)) continue;
+    let original: Buffer;
+    let reduced: Buffer;
+    try {
+      original = await bundle.readEntry(blobPath(o.digest), MAX_MANIFEST_BYTES);
+      reduced = await bundle.readEntry(blobPath(root.digest), MAX_MANIFEST_BYTES);
+    } catch (e) {
+      throwIfAborted(signal);
+      if (!(e instanceof AirlockError)) throw e;
+      continue; // an entry that cannot be read is named by the hashing
+    }
+    // Bytes that do not match their digests are named by the hashing; only sound ones are compared.
+    if (digestOf(original, digestAlgorithm(o.digest)) !== o.digest || digestOf(reduced, digestAlgorithm(root.digest)) !== root.digest) continue;
+    if (!isReductionOf(original, reduced)) {
+      problems.push({ digest: o.digest, entry: blobPath(o.digest), images: [ref], message: `not the index ${root.digest} of ${ref} was reduced from: cut down to the platforms that one lists, it does not give it` });
+    }
   }
 }
 

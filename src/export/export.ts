@@ -44,6 +44,11 @@ export interface ExportResult {
   files: ExportedFile[];
   /** Artifacts left out: not container images (charts, SBOMs, signatures), which nodes cannot import. */
   skipped: string[];
+  /**
+   * Images named by their upstream index, which lists platforms the bundle does not carry: `ctr
+   * images import` takes them for the node's platform (or --platform), not with --all-platforms.
+   */
+  partial: string[];
 }
 
 const NAME_MAX = 200;
@@ -104,7 +109,7 @@ export async function exportImages(opts: ExportOptions): Promise<ExportResult> {
       });
       const files: ExportedFile[] = staged.map(({ archive, images }) => ({ path: archive.file.path, images, size: archive.size }));
       for (const f of files) opts.onEvent?.({ type: 'file-done', file: f.path, images: f.images, size: f.size });
-      return { dir, format: opts.format, files, skipped };
+      return { dir, format: opts.format, files, skipped, partial: runnable.filter((i) => i.original).map((i) => i.name) };
     } catch (e) {
       await discardAll(staged.map((s) => s.archive.file));
       if (created !== undefined) await removeEmptyDirs(dir, created);

@@ -66,8 +66,10 @@ export async function stageOciArchive(set: BundleSet, images: readonly SetImage[
   const index = {
     schemaVersion: 2,
     mediaType: MediaType.ociIndex,
+    // A reduced index is named by the upstream one, so the import keeps the upstream digest
+    // (`ctr images import` for this platform or --platform; not --all-platforms: the others are absent).
     manifests: images.map((img) => ({
-      ...img.root,
+      ...(img.original ?? img.root),
       annotations: { ...img.root.annotations, [CONTAINERD_NAME_ANNOTATION]: img.name, [REF_NAME_ANNOTATION]: img.name },
     })),
   };

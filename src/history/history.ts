@@ -33,6 +33,23 @@ export interface HistoryRecord {
   /** `registry/prefix` for push, the URL for serve. */
   target: string;
   images: number;
+  /**
+   * push of images whose index the bundle carries reduced to some platforms: for each, which index
+   * the registry holds under its tag. `reduced`: it refused the upstream index, so references
+   * pinned to `original` must be mapped to `reduced` (post-render and rewrite read this).
+   */
+  indexes?: PushedIndex[] | undefined;
+}
+
+/** One reduced index pushed: the upstream digest charts pin, the reduced one, and which the tag holds. */
+export interface PushedIndex {
+  /** The image as the bundle names it. */
+  image: string;
+  /** Where it was pushed (`R/P/path:tag`). */
+  target: string;
+  original: string;
+  reduced: string;
+  kept: 'original' | 'reduced';
 }
 
 export interface HistoryEntry extends HistoryRecord {
@@ -71,6 +88,7 @@ async function appendLocked(path: string, record: HistoryRecord, now: Date | und
     const entry: HistoryEntry = { time: (now ?? new Date()).toISOString(), ...record, prev };
     if (entry.delta === undefined) delete entry.delta;
     if (entry.claimedKey === undefined) delete entry.claimedKey;
+    if (entry.indexes === undefined) delete entry.indexes;
     await fh.write(`${JSON.stringify(entry)}\n`);
     await fh.sync();
     return entry;

@@ -1,6 +1,7 @@
 // lock: resolve every image of the spec to a digest, choose the platforms, and record sizes.
 import { NotFoundError, IntegrityError, throwIfAborted } from '../core/errors.ts';
 import { digestOf } from '../core/digest.ts';
+import { reduceIndex } from '../core/index-reduction.ts';
 import { parseManifest, type Descriptor } from '../core/manifest.ts';
 import { ManifestCache, walkGraph } from '../content/graph.ts';
 import { formatPlatform, platformMatches } from '../core/platform.ts';
@@ -30,6 +31,8 @@ export interface LockOptions {
   signal?: AbortSignal | undefined;
   onImage?: (image: LockedImage) => void;
   onChart?: (chart: LockedChart) => void;
+  /** Told for each image whose index the spec's platforms reduce (INDEX_REDUCED): its digest changes. */
+  onWarning?: (w: { code: 'INDEX_REDUCED'; message: string }) => void;
 }
 
 /** Resolve every image and chart in the spec. Fails on the first one that does not exist, naming it. */
@@ -95,11 +98,23 @@ async function lockImage(ref: Reference, spec: Spec, opts: LockOptions): Promise
     // The bundle carries the index reduced to the chosen platforms, not the upstream one.
     const reduced = reduceIndex(bytes, chosen);
     image.bundled = { digest: digestOf(reduced), size: reduced.length };
-    sizes.delete(descriptor.digest);
+    // The original index is carried too (serve and export answer for its digest): it counts.
     sizes.set(image.bundled.digest, image.bundled.size);
+    opts.onWarning?.({ code: 'INDEX_REDUCED', message: reducedIndexWarning(image, parsed.kind === 'index' ? parsed.value.manifests : []) });
   }
   image.totalSize = [...sizes.values()].reduce((a, b) => a + b, 0);
   return image;
+}
+
+/** What a pin to the upstream digest of a reduced index meets on the other side. */
+function reducedIndexWarning(image: LockedImage, children: readonly Descriptor[]): string {
+  const listed = new Set(children.filter((c) => c.platform && !(c.platform.os === 'unknown' && c.platform.architecture === 'unknown')).map((c) => formatPlatform(c.platform!)));
+  const kept = [...new Set((image.platforms ?? []).map((p) => p.platform))].join(', ');
+  return (
+    `${image.reference}: the index lists ${listed.size} platform${listed.size === 1 ? '' : 's'}, the bundle carries ${kept} (reduced index ${image.bundled!.digest}); ` +
+    `references pinned to the upstream digest ${image.digest} resolve through airlock serve and export, and after push where the registry keeps the original index ` +
+    '(else post-render and rewrite with --bundle map them to the reduced one)'
+  );
 }
 
 function selectPlatforms(children: Descriptor[], spec: Spec): Descriptor[] {
@@ -108,12 +123,5 @@ function selectPlatforms(children: Descriptor[], spec: Spec): Descriptor[] {
   return children.filter((c) => c.platform !== undefined && wanted.some((w) => platformMatches(c.platform!, w)));
 }
 
-/**
- * The index with only the chosen manifests, every other field untouched. Deterministic for the
- * same upstream bytes, so lock and pack agree on its digest.
- */
-export function reduceIndex(indexBytes: Uint8Array, keep: ReadonlySet<string>): Buffer {
-  const doc = JSON.parse(Buffer.from(indexBytes).toString('utf8')) as { manifests: Descriptor[] };
-  doc.manifests = doc.manifests.filter((m) => keep.has(m.digest));
-  return Buffer.from(JSON.stringify(doc, null, 2) + '\n');
-}
+// Where pack and verify find it too (core: verify need not load the lock's registry code).
+export { reduceIndex };

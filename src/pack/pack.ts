@@ -24,7 +24,7 @@ import { copyGraph, type CopyEvent } from '../copy.ts';
 import type { OpenRepository } from '../lock/lock.ts';
 import { lockAndWrite, lockPathFor } from '../lock/lock-file.ts';
 import { diffLock, readLock, type Lock } from '../spec/lock.ts';
-import { loadSpec, type Spec } from '../spec/spec.ts';
+import { loadSpec, withPlatforms, type Spec } from '../spec/spec.ts';
 import { writeBundle, type WriteBundleResult } from '../bundle/write.ts';
 import type { BundleImageInput, DeltaBase } from '../bundle/plan.ts';
 import type { Inventory, SignatureInfo, VolumeLayout } from '../bundle/format.ts';
@@ -45,7 +45,7 @@ export type PackEvent =
   | { type: 'phase'; phase: 'lock' | 'base' | 'download' | 'write' | 'parity'; total?: number; images?: { reference: string; size: number }[] }
   | CopyEvent
   | { type: 'write-progress'; written: number; total: number }
-  | { type: 'warning'; code: 'TOOL_HELM_MISSING' | 'TARGET_COLLISION'; message: string };
+  | { type: 'warning'; code: 'TOOL_HELM_MISSING' | 'TARGET_COLLISION' | 'INDEX_REDUCED'; message: string };
 
 export interface PackOptions {
   specPath: string;
@@ -58,6 +58,8 @@ export interface PackOptions {
   http?: ChartHttpClient | undefined;
   /** Lock first (and write the lock) instead of failing when it is missing or stale. */
   relock?: boolean;
+  /** `--platform`: these platforms instead of the spec's (the lock must have been locked with them, or relock). */
+  platforms?: readonly string[] | undefined;
   /** Pack a delta against this base: a bundle (its file, volumes or shared name) or the lock it was packed from. */
   since?: string | undefined;
   /** Cut the bundle into volumes of `size` bytes, with `parity` recovery volumes. */
@@ -202,16 +204,16 @@ async function lockForPack(opts: PackOptions): Promise<{ spec: Spec; lock: Lock;
   const lockPath = opts.lockPath ?? lockPathFor(opts.specPath);
   if (opts.relock) {
     opts.onEvent?.({ type: 'phase', phase: 'lock' });
-    const { lock, text } = await lockAndWrite(opts.specPath, lockPath, opts);
-    return { spec: await loadSpec(opts.specPath), lock, lockText: text };
+    const { lock, text } = await lockAndWrite(opts.specPath, lockPath, { ...opts, onWarning: (w) => opts.onEvent?.({ type: 'warning', ...w }) });
+    return { spec: withPlatforms(await loadSpec(opts.specPath), opts.platforms), lock, lockText: text };
   }
-  const spec = await loadSpec(opts.specPath);
+  const spec = withPlatforms(await loadSpec(opts.specPath), opts.platforms);
   const { lock, text } = await readLock(lockPath);
   const diff = diffLock(spec, lock);
   if (diff.length > 0) {
     throw new UsageError(`${lockPath} does not match ${opts.specPath}:\n  ${diff.join('\n  ')}`, {
       code: 'LOCK_STALE',
-      hint: 'run `airlock lock` to update it, or pack with relock to lock and pack in one step',
+      hint: `run \`airlock lock\` to update it, or pack with relock to lock and pack in one step${diff.some((d) => d.startsWith('platforms are')) ? ' (a lock made with --platform is packed with the same --platform)' : ''}`,
     });
   }
   return { spec, lock, lockText: text };
@@ -288,7 +290,7 @@ async function packVolumes(write: WriteInput, split: NonNullable<PackOptions['sp
   let phase: 'write' | 'parity' = 'write';
   return await writeBundle({
     ...write,
-    images: write.images.map(({ reference, root }) => ({ reference, root })),
+    images: write.images.map(({ reference, root, original }) => ({ reference, root, ...(original ? { original } : {}) })),
     source: store,
     split,
     onProgress: (p) => {

@@ -99,7 +99,8 @@ export async function bundleInputs(lock: Lock, ctx: InputContext): Promise<Bundl
   for (const img of lock.images) {
     const source = through(ctx.open(parseReference(img.reference)));
     const root: Descriptor = { mediaType: img.mediaType, digest: img.digest, size: img.size };
-    inputs.push({ reference: bundleName(img.reference), root: img.bundled ? await storeReducedIndex(source, img, root, ctx.signal) : root, source });
+    // A reduced index carries the upstream one beside it: pins to its digest keep resolving.
+    inputs.push({ reference: bundleName(img.reference), root: img.bundled ? await storeReducedIndex(source, img, root, ctx.signal) : root, source, ...(img.bundled ? { original: root } : {}) });
   }
   const charts = lock.charts ?? [];
   if (charts.length === 0) return inputs;

@@ -10,18 +10,19 @@
 // — else the error lists every missing blob and nothing is sent. A split bundle is read in place.
 // Blobs are read verified (bundle.fetchForUpload): one whose bytes do not match its digest fails
 // its upload before the registry commits it (exit 5, naming the blob and the images using it).
-import type { Readable } from 'node:stream';
-import { NotFoundError, IntegrityError } from '../core/errors.ts';
+import { Readable } from 'node:stream';
+import { NotFoundError, IntegrityError, RegistryError } from '../core/errors.ts';
 import { formatReference, parseReference, type Reference } from '../core/reference.ts';
-import { isManifestDescriptor, type Descriptor } from '../core/manifest.ts';
-import { isMounter, type ReadOnlyStorage, type Storage, type TagResolver } from '../content/types.ts';
+import { isManifestDescriptor, MAX_MANIFEST_BYTES, type Descriptor } from '../core/manifest.ts';
+import { isMounter, isReferencePusher, type ReadOnlyStorage, type Storage, type TagResolver } from '../content/types.ts';
+import { readAllLimited } from '../content/verify-stream.ts';
 // The bundle's modules one by one, not its index: that one loads the writer, parity and more.
 import { openBundle, type Bundle } from '../bundle/read.ts';
-import { findMissingBlobs, incompleteError } from '../bundle/completeness.ts';
+import { findMissingBlobs, incompleteError, type MissingBlob } from '../bundle/completeness.ts';
 import { signatureStatus, type SignatureStatus } from '../bundle/sign.ts';
 import type { InventoryBlob } from '../bundle/format.ts';
 import type { VerifyingKey } from '../sign/keys.ts';
-import { copyGraph, type CopyEvent, type SiblingUploads } from '../copy.ts';
+import { blame, copyGraph, type CopyEvent, type SiblingUploads } from '../copy.ts';
 import { mapAll, type Target } from '../rewrite/mapping.ts';
 import { Limiter, mapLimit } from '../util/limiter.ts';
 // Not helm/artifact.ts: that one builds chart manifests and loads yaml and semver to do it.
@@ -39,7 +40,7 @@ export interface PushOptions {
   open: OpenTarget;
   concurrency?: number;
   signal?: AbortSignal | undefined;
-  onEvent?: (e: CopyEvent | { type: 'image-done'; image: string; target: string; digest: string }) => void;
+  onEvent?: (e: CopyEvent | { type: 'image-done'; image: string; target: string; digest: string } | { type: 'warning'; code: 'INDEX_ORIGINAL_REFUSED'; message: string }) => void;
   /** The bundle is open and checked, nothing sent yet: what it holds (to announce what will be pushed). */
   onChecked?: ((bundle: Bundle) => void) | undefined;
 }
@@ -52,6 +53,13 @@ export interface PushedImage {
   digest: string;
   blobs: { copied: number; exists: number; mounted: number };
   bytes: number;
+  /**
+   * The bundle carries this image's index reduced to some platforms, and its upstream index beside
+   * it: which one the target now holds under the tag (`original`, so pins to the upstream digest
+   * resolve; `reduced` when the registry refused an index whose other platforms are absent). The
+   * reduced index is there by its digest either way.
+   */
+  index?: { original: string; reduced: string; kept: 'original' | 'reduced' };
 }
 
 export interface PushResult {
@@ -77,6 +85,7 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
     // What a delta lacks is checked in the registry below; anything else missing fails here.
     const elsewhere = new Map((bundle.inventory.delta?.blobs ?? []).map((b) => [b.digest as string, b.size]));
     const { missing, usedBy } = await findMissingBlobs(bundle, images, { elsewhere, signal: opts.signal });
+    const originals = originalIndexes(bundle, missing);
     if (missing.length > 0) throw incompleteError([bundle.path], missing, 'nothing was pushed');
     const relied = bundle.inventory.delta ? await checkRelied(bundle, bundle.inventory.delta.blobs, mapping, opts, limiter) : undefined;
     opts.onChecked?.(bundle);
@@ -99,12 +108,14 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
       const stat: PushedImage = { kind: img.root.annotations?.[ARTIFACT_ANNOTATION] === CHART_ARTIFACT ? 'chart' : 'image', source: img.reference, target: formatReference(dst.tag === undefined ? { ...dst, digest: img.root.digest } : { ...dst, digest: undefined }), digest: img.root.digest, blobs: { copied: 0, exists: 0, mounted: 0 }, bytes: 0 };
       stats.set(img.reference, stat);
       if (!done.has(repoKey)) done.set(repoKey, new Map());
+      const original = originals.get(img.reference);
       await copyGraph(source, opts.open(dst), img.root, {
         limiter,
         done: done.get(repoKey)!,
         signal: opts.signal,
         image: img.reference,
-        tag: dst.tag ?? img.root.digest,
+        // A reduced index goes by its digest: the tag is offered to the upstream index first (below).
+        tag: original ? undefined : (dst.tag ?? img.root.digest),
         siblings: { repository: dst.repository, uploads },
         onEvent: (e) => {
           if (e.type === 'blob-done') {
@@ -114,7 +125,17 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
           opts.onEvent?.(e);
         },
       });
-      opts.onEvent?.({ type: 'image-done', image: img.reference, target: stat.target, digest: img.root.digest });
+      if (original) {
+        const kept = await offerOriginal(bundle, opts.open(dst), img.root, original, dst.tag, opts.signal);
+        stat.index = { original: original.digest, reduced: img.root.digest, kept };
+        if (kept === 'original') {
+          stat.digest = original.digest;
+          if (dst.tag === undefined) stat.target = formatReference({ ...dst, digest: original.digest });
+        } else {
+          opts.onEvent?.({ type: 'warning', code: 'INDEX_ORIGINAL_REFUSED', message: refusedMessage(stat, original.digest, bundle.path) });
+        }
+      }
+      opts.onEvent?.({ type: 'image-done', image: img.reference, target: stat.target, digest: stat.digest });
       return stat;
     };
 
@@ -143,6 +164,62 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
   } finally {
     await bundle.close();
   }
+}
+
+/**
+ * The upstream index of each image the bundle carries reduced (InventoryImage.original), by image;
+ * one the bundle lacks is added to `missing` (nothing is pushed then).
+ */
+function originalIndexes(bundle: Bundle, missing: MissingBlob[]): Map<string, Descriptor> {
+  const out = new Map<string, Descriptor>();
+  const roots = new Map(bundle.images().map((i) => [i.reference, i.root]));
+  for (const img of bundle.inventory.images) {
+    const o = img.original;
+    const root = roots.get(img.reference);
+    if (!o || !root) continue;
+    const held = bundle.blobEntry(o.digest)?.size;
+    if (held !== o.size) missing.push({ digest: o.digest, size: o.size, ...(held !== undefined ? { found: held } : {}), images: [img.reference] });
+    else out.set(img.reference, { mediaType: root.mediaType, digest: o.digest, size: o.size });
+  }
+  return out;
+}
+
+/**
+ * Offer the upstream index under the tag (or by its digest when the image has no tag): a pin to
+ * its digest then resolves. A registry that checks an index's children refuses it, since the
+ * platforms the bundle leaves out are absent (docker-registry 2.8: 400 MANIFEST_BLOB_UNKNOWN):
+ * then the tag gets the reduced index. Anything else (auth, network, 5xx) fails the push.
+ */
+async function offerOriginal(bundle: Bundle, repo: PushRepository, reduced: Descriptor, original: Descriptor, tag: string | undefined, signal: AbortSignal | undefined): Promise<'original' | 'reduced'> {
+  const bytes = async (d: Descriptor): Promise<Buffer> => await readAllLimited(await bundle.fetch(d, { signal }), MAX_MANIFEST_BYTES, `index ${d.digest}`);
+  const put = async (d: Descriptor, reference: string): Promise<void> => {
+    if (isReferencePusher(repo)) await repo.pushReference(d, await bytes(d), reference, { signal });
+    else await repo.push(d, Readable.from([await bytes(d)]), { signal });
+  };
+  try {
+    await put(original, tag ?? original.digest);
+    return 'original';
+  } catch (e) {
+    if (!refusesIndex(e)) throw blame(e, 'destination', repo);
+  }
+  try {
+    if (tag !== undefined) await put(reduced, tag);
+  } catch (e) {
+    throw blame(e, 'destination', repo);
+  }
+  return 'reduced';
+}
+
+/** The registry answered that it will not store this index (not: who you are, try later, or a failure of its own). */
+function refusesIndex(e: unknown): boolean {
+  return e instanceof RegistryError && e.status >= 400 && e.status < 500 && ![401, 403, 408, 429].includes(e.status);
+}
+
+function refusedMessage(stat: PushedImage, original: string, bundlePath: string): string {
+  return (
+    `${stat.target}: the registry refused the upstream index ${original} (it lists platforms the bundle does not carry), so the tag holds the reduced index ${stat.digest}; ` +
+    `references pinned to ${original} resolve only once mapped: airlock post-render (or rewrite) --bundle ${bundlePath} --registry … maps them`
+  );
 }
 
 /**

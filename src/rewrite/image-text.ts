@@ -21,10 +21,32 @@ export interface TextMapping {
   to: string;
 }
 
-/** Is the image already in the target registry, under its prefix? Such images are left alone. */
+/**
+ * Is the image already in the target registry, under its prefix? Such images are left alone —
+ * unless pinned to a digest the target does not hold (Target.digests): that one still needs mapping.
+ */
 export function isAtTarget(ref: Reference, target: Target): boolean {
+  return nameAtTarget(ref, target) && !(ref.digest !== undefined && target.digests?.has(ref.digest) === true);
+}
+
+/** The name (registry and path) is the target's already, whatever the digest. */
+function nameAtTarget(ref: Reference, target: Target): boolean {
   if (ref.registry !== target.registry) return false;
   return target.prefix === '' || ref.repository.startsWith(`${target.prefix}/`);
+}
+
+/** Where the image is in the target: the one mapping, or for a name already there only its digest mapped. */
+export function targetOf(ref: Reference, target: Target): Reference {
+  if (!nameAtTarget(ref, target)) return mapReference(ref, target);
+  return { ...ref, digest: ref.digest !== undefined ? (target.digests?.get(ref.digest) ?? ref.digest) : undefined };
+}
+
+/** `:tag@digest` as written, its digest mapped when the target holds another one for it. */
+function mapDigestSuffix(suffix: string, target: Target): string {
+  const at = suffix.indexOf('@');
+  if (at < 0 || !target.digests) return suffix;
+  const mapped = target.digests.get(suffix.slice(at + 1));
+  return mapped === undefined ? suffix : `${suffix.slice(0, at + 1)}${mapped}`;
 }
 
 function tryParse(text: string): Reference | undefined {
@@ -91,10 +113,12 @@ export function mapLiteral(literal: string, images: ImageSet, target: Target, ba
   if (end < literal.length) found = images.byReference(formatReference(ref));
   else if (bare === 'any' || (bare === 'qualified' && namesRegistry(literal))) found = images.byName(formatName(ref));
   if (!found || isAtTarget(ref, target)) return undefined;
-  // The tag the image has (from a sibling field, or `latest`) is reported; only the name is rewritten.
+  // The tag the image has (from a sibling field, or `latest`) is reported; only the name (and a
+  // digest the target holds another index for) is rewritten.
+  const name = nameAtTarget(ref, target) ? literal.slice(0, end) : formatName(mapReference(ref, target));
   return {
-    text: `${formatName(mapReference(ref, target))}${literal.slice(end)}`,
-    mapping: { from: formatReference(found), to: formatReference(mapReference(found, target)) },
+    text: `${name}${mapDigestSuffix(literal.slice(end), target)}`,
+    mapping: { from: formatReference(found), to: formatReference(targetOf(found, target)) },
   };
 }
 

@@ -2,11 +2,17 @@
 // mirrors-config all use it, so what push put somewhere is exactly where rewriting points.
 import { ConflictError, UsageError } from '../core/errors.ts';
 import { formatReference, isValidRegistry, isValidRepository, type Reference } from '../core/reference.ts';
+import type { Digest } from '../core/digest.ts';
 
 export interface Target {
   registry: string;
   /** Path prefix inside the target registry, without slashes at either end; '' for none. */
   prefix: string;
+  /**
+   * Pinned digests the target does not hold, each with the digest to point at instead: an upstream
+   * index whose push fell back to the reduced index (digest-map.ts). Absent: digests stay as written.
+   */
+  digests?: ReadonlyMap<string, Digest> | undefined;
 }
 
 /** Parse `REGISTRY[/PREFIX]`, e.g. `harbor.internal:8443/mirror`. */
@@ -34,7 +40,7 @@ export function mapReference(ref: Reference, target: Target): Reference {
     registry: target.registry,
     repository: target.prefix ? `${target.prefix}/${ref.repository}` : ref.repository,
     tag: ref.tag,
-    digest: ref.digest,
+    digest: ref.digest !== undefined ? (target.digests?.get(ref.digest) ?? ref.digest) : undefined,
   };
 }
 

@@ -11,9 +11,9 @@ import { IntegrityError, UsageError } from '../core/errors.ts';
 import { formatReference, parseReference } from '../core/reference.ts';
 import type { ReasonSource } from '../discover/types.ts';
 import type { PathSegment } from '../discover/values-path.ts';
-import { ImageSet, isAtTarget, mapImagesInText, mapLiteral, type BareNames, type TextMapping } from './image-text.ts';
+import { ImageSet, isAtTarget, mapImagesInText, mapLiteral, targetOf, type BareNames, type TextMapping } from './image-text.ts';
 import { locateImages, type ImageLocation } from './locate.ts';
-import { mapReference, type Target } from './mapping.ts';
+import type { Target } from './mapping.ts';
 import { yamlValue } from '../util/yaml.ts';
 
 export interface PostRenderOptions {
@@ -113,7 +113,7 @@ function styled(node: Scalar, value: string, raw: string): string {
 function mapEdits(source: string, map: YAMLMap, reference: string, target: Target): { edits: Edit[]; mappings: TextMapping[] } {
   const ref = parseReference(reference);
   if (isAtTarget(ref, target)) return { edits: [], mappings: [] };
-  const mapped = mapReference(ref, target);
+  const mapped = targetOf(ref, target);
   const scalar = (key: string): Scalar | undefined => {
     const n = map.get(key, true);
     return isScalar(n) && n.range ? n : undefined;
@@ -123,8 +123,12 @@ function mapEdits(source: string, map: YAMLMap, reference: string, target: Targe
     const [start, end] = node.range!;
     if (node.value !== value) edits.push({ start, end, text: styled(node, value, source.slice(start, end)) });
   };
-  const registry = scalar('registry');
   const mapping = { from: reference, to: formatReference(mapped) };
+  // A digest the target holds another index for (Target.digests): its own field, mapped as well.
+  const digest = scalar('digest');
+  const newDigest = typeof digest?.value === 'string' ? target.digests?.get(digest.value.trim()) : undefined;
+  if (digest && newDigest) set(digest, newDigest);
+  const registry = scalar('registry');
   if (registry && typeof registry.value === 'string' && registry.value.trim() !== '') {
     const repository = scalar('repository') ?? scalar('image') ?? scalar('name');
     if (!repository || typeof repository.value !== 'string') return { edits: [], mappings: [] };
@@ -140,7 +144,7 @@ function mapEdits(source: string, map: YAMLMap, reference: string, target: Targe
     set(field, m.text);
     return { edits, mappings: [mapping] };
   }
-  return { edits: [], mappings: [] };
+  return edits.length > 0 ? { edits, mappings: [mapping] } : { edits: [], mappings: [] };
 }
 
 function bareFor(l: ImageLocation): BareNames {

@@ -23,9 +23,9 @@ import { loadChartTree } from '../discover/chart-tree.ts';
 import { chartRenderOptions, displayPath, loadUserValues, renderChart, type ChartRenderOptions, type RenderInputOptions } from '../discover/sources.ts';
 import type { ReasonSource } from '../discover/types.ts';
 import type { PathSegment } from '../discover/values-path.ts';
-import { isAtTarget } from './image-text.ts';
+import { isAtTarget, targetOf } from './image-text.ts';
 import { locateImages } from './locate.ts';
-import { formatTarget, mapReference, parseTarget, type Target } from './mapping.ts';
+import { formatTarget, parseTarget, type Target } from './mapping.ts';
 import { writeFileAtomic } from '../util/atomic-file.ts';
 import { describePath, knobsFor, prefixWrites, setOverlayValue, valuesKnobs, writesFor, type OverlayWrite, type ValuesKnob, type WriteMode } from './values-overlay.ts';
 
@@ -107,7 +107,7 @@ type Render = Map<string, Place>;
 
 /** Where `airlock push` puts an image: the one mapping. */
 function pushedAs(image: string, target: Target): string {
-  return formatReference(mapReference(parseReference(image), target));
+  return formatReference(targetOf(parseReference(image), target));
 }
 
 function placeKey(resource: string, path: string): string {
@@ -382,13 +382,19 @@ function knobWrites(values: ValuesContext, image: string, mode: WriteMode): Over
   return any ? all : undefined;
 }
 
+function digestMapped(image: string, target: Target): boolean {
+  const digest = parseReference(image).digest;
+  return digest !== undefined && target.digests?.has(digest) === true;
+}
+
 /**
  * The ways to redirect an image, best first: its image-shaped values, then a hub or registry
  * value the templates put in front of its name. A way that sends it elsewhere is dropped for the next.
  */
 function waysToRedirect(values: ValuesContext, p: ImagePlan, image: string, useGlobal: boolean): OverlayWrite[][] {
   if (useGlobal && p.honouredAll) {
-    if (p.repositoryOk) return [[]];
+    // A pinned digest the target holds another index for is the values' to change, whatever the registry.
+    if (p.repositoryOk && !digestMapped(image, values.target)) return [[]];
     const w = knobWrites(values, image, 'repository');
     return w ? [w] : [];
   }

@@ -10,7 +10,7 @@ import { formatName, formatReference, parseReference, type Reference } from '../
 import { formatValuesPath, type PathSegment } from '../discover/values-path.ts';
 import { keyHintsImage } from '../discover/image-rules.ts';
 import { scanChartValues, type ValuesImage } from '../discover/values-scan.ts';
-import { ImageSet, mapImagesInText } from './image-text.ts';
+import { ImageSet, mapImagesInText, targetOf } from './image-text.ts';
 import { mapReference, type Target } from './mapping.ts';
 
 type Obj = Record<string, unknown>;
@@ -108,7 +108,7 @@ function hubWrite(top: Obj, knob: ValuesKnob, ref: Reference, target: Target): O
  */
 export function writesFor(knob: ValuesKnob, top: Obj, reference: string, target: Target, mode: WriteMode): OverlayWrite[] | undefined {
   const ref = parseReference(reference);
-  const mapped = mapReference(ref, target);
+  const mapped = targetOf(ref, target);
   const node = valueAt(top, knob.segments);
   const images = [reference];
   if (typeof node === 'string') {
@@ -124,18 +124,21 @@ export function writesFor(knob: ValuesKnob, top: Obj, reference: string, target:
   const key = repositoryKey(node);
   if (key === undefined) return undefined;
   const current = String(node[key]).trim();
+  // A `digest` the target holds another index for (Target.digests) is written beside the name.
+  const newDigest = typeof node.digest === 'string' ? target.digests?.get(node.digest.trim()) : undefined;
+  const digest: OverlayWrite[] = newDigest !== undefined ? [{ segments: [...knob.segments, 'digest'], value: newDigest, images }] : [];
   if (mode === 'repository') {
-    return current === ref.repository ? [] : [{ segments: [...knob.segments, key], value: ref.repository, images }];
+    return [...(current === ref.repository ? [] : [{ segments: [...knob.segments, key], value: ref.repository, images }]), ...digest];
   }
   if (typeof node.registry === 'string' && node.registry.trim() !== '') {
     const writes: OverlayWrite[] = [{ segments: [...knob.segments, 'registry'], value: mapped.registry, images }];
     if (current !== mapped.repository) writes.push({ segments: [...knob.segments, key], value: mapped.repository, images });
-    return writes;
+    return [...writes, ...digest];
   }
   const m = mapImagesInText(current, new ImageSet([ref]), target, 'any');
-  if (m.mappings.length === 0) return undefined;
+  if (m.mappings.length === 0) return digest.length > 0 ? digest : undefined;
   // An empty `registry` beside it would be put in front by some charts: keep it empty.
-  return [{ segments: [...knob.segments, key], value: m.text, images }];
+  return [{ segments: [...knob.segments, key], value: m.text, images }, ...digest];
 }
 
 /**

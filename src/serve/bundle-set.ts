@@ -13,7 +13,7 @@ import { Readable } from 'node:stream';
 import { IntegrityError, NotFoundError, throwIfAborted } from '../core/errors.ts';
 import { digestAlgorithm, digestOf, type Digest } from '../core/digest.ts';
 import { MAX_MANIFEST_BYTES, MediaType, type Descriptor } from '../core/manifest.ts';
-import { ManifestCache, walkGraph } from '../content/graph.ts';
+import { ManifestCache, readManifest, walkGraph } from '../content/graph.ts';
 import { parseReference, type Reference } from '../core/reference.ts';
 import type { OpOptions, ReadOnlyStorage } from '../content/types.ts';
 import { blobPath, groupBundlePaths, openBundle, type Bundle, type BundleEntry } from '../bundle/index.ts';
@@ -33,6 +33,11 @@ export interface SetImage {
   bundle: string;
   /** Every digest of the graph, root included: manifests, configs, layers. */
   digests: ReadonlySet<string>;
+  /**
+   * The image's index is reduced to some platforms: the upstream index it was cut from, which the
+   * bundle carries (InventoryImage.original). Its tag answers with it, and so does its digest.
+   */
+  original?: Descriptor | undefined;
 }
 
 /** What is known about one manifest without reading it again. */
@@ -311,14 +316,28 @@ export async function openBundleSet(paths: readonly string[], opts: OpenBundleSe
       return digests;
     };
 
+    // The upstream index of a reduced one: read (checked) and known like the walked manifests.
+    const withOriginal = async (img: SetImage, bundle: Bundle): Promise<SetImage> => {
+      const o = bundle.inventory.images.find((i) => i.reference === img.name)?.original;
+      if (!o) return img;
+      const desc: Descriptor = { mediaType: img.root.mediaType, digest: o.digest, size: o.size };
+      const held = bundle.blobEntry(o.digest);
+      if (held?.size !== o.size) {
+        missing.add(desc, img.name, held?.size);
+        return img;
+      }
+      const node = await readManifest(entries, desc, { signal: opts.signal, what: `original index ${o.digest} of ${img.name}` });
+      manifests.set(o.digest, { digest: o.digest, mediaType: node.parsed.mediaType, size: o.size, kind: node.parsed.kind, children: node.parsed.kind === 'index' ? node.parsed.value.manifests : [], annotations: node.parsed.value.annotations });
+      return { ...img, original: desc, digests: new Set([...img.digests, o.digest]) };
+    };
     const images: SetImage[] = [];
     for (const [name, { bundle, root }] of byName) {
-      images.push({ name, reference: parseReference(name), root, bundle: bundle.path, digests: await walk(root, name) });
+      images.push(await withOriginal({ name, reference: parseReference(name), root, bundle: bundle.path, digests: await walk(root, name) }, bundle));
     }
     images.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const shadowed: SetImage[] = [];
     for (const r of replaced) {
-      shadowed.push({ name: r.name, reference: parseReference(r.name), root: r.root, bundle: r.bundle.path, digests: await walk(r.root, r.name) });
+      shadowed.push(await withOriginal({ name: r.name, reference: parseReference(r.name), root: r.root, bundle: r.bundle.path, digests: await walk(r.root, r.name) }, r.bundle));
     }
     if (missing.size > 0) {
       throw incompleteError(

@@ -263,7 +263,8 @@ async function manifest(s: Served, req: ServeRequest, name: string, reference: s
     info = repo.digests.has(reference) ? set.manifest(reference) : undefined;
   } else {
     const img = isValidTag(reference) ? repo.tags.get(reference) : undefined;
-    info = img ? set.manifest(img.root.digest) : undefined;
+    // A reduced index's tag answers with the upstream index, as upstream does: clients pick their platform from it.
+    info = img ? set.manifest((img.original ?? img.root).digest) : undefined;
   }
   if (!info) return ociError(404, 'MANIFEST_UNKNOWN', 'manifest unknown', { name, reference: reference.slice(0, 200) });
 

@@ -229,3 +229,25 @@ function editDistance(a: string, b: string): number {
 export function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+/**
+ * The spec with the platforms given on the command line (`--platform linux/amd64`, repeated or
+ * comma-separated) in place of its own `platforms:`; none given: the spec as it is.
+ */
+export function withPlatforms(spec: Spec, given: readonly string[] | undefined): Spec {
+  if (given === undefined || given.length === 0) return spec;
+  const byName = new Map<string, Platform>();
+  for (const raw of given.flatMap((g) => g.split(','))) {
+    const text = raw.trim();
+    if (text === '') continue;
+    let p: Platform;
+    try {
+      p = parsePlatform(text);
+    } catch (e) {
+      throw new UsageError(`--platform "${text}": ${(e as Error).message}`, { code: 'PLATFORM_INVALID', hint: 'e.g. --platform linux/amd64 (repeat it, or separate them with commas)' });
+    }
+    byName.set(formatPlatform(p), p);
+  }
+  if (byName.size === 0) throw new UsageError('--platform: no platform given; expected e.g. linux/amd64', { code: 'PLATFORM_INVALID' });
+  return { ...spec, platforms: [...byName.keys()].sort(compareStrings).map((k) => byName.get(k)!) };
+}

@@ -15,6 +15,9 @@ Writes OCI-archive tarballs into DIR, one per image (named from its reference) o
   k3s/RKE2:   put them in /var/lib/rancher/k3s/agent/images/ (RKE2: /var/lib/rancher/rke2/agent/images/);
               they are imported when the node starts.
   containerd: ctr -n k8s.io images import --all-platforms FILE
+An image whose index the bundle carries reduced to some platforms (platforms: in airlock.yaml) is
+named by its upstream index, so it keeps the upstream digest; import such files without
+--all-platforms (the other platforms' content is not carried).
 
 Options:
   --format F   k3s (default) or containerd: the same files, the hint differs
@@ -57,11 +60,15 @@ Options:
     const next =
       result.format === 'k3s'
         ? `copy them to /var/lib/rancher/k3s/agent/images/ (RKE2: /var/lib/rancher/rke2/agent/images/) on every node; they are imported at start`
-        : `import each on every node: ctr -n k8s.io images import --all-platforms FILE`;
+        : result.partial.length > 0
+          ? 'import each on every node: ctr -n k8s.io images import FILE (the node\'s platform; --platform P for another)'
+          : `import each on every node: ctr -n k8s.io images import --all-platforms FILE`;
+    // Their upstream index lists platforms the bundle does not carry: --all-platforms would look for them.
+    const partial = result.partial.length > 0 ? `\n${result.partial.length} image${result.partial.length === 1 ? ' keeps its' : 's keep their'} upstream index digest but carr${result.partial.length === 1 ? 'ies' : 'y'} only the bundle's platforms: ${result.partial.join(', ')}; \`ctr images import --all-platforms\` refuses ${result.partial.length === 1 ? 'it' : 'them'} (the other platforms' content is absent)` : '';
     const skipped = result.skipped.length > 0 ? `\nleft out ${result.skipped.length} artifact${result.skipped.length === 1 ? '' : 's'} that are not container images (charts, SBOMs, signatures): ${result.skipped.join(', ')}` : '';
     out.result(
-      { dir: result.dir, format: result.format, files: result.files, skipped: result.skipped, seconds: secs },
-      `${table(rows)}${skipped}\nwrote ${result.files.length} file${result.files.length === 1 ? '' : 's'} to ${result.dir} in ${secs.toFixed(1)}s\n${next}`,
+      { dir: result.dir, format: result.format, files: result.files, skipped: result.skipped, partial: result.partial, seconds: secs },
+      `${table(rows)}${skipped}${partial}\nwrote ${result.files.length} file${result.files.length === 1 ? '' : 's'} to ${result.dir} in ${secs.toFixed(1)}s\n${next}`,
     );
   },
 });

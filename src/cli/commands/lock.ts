@@ -8,22 +8,29 @@ import { defineCommand } from './types.ts';
 export const lockCommand = defineCommand({
   name: 'lock',
   summary: 'pin every image and chart of airlock.yaml to a digest in airlock.lock',
-  usage: `Usage: airlock lock [-f airlock.yaml] [--json]
+  usage: `Usage: airlock lock [-f airlock.yaml] [--platform linux/amd64]... [--json]
 
 Resolves every image tag in the spec to the digest it points at now, chooses the spec's platforms,
 resolves every chart's version range (repository index.yaml or OCI tags; local folders are packaged)
 with its dependencies (Chart.yaml, Chart.lock), and writes airlock.lock beside the spec (sorted,
 deterministic, readable in a diff). Chart repositories use the same TLS options as registries.
 
+An index whose platforms the spec's choice leaves out is carried reduced (a new digest) with the
+upstream index beside it: lock warns for each, since references pinned to the upstream digest resolve
+through airlock serve and export, and after push only where the registry keeps the upstream index
+(else post-render and rewrite --bundle map them).
+
 Options:
-  -f, --file FILE   the spec (default ./airlock.yaml)
+  -f, --file FILE         the spec (default ./airlock.yaml)
+      --platform P        lock these platforms instead of the spec's platforms: (repeatable, or
+                          comma-separated: linux/amd64,linux/arm64); pack the lock with the same --platform
 ${registryUsage}`,
-  options: { file: { type: 'string', short: 'f' }, ...registryOptions },
+  options: { file: { type: 'string', short: 'f' }, platform: { type: 'string', multiple: true }, ...registryOptions },
   async run({ values, out, signal }) {
     const spec = resolve((values.file as string | undefined) ?? 'airlock.yaml');
     await using session = sessionFrom(values, out);
     out.info(`locking ${spec}`);
-    const { lockFile, lock: locked } = await lock({ spec, session, signal });
+    const { lockFile, lock: locked } = await lock({ spec, session, signal, platforms: values.platform as string[] | undefined, onEvent: (e) => out.warning(e) });
     const charts = locked.charts ?? [];
     const parts: string[] = [];
     if (locked.images.length > 0) {

@@ -19,7 +19,7 @@ function toolsLine(tools: readonly InventoryTool[]): string {
 export const packCommand = defineCommand({
   name: 'pack',
   summary: 'download every locked image and chart and write one verifiable bundle',
-  usage: `Usage: airlock pack -o BUNDLE.tar [-f airlock.yaml] [--lock] [--cache DIR]
+  usage: `Usage: airlock pack -o BUNDLE.tar [-f airlock.yaml] [--lock] [--platform P]... [--cache DIR]
                    [--since BASE] [--split SIZE [--parity N]] [--sign NAME.key]
                    [--with-tools [--tools-platform linux/amd64,linux/arm64] [--tools-helm PATH]]
 
@@ -32,6 +32,8 @@ Options:
   -o, --output FILE       the bundle to write (required)
   -f, --file FILE         the spec (default ./airlock.yaml); the lock is read from beside it
   --lock                  lock first (update airlock.lock), then pack
+  --platform P            these platforms instead of the spec's platforms: (repeatable or comma-separated),
+                          as \`airlock lock --platform\` locked them (with --lock: lock them now)
   --cache DIR             blob cache (default $AIRLOCK_CACHE or ~/.cache/airlock)
   --since BASE            write a delta: only the blobs BASE lacks (every manifest is carried). BASE
                           is the previous bundle (its .tar, or its volumes) or the lock it was packed
@@ -62,6 +64,7 @@ ${registryUsage}`,
     output: { type: 'string', short: 'o' },
     file: { type: 'string', short: 'f' },
     lock: { type: 'boolean', default: false },
+    platform: { type: 'string', multiple: true },
     cache: { type: 'string' },
     since: { type: 'string' },
     split: { type: 'string' },
@@ -81,6 +84,7 @@ ${registryUsage}`,
     const result = await pack(values.output, {
       spec: (values.file as string | undefined) ?? 'airlock.yaml',
       relock: values.lock === true,
+      platforms: values.platform as string[] | undefined,
       since: values.since as string | undefined,
       split: values.split as string | undefined,
       parity: intFlag(values.parity),

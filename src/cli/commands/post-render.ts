@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { ExitCode, NotFoundError, UsageError } from '../../core/errors.ts';
 import { parseTarget } from '../../rewrite/mapping.ts';
 import { postRender } from '../../api/post-render.ts';
+import { digestLines } from './digest-lines.ts';
 import { defineCommand } from './types.ts';
 
 // Rendered manifests are held in memory (they are parsed as YAML documents); helm's own limit for
@@ -45,17 +46,28 @@ post-renderer's error output: add --post-renderer-args --report=/tmp/report.json
 \`helm template CHART ... | airlock post-render --registry R[/P]\` to see it.
 Without helm: kubectl kustomize DIR | airlock post-render --registry R | kubectl apply -f -
 
+A chart that pins an image by the digest of its upstream index (image@sha256:...) needs more when the
+bundle carries that index reduced to some platforms (platforms: in airlock.yaml): give the bundle
+(--bundle, or the lock it was packed from, --lock). Such a pin is then mapped to the reduced index
+(R/P/path@sha256:<reduced>) unless the import history records that push stored the upstream index
+in R[/P] (the registry accepted it: the pin resolves as written). With no record of that push (another
+machine, or airlock serve), it is mapped: push stores the reduced index by its digest either way.
+
 Exit codes: 0 done (also when some images could not be mapped, unless --strict); 7 with --strict, when
 an image still points outside R[/P]; 2 input that is not YAML, a registry that is not R[/P].
 
 Options:
   --registry R[/P]  the registry (and path prefix) \`airlock push\` filled
   --report FILE     write what was mapped and what was not as JSON
+  --bundle FILE     the bundle pushed: map pins to upstream indexes it carries reduced (see above)
+  --lock FILE       the same from the lock the bundle was packed from
   --strict          fail (exit 7, no output) when any image still points outside R[/P]
   -n, --namespace N namespace for resources that name none, in reports (default: default)`,
   options: {
     registry: { type: 'string' },
     report: { type: 'string' },
+    bundle: { type: 'string', multiple: true },
+    lock: { type: 'string', multiple: true },
     strict: { type: 'boolean', default: false },
     namespace: { type: 'string', short: 'n' },
   },
@@ -86,10 +98,17 @@ Options:
       }
       text = await readAll(process.stdin, 'stdin');
     }
-    const result = await postRender(text, registry, { namespace: values.namespace as string | undefined, report: values.report as string | undefined, signal });
+    const result = await postRender(text, registry, {
+      namespace: values.namespace as string | undefined,
+      report: values.report as string | undefined,
+      bundle: values.bundle as string[] | undefined,
+      lock: values.lock as string[] | undefined,
+      signal,
+    });
     const strictFail = values.strict === true && result.remaining.length > 0;
     if (!strictFail) process.stdout.write(result.text);
     for (const w of result.warnings) out.info(`warning: ${w}`);
+    for (const line of digestLines(result.digests ?? [], registry)) out.info(line);
     out.info(`post-render: ${result.changed.length} image reference(s) mapped to ${registry} in ${result.documents} document(s)`);
     for (const r of result.remaining) out.info(`not mapped: ${r.resource} ${r.path}: ${r.image}`);
     if (strictFail) {

@@ -53,7 +53,9 @@ ${registryUsage}`,
       const colon = c.target.lastIndexOf(':');
       return `  helm pull oci://${c.target.slice(0, colon)} --version ${c.target.slice(colon + 1).replaceAll('_', '+')}`;
     });
+    const refused = result.images.filter((i) => i.index?.kept === 'reduced');
     const notes = [
+      ...refused.map((i) => `${i.target}: the registry refused the upstream index ${i.index!.original} (other platforms absent); the tag holds the reduced index ${i.index!.reduced}: map pinned references with post-render/rewrite --bundle`),
       ...(result.delta ? [`a delta of ${result.delta.base.name} ${result.delta.base.version}: ${result.delta.relied} relied-on blobs found in the registry${result.delta.mounted ? ` (${result.delta.mounted} mounted from another repository)` : ''}`] : []),
       ...(result.signature ? [result.signature.verified ? `signed by key ${result.signature.key}, verified` : `signed, not verified (claims key ${result.signature.claimed?.key}): give --key NAME.pub to check it`] : []),
     ];

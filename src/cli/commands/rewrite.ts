@@ -2,6 +2,7 @@ import { ExitCode, UsageError } from '../../core/errors.ts';
 import { rewrite, type RewriteReport } from '../../api/rewrite.ts';
 import { chartFlags, renderOptionsOf } from './render-flags.ts';
 import { defineCommand } from './types.ts';
+import { digestLines } from './digest-lines.ts';
 
 function summary(r: RewriteReport): string[] {
   const lines: string[] = [];
@@ -41,6 +42,10 @@ image (pod specs, custom resources, container args/env, ConfigMaps) now points w
 Images values cannot redirect are listed (resource, path, image): the post-renderer maps those
 (\`airlock post-render --help\`, \`airlock helm-plugin install\`).
 
+A chart that pins an image by its upstream index digest, which the bundle carries reduced to some
+platforms: give --bundle (or --lock) and the overlay points such pins at the reduced index too,
+unless the import history records that push stored the upstream index in R[/P] (see post-render --help).
+
 Use the overlay after your own values; --set flags win over -f files, so do not --set its keys:
   helm install NAME CHART -f values.yaml -f overlay.yaml
 
@@ -53,6 +58,8 @@ Exit codes:
 Options:
       --registry R[/P]     the registry (and path prefix) \`airlock push\` filled
   -o, --out FILE           write the overlay to FILE (default: print it on stdout)
+      --bundle FILE        the bundle pushed: map pins to upstream indexes it carries reduced
+      --lock FILE          the same from the lock the bundle was packed from
   -f, --values FILE        your chart values (repeatable, like helm)
       --set K=V            set a chart value (repeatable, like helm)
       --set-string K=V     set a chart value as a string (repeatable)
@@ -65,6 +72,8 @@ Options:
   options: {
     registry: { type: 'string' },
     out: { type: 'string', short: 'o' },
+    bundle: { type: 'string', multiple: true },
+    lock: { type: 'string', multiple: true },
     ...chartFlags,
   },
   async run({ values, positionals, out, signal }) {
@@ -74,8 +83,15 @@ Options:
     const registry = values.registry as string | undefined;
     if (registry === undefined) throw new UsageError('rewrite needs --registry R[/P]: the registry `airlock push` filled', { hint: 'e.g. airlock rewrite ./charts/shop --registry harbor.internal/mirror -o overlay.yaml' });
     // --kubectl is not a rewrite flag, so the options carry none.
-    const result = await rewrite(positionals[0]!, registry, { ...renderOptionsOf(values), output: values.out as string | undefined, signal });
+    const result = await rewrite(positionals[0]!, registry, {
+      ...renderOptionsOf(values),
+      output: values.out as string | undefined,
+      bundle: values.bundle as string[] | undefined,
+      lock: values.lock as string[] | undefined,
+      signal,
+    });
     for (const w of result.warnings) out.info(`warning: ${w}`);
+    for (const line of digestLines(result.digests ?? [], registry)) out.info(line);
     const file = result.file;
     for (const line of summary(result)) out.info(line);
     if (file) out.info(`wrote ${values.out as string}`);
@@ -91,6 +107,7 @@ Options:
         images: result.images,
         notRedirected: result.notRedirected,
         warnings: result.warnings,
+        ...(result.digests ? { digests: result.digests } : {}),
       },
       file ? '' : result.overlayText,
     );
