@@ -10,6 +10,8 @@ export interface LockOptions extends BaseOptions {
   spec?: string | undefined;
   /** Where to write the lock (default airlock.lock beside the spec). */
   lockFile?: string | undefined;
+  /** false: do not look for the signatures, attestations and SBOMs that refer to the images (default: as the spec says). */
+  referrers?: boolean | undefined;
 }
 
 export interface LockResult {
@@ -25,7 +27,7 @@ export async function lock(options: LockOptions = {}): Promise<LockResult> {
   const specPath = resolve(options.spec ?? 'airlock.yaml');
   const lockFile = resolve(options.lockFile ?? lockPathFor(specPath));
   return await withSession(options.session, async (session) => {
-    const { lock: locked, text } = await lockAndWrite(specPath, lockFile, { open: (ref) => session.repository(ref), http: session.chartHttp, signal: options.signal });
+    const { lock: locked, text } = await lockAndWrite(specPath, lockFile, { open: (ref) => session.repository(ref), http: session.chartHttp, signal: options.signal, referrers: options.referrers });
     return { lockFile, lock: locked, text };
   });
 }
