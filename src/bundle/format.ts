@@ -107,6 +107,20 @@ export interface InventoryImage {
   platforms: InventoryPlatform[];
   /** Sum of the sizes of the unique blobs (manifests included) this image is made of. */
   totalSize: number;
+  /**
+   * Present when the entry is not an image but refers to one (a signature, attestation, SBOM, or the
+   * referrers tag schema's index): what it refers to and what it is. From index.json's annotations.
+   */
+  referrer?: InventoryReferrer;
+}
+
+/** What a carried referrer refers to (an image's root, a platform manifest, or another referrer) and what it is. */
+export interface InventoryReferrer {
+  subject: Digest;
+  /** signature, attestation, sbom, artifact, or referrers-index. */
+  kind: string;
+  /** Its OCI artifactType, when the lock knew it. */
+  artifactType?: string;
 }
 
 export interface InventoryBlob {
@@ -278,6 +292,12 @@ export function parseInventory(doc: unknown, what: string): Inventory {
     if (typeof img.mediaType !== 'string') throw fail(what, `${w} has no mediaType`);
     if (!isSize(img.size) || !isSize(img.totalSize)) throw fail(what, `${w} has no valid size or totalSize`);
     if (!Array.isArray(img.platforms)) throw fail(what, `${w} has no platforms list`);
+    if (img.referrer !== undefined) {
+      const r = img.referrer;
+      if (!isObject(r) || typeof r.subject !== 'string' || !isDigest(r.subject) || typeof r.kind !== 'string' || (r.artifactType !== undefined && typeof r.artifactType !== 'string')) {
+        throw fail(what, `${w}.referrer needs subject (a digest) and kind`);
+      }
+    }
     img.platforms.forEach((p: unknown, j) => {
       if (!isObject(p) || typeof p.platform !== 'string' || typeof p.digest !== 'string' || !isDigest(p.digest)) {
         throw fail(what, `${w}.platforms[${j}] needs platform and digest`);

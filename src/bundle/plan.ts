@@ -8,6 +8,7 @@ import { parseReference } from '../core/reference.ts';
 import type { ReadOnlyStorage } from '../content/types.ts';
 import { ManifestCache, readManifest, walkGraph, type CachedStorage } from '../content/graph.ts';
 import { mapLimit } from '../util/limiter.ts';
+import { referrerMark } from '../core/referrers.ts';
 import { digestOf, type Digest } from '../core/digest.ts';
 import {
   canonicalJson,
@@ -213,7 +214,15 @@ async function planImage(img: BundleImageInput, src: CachedStorage, shared: Plan
     size: img.root.size,
     platforms: dedupePlatforms(platforms),
     totalSize: [...mine.values()].reduce((a, d) => a + d.size, 0),
+    ...referrerOf(img.root),
   };
+}
+
+/** A referrer's entry says what it refers to (index.json's annotations, see core/referrers.ts). */
+function referrerOf(root: Descriptor): Pick<InventoryImage, 'referrer'> {
+  const mark = referrerMark(root);
+  if (!mark) return {};
+  return { referrer: { subject: mark.subject, kind: mark.kind, ...(root.artifactType !== undefined ? { artifactType: root.artifactType } : {}) } };
 }
 
 function isManifestIndex(d: Descriptor): boolean {
