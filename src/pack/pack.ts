@@ -15,6 +15,8 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { UsageError } from '../core/errors.ts';
+import { parseReference } from '../core/reference.ts';
+import { collisions } from '../rewrite/mapping.ts';
 import { isManifestDescriptor, type Descriptor } from '../core/manifest.ts';
 import { FileStore } from '../content/file-store.ts';
 import { ManifestCache } from '../content/graph.ts';
@@ -43,7 +45,7 @@ export type PackEvent =
   | { type: 'phase'; phase: 'lock' | 'base' | 'download' | 'write' | 'parity'; total?: number; images?: { reference: string; size: number }[] }
   | CopyEvent
   | { type: 'write-progress'; written: number; total: number }
-  | { type: 'warning'; code: 'TOOL_HELM_MISSING'; message: string };
+  | { type: 'warning'; code: 'TOOL_HELM_MISSING' | 'TARGET_COLLISION'; message: string };
 
 export interface PackOptions {
   specPath: string;
@@ -103,6 +105,7 @@ export interface PackResult {
 export async function pack(opts: PackOptions): Promise<PackResult> {
   await refuseInputsAsOutput(opts);
   const { spec, lock, lockText } = await lockForPack(opts);
+  warnCollisions(lock, opts);
   const signal = opts.signal;
   // Before any download: a platform without its executable fails the pack at once.
   const tools = await toolsFor(spec, opts);
@@ -185,6 +188,16 @@ async function toolsFor(spec: Spec, opts: PackOptions): Promise<ToolFile[]> {
     signal: opts.signal,
     onHelmMissing: (platform, why) => opts.onEvent?.({ type: 'warning', code: 'TOOL_HELM_MISSING', message: `the bundle carries no helm for ${platform}: ${why}` }),
   });
+}
+
+/**
+ * Images that differ only by registry host would land on one name when pushed: say so now, not
+ * after the bundle has crossed the gap and push refuses it.
+ */
+function warnCollisions(lock: Lock, opts: PackOptions): void {
+  for (const [a, b] of collisions(lock.images.map((i) => parseReference(i.reference)))) {
+    opts.onEvent?.({ type: 'warning', code: 'TARGET_COLLISION', message: `${a} and ${b} would be pushed to the same name (they differ only by registry host); push them with different prefixes, or drop one` });
+  }
 }
 
 /** The lock to pack: locked now (and written) when asked, else read and checked against the spec. */

@@ -61,3 +61,21 @@ export function mapAll(refs: readonly Reference[], target: Target): Map<string, 
   }
   return out;
 }
+
+/**
+ * Sources that would land on one name in a target registry (they differ only by registry host:
+ * docker.io/x/app:1 and quay.io/x/app:1), as pairs of their references; none when there are none.
+ */
+export function collisions(refs: readonly Reference[], target: Target = { registry: 'registry.internal', prefix: '' }): [string, string][] {
+  const byTarget = new Map<string, string>();
+  const out: [string, string][] = [];
+  for (const ref of refs) {
+    const src = formatReference(ref);
+    const mapped = mapReference(ref, target);
+    const key = `${mapped.repository}:${mapped.tag ?? mapped.digest}`;
+    const other = byTarget.get(key);
+    if (other !== undefined && other !== src) out.push([other, src]);
+    else byTarget.set(key, src);
+  }
+  return out;
+}

@@ -223,4 +223,16 @@ describe('pack (in-process)', () => {
     assert.equal(downloaded, 0, 'no layer was downloaded');
     assert.deepEqual(await readdir(out).catch(() => []), []);
   });
+
+  test('two images that differ only by registry host: pack warns at once that they would be pushed to one name', async () => {
+    const specPath = join(dir, 'twins.yaml');
+    await writeFile(specPath, ['apiVersion: airlock.dev/v1alpha1', 'kind: Bundle', 'metadata: {name: twins, version: 1.0.0}', 'images:', `  - ${registry.host}/shop/web:1.0`, `  - ${proxy.host}/shop/web:1.0`, ''].join('\n'));
+    const lockPath = join(dir, 'twins.lock');
+    await lockAndWrite(specPath, lockPath, { open });
+    const warnings: string[] = [];
+    await pack({ specPath, lockPath, out: join(dir, 'twins.tar'), cacheDir: join(dir, 'cache'), open, onEvent: (e) => e.type === 'warning' && warnings.push(`${e.code}: ${e.message}`) });
+    // The lock lists images sorted: the pair is named in that order.
+    const [a, b] = [`${registry.host}/shop/web:1.0`, `${proxy.host}/shop/web:1.0`].sort();
+    assert.deepEqual(warnings, [`TARGET_COLLISION: ${a} and ${b} would be pushed to the same name (they differ only by registry host); push them with different prefixes, or drop one`]);
+  });
 });
