@@ -13,6 +13,8 @@ export interface LockOptions extends BaseOptions, EventOptions<WarningEvent> {
   lockFile?: string | undefined;
   /** These platforms (`linux/amd64`; comma-separated or one each) instead of the spec's `platforms:`. */
   platforms?: string | readonly string[] | undefined;
+  /** false: do not look for the signatures, attestations and SBOMs that refer to the images (default: as the spec says). */
+  referrers?: boolean | undefined;
 }
 
 export interface LockResult {
@@ -36,6 +38,7 @@ export async function lock(options: LockOptions = {}): Promise<LockResult> {
       platforms: typeof options.platforms === 'string' ? [options.platforms] : options.platforms,
       // An index reduced to the chosen platforms gets a new digest: said for each (INDEX_REDUCED).
       onWarning: (w) => onEvent({ type: 'warning', ...w }),
+      referrers: options.referrers,
     });
     return { lockFile, lock: locked, text };
   });

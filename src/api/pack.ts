@@ -41,6 +41,8 @@ export interface PackOptions extends BaseOptions, EventOptions<PackEvent> {
   toolsPlatforms?: string | readonly string[] | undefined;
   /** The pinned helm to carry; asks for tools (default: $AIRLOCK_TOOLS_DIR/helm-<os>-<arch>, $AIRLOCK_HELM, helm on PATH, the checkout's .tools/bin/helm: the first that is the pinned one). */
   toolsHelm?: string | undefined;
+  /** false: leave out the signatures, attestations and SBOMs that refer to the images (default: as the spec says). */
+  referrers?: boolean | undefined;
 }
 
 /**
@@ -74,6 +76,7 @@ export async function pack(output: string, options: PackOptions = {}): Promise<P
       concurrency: session.concurrency,
       signal: options.signal,
       onEvent,
+      referrers: options.referrers,
     });
   });
 }

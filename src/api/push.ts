@@ -44,7 +44,7 @@ export async function push(bundle: string | readonly string[], target: string, o
       onEvent,
       // Announced from the bundle push opened and checked: its own errors (a missing blob, a
       // signature) name more than a first look at the metadata would.
-      onChecked: (b) => onEvent({ type: 'phase', phase: 'push', target: formatTarget(to), total: b.inventory.totals.bytes, images: b.inventory.images.map((i) => ({ reference: i.reference, size: i.totalSize })) }),
+      onChecked: (b) => onEvent({ type: 'phase', phase: 'push', target: formatTarget(to), total: b.inventory.totals.bytes, images: b.inventory.images.filter((i) => i.referrer?.kind !== 'referrers-index').map((i) => ({ reference: i.reference, size: i.totalSize })) }),
     });
     await recordImport(
       [

@@ -114,6 +114,20 @@ export interface InventoryImage {
    * index's are absent. Its size counts in totalSize.
    */
   original?: InventoryOriginal;
+  /**
+   * Present when the entry is not an image but refers to one (a signature, attestation, SBOM, or the
+   * referrers tag schema's index): what it refers to and what it is. From index.json's annotations.
+   */
+  referrer?: InventoryReferrer;
+}
+
+/** What a carried referrer refers to (an image's root, a platform manifest, or another referrer) and what it is. */
+export interface InventoryReferrer {
+  subject: Digest;
+  /** signature, attestation, sbom, artifact, or referrers-index. */
+  kind: string;
+  /** Its OCI artifactType, when the lock knew it. */
+  artifactType?: string;
 }
 
 /** The upstream index of an image whose index the bundle carries reduced. */
@@ -294,6 +308,12 @@ export function parseInventory(doc: unknown, what: string): Inventory {
     if (img.original !== undefined) {
       const o = img.original;
       if (!isObject(o) || typeof o.digest !== 'string' || !isDigest(o.digest) || !isSize(o.size)) throw fail(what, `${w}.original needs digest and size`);
+    }
+    if (img.referrer !== undefined) {
+      const r = img.referrer;
+      if (!isObject(r) || typeof r.subject !== 'string' || !isDigest(r.subject) || typeof r.kind !== 'string' || (r.artifactType !== undefined && typeof r.artifactType !== 'string')) {
+        throw fail(what, `${w}.referrer needs subject (a digest) and kind`);
+      }
     }
     img.platforms.forEach((p: unknown, j) => {
       if (!isObject(p) || typeof p.platform !== 'string' || typeof p.digest !== 'string' || !isDigest(p.digest)) {

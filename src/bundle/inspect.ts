@@ -14,7 +14,7 @@ import { MediaType } from '../core/media-types.ts';
 import { parseReference } from '../core/reference.ts';
 import { bundleInfoProblems, canonicalForm, contentProblems, endProblems, expectedBundleInfo, framingProblems, pinProblems, type EntryProblem } from './as-written.ts';
 import { bundleEntries, signatureInfoFor, tarSize } from './entries.ts';
-import { BUNDLE_INFO_PATH, canonicalJson, compareStrings, INDEX_PATH, INVENTORY_PATH, LOCK_PATH, MAX_METADATA_BYTES, OCI_LAYOUT_PATH, SIGNATURE_INFO_PATH, type InventoryDelta, type VolumeLayout } from './format.ts';
+import { BUNDLE_INFO_PATH, canonicalJson, compareStrings, INDEX_PATH, INVENTORY_PATH, LOCK_PATH, MAX_METADATA_BYTES, OCI_LAYOUT_PATH, SIGNATURE_INFO_PATH, type Inventory, type InventoryDelta, type VolumeLayout } from './format.ts';
 import { entryTable, openSource, readMetadata, readSignature, readSmallEntry, type OpenedSource } from './read.ts';
 import { signatureClaimProblems } from './sign.ts';
 import { END_OF_ARCHIVE, scanTar } from './tar.ts';
@@ -32,6 +32,22 @@ export interface BundleSummaryImage {
   manifestSize: number;
   /** `digest` is an index reduced to the bundle's platforms: the upstream index it was cut from, carried too. */
   original?: Digest;
+  /** The signatures, attestations, SBOMs (and other artifacts) the bundle carries for it: what refers to its root, a platform manifest, or one of these. */
+  referrers: BundleSummaryReferrer[];
+}
+
+/** Something the bundle carries because it refers to an image (pack finds them at lock). */
+export interface BundleSummaryReferrer {
+  /** Its entry in the bundle: `repo:sha256-<hex>.sig` (found by tag) or `repo@sha256:…`. */
+  reference: string;
+  /** signature, attestation, sbom, artifact, or referrers-index (the referrers tag schema's index). */
+  kind: string;
+  artifactType?: string;
+  digest: Digest;
+  /** What it refers to: the image's root, a platform manifest, or another referrer. */
+  subject: Digest;
+  /** Bytes of its unique blobs. */
+  size: number;
 }
 
 /** A Helm chart in the bundle (an artifact whose config is a helm chart config). */
@@ -134,13 +150,14 @@ export async function inspectBundle(spec: string | readonly string[]): Promise<B
     // A chart is told by its config's media type, which the inventory records: no blob is read.
     const charts = new Set<string>();
     for (const b of [...inventory.blobs, ...(inventory.delta?.blobs ?? [])]) if (b.mediaType === MediaType.helmConfig) for (const r of b.images) charts.add(r);
+    const carried = referrersByImage(inventory.images);
     return {
       path: abs,
       name: bundleInfo.name,
       version: bundleInfo.version,
       toolVersion: bundleInfo.tool.version,
       formatVersion: bundleInfo.formatVersion,
-      images: inventory.images.filter((i) => !charts.has(i.reference)).map((i) => ({
+      images: inventory.images.filter((i) => !charts.has(i.reference) && !i.referrer).map((i) => ({
         reference: i.reference,
         digest: i.digest,
         mediaType: i.mediaType,
@@ -148,9 +165,10 @@ export async function inspectBundle(spec: string | readonly string[]): Promise<B
         size: i.totalSize,
         manifestSize: i.size,
         ...(i.original ? { original: i.original.digest } : {}),
+        referrers: carried.get(i.reference) ?? [],
       })),
       charts: inventory.images
-        .filter((i) => charts.has(i.reference))
+        .filter((i) => charts.has(i.reference) && !i.referrer)
         .map((i) => {
           const ref = parseReference(i.reference);
           return { reference: i.reference, name: ref.repository.slice(ref.repository.lastIndexOf('/') + 1), version: (ref.tag ?? '').replaceAll('_', '+'), digest: i.digest, size: i.totalSize };
@@ -167,6 +185,53 @@ export async function inspectBundle(spec: string | readonly string[]): Promise<B
   } finally {
     await src.close();
   }
+}
+
+/**
+ * What the bundle carries that refers to each image: to its root or a platform manifest, and in
+ * turn to those, in the inventory's order. A referrer of a digest the bundle does not carry (the
+ * upstream index of a platform-filtered image) belongs to the images of its repository.
+ */
+function referrersByImage(all: Inventory['images']): Map<string, BundleSummaryReferrer[]> {
+  const referrers = all.filter((e) => e.referrer);
+  const reach = (seed: Iterable<string>): Set<string> => {
+    const subjects = new Set(seed);
+    const got = new Set<string>();
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const e of referrers) {
+        if (got.has(e.reference) || !subjects.has(e.referrer!.subject)) continue;
+        got.add(e.reference);
+        subjects.add(e.digest);
+        grew = true;
+      }
+    }
+    return got;
+  };
+  const byImage = new Map<string, Set<string>>();
+  const claimed = new Set<string>();
+  for (const img of all) {
+    if (img.referrer) continue;
+    const got = reach([img.digest, ...img.platforms.map((p) => p.digest)]);
+    byImage.set(img.reference, got);
+    for (const r of got) claimed.add(r);
+  }
+  const repository = (reference: string): string => {
+    const ref = parseReference(reference);
+    return `${ref.registry}/${ref.repository}`;
+  };
+  for (const [image, got] of byImage) {
+    const orphans = referrers.filter((e) => !claimed.has(e.reference) && repository(e.reference) === repository(image));
+    for (const r of reach(orphans.map((e) => e.referrer!.subject))) got.add(r);
+  }
+  const out = new Map<string, BundleSummaryReferrer[]>();
+  for (const [image, got] of byImage) {
+    out.set(
+      image,
+      referrers.filter((e) => got.has(e.reference)).map((e) => ({ reference: e.reference, kind: e.referrer!.kind, ...(e.referrer!.artifactType !== undefined ? { artifactType: e.referrer!.artifactType } : {}), digest: e.digest, subject: e.referrer!.subject, size: e.totalSize })),
+    );
+  }
+  return out;
 }
 
 /**

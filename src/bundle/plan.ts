@@ -8,6 +8,7 @@ import { parseReference } from '../core/reference.ts';
 import type { ReadOnlyStorage } from '../content/types.ts';
 import { ManifestCache, readManifest, walkGraph, type CachedStorage } from '../content/graph.ts';
 import { mapLimit } from '../util/limiter.ts';
+import { referrerMark } from '../core/referrers.ts';
 import { digestOf, type Digest } from '../core/digest.ts';
 import {
   canonicalJson,
@@ -220,6 +221,7 @@ async function planImage(img: BundleImageInput, src: CachedStorage, shared: Plan
     platforms: dedupePlatforms(platforms),
     totalSize: [...mine.values()].reduce((a, d) => a + d.size, 0),
     ...(img.original ? { original: { digest: img.original.digest, size: img.original.size } } : {}),
+    ...referrerOf(img.root),
   };
 }
 
@@ -244,6 +246,13 @@ async function planOriginal(img: BundleImageInput, original: Descriptor, src: Ca
     shared.blobs.set(desc.digest, { desc, mediaType: desc.mediaType, images: new Set([img.reference]) });
   }
   shared.manifests.set(desc.digest, bytes);
+}
+
+/** A referrer's entry says what it refers to (index.json's annotations, see core/referrers.ts). */
+function referrerOf(root: Descriptor): Pick<InventoryImage, 'referrer'> {
+  const mark = referrerMark(root);
+  if (!mark) return {};
+  return { referrer: { subject: mark.subject, kind: mark.kind, ...(root.artifactType !== undefined ? { artifactType: root.artifactType } : {}) } };
 }
 
 function isManifestIndex(d: Descriptor): boolean {

@@ -11,6 +11,7 @@ import { openBundleSet, type SetImage } from '../serve/bundle-set.ts';
 import { commitAll, discardAll } from '../util/atomic-file.ts';
 import { asAborted } from '../content/file-store.ts';
 import { stageOciArchive, type StagedArchive } from './oci-archive.ts';
+import { referrerMark } from '../core/referrers.ts';
 
 export type ExportFormat = 'k3s' | 'containerd';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['k3s', 'containerd'];
@@ -68,8 +69,9 @@ export async function exportImages(opts: ExportOptions): Promise<ExportResult> {
   const set = await openBundleSet(opts.bundles, { signal: opts.signal });
   try {
     // containerd unpacks what it imports; an artifact without layers to unpack fails the import.
-    const runnable = set.images.filter((i) => set.isContainerImage(i.root.digest));
-    const skipped = set.images.filter((i) => !set.isContainerImage(i.root.digest)).map((i) => i.name);
+    // A cosign signature has an image config too, but nothing to run: referrers are not imported.
+    const runnable = set.images.filter((i) => set.isContainerImage(i.root.digest) && !referrerMark(i.root));
+    const skipped = set.images.filter((i) => !runnable.includes(i)).map((i) => i.name);
     if (runnable.length === 0) {
       throw new UsageError('the bundle holds no container images to export', {
         code: 'NOTHING_TO_EXPORT',

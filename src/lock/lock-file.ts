@@ -23,6 +23,7 @@ export async function lockAndWrite(
     /** `--platform`: these platforms instead of the spec's. */
     platforms?: readonly string[] | undefined;
     onWarning?: LockOptions['onWarning'];
+    referrers?: boolean | undefined;
   },
 ): Promise<{ lock: Lock; text: string }> {
   const spec = withPlatforms(await loadSpec(specPath), opts.platforms);

@@ -1,6 +1,6 @@
 // lock: resolve every image of the spec to a digest, choose the platforms, and record sizes.
-import { NotFoundError, IntegrityError, throwIfAborted } from '../core/errors.ts';
-import { digestOf } from '../core/digest.ts';
+import { AbortedError, AirlockError, NotFoundError, IntegrityError, throwIfAborted } from '../core/errors.ts';
+import { digestOf, type Digest } from '../core/digest.ts';
 import { reduceIndex } from '../core/index-reduction.ts';
 import { parseManifest, type Descriptor } from '../core/manifest.ts';
 import { ManifestCache, walkGraph } from '../content/graph.ts';
@@ -12,12 +12,17 @@ import type { Spec } from '../spec/spec.ts';
 import { mapLimit } from '../util/limiter.ts';
 import { ChartHttpClient } from '../helm/http-client.ts';
 import type { LockedChart } from '../spec/lock.ts';
+import { findReferrers } from './referrers.ts';
 
 /** What lock and pack need of a source repository (the registry client's RemoteRepository). */
 export interface SourceRepository extends ReadOnlyStorage, Partial<RangeFetcher> {
   fetchManifest(reference: string, opts?: OpOptions): Promise<{ descriptor: Descriptor; bytes: Buffer }>;
   /** Needed for oci:// charts asked for by a version range (their versions are tags). */
   listTags?(opts?: OpOptions): Promise<string[]>;
+  /** A HEAD for a tag: how lock looks for cosign's tags (fetchManifest when absent). */
+  resolve?(reference: string, opts?: OpOptions): Promise<Descriptor>;
+  /** The OCI referrers API (undefined: the registry has none); without it, lock reads the referrers tag schema. */
+  listReferrers?(digest: Digest, opts?: OpOptions): Promise<Descriptor[] | undefined>;
 }
 export type OpenRepository = (ref: Reference) => SourceRepository;
 
@@ -33,6 +38,8 @@ export interface LockOptions {
   onChart?: (chart: LockedChart) => void;
   /** Told for each image whose index the spec's platforms reduce (INDEX_REDUCED): its digest changes. */
   onWarning?: (w: { code: 'INDEX_REDUCED'; message: string }) => void;
+  /** false: do not look for what refers to the images (as `referrers: false` in the spec). */
+  referrers?: boolean | undefined;
 }
 
 /** Resolve every image and chart in the spec. Fails on the first one that does not exist, naming it. */
@@ -103,6 +110,15 @@ async function lockImage(ref: Reference, spec: Spec, opts: LockOptions): Promise
     opts.onWarning?.({ code: 'INDEX_REDUCED', message: reducedIndexWarning(image, parsed.kind === 'index' ? parsed.value.manifests : []) });
   }
   image.totalSize = [...sizes.values()].reduce((a, b) => a + b, 0);
+  if (opts.referrers !== false && spec.referrers !== false) {
+    // Signatures and attestations name the upstream root or a platform manifest kept.
+    const subjects = [descriptor.digest, ...(image.platforms ?? []).map((p) => p.digest)];
+    const referrers = await findReferrers(repo, subjects, { signal: opts.signal, what: name }).catch((e: unknown) => {
+      if (e instanceof AirlockError && !(e instanceof AbortedError)) e.message = `looking for the signatures, attestations and SBOMs of ${name}: ${e.message} (\`referrers: false\` in the spec, or lock --no-referrers, leaves them out)`;
+      throw e;
+    });
+    if (referrers.length > 0) image.referrers = referrers;
+  }
   return image;
 }
 

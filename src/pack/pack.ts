@@ -68,6 +68,8 @@ export interface PackOptions {
   sign?: SigningKey | undefined;
   /** Carry tools (see PackTools); default: as the spec's `tools:` says. */
   tools?: PackTools | undefined;
+  /** false: leave out the signatures, attestations and SBOMs the lock lists (also `referrers: false` in the spec). */
+  referrers?: boolean | undefined;
   concurrency?: number;
   signal?: AbortSignal | undefined;
   onEvent?: (e: PackEvent) => void;
@@ -119,6 +121,7 @@ export async function pack(opts: PackOptions): Promise<PackResult> {
     writes: new CacheWrites(),
     onDownloaded: (n) => (downloaded += n),
     signal,
+    referrers: opts.referrers !== false && spec.referrers !== false,
   };
   let result: WriteBundleResult;
   let base: DeltaBase | undefined;

@@ -13,6 +13,7 @@ import type { BundleImageInput } from '../bundle/plan.ts';
 import { reduceIndex, type OpenRepository, type SourceRepository } from '../lock/lock.ts';
 import type { Lock } from '../spec/lock.ts';
 import { ChartHttpClient } from '../helm/http-client.ts';
+import { referrerInputs } from './referrer-inputs.ts';
 
 /**
  * Background writes of documents into the cache: reads need not wait for them, but the pack
@@ -86,6 +87,8 @@ export interface InputContext {
   writes: CacheWrites;
   onDownloaded: (n: number) => void;
   signal: AbortSignal | undefined;
+  /** false: leave out what the lock lists as referring to the images (pack --no-referrers, `referrers: false`). */
+  referrers?: boolean | undefined;
 }
 
 /**
@@ -102,6 +105,7 @@ export async function bundleInputs(lock: Lock, ctx: InputContext): Promise<Bundl
     // A reduced index carries the upstream one beside it: pins to its digest keep resolving.
     inputs.push({ reference: bundleName(img.reference), root: img.bundled ? await storeReducedIndex(source, img, root, ctx.signal) : root, source, ...(img.bundled ? { original: root } : {}) });
   }
+  if (ctx.referrers !== false) inputs.push(...referrerInputs(lock, inputs, (ref) => through(ctx.open(ref))));
   const charts = lock.charts ?? [];
   if (charts.length === 0) return inputs;
   // Loaded only for a lock that has charts (yaml, semver, tar): most packs carry images only.

@@ -27,6 +27,8 @@ import { mapAll, type Target } from '../rewrite/mapping.ts';
 import { Limiter, mapLimit } from '../util/limiter.ts';
 // Not helm/artifact.ts: that one builds chart manifests and loads yaml and semver to do it.
 import { ARTIFACT_ANNOTATION, CHART_ARTIFACT } from '../helm/artifact-mark.ts';
+import { referrerMark } from '../core/referrers.ts';
+import { updateReferrersTags, type ReferrersTagUpdate } from './referrers-tags.ts';
 
 export interface PushRepository extends Storage, Partial<TagResolver> {}
 export type OpenTarget = (ref: Reference) => PushRepository;
@@ -40,14 +42,14 @@ export interface PushOptions {
   open: OpenTarget;
   concurrency?: number;
   signal?: AbortSignal | undefined;
-  onEvent?: (e: CopyEvent | { type: 'image-done'; image: string; target: string; digest: string } | { type: 'warning'; code: 'INDEX_ORIGINAL_REFUSED'; message: string }) => void;
+  onEvent?: (e: CopyEvent | { type: 'image-done'; image: string; target: string; digest: string } | { type: 'warning'; code: string; message: string }) => void;
   /** The bundle is open and checked, nothing sent yet: what it holds (to announce what will be pushed). */
   onChecked?: ((bundle: Bundle) => void) | undefined;
 }
 
 export interface PushedImage {
-  /** A Helm chart (pullable with `helm pull oci://…`) or an image. */
-  kind: 'image' | 'chart';
+  /** A Helm chart (pullable with `helm pull oci://…`), an image, or what refers to one (a signature, attestation, SBOM). */
+  kind: 'image' | 'chart' | 'referrer';
   source: string;
   target: string;
   digest: string;
@@ -71,6 +73,8 @@ export interface PushResult {
   signature?: SignatureStatus;
   /** A delta: its base and how many relied-on blobs were found in the registry (and mounted). */
   delta?: { base: { inventory: string; name: string; version: string }; relied: number; mounted: number };
+  /** Referrers tag schema indexes written, in a target without the referrers API (see referrers-tags.ts). */
+  referrersTags?: ReferrersTagUpdate[];
 }
 
 export async function pushBundle(opts: PushOptions): Promise<PushResult> {
@@ -105,7 +109,7 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
       const src = formatReference(parseReference(img.reference));
       const dst = mapping.get(src)!;
       const repoKey = `${dst.registry}/${dst.repository}`;
-      const stat: PushedImage = { kind: img.root.annotations?.[ARTIFACT_ANNOTATION] === CHART_ARTIFACT ? 'chart' : 'image', source: img.reference, target: formatReference(dst.tag === undefined ? { ...dst, digest: img.root.digest } : { ...dst, digest: undefined }), digest: img.root.digest, blobs: { copied: 0, exists: 0, mounted: 0 }, bytes: 0 };
+      const stat: PushedImage = { kind: img.root.annotations?.[ARTIFACT_ANNOTATION] === CHART_ARTIFACT ? 'chart' : referrerMark(img.root) ? 'referrer' : 'image', source: img.reference, target: formatReference(dst.tag === undefined ? { ...dst, digest: img.root.digest } : { ...dst, digest: undefined }), digest: img.root.digest, blobs: { copied: 0, exists: 0, mounted: 0 }, bytes: 0 };
       stats.set(img.reference, stat);
       if (!done.has(repoKey)) done.set(repoKey, new Map());
       const original = originals.get(img.reference);
@@ -149,10 +153,14 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
     }
     // A bounded number of repositories at once (twice the transfers: enough to keep them busy),
     // so a thousand images do not all hold their copy's state at the same time.
+    const referrersTags: ReferrersTagUpdate[] = [];
     await mapLimit([...byRepo.values()], 2 * (opts.concurrency ?? 8), async (group) => {
-      for (const img of group) await pushOne(img);
+      for (const img of pushOrder(group)) await pushOne(img);
+      const dst = mapping.get(formatReference(parseReference(group[0]!.reference)))!;
+      referrersTags.push(...(await updateReferrersTags(group, bundle, opts.open(dst), `${dst.registry}/${dst.repository}`, { signal: opts.signal, onWarning: (w) => opts.onEvent?.({ type: 'warning', ...w }) })));
     }, opts.signal);
-    const pushed = images.map((i) => stats.get(i.reference)!);
+    // The tag schema's index is written by updateReferrersTags, when the target needs one.
+    const pushed = images.filter((i) => stats.has(i.reference)).map((i) => stats.get(i.reference)!);
     const d = bundle.inventory.delta;
     return {
       images: pushed,
@@ -160,6 +168,7 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
       bundle: { path: bundle.path, inventory: bundle.inventoryDigest, name: bundle.bundleInfo.name, version: bundle.bundleInfo.version },
       ...(signature ? { signature } : {}),
       ...(d && relied ? { delta: { base: d.base, relied: d.blobs.length, mounted: relied.mounted } } : {}),
+      ...(referrersTags.length > 0 ? { referrersTags: referrersTags.sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0)) } : {}),
     };
   } finally {
     await bundle.close();
@@ -220,6 +229,16 @@ function refusedMessage(stat: PushedImage, original: string, bundlePath: string)
     `${stat.target}: the registry refused the upstream index ${original} (it lists platforms the bundle does not carry), so the tag holds the reduced index ${stat.digest}; ` +
     `references pinned to ${original} resolve only once mapped: airlock post-render (or rewrite) --bundle ${bundlePath} --registry … maps them`
   );
+}
+
+/**
+ * A repository's entries in the order they go: images (and charts) first, then what refers to them
+ * (a registry may check a subject; a client that finds a signature looks for its image), and not
+ * the referrers tag schema's index, which updateReferrersTags writes where the target needs it.
+ */
+function pushOrder<T extends { root: Descriptor }>(group: readonly T[]): T[] {
+  const marks = group.map((img) => referrerMark(img.root));
+  return [...group.filter((_, i) => !marks[i]), ...group.filter((_, i) => marks[i] && marks[i].kind !== 'referrers-index')];
 }
 
 /**

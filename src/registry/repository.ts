@@ -376,6 +376,45 @@ export class RemoteRepository implements Storage, TagResolver, ReferencePusher, 
     }
     throw new RegistryError(`tag list of ${this.#name} has more than ${MAX_TAG_PAGES} pages`, { status: 200, url: `https://${this.registry}` });
   }
+
+  /**
+   * What refers to a manifest, from the OCI 1.1 referrers API (`GET /v2/<name>/referrers/<digest>`,
+   * every page): the descriptors it lists. Undefined when the registry has no referrers API: the
+   * spec has a registry that has one never answer 404 there, and a client fall back to the
+   * referrers tag schema when it does (405 and 501 are taken the same way: a route the registry
+   * does not know).
+   */
+  async listReferrers(digest: Digest, opts?: OpOptions): Promise<Descriptor[] | undefined> {
+    const ref = checkReference(digest, this.#name);
+    const what = `referrers of ${this.#imageName(ref.digest!)}`;
+    const found: Descriptor[] = [];
+    let next: URL | undefined;
+    for (let page = 0; page < MAX_TAG_PAGES; page++) {
+      const res = await this.#transport.send({
+        registry: this.registry,
+        method: 'GET',
+        ...(next === undefined ? { path: `/v2/${this.repository}/referrers/${ref.digest}` } : { url: next }),
+        headers: { accept: MediaType.ociIndex },
+        scopes: this.#pull,
+        signal: opts?.signal,
+        what: `list ${what}`,
+        readBody: (r) => readAllLimited(r.body, MAX_MANIFEST_BYTES, what),
+      });
+      if (page === 0 && (res.status === 404 || res.status === 405 || res.status === 501)) {
+        await res.body.dump();
+        return undefined;
+      }
+      if (res.status !== 200) return await this.#fail(this.#subject('manifest', ref.digest, 'list referrers of'), res);
+      // Not content-addressed: checked for shape, each descriptor as in any index.
+      const parsed = parseManifest(res.bytes!, MediaType.ociIndex, what);
+      if (parsed.kind !== 'index') throw new RegistryError(`${what}: the registry answered with a manifest, not an index`, { status: res.status, url: res.url.origin });
+      found.push(...parsed.value.manifests);
+      const link = nextLink(header(res.headers, 'link'));
+      if (link === undefined) return found;
+      next = new URL(link, res.url);
+    }
+    throw new RegistryError(`${what}: more than ${MAX_TAG_PAGES} pages`, { status: 200, url: `https://${this.registry}` });
+  }
 }
 
 /** The target of `rel="next"` in an RFC 8288 Link header. */

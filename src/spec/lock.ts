@@ -4,8 +4,9 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseYaml, stringify } from 'yaml';
 import { NotFoundError, UsageError } from '../core/errors.ts';
 import { parseDigest, type Digest } from '../core/digest.ts';
-import { formatReference, parseReference } from '../core/reference.ts';
+import { formatReference, isValidTag, parseReference } from '../core/reference.ts';
 import { formatPlatform } from '../core/platform.ts';
+import { REFERRER_FOUND, REFERRER_KINDS, type ReferrerFound, type ReferrerKind } from '../core/referrers.ts';
 import { API_VERSION, compareStrings, type Spec } from './spec.ts';
 
 export interface LockedPlatform {
@@ -31,6 +32,30 @@ export interface LockedImage {
    * airlock carries instead (same document with only the chosen manifests). Its digest differs.
    */
   bundled?: { digest: Digest; size: number };
+  /**
+   * What refers to the image (its root or a platform manifest it keeps) upstream: signatures,
+   * attestations, SBOMs, found at lock (see LockedReferrer). Absent when none was found or looked for.
+   */
+  referrers?: LockedReferrer[];
+}
+
+/** A manifest that refers to an image: pack carries it (and its blobs), push puts it where clients look. */
+export interface LockedReferrer {
+  /** What it refers to: the image's root, one of its platform manifests, or another referrer. */
+  subject: Digest;
+  /** signature, attestation, sbom, artifact; `referrers-index` for the referrers tag schema's index itself. */
+  kind: ReferrerKind;
+  /** Its OCI artifactType (the config's media type for an image manifest without one), when known. */
+  artifactType?: string;
+  digest: Digest;
+  mediaType: string;
+  size: number;
+  /**
+   * `tag`: under `tag` (cosign's `sha256-<hex>.sig|.att|.sbom`, or the tag schema's `sha256-<hex>`);
+   * `referrers`: listed by the registry's referrers API; `tag-schema`: listed by the tag schema's index.
+   */
+  found: ReferrerFound;
+  tag?: string;
 }
 
 /** A chart dependency pinned: what it is, where its archive comes from, and its digest. */
@@ -109,10 +134,29 @@ export function formatLock(lock: Lock): string {
       totalSize: i.totalSize,
       ...(i.platforms ? { platforms: i.platforms.map((p) => ({ platform: p.platform, digest: p.digest, size: p.size })) } : {}),
       ...(i.bundled ? { bundled: { digest: i.bundled.digest, size: i.bundled.size } } : {}),
+      ...(i.referrers && i.referrers.length > 0 ? { referrers: sortReferrers(i.referrers).map(formatReferrer) } : {}),
     })),
     ...(lock.charts && lock.charts.length > 0 ? { charts: [...lock.charts].sort((a, b) => compareStrings(a.name, b.name)).map(formatChart) } : {}),
   };
   return HEADER + stringify(doc, { lineWidth: 0, indent: 2 });
+}
+
+/** Referrers in a fixed order: by subject, kind, tag, digest. */
+export function sortReferrers(list: readonly LockedReferrer[]): LockedReferrer[] {
+  return [...list].sort((a, b) => compareStrings(a.subject, b.subject) || compareStrings(a.kind, b.kind) || compareStrings(a.tag ?? '', b.tag ?? '') || compareStrings(a.digest, b.digest));
+}
+
+function formatReferrer(r: LockedReferrer): Record<string, unknown> {
+  return {
+    subject: r.subject,
+    kind: r.kind,
+    ...(r.artifactType !== undefined ? { artifactType: r.artifactType } : {}),
+    digest: r.digest,
+    mediaType: r.mediaType,
+    size: r.size,
+    found: r.found,
+    ...(r.tag !== undefined ? { tag: r.tag } : {}),
+  };
 }
 
 function formatChart(c: LockedChart): Record<string, unknown> {
@@ -255,7 +299,30 @@ function parseLockedImage(i: Record<string, unknown>, where: string, f: LockFiel
     const b = i.bundled as Record<string, unknown>;
     img.bundled = { digest: dig(b.digest, `${where}.bundled.digest`), size: num(b.size, `${where}.bundled.size`) };
   }
+  if (i.referrers !== undefined && i.referrers !== null) img.referrers = parseLockedReferrers(i.referrers, `${where}.referrers`, f);
   return img;
+}
+
+function parseLockedReferrers(raw: unknown, where: string, f: LockFields): LockedReferrer[] {
+  const { fail, num, dig, str, optStr } = f;
+  if (!Array.isArray(raw)) return fail(`${where} must be a list`);
+  return raw.map((r: unknown, k) => {
+    const w = `${where}[${k}]`;
+    if (typeof r !== 'object' || r === null) return fail(`${w} must be a mapping`);
+    const o = r as Record<string, unknown>;
+    const kind = str(o.kind, `${w}.kind`);
+    if (!REFERRER_KINDS.includes(kind as ReferrerKind)) fail(`${w}.kind must be one of ${REFERRER_KINDS.join(', ')}, got "${kind}"`);
+    const found = str(o.found, `${w}.found`);
+    if (!REFERRER_FOUND.includes(found as ReferrerFound)) fail(`${w}.found must be one of ${REFERRER_FOUND.join(', ')}, got "${found}"`);
+    const ref: LockedReferrer = { subject: dig(o.subject, `${w}.subject`), kind: kind as ReferrerKind, digest: dig(o.digest, `${w}.digest`), mediaType: str(o.mediaType, `${w}.mediaType`), size: num(o.size, `${w}.size`), found: found as ReferrerFound };
+    const artifactType = optStr(o.artifactType, `${w}.artifactType`);
+    if (artifactType !== undefined) ref.artifactType = artifactType;
+    const tag = optStr(o.tag, `${w}.tag`);
+    if (tag !== undefined) ref.tag = tag;
+    if (found === 'tag' && tag === undefined) fail(`${w} was found by tag but names none`);
+    if (tag !== undefined && !isValidTag(tag)) fail(`${w}.tag "${tag.slice(0, 140)}" is not a tag`);
+    return ref;
+  });
 }
 
 function parseLockedCharts(charts: unknown, f: LockFields): LockedChart[] | undefined {

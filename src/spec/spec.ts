@@ -21,6 +21,11 @@ export interface Spec {
   charts: ChartSpec[];
   /** `tools:` — the bundle carries airlock (and the pinned helm) for these platforms; absent: it carries none. */
   tools?: ToolsSpec;
+  /**
+   * `referrers: false`: lock and pack leave out what refers to the images (signatures, attestations,
+   * SBOMs). Absent (or true): they are found at lock and carried.
+   */
+  referrers?: boolean | undefined;
 }
 
 /** `tools: true` (the platform pack runs on) or `tools: {platforms: [linux/amd64, linux/arm64]}`. */
@@ -43,7 +48,7 @@ export interface ChartSpec {
   values: string[];
 }
 
-const SPEC_KEYS = ['apiVersion', 'kind', 'metadata', 'platforms', 'images', 'charts', 'tools'];
+const SPEC_KEYS = ['apiVersion', 'kind', 'metadata', 'platforms', 'images', 'charts', 'tools', 'referrers'];
 const TOOLS_KEYS = ['platforms'];
 const METADATA_KEYS = ['name', 'version'];
 const CHART_KEYS = ['name', 'repo', 'path', 'version', 'values'];
@@ -124,7 +129,9 @@ export function parseSpec(text: string, path = 'airlock.yaml'): Spec {
   });
   images.sort((a, b) => compareStrings(formatReference(a), formatReference(b)));
   const tools = parseTools(o.tools, fail);
-  return { name: name as string, version, platforms, images, charts, ...(tools ? { tools } : {}) };
+  if (o.referrers !== undefined && o.referrers !== null && typeof o.referrers !== 'boolean') fail(`referrers must be true or false (false: leave out the signatures, attestations and SBOMs that refer to the images), got ${JSON.stringify(o.referrers)}`);
+  const referrers = typeof o.referrers === 'boolean' ? { referrers: o.referrers } : {};
+  return { name: name as string, version, platforms, images, charts, ...(tools ? { tools } : {}), ...referrers };
 }
 
 function parseTools(raw: unknown, fail: (msg: string) => never): ToolsSpec | undefined {

@@ -156,6 +156,10 @@ export function buildIndex(images: BuiltImage[], opts: { format?: 'oci' | 'docke
 export function buildArtifact(opts: {
   artifactType: string;
   files: { mediaType: string; bytes: Buffer; annotations?: Record<string, string> }[];
+  /** What it refers to (OCI 1.1 referrers): the manifest's `subject`. */
+  subject?: Descriptor;
+  /** The manifest's annotations. */
+  annotations?: Record<string, string>;
 }): BuiltImage {
   const empty = blobOf(MediaType.ociEmpty, Buffer.from('{}'));
   const files = opts.files.map((file) => {
@@ -169,6 +173,8 @@ export function buildArtifact(opts: {
     artifactType: opts.artifactType,
     config: empty.descriptor,
     layers: files.map((b) => b.descriptor),
+    ...(opts.subject ? { subject: { mediaType: opts.subject.mediaType, digest: opts.subject.digest, size: opts.subject.size } } : {}),
+    ...(opts.annotations ? { annotations: opts.annotations } : {}),
   };
   const m = jsonBlob(MediaType.ociManifest, manifest);
   m.descriptor.artifactType = opts.artifactType;

@@ -15,7 +15,8 @@ the bundle (it says so on stderr, and \`verified: false\` with --json). What it 
 does, and refuses (exit ${ExitCode.integrity}) a file that is not a well-formed airlock bundle: the metadata entries
 framed and filled as airlock writes them, the lock and index.json as the inventory pins them, and the
 file's size (a truncated bundle). Shows whether it is a delta (and of which base), split, or signed —
-only the key the bundle claims: \`verify --key\` checks it — and the tools it carries (pack --with-tools).`,
+only the key the bundle claims: \`verify --key\` checks it — and the tools it carries (pack --with-tools).
+Lists what each image carries besides: its signatures, attestations and SBOMs (found at lock).`,
   options: {},
   async run({ positionals, out, signal }) {
     if (positionals.length === 0) throw new UsageError('inspect needs one bundle: airlock inspect BUNDLE');
@@ -24,6 +25,8 @@ only the key the bundle claims: \`verify --key\` checks it — and the tools it 
     out.warning({ code: 'NOT_VERIFIED', message: `${info.path} was not verified: inspect reads its metadata only; \`airlock verify\` checks every blob${info.signature ? ' and, with --key, the signature' : ''}` });
     const rows = [['IMAGE', 'DIGEST', 'PLATFORMS', 'SIZE']];
     for (const i of info.images) rows.push([i.reference, i.digest, i.platforms.join(',') || '-', formatBytes(i.size)]);
+    const referrerRows = [['IMAGE', 'CARRIES', 'ARTIFACT TYPE', 'DIGEST', 'SUBJECT']];
+    for (const i of info.images) for (const r of i.referrers) referrerRows.push([i.reference, r.kind, r.artifactType ?? '-', r.digest, r.subject === i.digest ? 'the image' : r.subject]);
     const chartRows = [['CHART', 'VERSION', 'REFERENCE', 'DIGEST', 'SIZE']];
     for (const c of info.charts) chartRows.push([c.name, c.version, c.reference, c.digest, formatBytes(c.size)]);
     const toolRows = [['TOOL', 'PLATFORM', 'SIZE', 'SHA256']];
@@ -33,6 +36,7 @@ only the key the bundle claims: \`verify --key\` checks it — and the tools it 
       { ...info },
       `bundle ${info.name} ${info.version} (airlock ${info.toolVersion})\n` +
         (info.images.length > 0 || info.charts.length === 0 ? `${table(rows)}\n` : '') +
+        (referrerRows.length > 1 ? `\n${table(referrerRows)}\n` : '') +
         (info.charts.length > 0 ? `${info.images.length > 0 ? '\n' : ''}${table(chartRows)}\n\n` : '') +
         (info.tools.length > 0 ? `${info.charts.length > 0 ? '' : '\n'}${table(toolRows)}\n(extract one with \`tar -xf ${basename(info.path)} ${info.tools[0]!.path}\`)\n\n` : '') +
         `${info.images.length} images, ${info.charts.length} charts, ${t.blobs} blobs, ${formatBytes(t.bytes)} unique, ${formatBytes(t.sharedBytes)} shared between images; file ${formatBytes(info.fileSize)}` +

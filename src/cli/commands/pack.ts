@@ -5,6 +5,7 @@ import { readPassphrase, PASSPHRASE_ENV } from '../../sign/keys.ts';
 import { formatBytes } from '../output.ts';
 import { intFlag, registryOptions, registryUsage, sessionFrom } from './registry-flags.ts';
 import { defineCommand } from './types.ts';
+import { describeReferrers } from '../describe-referrers.ts';
 import type { InventoryTool } from '../../bundle/format.ts';
 import { PINNED_HELM } from '../../tools/pinned-helm.ts';
 import { TOOL_PLATFORMS } from '../../tools/platforms.ts';
@@ -20,13 +21,15 @@ export const packCommand = defineCommand({
   name: 'pack',
   summary: 'download every locked image and chart and write one verifiable bundle',
   usage: `Usage: airlock pack -o BUNDLE.tar [-f airlock.yaml] [--lock] [--platform P]... [--cache DIR]
-                   [--since BASE] [--split SIZE [--parity N]] [--sign NAME.key]
+                   [--since BASE] [--split SIZE [--parity N]] [--sign NAME.key] [--no-referrers]
                    [--with-tools [--tools-platform linux/amd64,linux/arm64] [--tools-helm PATH]]
 
 Downloads every image of airlock.lock (in parallel, verified, into a content-addressed cache that
 later packs reuse and that survives an interruption) and every locked chart (as a Helm OCI artifact,
 its dependencies vendored into charts/), and writes one OCI-layout tar: every blob once, the same
-bytes for the same lock. Nothing is left at the output path if it fails.
+bytes for the same lock. Nothing is left at the output path if it fails. What the lock lists as
+referring to an image (signatures, attestations, SBOMs) is carried with it, each as an entry of its
+own in index.json: by its tag (repo:sha256-<hex>.sig) or by its digest.
 
 Options:
   -o, --output FILE       the bundle to write (required)
@@ -47,6 +50,8 @@ Options:
                           \`airlock repair\` rebuilds any N lost or damaged volumes (Reed–Solomon)
   --sign NAME.key         sign the inventory (it pins every blob) with a key from \`airlock keygen\`
   --passphrase-file FILE  the key's passphrase (first line); else $${PASSPHRASE_ENV}
+  --no-referrers          leave out the signatures, attestations and SBOMs the lock lists (also
+                          \`referrers: false\` in airlock.yaml)
   --with-tools            carry airlock itself for the other side: the executable for each tool
                           platform (and the pinned helm ${PINNED_HELM.map((p) => `${p.version} for ${p.platform}`).join(', ')}) under
                           airlock/tools/<os>-<arch>/, listed in the inventory (verify and the signature
@@ -74,6 +79,7 @@ ${registryUsage}`,
     'with-tools': { type: 'boolean' },
     'tools-platform': { type: 'string', multiple: true },
     'tools-helm': { type: 'string' },
+    'no-referrers': { type: 'boolean' },
     ...registryOptions,
   },
   async run({ values, out, signal }) {
@@ -94,6 +100,7 @@ ${registryUsage}`,
       withTools: values['with-tools'] === true ? true : undefined,
       toolsPlatforms: values['tools-platform'] as string[] | undefined,
       toolsHelm: values['tools-helm'] as string | undefined,
+      ...(values['no-referrers'] === true ? { referrers: false } : {}),
       session,
       signal,
       onEvent: (e) => {
@@ -114,7 +121,8 @@ ${registryUsage}`,
     const inv = result.inventory;
     const secs = (Date.now() - started) / 1000;
     const charts = result.lock.charts?.length ?? 0;
-    const images = inv.images.length - charts;
+    const referrers = inv.images.filter((i) => i.referrer).length;
+    const images = inv.images.length - charts - referrers;
     const lines = [
       `wrote ${result.path}: ${images} images, ${charts} charts, ${inv.blobs.length} blobs, ${formatBytes(result.size)} (downloaded ${formatBytes(result.downloaded)}) in ${secs.toFixed(1)}s`,
     ];
@@ -130,6 +138,7 @@ ${registryUsage}`,
     if (result.cleaned.length > 0) {
       lines.push(`removed ${result.cleaned.length} temp file${result.cleaned.length === 1 ? '' : 's'} an interrupted pack had left: ${result.cleaned.map((f) => basename(f)).join(', ')}`);
     }
+    if (referrers > 0) lines.push(`carries what refers to its images: ${describeReferrers(inv.images.flatMap((i) => (i.referrer ? [i.referrer] : [])))} (\`airlock inspect\` lists them)`);
     if (inv.tools) lines.push(`carries ${toolsLine(inv.tools)}: extract one with \`tar -xf ${basename(result.path)} ${inv.tools[0]!.path}\``);
     if (result.signature) lines.push(`signed with ${resolve(values.sign as string)} (${result.signature.algorithm}, key ${result.signature.key})`);
     lines.push(`inventory ${result.inventoryDigest}`);
@@ -139,6 +148,7 @@ ${registryUsage}`,
         size: result.size,
         images,
         charts,
+        ...(referrers > 0 ? { referrers } : {}),
         blobs: inv.blobs.length,
         downloaded: result.downloaded,
         seconds: secs,

@@ -13,7 +13,10 @@ export const pushCommand = defineCommand({
 Pushes every image of the bundle: host/path:tag goes to REGISTRY/PREFIX/path:tag with the manifest
 bytes untouched, so every digest (indexes included) is the same as upstream. Charts go to
 REGISTRY/PREFIX/charts/NAME:VERSION, where \`helm pull oci://REGISTRY/PREFIX/charts/NAME --version VERSION\`
-and \`helm install\` find them. Blobs and manifests the
+and \`helm install\` find them. What the bundle carries for an image (signatures, attestations, SBOMs)
+goes beside it: under its cosign tag (sha256-<hex>.sig, …) or by digest with its subject; in a
+registry without the OCI referrers API the referrers tag schema index (sha256-<hex>) is updated
+(what it lists already is kept). Blobs and manifests the
 registry already has are skipped; a blob is mounted from another repository when it can be; an
 interrupted push completes when run again.
 
@@ -48,6 +51,7 @@ ${registryUsage}`,
     const rows = [['SOURCE', 'TARGET', 'DIGEST', 'UPLOADED', 'SKIPPED', 'MOUNTED']];
     for (const i of result.images) rows.push([i.source, i.target, i.digest, String(i.blobs.copied), String(i.blobs.exists), String(i.blobs.mounted)]);
     const charts = result.images.filter((i) => i.kind === 'chart');
+    const referrers = result.images.filter((i) => i.kind === 'referrer').length;
     // What a user types next: the helm command that pulls each chart back out.
     const pulls = charts.map((c) => {
       const colon = c.target.lastIndexOf(':');
@@ -57,11 +61,12 @@ ${registryUsage}`,
     const notes = [
       ...refused.map((i) => `${i.target}: the registry refused the upstream index ${i.index!.original} (other platforms absent); the tag holds the reduced index ${i.index!.reduced}: map pinned references with post-render/rewrite --bundle`),
       ...(result.delta ? [`a delta of ${result.delta.base.name} ${result.delta.base.version}: ${result.delta.relied} relied-on blobs found in the registry${result.delta.mounted ? ` (${result.delta.mounted} mounted from another repository)` : ''}`] : []),
+      ...(result.referrersTags ?? []).map((u) => `referrers of ${u.subject.slice(0, 19)} listed in ${u.target} (${u.entries} entr${u.entries === 1 ? 'y' : 'ies'}, ${u.added} added${u.upstream ? ': the upstream index' : ''})`),
       ...(result.signature ? [result.signature.verified ? `signed by key ${result.signature.key}, verified` : `signed, not verified (claims key ${result.signature.claimed?.key}): give --key NAME.pub to check it`] : []),
     ];
     out.result(
-      { target: result.target, images: result.images, bytes: result.bytes, seconds: secs, bundle: result.bundle, ...(result.delta ? { delta: result.delta } : {}), ...(result.signature ? { signature: result.signature } : {}) },
-      `${table(rows)}\npushed ${result.images.length - charts.length} images and ${charts.length} charts to ${result.target}: uploaded ${formatBytes(result.bytes)} in ${secs.toFixed(1)}s` +
+      { target: result.target, images: result.images, bytes: result.bytes, seconds: secs, bundle: result.bundle, ...(result.referrersTags ? { referrersTags: result.referrersTags } : {}), ...(result.delta ? { delta: result.delta } : {}), ...(result.signature ? { signature: result.signature } : {}) },
+      `${table(rows)}\npushed ${result.images.length - charts.length - referrers} images${referrers > 0 ? ` (with ${referrers} signatures, attestations, SBOMs and other referrers)` : ''} and ${charts.length} charts to ${result.target}: uploaded ${formatBytes(result.bytes)} in ${secs.toFixed(1)}s` +
         (pulls.length > 0 ? `\ncharts:\n${pulls.join('\n')}` : '') +
         (notes.length > 0 ? `\n${notes.join('\n')}` : ''),
     );
