@@ -25,7 +25,7 @@ export async function lock(options: LockOptions = {}): Promise<LockResult> {
   const specPath = resolve(options.spec ?? 'airlock.yaml');
   const lockFile = resolve(options.lockFile ?? lockPathFor(specPath));
   return await withSession(options.session, async (session) => {
-    const { lock: locked, text } = await lockAndWrite(specPath, lockFile, { open: (ref) => session.repository(ref), http: session.chartHttp, signal: options.signal });
+    const { lock: locked, text } = await lockAndWrite(specPath, lockFile, { open: (ref) => session.repository(ref), http: session.chartHttp, signal: options.signal, cacheDir: session.cacheDir });
     return { lockFile, lock: locked, text };
   });
 }

@@ -15,7 +15,7 @@ export function lockPathFor(specPath: string): string {
 export async function lockAndWrite(
   specPath: string,
   lockPath: string,
-  opts: { open: OpenRepository; http?: ChartHttpClient | undefined; concurrency?: number; signal?: AbortSignal | undefined },
+  opts: { open: OpenRepository; http?: ChartHttpClient | undefined; concurrency?: number; signal?: AbortSignal | undefined; cacheDir?: string | undefined },
 ): Promise<{ lock: Lock; text: string }> {
   const spec = await loadSpec(specPath);
   const lock = await lockSpec(spec, { ...opts, baseDir: dirname(specPath) });

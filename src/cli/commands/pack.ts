@@ -110,7 +110,8 @@ ${registryUsage}`,
     const inv = result.inventory;
     const secs = (Date.now() - started) / 1000;
     const charts = result.lock.charts?.length ?? 0;
-    const images = inv.images.length - charts;
+    const carried = inv.files ?? [];
+    const images = inv.images.length - charts - carried.length;
     const lines = [
       `wrote ${result.path}: ${images} images, ${charts} charts, ${inv.blobs.length} blobs, ${formatBytes(result.size)} (downloaded ${formatBytes(result.downloaded)}) in ${secs.toFixed(1)}s`,
     ];
@@ -126,6 +127,7 @@ ${registryUsage}`,
     if (result.cleaned.length > 0) {
       lines.push(`removed ${result.cleaned.length} temp file${result.cleaned.length === 1 ? '' : 's'} an interrupted pack had left: ${result.cleaned.map((f) => basename(f)).join(', ')}`);
     }
+    if (carried.length > 0) lines.push(`carries ${carried.length} file${carried.length === 1 ? '' : 's'}: ${carried.map((f) => f.name).join(', ')} (\`airlock extract ${basename(result.path)} --files DIR\` writes them out)`);
     if (inv.tools) lines.push(`carries ${toolsLine(inv.tools)}: extract one with \`tar -xf ${basename(result.path)} ${inv.tools[0]!.path}\``);
     if (result.signature) lines.push(`signed with ${resolve(values.sign as string)} (${result.signature.algorithm}, key ${result.signature.key})`);
     lines.push(`inventory ${result.inventoryDigest}`);
@@ -135,6 +137,7 @@ ${registryUsage}`,
         size: result.size,
         images,
         charts,
+        ...(carried.length > 0 ? { carriedFiles: carried.length } : {}),
         blobs: inv.blobs.length,
         downloaded: result.downloaded,
         seconds: secs,
