@@ -1,7 +1,8 @@
 // push: every image and chart of a bundle into a target registry, manifest bytes untouched so every
 // digest (index included) is preserved; a chart lands where `helm pull oci://REGISTRY/PREFIX/charts/NAME`
 // finds it. Blobs and manifests already there are skipped; a blob pushed to one repository is
-// mounted into the next; killed and rerun, it completes.
+// mounted into the next; killed and rerun, it completes. A file of `files:` lands, as an OCI
+// artifact, at REGISTRY/PREFIX/files/NAME:TAG.
 //
 // Before the first write: a signed bundle is checked against the key given; index.json must name
 // exactly the images the inventory pins; every blob each image needs must be in the bundle (else
@@ -26,6 +27,7 @@ import { mapAll, type Target } from '../rewrite/mapping.ts';
 import { Limiter, mapLimit } from '../util/limiter.ts';
 // Not helm/artifact.ts: that one builds chart manifests and loads yaml and semver to do it.
 import { ARTIFACT_ANNOTATION, CHART_ARTIFACT } from '../helm/artifact-mark.ts';
+import { FILE_ARTIFACT } from '../files/artifact.ts';
 
 export interface PushRepository extends Storage, Partial<TagResolver> {}
 export type OpenTarget = (ref: Reference) => PushRepository;
@@ -45,8 +47,8 @@ export interface PushOptions {
 }
 
 export interface PushedImage {
-  /** A Helm chart (pullable with `helm pull oci://…`) or an image. */
-  kind: 'image' | 'chart';
+  /** A Helm chart (pullable with `helm pull oci://…`), a file of `files:` (`oras pull`), or an image. */
+  kind: 'image' | 'chart' | 'file';
   source: string;
   target: string;
   digest: string;
@@ -96,7 +98,7 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
       const src = formatReference(parseReference(img.reference));
       const dst = mapping.get(src)!;
       const repoKey = `${dst.registry}/${dst.repository}`;
-      const stat: PushedImage = { kind: img.root.annotations?.[ARTIFACT_ANNOTATION] === CHART_ARTIFACT ? 'chart' : 'image', source: img.reference, target: formatReference(dst.tag === undefined ? { ...dst, digest: img.root.digest } : { ...dst, digest: undefined }), digest: img.root.digest, blobs: { copied: 0, exists: 0, mounted: 0 }, bytes: 0 };
+      const stat: PushedImage = { kind: img.root.annotations?.[ARTIFACT_ANNOTATION] === CHART_ARTIFACT ? 'chart' : img.root.annotations?.[ARTIFACT_ANNOTATION] === FILE_ARTIFACT ? 'file' : 'image', source: img.reference, target: formatReference(dst.tag === undefined ? { ...dst, digest: img.root.digest } : { ...dst, digest: undefined }), digest: img.root.digest, blobs: { copied: 0, exists: 0, mounted: 0 }, bytes: 0 };
       stats.set(img.reference, stat);
       if (!done.has(repoKey)) done.set(repoKey, new Map());
       await copyGraph(source, opts.open(dst), img.root, {

@@ -13,7 +13,8 @@ export const pushCommand = defineCommand({
 Pushes every image of the bundle: host/path:tag goes to REGISTRY/PREFIX/path:tag with the manifest
 bytes untouched, so every digest (indexes included) is the same as upstream. Charts go to
 REGISTRY/PREFIX/charts/NAME:VERSION, where \`helm pull oci://REGISTRY/PREFIX/charts/NAME --version VERSION\`
-and \`helm install\` find them. Blobs and manifests the
+and \`helm install\` find them. Files (files: in airlock.yaml) go to REGISTRY/PREFIX/files/NAME:TAG as
+OCI artifacts (\`oras pull REGISTRY/PREFIX/files/NAME:TAG\` writes the file). Blobs and manifests the
 registry already has are skipped; a blob is mounted from another repository when it can be; an
 interrupted push completes when run again.
 
@@ -48,6 +49,7 @@ ${registryUsage}`,
     const rows = [['SOURCE', 'TARGET', 'DIGEST', 'UPLOADED', 'SKIPPED', 'MOUNTED']];
     for (const i of result.images) rows.push([i.source, i.target, i.digest, String(i.blobs.copied), String(i.blobs.exists), String(i.blobs.mounted)]);
     const charts = result.images.filter((i) => i.kind === 'chart');
+    const files = result.images.filter((i) => i.kind === 'file');
     // What a user types next: the helm command that pulls each chart back out.
     const pulls = charts.map((c) => {
       const colon = c.target.lastIndexOf(':');
@@ -59,7 +61,7 @@ ${registryUsage}`,
     ];
     out.result(
       { target: result.target, images: result.images, bytes: result.bytes, seconds: secs, bundle: result.bundle, ...(result.delta ? { delta: result.delta } : {}), ...(result.signature ? { signature: result.signature } : {}) },
-      `${table(rows)}\npushed ${result.images.length - charts.length} images and ${charts.length} charts to ${result.target}: uploaded ${formatBytes(result.bytes)} in ${secs.toFixed(1)}s` +
+      `${table(rows)}\npushed ${result.images.length - charts.length - files.length} images and ${charts.length} charts${files.length > 0 ? ` and ${files.length} file${files.length === 1 ? '' : 's'}` : ''} to ${result.target}: uploaded ${formatBytes(result.bytes)} in ${secs.toFixed(1)}s` +
         (pulls.length > 0 ? `\ncharts:\n${pulls.join('\n')}` : '') +
         (notes.length > 0 ? `\n${notes.join('\n')}` : ''),
     );
