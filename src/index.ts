@@ -18,10 +18,11 @@ export {
   type VolumeFileReport,
   type VolumeSetReport,
 } from './api/verify.ts';
-export { inspect, type InspectOptions, type BundleSummary, type BundleSummaryChart, type BundleSummaryImage, type BundleSummaryTool } from './api/inspect.ts';
+export { inspect, type InspectOptions, type BundleSummary, type BundleSummaryChart, type BundleSummaryFile, type BundleSummaryImage, type BundleSummaryTool } from './api/inspect.ts';
 export { repair, type RepairOptions, type RepairResult } from './api/repair.ts';
 export { push, type PushOptions, type PushReport, type PushedImage } from './api/push.ts';
-export { serve, type ServeOptions, type Server, type ServedImage, type ServedTool, type AccessLogEntry } from './api/serve.ts';
+export { serve, type ServeOptions, type Server, type ServedFile, type ServedImage, type ServedTool, type AccessLogEntry } from './api/serve.ts';
+export { extractFiles, type ExtractFilesOptions, type ExtractFilesResult, type ExtractedFile } from './api/extract.ts';
 export { exportImages, EXPORT_FORMATS, type ExportOptions, type ExportFormat, type ExportResult, type ExportedFile } from './api/export.ts';
 export { mirrorsConfig, MIRRORS_FORMATS, type MirrorsConfigOptions, type MirrorsConfigResult, type MirrorsFormat } from './api/mirrors-config.ts';
 export {

@@ -1,10 +1,10 @@
 // inspect: what a bundle holds, from its metadata alone (fast on a bundle of any size).
 import { resolve } from 'node:path';
 import { throwIfAborted } from '../core/errors.ts';
-import { inspectBundle, type BundleSummary, type BundleSummaryChart, type BundleSummaryImage, type BundleSummaryReferrer, type BundleSummaryTool } from '../bundle/inspect.ts';
+import { inspectBundle, type BundleSummary, type BundleSummaryChart, type BundleSummaryFile, type BundleSummaryImage, type BundleSummaryReferrer, type BundleSummaryTool } from '../bundle/inspect.ts';
 import type { BaseOptions } from './options.ts';
 
-export type { BundleSummary, BundleSummaryChart, BundleSummaryImage, BundleSummaryReferrer, BundleSummaryTool };
+export type { BundleSummary, BundleSummaryChart, BundleSummaryFile, BundleSummaryImage, BundleSummaryReferrer, BundleSummaryTool };
 
 export type InspectOptions = BaseOptions;
 

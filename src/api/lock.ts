@@ -39,6 +39,7 @@ export async function lock(options: LockOptions = {}): Promise<LockResult> {
       // An index reduced to the chosen platforms gets a new digest: said for each (INDEX_REDUCED).
       onWarning: (w) => onEvent({ type: 'warning', ...w }),
       referrers: options.referrers,
+      cacheDir: session.cacheDir,
     });
     return { lockFile, lock: locked, text };
   });

@@ -39,6 +39,17 @@ export interface ServedTool {
   url: string;
 }
 
+/** A file the bundles carry (`files:`), offered for download at `url`. */
+export interface ServedFile {
+  name: string;
+  size: number;
+  digest: Digest;
+  /** `0755` */
+  mode: string;
+  /** Absolute: the server's URL and `/files/<name>` (percent-encoded). */
+  url: string;
+}
+
 export interface ServedImage {
   /** The image's original reference. */
   image: string;
@@ -62,6 +73,8 @@ export interface Server extends AsyncDisposable {
   images: ServedImage[];
   /** Tools the bundles carry, offered at GET /tools/<os>-<arch>/<name> (a list at GET /tools/). */
   tools: ServedTool[];
+  /** Files the bundles carry, offered at GET /files/<name> (a list at GET /files/). */
+  files: ServedFile[];
   /** Requests answered so far. */
   readonly requests: number;
   /** Stop listening, let requests in flight finish (up to 10 s), close the bundles. Idempotent. */
@@ -135,6 +148,7 @@ export async function serve(bundles: string | readonly string[], options: ServeO
     bundles: srv.set.bundles.map((b) => b.path),
     images: srv.set.images.map((i) => ({ image: i.name, served: srv.catalog.servedName(i), digest: i.root.digest as Digest })),
     tools: srv.set.tools().map(({ tool: t }) => ({ platform: t.platform, name: t.name, size: t.size, digest: t.digest, url: `${srv.url}/tools/${t.platform.replace('/', '-')}/${t.name}` })),
+    files: srv.set.files().map(({ file: f }) => ({ name: f.name, size: f.size, digest: f.digest, mode: f.mode, url: `${srv.url}/files/${encodeURIComponent(f.name)}` })),
     get requests() {
       return requests;
     },

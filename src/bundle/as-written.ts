@@ -19,7 +19,7 @@ const TOOL_VERSION_FORM = /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+
 
 /** bundle.json as the writer fills it for this inventory: its tool version is the one thing taken from it. */
 export function expectedBundleInfo(info: BundleInfo, inv: Inventory): BundleInfo {
-  const base = bundleInfo({ toolVersion: info.tool.version, name: inv.lock?.name ?? info.name, version: inv.lock?.version ?? info.version, tools: (inv.tools ?? []).length > 0 });
+  const base = bundleInfo({ toolVersion: info.tool.version, name: inv.lock?.name ?? info.name, version: inv.lock?.version ?? info.version, tools: (inv.tools ?? []).length > 0, files: (inv.files ?? []).length > 0 });
   return info.volumes ? { ...base, volumes: info.volumes } : base;
 }
 

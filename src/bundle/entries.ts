@@ -15,6 +15,7 @@ import {
   BUNDLE_INFO_PATH,
   blobPath,
   canonicalJson,
+  FILES_FORMAT_VERSION,
   INDEX_PATH,
   INVENTORY_PATH,
   LOCK_PATH,
@@ -66,9 +67,9 @@ export function signatureInfoFor(key: { algorithm: string; fingerprint: string }
   return { algorithm: key.algorithm, key: key.fingerprint, payload: INVENTORY_PATH, signature: SIGNATURE_PATH };
 }
 
-/** What bundle.json says, before a split bundle adds its volume layout. A bundle with tools is of the format that has them. */
-export function bundleInfo(opts: { name: string; version: string; toolVersion: string; tools?: boolean | undefined }): BundleInfo {
-  return { formatVersion: opts.tools === true ? TOOLS_FORMAT_VERSION : PLAIN_FORMAT_VERSION, tool: { name: TOOL_NAME, version: opts.toolVersion }, name: opts.name, version: opts.version };
+/** What bundle.json says, before a split bundle adds its volume layout. A bundle with tools (or files) is of the format that has them. */
+export function bundleInfo(opts: { name: string; version: string; toolVersion: string; tools?: boolean | undefined; files?: boolean | undefined }): BundleInfo {
+  return { formatVersion: opts.files === true ? FILES_FORMAT_VERSION : opts.tools === true ? TOOLS_FORMAT_VERSION : PLAIN_FORMAT_VERSION, tool: { name: TOOL_NAME, version: opts.toolVersion }, name: opts.name, version: opts.version };
 }
 
 /**

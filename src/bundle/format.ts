@@ -22,16 +22,20 @@
 //
 // A bundle that carries tools is format version 2: an airlock that reads only version 1 refuses it
 // as newer than it reads, where its verify would otherwise report every tool entry as damage (an
-// intact bundle called tampered); every other bundle stays version 1, byte for byte.
+// intact bundle called tampered); every other bundle stays version 1, byte for byte. A bundle that
+// carries files (`files:`, as OCI artifacts listed under the inventory's `files`) is version 3, for
+// the same reason: an older verify would call its inventory tampered.
 import { IntegrityError, UsageError } from '../core/errors.ts';
 import { type Digest, isDigest } from '../core/digest.ts';
 
 /** The newest format this airlock reads and writes. */
-export const BUNDLE_FORMAT_VERSION = 2;
+export const BUNDLE_FORMAT_VERSION = 3;
 /** What a bundle without tools is: unchanged since the first format. */
 export const PLAIN_FORMAT_VERSION = 1;
 /** A bundle that carries tools (airlock/tools/). */
 export const TOOLS_FORMAT_VERSION = 2;
+/** A bundle that carries files (the inventory lists `files`), with or without tools. */
+export const FILES_FORMAT_VERSION = 3;
 export const BUNDLE_INFO_PATH = 'airlock/bundle.json';
 export const INVENTORY_PATH = 'airlock/inventory.json';
 export const LOCK_PATH = 'airlock/airlock.lock';
@@ -173,6 +177,26 @@ export interface Inventory {
   delta?: InventoryDelta;
   /** Present when the bundle carries tools (pack --with-tools): each executable, sorted by path. */
   tools?: InventoryTool[];
+  /** Present when the bundle carries files (`files:` in airlock.yaml): each one, sorted by name. */
+  files?: InventoryFile[];
+}
+
+/**
+ * A file the bundle carries as an OCI artifact (src/files/artifact.ts): its layer is the file's
+ * bytes. Derived from the artifact's manifest, so verify derives it again.
+ */
+export interface InventoryFile {
+  /** Its name: what `extract --files` writes and `serve` offers at /files/<name>. */
+  name: string;
+  /** The artifact's name in index.json: `localhost/files/<repository>:<tag>`. */
+  reference: string;
+  /** sha256 of the file's bytes (its layer's digest). */
+  digest: Digest;
+  size: number;
+  /** Permission bits, four octal digits: `0755`. */
+  mode: string;
+  /** The spec's version, when it gave one (the tag). */
+  version?: string;
 }
 
 /** An executable the bundle carries at `path`: the airlock executable or the pinned helm of a platform. */
@@ -271,7 +295,7 @@ export function parseBundleInfo(doc: unknown, what: string): BundleInfo {
       hint: 'use the airlock version that wrote the bundle (see tool.version in airlock/bundle.json) or a newer one',
     });
   }
-  if (doc.formatVersion !== PLAIN_FORMAT_VERSION && doc.formatVersion !== TOOLS_FORMAT_VERSION) throw fail(what, `unknown formatVersion ${String(doc.formatVersion)}`);
+  if (doc.formatVersion !== PLAIN_FORMAT_VERSION && doc.formatVersion !== TOOLS_FORMAT_VERSION && doc.formatVersion !== FILES_FORMAT_VERSION) throw fail(what, `unknown formatVersion ${String(doc.formatVersion)}`);
   const tool = doc.tool;
   if (!isObject(tool) || typeof tool.name !== 'string' || typeof tool.version !== 'string') throw fail(what, 'no tool {name, version}');
   if (typeof doc.name !== 'string' || typeof doc.version !== 'string') throw fail(what, 'no bundle name or version');
@@ -360,6 +384,16 @@ export function parseInventory(doc: unknown, what: string): Inventory {
       if (t.path !== toolPath(t.platform, t.name)) throw fail(what, `${w}.path must be ${toolPath(t.platform, t.name)}`);
       if (typeof t.digest !== 'string' || !isDigest(t.digest) || !t.digest.startsWith('sha256:')) throw fail(what, `${w} has no valid sha256 digest`);
       if (!isSize(t.size)) throw fail(what, `${w} has no valid size`);
+    });
+  }
+  if (doc.files !== undefined) {
+    if (!Array.isArray(doc.files)) throw fail(what, 'files must be a list');
+    doc.files.forEach((f: unknown, i) => {
+      const w = `files[${i}]`;
+      if (!isObject(f) || typeof f.name !== 'string' || typeof f.reference !== 'string' || typeof f.mode !== 'string') throw fail(what, `${w} needs name, reference and mode`);
+      if (typeof f.digest !== 'string' || !isDigest(f.digest) || !f.digest.startsWith('sha256:')) throw fail(what, `${w} has no valid sha256 digest`);
+      if (!isSize(f.size)) throw fail(what, `${w} has no valid size`);
+      if (f.version !== undefined && typeof f.version !== 'string') throw fail(what, `${w}.version must be a string`);
     });
   }
   const t = doc.totals;

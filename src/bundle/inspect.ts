@@ -75,6 +75,20 @@ export interface BundleSummaryTool {
   digest: Digest;
 }
 
+/** A file the bundle carries (`files:`), as the inventory lists it: unverified here. */
+export interface BundleSummaryFile {
+  /** What `extract --files` writes and `serve` offers at /files/<name>. */
+  name: string;
+  size: number;
+  /** sha256 of its bytes. */
+  digest: Digest;
+  /** `0755` */
+  mode: string;
+  /** The artifact's name: `push` puts it at REGISTRY/PREFIX/files/<repository>:<tag>. */
+  reference: string;
+  version?: string;
+}
+
 export interface BundleSummary {
   path: string;
   name: string;
@@ -86,6 +100,8 @@ export interface BundleSummary {
   charts: BundleSummaryChart[];
   /** Executables the bundle carries, sorted by path (empty when none). */
   tools: BundleSummaryTool[];
+  /** Files the bundle carries (`files:`), sorted by name (empty when none); not among `images`. */
+  files: BundleSummaryFile[];
   totals: { images: number; blobs: number; bytes: number; sharedBytes: number };
   /** Bytes of the tar (for a split bundle, of all its data volumes). */
   fileSize: number;
@@ -151,13 +167,14 @@ export async function inspectBundle(spec: string | readonly string[]): Promise<B
     const charts = new Set<string>();
     for (const b of [...inventory.blobs, ...(inventory.delta?.blobs ?? [])]) if (b.mediaType === MediaType.helmConfig) for (const r of b.images) charts.add(r);
     const carried = referrersByImage(inventory.images);
+    const files = new Set((inventory.files ?? []).map((f) => f.reference));
     return {
       path: abs,
       name: bundleInfo.name,
       version: bundleInfo.version,
       toolVersion: bundleInfo.tool.version,
       formatVersion: bundleInfo.formatVersion,
-      images: inventory.images.filter((i) => !charts.has(i.reference) && !i.referrer).map((i) => ({
+      images: inventory.images.filter((i) => !charts.has(i.reference) && !i.referrer && !files.has(i.reference)).map((i) => ({
         reference: i.reference,
         digest: i.digest,
         mediaType: i.mediaType,
@@ -174,6 +191,7 @@ export async function inspectBundle(spec: string | readonly string[]): Promise<B
           return { reference: i.reference, name: ref.repository.slice(ref.repository.lastIndexOf('/') + 1), version: (ref.tag ?? '').replaceAll('_', '+'), digest: i.digest, size: i.totalSize };
         }),
       tools: (inventory.tools ?? []).map((t) => ({ platform: t.platform, name: t.name, path: t.path, size: t.size, digest: t.digest })),
+      files: (inventory.files ?? []).map((f) => ({ name: f.name, size: f.size, digest: f.digest, mode: f.mode, reference: f.reference, ...(f.version !== undefined ? { version: f.version } : {}) })),
       totals: { images: inventory.totals.images, blobs: inventory.totals.blobs, bytes: inventory.totals.bytes, sharedBytes: inventory.totals.sharedBytes },
       fileSize: size,
       inventoryDigest: digestOf(inventoryBytes),

@@ -23,6 +23,7 @@ import {
   type InventoryPlatform,
   type InventoryTool,
 } from './format.ts';
+import { inventoryFiles } from './files.ts';
 
 export interface BundleImageInput {
   /** Full reference string, e.g. `docker.io/library/nginx:1.27`: the image's name in the bundle. */
@@ -142,6 +143,9 @@ export async function planBundle(input: BundleImageInput[], source: ReadOnlyStor
   };
   if (opts.lock) inventory.lock = { name: opts.lock.name, version: opts.lock.version, digest: digestOf(opts.lock.text), size: Buffer.byteLength(opts.lock.text) };
   if (base) inventory.delta = { base: { inventory: base.inventory, name: base.name, version: base.version }, blobs: invRelied };
+  const files = inventoryFiles(images, manifests);
+  // Absent without files, like tools: such a bundle is what it always was.
+  if (files.length > 0) inventory.files = files;
   const tools = [...(opts.tools ?? [])].sort((a, b) => compareStrings(a.path, b.path));
   // Absent, not empty, without tools: a bundle that carries none is what it always was.
   if (tools.length > 0) inventory.tools = tools.map((t) => ({ platform: t.platform, name: t.name, path: t.path, digest: t.digest, size: t.size }));

@@ -97,6 +97,8 @@ export interface VerifyReport {
   bytes: number;
   /** Tools (carried executables) hashed; absent when the bundle carries none. */
   tools?: number;
+  /** Files (`files:`) the bundle carries, each hashed as its artifact's layer; absent when it carries none. */
+  files?: number;
   problems: VerifyProblem[];
   /** A delta bundle: what it relies on, and whether that was checked. */
   delta?: VerifyDeltaReport;
@@ -203,6 +205,7 @@ async function verifyOpen(bundle: Bundle, opts: VerifyBundleOptions & { key?: Ve
   await checkDerived(bundle, manifests, problems, signal);
 
   nameImagesAndVolumes(bundle, problems, imagesOf);
+  nameFiles(inv, problems);
   problems.sort((a, b) => compareStrings(a.entry ?? a.digest ?? '', b.entry ?? b.digest ?? '') || compareStrings(a.message, b.message));
   throwIfAborted(signal);
   return {
@@ -210,6 +213,7 @@ async function verifyOpen(bundle: Bundle, opts: VerifyBundleOptions & { key?: Ve
     blobs: blobResults.size,
     bytes: hashed.bytes,
     ...(inv.tools ? { tools: toolEntries.size } : {}),
+    ...(inv.files ? { files: inv.files.length } : {}),
     problems,
     ...(delta ? { delta } : {}),
     ...(signature ? { signature } : {}),
@@ -392,6 +396,15 @@ function nameImagesAndVolumes(bundle: Bundle, problems: VerifyProblem[], imagesO
   for (const p of problems) {
     const e = p.entry !== undefined ? bundle.entries.get(p.entry) : undefined;
     if (e) p.volume = bundle.describe(e.offset, e.size);
+  }
+}
+
+/** A problem with the bytes of a carried file (its artifact's layer) says which file it is. */
+function nameFiles(inv: Inventory, problems: VerifyProblem[]): void {
+  const byDigest = new Map((inv.files ?? []).map((f) => [f.digest as string, f.name]));
+  for (const p of problems) {
+    const name = p.digest !== undefined ? byDigest.get(p.digest) : undefined;
+    if (name !== undefined) p.message += `; it is the file ${name}`;
   }
 }
 

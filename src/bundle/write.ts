@@ -137,7 +137,7 @@ async function writeOneFile(
   toolFiles: ReadonlyMap<string, string>,
   opts: WriteBundleOptions,
 ): Promise<{ files: string[]; size: number; layout?: undefined }> {
-  const entries = bundleEntries(plan, inventory, bundleInfo({ ...opts, tools: plan.tools.length > 0 }), opts.lockText);
+  const entries = bundleEntries(plan, inventory, bundleInfo({ ...opts, tools: plan.tools.length > 0, files: (plan.inventory.files ?? []).length > 0 }), opts.lockText);
   const progress = new WriteProgress(tarSize(entries), opts.onProgress);
   await checkFreeSpace(out, progress.total);
   await commitTogether(out, [out], opts.signal, async (open) => {
@@ -166,7 +166,7 @@ async function writeVolumes(
   toolFiles: ReadonlyMap<string, string>,
   opts: WriteBundleOptions & { split: { size: number; parity: number } },
 ): Promise<{ files: string[]; size: number; layout: VolumeLayout }> {
-  const info = bundleInfo({ ...opts, tools: plan.tools.length > 0 });
+  const info = bundleInfo({ ...opts, tools: plan.tools.length > 0, files: (plan.inventory.files ?? []).length > 0 });
   const layout = volumeLayout(plan, inventory, info, opts.lockText, opts.split);
   const place = trailerPlace(inventory.digest, layout);
   const sink = new VolumeSink(layout, place);

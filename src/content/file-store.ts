@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Hash } from 'node:crypto';
 import { AbortedError, IntegrityError, NetworkError, NotFoundError, throwIfAborted, UsageError } from '../core/errors.ts';
@@ -129,6 +129,43 @@ export class FileStore implements Storage, Feeder {
     await this.#storeVia(desc, opts, (tmp) =>
       pipeline(content, new VerifyStream(desc, `blob ${desc.digest}`), createWriteStream(tmp, { flags: 'wx' }), { signal: opts.signal }),
     );
+  }
+
+  /**
+   * Store a blob whose digest is not known beforehand (a file fetched at lock, to be pinned by what
+   * it hashes to): hashed (sha256) while it streams into a temp file, at most `limit` bytes, then
+   * published under its digest. Returns its descriptor (media type `mediaType`).
+   */
+  async pushUnknown(content: Readable, opts: OpOptions & { limit: number; what: string; mediaType: string }): Promise<Descriptor> {
+    const dir = join(this.root, 'blobs', 'sha256');
+    await this.#mkdir(dir);
+    await this.#leftoversIn(dir);
+    // Named like the store's other temp files (64 hex standing for the digest not known yet), so
+    // the one a killed run leaves is removed like theirs.
+    const tmp = join(dir, `${randomBytes(32).toString('hex')}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+    const hash = createDigester('sha256');
+    let size = 0;
+    const count = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        size += chunk.length;
+        if (size > opts.limit) return callback(new IntegrityError(`${opts.what} is more than the ${opts.limit}-byte limit`, { code: 'TOO_LARGE' }));
+        hash.update(chunk);
+        callback(null, chunk);
+      },
+    });
+    try {
+      await pipeline(content, count, createWriteStream(tmp, { flags: 'wx' }), { signal: opts.signal });
+      const desc: Descriptor = { mediaType: opts.mediaType, digest: `sha256:${hash.digest('hex')}`, size };
+      if (await this.exists(desc, opts)) await unlink(tmp);
+      else {
+        await publishFile(tmp, this.path(desc), { sync: DURABLE });
+        this.#verified.add(desc.digest);
+      }
+      return desc;
+    } catch (e) {
+      await unlink(tmp).catch(() => {});
+      throw asAborted(writeError(e, tmp), opts.signal);
+    }
   }
 
   /** Store bytes already in memory (a manifest or config, small): checked, written, renamed. */

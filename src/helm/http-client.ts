@@ -3,6 +3,7 @@
 // marked insecure, Basic credentials from the docker/containers credential store when the server
 // asks for them, redirects followed (credentials never carried to another origin), transient
 // failures retried, every body size-limited.
+import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from '../registry/undici.ts';
 import pkg from '../../package.json' with { type: 'json' };
 import { AbortedError, AuthError, IntegrityError, NetworkError, NotFoundError, UsageError, isAirlockError } from '../core/errors.ts';
@@ -48,6 +49,31 @@ export class ChartHttpClient {
 
   /** The body of a GET, whole (index.yaml, a chart archive), at most `limit` bytes. */
   async get(input: string | URL, opts: GetOptions): Promise<Buffer> {
+    const { res, url } = await this.#ok(input, opts);
+    try {
+      return await readAllLimited(res.body, opts.limit, opts.what);
+    } catch (e) {
+      res.body.on('error', () => {});
+      res.body.destroy();
+      if (opts.signal?.aborted) throw new AbortedError('interrupted', { cause: opts.signal.reason });
+      if (isAirlockError(e)) throw e;
+      throw networkErrorFor(e, url.host, `fetch ${opts.what}`);
+    }
+  }
+
+  /**
+   * The body of a GET as a stream, for what is too big to hold (a file of `files:`): the caller
+   * reads it, counts it against `limit` (a declared Content-Length above it is refused here) and
+   * destroys it when done early. `length` is the Content-Length, when the server sent one.
+   */
+  async stream(input: string | URL, opts: GetOptions): Promise<{ body: Readable; length: number | undefined; url: URL }> {
+    const { res, url } = await this.#ok(input, opts);
+    const length = Number(res.headers['content-length'] ?? NaN);
+    return { body: res.body, length: Number.isSafeInteger(length) ? length : undefined, url };
+  }
+
+  /** A 200 answer to a GET, redirects and credentials handled; a declared length above the limit refused. */
+  async #ok(input: string | URL, opts: GetOptions): Promise<{ res: Dispatcher.ResponseData; url: URL }> {
     let url = this.#check(new URL(String(input)), opts.what);
     // Credentials belong to the origin that asked for them: never sent along a redirect elsewhere.
     let auth: { origin: string; header: string } | undefined;
@@ -82,15 +108,7 @@ export class ChartHttpClient {
           res.body.destroy();
           throw new IntegrityError(`${opts.what} is ${length} bytes, more than the ${opts.limit}-byte limit`, { code: 'TOO_LARGE' });
         }
-        try {
-          return await readAllLimited(res.body, opts.limit, opts.what);
-        } catch (e) {
-          res.body.on('error', () => {});
-          res.body.destroy();
-          if (opts.signal?.aborted) throw new AbortedError('interrupted', { cause: opts.signal.reason });
-          if (isAirlockError(e)) throw e;
-          throw networkErrorFor(e, url.host, `fetch ${opts.what}`);
-        }
+        return { res, url };
       }
       await res.body.dump();
       const at = redactUrl(url);

@@ -24,6 +24,7 @@ export async function lockAndWrite(
     platforms?: readonly string[] | undefined;
     onWarning?: LockOptions['onWarning'];
     referrers?: boolean | undefined;
+    cacheDir?: string | undefined;
   },
 ): Promise<{ lock: Lock; text: string }> {
   const spec = withPlatforms(await loadSpec(specPath), opts.platforms);

@@ -11,7 +11,7 @@ import type { Lock, LockedImage, LockedPlatform } from '../spec/lock.ts';
 import type { Spec } from '../spec/spec.ts';
 import { mapLimit } from '../util/limiter.ts';
 import { ChartHttpClient } from '../helm/http-client.ts';
-import type { LockedChart } from '../spec/lock.ts';
+import type { LockedChart, LockedFile } from '../spec/lock.ts';
 import { findReferrers } from './referrers.ts';
 
 /** What lock and pack need of a source repository (the registry client's RemoteRepository). */
@@ -40,6 +40,9 @@ export interface LockOptions {
   onWarning?: (w: { code: 'INDEX_REDUCED'; message: string }) => void;
   /** false: do not look for what refers to the images (as `referrers: false` in the spec). */
   referrers?: boolean | undefined;
+  /** The blob cache: files downloaded for `files:` are kept there, so pack need not download them again. */
+  cacheDir?: string | undefined;
+  onFile?: (file: LockedFile) => void;
 }
 
 /** Resolve every image and chart in the spec. Fails on the first one that does not exist, naming it. */
@@ -60,7 +63,20 @@ export async function lockSpec(spec: Spec, opts: LockOptions): Promise<Lock> {
       if (!opts.http) await http.close();
     }
   }
+  if (spec.files && spec.files.length > 0) lock.files = await lockSpecFiles(spec.files, opts);
   return lock;
+}
+
+/** The spec's files, pinned (files/lock-files.ts; loaded only for a spec that has files). */
+async function lockSpecFiles(files: NonNullable<Spec['files']>, opts: LockOptions): Promise<LockedFile[]> {
+  const http = opts.http ?? new ChartHttpClient();
+  try {
+    const [{ lockFiles }, { FileStore }] = await Promise.all([import('../files/lock-files.ts'), import('../content/file-store.ts')]);
+    const store = opts.cacheDir !== undefined ? new FileStore(opts.cacheDir) : undefined;
+    return await lockFiles(files, { http, baseDir: opts.baseDir ?? process.cwd(), store, signal: opts.signal }, opts.onFile);
+  } finally {
+    if (!opts.http) await http.close();
+  }
 }
 
 async function lockImage(ref: Reference, spec: Spec, opts: LockOptions): Promise<LockedImage> {

@@ -106,6 +106,11 @@ export async function bundleInputs(lock: Lock, ctx: InputContext): Promise<Bundl
     inputs.push({ reference: bundleName(img.reference), root: img.bundled ? await storeReducedIndex(source, img, root, ctx.signal) : root, source, ...(img.bundled ? { original: root } : {}) });
   }
   if (ctx.referrers !== false) inputs.push(...referrerInputs(lock, inputs, (ref) => through(ctx.open(ref))));
+  if (lock.files && lock.files.length > 0) {
+    // Loaded only for a lock that has files.
+    const { stageFiles } = await import('../files/stage-files.ts');
+    inputs.push(...(await stageFiles(lock.files, { store: ctx.store, http: ctx.http, baseDir: dirname(ctx.specPath), signal: ctx.signal, onDownloaded: ctx.onDownloaded })));
+  }
   const charts = lock.charts ?? [];
   if (charts.length === 0) return inputs;
   // Loaded only for a lock that has charts (yaml, semver, tar): most packs carry images only.

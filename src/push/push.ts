@@ -1,7 +1,8 @@
 // push: every image and chart of a bundle into a target registry, manifest bytes untouched so every
 // digest (index included) is preserved; a chart lands where `helm pull oci://REGISTRY/PREFIX/charts/NAME`
 // finds it. Blobs and manifests already there are skipped; a blob pushed to one repository is
-// mounted into the next; killed and rerun, it completes.
+// mounted into the next; killed and rerun, it completes. A file of `files:` lands, as an OCI
+// artifact, at REGISTRY/PREFIX/files/NAME:TAG.
 //
 // Before the first write: a signed bundle is checked against the key given; index.json must name
 // exactly the images the inventory pins; every blob each image needs must be in the bundle (else
@@ -29,6 +30,7 @@ import { Limiter, mapLimit } from '../util/limiter.ts';
 import { ARTIFACT_ANNOTATION, CHART_ARTIFACT } from '../helm/artifact-mark.ts';
 import { referrerMark } from '../core/referrers.ts';
 import { updateReferrersTags, type ReferrersTagUpdate } from './referrers-tags.ts';
+import { FILE_ARTIFACT } from '../files/artifact.ts';
 
 export interface PushRepository extends Storage, Partial<TagResolver> {}
 export type OpenTarget = (ref: Reference) => PushRepository;
@@ -48,8 +50,8 @@ export interface PushOptions {
 }
 
 export interface PushedImage {
-  /** A Helm chart (pullable with `helm pull oci://…`), an image, or what refers to one (a signature, attestation, SBOM). */
-  kind: 'image' | 'chart' | 'referrer';
+  /** A Helm chart (pullable with `helm pull oci://…`), a file of `files:` (`oras pull`), an image, or what refers to one (a signature, attestation, SBOM). */
+  kind: 'image' | 'chart' | 'file' | 'referrer';
   source: string;
   target: string;
   digest: string;
@@ -109,7 +111,7 @@ export async function pushBundle(opts: PushOptions): Promise<PushResult> {
       const src = formatReference(parseReference(img.reference));
       const dst = mapping.get(src)!;
       const repoKey = `${dst.registry}/${dst.repository}`;
-      const stat: PushedImage = { kind: img.root.annotations?.[ARTIFACT_ANNOTATION] === CHART_ARTIFACT ? 'chart' : referrerMark(img.root) ? 'referrer' : 'image', source: img.reference, target: formatReference(dst.tag === undefined ? { ...dst, digest: img.root.digest } : { ...dst, digest: undefined }), digest: img.root.digest, blobs: { copied: 0, exists: 0, mounted: 0 }, bytes: 0 };
+      const stat: PushedImage = { kind: img.root.annotations?.[ARTIFACT_ANNOTATION] === CHART_ARTIFACT ? 'chart' : img.root.annotations?.[ARTIFACT_ANNOTATION] === FILE_ARTIFACT ? 'file' : referrerMark(img.root) ? 'referrer' : 'image', source: img.reference, target: formatReference(dst.tag === undefined ? { ...dst, digest: img.root.digest } : { ...dst, digest: undefined }), digest: img.root.digest, blobs: { copied: 0, exists: 0, mounted: 0 }, bytes: 0 };
       stats.set(img.reference, stat);
       if (!done.has(repoKey)) done.set(repoKey, new Map());
       const original = originals.get(img.reference);

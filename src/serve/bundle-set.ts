@@ -8,7 +8,8 @@
 // are read by position; nothing is unpacked. What serve sends is checked against its digest, each
 // blob once per process (blob-verifier.ts). Tools the bundles carry (pack --with-tools) are offered
 // for download the same way, checked against the sha256 their inventory lists; a tool several
-// bundles carry is the one of the last bundle given, as for tags.
+// bundles carry is the one of the last bundle given, as for tags. The files they carry (`files:`)
+// are offered by name the same way: each is its artifact's layer, a blob, checked like every blob.
 import { Readable } from 'node:stream';
 import { IntegrityError, NotFoundError, throwIfAborted } from '../core/errors.ts';
 import { digestAlgorithm, digestOf, type Digest } from '../core/digest.ts';
@@ -18,7 +19,8 @@ import { parseReference, type Reference } from '../core/reference.ts';
 import type { OpOptions, ReadOnlyStorage } from '../content/types.ts';
 import { blobPath, groupBundlePaths, openBundle, type Bundle, type BundleEntry } from '../bundle/index.ts';
 import type { PositionedReader } from '../bundle/source.ts';
-import { compareStrings, type InventoryTool } from '../bundle/format.ts';
+import { compareStrings, type InventoryFile, type InventoryTool } from '../bundle/format.ts';
+import { fileNameProblem } from '../files/artifact.ts';
 import { incompleteError, MissingBlobs } from '../bundle/completeness.ts';
 import { BlobVerifier, type BlobCheckEvent } from './blob-verifier.ts';
 
@@ -81,6 +83,11 @@ export interface SetTool extends BlobLocation {
   tool: InventoryTool;
 }
 
+/** A file one of the bundles carries (`files:`), where its bytes (its artifact's layer, a blob) sit. */
+export interface SetFile extends BlobLocation {
+  file: InventoryFile;
+}
+
 export interface OpenBundleSetOptions {
   signal?: AbortSignal | undefined;
   /** Hears each blob checked by verifyBlob (once per blob). */
@@ -102,6 +109,8 @@ export class BundleSet implements ReadOnlyStorage {
   readonly #blobs = new Map<string, BlobLocation>();
   /** By platform and name. */
   readonly #tools = new Map<string, SetTool>();
+  /** By name; a name several bundles carry is the one of the last bundle given. */
+  readonly #files = new Map<string, SetFile>();
   readonly #verifier: BlobVerifier;
 
   /** Use openBundleSet. */
@@ -125,6 +134,24 @@ export class BundleSet implements ReadOnlyStorage {
         if (entry?.size === tool.size) this.#tools.set(toolKey(tool.platform, tool.name), { bundle: b, entry, tool });
       }
     }
+    // After every bundle's blobs: a delta's file may be a blob of its base.
+    for (const b of bundles) {
+      for (const file of b.inventory.files ?? []) {
+        const loc = this.#blobs.get(file.digest);
+        // One whose bytes are in no bundle (or of another size), or with a name that is not safe, is not offered (verify names it).
+        if (loc?.entry.size === file.size && fileNameProblem(file.name) === undefined) this.#files.set(file.name, { ...loc, file });
+      }
+    }
+  }
+
+  /** The files the bundles carry, sorted by name. */
+  files(): SetFile[] {
+    return [...this.#files.values()].sort((a, b) => compareStrings(a.file.name, b.file.name));
+  }
+
+  /** The file `name`, if a bundle carries it. */
+  file(name: string): SetFile | undefined {
+    return this.#files.get(name);
   }
 
   /** The tools the bundles carry, sorted by platform and name. */

@@ -18,14 +18,16 @@
 //
 // Beside the API: the tools the bundles carry (pack --with-tools), for the other hosts of the
 // isolated network to fetch — GET /tools/ lists them, GET /tools/<os>-<arch>/<name> sends one,
-// checked against the sha256 its inventory lists like any blob (the last chunk waits for it).
+// checked against the sha256 its inventory lists like any blob (the last chunk waits for it). And
+// the files they carry (`files:`): GET /files/ lists them, GET /files/<name> (the name
+// percent-encoded where it must be) sends one — its artifact's layer, a blob, checked like any.
 import type { Readable } from 'node:stream';
 import { IntegrityError } from '../core/errors.ts';
 import { isDigest } from '../core/digest.ts';
 import type { Descriptor } from '../core/manifest.ts';
 import { MediaType, isManifestMediaType } from '../core/media-types.ts';
 import { isValidRepository, isValidTag } from '../core/reference.ts';
-import type { BundleSet, FileRange, ManifestInfo, SetTool } from './bundle-set.ts';
+import type { BundleSet, FileRange, ManifestInfo, SetFile, SetTool } from './bundle-set.ts';
 import type { Catalog, Repository } from './catalog.ts';
 import type { BasicAuth } from './htpasswd.ts';
 import { parseRange } from './range.ts';
@@ -86,6 +88,8 @@ type Route =
   | { kind: 'referrers'; name: string; digest: string }
   | { kind: 'tools' }
   | { kind: 'tool'; platform: string; name: string }
+  | { kind: 'files' }
+  | { kind: 'file'; name: string }
   | { kind: 'unknown' };
 
 export function parseRoute(path: string): Route {
@@ -104,6 +108,15 @@ export function parseRoute(path: string): Route {
   if (path === '/tools' || path === '/tools/') return { kind: 'tools' };
   m = /^\/tools\/([a-z0-9]+)-([a-z0-9]+)\/([a-z0-9][a-z0-9._-]*)$/.exec(path);
   if (m) return { kind: 'tool', platform: `${m[1]}/${m[2]}`, name: m[3]! };
+  if (path === '/files' || path === '/files/') return { kind: 'files' };
+  m = /^\/files\/([^/]{1,1024})$/.exec(path);
+  if (m) {
+    try {
+      return { kind: 'file', name: decodeURIComponent(m[1]!) };
+    } catch {
+      return { kind: 'unknown' };
+    }
+  }
   return { kind: 'unknown' };
 }
 
@@ -196,7 +209,67 @@ async function answer(s: Served, req: ServeRequest, route: Route): Promise<Serve
       return toolList(s);
     case 'tool':
       return await toolDownload(s, req, route.platform, route.name);
+    case 'files':
+      return fileList(s);
+    case 'file':
+      return await fileDownload(s, req, route.name);
   }
+}
+
+/** Where a file is offered: /files/<name>, percent-encoded. */
+function fileUrl(f: SetFile): string {
+  return `/files/${encodeURIComponent(f.file.name)}`;
+}
+
+function fileList(s: Served): ServeResponse {
+  return json({ files: s.set.files().map((f) => ({ name: f.file.name, size: f.file.size, digest: f.file.digest, mode: f.file.mode, url: fileUrl(f) })) });
+}
+
+/**
+ * One carried file, as a plain download (curl on a node being bootstrapped): its bytes are a blob,
+ * checked against its digest before the last byte goes out (small ones before the first), a
+ * damaged one never sent whole and refused from then on.
+ */
+async function fileDownload(s: Served, req: ServeRequest, name: string): Promise<ServeResponse> {
+  const { set } = s;
+  const f = set.file(name);
+  if (!f) {
+    const have = set.files().map((x) => x.file.name);
+    return ociError(404, 'NOT_FOUND', `no file ${JSON.stringify(name.slice(0, 255))} in the bundles served${have.length > 0 ? `; they carry ${have.join(', ')}` : '; they carry no files (files: in airlock.yaml)'}`);
+  }
+  const { digest, size } = f.file;
+  const refuse = (e: IntegrityError): ServeResponse => ({
+    ...ociError(404, 'NOT_FOUND', `the file ${f.file.name} is not served: its bytes in the bundle do not match its sha256`, { name: f.file.name, digest }, { 'cache-control': 'no-store' }),
+    error: e,
+  });
+  const bad = set.blobDamage(digest);
+  if (bad) return refuse(bad);
+  const headers: Record<string, string> = {
+    'content-type': 'application/octet-stream',
+    'content-length': String(size),
+    'content-disposition': contentDisposition(f.file.name),
+    etag: `"${digest}"`,
+    'repr-digest': `sha-256=:${Buffer.from(digest.slice('sha256:'.length), 'hex').toString('base64')}:`,
+    // Another bundle served here later may carry other bytes under this name.
+    'cache-control': 'no-cache',
+  };
+  if (etagMatches(req, digest)) return { status: 304, headers: { etag: headers.etag!, 'cache-control': headers['cache-control']! } };
+  if (req.method === 'HEAD') return { status: 200, headers };
+  if (!set.isVerified(digest) && size <= CHECK_FIRST_BYTES) {
+    try {
+      await set.verifyBlob(digest);
+    } catch (e) {
+      if (e instanceof IntegrityError) return refuse(e);
+      throw e;
+    }
+  }
+  const verdict = set.isVerified(digest) ? undefined : () => set.verifyBlob(digest);
+  return { status: 200, headers, body: () => set.readRange(f, 0, size, verdict), file: set.fileRange(f, 0, size, verdict) };
+}
+
+/** `attachment; filename="…"`: a safe name is printable ASCII; quotes and backslashes are escaped. */
+function contentDisposition(name: string): string {
+  return `attachment; filename="${name.replace(/["\\]/g, (c) => `\\${c}`)}"`;
 }
 
 /** Where a tool is offered: /tools/linux-amd64/airlock. */

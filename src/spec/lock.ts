@@ -8,6 +8,9 @@ import { formatReference, isValidTag, parseReference } from '../core/reference.t
 import { formatPlatform } from '../core/platform.ts';
 import { REFERRER_FOUND, REFERRER_KINDS, type ReferrerFound, type ReferrerKind } from '../core/referrers.ts';
 import { API_VERSION, compareStrings, type Spec } from './spec.ts';
+import { diffFiles, formatLockedFile, parseLockedFiles, type LockedFile } from './locked-files.ts';
+
+export type { LockedFile };
 
 export interface LockedPlatform {
   platform: string;
@@ -114,6 +117,8 @@ export interface Lock {
   images: LockedImage[];
   /** Absent (or empty) when the spec has no charts. */
   charts?: LockedChart[];
+  /** Absent (or empty) when the spec has no files (locked-files.ts). */
+  files?: LockedFile[];
 }
 
 const HEADER = '# airlock.lock: every image and chart of airlock.yaml pinned to a digest.\n# Written by `airlock lock`; commit it beside airlock.yaml and do not edit it by hand.\n';
@@ -137,6 +142,7 @@ export function formatLock(lock: Lock): string {
       ...(i.referrers && i.referrers.length > 0 ? { referrers: sortReferrers(i.referrers).map(formatReferrer) } : {}),
     })),
     ...(lock.charts && lock.charts.length > 0 ? { charts: [...lock.charts].sort((a, b) => compareStrings(a.name, b.name)).map(formatChart) } : {}),
+    ...(lock.files && lock.files.length > 0 ? { files: [...lock.files].sort((a, b) => compareStrings(a.name, b.name)).map(formatLockedFile) } : {}),
   };
   return HEADER + stringify(doc, { lineWidth: 0, indent: 2 });
 }
@@ -216,17 +222,19 @@ export function parseLock(text: string, path = 'airlock.lock'): Lock {
   const images = o.images;
   if (!Array.isArray(images)) return f.fail('images must be a list');
   const charts = parseLockedCharts(o.charts, f);
+  const files = parseLockedFiles(o.files, f);
   return {
     name: String(meta.name ?? ''),
     version: String(meta.version ?? ''),
     platforms: Array.isArray(o.platforms) ? (o.platforms as unknown[]).map(String) : undefined,
     ...(charts ? { charts } : {}),
+    ...(files ? { files } : {}),
     images: images.map((i: Record<string, unknown>, n) => parseLockedImage(i, `images[${n}]`, f)),
   };
 }
 
 /** Readers of a lock's fields that fail naming the lock file and the field. */
-interface LockFields {
+export interface LockFields {
   fail(msg: string): never;
   num(v: unknown, what: string): number;
   dig(v: unknown, what: string): Digest;
@@ -411,6 +419,7 @@ export function diffLock(spec: Spec, lock: Lock): string[] {
     if (c.values.join('\n') !== l.values.join('\n')) out.push(`chart ${c.name} has values [${c.values.join(', ')}] in the spec but [${l.values.join(', ')}] in the lock`);
   }
   for (const name of locked.keys()) out.push(`chart ${name} is in the lock but no longer in the spec`);
+  out.push(...diffFiles(spec.files ?? [], lock.files ?? []));
   return out;
 }
 

@@ -7,6 +7,9 @@ import { formatPlatform, parsePlatform, type Platform } from '../core/platform.t
 import { isValidRange } from '../helm/version.ts';
 import { yamlValue } from '../util/yaml.ts';
 import { parseToolPlatforms } from '../tools/platforms.ts';
+import { parseFiles, type FileSpec } from './files.ts';
+
+export type { FileSpec };
 
 export const API_VERSION = 'airlock.dev/v1alpha1';
 
@@ -26,6 +29,8 @@ export interface Spec {
    * SBOMs). Absent (or true): they are found at lock and carried.
    */
   referrers?: boolean | undefined;
+  /** `files:` — files carried as OCI artifacts (files.ts), sorted by name; absent when none. */
+  files?: FileSpec[];
 }
 
 /** `tools: true` (the platform pack runs on) or `tools: {platforms: [linux/amd64, linux/arm64]}`. */
@@ -48,7 +53,7 @@ export interface ChartSpec {
   values: string[];
 }
 
-const SPEC_KEYS = ['apiVersion', 'kind', 'metadata', 'platforms', 'images', 'charts', 'tools', 'referrers'];
+const SPEC_KEYS = ['apiVersion', 'kind', 'metadata', 'platforms', 'images', 'charts', 'tools', 'referrers', 'files'];
 const TOOLS_KEYS = ['platforms'];
 const METADATA_KEYS = ['name', 'version'];
 const CHART_KEYS = ['name', 'repo', 'path', 'version', 'values'];
@@ -108,9 +113,10 @@ export function parseSpec(text: string, path = 'airlock.yaml'): Spec {
   }
 
   const charts = parseCharts(o.charts, fail, doc);
+  const files = parseFiles(o.files, fail, doc, checkKeys);
   if (o.images !== undefined && o.images !== null && !Array.isArray(o.images)) fail('images must be a list of image references');
   const rawImages = (o.images ?? []) as unknown[];
-  if (rawImages.length === 0 && charts.length === 0) fail('images must be a non-empty list of image references (or list charts)');
+  if (rawImages.length === 0 && charts.length === 0 && files.length === 0) fail('images must be a non-empty list of image references (or list charts)');
   const seen = new Map<string, string>();
   const images: Reference[] = [];
   rawImages.forEach((entry, i) => {
@@ -131,7 +137,7 @@ export function parseSpec(text: string, path = 'airlock.yaml'): Spec {
   const tools = parseTools(o.tools, fail);
   if (o.referrers !== undefined && o.referrers !== null && typeof o.referrers !== 'boolean') fail(`referrers must be true or false (false: leave out the signatures, attestations and SBOMs that refer to the images), got ${JSON.stringify(o.referrers)}`);
   const referrers = typeof o.referrers === 'boolean' ? { referrers: o.referrers } : {};
-  return { name: name as string, version, platforms, images, charts, ...(tools ? { tools } : {}), ...referrers };
+  return { name: name as string, version, platforms, images, charts, ...(tools ? { tools } : {}), ...referrers, ...(files.length > 0 ? { files } : {}) };
 }
 
 function parseTools(raw: unknown, fail: (msg: string) => never): ToolsSpec | undefined {

@@ -36,7 +36,7 @@ test('spec: errors name the file and the entry', () => {
     ['apiVersion: airlock.dev/v1alpha1\nkind: Bundle\nmetadata: {name: a}\nplatfroms: [linux/amd64]\nimages: [nginx]', /unknown key "platfroms": did you mean "platforms"\?/],
     ['apiVersion: airlock.dev/v1alpha1\nkind: Bundle\nmetadata: {name: a}\nimagez: [nginx]', /unknown key "imagez": did you mean "images"\?/],
     ['apiVersion: airlock.dev/v1alpha1\nkind: Bundle\nmetadata: {name: a, versoin: 1}\nimages: [nginx]', /unknown key "metadata\.versoin": did you mean "metadata\.version"\?/],
-    ['apiVersion: airlock.dev/v1alpha1\nkind: Bundle\nmetadata: {name: a}\nimages: [nginx]\nextras: true', /unknown key "extras" \(known: apiVersion, kind, metadata, platforms, images, charts, tools, referrers\)/],
+    ['apiVersion: airlock.dev/v1alpha1\nkind: Bundle\nmetadata: {name: a}\nimages: [nginx]\nextras: true', /unknown key "extras" \(known: apiVersion, kind, metadata, platforms, images, charts, tools, referrers, files\)/],
     ['apiVersion: airlock.dev/v1alpha1\nkind: Bundle\nmetadata: {name: a}\nimages: [nginx]\ntools: yes', /tools must be true, or a mapping like \{platforms: \[linux\/amd64, linux\/arm64\]\}/],
     ['apiVersion: airlock.dev/v1alpha1\nkind: Bundle\nmetadata: {name: a}\nimages: [nginx]\ntools: {platforms: [linux/s390x]}', /tools\.platforms: "linux\/s390x" is not a platform airlock has an executable for \(linux\/amd64, linux\/arm64\)/],
     // A "billion laughs" document is refused as input, not taken for a crash.

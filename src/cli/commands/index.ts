@@ -14,6 +14,7 @@ const loaders = {
   push: async () => (await import('./push.ts')).pushCommand,
   serve: async () => (await import('./serve.ts')).serveCommand,
   export: async () => (await import('./export.ts')).exportCommand,
+  extract: async () => (await import('./extract.ts')).extractCommand,
   'mirrors-config': async () => (await import('./mirrors-config.ts')).mirrorsConfigCommand,
   rewrite: async () => (await import('./rewrite.ts')).rewriteCommand,
   'post-render': async () => (await import('./post-render.ts')).postRenderCommand,

@@ -15,7 +15,8 @@ the bundle (it says so on stderr, and \`verified: false\` with --json). What it 
 does, and refuses (exit ${ExitCode.integrity}) a file that is not a well-formed airlock bundle: the metadata entries
 framed and filled as airlock writes them, the lock and index.json as the inventory pins them, and the
 file's size (a truncated bundle). Shows whether it is a delta (and of which base), split, or signed —
-only the key the bundle claims: \`verify --key\` checks it — and the tools it carries (pack --with-tools).
+only the key the bundle claims: \`verify --key\` checks it — the tools it carries (pack --with-tools), and the
+files (files: in airlock.yaml), with their modes, sha256 and the names push gives them.
 Lists what each image carries besides: its signatures, attestations and SBOMs (found at lock).`,
   options: {},
   async run({ positionals, out, signal }) {
@@ -31,6 +32,8 @@ Lists what each image carries besides: its signatures, attestations and SBOMs (f
     for (const c of info.charts) chartRows.push([c.name, c.version, c.reference, c.digest, formatBytes(c.size)]);
     const toolRows = [['TOOL', 'PLATFORM', 'SIZE', 'SHA256']];
     for (const x of info.tools) toolRows.push([x.name, x.platform, formatBytes(x.size), x.digest.slice('sha256:'.length)]);
+    const fileRows = [['FILE', 'MODE', 'SIZE', 'SHA256', 'REFERENCE']];
+    for (const f of info.files) fileRows.push([f.name, f.mode, formatBytes(f.size), f.digest.slice('sha256:'.length), f.reference]);
     const t = info.totals;
     out.result(
       { ...info },
@@ -39,7 +42,8 @@ Lists what each image carries besides: its signatures, attestations and SBOMs (f
         (referrerRows.length > 1 ? `\n${table(referrerRows)}\n` : '') +
         (info.charts.length > 0 ? `${info.images.length > 0 ? '\n' : ''}${table(chartRows)}\n\n` : '') +
         (info.tools.length > 0 ? `${info.charts.length > 0 ? '' : '\n'}${table(toolRows)}\n(extract one with \`tar -xf ${basename(info.path)} ${info.tools[0]!.path}\`)\n\n` : '') +
-        `${info.images.length} images, ${info.charts.length} charts, ${t.blobs} blobs, ${formatBytes(t.bytes)} unique, ${formatBytes(t.sharedBytes)} shared between images; file ${formatBytes(info.fileSize)}` +
+        (info.files.length > 0 ? `${info.charts.length > 0 || info.tools.length > 0 ? '' : '\n'}${table(fileRows)}\n(write them out with \`airlock extract ${basename(info.path)} --files DIR\`)\n\n` : '') +
+        `${info.images.length} images, ${info.charts.length} charts, ${info.files.length > 0 ? `${info.files.length} file${info.files.length === 1 ? '' : 's'}, ` : ''}${t.blobs} blobs, ${formatBytes(t.bytes)} unique, ${formatBytes(t.sharedBytes)} shared between images; file ${formatBytes(info.fileSize)}` +
         `\ninventory ${info.inventoryDigest}` +
         (info.delta ? `\ndelta of ${info.delta.base.name} ${info.delta.base.version} (inventory ${info.delta.base.inventory}): relies on ${info.delta.blobs} blob${info.delta.blobs === 1 ? '' : 's'} (${formatBytes(info.delta.bytes)}) from it` : '') +
         (info.signature ? `\nsigned, not verified (claims key ${info.signature.claimed.key}, ${info.signature.claimed.algorithm}); check it with \`airlock verify --key NAME.pub\`` : '') +

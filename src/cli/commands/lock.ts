@@ -5,6 +5,8 @@ import { registryOptions, registryUsage, sessionFrom } from './registry-flags.ts
 import type { LockedChartDependency } from '../../spec/lock.ts';
 import { defineCommand } from './types.ts';
 import { describeReferrers } from '../describe-referrers.ts';
+import { formatMode } from '../../files/artifact.ts';
+import { redactUrl } from '../../core/redact.ts';
 
 export const lockCommand = defineCommand({
   name: 'lock',
@@ -15,6 +17,9 @@ Resolves every image tag in the spec to the digest it points at now, chooses the
 resolves every chart's version range (repository index.yaml or OCI tags; local folders are packaged)
 with its dependencies (Chart.yaml, Chart.lock), and writes airlock.lock beside the spec (sorted,
 deterministic, readable in a diff). Chart repositories use the same TLS options as registries.
+Files (files: in the spec) are hashed: a local path read, a URL downloaded (same TLS options and
+credentials as chart repositories) into the blob cache, so pack need not download it again; each
+is pinned by its sha256 and size.
 
 An index whose platforms the spec's choice leaves out is carried reduced (a new digest) with the
 upstream index beside it: lock warns for each, since references pinned to the upstream digest resolve
@@ -54,9 +59,15 @@ ${registryUsage}`,
       for (const c of charts) rows.push([c.name, c.version, c.digest.slice(0, 19), describeDependencies(c.dependencies) || '-']);
       parts.push(table(rows));
     }
+    const files = locked.files ?? [];
+    if (files.length > 0) {
+      const rows = [['FILE', 'MODE', 'SHA256', 'SIZE', 'FROM']];
+      for (const f of files) rows.push([f.name, formatMode(f.mode), f.digest.slice('sha256:'.length, 'sha256:'.length + 12), formatBytes(f.size), f.path ?? redactUrl(f.url!)]);
+      parts.push(table(rows));
+    }
     out.result(
-      { lockFile, images: locked.images, charts },
-      `${parts.join('\n\n')}\nwrote ${lockFile} (${locked.images.length} images, ${charts.length} charts)`,
+      { lockFile, images: locked.images, charts, ...(files.length > 0 ? { files } : {}) },
+      `${parts.join('\n\n')}\nwrote ${lockFile} (${locked.images.length} images, ${charts.length} charts${files.length > 0 ? `, ${files.length} file${files.length === 1 ? '' : 's'}` : ''})`,
     );
   },
 });

@@ -122,7 +122,8 @@ ${registryUsage}`,
     const secs = (Date.now() - started) / 1000;
     const charts = result.lock.charts?.length ?? 0;
     const referrers = inv.images.filter((i) => i.referrer).length;
-    const images = inv.images.length - charts - referrers;
+    const carried = inv.files ?? [];
+    const images = inv.images.length - charts - referrers - carried.length;
     const lines = [
       `wrote ${result.path}: ${images} images, ${charts} charts, ${inv.blobs.length} blobs, ${formatBytes(result.size)} (downloaded ${formatBytes(result.downloaded)}) in ${secs.toFixed(1)}s`,
     ];
@@ -139,6 +140,7 @@ ${registryUsage}`,
       lines.push(`removed ${result.cleaned.length} temp file${result.cleaned.length === 1 ? '' : 's'} an interrupted pack had left: ${result.cleaned.map((f) => basename(f)).join(', ')}`);
     }
     if (referrers > 0) lines.push(`carries what refers to its images: ${describeReferrers(inv.images.flatMap((i) => (i.referrer ? [i.referrer] : [])))} (\`airlock inspect\` lists them)`);
+    if (carried.length > 0) lines.push(`carries ${carried.length} file${carried.length === 1 ? '' : 's'}: ${carried.map((f) => f.name).join(', ')} (\`airlock extract ${basename(result.path)} --files DIR\` writes them out)`);
     if (inv.tools) lines.push(`carries ${toolsLine(inv.tools)}: extract one with \`tar -xf ${basename(result.path)} ${inv.tools[0]!.path}\``);
     if (result.signature) lines.push(`signed with ${resolve(values.sign as string)} (${result.signature.algorithm}, key ${result.signature.key})`);
     lines.push(`inventory ${result.inventoryDigest}`);
@@ -149,6 +151,7 @@ ${registryUsage}`,
         images,
         charts,
         ...(referrers > 0 ? { referrers } : {}),
+        ...(carried.length > 0 ? { carriedFiles: carried.length } : {}),
         blobs: inv.blobs.length,
         downloaded: result.downloaded,
         seconds: secs,

@@ -16,7 +16,8 @@ REGISTRY/PREFIX/charts/NAME:VERSION, where \`helm pull oci://REGISTRY/PREFIX/cha
 and \`helm install\` find them. What the bundle carries for an image (signatures, attestations, SBOMs)
 goes beside it: under its cosign tag (sha256-<hex>.sig, …) or by digest with its subject; in a
 registry without the OCI referrers API the referrers tag schema index (sha256-<hex>) is updated
-(what it lists already is kept). Blobs and manifests the
+(what it lists already is kept). Files (files: in airlock.yaml) go to REGISTRY/PREFIX/files/NAME:TAG as
+OCI artifacts (\`oras pull REGISTRY/PREFIX/files/NAME:TAG\` writes the file). Blobs and manifests the
 registry already has are skipped; a blob is mounted from another repository when it can be; an
 interrupted push completes when run again.
 
@@ -52,6 +53,7 @@ ${registryUsage}`,
     for (const i of result.images) rows.push([i.source, i.target, i.digest, String(i.blobs.copied), String(i.blobs.exists), String(i.blobs.mounted)]);
     const charts = result.images.filter((i) => i.kind === 'chart');
     const referrers = result.images.filter((i) => i.kind === 'referrer').length;
+    const files = result.images.filter((i) => i.kind === 'file');
     // What a user types next: the helm command that pulls each chart back out.
     const pulls = charts.map((c) => {
       const colon = c.target.lastIndexOf(':');
@@ -66,7 +68,7 @@ ${registryUsage}`,
     ];
     out.result(
       { target: result.target, images: result.images, bytes: result.bytes, seconds: secs, bundle: result.bundle, ...(result.referrersTags ? { referrersTags: result.referrersTags } : {}), ...(result.delta ? { delta: result.delta } : {}), ...(result.signature ? { signature: result.signature } : {}) },
-      `${table(rows)}\npushed ${result.images.length - charts.length - referrers} images${referrers > 0 ? ` (with ${referrers} signatures, attestations, SBOMs and other referrers)` : ''} and ${charts.length} charts to ${result.target}: uploaded ${formatBytes(result.bytes)} in ${secs.toFixed(1)}s` +
+      `${table(rows)}\npushed ${result.images.length - charts.length - referrers - files.length} images${referrers > 0 ? ` (with ${referrers} signatures, attestations, SBOMs and other referrers)` : ''} and ${charts.length} charts${files.length > 0 ? ` and ${files.length} file${files.length === 1 ? '' : 's'}` : ''} to ${result.target}: uploaded ${formatBytes(result.bytes)} in ${secs.toFixed(1)}s` +
         (pulls.length > 0 ? `\ncharts:\n${pulls.join('\n')}` : '') +
         (notes.length > 0 ? `\n${notes.join('\n')}` : ''),
     );

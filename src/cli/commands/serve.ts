@@ -34,6 +34,8 @@ a bundle missing a blob an image needs is refused at start (exit 5).
 
 Tools the bundles carry (pack --with-tools) are offered for download, checked like every blob:
 GET /tools/ lists them, GET /tools/linux-amd64/airlock sends one (curl -fo airlock URL).
+So are the files they carry (files: in airlock.yaml), for nodes being bootstrapped: GET /files/
+lists them, GET /files/NAME sends one (curl -fo k3s URL/files/k3s; chmod as GET /files/ says).
 
 Writes are refused (405). An access log line per request goes to stderr (NDJSON with --json, with a
 blob-check line per blob checked).
@@ -66,10 +68,11 @@ Stops on SIGINT/SIGTERM: no new connections, requests in flight finish (up to 10
       },
     });
     try {
-      out.event({ type: 'listening', url: srv.url, address: srv.address, port: srv.port, tls: srv.tls, auth: srv.auth, bundles: positionals.map((p) => resolve(p)), images: srv.images, tools: srv.tools });
+      out.event({ type: 'listening', url: srv.url, address: srv.address, port: srv.port, tls: srv.tls, auth: srv.auth, bundles: positionals.map((p) => resolve(p)), images: srv.images, tools: srv.tools, files: srv.files });
       out.info(`serving ${srv.images.length} images from ${srv.bundles.length} bundle${srv.bundles.length === 1 ? '' : 's'}:`);
       for (const i of srv.images) out.info(`  ${i.served}  (${i.image})`);
       if (srv.tools.length > 0) out.info(`offering the tools they carry:\n${srv.tools.map((t) => `  ${t.url}`).join('\n')}`);
+      if (srv.files.length > 0) out.info(`offering the files they carry:\n${srv.files.map((f) => `  ${f.url}  (mode ${f.mode})`).join('\n')}`);
       out.info(`listening on ${srv.url}${srv.address === '::' || srv.address === '0.0.0.0' ? ' (every address)' : ''}${srv.auth ? ', Basic auth required' : ''}`);
       await new Promise<void>((r) => (signal.aborted ? r() : signal.addEventListener('abort', () => r(), { once: true })));
       out.info('stopping: finishing requests in flight');

@@ -59,7 +59,7 @@ Exit code 0 when the bundle is intact, ${ExitCode.integrity} when anything is wr
       { bundle: name, ok: report.ok, blobs: report.blobs, bytes: report.bytes, problems: report.problems, seconds: secs, ...extras(report) },
       [
         report.ok
-          ? `${name}: OK, ${report.blobs} blobs${report.tools !== undefined ? `, ${report.tools} tool${report.tools === 1 ? '' : 's'}` : ''}, ${formatBytes(report.bytes)} verified in ${secs.toFixed(1)}s`
+          ? `${name}: OK, ${report.blobs} blobs${report.tools !== undefined ? `, ${report.tools} tool${report.tools === 1 ? '' : 's'}` : ''}${report.files !== undefined ? `, ${report.files} file${report.files === 1 ? '' : 's'}` : ''}, ${formatBytes(report.bytes)} verified in ${secs.toFixed(1)}s`
           : `${name}: ${report.problems.length} problem(s)\n${lines.join('\n')}`,
         ...notes(report, values.key !== undefined),
       ].join('\n'),
@@ -69,7 +69,7 @@ Exit code 0 when the bundle is intact, ${ExitCode.integrity} when anything is wr
 });
 
 function extras(r: VerifyReport): Record<string, unknown> {
-  return { ...(r.tools !== undefined ? { tools: r.tools } : {}), ...(r.delta ? { delta: r.delta } : {}), ...(r.signature ? { signature: r.signature } : {}), ...(r.volumes ? { volumes: r.volumes } : {}) };
+  return { ...(r.tools !== undefined ? { tools: r.tools } : {}), ...(r.files !== undefined ? { files: r.files } : {}), ...(r.delta ? { delta: r.delta } : {}), ...(r.signature ? { signature: r.signature } : {}), ...(r.volumes ? { volumes: r.volumes } : {}) };
 }
 
 function notes(r: VerifyReport, keyGiven: boolean): string[] {
