@@ -39,6 +39,12 @@ export interface SessionOptions {
    */
   minRate?: number | string | undefined;
   /**
+   * Upload blobs larger than this in chunks of this size (bytes, or e.g. `8MiB`), for registries or
+   * proxies that limit request bodies. Default: one request per blob; a registry that answers 413
+   * gets chunks from then on.
+   */
+  chunkSize?: number | string | undefined;
+  /**
    * Where credentials come from. Default: ~/.docker/config.json (auths, credHelpers, credsStore),
    * $DOCKER_CONFIG, $REGISTRY_AUTH_FILE and containers auth.json, as docker, podman and skopeo read them.
    */
@@ -82,6 +88,7 @@ export class Session implements AsyncDisposable {
       credentials: this.#credentials,
       timeoutMs: this.transferLimits.timeoutMs,
       minRate: this.transferLimits.minRate,
+      chunkSize: this.#options.chunkSize,
       // Retries and resumed downloads: the work goes on, the user sees why it is slow.
       onWarning: (w) => this.onEvent?.({ type: 'warning', ...w }),
     }));

@@ -27,9 +27,12 @@ naming each one. With --key, the bundle must be signed by that key (checked befo
 sent). Each push is recorded in the import history (\`airlock history\`).
 
 Options:
-  --key NAME.pub   refuse the bundle unless it is signed by this key
+  --key NAME.pub     refuse the bundle unless it is signed by this key
+  --chunk-size SIZE  upload blobs larger than SIZE in chunks of SIZE (e.g. 8MiB), for a registry
+                     or proxy that limits request bodies; without it a registry that answers 413
+                     gets chunks from then on (8 MiB, halved on every further 413)
 ${registryUsage}`,
-  options: { key: { type: 'string' }, ...registryOptions },
+  options: { key: { type: 'string' }, 'chunk-size': { type: 'string' }, ...registryOptions },
   async run({ values, positionals, out, signal }) {
     if (positionals.length < 2) throw new UsageError('push needs a bundle and a target: airlock push BUNDLE REGISTRY[/PREFIX]');
     const bundles = positionals.slice(0, -1);
