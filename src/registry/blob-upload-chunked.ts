@@ -37,7 +37,8 @@ export function rangeEnd(value: string | undefined): number | undefined {
  * holds; undefined when the registry no longer knows the session (404: expired, cancelled, or
  * invalidated by a broken request).
  */
-export async function uploadStatus(t: UploadTarget, session: URL, signal: AbortSignal | undefined, what: string): Promise<{ location: URL; bytes: number } | undefined> {
+export async function uploadStatus(t: UploadTarget, desc: Descriptor, session: URL, signal: AbortSignal | undefined): Promise<{ location: URL; bytes: number } | undefined> {
+  const what = `blob ${desc.digest} of ${t.registry}/${t.repository}`;
   const res = await t.transport.send({
     registry: t.registry,
     method: 'GET',
@@ -52,7 +53,7 @@ export async function uploadStatus(t: UploadTarget, session: URL, signal: AbortS
     await res.body.dump();
     return undefined;
   }
-  if (res.status !== 204 && res.status !== 202 && res.status !== 200) throw errorForResponse(subject(t, { digest: what } as Descriptor), res, await readErrorBody(res.body));
+  if (res.status !== 204 && res.status !== 202 && res.status !== 200) throw errorForResponse(subject(t, desc), res, await readErrorBody(res.body));
   await res.body.dump();
   const end = rangeEnd(header(res.headers, 'range'));
   const location = header(res.headers, 'location');
@@ -144,7 +145,7 @@ export async function uploadInChunks(t: UploadTarget, desc: Descriptor, source: 
       if (refusal !== undefined && res!.status !== 416 && res!.status !== 404 && !(res!.status >= 500)) throw refusal;
       const cause = failure ?? refusal;
       if (++resumes > MAX_UPLOAD_RESUMES) throw cause;
-      const status = await uploadStatus(t, state.session!, opts.signal, what);
+      const status = await uploadStatus(t, desc, state.session!, opts.signal);
       if (status === undefined || status.bytes < offset || status.bytes > start + piece.length) {
         throw new NetworkError(
           status === undefined

@@ -20,7 +20,11 @@ export interface RunningNginx {
 export interface NginxOptions {
   /** client_max_body_size, e.g. `1m`. */
   maxBody: string;
-  /** proxy_request_buffering (default off: bodies stream through, as in front of a registry). */
+  /**
+   * proxy_request_buffering (default off: bodies stream through). On, nginx takes each request
+   * body whole (in memory up to maxBody) before it passes it on: a broken request never reaches
+   * the registry.
+   */
   requestBuffering?: boolean;
 }
 
@@ -46,6 +50,7 @@ export async function startNginx(upstream: string, opts: NginxOptions): Promise<
       '  server {',
       `    listen 127.0.0.1:${port};`,
       `    client_max_body_size ${opts.maxBody};`,
+      `    client_body_buffer_size ${opts.requestBuffering === true ? opts.maxBody : '16k'};`,
       '    location / {',
       `      proxy_pass http://${upstream};`,
       '      proxy_http_version 1.1;',

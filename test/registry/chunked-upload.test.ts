@@ -1,0 +1,80 @@
+// Chunked uploads against the real docker-registry: a small blob refused with 413 by nginx goes
+// again in chunks within the same push (no second attempt of the caller's needed), and what a
+// broken chunk costs where nothing buffers requests: distribution invalidates (and cancels) a
+// session whose request broke mid-body, so the upload is reported lost, clearly, and a second
+// push starts it again.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { startRegistry, type RunningRegistry } from '../helpers/registry.ts';
+import { startNginx, type RunningNginx } from '../helpers/nginx.ts';
+import { startCuttingRelay } from './relay.ts';
+import { digestOfStream, patternStream } from './support.ts';
+import { RegistryClient } from '../../src/registry/client.ts';
+import { NetworkError } from '../../src/core/errors.ts';
+import type { Descriptor } from '../../src/core/manifest.ts';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+async function blob(size: number, seed: number): Promise<Descriptor> {
+  const { digest } = await digestOfStream(patternStream(size, seed));
+  return { mediaType: 'application/octet-stream', digest, size };
+}
+
+describe('chunked uploads to docker-registry', () => {
+  let registry: RunningRegistry;
+  let proxy: RunningNginx;
+
+  before(async () => {
+    registry = await startRegistry();
+    proxy = await startNginx(registry.host, { maxBody: '512k' });
+  });
+
+  after(async () => {
+    await proxy?.stop();
+    await registry?.stop();
+  });
+
+  test('a blob held in memory and refused with 413 is sent again in chunks at once', async () => {
+    const desc = await blob(900 * KiB, 7);
+    const warnings: Array<{ code: string; message: string }> = [];
+    const client = new RegistryClient({ onWarning: (w) => warnings.push(w) });
+    try {
+      await client.repository({ registry: proxy.host, repository: 'small/chunks' }).push(desc, patternStream(desc.size, 7));
+    } finally {
+      await client.close();
+    }
+    assert.deepEqual(
+      warnings.map((w) => w.code),
+      ['UPLOAD_CHUNKED'],
+    );
+    assert.match(warnings[0]!.message, /refused a 900\.0 KiB upload as too large \(413\): uploading larger blobs in chunks of 256\.0 KiB/);
+    const log = (await proxy.accessLog()).split('\n').filter(Boolean);
+    assert.ok(log.filter((l) => l.startsWith('PATCH 202')).length >= 4, log.join('\n'));
+    const check = new RegistryClient();
+    try {
+      assert.equal(await check.repository({ registry: registry.host, repository: 'small/chunks' }).exists(desc), true);
+    } finally {
+      await check.close();
+    }
+  });
+
+  test('a chunk broken mid-body loses the session on distribution: said plainly, and a new push completes', async () => {
+    const desc = await blob(6 * MiB, 9);
+    const relay = await startCuttingRelay(registry.host, { direction: 'up', after: 2 * MiB + 512 * KiB });
+    const client = new RegistryClient({ chunkSize: MiB, retryBaseDelayMs: 1 });
+    try {
+      const repo = client.repository({ registry: relay.host, repository: 'cut/chunks' });
+      await assert.rejects(
+        repo.push(desc, patternStream(desc.size, 9)),
+        (e: unknown) => e instanceof NetworkError && e.code === 'UPLOAD_SESSION_LOST' && /the registry dropped the upload session after .* at byte 2097152/.test(e.message),
+      );
+      assert.ok(relay.cut);
+      await repo.push(desc, patternStream(desc.size, 9));
+      assert.equal(await repo.exists(desc), true);
+    } finally {
+      await client.close();
+      await relay.close();
+    }
+  });
+});
