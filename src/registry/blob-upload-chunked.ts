@@ -7,10 +7,14 @@
 // memory stays at one chunk per upload in flight (sources such as Bundle.fetchForUpload recycle
 // their buffers: their bytes must be copied, not kept). When a chunk's request fails, the
 // registry is asked how far it got (GET on the session: `Range: 0-N`) and the upload goes on
-// from byte N+1 out of the held chunk: nothing is sent twice beyond what the registry lost.
+// from byte N+1 out of the held chunk: nothing is sent twice beyond what the registry lost. A
+// chunk goes out as a stream, so the transport watches it for stalls and never resends it blindly
+// (a registry that kept part of it would refuse that, or worse); a 401 for an expired token is
+// answered by the status request, whose fresh token the next chunk then uses.
 // distribution (docker-registry) cannot resume a session whose request broke after part of its
 // body arrived (its signed state token no longer matches, and it cancels the session): that
 // session is reported lost and the copier starts the blob again.
+import { Readable } from 'node:stream';
 import { formatBytes } from '../core/bytes.ts';
 import { IntegrityError, NetworkError, RegistryError } from '../core/errors.ts';
 import type { Descriptor } from '../core/manifest.ts';
@@ -110,7 +114,7 @@ export async function uploadInChunks(t: UploadTarget, desc: Descriptor, source: 
           method: 'PATCH',
           url: state.session!,
           headers: { 'content-type': 'application/octet-stream', 'content-length': String(piece.length), 'content-range': `${start}-${start + piece.length - 1}` },
-          body: piece,
+          body: Readable.from([piece], { objectMode: false }),
           scopes: t.scopes,
           signal: opts.signal,
           what: `upload bytes ${start}-${start + piece.length - 1} of ${what}`,
@@ -142,7 +146,7 @@ export async function uploadInChunks(t: UploadTarget, desc: Descriptor, source: 
       // 416 (the registry holds other bytes than this chunk assumed), a lost or refused session,
       // or the connection failing: ask the registry where it stands.
       const refusal = res === undefined ? undefined : errorForResponse(subject(t, desc), res, await readErrorBody(res.body));
-      if (refusal !== undefined && res!.status !== 416 && res!.status !== 404 && !(res!.status >= 500)) throw refusal;
+      if (refusal !== undefined && ![404, 416, 429].includes(res!.status) && !(res!.status >= 500)) throw refusal;
       const cause = failure ?? refusal;
       if (++resumes > MAX_UPLOAD_RESUMES) throw cause;
       const status = await uploadStatus(t, desc, state.session!, opts.signal);

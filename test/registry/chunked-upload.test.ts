@@ -5,7 +5,7 @@
 // push starts it again.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startRegistry, type RunningRegistry } from '../helpers/registry.ts';
+import { startRegistry, startTokenRegistry, type RunningRegistry } from '../helpers/registry.ts';
 import { startNginx, type RunningNginx } from '../helpers/nginx.ts';
 import { startCuttingRelay } from './relay.ts';
 import { digestOfStream, patternStream } from './support.ts';
@@ -75,6 +75,22 @@ describe('chunked uploads to docker-registry', () => {
     } finally {
       await client.close();
       await relay.close();
+    }
+  });
+
+  test('chunks carry the token of a Bearer-token registry', async () => {
+    const tokenRegistry = await startTokenRegistry({ users: { alice: 'alice-pw' } });
+    const desc = await blob(3 * MiB + 5, 11);
+    const client = new RegistryClient({ chunkSize: MiB, credentials: { get: async () => ({ username: 'alice', password: 'alice-pw' }) } });
+    try {
+      const repo = client.repository({ registry: tokenRegistry.host, repository: 'private/chunks' });
+      await repo.push(desc, patternStream(desc.size, 11));
+      assert.equal(await repo.exists(desc), true);
+      // One token for the push: every chunk reused it.
+      assert.equal(tokenRegistry.issuer.requests.filter((r) => r.status === 200 && r.scopes.some((sc) => sc.includes('push'))).length, 1);
+    } finally {
+      await client.close();
+      await tokenRegistry.stop();
     }
   });
 });

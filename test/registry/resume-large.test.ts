@@ -6,8 +6,8 @@
 // only whole requests: the registry then holds every acknowledged chunk and nothing of the broken
 // one, and its upload status (GET on the session, Range: 0-N) is where the upload goes on. (Behind
 // no such proxy, distribution invalidates a session whose request broke mid-body; see
-// blob-upload-chunked.ts.) The client makes no retries of its own, so what recovers the upload is
-// the registry's reported offset, not a blind resend.
+// blob-upload-chunked.ts.) A chunk is never resent blindly: what recovers the upload is the
+// registry's reported offset.
 import assert from 'node:assert/strict';
 import { createCipheriv } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -72,7 +72,7 @@ describe('a 1 GiB blob survives a reset halfway, up and down', { timeout: 180_00
   test('an upload cut halfway goes on from the offset the registry reports', async () => {
     const relay: CuttingRelay = await startCuttingRelay(proxy.host, { direction: 'up', after: SIZE / 2 + 5 * MiB + 12345 });
     const warnings: string[] = [];
-    const client = new RegistryClient({ chunkSize: CHUNK, retries: 0, onWarning: (w) => warnings.push(w.message) });
+    const client = new RegistryClient({ chunkSize: CHUNK, onWarning: (w) => warnings.push(w.message) });
     try {
       const growth = await peakRssGrowth(() => client.repository({ registry: relay.host, repository: 'big/blob' }).push(desc, blobStream()));
       assert.ok(relay.cut, 'the relay did cut the upload');
