@@ -7,7 +7,7 @@ import { defineCommand } from './types.ts';
 export const pushCommand = defineCommand({
   name: 'push',
   summary: 'push every image and chart of a bundle into a registry, digests unchanged',
-  usage: `Usage: airlock push BUNDLE REGISTRY[/PREFIX] [--key NAME.pub]
+  usage: `Usage: airlock push BUNDLE REGISTRY[/PREFIX] [--key NAME.pub] [--chunk-size SIZE]
        airlock push BUNDLE.tar.* REGISTRY[/PREFIX]   (a split bundle: its volumes, in place)
 
 Pushes every image of the bundle: host/path:tag goes to REGISTRY/PREFIX/path:tag with the manifest
