@@ -69,12 +69,13 @@ describe('a 1 GiB blob survives a reset halfway, up and down', { timeout: 180_00
     await registry?.stop();
   });
 
-  test('an upload cut halfway goes on from the offset the registry reports', async () => {
+  test('an upload cut halfway goes on from the offset the registry reports', async (t) => {
     const relay: CuttingRelay = await startCuttingRelay(proxy.host, { direction: 'up', after: SIZE / 2 + 5 * MiB + 12345 });
     const warnings: string[] = [];
     const client = new RegistryClient({ chunkSize: CHUNK, onWarning: (w) => warnings.push(w.message) });
     try {
       const growth = await peakRssGrowth(() => client.repository({ registry: relay.host, repository: 'big/blob' }).push(desc, blobStream()));
+      t.diagnostic(`upload: ${(relay.up / MiB).toFixed(1)} MiB through the relay, memory grew ${(growth / MiB).toFixed(0)} MiB`);
       assert.ok(relay.cut, 'the relay did cut the upload');
       assert.match(warnings.join('\n'), /the connection to .* broke.* while uploading blob .*; the registry holds 512\.0 MiB: going on from there/);
       // All of it once, plus at most the chunk that broke: not the 1.5 GiB of starting over.
@@ -93,7 +94,7 @@ describe('a 1 GiB blob survives a reset halfway, up and down', { timeout: 180_00
     }
   });
 
-  test('a download cut halfway resumes with Range, and its bytes are the blob', async () => {
+  test('a download cut halfway resumes with Range, and its bytes are the blob', async (t) => {
     const relay = await startCuttingRelay(registry.host, { direction: 'down', after: SIZE / 2 + 3 * MiB + 777 });
     const warnings: string[] = [];
     const client = new RegistryClient({ onWarning: (w) => warnings.push(w.message) });
@@ -103,6 +104,7 @@ describe('a 1 GiB blob survives a reset halfway, up and down', { timeout: 180_00
         // fetch() ends only when the bytes matched the digest: a resume at a wrong offset fails it.
         for await (const c of await client.repository({ registry: relay.host, repository: 'big/blob' }).fetch(desc)) bytes += (c as Buffer).length;
       });
+      t.diagnostic(`download: ${(relay.down / MiB).toFixed(1)} MiB through the relay, memory grew ${(growth / MiB).toFixed(0)} MiB`);
       assert.equal(bytes, SIZE);
       assert.ok(relay.cut, 'the relay did cut the download');
       assert.match(warnings.join('\n'), /while downloading blob .* \(after 51\d\.\d MiB\)/);
