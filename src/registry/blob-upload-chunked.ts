@@ -19,12 +19,15 @@ import { formatBytes } from '../core/bytes.ts';
 import { IntegrityError, NetworkError, RegistryError } from '../core/errors.ts';
 import type { Descriptor } from '../core/manifest.ts';
 import { errorForResponse, readErrorBody, type ErrorSubject } from './registry-errors.ts';
-import { errorCode } from './retry.ts';
+import { backoffDelay, errorCode, parseRetryAfter, sleepWithSignal } from './retry.ts';
 import { uploadLocation, withDigestParam, type UploadTarget } from './blob-upload.ts';
 import { header, type SendResponse } from './transport.ts';
 
 /** How many times one upload may go back to the registry's offset before it counts as failed. */
 export const MAX_UPLOAD_RESUMES = 5;
+
+/** First pause before a chunk refused by a busy registry is resumed, doubled per resume (with jitter). */
+const BUSY_BASE_DELAY_MS = 250;
 
 function subject(t: UploadTarget, desc: Descriptor): ErrorSubject {
   return { registry: t.registry, repository: t.repository, kind: 'upload', reference: desc.digest, action: 'push' };
@@ -149,6 +152,10 @@ export async function uploadInChunks(t: UploadTarget, desc: Descriptor, source: 
       if (refusal !== undefined && ![404, 416, 429].includes(res!.status) && !(res!.status >= 500)) throw refusal;
       const cause = failure ?? refusal;
       if (++resumes > MAX_UPLOAD_RESUMES) throw cause;
+      // A busy registry (429, 5xx) gets a pause first, as the transport gives any request.
+      if (res !== undefined && res.status !== 404 && res.status !== 416) {
+        await sleepWithSignal(parseRetryAfter(header(res.headers, 'retry-after')) ?? backoffDelay(resumes - 1, BUSY_BASE_DELAY_MS), opts.signal);
+      }
       const status = await uploadStatus(t, desc, state.session!, opts.signal);
       if (status === undefined || status.bytes < offset || status.bytes > start + piece.length) {
         throw new NetworkError(

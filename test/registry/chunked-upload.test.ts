@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { startRegistry, startTokenRegistry, type RunningRegistry } from '../helpers/registry.ts';
 import { startNginx, type RunningNginx } from '../helpers/nginx.ts';
 import { startCuttingRelay } from './relay.ts';
-import { digestOfStream, patternStream } from './support.ts';
+import { digestOfStream, forward, patternStream, startServer } from './support.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { NetworkError } from '../../src/core/errors.ts';
 import type { Descriptor } from '../../src/core/manifest.ts';
@@ -92,5 +92,32 @@ describe('chunked uploads to docker-registry', () => {
       await client.close();
       await tokenRegistry.stop();
     }
+  });
+
+  test('a chunk answered 503 is resumed from where the registry stands, after a pause', async () => {
+    const desc = await blob(3 * MiB, 13);
+    let refuse = 1;
+    const seen: string[] = [];
+    const front = await startServer((req, res) => {
+      seen.push(req.method ?? '');
+      if (req.method === 'PATCH' && seen.filter((m) => m === 'PATCH').length === 2 && refuse-- > 0) {
+        req.resume();
+        return void res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '0' }).end('{"errors":[{"code":"UNAVAILABLE","message":"busy"}]}');
+      }
+      forward(registry.url, req, res);
+    });
+    const warnings: string[] = [];
+    const client = new RegistryClient({ chunkSize: MiB, onWarning: (w) => warnings.push(w.message) });
+    try {
+      const repo = client.repository({ registry: front.host, repository: 'busy/chunks' });
+      await repo.push(desc, patternStream(desc.size, 13));
+      assert.equal(await repo.exists(desc), true);
+    } finally {
+      await client.close();
+      await front.close();
+    }
+    assert.match(warnings.join('\n'), /answered 503 while uploading blob .*; the registry holds 1\.0 MiB: going on from there \(resume 1 of 5\)/);
+    // The status request came between the refused chunk and its resend.
+    assert.deepEqual(seen.slice(seen.indexOf('PATCH') + 1, seen.indexOf('PATCH') + 4), ['PATCH', 'GET', 'PATCH']);
   });
 });
