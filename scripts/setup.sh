@@ -11,6 +11,7 @@ command -v skopeo >/dev/null          || need+=(skopeo)            # peer client
 command -v htpasswd >/dev/null        || need+=(apache2-utils)     # bcrypt htpasswd for the auth tests
 command -v openssl >/dev/null         || need+=(openssl)           # test CA and certificates
 command -v containerd >/dev/null      || need+=(containerd)        # ctr images import of bundles
+command -v nginx >/dev/null           || need+=(nginx)             # reverse proxy with a body limit in front of the registry (chunked uploads)
 command -v unzip >/dev/null           || need+=(unzip)             # helm comes inside a zip (scripts/install-helm.sh)
 command -v ip >/dev/null              || need+=(iproute2)          # airlock sandbox: network namespaces
 command -v nft >/dev/null             || need+=(nftables)          # airlock sandbox: egress recorder

@@ -11,6 +11,7 @@ import type { Reference } from '../core/reference.ts';
 import type { RemoteRepository } from '../registry/repository.ts';
 import { checkConcurrency, DEFAULT_CERTS_DIRS, defaultCacheDir } from './defaults.ts';
 import { transferLimits, type TransferLimits } from '../registry/transfer-limits.ts';
+import { chunkSizeOption } from '../registry/transfer-chunks.ts';
 import type { AirlockEvent } from './events.ts';
 
 export interface SessionOptions {
@@ -39,6 +40,12 @@ export interface SessionOptions {
    */
   minRate?: number | string | undefined;
   /**
+   * Upload blobs larger than this in chunks of this size (bytes, or e.g. `8MiB`), for registries or
+   * proxies that limit request bodies. Default: one request per blob; a registry that answers 413
+   * gets chunks from then on.
+   */
+  chunkSize?: number | string | undefined;
+  /**
    * Where credentials come from. Default: ~/.docker/config.json (auths, credHelpers, credsStore),
    * $DOCKER_CONFIG, $REGISTRY_AUTH_FILE and containers auth.json, as docker, podman and skopeo read them.
    */
@@ -57,6 +64,7 @@ export class Session implements AsyncDisposable {
   readonly onEvent: ((event: AirlockEvent) => void) | undefined;
   readonly #options: SessionOptions;
   readonly #credentials: CredentialStore;
+  readonly #chunkSize: number | undefined;
   #registry: RegistryClient | undefined;
   #chartHttp: ChartHttpClient | undefined;
   #closed = false;
@@ -65,6 +73,7 @@ export class Session implements AsyncDisposable {
     this.#options = options;
     this.concurrency = checkConcurrency(options.concurrency);
     this.transferLimits = transferLimits(options.timeout, options.minRate);
+    this.#chunkSize = chunkSizeOption(options.chunkSize);
     this.cacheDir = resolve(options.cacheDir ?? defaultCacheDir());
     this.certsDirs = [...(options.certsDirs ?? DEFAULT_CERTS_DIRS)];
     this.onEvent = options.onEvent;
@@ -82,6 +91,7 @@ export class Session implements AsyncDisposable {
       credentials: this.#credentials,
       timeoutMs: this.transferLimits.timeoutMs,
       minRate: this.transferLimits.minRate,
+      chunkSize: this.#chunkSize,
       // Retries and resumed downloads: the work goes on, the user sees why it is slow.
       onWarning: (w) => this.onEvent?.({ type: 'warning', ...w }),
     }));

@@ -51,6 +51,7 @@ export const ERROR_CODES = {
   CHART_TAGS_UNAVAILABLE: 'usage',
   CHART_TOO_LARGE: 'usage',
   CHART_UNREADABLE: 'usage',
+  CHUNK_SIZE_INVALID: 'usage',
   CIDR_INVALID: 'usage',
   CONCURRENCY_INVALID: 'usage',
   DIGEST_INVALID: 'usage',
@@ -228,6 +229,8 @@ export const ERROR_CODES = {
   TOO_MANY_REDIRECTS: 'network',
   TRANSFER_STALLED: 'network',
   TRANSFER_TOO_SLOW: 'network',
+  UPLOAD_SESSION_LOST: 'network',
+  UPLOAD_TOO_LARGE: 'network',
 
   // 8 — two things that cannot both be true.
   CONFLICT: 'conflict',

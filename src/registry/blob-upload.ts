@@ -2,7 +2,8 @@
 // whole blob with its Content-Length. distribution 2.8 ignores `?digest=` on the POST (it answers
 // 202 and opens a session, see registry/handlers/blobupload.go StartBlobUpload), so single-request
 // monolithic uploads would send every body twice there: POST + PUT is the fewest that works
-// everywhere. No PATCH chunk loop: one streamed PUT keeps memory flat at any size.
+// everywhere. One streamed PUT keeps memory flat at any size; blobs larger than a chunk size (set,
+// or taught by a registry's 413) go in chunks instead (blob-upload-chunked.ts).
 import { finished, pipeline, type Readable } from 'node:stream';
 import { IntegrityError, NetworkError, RegistryError } from '../core/errors.ts';
 import { verifyBytes, isDigest, digestAlgorithm } from '../core/digest.ts';
@@ -11,6 +12,9 @@ import { VerifyStream, destroyOnAbort, isSelfVerifying, readAllLimited } from '.
 import { errorForResponse, readErrorBody, type ErrorSubject } from './registry-errors.ts';
 import { isRetryableStatus } from './retry.ts';
 import { header, type Transport } from './transport.ts';
+import { uploadInChunks, tooLarge } from './blob-upload-chunked.ts';
+import { formatBytes } from '../core/bytes.ts';
+import type { ChunkPolicy } from './transfer-chunks.ts';
 
 /**
  * Blobs up to this size are read into memory before the PUT. That costs at most
@@ -26,6 +30,8 @@ export interface UploadTarget {
   registry: string;
   repository: string;
   scopes: string[];
+  /** Monolithic or chunked, per registry; shared by every repository of a client. */
+  chunks: ChunkPolicy;
 }
 
 function subject(t: UploadTarget, desc: Descriptor | undefined, action: string): ErrorSubject {
@@ -58,6 +64,11 @@ function cutShort(e: unknown): boolean {
 
 /** POST /blobs/uploads/ → the session URL. */
 export async function startUpload(t: UploadTarget, desc: Descriptor, signal: AbortSignal | undefined): Promise<URL> {
+  return (await startSession(t, desc, signal)).location;
+}
+
+/** POST /blobs/uploads/ → the session URL and the registry's minimum chunk size (OCI-Chunk-Min-Length; 0 if none). */
+export async function startSession(t: UploadTarget, desc: Descriptor, signal: AbortSignal | undefined): Promise<{ location: URL; minChunk: number }> {
   const what = `blob ${desc.digest} of ${t.registry}/${t.repository}`;
   const res = await t.transport.send({
     registry: t.registry,
@@ -70,7 +81,8 @@ export async function startUpload(t: UploadTarget, desc: Descriptor, signal: Abo
   });
   if (res.status !== 202) throw errorForResponse(subject(t, desc, 'push'), res, await readErrorBody(res.body));
   await res.body.dump();
-  return uploadLocation(header(res.headers, 'location'), res.url, `upload of ${what}`);
+  const min = Number(header(res.headers, 'oci-chunk-min-length') ?? 0);
+  return { location: uploadLocation(header(res.headers, 'location'), res.url, `upload of ${what}`), minChunk: Number.isSafeInteger(min) && min > 0 ? min : 0 };
 }
 
 /** Cancel a session we will not finish; best effort, bounded: the registry purges stale ones anyway. */
@@ -119,6 +131,24 @@ export async function uploadBlob(
   // and the abort is what the caller sees, not the request machinery's AbortError.
   destroyOnAbort(content, signal);
   try {
+    const chunkSize = t.chunks.sizeFor(t.registry);
+    if (chunkSize !== undefined && desc.size > chunkSize) {
+      let verified: Readable = content;
+      if (!selfVerifying) {
+        const v = new VerifyStream(desc, what);
+        pipeline(content, v, (e) => {
+          if (e && !cutShort(e)) sourceError ??= e;
+        });
+        verified = v;
+      }
+      const state = { session: location };
+      try {
+        await uploadInChunks(t, desc, verified, { state, chunkSize, signal, start: () => startSession(t, desc, signal) });
+      } finally {
+        location = state.session;
+      }
+      return;
+    }
     location ??= await startUpload(t, desc, signal);
     let body: Buffer | Readable;
     if (desc.size <= SMALL_BLOB_BYTES) {
@@ -161,6 +191,30 @@ export async function uploadBlob(
       what: `upload ${what}`,
       continuation: false,
     });
+    if (res.status === 413) {
+      // Too large for one request: the registry, or a proxy in front of it, limits bodies.
+      await res.body.dump();
+      const lesson = t.chunks.refused(t.registry, desc.size);
+      if (lesson.size === undefined) throw tooLarge(t, desc, res, desc.size, 0);
+      if (lesson.first) {
+        t.transport.warn('UPLOAD_CHUNKED', `${t.registry} refused a ${formatBytes(desc.size)} upload as too large (413): uploading larger blobs in chunks of ${formatBytes(lesson.size)} from now on (--chunk-size sets the size from the start)`);
+      }
+      await cancelUpload(t, location);
+      location = undefined;
+      if (Buffer.isBuffer(body)) {
+        const state = { session: undefined as URL | undefined };
+        try {
+          await uploadInChunks(t, desc, [body], { state, chunkSize: lesson.size, signal, start: () => startSession(t, desc, signal) });
+        } finally {
+          location = state.session;
+        }
+        return;
+      }
+      throw new NetworkError(`cannot upload ${what} in one request: ${t.registry} refused it as too large (413) after it had begun to stream`, {
+        code: 'UPLOAD_TOO_LARGE',
+        hint: `the copy sends it again in chunks of ${formatBytes(lesson.size)}; --chunk-size SIZE uses chunks from the start`,
+      });
+    }
     if (res.status !== 201 && res.status !== 204 && res.status !== 200) {
       const err = await readErrorBody(res.body);
       if (!Buffer.isBuffer(body) && isRetryableStatus(res.status)) {

@@ -6,6 +6,7 @@ import { isValidRegistry, isValidRepository } from '../core/reference.ts';
 import { Authenticator, loadCredentialStore, parseWwwAuthenticate, type CredentialStore } from './auth/index.ts';
 import { RemoteRepository } from './repository.ts';
 import { Transport } from './transport.ts';
+import { ChunkPolicy, chunkSizeOption } from './transfer-chunks.ts';
 import { checkMinRate, checkTimeout, DEFAULT_MIN_RATE, DEFAULT_TIMEOUT_MS } from './transfer-limits.ts';
 
 export { RemoteRepository } from './repository.ts';
@@ -37,6 +38,12 @@ export interface RegistryOptions {
    * (default 1024; 0 turns it off). Time this side holds a transfer back does not count.
    */
   minRate?: number;
+  /**
+   * Upload blobs larger than this in chunks of this many bytes (PATCH with Content-Range), for
+   * registries or proxies that limit request bodies: bytes, or a size such as `8MiB`. Default: one
+   * request per blob, and chunks (halved on every further 413) for a registry that answers 413.
+   */
+  chunkSize?: number | string | undefined;
   /** Told about every retry and resumed download (what failed, what happens next). */
   onWarning?: ((warning: { code: string; message: string }) => void) | undefined;
   /** Default `airlock/<version>`. */
@@ -53,8 +60,10 @@ function positiveInt(value: number | undefined, fallback: number, name: string, 
 
 export class RegistryClient {
   readonly #transport: Transport;
+  readonly #chunks: ChunkPolicy;
 
   constructor(opts: RegistryOptions = {}) {
+    this.#chunks = new ChunkPolicy(chunkSizeOption(opts.chunkSize));
     const credentials = opts.credentials ?? loadCredentialStore();
     let transport: Transport | undefined;
     const authenticator = new Authenticator({
@@ -92,7 +101,7 @@ export class RegistryClient {
         code: 'REFERENCE_INVALID',
       });
     }
-    return new RemoteRepository(this.#transport, name);
+    return new RemoteRepository(this.#transport, name, this.#chunks);
   }
 
   /** Close every connection pool. Streams still open are cut after a second. */

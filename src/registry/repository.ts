@@ -12,6 +12,7 @@ import { openBlob, openBlobStream, type BlobSource } from './blob-download.ts';
 import { uploadBlob, uploadLocation, type UploadTarget } from './blob-upload.ts';
 import { errorForResponse, readErrorBody, type ErrorSubject } from './registry-errors.ts';
 import { header, type SendResponse, type Transport } from './transport.ts';
+import { ChunkPolicy } from './transfer-chunks.ts';
 
 const TAGS_BODY_LIMIT = 16 * 1024 * 1024;
 const MAX_TAG_PAGES = 10_000;
@@ -48,10 +49,15 @@ export class RemoteRepository implements Storage, TagResolver, ReferencePusher, 
    * not ask again. At worst a blob that arrived meanwhile is uploaded once more, which is harmless.
    */
   readonly #absent = new Set<string>();
+  readonly #chunks: ChunkPolicy;
 
-  /** Made by RegistryClient.repository(); the transport is shared by every repository of a client. */
-  constructor(transport: Transport, name: { registry: string; repository: string }) {
+  /**
+   * Made by RegistryClient.repository(); the transport and the chunk policy (what a 413 taught
+   * about each registry) are shared by every repository of a client.
+   */
+  constructor(transport: Transport, name: { registry: string; repository: string }, chunks = new ChunkPolicy(undefined)) {
     this.#transport = transport;
+    this.#chunks = chunks;
     this.registry = name.registry;
     this.repository = name.repository;
   }
@@ -231,7 +237,7 @@ export class RemoteRepository implements Storage, TagResolver, ReferencePusher, 
   }
 
   #uploadTarget(): UploadTarget {
-    return { transport: this.#transport, registry: this.registry, repository: this.repository, scopes: this.#push };
+    return { transport: this.#transport, registry: this.registry, repository: this.repository, scopes: this.#push, chunks: this.#chunks };
   }
 
   async exists(desc: Descriptor, opts?: OpOptions): Promise<boolean> {

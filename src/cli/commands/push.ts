@@ -7,7 +7,7 @@ import { defineCommand } from './types.ts';
 export const pushCommand = defineCommand({
   name: 'push',
   summary: 'push every image and chart of a bundle into a registry, digests unchanged',
-  usage: `Usage: airlock push BUNDLE REGISTRY[/PREFIX] [--keep-host] [--key NAME.pub]
+  usage: `Usage: airlock push BUNDLE REGISTRY[/PREFIX] [--keep-host] [--key NAME.pub] [--chunk-size SIZE]
        airlock push BUNDLE.tar.* REGISTRY[/PREFIX]   (a split bundle: its volumes, in place)
 
 Pushes every image of the bundle: host/path:tag goes to REGISTRY/PREFIX/path:tag with the manifest
@@ -32,10 +32,13 @@ REGISTRY/PREFIX/docker.io/x/app:1; a port as localhost_5000). serve, rewrite, po
 mirrors-config take the same --keep-host, so they point where push put the images.
 
 Options:
-  --key NAME.pub   refuse the bundle unless it is signed by this key
-  --keep-host      keep each image's source registry host in its path (see above)
+  --key NAME.pub     refuse the bundle unless it is signed by this key
+  --keep-host        keep each image's source registry host in its path (see above)
+  --chunk-size SIZE  upload blobs larger than SIZE in chunks of SIZE (e.g. 8MiB), for a registry
+                     or proxy that limits request bodies; without it a registry that answers 413
+                     gets chunks from then on (8 MiB, halved on every further 413)
 ${registryUsage}`,
-  options: { key: { type: 'string' }, 'keep-host': { type: 'boolean' }, ...registryOptions },
+  options: { key: { type: 'string' }, 'keep-host': { type: 'boolean' }, 'chunk-size': { type: 'string' }, ...registryOptions },
   async run({ values, positionals, out, signal }) {
     if (positionals.length < 2) throw new UsageError('push needs a bundle and a target: airlock push BUNDLE REGISTRY[/PREFIX]');
     const bundles = positionals.slice(0, -1);

@@ -46,6 +46,7 @@ export function sessionFrom(values: Record<string, unknown>, out: Output): Sessi
     concurrency: intFlag(values.concurrency),
     timeout: values.timeout as string | undefined,
     minRate: values['min-rate'] as string | undefined,
+    chunkSize: values['chunk-size'] as string | undefined,
     cacheDir: values.cache as string | undefined,
     onEvent: (e) => {
       if (e.type === 'warning') out.warning(e);
