@@ -3,7 +3,7 @@
 // two names. These are the files the index itself takes them from; package-lock pins the version,
 // and every registry and chart test runs through here, so a moved file fails the suite at once.
 import { createRequire } from 'node:module';
-import type { Agent as AgentClass, Dispatcher } from 'undici';
+import type { Agent as AgentClass, Dispatcher, Pool as PoolClass, ProxyAgent as ProxyAgentClass } from 'undici';
 import { WatchedHandler, type ResponseWatchSpec } from './undici-watch.ts';
 
 const require = createRequire(import.meta.url);
@@ -13,6 +13,17 @@ Object.assign(DispatcherClass.prototype, require('undici/lib/api/index.js') as o
 
 export const Agent = require('undici/lib/dispatcher/agent.js') as typeof AgentClass;
 export type Agent = AgentClass;
+
+/**
+ * undici's Pool and ProxyAgent, loaded on first use: only a run that goes through a forward
+ * proxy pays for them (ProxyAgent brings its SOCKS code along).
+ */
+export function proxyClasses(): { Pool: typeof PoolClass; ProxyAgent: typeof ProxyAgentClass } {
+  return {
+    Pool: require('undici/lib/dispatcher/pool.js') as typeof PoolClass,
+    ProxyAgent: require('undici/lib/dispatcher/proxy-agent.js') as typeof ProxyAgentClass,
+  };
+}
 export type { Dispatcher };
 
 type RequestApi = (this: Pick<Dispatcher, 'dispatch'>, opts: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
