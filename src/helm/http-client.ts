@@ -103,7 +103,7 @@ export class ChartHttpClient {
           continue;
         }
         throw new AuthError(`cannot fetch ${opts.what}: ${url.host} asks for credentials and none are configured for it`, {
-          hint: `add them with \`docker login ${url.host}\` (or to $REGISTRY_AUTH_FILE / ~/.docker/config.json)`,
+          hint: `add them with \`docker login ${url.host}\` (or to $REGISTRY_AUTH_FILE / ~/.docker/config.json)${this.#proxyNote(url)}`,
         });
       }
       if (res.statusCode === 200) {
@@ -120,10 +120,16 @@ export class ChartHttpClient {
       const at = redactUrl(url);
       if (res.statusCode === 404) throw new NotFoundError(`${opts.what} not found: ${at} answered 404`, { code: 'CHART_NOT_FOUND' });
       if (res.statusCode === 401 || res.statusCode === 403) {
-        throw new AuthError(`cannot fetch ${opts.what}: ${at} refused the credentials (HTTP ${res.statusCode})`, { hint: `check the credentials stored for ${url.host}` });
+        throw new AuthError(`cannot fetch ${opts.what}: ${at} refused the credentials (HTTP ${res.statusCode})`, { hint: `check the credentials stored for ${url.host}${res.statusCode === 401 ? this.#proxyNote(url) : ''}` });
       }
       throw new NetworkError(`cannot fetch ${opts.what}: ${at} answered HTTP ${res.statusCode}`, { code: 'HTTP_ERROR' });
     }
+  }
+
+  /** Some proxies (tinyproxy) answer 401 rather than 407 when their own credentials are wrong. */
+  #proxyNote(url: URL): string {
+    const route = proxyFor(url, this.#proxy);
+    return route === undefined ? '' : `; the answer came through the proxy ${route.shown} (from ${route.variable}), which may be the one asking: check the credentials in ${route.variable}`;
   }
 
   #check(url: URL, what: string): URL {

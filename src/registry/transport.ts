@@ -131,6 +131,7 @@ export class Transport {
 
   /** The forward proxy for connections to `protocol//host`, if one applies. */
   #route(protocol: string, host: string): ProxyRoute | undefined {
+    if (this.#proxy.http === undefined && this.#proxy.https === undefined) return undefined;
     return proxyFor(new URL(`${protocol}//${host}`), this.#proxy);
   }
 

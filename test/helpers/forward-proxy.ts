@@ -28,12 +28,18 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
-export async function startForwardProxy(opts: { user?: string; password?: string } = {}): Promise<ForwardProxy> {
+/**
+ * `upstream` (host:port) hands every request on to that server as an absolute-URI request instead
+ * of resolving and connecting to the named host: a test can then ask for `http://charts.invalid/…`
+ * (a name that clients which never proxy loopback do proxy) and nothing leaves this machine.
+ */
+export async function startForwardProxy(opts: { user?: string; password?: string; upstream?: string } = {}): Promise<ForwardProxy> {
   const dir = await mkdtemp(join(tmpdir(), 'airlock-proxy-'));
   const port = await freePort();
   const log = join(dir, 'tinyproxy.log');
   const lines = [`Port ${port}`, 'Listen 127.0.0.1', 'Allow 127.0.0.1', `LogFile "${log}"`, 'LogLevel Info', 'MaxClients 200', 'Timeout 60'];
   if (opts.user !== undefined) lines.push(`BasicAuth ${opts.user} ${opts.password ?? ''}`);
+  if (opts.upstream !== undefined) lines.push(`Upstream http ${opts.upstream}`);
   await writeFile(join(dir, 'tinyproxy.conf'), `${lines.join('\n')}\n`);
   const child = spawn('tinyproxy', ['-d', '-c', join(dir, 'tinyproxy.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
