@@ -6,6 +6,7 @@ import { isValidRegistry, isValidRepository } from '../core/reference.ts';
 import { Authenticator, loadCredentialStore, parseWwwAuthenticate, type CredentialStore } from './auth/index.ts';
 import { RemoteRepository } from './repository.ts';
 import { Transport } from './transport.ts';
+import type { ProxyConfig } from './proxy.ts';
 import { checkMinRate, checkTimeout, DEFAULT_MIN_RATE, DEFAULT_TIMEOUT_MS } from './transfer-limits.ts';
 
 export { RemoteRepository } from './repository.ts';
@@ -43,6 +44,8 @@ export interface RegistryOptions {
   userAgent?: string;
   /** First backoff step in ms, doubled per retry with jitter (default 250). Tests make it small. */
   retryBaseDelayMs?: number;
+  /** Forward proxies and NO_PROXY (default: from the environment, src/registry/proxy.ts). */
+  proxy?: ProxyConfig | undefined;
 }
 
 function positiveInt(value: number | undefined, fallback: number, name: string, min: number): number {
@@ -76,6 +79,7 @@ export class RegistryClient {
           minRate: opts.minRate === undefined ? DEFAULT_MIN_RATE : checkMinRate(opts.minRate, 'minRate'),
         },
         onWarning: opts.onWarning,
+        proxy: opts.proxy,
       },
       { provider: authenticator, parseChallenges: parseWwwAuthenticate },
     );
