@@ -1,8 +1,8 @@
-// A real forward proxy (Debian's tinyproxy) on a free loopback port, as the connected side of an
+// Real forward proxies (Debian's tinyproxy, and squid where 407 matters) on a free loopback port, as the connected side of an
 // air-gapped site has one: CONNECT tunnels and absolute-URI requests, optionally Basic proxy auth.
 // Its log lists every request it was asked to forward; it is stopped by its PID.
-import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,6 +65,71 @@ export async function startForwardProxy(opts: { user?: string; password?: string
     async requests() {
       const text = await readFile(log, 'utf8').catch(() => '');
       return [...text.matchAll(/Request \(file descriptor \d+\): (\S+ \S+) HTTP/g)].map((m) => m[1]!);
+    },
+    async stop() {
+      await stopChild(child);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Debian's squid with Basic proxy auth (user and password in an htpasswd file), for what tinyproxy
+ * does not do: it answers wrong proxy credentials with 407, as the standard says (tinyproxy 1.11
+ * answers 401). Its access log lists `METHOD target` per request, like ForwardProxy.requests().
+ */
+export async function startSquid(opts: { user: string; password: string }): Promise<ForwardProxy> {
+  const dir = await mkdtemp(join(tmpdir(), 'airlock-squid-'));
+  // Started as root, squid works as the user `proxy`: its logs and pid file must be writable by it.
+  await chmod(dir, 0o777);
+  const port = await freePort();
+  await new Promise<void>((resolve, reject) =>
+    execFile('htpasswd', ['-bc', join(dir, 'passwd'), opts.user, opts.password], (e) => (e ? reject(new Error(`htpasswd failed: ${e.message}`)) : resolve())),
+  );
+  await chmod(join(dir, 'passwd'), 0o644);
+  const conf = [
+    `http_port 127.0.0.1:${port}`,
+    `pid_filename ${join(dir, 'squid.pid')}`,
+    `cache_log ${join(dir, 'cache.log')}`,
+    `access_log stdio:${join(dir, 'access.log')}`,
+    'cache deny all',
+    `coredump_dir ${dir}`,
+    `auth_param basic program /usr/lib/squid/basic_ncsa_auth ${join(dir, 'passwd')}`,
+    'auth_param basic realm airlock-test-proxy',
+    'acl authed proxy_auth REQUIRED',
+    'acl local src 127.0.0.1/32',
+    'http_access allow local authed',
+    'http_access deny all',
+    'shutdown_lifetime 0 seconds',
+  ];
+  await writeFile(join(dir, 'squid.conf'), `${conf.join('\n')}\n`);
+  const child = spawn('squid', ['-N', '-f', join(dir, 'squid.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', (e) => reject(new Error(`squid could not be started (${e.message}): run \`bash scripts/setup.sh\``)));
+  });
+  try {
+    await until(async () => {
+      if (child.exitCode !== null) throw new Error(`squid exited with ${child.exitCode}: ${stderr}`);
+      return await accepts(port);
+    }, 'squid to listen');
+  } catch (e) {
+    await stopChild(child);
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    async requests() {
+      const text = await readFile(join(dir, 'access.log'), 'utf8').catch(() => '');
+      return text
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/))
+        .filter((f) => f.length >= 7)
+        .map((f) => `${f[5]} ${f[6]}`);
     },
     async stop() {
       await stopChild(child);
