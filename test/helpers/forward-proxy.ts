@@ -3,6 +3,7 @@
 // Its log lists every request it was asked to forward; it is stopped by its PID.
 import { execFile, spawn } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,7 +104,7 @@ export async function startSquid(opts: { user: string; password: string }): Prom
     'shutdown_lifetime 0 seconds',
   ];
   await writeFile(join(dir, 'squid.conf'), `${conf.join('\n')}\n`);
-  const child = spawn('squid', ['-N', '-f', join(dir, 'squid.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(existsSync('/usr/sbin/squid') ? '/usr/sbin/squid' : 'squid', ['-N', '-f', join(dir, 'squid.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   await new Promise<void>((resolve, reject) => {
