@@ -5,13 +5,16 @@
 // proxy's (not listening, refusing the tunnel, wanting other credentials) named as the proxy's,
 // never with its password, so that nobody goes looking at a registry that was never reached.
 import { STATUS_CODES } from 'node:http';
+import { isIP } from 'node:net';
 import type { SecureContext } from 'node:tls';
+import type { buildConnector as BuildConnector } from 'undici';
 import { AuthError, NetworkError } from '../core/errors.ts';
 import { redactText } from '../core/redact.ts';
 import type { ProxyRoute } from './proxy.ts';
 import { networkErrorFor } from './registry-errors.ts';
+import { isUntrustedCertificate } from './tls.ts';
 import { errorCode } from './retry.ts';
-import { proxyClasses, type Dispatcher } from './undici.ts';
+import { DispatcherClass, proxyClasses, type Dispatcher } from './undici.ts';
 import { watchedConnector } from './undici-watch.ts';
 
 export interface ProxyDispatcherOptions {
@@ -26,10 +29,92 @@ export interface ProxyDispatcherOptions {
   poolOptions: Record<string, unknown>;
 }
 
+type LegacyHandler = Record<string, ((...args: unknown[]) => unknown) | undefined>;
+
+/**
+ * Passes a response on as complete when its last declared byte arrived and the proxy then closed
+ * the connection. tinyproxy closes every connection after one answer without `Connection: close`;
+ * undici then fails a response whose reader was still catching up ("other side closed") although
+ * every byte of it is in. Only a close after exactly Content-Length bytes counts: anything short of
+ * it stays the error it is.
+ */
+class CompleteOnCloseHandler {
+  readonly #inner: LegacyHandler;
+  #expected: number | undefined;
+  #received = 0;
+  #done = false;
+
+  constructor(inner: object) {
+    this.#inner = inner as LegacyHandler;
+  }
+
+  onConnect(...args: unknown[]): unknown {
+    return this.#inner.onConnect?.(...args);
+  }
+  onResponseStarted(): unknown {
+    return this.#inner.onResponseStarted?.();
+  }
+  onHeaders(statusCode: number, headers: Buffer[] | string[] | null, ...rest: unknown[]): unknown {
+    this.#expected = undefined;
+    this.#received = 0;
+    for (let i = 0; headers !== null && i + 1 < headers.length; i += 2) {
+      if (String(headers[i]).toLowerCase() === 'content-length') {
+        const n = Number(String(headers[i + 1]));
+        if (Number.isSafeInteger(n)) this.#expected = n;
+      }
+    }
+    return this.#inner.onHeaders?.(statusCode, headers, ...rest);
+  }
+  onData(chunk: Buffer): unknown {
+    this.#received += chunk.length;
+    return this.#inner.onData?.(chunk);
+  }
+  onComplete(trailers: unknown): unknown {
+    this.#done = true;
+    return this.#inner.onComplete?.(trailers);
+  }
+  onError(err: Error): unknown {
+    if (!this.#done && this.#expected !== undefined && this.#received === this.#expected && (err as { code?: unknown }).code === 'UND_ERR_SOCKET') {
+      return this.onComplete([]);
+    }
+    return this.#inner.onError?.(err);
+  }
+  onUpgrade(...args: unknown[]): unknown {
+    return this.#inner.onUpgrade?.(...args);
+  }
+  onBodySent(...args: unknown[]): unknown {
+    return this.#inner.onBodySent?.(...args);
+  }
+  onRequestSent(): unknown {
+    return this.#inner.onRequestSent?.();
+  }
+}
+
 /** A dispatcher for every request to one target origin, through `route`. */
 export function proxyDispatcher(o: ProxyDispatcherOptions): Dispatcher {
+  return guardedDispatcher(proxyAgent(o));
+}
+
+/** `inner`, with every handler wrapped in a CompleteOnCloseHandler. */
+function guardedDispatcher(inner: Dispatcher): Dispatcher {
+  const d = Object.create(DispatcherClass.prototype) as Dispatcher;
+  return Object.assign(d, {
+    dispatch: (opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler) => inner.dispatch(opts, new CompleteOnCloseHandler(handler) as never),
+    close: () => inner.close(),
+    destroy: (err?: Error | null) => inner.destroy(err ?? null),
+  });
+}
+
+function proxyAgent(o: ProxyDispatcherOptions): Dispatcher {
   const { Pool, ProxyAgent } = proxyClasses();
-  const proxyConnect = watchedConnector({ ...o.proxyTls }, o.timeoutMs);
+  const watched = watchedConnector({ ...o.proxyTls }, o.timeoutMs);
+  // Every failure of a connection to the proxy is marked as the proxy's. No SNI for a proxy named
+  // by its IP address (undici passes the host name whatever it is; Node warns about an IP).
+  const proxyConnect: BuildConnector.connector = (opts, callback) =>
+    watched(opts.servername !== undefined && opts.servername !== null && isIP(opts.servername) !== 0 ? { ...opts, servername: undefined } : opts, (err, socket) => {
+      if (err) callback(new ProxyConnectFailure(err, o.route), null);
+      else callback(null, socket!);
+    });
   const proxyOrigin = o.route.url.origin;
   type PoolOptions = ConstructorParameters<typeof Pool>[1];
   return new ProxyAgent({
@@ -39,18 +124,18 @@ export function proxyDispatcher(o: ProxyDispatcherOptions): Dispatcher {
     proxyTunnel: false,
     ...(o.targetTls !== undefined ? { requestTls: { ...o.targetTls, timeout: o.timeoutMs } } : {}),
     ...o.poolOptions,
-    // The pool to the proxy for CONNECT, and the one absolute-URI requests go through: connects watched.
+    // The pool to the proxy for CONNECT, and the one absolute-URI requests go through: connects
+    // watched. The latter without keep-alive: tinyproxy closes every connection after one answer
+    // without saying so (no `Connection: close`), and the next request sent on it as it closes
+    // would fail, a streamed upload beyond any retry. Inside a tunnel the target decides as usual.
     clientFactory: (origin: string | URL, opts: object) => new Pool(origin, { ...opts, ...o.poolOptions, connect: proxyConnect } as PoolOptions),
     factory: (origin: string | URL, opts: object) =>
-      new Pool(origin, { ...opts, ...o.poolOptions, ...(new URL(String(origin)).origin === proxyOrigin ? { connect: proxyConnect } : {}) } as PoolOptions),
+      new Pool(origin, { ...opts, ...o.poolOptions, ...(new URL(String(origin)).origin === proxyOrigin ? { connect: proxyConnect, pipelining: 0 } : {}) } as PoolOptions),
   } as ConstructorParameters<typeof ProxyAgent>[0]);
 }
 
-/** Codes of a connection that never got to the proxy (or to its answer). */
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'CONNECT_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
-
 /**
- * A connection to the proxy that failed. Keeps the original's code, so that it is retried as a
+ * A connection to the proxy that failed (refused, timed out, its TLS). Keeps the original's code, so that it is retried as a
  * direct connection's failure would be; proxyAwareNetworkError names the proxy at the end.
  */
 export class ProxyConnectFailure extends Error {
@@ -62,6 +147,14 @@ export class ProxyConnectFailure extends Error {
     this.code = errorCode(cause);
     this.route = route;
   }
+}
+
+/** The ProxyConnectFailure behind `e`, if it is one (undici may pass it on as a cause). */
+function connectFailure(e: unknown): ProxyConnectFailure | undefined {
+  for (let c: unknown = e, depth = 0; depth < 4 && c instanceof Error; depth++, c = c.cause) {
+    if (c instanceof ProxyConnectFailure) return c;
+  }
+  return undefined;
 }
 
 function tunnelStatus(e: unknown): number | undefined {
@@ -88,7 +181,7 @@ export function proxyAuthError(route: ProxyRoute, target: string, what: string, 
 /**
  * A failure of a request sent through `route` to `target` (host[:port]), as the proxy's when it is
  * the proxy's: a refused tunnel or refused credentials become the typed error at once (trying
- * again would only be refused again); a connection to the proxy that failed becomes a
+ * again would only be refused again); a connection to the proxy that failed is its
  * ProxyConnectFailure (retried like any failed connect). Anything else is returned as it was.
  */
 export function proxiedFailure(e: unknown, route: ProxyRoute, target: string, what: string): unknown {
@@ -104,9 +197,7 @@ export function proxiedFailure(e: unknown, route: ProxyRoute, target: string, wh
       },
     );
   }
-  const code = errorCode(e);
-  if (code !== undefined && CONNECT_CODES.has(code)) return new ProxyConnectFailure(e, route);
-  return e;
+  return connectFailure(e) ?? e;
 }
 
 const PHRASES: Record<string, string> = {
@@ -122,14 +213,23 @@ const PHRASES: Record<string, string> = {
  * reach the proxy http://proxy:3128 (from HTTPS_PROXY) on the way to registry.example: connection refused".
  */
 export function proxyAwareNetworkError(e: unknown, host: string, what: string, attempts = 1): NetworkError {
-  if (!(e instanceof ProxyConnectFailure)) return networkErrorFor(e, host, what, attempts);
-  const { route, code } = e;
-  const cause = e.cause instanceof Error ? e.cause.message : String(e.cause);
+  const failure = connectFailure(e);
+  if (failure === undefined) return networkErrorFor(e, host, what, attempts);
+  const { route, code } = failure;
+  const cause = failure.cause instanceof Error ? failure.cause.message : String(failure.cause);
+  const proxyHost = route.url.host;
+  if (isUntrustedCertificate(failure.cause)) {
+    return new NetworkError(`cannot ${what}: the TLS certificate of the proxy ${route.shown} (from ${route.variable}) is not trusted (${code}: ${redactText(cause)})`, {
+      code: 'TLS_UNTRUSTED',
+      cause: failure,
+      hint: `trust the CA that signed it (a CA file, or <dir>/${proxyHost}/ca.crt in a certs.d dir), or use the proxy's http:// address`,
+    });
+  }
   const phrase = code !== undefined && PHRASES[code] !== undefined ? PHRASES[code] : redactText(cause);
   const tries = attempts > 1 ? ` (${attempts} attempts)` : '';
   return new NetworkError(`cannot ${what}: cannot reach the proxy ${route.shown} (from ${route.variable}) on the way to ${host}: ${phrase}${code !== undefined && !phrase.includes(code) ? ` (${code})` : ''}${tries}`, {
     code: 'PROXY_UNREACHABLE',
-    cause: e,
+    cause: failure,
     hint: `check that the proxy is running and that ${route.variable} names it right (scheme, host and port); a host to be reached directly goes in NO_PROXY`,
   });
 }

@@ -7,7 +7,8 @@ import type { Agent as AgentClass, Dispatcher, Pool as PoolClass, ProxyAgent as 
 import { WatchedHandler, type ResponseWatchSpec } from './undici-watch.ts';
 
 const require = createRequire(import.meta.url);
-const DispatcherClass = require('undici/lib/dispatcher/dispatcher.js') as { prototype: object };
+/** undici's Dispatcher base class (EventEmitter + the request API); for wrappers of a dispatcher. */
+export const DispatcherClass = require('undici/lib/dispatcher/dispatcher.js') as { prototype: object };
 // What the index does: the request/stream/pipeline/… API methods live on every dispatcher.
 Object.assign(DispatcherClass.prototype, require('undici/lib/api/index.js') as object);
 

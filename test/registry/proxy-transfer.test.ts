@@ -5,11 +5,13 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { IntegrityError, NetworkError } from '../../src/core/errors.ts';
 import type { Descriptor } from '../../src/core/manifest.ts';
 import { proxyConfigFromEnv } from '../../src/registry/proxy.ts';
 import { RegistryClient, type RegistryOptions } from '../../src/registry/client.ts';
+import { ChartHttpClient } from '../../src/helm/http-client.ts';
 import { startRegistry, startTlsRegistry, type RunningRegistry, type TlsRegistry } from '../helpers/registry.ts';
 import { startForwardProxy, type ForwardProxy } from '../helpers/forward-proxy.ts';
 import { bytesDescriptor, digestOfStream, forward, patternDescriptor, patternStream, startServer, type LoopbackServer } from './support.ts';
@@ -143,3 +145,26 @@ describe('downloads through the proxy keep their guarantees', () => {
     assert.ok((await proxy.requests()).includes(`GET ${liar.url}/v2/lab/liar/blobs/${desc.digest}`));
   });
 });
+
+describe('a proxy that closes after every answer (tinyproxy)', () => {
+  test('a reader slower than the proxy still gets every byte of each answer, none cut short', async () => {
+    // tinyproxy closes the connection after each answer without a `Connection: close`; a reader
+    // still behind at that moment used to get "other side closed" with every byte already in.
+    const body = Buffer.alloc(1024 * 1024, 0x5a);
+    const files = await server((_req, res) => void res.writeHead(200, { 'content-length': String(body.length) }).end(body));
+    const http = new ChartHttpClient({ credentials: noCredentials, attempts: 1, proxy: proxyConfigFromEnv({ HTTP_PROXY: proxy.url }) });
+    cleanups.push(() => http.close());
+    for (let i = 0; i < 20; i++) {
+      const { body: stream } = await http.stream(`${files.url}/file-${i}`, { what: `file ${i}`, limit: 2 * body.length });
+      let got = 0;
+      for await (const chunk of stream) {
+        got += (chunk as Buffer).length;
+        // The reader's own pace (a disk, a hash): not a wait for anything.
+        await sleep(1);
+      }
+      assert.equal(got, body.length, `answer ${i}`);
+    }
+    assert.equal((await proxy.requests()).filter((l) => l.startsWith(`GET ${files.url}/file-`)).length, 20);
+  });
+});
+
