@@ -216,7 +216,8 @@ export function proxyAwareNetworkError(e: unknown, host: string, what: string, a
   const failure = connectFailure(e);
   if (failure === undefined) return networkErrorFor(e, host, what, attempts);
   const { route, code } = failure;
-  const cause = failure.cause instanceof Error ? failure.cause.message : String(failure.cause);
+  // Node suggests --use-system-ca for untrusted chains; airlock already trusts the system store.
+  const cause = (failure.cause instanceof Error ? failure.cause.message : String(failure.cause)).replace(/;\s*if the root CA is installed locally.*$/s, '');
   const proxyHost = route.url.host;
   if (isUntrustedCertificate(failure.cause)) {
     return new NetworkError(`cannot ${what}: the TLS certificate of the proxy ${route.shown} (from ${route.variable}) is not trusted (${code}: ${redactText(cause)})`, {

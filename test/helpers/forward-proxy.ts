@@ -2,7 +2,7 @@
 // air-gapped site has one: CONNECT tunnels and absolute-URI requests, optionally Basic proxy auth.
 // Its log lists every request it was asked to forward; it is stopped by its PID.
 import { execFile, spawn } from 'node:child_process';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -78,31 +78,41 @@ export async function startForwardProxy(opts: { user?: string; password?: string
 }
 
 /**
- * Debian's squid with Basic proxy auth (user and password in an htpasswd file), for what tinyproxy
- * does not do: it answers wrong proxy credentials with 407, as the standard says (tinyproxy 1.11
- * answers 401). Its access log lists `METHOD target` per request, like ForwardProxy.requests().
+ * Debian's squid, for what tinyproxy does not do: Basic proxy auth answered 407 as the standard
+ * says (tinyproxy 1.11 answers 401), with `user` and `password` in an htpasswd file; and with `tls`
+ * an https:// proxy (TLS between client and proxy). Its access log lists `METHOD target` per
+ * request, like ForwardProxy.requests().
  */
-export async function startSquid(opts: { user: string; password: string }): Promise<ForwardProxy> {
+export async function startSquid(opts: { user?: string; password?: string; tls?: { certFile: string; keyFile: string } }): Promise<ForwardProxy> {
   const dir = await mkdtemp(join(tmpdir(), 'airlock-squid-'));
   // Started as root, squid works as the user `proxy`: its logs and pid file must be writable by it.
   await chmod(dir, 0o777);
   const port = await freePort();
-  await new Promise<void>((resolve, reject) =>
-    execFile('htpasswd', ['-bc', join(dir, 'passwd'), opts.user, opts.password], (e) => (e ? reject(new Error(`htpasswd failed: ${e.message}`)) : resolve())),
-  );
-  await chmod(join(dir, 'passwd'), 0o644);
+  const auth = opts.user !== undefined;
+  if (auth) {
+    await new Promise<void>((resolve, reject) =>
+      execFile('htpasswd', ['-bc', join(dir, 'passwd'), opts.user!, opts.password ?? ''], (e) => (e ? reject(new Error(`htpasswd failed: ${e.message}`)) : resolve())),
+    );
+    await chmod(join(dir, 'passwd'), 0o644);
+  }
+  if (opts.tls) {
+    // Read by the user `proxy` too.
+    await copyFile(opts.tls.certFile, join(dir, 'proxy.crt'));
+    await copyFile(opts.tls.keyFile, join(dir, 'proxy.key'));
+    await chmod(join(dir, 'proxy.key'), 0o644);
+  }
   const conf = [
-    `http_port 127.0.0.1:${port}`,
+    opts.tls ? `https_port 127.0.0.1:${port} tls-cert=${join(dir, 'proxy.crt')} tls-key=${join(dir, 'proxy.key')}` : `http_port 127.0.0.1:${port}`,
     `pid_filename ${join(dir, 'squid.pid')}`,
     `cache_log ${join(dir, 'cache.log')}`,
     `access_log stdio:${join(dir, 'access.log')}`,
     'cache deny all',
     `coredump_dir ${dir}`,
-    `auth_param basic program /usr/lib/squid/basic_ncsa_auth ${join(dir, 'passwd')}`,
-    'auth_param basic realm airlock-test-proxy',
-    'acl authed proxy_auth REQUIRED',
+    ...(auth
+      ? [`auth_param basic program /usr/lib/squid/basic_ncsa_auth ${join(dir, 'passwd')}`, 'auth_param basic realm airlock-test-proxy', 'acl authed proxy_auth REQUIRED']
+      : []),
     'acl local src 127.0.0.1/32',
-    'http_access allow local authed',
+    auth ? 'http_access allow local authed' : 'http_access allow local',
     'http_access deny all',
     'shutdown_lifetime 0 seconds',
   ];
@@ -125,7 +135,7 @@ export async function startSquid(opts: { user: string; password: string }): Prom
     throw e;
   }
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     port,
     log: () => readFile(join(dir, 'access.log'), 'utf8').catch(() => ''),
     async requests() {

@@ -1,15 +1,20 @@
 // Proxy credentials from the proxy URL, against a real squid that answers 407 as the standard
 // says: they are sent on CONNECT tunnels and on plain-HTTP (absolute-URI) requests alike; a wrong
 // or missing password is an auth error naming the proxy and the variable, never the password.
+// And an https:// proxy (squid with TLS), trusted through the CA settings or refused by name.
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { AuthError, ExitCode } from '../../src/core/errors.ts';
+import { AuthError, ExitCode, NetworkError } from '../../src/core/errors.ts';
 import { proxyConfigFromEnv } from '../../src/registry/proxy.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { ChartHttpClient } from '../../src/helm/http-client.ts';
 import { startRegistry, type RunningRegistry } from '../helpers/registry.ts';
 import { startSquid, type ForwardProxy } from '../helpers/forward-proxy.ts';
+import { makeCa, makeServerCert } from '../helpers/tls.ts';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { bytesDescriptor, startServer, type LoopbackServer } from './support.ts';
 
 const noCredentials = { get: async () => undefined };
@@ -92,6 +97,47 @@ describe('proxy auth (squid, 407)', () => {
     await assert.rejects(chartClient(undefined).get(`${charts.url}/index.yaml`, { what: 'index.yaml', limit: 1024 }), (e: unknown) => {
       refused('http_proxy', false)(e);
       assert.match((e as AuthError).hint ?? '', /http_proxy=http:\/\/USER:PASSWORD@host:port/);
+      return true;
+    });
+  });
+});
+
+describe('an https:// proxy (squid with TLS)', () => {
+  let tlsSquid: ForwardProxy;
+  let caFile: string;
+  let work: string;
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), 'airlock-proxy-tls-'));
+    const ca = await makeCa(join(work, 'ca'));
+    const leaf = await makeServerCert(ca, { name: 'proxy', ips: ['127.0.0.1'], dns: ['localhost'] });
+    caFile = ca.certFile;
+    tlsSquid = await startSquid({ tls: leaf });
+  });
+  after(async () => {
+    await tlsSquid?.stop();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  const client = (ca: string | undefined): RegistryClient => {
+    const c = new RegistryClient({ credentials: noCredentials, retries: 0, caFile: ca, proxy: proxyConfigFromEnv({ HTTPS_PROXY: tlsSquid.url, HTTP_PROXY: tlsSquid.url }) });
+    cleanups.push(() => c.close());
+    return c;
+  };
+
+  test('trusted through the CA file: requests go through it', async () => {
+    const r = client(caFile).repository({ registry: registry.host, repository: 'lab/tls-proxy' });
+    const { desc, bytes } = bytesDescriptor('behind an https proxy', 'application/octet-stream');
+    await r.push(desc, Readable.from([bytes]));
+    assert.equal(await r.exists(desc), true);
+    assert.ok((await tlsSquid.requests()).includes(`CONNECT ${registry.host}`));
+  });
+
+  test("without the CA: the proxy's certificate is the one named as untrusted, not the registry's", async () => {
+    await assert.rejects(client(undefined).repository({ registry: registry.host, repository: 'lab/tls-proxy' }).resolve('latest'), (e: unknown) => {
+      assert.ok(e instanceof NetworkError, String(e));
+      assert.equal(e.code, 'TLS_UNTRUSTED');
+      assert.match(e.message, new RegExp(`the TLS certificate of the proxy ${tlsSquid.url.replace(/\./g, '\\.')} \\(from HTTPS_PROXY\\) is not trusted`));
+      assert.doesNotMatch(e.message, /--use-system-ca/);
       return true;
     });
   });

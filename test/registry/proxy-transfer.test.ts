@@ -12,7 +12,7 @@ import type { Descriptor } from '../../src/core/manifest.ts';
 import { proxyConfigFromEnv } from '../../src/registry/proxy.ts';
 import { RegistryClient, type RegistryOptions } from '../../src/registry/client.ts';
 import { ChartHttpClient } from '../../src/helm/http-client.ts';
-import { startRegistry, startTlsRegistry, type RunningRegistry, type TlsRegistry } from '../helpers/registry.ts';
+import { startRegistry, startTlsRegistry, startTokenRegistry, type RunningRegistry, type TlsRegistry } from '../helpers/registry.ts';
 import { startForwardProxy, type ForwardProxy } from '../helpers/forward-proxy.ts';
 import { bytesDescriptor, digestOfStream, forward, patternDescriptor, patternStream, startServer, type LoopbackServer } from './support.ts';
 
@@ -81,6 +81,21 @@ describe('an HTTPS registry through a CONNECT tunnel', () => {
       assert.match(e.message, new RegExp(`TLS certificate of ${tlsRegistry.host.replace(/\./g, '\\.')} is not trusted`));
       return true;
     });
+  });
+});
+
+describe('a token-auth registry through the proxy', () => {
+  test('the token endpoint is reached through the proxy too, with the credentials for the registry', async () => {
+    const reg = await startTokenRegistry({ users: { builder: 'b-pass' } });
+    cleanups.push(() => reg.stop());
+    const credentials = { get: async (host: string) => (host === reg.host ? { username: 'builder', password: 'b-pass' } : undefined) };
+    const r = proxiedClient({ credentials }).repository({ registry: reg.host, repository: 'team/app' });
+    const { desc, bytes } = bytesDescriptor('token through the proxy', 'application/octet-stream');
+    await r.push(desc, Readable.from([bytes]));
+    assert.equal(await r.exists(desc), true);
+    assert.ok(reg.issuer.requests.some((q) => q.user === 'builder' && q.status === 200), 'a token was issued to builder');
+    const seen = await proxy.requests();
+    assert.ok(seen.some((l) => l.startsWith(`GET ${reg.issuer.realm}?`)), `the token request went through the proxy:\n${seen.join('\n')}`);
   });
 });
 
