@@ -7,7 +7,8 @@
 import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from '../registry/undici.ts';
 import { proxyConfigFromEnv, proxyFor, type ProxyConfig } from '../registry/proxy.ts';
-import { proxiedFailure, proxyAwareNetworkError, proxyDispatcher } from '../registry/proxy-agent.ts';
+import { proxyDispatcher } from '../registry/proxy-agent.ts';
+import { proxiedFailure, proxyAwareNetworkError } from '../registry/proxy-errors.ts';
 import pkg from '../../package.json' with { type: 'json' };
 import { AbortedError, AuthError, IntegrityError, NetworkError, NotFoundError, UsageError, isAirlockError } from '../core/errors.ts';
 import { readAllLimited } from '../content/verify-stream.ts';
