@@ -2,16 +2,19 @@
 // the same CA settings (--ca-file, certs.d, --insecure), plain HTTP only to this machine or hosts
 // marked insecure, Basic credentials from the docker/containers credential store when the server
 // asks for them, redirects followed (credentials never carried to another origin), transient
-// failures retried, every body size-limited.
+// failures retried, every body size-limited. Forward proxies from the environment (HTTPS_PROXY,
+// HTTP_PROXY, NO_PROXY: src/registry/proxy.ts) as the registries use them.
 import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from '../registry/undici.ts';
+import { proxyConfigFromEnv, proxyFor, type ProxyConfig } from '../registry/proxy.ts';
+import { proxyDispatcher } from '../registry/proxy-agent.ts';
+import { proxiedFailure, proxyAwareNetworkError } from '../registry/proxy-errors.ts';
 import pkg from '../../package.json' with { type: 'json' };
 import { AbortedError, AuthError, IntegrityError, NetworkError, NotFoundError, UsageError, isAirlockError } from '../core/errors.ts';
 import { readAllLimited } from '../content/verify-stream.ts';
 import { redactUrl } from '../core/redact.ts';
 import { basicHeader, loadCredentialStore, type CredentialStore } from '../registry/auth/index.ts';
 import { plainHttpAllowed } from '../registry/endpoint.ts';
-import { networkErrorFor } from '../registry/registry-errors.ts';
 import { backoffDelay, isRetryableError, isRetryableStatus, sleepWithSignal } from '../registry/retry.ts';
 import { connectOptionsFor, type TlsSettings } from '../registry/tls.ts';
 
@@ -22,6 +25,8 @@ export interface ChartHttpOptions extends TlsSettings {
   attempts?: number;
   retryBaseDelayMs?: number;
   userAgent?: string;
+  /** Forward proxies and NO_PROXY (default: this process's environment). */
+  proxy?: ProxyConfig | undefined;
 }
 
 export interface GetOptions {
@@ -38,13 +43,15 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 export class ChartHttpClient {
   readonly #opts: ChartHttpOptions;
   readonly #credentials: CredentialStore;
-  readonly #agents = new Map<string, Promise<Agent>>();
+  readonly #agents = new Map<string, Promise<Dispatcher>>();
   readonly #auth = new Map<string, Promise<string | undefined>>();
   #closed = false;
+  readonly #proxy: ProxyConfig;
 
   constructor(opts: ChartHttpOptions = {}) {
     this.#opts = opts;
     this.#credentials = opts.credentials ?? loadCredentialStore();
+    this.#proxy = opts.proxy ?? proxyConfigFromEnv();
   }
 
   /** The body of a GET, whole (index.yaml, a chart archive), at most `limit` bytes. */
@@ -57,7 +64,7 @@ export class ChartHttpClient {
       res.body.destroy();
       if (opts.signal?.aborted) throw new AbortedError('interrupted', { cause: opts.signal.reason });
       if (isAirlockError(e)) throw e;
-      throw networkErrorFor(e, url.host, `fetch ${opts.what}`);
+      throw proxyAwareNetworkError(e, url.host, `fetch ${opts.what}`);
     }
   }
 
@@ -97,7 +104,7 @@ export class ChartHttpClient {
           continue;
         }
         throw new AuthError(`cannot fetch ${opts.what}: ${url.host} asks for credentials and none are configured for it`, {
-          hint: `add them with \`docker login ${url.host}\` (or to $REGISTRY_AUTH_FILE / ~/.docker/config.json)`,
+          hint: `add them with \`docker login ${url.host}\` (or to $REGISTRY_AUTH_FILE / ~/.docker/config.json)${this.#proxyNote(url)}`,
         });
       }
       if (res.statusCode === 200) {
@@ -114,10 +121,16 @@ export class ChartHttpClient {
       const at = redactUrl(url);
       if (res.statusCode === 404) throw new NotFoundError(`${opts.what} not found: ${at} answered 404`, { code: 'CHART_NOT_FOUND' });
       if (res.statusCode === 401 || res.statusCode === 403) {
-        throw new AuthError(`cannot fetch ${opts.what}: ${at} refused the credentials (HTTP ${res.statusCode})`, { hint: `check the credentials stored for ${url.host}` });
+        throw new AuthError(`cannot fetch ${opts.what}: ${at} refused the credentials (HTTP ${res.statusCode})`, { hint: `check the credentials stored for ${url.host}${res.statusCode === 401 ? this.#proxyNote(url) : ''}` });
       }
       throw new NetworkError(`cannot fetch ${opts.what}: ${at} answered HTTP ${res.statusCode}`, { code: 'HTTP_ERROR' });
     }
+  }
+
+  /** Some proxies (tinyproxy) answer 401 rather than 407 when their own credentials are wrong. */
+  #proxyNote(url: URL): string {
+    const route = proxyFor(url, this.#proxy);
+    return route === undefined ? '' : `; the answer came through the proxy ${route.shown} (from ${route.variable}), which may be the one asking: check the credentials in ${route.variable}`;
   }
 
   #check(url: URL, what: string): URL {
@@ -149,25 +162,33 @@ export class ChartHttpClient {
           continue;
         }
         return res;
-      } catch (e) {
+      } catch (caught) {
         if (opts.signal?.aborted) throw new AbortedError('interrupted', { cause: opts.signal.reason });
+        const route = proxyFor(url, this.#proxy);
+        const e = route === undefined ? caught : proxiedFailure(caught, route, url.host, `fetch ${opts.what}`);
         if (isAirlockError(e)) throw e;
         if (isRetryableError(e) && attempt + 1 < attempts) {
           await sleepWithSignal(backoffDelay(attempt, this.#opts.retryBaseDelayMs ?? 250), opts.signal);
           continue;
         }
-        throw networkErrorFor(e, url.host, `fetch ${opts.what}`);
+        throw proxyAwareNetworkError(e, url.host, `fetch ${opts.what}`);
       }
     }
   }
 
-  async #agent(url: URL): Promise<Agent> {
+  async #agent(url: URL): Promise<Dispatcher> {
     if (this.#closed) throw new NetworkError('the chart repository client is closed', { code: 'CLIENT_CLOSED' });
     const key = `${url.protocol}//${url.host}`;
     let p = this.#agents.get(key);
     if (p === undefined) {
+      const route = proxyFor(url, this.#proxy);
       p =
-        url.protocol === 'https:'
+        route !== undefined
+          ? Promise.all([
+              url.protocol === 'https:' ? connectOptionsFor(url.host, this.#opts) : undefined,
+              route.url.protocol === 'https:' ? connectOptionsFor(route.url.host, this.#opts) : undefined,
+            ]).then(([targetTls, proxyTls]) => proxyDispatcher({ route, targetTls, proxyTls, timeoutMs: 30_000, poolOptions: { keepAliveTimeout: 10_000 } }))
+          : url.protocol === 'https:'
           ? connectOptionsFor(url.host, this.#opts).then((tls) => new Agent({ connect: { ...tls, timeout: 30_000 }, keepAliveTimeout: 10_000 }))
           : Promise.resolve(new Agent({ connect: { timeout: 30_000 }, keepAliveTimeout: 10_000 }));
       this.#agents.set(key, p);

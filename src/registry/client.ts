@@ -7,6 +7,7 @@ import { Authenticator, loadCredentialStore, parseWwwAuthenticate, type Credenti
 import { RemoteRepository } from './repository.ts';
 import { Transport } from './transport.ts';
 import { ChunkPolicy, chunkSizeOption } from './transfer-chunks.ts';
+import type { ProxyConfig } from './proxy.ts';
 import { checkMinRate, checkTimeout, DEFAULT_MIN_RATE, DEFAULT_TIMEOUT_MS } from './transfer-limits.ts';
 
 export { RemoteRepository } from './repository.ts';
@@ -50,6 +51,8 @@ export interface RegistryOptions {
   userAgent?: string;
   /** First backoff step in ms, doubled per retry with jitter (default 250). Tests make it small. */
   retryBaseDelayMs?: number;
+  /** Forward proxies and NO_PROXY (default: from the environment, src/registry/proxy.ts). */
+  proxy?: ProxyConfig | undefined;
 }
 
 function positiveInt(value: number | undefined, fallback: number, name: string, min: number): number {
@@ -85,6 +88,7 @@ export class RegistryClient {
           minRate: opts.minRate === undefined ? DEFAULT_MIN_RATE : checkMinRate(opts.minRate, 'minRate'),
         },
         onWarning: opts.onWarning,
+        proxy: opts.proxy,
       },
       { provider: authenticator, parseChallenges: parseWwwAuthenticate },
     );

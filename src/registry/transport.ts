@@ -4,7 +4,10 @@
 // redirects that never carry the Authorization header to another origin. Blob bodies the registry
 // serves itself come through the lean client instead (getForPump, lean-http.ts), under the same
 // limit, credentials and TLS settings. Every connect, wait for headers and body (both ways) is
-// watched for silence and trickles (transfer-watch.ts); a cut counts as a failed attempt.
+// watched for silence and trickles (transfer-watch.ts); a cut counts as a failed attempt. A host
+// the environment routes through a forward proxy (proxy.ts) gets a proxy pool instead (CONNECT for
+// https://, absolute-URI requests for http://) and no lean client: its blob bodies come through
+// undici, read and verified by the same consumers.
 import { STATUS_CODES } from 'node:http';
 import type { Readable } from 'node:stream';
 import { connect as tlsConnect, createSecureContext, type SecureContext } from 'node:tls';
@@ -13,6 +16,9 @@ import { AbortedError, AuthError, NetworkError, isAirlockError } from '../core/e
 import { isLoopbackHost } from '../core/reference.ts';
 import { apiHost, isPlainHttpAnswer, plainHttpAllowed } from './endpoint.ts';
 import { networkErrorFor } from './registry-errors.ts';
+import { proxyConfigFromEnv, proxyFor, type ProxyConfig, type ProxyRoute } from './proxy.ts';
+import { proxyDispatcher } from './proxy-agent.ts';
+import { proxiedFailure, proxyAwareNetworkError } from './proxy-errors.ts';
 import { backoffDelay, errorCode, isRetryableError, isRetryableStatus, parseRetryAfter, retryingNote, sleepWithSignal, whileDoing } from './retry.ts';
 import { Limiter } from '../util/limiter.ts';
 import { connectOptionsFor, type TlsSettings } from './tls.ts';
@@ -48,6 +54,8 @@ export interface TransportOptions extends TlsSettings {
   limits: TransferLimits;
   /** Told about every retry: what failed and what happens next. */
   onWarning?: ((warning: { code: string; message: string }) => void) | undefined;
+  /** Forward proxies and NO_PROXY (default: this process's environment, proxyConfigFromEnv). */
+  proxy?: ProxyConfig | undefined;
 }
 
 export interface SendRequest {
@@ -106,7 +114,7 @@ function isStream(body: SendRequest['body']): body is Readable {
 export class Transport {
   readonly #opts: TransportOptions;
   readonly #auth: AuthHooks | undefined;
-  readonly #agents = new Map<string, Promise<Agent>>();
+  readonly #agents = new Map<string, Promise<Dispatcher>>();
   readonly #origins = new Map<string, Promise<string>>();
   readonly #limits = new Map<string, Limiter>();
   readonly #tls = new Map<string, Promise<LeanTls>>();
@@ -114,10 +122,24 @@ export class Transport {
   #leanHttp: LeanHttp | undefined;
   readonly #leanOff = new Set<string>();
   #closed = false;
+  readonly #proxy: ProxyConfig;
 
   constructor(opts: TransportOptions, auth?: AuthHooks) {
     this.#opts = opts;
     this.#auth = auth;
+    this.#proxy = opts.proxy ?? proxyConfigFromEnv();
+  }
+
+  /** The forward proxy for connections to `protocol//host`, if one applies. */
+  #route(protocol: string, host: string): ProxyRoute | undefined {
+    if (this.#proxy.http === undefined && this.#proxy.https === undefined) return undefined;
+    return proxyFor(new URL(`${protocol}//${host}`), this.#proxy);
+  }
+
+  /** A failure of a request to `url`: the proxy's named as such when it went through one. */
+  #failed(e: unknown, url: URL, what: string): unknown {
+    const route = this.#route(url.protocol, url.host);
+    return route === undefined ? e : proxiedFailure(e, route, url.host, what);
   }
 
   /** `https://host` or, for loopback/insecure registries that answered TLS in plain HTTP, `http://host`. */
@@ -136,7 +158,8 @@ export class Transport {
     const host = apiHost(registry);
     if (!plainHttpAllowed(registry, this.#opts.insecure)) return `https://${host}`;
     // This machine answers at once (or refuses): one bare handshake tells TLS from plain HTTP.
-    const quick = isLoopbackHost(host) ? await handshakeProbe(host, this.#opts.limits.timeoutMs, signal) : undefined;
+    // Through a proxy the probe goes the usual way, through it.
+    const quick = isLoopbackHost(host) && this.#route('https:', host) === undefined ? await handshakeProbe(host, this.#opts.limits.timeoutMs, signal) : undefined;
     if (quick !== undefined) return `${quick}://${host}`;
     try {
       const res = await request(`https://${host}/v2/`, {
@@ -150,7 +173,7 @@ export class Transport {
       return `https://${host}`;
     } catch (e) {
       if (isPlainHttpAnswer(e)) return `http://${host}`;
-      throw errorCode(e) === 'UND_ERR_HEADERS_TIMEOUT' ? noHeadersError(host, this.#opts.limits.timeoutMs) : e;
+      throw errorCode(e) === 'UND_ERR_HEADERS_TIMEOUT' ? noHeadersError(host, this.#opts.limits.timeoutMs) : this.#failed(e, new URL(`https://${host}`), `reach ${host}`);
     }
   }
 
@@ -158,7 +181,7 @@ export class Transport {
    * The pool for one origin. Plain-HTTP origins get no TLS settings: building those (reading the
    * system's CA store, a secure context of a few hundred roots) costs ~0.1 s of CPU for nothing.
    */
-  async #agent(host: string, protocol: string): Promise<Agent> {
+  async #agent(host: string, protocol: string): Promise<Dispatcher> {
     if (this.#closed) throw new NetworkError('the registry client is closed', { code: 'CLIENT_CLOSED' });
     const key = `${protocol}//${host}`;
     let p = this.#agents.get(key);
@@ -166,14 +189,25 @@ export class Transport {
       const { timeoutMs } = this.#opts.limits;
       // Body stalls and trickles are watched per request (undici-watch.ts); undici's own body timer would race that.
       const agentOptions = { keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000, headersTimeout: timeoutMs, bodyTimeout: 0 };
+      const route = this.#route(protocol, host);
       p =
-        protocol === 'http:'
+        route !== undefined
+          ? this.#proxied(route, host, protocol, agentOptions)
+          : protocol === 'http:'
           ? Promise.resolve(new Agent({ connect: watchedConnector({}, timeoutMs), ...agentOptions }))
           : this.#tlsFor(host).then((tls) => new Agent({ connect: watchedConnector({ ...tls }, timeoutMs), ...agentOptions }));
       this.#agents.set(key, p);
       p.catch(() => this.#agents.delete(key));
     }
     return await p;
+  }
+
+  async #proxied(route: ProxyRoute, host: string, protocol: string, poolOptions: Record<string, unknown>): Promise<Dispatcher> {
+    const [targetTls, proxyTls] = await Promise.all([
+      protocol === 'https:' ? this.#tlsFor(host) : undefined,
+      route.url.protocol === 'https:' ? this.#tlsFor(route.url.host) : undefined,
+    ]);
+    return proxyDispatcher({ route, targetTls, proxyTls, timeoutMs: this.#opts.limits.timeoutMs, poolOptions });
   }
 
   #limit(registry: string): Limiter {
@@ -248,6 +282,7 @@ export class Transport {
       return undefined;
     }
     const url = new URL(req.path ?? '/v2/', origin);
+    if (this.#route(url.protocol, url.host) !== undefined) return undefined;
     this.#leanHttp ??= new LeanHttp({ tls: (host) => this.#tlsFor(host), limits: this.#opts.limits });
     for (let answered = false; ; answered = true) {
       const authorization = this.#auth?.provider.cached(req.registry, req.scopes);
@@ -303,7 +338,7 @@ export class Transport {
     let reason: string;
     if (typeof failure === 'number') reason = `${host} answered ${[failure, STATUS_CODES[failure]].filter(Boolean).join(' ')} ${whileDoing(what)}`;
     else if (failure instanceof TransferStallError) reason = `${failure.message} ${whileDoing(what)}`;
-    else reason = networkErrorFor(failure, host, what).message;
+    else reason = proxyAwareNetworkError(failure, host, what).message;
     this.warn('REGISTRY_RETRY', `${reason}; ${retryingNote(retry, this.#opts.retries, waitMs)}`);
   }
 
@@ -340,7 +375,7 @@ export class Transport {
             hint: 'retry the operation; the copy starts this blob again from its source',
           });
         }
-        throw networkErrorFor(e, host, req.what, attempt + 1);
+        throw proxyAwareNetworkError(e, host, req.what, attempt + 1);
       }
       res.attempts = attempt + 1;
 
@@ -440,7 +475,7 @@ export class Transport {
           watch: { limits, host: url.host },
         });
       } catch (e) {
-        if (errorCode(e) !== 'UND_ERR_HEADERS_TIMEOUT') throw e;
+        if (errorCode(e) !== 'UND_ERR_HEADERS_TIMEOUT') throw this.#failed(e, url, req.what);
         throw upload?.sent === true
           ? new TransferStallError('NO_RESPONSE_HEADERS', `${url.host} took the whole upload but sent no response headers within ${formatDuration(headersTimeout)}`)
           : noHeadersError(url.host, headersTimeout);
@@ -493,7 +528,7 @@ export class Transport {
           signal: init.signal,
           watch: { limits: this.#opts.limits, host: target.host },
         }).catch((e: unknown) => {
-          throw errorCode(e) === 'UND_ERR_HEADERS_TIMEOUT' ? noHeadersError(target.host, this.#opts.limits.timeoutMs) : e;
+          throw errorCode(e) === 'UND_ERR_HEADERS_TIMEOUT' ? noHeadersError(target.host, this.#opts.limits.timeoutMs) : this.#failed(e, target, what);
         });
         res.body.on('error', ignore);
         const location = header(res.headers, 'location');
@@ -536,7 +571,7 @@ export class Transport {
           attempt++;
           continue;
         }
-        throw networkErrorFor(e, target.host, what, attempt + 1);
+        throw proxyAwareNetworkError(e, target.host, what, attempt + 1);
       }
     }
   };

@@ -3,16 +3,28 @@
 // two names. These are the files the index itself takes them from; package-lock pins the version,
 // and every registry and chart test runs through here, so a moved file fails the suite at once.
 import { createRequire } from 'node:module';
-import type { Agent as AgentClass, Dispatcher } from 'undici';
+import type { Agent as AgentClass, Dispatcher, Pool as PoolClass, ProxyAgent as ProxyAgentClass } from 'undici';
 import { WatchedHandler, type ResponseWatchSpec } from './undici-watch.ts';
 
 const require = createRequire(import.meta.url);
-const DispatcherClass = require('undici/lib/dispatcher/dispatcher.js') as { prototype: object };
+/** undici's Dispatcher base class (EventEmitter + the request API); for wrappers of a dispatcher. */
+export const DispatcherClass = require('undici/lib/dispatcher/dispatcher.js') as { prototype: object };
 // What the index does: the request/stream/pipeline/… API methods live on every dispatcher.
 Object.assign(DispatcherClass.prototype, require('undici/lib/api/index.js') as object);
 
 export const Agent = require('undici/lib/dispatcher/agent.js') as typeof AgentClass;
 export type Agent = AgentClass;
+
+/**
+ * undici's Pool and ProxyAgent, loaded on first use: only a run that goes through a forward
+ * proxy pays for them (ProxyAgent brings its SOCKS code along).
+ */
+export function proxyClasses(): { Pool: typeof PoolClass; ProxyAgent: typeof ProxyAgentClass } {
+  return {
+    Pool: require('undici/lib/dispatcher/pool.js') as typeof PoolClass,
+    ProxyAgent: require('undici/lib/dispatcher/proxy-agent.js') as typeof ProxyAgentClass,
+  };
+}
 export type { Dispatcher };
 
 type RequestApi = (this: Pick<Dispatcher, 'dispatch'>, opts: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
