@@ -25,6 +25,8 @@ const loaders = {
   keygen: async () => (await import('./keygen.ts')).keygenCommand,
   repair: async () => (await import('./repair.ts')).repairCommand,
   history: async () => (await import('./history.ts')).historyCommand,
+  login: async () => (await import('./login.ts')).loginCommand,
+  logout: async () => (await import('./login.ts')).logoutCommand,
   version: async () => (await import('./version.ts')).versionCommand,
 } satisfies Record<string, () => Promise<Command>>;
 

@@ -1,6 +1,6 @@
 // Flags shared by every command that talks to registries and chart repositories, and the library
 // session they configure (the defaults are the library's).
-import { createSession, type Session } from '../../api/session.ts';
+import { createSession, type Session, type SessionOptions } from '../../api/session.ts';
 import { DEFAULT_CERTS_DIRS, DEFAULT_CONCURRENCY, DEFAULT_MIN_RATE, DEFAULT_TIMEOUT_MS, MAX_CONCURRENCY } from '../../api/defaults.ts';
 import { formatDuration, formatRate } from '../../registry/transfer-limits.ts';
 import type { Output } from '../output.ts';
@@ -38,8 +38,9 @@ export function intFlag(v: unknown): number | undefined {
 }
 
 /** The session a command's flags describe; its warnings go to the output. */
-export function sessionFrom(values: Record<string, unknown>, out: Output): Session {
+export function sessionFrom(values: Record<string, unknown>, out: Output, extra: Pick<SessionOptions, 'credentials'> = {}): Session {
   return createSession({
+    ...extra,
     caFile: values['ca-file'] as string | undefined,
     certsDirs: values['certs-dir'] as string[] | undefined,
     insecure: values.insecure as string[] | undefined,
