@@ -27,12 +27,15 @@ async function usage(): Promise<string> {
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'Global options: --json (NDJSON events and a JSON result on stdout), -q/--quiet, -h/--help',
-    'Run `airlock COMMAND --help` for a command\'s options.',
+    'Run `airlock help COMMAND` (or `airlock COMMAND --help`) for a command\'s options;',
+    '`airlock completion bash|zsh|fish` prints a shell completion script.',
   ].join('\n');
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  // `airlock help COMMAND` is `airlock COMMAND --help`, as with git, helm and docker.
+  if (name === 'help' && rest.length > 0) return await main([rest[0]!, '--help']);
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
     process.stdout.write(`${await usage()}\n`);
     return name === undefined ? ExitCode.usage : ExitCode.ok;

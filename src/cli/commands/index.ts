@@ -28,6 +28,7 @@ const loaders = {
   login: async () => (await import('./login.ts')).loginCommand,
   logout: async () => (await import('./login.ts')).logoutCommand,
   version: async () => (await import('./version.ts')).versionCommand,
+  completion: async () => (await import('./completion.ts')).completionCommand,
 } satisfies Record<string, () => Promise<Command>>;
 
 /** Every command's name, in the order `airlock --help` lists them. */
