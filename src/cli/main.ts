@@ -32,7 +32,39 @@ async function usage(): Promise<string> {
   ].join('\n');
 }
 
+/**
+ * The exit status when whoever reads our output stopped reading (`airlock inspect --json | head -1`):
+ * what a shell reports for `cat` there, killed by SIGPIPE (128 + 13). Quiet, like cat: no message.
+ */
+export const CLOSED_PIPE_EXIT = 141;
+
+let outputFailure: NodeJS.ErrnoException | undefined;
+const onOutputFailure = new Set<() => void>();
+let watching = false;
+
+/**
+ * A closed stdout or stderr is an 'error' event on it (EPIPE), which unhandled would crash with a
+ * stack trace. Instead the run is stopped as by Ctrl-C (temp files removed) and exits quietly.
+ */
+function watchOutputStreams(): void {
+  if (watching) return;
+  watching = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      outputFailure ??= e;
+      process.exitCode = outputExit();
+      for (const f of onOutputFailure) f();
+    });
+  }
+}
+
+/** A closed pipe exits as cat would; any other failure to write the output (a full disk) is the file system's. */
+function outputExit(): number {
+  return outputFailure?.code === 'EPIPE' ? CLOSED_PIPE_EXIT : ExitCode.io;
+}
+
 export async function main(argv: string[]): Promise<number> {
+  watchOutputStreams();
   const [name, ...rest] = argv;
   // `airlock help COMMAND` is `airlock COMMAND --help`, as with git, helm and docker.
   if (name === 'help' && rest.length > 0) return await main([rest[0]!, '--help']);
@@ -53,6 +85,8 @@ export async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const onOutputGone = (): void => controller.abort(new AbortedError('the output was closed'));
+  onOutputFailure.add(onOutputGone);
   try {
     if (!command) throw new UsageError(`unknown command "${name}"`, { hint: `commands: ${commandNames.join(', ')}` });
     let parsed;
@@ -65,13 +99,19 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${command.usage}\n`);
       return ExitCode.ok;
     }
-    return (await command.run({ values: parsed.values as Record<string, unknown>, positionals: parsed.positionals, out, signal: controller.signal })) ?? ExitCode.ok;
+    const code = (await command.run({ values: parsed.values as Record<string, unknown>, positionals: parsed.positionals, out, signal: controller.signal })) ?? ExitCode.ok;
+    return outputFailure ? outputExit() : code;
   } catch (e) {
     out.stop();
+    if (outputFailure) {
+      if (outputFailure.code !== 'EPIPE') process.stderr.write(`airlock: error: cannot write the output: ${outputFailure.code ?? outputFailure.message}\n`);
+      return outputExit();
+    }
     return report(e, out, controller.signal);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    onOutputFailure.delete(onOutputGone);
   }
 }
 

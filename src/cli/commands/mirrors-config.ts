@@ -47,7 +47,7 @@ Options:
     const summary = `${result.sources.length} source registr${result.sources.length === 1 ? 'y' : 'ies'} (${result.sources.join(', ')}) → ${result.endpoint}${result.target.includes('/') ? ` under ${result.target.slice(result.target.indexOf('/') + 1)}/` : ''}`;
     if (result.text !== undefined) {
       out.info(summary);
-      out.result({ ...result }, result.text);
+      out.data({ ...result }, result.text);
       return;
     }
     out.result({ ...result }, `${result.files.map((f) => `wrote ${f}`).join('\n')}\n${summary}`);

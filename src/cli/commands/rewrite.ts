@@ -1,6 +1,7 @@
 import { ExitCode, UsageError } from '../../core/errors.ts';
 import { rewrite, type RewriteReport } from '../../api/rewrite.ts';
 import { chartFlags, renderOptionsOf } from './render-flags.ts';
+import { count } from '../output.ts';
 import { defineCommand } from './types.ts';
 import { digestLines } from './digest-lines.ts';
 
@@ -8,7 +9,7 @@ function summary(r: RewriteReport): string[] {
   const lines: string[] = [];
   if (r.globalImageRegistry) lines.push(`the chart honours global.imageRegistry: the overlay sets it to ${r.target}`);
   const done = r.images.filter((i) => i.status === 'redirected').length;
-  lines.push(`rendered again with the overlay: ${done} of ${r.images.length} image(s) now point where push put them (${r.target})`);
+  lines.push(`rendered again with the overlay: ${done} of ${count(r.images.length, 'image')} now point where push put them (${r.target})`);
   for (const n of r.notRedirected) {
     lines.push(
       n.status === 'misdirected'
@@ -17,7 +18,7 @@ function summary(r: RewriteReport): string[] {
     );
   }
   if (r.notRedirected.length > 0) {
-    lines.push(`values cannot redirect ${r.notRedirected.length} place(s): add the post-renderer, which maps them (see \`airlock post-render --help\`):`);
+    lines.push(`values cannot redirect ${count(r.notRedirected.length, 'place')}: add the post-renderer, which maps them (see \`airlock post-render --help\`):`);
     lines.push(`  airlock helm-plugin install && helm install NAME CHART -f overlay.yaml --post-renderer airlock-postrender --post-renderer-args --registry=${r.target}`);
   }
   return lines;
@@ -95,7 +96,7 @@ Options:
     const file = result.file;
     for (const line of summary(result)) out.info(line);
     if (file) out.info(`wrote ${values.out as string}`);
-    out.result(
+    out.data(
       {
         chart: result.chart,
         target: result.target,
