@@ -8,6 +8,7 @@ import { redactSecrets } from '../core/redact.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { Output } from './output.ts';
 import { commandNames, commandSummaries, loadCommand, type Command } from './commands/index.ts';
+import { preprocessRegistryArgs } from './registry-args.ts';
 
 const GLOBAL_OPTIONS = {
   json: { type: 'boolean', default: false },
@@ -91,7 +92,8 @@ export async function main(argv: string[]): Promise<number> {
     if (!command) throw new UsageError(`unknown command "${name}"`, { hint: `commands: ${commandNames.join(', ')}` });
     let parsed;
     try {
-      parsed = parseArgs({ args: command.preprocessArgs ? command.preprocessArgs(rest) : rest, options: { ...GLOBAL_OPTIONS, ...command.options }, allowPositionals: true, strict: true });
+      const args = 'insecure' in command.options ? preprocessRegistryArgs(rest) : rest;
+      parsed = parseArgs({ args: command.preprocessArgs ? command.preprocessArgs(args) : args, options: { ...GLOBAL_OPTIONS, ...command.options }, allowPositionals: true, strict: true });
     } catch (e) {
       throw new UsageError(`${name}: ${(e as Error).message}`, { hint: `run \`airlock ${name} --help\`` });
     }

@@ -7,13 +7,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startRegistry, type RunningRegistry } from '../helpers/registry.ts';
 import { buildImage, seedRegistry } from '../helpers/images.ts';
-import { airlock, testEnv } from '../helpers/cli.ts';
+import { airlock, resultOf, testEnv } from '../helpers/cli.ts';
 
 const run = promisify(execFile);
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -123,6 +123,18 @@ describe('output habits', () => {
     assert.equal(yaml.code, 0, yaml.stderr);
     assert.match(yaml.stdout, /kind: NetworkPolicy/);
     assert.equal(yaml.stderr, '');
+  });
+
+  test('-o/--output names what is written, on export and mirrors-config too (--out still works)', async () => {
+    const e = await airlock(['export', 'k3s', b(), '-o', join(dir, 'export-o'), '--json'], { env });
+    assert.equal(e.code, 0, e.stderr);
+    assert.equal(resultOf(e.stdout).dir, join(dir, 'export-o'));
+    assert.equal((await readdir(join(dir, 'export-o'))).length, 1);
+    for (const flag of ['--output', '--out']) {
+      const m = await airlock(['mirrors-config', b(), '--registry', 'reg.internal:5000', flag, join(dir, `m${flag}.yaml`)], { env });
+      assert.equal(m.code, 0, m.stderr);
+      assert.match(await readFile(join(dir, `m${flag}.yaml`), 'utf8'), /reg\.internal:5000/);
+    }
   });
 
   test('counts read "1 image", not "1 images"', async () => {

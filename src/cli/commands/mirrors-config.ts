@@ -23,13 +23,15 @@ Options:
   --ca-file F       CA that signed R's certificate: k3s refers to this path (give it as on the nodes);
                     containerd gets a copy beside each hosts.toml
   --plain-http      R speaks plain HTTP
-  -o, --out PATH    k3s: file or directory (registries.yaml); containerd: the certs.d directory`,
+  -o, --output PATH k3s: file or directory (registries.yaml); containerd: the certs.d directory
+                    (--out is the older spelling)`,
   options: {
     registry: { type: 'string' },
     format: { type: 'string' },
     'ca-file': { type: 'string' },
     'plain-http': { type: 'boolean', default: false },
-    out: { type: 'string', short: 'o' },
+    output: { type: 'string', short: 'o' },
+    out: { type: 'string' },
   },
   async run({ values, positionals, out, signal }) {
     if (positionals.length === 0) throw new UsageError('mirrors-config needs a bundle: airlock mirrors-config BUNDLE --registry R[/P]');
@@ -41,7 +43,7 @@ Options:
       format: format as MirrorsFormat,
       caFile: values['ca-file'] as string | undefined,
       plainHttp: values['plain-http'] === true,
-      output: values.out as string | undefined,
+      output: (values.output ?? values.out) as string | undefined,
       signal,
     });
     const summary = `${result.sources.length} source registr${result.sources.length === 1 ? 'y' : 'ies'} (${result.sources.join(', ')}) → ${result.endpoint}${result.target.includes('/') ? ` under ${result.target.slice(result.target.indexOf('/') + 1)}/` : ''}`;

@@ -9,6 +9,7 @@ export const registryOptions = {
   'ca-file': { type: 'string' },
   'certs-dir': { type: 'string', multiple: true },
   insecure: { type: 'string', multiple: true },
+  'plain-http': { type: 'string', multiple: true },
   concurrency: { type: 'string' },
   timeout: { type: 'string' },
   'min-rate': { type: 'string' },
@@ -18,8 +19,13 @@ export const registryUsage = `Registry options:
   --ca-file FILE          trust this CA bundle (PEM) for every registry
   --certs-dir DIR         certs.d-style directory: DIR/HOST[:PORT]/*.crt (CAs), client.cert + client.key
                           (default: ${DEFAULT_CERTS_DIRS.join(' and ')})
-  --insecure HOST[:PORT]  allow plain HTTP / unverified TLS for this registry (repeatable;
-                          loopback registries are allowed plain HTTP without it)
+  --insecure[=HOST[:PORT]]
+                          skip TLS verification for HOST (and accept a plain-HTTP answer from it), as
+                          crane and oras do; without a value, for every registry (repeatable;
+                          \`--insecure HOST\` works too)
+  --plain-http[=HOST[:PORT]]
+                          HOST speaks plain HTTP (HTTPS is tried first; every registry without a
+                          value); loopback registries need neither flag
   --concurrency N         parallel transfers, 1 to ${MAX_CONCURRENCY} (default ${DEFAULT_CONCURRENCY})
   --timeout DURATION      cut and retry a connect, a wait for response headers or a transfer that
                           goes this long without a byte, e.g. 30s, 500ms, 2m (default ${formatDuration(DEFAULT_TIMEOUT_MS).replace(' ', '')});
@@ -43,7 +49,8 @@ export function sessionFrom(values: Record<string, unknown>, out: Output, extra:
     ...extra,
     caFile: values['ca-file'] as string | undefined,
     certsDirs: values['certs-dir'] as string[] | undefined,
-    insecure: values.insecure as string[] | undefined,
+    // A plain-HTTP host is reached through the same https-then-http probe as an insecure one.
+    insecure: [...((values.insecure as string[] | undefined) ?? []), ...((values['plain-http'] as string[] | undefined) ?? [])],
     concurrency: intFlag(values.concurrency),
     timeout: values.timeout as string | undefined,
     minRate: values['min-rate'] as string | undefined,
@@ -53,3 +60,4 @@ export function sessionFrom(values: Record<string, unknown>, out: Output, extra:
     },
   });
 }
+

@@ -58,7 +58,7 @@ Exit codes:
 
 Options:
       --registry R[/P]     the registry (and path prefix) \`airlock push\` filled
-  -o, --out FILE           write the overlay to FILE (default: print it on stdout)
+  -o, --output FILE        write the overlay to FILE (default: print it on stdout; --out is the older spelling)
       --bundle FILE        the bundle pushed: map pins to upstream indexes it carries reduced
       --lock FILE          the same from the lock the bundle was packed from
   -f, --values FILE        your chart values (repeatable, like helm)
@@ -72,7 +72,8 @@ Options:
                             "images":[{reference, target, status, via, places}], "notRedirected":[…]}`,
   options: {
     registry: { type: 'string' },
-    out: { type: 'string', short: 'o' },
+    output: { type: 'string', short: 'o' },
+    out: { type: 'string' },
     bundle: { type: 'string', multiple: true },
     lock: { type: 'string', multiple: true },
     ...chartFlags,
@@ -86,7 +87,7 @@ Options:
     // --kubectl is not a rewrite flag, so the options carry none.
     const result = await rewrite(positionals[0]!, registry, {
       ...renderOptionsOf(values),
-      output: values.out as string | undefined,
+      output: (values.output ?? values.out) as string | undefined,
       bundle: values.bundle as string[] | undefined,
       lock: values.lock as string[] | undefined,
       signal,
