@@ -4,7 +4,7 @@
 // (127.1, which the resolver maps to 127.0.0.1).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from 'undici';
@@ -60,6 +60,16 @@ describe('--insecure and --plain-http on lock', () => {
     }
     const other = await lock(image, ['--insecure=other.example:5000']);
     assert.equal(other.code, 6, other.stderr);
+  });
+
+  test('a CA in rootless podman\'s ~/.config/containers/certs.d is trusted without flags', async () => {
+    const home = join(dir, 'home');
+    await mkdir(join(home, '.config', 'containers', 'certs.d', tls.host), { recursive: true });
+    await copyFile(tls.caFile, join(home, '.config', 'containers', 'certs.d', tls.host, 'ca.crt'));
+    const spec = join(dir, 'certs.yaml');
+    await writeFile(spec, `apiVersion: airlock.dev/v1alpha1\nkind: Bundle\nmetadata: {name: flags, version: '1'}\nimages:\n  - ${tls.host}/team/app:1.0\n`);
+    const r = await airlock(['lock', '-f', spec], { env: { AIRLOCK_CACHE: join(dir, 'cache'), HOME: home } });
+    assert.equal(r.code, 0, r.stderr);
   });
 
   test('--plain-http lets a registry that is not loopback speak plain HTTP: bare and =HOST', async () => {

@@ -18,7 +18,7 @@ export const registryOptions = {
 export const registryUsage = `Registry options:
   --ca-file FILE          trust this CA bundle (PEM) for every registry
   --certs-dir DIR         certs.d-style directory: DIR/HOST[:PORT]/*.crt (CAs), client.cert + client.key
-                          (default: ${DEFAULT_CERTS_DIRS.join(' and ')})
+                          (default: ${DEFAULT_CERTS_DIRS.join(', ')})
   --insecure[=HOST[:PORT]]
                           skip TLS verification for HOST (and accept a plain-HTTP answer from it), as
                           crane and oras do; without a value, for every registry (repeatable;
