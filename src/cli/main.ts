@@ -33,12 +33,6 @@ async function usage(): Promise<string> {
   ].join('\n');
 }
 
-/**
- * The exit status when whoever reads our output stopped reading (`airlock inspect --json | head -1`):
- * what a shell reports for `cat` there, killed by SIGPIPE (128 + 13). Quiet, like cat: no message.
- */
-export const CLOSED_PIPE_EXIT = 141;
-
 let outputFailure: NodeJS.ErrnoException | undefined;
 const onOutputFailure = new Set<() => void>();
 let watching = false;
@@ -59,9 +53,13 @@ function watchOutputStreams(): void {
   }
 }
 
-/** A closed pipe exits as cat would; any other failure to write the output (a full disk) is the file system's. */
+/**
+ * Whoever read our output stopped reading (`airlock inspect --json | head -1`): exit as cat does
+ * there, quietly (ExitCode.closedPipe). Any other failure to write the output (a full disk) is the
+ * file system's.
+ */
 function outputExit(): number {
-  return outputFailure?.code === 'EPIPE' ? CLOSED_PIPE_EXIT : ExitCode.io;
+  return outputFailure?.code === 'EPIPE' ? ExitCode.closedPipe : ExitCode.io;
 }
 
 export async function main(argv: string[]): Promise<number> {
