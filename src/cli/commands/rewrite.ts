@@ -5,7 +5,7 @@ import { count } from '../output.ts';
 import { defineCommand } from './types.ts';
 import { digestLines } from './digest-lines.ts';
 
-function summary(r: RewriteReport): string[] {
+function summary(r: RewriteReport, keepHost: boolean): string[] {
   const lines: string[] = [];
   if (r.globalImageRegistry) lines.push(`the chart honours global.imageRegistry: the overlay sets it to ${r.target}`);
   const done = r.images.filter((i) => i.status === 'redirected').length;
@@ -19,7 +19,7 @@ function summary(r: RewriteReport): string[] {
   }
   if (r.notRedirected.length > 0) {
     lines.push(`values cannot redirect ${count(r.notRedirected.length, 'place')}: add the post-renderer, which maps them (see \`airlock post-render --help\`):`);
-    lines.push(`  airlock helm-plugin install && helm install NAME CHART -f overlay.yaml --post-renderer airlock-postrender --post-renderer-args --registry=${r.target}`);
+    lines.push(`  airlock helm-plugin install && helm install NAME CHART -f overlay.yaml --post-renderer airlock-postrender --post-renderer-args --registry=${r.target}${keepHost ? ' --post-renderer-args --keep-host' : ''}`);
   }
   return lines;
 }
@@ -58,6 +58,7 @@ Exit codes:
 
 Options:
       --registry R[/P]     the registry (and path prefix) \`airlock push\` filled
+      --keep-host          push put images under their source host (R/P/quay.io/x/app): point there
   -o, --output FILE        write the overlay to FILE (default: print it on stdout; --out is the older spelling)
       --bundle FILE        the bundle pushed: map pins to upstream indexes it carries reduced
       --lock FILE          the same from the lock the bundle was packed from
@@ -72,6 +73,7 @@ Options:
                             "images":[{reference, target, status, via, places}], "notRedirected":[…]}`,
   options: {
     registry: { type: 'string' },
+    'keep-host': { type: 'boolean' },
     output: { type: 'string', short: 'o' },
     out: { type: 'string' },
     bundle: { type: 'string', multiple: true },
@@ -88,6 +90,7 @@ Options:
     const result = await rewrite(positionals[0]!, registry, {
       ...renderOptionsOf(values),
       output: (values.output ?? values.out) as string | undefined,
+      keepHost: values['keep-host'] === true,
       bundle: values.bundle as string[] | undefined,
       lock: values.lock as string[] | undefined,
       signal,
@@ -95,7 +98,7 @@ Options:
     for (const w of result.warnings) out.info(`warning: ${w}`);
     for (const line of digestLines(result.digests ?? [], registry)) out.info(line);
     const file = result.file;
-    for (const line of summary(result)) out.info(line);
+    for (const line of summary(result, values['keep-host'] === true)) out.info(line);
     if (file) out.info(`wrote ${values.out as string}`);
     out.data(
       {
