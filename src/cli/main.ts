@@ -8,6 +8,7 @@ import { redactSecrets } from '../core/redact.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { Output } from './output.ts';
 import { commandNames, commandSummaries, loadCommand, type Command } from './commands/index.ts';
+import { preprocessRegistryArgs } from './registry-args.ts';
 
 const GLOBAL_OPTIONS = {
   json: { type: 'boolean', default: false },
@@ -27,12 +28,45 @@ async function usage(): Promise<string> {
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'Global options: --json (NDJSON events and a JSON result on stdout), -q/--quiet, -h/--help',
-    'Run `airlock COMMAND --help` for a command\'s options.',
+    'Run `airlock help COMMAND` (or `airlock COMMAND --help`) for a command\'s options;',
+    '`airlock completion bash|zsh|fish` prints a shell completion script.',
   ].join('\n');
 }
 
+let outputFailure: NodeJS.ErrnoException | undefined;
+const onOutputFailure = new Set<() => void>();
+let watching = false;
+
+/**
+ * A closed stdout or stderr is an 'error' event on it (EPIPE), which unhandled would crash with a
+ * stack trace. Instead the run is stopped as by Ctrl-C (temp files removed) and exits quietly.
+ */
+function watchOutputStreams(): void {
+  if (watching) return;
+  watching = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      outputFailure ??= e;
+      process.exitCode = outputExit();
+      for (const f of onOutputFailure) f();
+    });
+  }
+}
+
+/**
+ * Whoever read our output stopped reading (`airlock inspect --json | head -1`): exit as cat does
+ * there, quietly (ExitCode.closedPipe). Any other failure to write the output (a full disk) is the
+ * file system's.
+ */
+function outputExit(): number {
+  return outputFailure?.code === 'EPIPE' ? ExitCode.closedPipe : ExitCode.io;
+}
+
 export async function main(argv: string[]): Promise<number> {
+  watchOutputStreams();
   const [name, ...rest] = argv;
+  // `airlock help COMMAND` is `airlock COMMAND --help`, as with git, helm and docker.
+  if (name === 'help' && rest.length > 0) return await main([rest[0]!, '--help']);
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
     process.stdout.write(`${await usage()}\n`);
     return name === undefined ? ExitCode.usage : ExitCode.ok;
@@ -50,11 +84,14 @@ export async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const onOutputGone = (): void => controller.abort(new AbortedError('the output was closed'));
+  onOutputFailure.add(onOutputGone);
   try {
     if (!command) throw new UsageError(`unknown command "${name}"`, { hint: `commands: ${commandNames.join(', ')}` });
     let parsed;
     try {
-      parsed = parseArgs({ args: command.preprocessArgs ? command.preprocessArgs(rest) : rest, options: { ...GLOBAL_OPTIONS, ...command.options }, allowPositionals: true, strict: true });
+      const args = 'insecure' in command.options ? preprocessRegistryArgs(rest) : rest;
+      parsed = parseArgs({ args: command.preprocessArgs ? command.preprocessArgs(args) : args, options: { ...GLOBAL_OPTIONS, ...command.options }, allowPositionals: true, strict: true });
     } catch (e) {
       throw new UsageError(`${name}: ${(e as Error).message}`, { hint: `run \`airlock ${name} --help\`` });
     }
@@ -62,13 +99,19 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${command.usage}\n`);
       return ExitCode.ok;
     }
-    return (await command.run({ values: parsed.values as Record<string, unknown>, positionals: parsed.positionals, out, signal: controller.signal })) ?? ExitCode.ok;
+    const code = (await command.run({ values: parsed.values as Record<string, unknown>, positionals: parsed.positionals, out, signal: controller.signal })) ?? ExitCode.ok;
+    return outputFailure ? outputExit() : code;
   } catch (e) {
     out.stop();
+    if (outputFailure) {
+      if (outputFailure.code !== 'EPIPE') process.stderr.write(`airlock: error: cannot write the output: ${outputFailure.code ?? outputFailure.message}\n`);
+      return outputExit();
+    }
     return report(e, out, controller.signal);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    onOutputFailure.delete(onOutputGone);
   }
 }
 

@@ -58,19 +58,34 @@ export class Output {
     if (this.mode === 'json') this.#out.write(`${JSON.stringify(e)}\n`);
   }
 
-  /** A library warning (the work went on): always on stderr, and as an event in json mode. */
+  /** A library warning (the work went on): on stderr (not with --quiet, which shows errors only), and as an event in json mode. */
   warning(e: { code: string; message: string }): void {
+    if (this.mode === 'quiet') return;
     this.#clear();
     this.#err.write(`airlock: warning: ${e.message}\n`);
     this.#draw();
     this.event({ type: 'warning', code: e.code, message: e.message });
   }
 
-  /** The command's result: JSON on stdout in json mode, else the given human text on stdout. */
+  /** The command's result: JSON on stdout in json mode, else the given human text on stdout (nothing with --quiet). */
   result(json: Record<string, unknown>, human: string): void {
     this.stop();
     if (this.mode === 'json') this.#out.write(`${JSON.stringify({ type: 'result', ...json })}\n`);
-    else if (this.mode !== 'quiet' || human.length > 0) this.#out.write(human.endsWith('\n') || human === '' ? human : `${human}\n`);
+    else if (this.mode !== 'quiet') this.#write(human);
+  }
+
+  /**
+   * A result whose text is the command's product for a pipe (YAML, a config file), not a report:
+   * printed with --quiet too, which silences messages, not what was asked for.
+   */
+  data(json: Record<string, unknown>, text: string): void {
+    this.stop();
+    if (this.mode === 'json') this.#out.write(`${JSON.stringify({ type: 'result', ...json })}\n`);
+    else this.#write(text);
+  }
+
+  #write(text: string): void {
+    if (text !== '') this.#out.write(text.endsWith('\n') ? text : `${text}\n`);
   }
 
   /** Start a progress phase over `total` bytes. */
@@ -193,4 +208,9 @@ export function table(rows: string[][]): string {
   const widths: number[] = [];
   for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
+}
+
+/** "1 image", "2 images", "0 images"; irregular plurals given: count(3, 'registry', 'registries'). */
+export function count(n: number, noun: string, plural = `${noun}s`): string {
+  return `${n} ${n === 1 ? noun : plural}`;
 }

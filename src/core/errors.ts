@@ -14,6 +14,8 @@ export const ExitCode = {
   conflict: 8,
   io: 9,
   interrupted: 130,
+  /** The output was closed early (`| head -1`): what a shell reports for cat there (128 + SIGPIPE). */
+  closedPipe: 141,
 } as const;
 export type ExitCodeName = keyof typeof ExitCode;
 

@@ -1,7 +1,7 @@
 // The OCI distribution client: one RegistryClient per run holds the connections, TLS settings,
 // per-host limits and auth cache; repositories are cheap views onto it.
 import pkg from '../../package.json' with { type: 'json' };
-import { UsageError } from '../core/errors.ts';
+import { AuthError, NetworkError, UsageError } from '../core/errors.ts';
 import { isValidRegistry, isValidRepository } from '../core/reference.ts';
 import { Authenticator, loadCredentialStore, parseWwwAuthenticate, type CredentialStore } from './auth/index.ts';
 import { RemoteRepository } from './repository.ts';
@@ -106,6 +106,25 @@ export class RegistryClient {
       });
     }
     return new RemoteRepository(this.#transport, name, this.#chunks);
+  }
+
+  /**
+   * `GET /v2/` of `registry`, answering its challenge with this client's credentials, as `docker
+   * login` checks a password: credentials the registry (or its token server) refuses are an
+   * AuthError here rather than at the first pull or push. Resolves when the registry accepts.
+   */
+  async ping(registry: string, signal?: AbortSignal): Promise<void> {
+    if (!isValidRegistry(registry)) throw new UsageError(`invalid registry "${registry}": expected host[:port]`, { code: 'REFERENCE_INVALID' });
+    const res = await this.#transport.send({ registry, method: 'GET', path: '/v2/', scopes: [], signal, what: `log in to ${registry}` });
+    await res.body.dump().catch(() => {});
+    if (res.status >= 200 && res.status < 300) return;
+    if (res.status === 401 || res.status === 403) {
+      throw new AuthError(`${registry} refused the login (HTTP ${res.status})`, { code: 'CREDENTIALS_REJECTED', hint: 'check the user name and password' });
+    }
+    throw new NetworkError(`${registry} answered HTTP ${res.status} to GET /v2/: not a registry API there`, {
+      code: 'HTTP_ERROR',
+      hint: 'name the registry host[:port] that serves /v2/',
+    });
   }
 
   /** Close every connection pool. Streams still open are cut after a second. */

@@ -9,14 +9,14 @@ export function apiHost(registry: string): string {
 
 /**
  * Did the user mark this registry insecure? An entry matches `host:port` exactly, or, when it
- * has no port, every port of that host.
+ * has no port, every port of that host; `*` matches every registry (crane's and oras' bare --insecure).
  */
 export function isInsecureRegistry(registry: string, insecure: readonly string[] = []): boolean {
   const host = registryHostname(registry).toLowerCase();
   const full = registry.toLowerCase();
   return insecure.some((entry) => {
     const e = entry.trim().toLowerCase().replace(/^https?:\/\//, '').replace(/\/+$/, '');
-    if (e === full) return true;
+    if (e === full || e === '*') return true;
     const hasPort = e.startsWith('[') ? e.includes(']:') : e.includes(':');
     return !hasPort && registryHostname(e) === host;
   });

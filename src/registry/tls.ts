@@ -2,13 +2,17 @@
 // (--ca-file), and certs.d directories where <dir>/<host[:port]>/ holds *.crt CA files and
 // <name>.cert + <name>.key client certificate pairs (mutual TLS).
 import { readdir, readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createSecureContext, getCACertificates, type SecureContext } from 'node:tls';
 import { UsageError } from '../core/errors.ts';
 import { isInsecureRegistry } from './endpoint.ts';
 
-/** The certs.d locations docker and podman read; callers may pass these as `certsDirs`. */
-export const DEFAULT_CERTS_DIRS: readonly string[] = ['/etc/containers/certs.d', '/etc/docker/certs.d'];
+/**
+ * The certs.d locations docker and podman read, rootless podman's own first (containers-certs.d(5):
+ * ~/.config/containers/certs.d); callers may pass these as `certsDirs`.
+ */
+export const DEFAULT_CERTS_DIRS: readonly string[] = [join(process.env.HOME || homedir(), '.config', 'containers', 'certs.d'), '/etc/containers/certs.d', '/etc/docker/certs.d'];
 
 export interface TlsSettings {
   caFile?: string | undefined;

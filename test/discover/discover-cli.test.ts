@@ -90,7 +90,7 @@ describe('airlock discover', { concurrency: true }, () => {
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(lines(r.stdout), SHOP_DEFAULT);
     assert.doesNotMatch(r.stdout, /ignored-by-helmignore|postgres:15\.0\.0|redis|shop-exporter/);
-    assert.match(r.stderr, /2 optional image\(s\) not listed.*--include-optional/);
+    assert.match(r.stderr, /2 optional images not listed.*--include-optional/);
   });
 
   it('--include-optional lists the optional ones with the values path that switches them on', async () => {

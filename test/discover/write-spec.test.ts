@@ -45,7 +45,7 @@ describe('discover --write', { concurrency: true }, () => {
     await writeFile(spec, HAND_WRITTEN);
     const r = await airlock(['discover', '--helm', HELM, join(FIX, 'shop'), '--write', spec], { cwd: FIX });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /updated .*airlock\.yaml: 6 image\(s\) added, 2 already there/);
+    assert.match(r.stderr, /updated .*airlock\.yaml: 6 images added, 2 already there/);
     const text = await readFile(spec, 'utf8');
     for (const line of HAND_WRITTEN.trimEnd().split('\n')) assert.ok(text.includes(line), `kept: ${line}\n---\n${text}`);
     assert.match(text, /  # from chart shop: Job\/default\/release-name-migrate spec\.template\.spec\.containers\[0\]\.image \(\+1 more\)\n  - docker\.io\/airlock-test\/shop-migrate:1\.4\.2\n/);

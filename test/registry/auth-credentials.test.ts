@@ -69,7 +69,8 @@ describe('auth file locations', () => {
       homeDir: '/home/u',
     });
     assert.deepEqual(paths, ['/a/auth.json', '/run/user/1/containers/auth.json', '/home/u/.config/containers/auth.json', '/d/config.json']);
-    assert.deepEqual(authFilePaths({ env: {}, homeDir: '/home/u' }), ['/home/u/.config/containers/auth.json', '/home/u/.docker/config.json']);
+    // Without $XDG_RUNTIME_DIR podman logs in (as root) to /run/containers/$UID/auth.json.
+    assert.deepEqual(authFilePaths({ env: {}, homeDir: '/home/u' }), [`/run/containers/${process.getuid!()}/auth.json`, '/home/u/.config/containers/auth.json', '/home/u/.docker/config.json']);
   });
 });
 

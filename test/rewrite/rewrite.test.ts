@@ -144,7 +144,7 @@ describe('airlock rewrite', { concurrency: true }, () => {
     ]) {
       assert.ok(r.stderr.includes(line), `${line}\n---\n${r.stderr}`);
     }
-    assert.match(r.stderr, /2 of 7 image\(s\) now point where push put them/);
+    assert.match(r.stderr, /2 of 7 images now point where push put them/);
     assert.match(r.stderr, /--post-renderer airlock-postrender --post-renderer-args --registry=127\.0\.0\.1:5000\/mirror/);
 
     const text = await readFile(out, 'utf8');
@@ -219,7 +219,7 @@ describe('airlock rewrite', { concurrency: true }, () => {
     const overlay = parse(r.stdout) as Record<string, any>;
     assert.equal(overlay.global.imageRegistry, 'harbor.internal');
     assert.match(r.stderr, /the chart honours global\.imageRegistry/);
-    assert.match(r.stderr, /5 of 5 image\(s\) now point where push put them \(harbor\.internal\)/);
+    assert.match(r.stderr, /5 of 5 images now point where push put them \(harbor\.internal\)/);
   });
 
   it('bad input: a chart that does not render, a missing chart, no or a bad --registry', async () => {

@@ -3,7 +3,7 @@ import { audit, type AuditReport, type Severity } from '../../api/audit.ts';
 import { renderOptionsOf, renderOptions, renderUsage, strings } from './render-flags.ts';
 import { toSarif } from '../../audit/sarif.ts';
 import { SEVERITIES } from '../../audit/types.ts';
-import { table } from '../output.ts';
+import { count, table } from '../output.ts';
 import { defineCommand } from './types.ts';
 
 const FORMATS = ['table', 'json', 'sarif'] as const;
@@ -39,8 +39,8 @@ function humanReport(r: AuditReport, showInternal: boolean, failed: boolean, fai
   const bySeverity = [...SEVERITIES].reverse().filter((s) => counts.has(s)).map((s) => `${counts.get(s)} ${s}`).join(', ');
   lines.push(
     r.findings.length === 0
-      ? `no external endpoints or phone-home settings found (${r.internal.length} internal endpoint(s)${showInternal ? '' : ', --show-internal lists them'})`
-      : `${r.findings.length} finding(s): ${bySeverity}; ${r.internal.length} internal endpoint(s) not listed${showInternal ? '' : ' (--show-internal)'}${failed ? `; failing (--fail-on ${failOn})` : ''}`,
+      ? `no external endpoints or phone-home settings found (${count(r.internal.length, 'internal endpoint')}${showInternal ? '' : ', --show-internal lists them'})`
+      : `${count(r.findings.length, 'finding')}: ${bySeverity}; ${count(r.internal.length, 'internal endpoint')} not listed${showInternal ? '' : ' (--show-internal)'}${failed ? `; failing (--fail-on ${failOn})` : ''}`,
   );
   return lines.join('\n');
 }

@@ -3,6 +3,7 @@ import { ExitCode, UsageError } from '../../core/errors.ts';
 import { discover, type DiscoverReport, type Finding, type RemoteCheck } from '../../api/discover.ts';
 import { registryOptions, registryUsage, sessionFrom } from './registry-flags.ts';
 import { renderOptionsOf, renderOptions } from './render-flags.ts';
+import { count } from '../output.ts';
 import { defineCommand } from './types.ts';
 
 const DEFAULT_SPEC = 'airlock.yaml';
@@ -122,7 +123,7 @@ ${registryUsage}`,
       session,
       signal,
       onEvent: (e) => {
-        if (e.type === 'phase') out.info(`checking ${e.total} images in their registries`);
+        if (e.type === 'phase') out.info(`checking ${count(e.total, 'image')} in their registries`);
         // Not writing the spec is the answer to --write, not a fault.
         else if (e.code === 'SPEC_NOT_WRITTEN') out.info(e.message);
         else out.warning(e);
@@ -147,12 +148,12 @@ ${registryUsage}`,
       if (f.optional) out.info(`optional: ${f.reference}: ${f.optional.hint}`);
     }
     if (result.hiddenOptional > 0) {
-      out.info(`${result.hiddenOptional} optional image(s) not listed: nothing renders them with these values (--include-optional lists them)`);
+      out.info(`${count(result.hiddenOptional, 'optional image')} not listed: nothing renders them with these values (--include-optional lists them)`);
     }
     if (written) {
       out.info(
         written.written
-          ? `${written.created ? 'created' : 'updated'} ${written.path}: ${written.added.length} image(s) added${written.alreadyPresent.length ? `, ${written.alreadyPresent.length} already there` : ''}`
+          ? `${written.created ? 'created' : 'updated'} ${written.path}: ${count(written.added.length, 'image')} added${written.alreadyPresent.length ? `, ${written.alreadyPresent.length} already there` : ''}`
           : `${written.path} already lists every discovered image; not changed`,
       );
     }

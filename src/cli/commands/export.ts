@@ -8,6 +8,7 @@ export const exportCommand = defineCommand({
   name: 'export',
   summary: 'write a bundle\'s images as tarballs that k3s/RKE2 and `ctr images import` load',
   usage: `Usage: airlock export k3s|containerd BUNDLE... DIR [--single]
+       airlock export k3s|containerd BUNDLE... -o DIR [--single]
        airlock export BUNDLE... DIR --format k3s|containerd [--single]
 
 Writes OCI-archive tarballs into DIR, one per image (named from its reference) or one for all with
@@ -20,9 +21,11 @@ named by its upstream index, so it keeps the upstream digest; import such files 
 --all-platforms (the other platforms' content is not carried).
 
 Options:
+  -o, --output DIR  the folder to write into (or give it as the last argument)
   --format F   k3s (default) or containerd: the same files, the hint differs
   --single     one tarball with every image`,
   options: {
+    output: { type: 'string', short: 'o' },
     format: { type: 'string' },
     single: { type: 'boolean', default: false },
   },
@@ -30,12 +33,13 @@ Options:
     let args = positionals;
     let format = values.format as string | undefined;
     const first = args[0];
-    if (first !== undefined && args.length >= 2 && /^[a-z0-9]+$/.test(first) && !existsSync(first)) {
+    if (first !== undefined && args.length >= (typeof values.output === 'string' ? 1 : 2) && /^[a-z0-9]+$/.test(first) && !existsSync(first)) {
       // `export FORMAT BUNDLE DIR`: a word that is not a file is the format.
       if (format !== undefined && format !== first) throw new UsageError(`export ${first} contradicts --format ${format}`);
       format = first;
       args = args.slice(1);
     }
+    if (typeof values.output === 'string') args = [...args, values.output];
     if (args.length < 2) throw new UsageError('export needs a bundle and a directory: airlock export k3s BUNDLE DIR');
     let done = 0;
     let total = 0;

@@ -1,6 +1,6 @@
 import { ExitCode } from '../../core/errors.ts';
 import { history, type HistoryEntry } from '../../api/history.ts';
-import { table } from '../output.ts';
+import { count, table } from '../output.ts';
 import { defineCommand } from './types.ts';
 
 export const historyCommand = defineCommand({
@@ -36,7 +36,7 @@ Options:
     const broken = h.broken.map((b) => `line ${b.line}: ${b.message}`);
     out.result(
       { path: h.path, entries: h.entries, broken: h.broken },
-      (h.entries.length === 0 ? `no imports recorded in ${h.path}` : `${table(rows)}\n${h.entries.length} imports recorded in ${h.path}`) + (broken.length > 0 ? `\nWARNING: the history was altered:\n  ${broken.join('\n  ')}` : ''),
+      (h.entries.length === 0 ? `no imports recorded in ${h.path}` : `${table(rows)}\n${count(h.entries.length, 'import')} recorded in ${h.path}`) + (broken.length > 0 ? `\nWARNING: the history was altered:\n  ${broken.join('\n  ')}` : ''),
     );
     return h.broken.length > 0 ? ExitCode.integrity : ExitCode.ok;
   },

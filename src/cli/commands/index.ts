@@ -25,7 +25,10 @@ const loaders = {
   keygen: async () => (await import('./keygen.ts')).keygenCommand,
   repair: async () => (await import('./repair.ts')).repairCommand,
   history: async () => (await import('./history.ts')).historyCommand,
+  login: async () => (await import('./login.ts')).loginCommand,
+  logout: async () => (await import('./login.ts')).logoutCommand,
   version: async () => (await import('./version.ts')).versionCommand,
+  completion: async () => (await import('./completion.ts')).completionCommand,
 } satisfies Record<string, () => Promise<Command>>;
 
 /** Every command's name, in the order `airlock --help` lists them. */

@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import { ExitCode, UsageError } from '../../core/errors.ts';
 import { inspect } from '../../api/inspect.ts';
-import { formatBytes, table } from '../output.ts';
+import { count, formatBytes, table } from '../output.ts';
 import { defineCommand } from './types.ts';
 
 export const inspectCommand = defineCommand({
@@ -43,11 +43,11 @@ Lists what each image carries besides: its signatures, attestations and SBOMs (f
         (info.charts.length > 0 ? `${info.images.length > 0 ? '\n' : ''}${table(chartRows)}\n\n` : '') +
         (info.tools.length > 0 ? `${info.charts.length > 0 ? '' : '\n'}${table(toolRows)}\n(extract one with \`tar -xf ${basename(info.path)} ${info.tools[0]!.path}\`)\n\n` : '') +
         (info.files.length > 0 ? `${info.charts.length > 0 || info.tools.length > 0 ? '' : '\n'}${table(fileRows)}\n(write them out with \`airlock extract ${basename(info.path)} --files DIR\`)\n\n` : '') +
-        `${info.images.length} images, ${info.charts.length} charts, ${info.files.length > 0 ? `${info.files.length} file${info.files.length === 1 ? '' : 's'}, ` : ''}${t.blobs} blobs, ${formatBytes(t.bytes)} unique, ${formatBytes(t.sharedBytes)} shared between images; file ${formatBytes(info.fileSize)}` +
+        `${count(info.images.length, 'image')}, ${count(info.charts.length, 'chart')}, ${info.files.length > 0 ? `${count(info.files.length, 'file')}, ` : ''}${count(t.blobs, 'blob')}, ${formatBytes(t.bytes)} unique, ${formatBytes(t.sharedBytes)} shared between images; file ${formatBytes(info.fileSize)}` +
         `\ninventory ${info.inventoryDigest}` +
-        (info.delta ? `\ndelta of ${info.delta.base.name} ${info.delta.base.version} (inventory ${info.delta.base.inventory}): relies on ${info.delta.blobs} blob${info.delta.blobs === 1 ? '' : 's'} (${formatBytes(info.delta.bytes)}) from it` : '') +
+        (info.delta ? `\ndelta of ${info.delta.base.name} ${info.delta.base.version} (inventory ${info.delta.base.inventory}): relies on ${count(info.delta.blobs, 'blob')} (${formatBytes(info.delta.bytes)}) from it` : '') +
         (info.signature ? `\nsigned, not verified (claims key ${info.signature.claimed.key}, ${info.signature.claimed.algorithm}); check it with \`airlock verify --key NAME.pub\`` : '') +
-        (info.volumes ? `\nsplit into ${info.volumes.count} volumes of at most ${formatBytes(info.volumes.size)}${info.volumes.parity ? ` with ${info.volumes.parity} recovery volumes` : ''}` : ''),
+        (info.volumes ? `\nsplit into ${count(info.volumes.count, 'volume')} of at most ${formatBytes(info.volumes.size)}${info.volumes.parity ? ` with ${count(info.volumes.parity, 'recovery volume')}` : ''}` : ''),
     );
   },
 });

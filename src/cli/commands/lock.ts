@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { lock } from '../../api/lock.ts';
-import { formatBytes, table } from '../output.ts';
+import { count, formatBytes, table } from '../output.ts';
 import { registryOptions, registryUsage, sessionFrom } from './registry-flags.ts';
 import type { LockedChartDependency } from '../../spec/lock.ts';
 import { defineCommand } from './types.ts';
@@ -67,7 +67,7 @@ ${registryUsage}`,
     }
     out.result(
       { lockFile, images: locked.images, charts, ...(files.length > 0 ? { files } : {}) },
-      `${parts.join('\n\n')}\nwrote ${lockFile} (${locked.images.length} images, ${charts.length} charts${files.length > 0 ? `, ${files.length} file${files.length === 1 ? '' : 's'}` : ''})`,
+      `${parts.join('\n\n')}\nwrote ${lockFile} (${count(locked.images.length, 'image')}, ${count(charts.length, 'chart')}${files.length > 0 ? `, ${count(files.length, 'file')}` : ''})`,
     );
   },
 });

@@ -25,14 +25,16 @@ Options:
   --plain-http      R speaks plain HTTP
   --keep-host       the images are under their source registry's host (R/P/quay.io/x/app), as
                     \`airlock push --keep-host\` puts them
-  -o, --out PATH    k3s: file or directory (registries.yaml); containerd: the certs.d directory`,
+  -o, --output PATH k3s: file or directory (registries.yaml); containerd: the certs.d directory
+                    (--out is the older spelling)`,
   options: {
     registry: { type: 'string' },
     format: { type: 'string' },
     'ca-file': { type: 'string' },
     'plain-http': { type: 'boolean', default: false },
     'keep-host': { type: 'boolean' },
-    out: { type: 'string', short: 'o' },
+    output: { type: 'string', short: 'o' },
+    out: { type: 'string' },
   },
   async run({ values, positionals, out, signal }) {
     if (positionals.length === 0) throw new UsageError('mirrors-config needs a bundle: airlock mirrors-config BUNDLE --registry R[/P]');
@@ -45,13 +47,13 @@ Options:
       caFile: values['ca-file'] as string | undefined,
       plainHttp: values['plain-http'] === true,
       keepHost: values['keep-host'] === true,
-      output: values.out as string | undefined,
+      output: (values.output ?? values.out) as string | undefined,
       signal,
     });
     const summary = `${result.sources.length} source registr${result.sources.length === 1 ? 'y' : 'ies'} (${result.sources.join(', ')}) → ${result.endpoint}${result.target.includes('/') ? ` under ${result.target.slice(result.target.indexOf('/') + 1)}/` : ''}`;
     if (result.text !== undefined) {
       out.info(summary);
-      out.result({ ...result }, result.text);
+      out.data({ ...result }, result.text);
       return;
     }
     out.result({ ...result }, `${result.files.map((f) => `wrote ${f}`).join('\n')}\n${summary}`);

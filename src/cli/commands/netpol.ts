@@ -39,6 +39,6 @@ ${renderUsage}`,
     if (r.file !== undefined) {
       out.info(`wrote ${r.policies.length} NetworkPolicies for ${r.namespaces.join(', ') || 'no namespace'} to ${values.output}`);
     }
-    out.result({ namespaces: r.namespaces, skipped: r.skipped, policies: r.policies }, typeof values.output === 'string' ? '' : r.yaml);
+    out.data({ namespaces: r.namespaces, skipped: r.skipped, policies: r.policies }, typeof values.output === 'string' ? '' : r.yaml);
   },
 });

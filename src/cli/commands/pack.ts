@@ -2,7 +2,7 @@ import { basename, resolve } from 'node:path';
 import { UsageError } from '../../core/errors.ts';
 import { pack } from '../../api/pack.ts';
 import { readPassphrase, PASSPHRASE_ENV } from '../../sign/keys.ts';
-import { formatBytes } from '../output.ts';
+import { count, formatBytes } from '../output.ts';
 import { intFlag, registryOptions, registryUsage, sessionFrom } from './registry-flags.ts';
 import { defineCommand } from './types.ts';
 import { describeReferrers } from '../describe-referrers.ts';
@@ -125,7 +125,7 @@ ${registryUsage}`,
     const carried = inv.files ?? [];
     const images = inv.images.length - charts - referrers - carried.length;
     const lines = [
-      `wrote ${result.path}: ${images} images, ${charts} charts, ${inv.blobs.length} blobs, ${formatBytes(result.size)} (downloaded ${formatBytes(result.downloaded)}) in ${secs.toFixed(1)}s`,
+      `wrote ${result.path}: ${count(images, 'image')}, ${count(charts, 'chart')}, ${count(inv.blobs.length, 'blob')}, ${formatBytes(result.size)} (downloaded ${formatBytes(result.downloaded)}) in ${secs.toFixed(1)}s`,
     ];
     if (result.delta) {
       const d = result.delta;

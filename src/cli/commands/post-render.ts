@@ -4,6 +4,7 @@ import { ExitCode, NotFoundError, UsageError } from '../../core/errors.ts';
 import { parseTarget } from '../../rewrite/mapping.ts';
 import { postRender } from '../../api/post-render.ts';
 import { digestLines } from './digest-lines.ts';
+import { count } from '../output.ts';
 import { defineCommand } from './types.ts';
 
 // Rendered manifests are held in memory (they are parsed as YAML documents); helm's own limit for
@@ -112,10 +113,10 @@ Options:
     if (!strictFail) process.stdout.write(result.text);
     for (const w of result.warnings) out.info(`warning: ${w}`);
     for (const line of digestLines(result.digests ?? [], registry)) out.info(line);
-    out.info(`post-render: ${result.changed.length} image reference(s) mapped to ${registry} in ${result.documents} document(s)`);
+    out.info(`post-render: ${count(result.changed.length, 'image reference')} mapped to ${registry} in ${count(result.documents, 'document')}`);
     for (const r of result.remaining) out.info(`not mapped: ${r.resource} ${r.path}: ${r.image}`);
     if (strictFail) {
-      out.info(`--strict: ${result.remaining.length} image(s) still point outside ${registry}; nothing written`);
+      out.info(`--strict: ${count(result.remaining.length, 'image')} still point${result.remaining.length === 1 ? 's' : ''} outside ${registry}; nothing written`);
       return ExitCode.findings;
     }
     return ExitCode.ok;

@@ -1,6 +1,6 @@
 import { UsageError } from '../../core/errors.ts';
 import { push } from '../../api/push.ts';
-import { formatBytes, table } from '../output.ts';
+import { count, formatBytes, table } from '../output.ts';
 import { registryOptions, registryUsage, sessionFrom } from './registry-flags.ts';
 import { defineCommand } from './types.ts';
 
@@ -72,13 +72,13 @@ ${registryUsage}`,
     const refused = result.images.filter((i) => i.index?.kept === 'reduced');
     const notes = [
       ...refused.map((i) => `${i.target}: the registry refused the upstream index ${i.index!.original} (other platforms absent); the tag holds the reduced index ${i.index!.reduced}: map pinned references with post-render/rewrite --bundle`),
-      ...(result.delta ? [`a delta of ${result.delta.base.name} ${result.delta.base.version}: ${result.delta.relied} relied-on blobs found in the registry${result.delta.mounted ? ` (${result.delta.mounted} mounted from another repository)` : ''}`] : []),
+      ...(result.delta ? [`a delta of ${result.delta.base.name} ${result.delta.base.version}: ${count(result.delta.relied, 'relied-on blob')} found in the registry${result.delta.mounted ? ` (${result.delta.mounted} mounted from another repository)` : ''}`] : []),
       ...(result.referrersTags ?? []).map((u) => `referrers of ${u.subject.slice(0, 19)} listed in ${u.target} (${u.entries} entr${u.entries === 1 ? 'y' : 'ies'}, ${u.added} added${u.upstream ? ': the upstream index' : ''})`),
       ...(result.signature ? [result.signature.verified ? `signed by key ${result.signature.key}, verified` : `signed, not verified (claims key ${result.signature.claimed?.key}): give --key NAME.pub to check it`] : []),
     ];
     out.result(
       { target: result.target, images: result.images, bytes: result.bytes, seconds: secs, bundle: result.bundle, ...(result.referrersTags ? { referrersTags: result.referrersTags } : {}), ...(result.delta ? { delta: result.delta } : {}), ...(result.signature ? { signature: result.signature } : {}) },
-      `${table(rows)}\npushed ${result.images.length - charts.length - referrers - files.length} images${referrers > 0 ? ` (with ${referrers} signatures, attestations, SBOMs and other referrers)` : ''} and ${charts.length} charts${files.length > 0 ? ` and ${files.length} file${files.length === 1 ? '' : 's'}` : ''} to ${result.target}: uploaded ${formatBytes(result.bytes)} in ${secs.toFixed(1)}s` +
+      `${table(rows)}\npushed ${count(result.images.length - charts.length - referrers - files.length, 'image')}${referrers > 0 ? ` (with ${referrers} signatures, attestations, SBOMs and other referrers)` : ''} and ${count(charts.length, 'chart')}${files.length > 0 ? ` and ${count(files.length, 'file')}` : ''} to ${result.target}: uploaded ${formatBytes(result.bytes)} in ${secs.toFixed(1)}s` +
         (pulls.length > 0 ? `\ncharts:\n${pulls.join('\n')}` : '') +
         (notes.length > 0 ? `\n${notes.join('\n')}` : ''),
     );

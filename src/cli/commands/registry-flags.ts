@@ -1,6 +1,6 @@
 // Flags shared by every command that talks to registries and chart repositories, and the library
 // session they configure (the defaults are the library's).
-import { createSession, type Session } from '../../api/session.ts';
+import { createSession, type Session, type SessionOptions } from '../../api/session.ts';
 import { DEFAULT_CERTS_DIRS, DEFAULT_CONCURRENCY, DEFAULT_MIN_RATE, DEFAULT_TIMEOUT_MS, MAX_CONCURRENCY } from '../../api/defaults.ts';
 import { formatDuration, formatRate } from '../../registry/transfer-limits.ts';
 import type { Output } from '../output.ts';
@@ -9,6 +9,7 @@ export const registryOptions = {
   'ca-file': { type: 'string' },
   'certs-dir': { type: 'string', multiple: true },
   insecure: { type: 'string', multiple: true },
+  'plain-http': { type: 'string', multiple: true },
   concurrency: { type: 'string' },
   timeout: { type: 'string' },
   'min-rate': { type: 'string' },
@@ -17,9 +18,14 @@ export const registryOptions = {
 export const registryUsage = `Registry options:
   --ca-file FILE          trust this CA bundle (PEM) for every registry
   --certs-dir DIR         certs.d-style directory: DIR/HOST[:PORT]/*.crt (CAs), client.cert + client.key
-                          (default: ${DEFAULT_CERTS_DIRS.join(' and ')})
-  --insecure HOST[:PORT]  allow plain HTTP / unverified TLS for this registry (repeatable;
-                          loopback registries are allowed plain HTTP without it)
+                          (default: ${DEFAULT_CERTS_DIRS.join(', ')})
+  --insecure[=HOST[:PORT]]
+                          skip TLS verification for HOST (and accept a plain-HTTP answer from it), as
+                          crane and oras do; without a value, for every registry (repeatable;
+                          \`--insecure HOST\` works too)
+  --plain-http[=HOST[:PORT]]
+                          HOST speaks plain HTTP (HTTPS is tried first; every registry without a
+                          value); loopback registries need neither flag
   --concurrency N         parallel transfers, 1 to ${MAX_CONCURRENCY} (default ${DEFAULT_CONCURRENCY})
   --timeout DURATION      cut and retry a connect, a wait for response headers or a transfer that
                           goes this long without a byte, e.g. 30s, 500ms, 2m (default ${formatDuration(DEFAULT_TIMEOUT_MS).replace(' ', '')});
@@ -38,11 +44,13 @@ export function intFlag(v: unknown): number | undefined {
 }
 
 /** The session a command's flags describe; its warnings go to the output. */
-export function sessionFrom(values: Record<string, unknown>, out: Output): Session {
+export function sessionFrom(values: Record<string, unknown>, out: Output, extra: Pick<SessionOptions, 'credentials'> = {}): Session {
   return createSession({
+    ...extra,
     caFile: values['ca-file'] as string | undefined,
     certsDirs: values['certs-dir'] as string[] | undefined,
-    insecure: values.insecure as string[] | undefined,
+    // A plain-HTTP host is reached through the same https-then-http probe as an insecure one.
+    insecure: [...((values.insecure as string[] | undefined) ?? []), ...((values['plain-http'] as string[] | undefined) ?? [])],
     concurrency: intFlag(values.concurrency),
     timeout: values.timeout as string | undefined,
     minRate: values['min-rate'] as string | undefined,
@@ -53,3 +61,4 @@ export function sessionFrom(values: Record<string, unknown>, out: Output): Sessi
     },
   });
 }
+

@@ -1,6 +1,7 @@
 import { ExitCode, UsageError } from '../../core/errors.ts';
 import { rewrite, type RewriteReport } from '../../api/rewrite.ts';
 import { chartFlags, renderOptionsOf } from './render-flags.ts';
+import { count } from '../output.ts';
 import { defineCommand } from './types.ts';
 import { digestLines } from './digest-lines.ts';
 
@@ -8,7 +9,7 @@ function summary(r: RewriteReport, keepHost: boolean): string[] {
   const lines: string[] = [];
   if (r.globalImageRegistry) lines.push(`the chart honours global.imageRegistry: the overlay sets it to ${r.target}`);
   const done = r.images.filter((i) => i.status === 'redirected').length;
-  lines.push(`rendered again with the overlay: ${done} of ${r.images.length} image(s) now point where push put them (${r.target})`);
+  lines.push(`rendered again with the overlay: ${done} of ${count(r.images.length, 'image')} now point where push put them (${r.target})`);
   for (const n of r.notRedirected) {
     lines.push(
       n.status === 'misdirected'
@@ -17,7 +18,7 @@ function summary(r: RewriteReport, keepHost: boolean): string[] {
     );
   }
   if (r.notRedirected.length > 0) {
-    lines.push(`values cannot redirect ${r.notRedirected.length} place(s): add the post-renderer, which maps them (see \`airlock post-render --help\`):`);
+    lines.push(`values cannot redirect ${count(r.notRedirected.length, 'place')}: add the post-renderer, which maps them (see \`airlock post-render --help\`):`);
     lines.push(`  airlock helm-plugin install && helm install NAME CHART -f overlay.yaml --post-renderer airlock-postrender --post-renderer-args --registry=${r.target}${keepHost ? ' --post-renderer-args --keep-host' : ''}`);
   }
   return lines;
@@ -58,7 +59,7 @@ Exit codes:
 Options:
       --registry R[/P]     the registry (and path prefix) \`airlock push\` filled
       --keep-host          push put images under their source host (R/P/quay.io/x/app): point there
-  -o, --out FILE           write the overlay to FILE (default: print it on stdout)
+  -o, --output FILE        write the overlay to FILE (default: print it on stdout; --out is the older spelling)
       --bundle FILE        the bundle pushed: map pins to upstream indexes it carries reduced
       --lock FILE          the same from the lock the bundle was packed from
   -f, --values FILE        your chart values (repeatable, like helm)
@@ -73,7 +74,8 @@ Options:
   options: {
     registry: { type: 'string' },
     'keep-host': { type: 'boolean' },
-    out: { type: 'string', short: 'o' },
+    output: { type: 'string', short: 'o' },
+    out: { type: 'string' },
     bundle: { type: 'string', multiple: true },
     lock: { type: 'string', multiple: true },
     ...chartFlags,
@@ -87,7 +89,7 @@ Options:
     // --kubectl is not a rewrite flag, so the options carry none.
     const result = await rewrite(positionals[0]!, registry, {
       ...renderOptionsOf(values),
-      output: values.out as string | undefined,
+      output: (values.output ?? values.out) as string | undefined,
       keepHost: values['keep-host'] === true,
       bundle: values.bundle as string[] | undefined,
       lock: values.lock as string[] | undefined,
@@ -98,7 +100,7 @@ Options:
     const file = result.file;
     for (const line of summary(result, values['keep-host'] === true)) out.info(line);
     if (file) out.info(`wrote ${values.out as string}`);
-    out.result(
+    out.data(
       {
         chart: result.chart,
         target: result.target,

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { ExitCode, UsageError } from '../../core/errors.ts';
 import { DEFAULT_LISTEN, type AccessLogEntry } from '../../serve/server.ts';
 import { serve } from '../../api/serve.ts';
+import { count } from '../output.ts';
 import { defineCommand } from './types.ts';
 
 export const serveCommand = defineCommand({
@@ -73,7 +74,7 @@ Stops on SIGINT/SIGTERM: no new connections, requests in flight finish (up to 10
     });
     try {
       out.event({ type: 'listening', url: srv.url, address: srv.address, port: srv.port, tls: srv.tls, auth: srv.auth, bundles: positionals.map((p) => resolve(p)), images: srv.images, tools: srv.tools, files: srv.files });
-      out.info(`serving ${srv.images.length} images from ${srv.bundles.length} bundle${srv.bundles.length === 1 ? '' : 's'}:`);
+      out.info(`serving ${count(srv.images.length, 'image')} from ${count(srv.bundles.length, 'bundle')}:`);
       for (const i of srv.images) out.info(`  ${i.served}  (${i.image})`);
       if (srv.tools.length > 0) out.info(`offering the tools they carry:\n${srv.tools.map((t) => `  ${t.url}`).join('\n')}`);
       if (srv.files.length > 0) out.info(`offering the files they carry:\n${srv.files.map((f) => `  ${f.url}  (mode ${f.mode})`).join('\n')}`);

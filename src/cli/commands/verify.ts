@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import { ExitCode, UsageError } from '../../core/errors.ts';
 import { verify, type VerifyReport } from '../../api/verify.ts';
-import { formatBytes } from '../output.ts';
+import { count, formatBytes } from '../output.ts';
 import { defineCommand } from './types.ts';
 
 export const verifyCommand = defineCommand({
@@ -59,8 +59,8 @@ Exit code 0 when the bundle is intact, ${ExitCode.integrity} when anything is wr
       { bundle: name, ok: report.ok, blobs: report.blobs, bytes: report.bytes, problems: report.problems, seconds: secs, ...extras(report) },
       [
         report.ok
-          ? `${name}: OK, ${report.blobs} blobs${report.tools !== undefined ? `, ${report.tools} tool${report.tools === 1 ? '' : 's'}` : ''}${report.files !== undefined ? `, ${report.files} file${report.files === 1 ? '' : 's'}` : ''}, ${formatBytes(report.bytes)} verified in ${secs.toFixed(1)}s`
-          : `${name}: ${report.problems.length} problem(s)\n${lines.join('\n')}`,
+          ? `${name}: OK, ${count(report.blobs, 'blob')}${report.tools !== undefined ? `, ${count(report.tools, 'tool')}` : ''}${report.files !== undefined ? `, ${count(report.files, 'file')}` : ''}, ${formatBytes(report.bytes)} verified in ${secs.toFixed(1)}s`
+          : `${name}: ${count(report.problems.length, 'problem')}\n${lines.join('\n')}`,
         ...notes(report, values.key !== undefined),
       ].join('\n'),
     );

@@ -104,3 +104,45 @@ export async function runCredentialHelper(name: string, serverUrl: string, opts:
   if (username === IDENTITY_TOKEN_USER) return { identityToken: secret };
   return { username: username ?? '', password: secret };
 }
+
+/** `store`: hand a login to the helper (what `docker login` does when one is configured). */
+export async function storeWithCredentialHelper(name: string, serverUrl: string, username: string, secret: string, opts: HelperRunOptions): Promise<void> {
+  const bin = helperBinary(name);
+  const r = await runHelper(name, 'store', JSON.stringify({ ServerURL: serverUrl, Username: username, Secret: secret }), opts);
+  if (r.exitCode !== 0 || r.stopped) {
+    throw new AuthError(`credential helper ${bin} (configured in ${opts.configuredIn}) could not store the login for ${serverUrl} (${r.stopped ?? `exit ${r.exitCode ?? 'by signal'}`})`, {
+      code: 'CREDENTIAL_HELPER_FAILED',
+      hint: `check that ${bin} works (a locked keychain?), or remove it from credHelpers/credsStore in ${opts.configuredIn}`,
+    });
+  }
+}
+
+/** `erase`: true when the helper forgot a login, false when it held none. */
+export async function eraseWithCredentialHelper(name: string, serverUrl: string, opts: HelperRunOptions): Promise<boolean> {
+  const r = await runHelper(name, 'erase', serverUrl, opts);
+  if (r.exitCode === 0 && !r.stopped) return true;
+  if (/credentials not found/i.test(r.stdout) || /credentials not found/i.test(r.stderr)) return false;
+  throw new AuthError(`credential helper ${helperBinary(name)} (configured in ${opts.configuredIn}) could not erase the login for ${serverUrl} (${r.stopped ?? `exit ${r.exitCode ?? 'by signal'}`})`, {
+    code: 'CREDENTIAL_HELPER_FAILED',
+    hint: `run "echo ${serverUrl} | ${helperBinary(name)} erase" by hand to see its complaint`,
+  });
+}
+
+/** Run a helper verb; a missing or unstartable helper is an AuthError naming where it was configured. */
+async function runHelper(name: string, verb: 'store' | 'erase', input: string, opts: HelperRunOptions): Promise<ProcessResult> {
+  const bin = helperBinary(name);
+  if (!NAME_RE.test(name)) {
+    throw new AuthError(`credential helper name ${JSON.stringify(name)} in ${opts.configuredIn} is not a plain name`, { code: 'CREDENTIAL_HELPER_INVALID' });
+  }
+  try {
+    return await runProcess(bin, [verb], { env: opts.env, input, timeoutMs: opts.timeoutMs, maxOutputBytes: opts.maxOutputBytes, signal: opts.signal });
+  } catch (e) {
+    if (e instanceof BinaryNotFoundError) {
+      throw new AuthError(`credential helper ${bin} (configured in ${opts.configuredIn}) is not installed or not on PATH`, {
+        code: 'CREDENTIAL_HELPER_MISSING',
+        hint: `install ${bin} somewhere on PATH, or remove it from credHelpers/credsStore in ${opts.configuredIn}`,
+      });
+    }
+    throw e;
+  }
+}

@@ -1,6 +1,6 @@
 // Where credentials come from, in the order podman/skopeo (containers/image) and docker look:
 //   1. $REGISTRY_AUTH_FILE
-//   2. $XDG_RUNTIME_DIR/containers/auth.json
+//   2. $XDG_RUNTIME_DIR/containers/auth.json (without that variable, /run/containers/$UID/auth.json)
 //   3. ${XDG_CONFIG_HOME:-~/.config}/containers/auth.json
 //   4. $DOCKER_CONFIG/config.json, or ~/.docker/config.json
 // In each file: credHelpers[registry] → auths[registry] → credsStore; the first answer wins.
@@ -24,13 +24,18 @@ const HELPER_TIMEOUT_MS = 30_000;
 /** A helper's answer is a few hundred bytes; 1 MiB is only there to stop a runaway. */
 const HELPER_MAX_OUTPUT = 1024 * 1024;
 
+/** Where podman and skopeo log in by default on Linux (containers-auth.json(5)). */
+export function containersRuntimeAuthPath(env: NodeJS.ProcessEnv): string {
+  return env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, 'containers', 'auth.json') : join('/run/containers', String(process.getuid?.() ?? 0), 'auth.json');
+}
+
 /** The files consulted, in order (existing or not), without duplicates. */
 export function authFilePaths(opts: CredentialStoreOptions = {}): string[] {
   const env = opts.env ?? process.env;
   const home = opts.homeDir ?? env.HOME ?? homedir();
   const paths: string[] = [];
   if (env.REGISTRY_AUTH_FILE) paths.push(env.REGISTRY_AUTH_FILE);
-  if (env.XDG_RUNTIME_DIR) paths.push(join(env.XDG_RUNTIME_DIR, 'containers', 'auth.json'));
+  paths.push(containersRuntimeAuthPath(env));
   paths.push(join(env.XDG_CONFIG_HOME || join(home, '.config'), 'containers', 'auth.json'));
   paths.push(env.DOCKER_CONFIG ? join(env.DOCKER_CONFIG, 'config.json') : join(home, '.docker', 'config.json'));
   return [...new Set(paths)];
