@@ -50,6 +50,7 @@ export const CATEGORY_SEVERITY: Record<Category, Severity> = {
   'update-check': 'medium',
   download: 'medium',
   other: 'medium',
+  reference: 'info',
 };
 
 export const CATEGORY_HINT: Record<Category, string> = {
@@ -61,17 +62,21 @@ export const CATEGORY_HINT: Record<Category, string> = {
   download: 'vendor the file into the image or serve it from an internal mirror (artifact repository, package mirror)',
   'update-check': 'turn the update check off; updates arrive through the bundle',
   other: 'replace it with an internal endpoint, or add the domain/CIDR with --internal-domain/--internal-cidr if it is internal',
+  reference: 'a link or name for people, not a connection the app makes: nothing to change for an air gap',
 };
 
 /** Pick a category for an external endpoint: host rules first, then the key path it stood under. */
 export function categorize(host: string, urlPath: string | undefined, keyPath: string): { category: Category; rule: string } {
+  const byContext = CONTEXT_RULES.find((r) => r.key.test(keyPath));
   for (const r of HOST_RULES) {
     if (r.host && !r.host.test(host)) continue;
     if (r.path && (urlPath === undefined || !r.path.test(urlPath))) continue;
     if (!r.host && !r.path) continue;
+    // A file fetched from a download host under `update.url` is an update check: the key says why.
+    if (r.category === 'download' && byContext !== undefined && (byContext.category === 'update-check' || byContext.category === 'telemetry')) break;
     return { category: r.category, rule: r.id };
   }
-  for (const r of CONTEXT_RULES) if (r.key.test(keyPath)) return { category: r.category, rule: r.id };
+  if (byContext !== undefined) return { category: byContext.category, rule: byContext.id };
   return { category: 'other', rule: 'external-endpoint' };
 }
 
@@ -94,6 +99,7 @@ export const SWITCH_RULES: SwitchRule[] = [
   { id: 'grafana-reporting', category: 'telemetry', severity: 'medium', key: /(^|_)analytics_reporting_enabled$/, polarity: 'enables', host: 'stats.grafana.org', hint: 'set [analytics] reporting_enabled = false (GF_ANALYTICS_REPORTING_ENABLED=false)' },
   { id: 'grafana-update-check', category: 'update-check', severity: 'medium', key: /(^|_)analytics_check_for_updates$/, polarity: 'enables', host: 'grafana.com', hint: 'set [analytics] check_for_updates = false (GF_ANALYTICS_CHECK_FOR_UPDATES=false)' },
   { id: 'grafana-plugin-update-check', category: 'update-check', severity: 'medium', key: /(^|_)analytics_check_for_plugin_updates$/, polarity: 'enables', host: 'grafana.com', hint: 'set [analytics] check_for_plugin_updates = false (GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES=false)' },
+  { id: 'grafana-plugin-key-retrieval', category: 'download', severity: 'medium', key: /(^|_)plugins_public_key_retrieval_disabled$/, polarity: 'disables', host: 'grafana.com', hint: 'set [plugins] public_key_retrieval_disabled = true (GF_PLUGINS_PUBLIC_KEY_RETRIEVAL_DISABLED=true): the key built into Grafana is used' },
   { id: 'grafana-feedback-links', category: 'telemetry', severity: 'low', key: /(^|_)analytics_feedback_links_enabled$/, polarity: 'enables', host: 'grafana.com', hint: 'set [analytics] feedback_links_enabled = false' },
   { id: 'traefik-anonymous-usage', category: 'telemetry', severity: 'medium', key: /send_?anonymous_?usage$/, polarity: 'enables', host: 'collect.traefik.io', hint: 'set global.sendAnonymousUsage=false (--global.sendanonymoususage=false)' },
   { id: 'traefik-version-check', category: 'update-check', severity: 'medium', key: /check_?new_?version$/, polarity: 'enables', host: 'update.traefik.io', hint: 'set global.checkNewVersion=false (--global.checknewversion=false)' },
@@ -147,6 +153,8 @@ export interface DefaultOnRule {
   id: string;
   /** Matched against the normalised image reference. */
   image: RegExp;
+  /** Custom resources that run the product (`Grafana` of grafana-operator), matched against `apiVersion kind`. */
+  resource?: RegExp;
   /** The switch (by rule id) that turns it off when set to a value that is "off". */
   switchRule: string;
   category: Category;
@@ -155,9 +163,19 @@ export interface DefaultOnRule {
   hint: string;
 }
 
+const GRAFANA_IMAGE = /\/grafana\/grafana(-oss|-enterprise)?[:@]/;
+const GRAFANA_CR = /^grafana\.integreatly\.org\/[^ ]+ Grafana$/;
+
+/**
+ * Every switch of a product that phones home by default has its row: when one is flagged because
+ * it was left unset, so are its siblings (Grafana's usage report, version check, plugin update
+ * check and signing-key download).
+ */
 export const DEFAULT_ON_RULES: DefaultOnRule[] = [
-  { id: 'grafana-reporting-default', image: /\/grafana\/grafana(-oss|-enterprise)?[:@]/, switchRule: 'grafana-reporting', category: 'telemetry', severity: 'low', host: 'stats.grafana.org', hint: 'Grafana reports usage by default: set [analytics] reporting_enabled = false in grafana.ini or GF_ANALYTICS_REPORTING_ENABLED=false' },
-  { id: 'grafana-update-check-default', image: /\/grafana\/grafana(-oss|-enterprise)?[:@]/, switchRule: 'grafana-update-check', category: 'update-check', severity: 'low', host: 'grafana.com', hint: 'Grafana checks for updates by default: set [analytics] check_for_updates = false or GF_ANALYTICS_CHECK_FOR_UPDATES=false' },
+  { id: 'grafana-reporting-default', image: GRAFANA_IMAGE, resource: GRAFANA_CR, switchRule: 'grafana-reporting', category: 'telemetry', severity: 'low', host: 'stats.grafana.org', hint: 'Grafana reports usage by default: set [analytics] reporting_enabled = false in grafana.ini or GF_ANALYTICS_REPORTING_ENABLED=false' },
+  { id: 'grafana-update-check-default', image: GRAFANA_IMAGE, resource: GRAFANA_CR, switchRule: 'grafana-update-check', category: 'update-check', severity: 'low', host: 'grafana.com', hint: 'Grafana checks for updates by default: set [analytics] check_for_updates = false or GF_ANALYTICS_CHECK_FOR_UPDATES=false' },
+  { id: 'grafana-plugin-update-check-default', image: GRAFANA_IMAGE, resource: GRAFANA_CR, switchRule: 'grafana-plugin-update-check', category: 'update-check', severity: 'low', host: 'grafana.com', hint: 'Grafana checks for plugin updates by default: set [analytics] check_for_plugin_updates = false or GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES=false' },
+  { id: 'grafana-plugin-key-retrieval-default', image: GRAFANA_IMAGE, resource: GRAFANA_CR, switchRule: 'grafana-plugin-key-retrieval', category: 'download', severity: 'low', host: 'grafana.com', hint: 'Grafana fetches its plugin signing key from grafana.com by default: set [plugins] public_key_retrieval_disabled = true or GF_PLUGINS_PUBLIC_KEY_RETRIEVAL_DISABLED=true'},
   { id: 'loki-reporting-default', image: /\/grafana\/(loki|mimir|tempo)[:@]/, switchRule: 'grafana-reporting', category: 'telemetry', severity: 'low', host: 'stats.grafana.org', hint: 'Grafana Loki/Mimir/Tempo report usage by default: set analytics.reporting_enabled: false (-reporting.enabled=false)' },
   { id: 'traefik-version-check-default', image: /\/traefik:|\/library\/traefik:/, switchRule: 'traefik-version-check', category: 'update-check', severity: 'low', host: 'update.traefik.io', hint: 'Traefik checks for new versions by default: set --global.checknewversion=false' },
 ];

@@ -40,7 +40,6 @@ const PLANTED: [string, string, string, string][] = [
   ['acme-v02.api.letsencrypt.org', 'acme', 'ClusterIssuer/letsencrypt', 'spec.acme.server'],
   ['db.partner-cloud.net', 'other', 'Service/shop/legacy-db', 'spec.externalName'],
   ['auth.example-sso.com', 'oauth-oidc', 'Ingress/shop/shop', 'metadata.annotations["nginx.ingress.kubernetes.io/auth-url"]'],
-  ['shop.example.com', 'other', 'Ingress/shop/shop', 'spec.rules[0].host'],
 ];
 
 const id = (f: AuditFinding): string => `${f.host === '' ? f.rule : f.host}|${f.category}|${f.resource}|${f.path}`;
@@ -75,7 +74,7 @@ describe('airlock audit', { concurrency: true }, () => {
     assert.equal(db.port, 5432);
     assert.equal(by('acme-v02.api.letsencrypt.org').url, 'https://acme-v02.api.letsencrypt.org/directory');
     assert.equal(by('acme-v02.api.letsencrypt.org').severity, 'high');
-    assert.equal(by('shop.example.com').severity, 'info', 'an Ingress host is inbound: informational');
+    assert.equal(findings.find((f) => f.host === 'shop.example.com'), undefined, 'an Ingress host on a placeholder domain is no finding');
     for (const f of findings) {
       assert.ok(f.hint.length > 10, `a hint for ${id(f)}`);
       assert.equal(f.origin, 'external/app.yaml');
@@ -87,7 +86,7 @@ describe('airlock audit', { concurrency: true }, () => {
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const table = await run(['internal', '--internal-domain', 'corp.example']);
     assert.equal(table.code, 0);
-    assert.match(table.stdout, /no external endpoints or phone-home settings found \(\d+ internal endpoint\(s\), --show-internal lists them\)/);
+    assert.match(table.stdout, /no external endpoints or phone-home settings found \(\d+ internal endpoint\(s\), --show-internal lists them; 1 reference\(s\) for people hidden \(--show-references\)\)/);
     const out = JSON.parse(r.stdout) as { findings: AuditFinding[]; internal: { host: string; reason: string }[] };
     assert.deepEqual(out.findings, []);
     const seen = new Set(out.internal.map((e) => e.host));
@@ -112,7 +111,7 @@ describe('airlock audit', { concurrency: true }, () => {
     assert.match(high.stdout, /^SEVERITY\s+CATEGORY\s+HOST\s+RESOURCE\s+PATH\s+VALUE$/m);
     assert.match(high.stdout, /^high\s+acme\s+acme-v02\.api\.letsencrypt\.org:443\s+ClusterIssuer\/letsencrypt\s+spec\.acme\.server/m);
     assert.match(high.stdout, /What to do:\n/);
-    assert.match(high.stdout, /22 finding\(s\): 6 high, 15 medium, 1 info; .*failing \(--fail-on high\)/);
+    assert.match(high.stdout, /21 finding\(s\): 6 high, 15 medium; .*failing \(--fail-on high\)/);
     const none = await run(['external', '--fail-on', 'none', '-q']);
     assert.equal(none.code, 0);
     // --fail-on compares severities: nothing here is critical.
@@ -174,7 +173,7 @@ describe('airlock audit', { concurrency: true }, () => {
     const plain = await run(['chart', '--helm', helm, '--format', 'json', '-n', 'monitoring']);
     assert.equal(plain.code, 7, plain.stderr);
     const base = findingsOf(plain.stdout);
-    assert.deepEqual(base.map((f) => f.rule).sort(), ['external-registry-image', 'grafana-reporting', 'grafana-update-check']);
+    assert.deepEqual(base.map((f) => f.rule).sort(), ['external-registry-image', 'grafana-plugin-key-retrieval', 'grafana-plugin-update-check', 'grafana-reporting', 'grafana-update-check']);
     assert.equal(base.find((f) => f.rule === 'grafana-reporting')!.resource, 'ConfigMap/monitoring/release-name-grafana');
     assert.equal(base.find((f) => f.rule === 'grafana-reporting')!.origin, 'chart/templates/configmap.yaml');
 
@@ -214,11 +213,25 @@ describe('auditManifests (pure)', () => {
   });
   const rules = (docs: { object: unknown }[]) => auditManifests(docs, { internalDomains: ['corp.example'] }).findings.map((f) => f.rule).sort();
 
-  it('Grafana phones home by default: flagged unless reporting and update checks are switched off', () => {
-    assert.deepEqual(rules([grafana([])]), ['grafana-reporting-default', 'grafana-update-check-default']);
-    assert.deepEqual(rules([grafana([{ name: 'GF_ANALYTICS_REPORTING_ENABLED', value: 'false' }, { name: 'GF_ANALYTICS_CHECK_FOR_UPDATES', value: 'false' }])]), []);
+  const allDefaults = ['grafana-plugin-key-retrieval-default', 'grafana-plugin-update-check-default', 'grafana-reporting-default', 'grafana-update-check-default'];
+  const allOff = [
+    { name: 'GF_ANALYTICS_REPORTING_ENABLED', value: 'false' },
+    { name: 'GF_ANALYTICS_CHECK_FOR_UPDATES', value: 'false' },
+    { name: 'GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES', value: 'false' },
+    { name: 'GF_PLUGINS_PUBLIC_KEY_RETRIEVAL_DISABLED', value: 'true' },
+  ];
+
+  it('Grafana phones home by default: every switch left unset is flagged, each one until it is switched off', () => {
+    assert.deepEqual(rules([grafana([])]), allDefaults);
+    assert.deepEqual(rules([grafana(allOff)]), []);
+    // Turning one off leaves its siblings flagged: the usage report off does not stop the update checks.
     const ini = { object: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ini', namespace: 'mon' }, data: { 'grafana.ini': '[analytics]\nreporting_enabled = false\n' } } };
-    assert.deepEqual(rules([grafana([]), ini]), ['grafana-update-check-default']);
+    assert.deepEqual(rules([grafana([]), ini]), allDefaults.filter((r) => r !== 'grafana-reporting-default'));
+    // Switched on explicitly: the switch is the finding, not the default.
+    assert.deepEqual(rules([grafana(allOff.slice(1)), { object: { ...ini.object, data: { 'grafana.ini': '[analytics]\nreporting_enabled = true\n' } } }]), ['grafana-reporting']);
+    // The grafana-operator runs Grafana from a custom resource: same defaults.
+    const cr = { object: { apiVersion: 'grafana.integreatly.org/v1beta1', kind: 'Grafana', metadata: { name: 'g', namespace: 'mon' }, spec: { config: { analytics: { reporting_enabled: 'false' } } } } };
+    assert.deepEqual(rules([cr]), allDefaults.filter((r) => r !== 'grafana-reporting-default'));
   });
 
   it('implicit endpoints: a DNS-01 solver through a public DNS API', () => {
