@@ -6,7 +6,7 @@ import { isApiGroupName } from './api-groups.ts';
 import { extractEndpoints, HOST_KEY, isHostname } from './endpoints.ts';
 import { parseIp } from './ip.ts';
 import { CATEGORY_HINT, CATEGORY_SEVERITY, categorize, matchSwitch } from './rules.ts';
-import { IDENTIFIER_HOST, isPlaceholderHost, knownHostsHosts, looksLikeProse, REFERENCE_RULES, referenceByKey, referenceByUrl, type ReferenceRule } from './references.ts';
+import { IDENTIFIER_HOST, isPlaceholderHost, knownHostsHosts, looksLikeProse, REFERENCE_RULES, referenceByKey, referenceBySetting, referenceByUrl, type ReferenceRule } from './references.ts';
 import type { Occurrence } from './scan.ts';
 import { severityRank, type AuditFinding, type Category, type InternalEndpoint, type Severity } from './types.ts';
 
@@ -34,6 +34,16 @@ export interface FindingSetOptions {
   apiGroups?: ReadonlySet<string>;
   /** The app's own inbound names (Ingress hosts): links to them are references, not egress. */
   ownHosts?: ReadonlySet<string>;
+}
+
+/** What a finding from a Secret may show: the setting's name, never its value. */
+const SECRET_SHOWN = '(value of a Secret, not shown)';
+
+function hideSecret(occ: Occurrence): Occurrence {
+  const name = occ.key ?? occ.keyPath.slice(occ.keyPath.lastIndexOf('.') + 1);
+  // A switch's value is true or false and tells nothing secret; anything else stays hidden.
+  const bool = typeof occ.value === 'boolean' || (typeof occ.value === 'string' && /^(true|false|yes|no|on|off|0|1)$/i.test(occ.value.trim()));
+  return { ...occ, display: bool ? `${name}: ${String(occ.value)}` : `${name}: ${SECRET_SHOWN}`, setting: bool ? `${name}: ${String(occ.value)}` : `${name}: ${SECRET_SHOWN}` };
 }
 
 export class FindingSet {
@@ -142,7 +152,8 @@ export class FindingSet {
     this.add(f);
   }
 
-  occurrence(occ: Occurrence): void {
+  occurrence(occIn: Occurrence): void {
+    const occ = occIn.secret === true ? hideSecret(occIn) : occIn;
     const base = { resource: occ.resource, path: occ.path, origin: occ.origin, display: occ.display };
     if (occ.role === 'host' || occ.role === 'inbound') {
       const host = String(occ.value).trim().toLowerCase().replace(/\.$/, '');
@@ -200,7 +211,9 @@ export class FindingSet {
   #hits(occ: Occurrence): ReturnType<typeof extractEndpoints> {
     if (typeof occ.value !== 'string') return [];
     const groups = this.#apiGroups;
-    return extractEndpoints(occ.value, { ...(occ.key !== undefined ? { key: occ.key } : {}), notHost: (h) => isApiGroupName(h, groups) }).filter((h) => !IDENTIFIER_HOST.test(h.host));
+    const hits = extractEndpoints(occ.value, { ...(occ.key !== undefined ? { key: occ.key } : {}), notHost: (h) => isApiGroupName(h, groups) }).filter((h) => !IDENTIFIER_HOST.test(h.host));
+    // A URL read from a Secret is not kept: its path or query may be the secret (a Slack webhook).
+    return occ.secret === true ? hits.map(({ url: _url, ...h }) => h) : hits;
   }
 
   /**
@@ -216,7 +229,7 @@ export class FindingSet {
         return true;
       }
     }
-    const rule = occ.human ?? referenceByKey(occ.keyPath, occ.key);
+    const rule = occ.human ?? referenceBySetting(occ.resource, occ.keyPath, occ.display) ?? referenceByKey(occ.keyPath, occ.key);
     if (rule === undefined) return false;
     for (const hit of this.#hits(occ)) {
       if (classifyHost(hit.host, this.#ctx).internal) continue;

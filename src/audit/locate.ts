@@ -1,6 +1,7 @@
 // The line of each finding in the file it came from, for SARIF regions and editors. Rendered objects
 // keep no positions, so the value is looked up in its file: from the line that names the resource
-// on, the first line holding the value as shown (else its URL, else its host). A value that came
+// on (the whole file when no line names it), the first line holding the value as shown (else its
+// URL, else its host, else the key of the embedded file it stands in). A value that came
 // from chart values and is not in the template text gets no line: better none than a wrong one.
 import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
@@ -26,6 +27,9 @@ function needles(f: AuditFinding): string[] {
   if (shown !== '' && !shown.endsWith('…') && !shown.includes('REDACTED')) out.push(shown);
   if (f.url !== undefined && !f.url.includes('REDACTED')) out.push(f.url);
   if (f.host !== '') out.push(f.host);
+  // Last: the key of the embedded file (`data["alertmanager.yaml"]`), where base64 or a template hides the value.
+  const file = /^(?:data|stringData|binaryData)(?:\["((?:[^"\\]|\\.)+)"\]|\.([A-Za-z0-9_.-]+))/.exec(f.path);
+  if (file) out.push(`${file[1] ?? file[2]}:`);
   return out;
 }
 
@@ -33,11 +37,10 @@ function needles(f: AuditFinding): string[] {
 export function lineOf(lines: readonly string[], f: AuditFinding): number | undefined {
   const name = f.resource.slice(f.resource.lastIndexOf('/') + 1);
   const nameLine = new RegExp(`^\\s*name:\\s*["']?${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}["']?\\s*$`);
+  // From the resource on: the same host earlier in the file belongs to another resource.
   const anchor = Math.max(0, lines.findIndex((l) => nameLine.test(l)));
   for (const n of needles(f)) {
-    for (const start of anchor > 0 ? [anchor, 0] : [0]) {
-      for (let i = start; i < lines.length; i++) if (lines[i]!.includes(n)) return i + 1;
-    }
+    for (let i = anchor; i < lines.length; i++) if (lines[i]!.includes(n)) return i + 1;
   }
   return undefined;
 }

@@ -2,7 +2,9 @@
 // with where it stands. What is read: container args/command (shell scripts too), env, ConfigMap
 // data and the config files inside it, annotations that configure behaviour, Service externalName,
 // Ingress hosts (inbound), and every field of custom resources (a ClusterIssuer's ACME server).
-// What is not: Secrets (their values must not be printed), schemas (CRDs), RBAC, labels and
+// Secrets are read too (alerting configs live there: kube-prometheus-stack's Alertmanager), but
+// their occurrences are marked secret and no value from them is ever shown, only the host and where.
+// What is not: schemas (CRDs), RBAC, labels and
 // selectors, names, and fields that only identify things.
 import { declaredFormat, parseConfig, sniffFormat, type ConfigEntry, type Scalar } from './config-formats.ts';
 import { joinPath } from '../discover/values-path.ts';
@@ -30,6 +32,8 @@ export interface Occurrence {
   role: OccurrenceRole;
   /** Set when the structure around the value says it is meant for people (a dashboard, an alert's annotations). */
   human?: ReferenceRule;
+  /** The value stands in a Secret: it may be shown by host and place only. */
+  secret?: boolean;
 }
 
 export interface ScanProblem {
@@ -51,7 +55,7 @@ export interface ScanResult {
 const SKIP_KINDS = new Set([
   'CustomResourceDefinition', 'Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding', 'NetworkPolicy', 'Namespace',
   'ServiceAccount', 'LimitRange', 'ResourceQuota', 'PriorityClass', 'StorageClass', 'PodDisruptionBudget', 'Lease',
-  'APIService', 'CSIDriver', 'RuntimeClass', 'IngressClass', 'PodSecurityPolicy', 'Secret', 'SecurityContextConstraints',
+  'APIService', 'CSIDriver', 'RuntimeClass', 'IngressClass', 'PodSecurityPolicy', 'SecurityContextConstraints',
   'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding', 'FlowSchema', 'PriorityLevelConfiguration',
   'HorizontalPodAutoscaler', 'VerticalPodAutoscaler', 'PersistentVolumeClaim', 'VolumeSnapshotClass',
 ]);
@@ -101,6 +105,18 @@ interface Where {
   resource: string;
   kind: string;
   origin?: string | undefined;
+  secret?: boolean;
+}
+
+/** Secret types that hold keys, tokens and registry logins, never configuration. */
+const CREDENTIAL_SECRET = /^(kubernetes\.io\/(tls|service-account-token|dockercfg|dockerconfigjson|basic-auth|ssh-auth)|bootstrap\.kubernetes\.io\/token|helm\.sh\/release\.v1)$/;
+
+/** A Secret's `data` value as text, when it is text (certificates and binaries are not configuration). */
+function decodeSecret(v: string): string | undefined {
+  if (!/^[A-Za-z0-9+/=\s]{0,8000000}$/.test(v)) return undefined;
+  const text = Buffer.from(v, 'base64').toString('utf8');
+  if (/[\uFFFD\u0000-\u0008\u000E-\u001F]/.test(text) || /-----BEGIN [A-Z ]*(KEY|CERTIFICATE)-----/.test(text)) return undefined;
+  return text;
 }
 
 class Scanner {
@@ -111,6 +127,7 @@ class Scanner {
   occ(w: Where, o: Omit<Occurrence, 'resource' | 'kind' | 'origin'>): void {
     const base: Occurrence = { resource: w.resource, kind: w.kind, ...o };
     if (w.origin !== undefined) base.origin = w.origin;
+    if (w.secret === true) base.secret = true;
     this.occurrences.push(base);
   }
 
@@ -129,6 +146,19 @@ class Scanner {
         if (typeof v !== 'string' || SKIP_ANNOTATION.test(k)) continue;
         this.string(w, v, joinPath('metadata.annotations', k), k, k, undefined, DOC_ANNOTATION.test(k) ? REFERENCE_RULES.docAnnotation : undefined);
       }
+    }
+    if (kind === 'Secret') {
+      if (typeof object.type === 'string' && CREDENTIAL_SECRET.test(object.type)) return;
+      const sw: Where = { ...w, secret: true };
+      for (const field of ['stringData', 'data'] as const) {
+        const data = object[field];
+        if (!isObj(data)) continue;
+        for (const [k, v] of Object.entries(data)) {
+          const text = typeof v !== 'string' ? undefined : field === 'data' ? decodeSecret(v) : v;
+          if (text !== undefined) this.string(sw, text, joinPath(field, k), k, k, declaredFormat(k));
+        }
+      }
+      return;
     }
     if (kind === 'ConfigMap') {
       for (const field of ['data'] as const) {

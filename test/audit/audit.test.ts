@@ -93,7 +93,8 @@ describe('airlock audit', { concurrency: true }, () => {
     for (const h of ['postgres.shop.svc.cluster.local', 'search.shop', 'ldap.corp.example', '10.1.2.3', '172.31.255.1', '192.168.10.20', '127.0.0.1', 'localhost', 'fd00:10::5', 'registry.corp.example', '10.20.0.5', 'kafka-1.kafka.shop.svc.cluster.local', 'cache.internal', 'ca.corp.example', 'db.corp.example']) {
       assert.ok(seen.has(h), `${h} seen and judged internal`);
     }
-    assert.ok(!r.stdout.includes('never-shown.public-vendor.com'), 'Secrets are not read');
+    assert.ok(seen.has('never-shown.corp.example'), 'Secrets are read');
+    assert.ok(!r.stdout.includes('hunter2'), 'but no value from a Secret is shown');
     assert.ok(!r.stdout.includes('docs.public-vendor.com'), 'descriptions and comment lines are not settings');
   });
 

@@ -15,7 +15,7 @@ import type { AuditFinding } from '../../src/audit/types.ts';
 
 const FIX = fileURLToPath(new URL('../fixtures/audit/', import.meta.url));
 const run = (args: string[]) => airlock(['audit', ...args], { cwd: FIX, timeoutMs: 60_000 });
-type Out = { findings: AuditFinding[]; references?: AuditFinding[]; internal?: { host: string; reason: string }[] };
+type Out = { findings: AuditFinding[]; references?: AuditFinding[]; internal?: { host: string; reason: string; value: string }[] };
 
 /** Every endpoint and phone-home setting the stack really has: host, rule, resource. */
 const REAL: [string, string, string][] = [
@@ -49,6 +49,9 @@ const REAL: [string, string, string][] = [
   ['status.partner-api.com', 'external-endpoint', 'Probe/monitoring/partner-api'],
   ['collect.vendor-software.com', 'external-telemetry', 'ConfigMap/monitoring/argocd-cm'],
   ['hooks.slack.com', 'external-telemetry', 'ConfigMap/monitoring/alertmanager'],
+  ['hooks.slack.com', 'external-telemetry', 'Secret/monitoring/alertmanager-kps-alertmanager'],
+  ['pager.oncall-vendor.com', 'external-endpoint', 'Secret/monitoring/alertmanager-kps-alertmanager'],
+  ['logs.hosted-loki.com', 'external-endpoint', 'Secret/monitoring/kps-grafana'],
   ['logs-prod-012.grafana.net', 'external-telemetry', 'ConfigMap/monitoring/kps-grafana'],
   ['prometheus-prod-24-prod-eu-west-2.grafana.net', 'external-telemetry', 'Prometheus/monitoring/kps-prometheus'],
   ['vendor-software.com', 'external-update-check', 'ConfigMap/monitoring/argocd-cm'],
@@ -76,6 +79,21 @@ describe('audit precision on a monitoring stack', { concurrency: true }, () => {
     const got = out.findings.map((f) => [f.host, f.rule, f.resource].join('|')).sort();
     assert.deepEqual(got, REAL.map((x) => x.join('|')).sort());
     for (const f of out.findings) assert.ok(!NEVER.includes(f.host), `${f.host} is no finding (${f.resource} ${f.path})`);
+  });
+
+  it('reads Secrets (Alertmanager keeps its config there) and shows no value from them', async () => {
+    const r = await report();
+    const out = JSON.parse(r.stdout) as Out;
+    const slack = out.findings.find((f) => f.resource === 'Secret/monitoring/alertmanager-kps-alertmanager' && f.host === 'hooks.slack.com')!;
+    assert.equal(slack.path, 'data["alertmanager.yaml"].global.slack_api_url');
+    assert.equal(slack.value, 'slack_api_url: (value of a Secret, not shown)');
+    assert.equal(slack.url, undefined, 'a webhook URL carries its secret in the path');
+    assert.ok(out.internal!.some((e) => e.host === 'kps-postgres.monitoring.svc' && !e.value.includes('db-pw')));
+    const sarif = await run(['monitoring', '--format', 'sarif', '--show-references']);
+    const table = await run(['monitoring', '--show-internal', '--show-references']);
+    for (const text of [r.stdout, sarif.stdout, table.stdout]) {
+      for (const secret of ['SECRETTOKEN', 'SECRETKEY', 's3cr3t-admin-pw', 'db-pw', 'T111', 'BEGIN CERTIFICATE']) assert.ok(!text.includes(secret), `${secret} never shown`);
+    }
   });
 
   it('keeps links for people as references, each with why', async () => {
@@ -134,7 +152,7 @@ describe('audit precision on a monitoring stack', { concurrency: true }, () => {
     const log = JSON.parse(r.stdout) as {
       runs: {
         tool: { driver: { informationUri: string; rules: { id: string; help: { text: string; markdown: string }; helpUri: string; defaultConfiguration: { level: string } }[] } };
-        results: { ruleId: string; kind?: string; level: string; locations: { physicalLocation: { artifactLocation: { uri: string }; region?: { startLine: number } } }[]; properties: { host: string; category: string } }[];
+        results: { ruleId: string; kind?: string; level: string; locations: { physicalLocation: { artifactLocation: { uri: string }; region?: { startLine: number } } }[]; properties: { host: string; category: string; resource: string } }[];
       }[];
     };
     assert.deepEqual(sarifErrors(log), []);
@@ -157,7 +175,9 @@ describe('audit precision on a monitoring stack', { concurrency: true }, () => {
       const uri = loc.artifactLocation.uri;
       if (!files.has(uri)) files.set(uri, readFileSync(`${FIX}${uri}`, 'utf8').split('\n'));
       const line = files.get(uri)![loc.region.startLine - 1]!;
-      const key = x.ruleId.startsWith('grafana-plugin') ? 'grafana/grafana' : x.ruleId === 'grafana-update-check' ? 'check_for_updates' : x.properties.host;
+      // Base64 in a Secret hides the value: the line of its file key (`alertmanager.yaml:`) stands for it.
+      const inBase64 = x.properties.resource === 'Secret/monitoring/alertmanager-kps-alertmanager';
+      const key = x.ruleId.startsWith('grafana-plugin') ? 'grafana/grafana' : x.ruleId === 'grafana-update-check' ? 'check_for_updates' : inBase64 ? 'alertmanager.yaml:' : x.properties.host;
       assert.ok(line.includes(key), `${uri}:${loc.region.startLine} holds ${key}: ${line}`);
     }
     // Without --show-references the references stay out.

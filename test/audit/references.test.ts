@@ -119,6 +119,7 @@ describe('not endpoints, or links for people', () => {
     assert.equal(lineOf(lines, f('ConfigMap/ns/b', 'https://x.vendor.io')), 10);
     assert.equal(lineOf(lines, f('ConfigMap/ns/a', 'https://x.vendor.io')), 5);
     assert.equal(lineOf(lines, f('ConfigMap/ns/b', 'cut to fit…')), 10, 'a cut value falls back to the host');
-    assert.equal(lineOf(lines, { ...f('ConfigMap/ns/b', 'nothing like it'), host: 'y.vendor.io' }), undefined);
+    assert.equal(lineOf(lines, { ...f('ConfigMap/ns/b', 'nothing like it'), host: 'y.vendor.io' }), 9 + 1, 'not found: the line of the embedded file key');
+    assert.equal(lineOf(lines, { ...f('ConfigMap/ns/b', 'nothing like it'), host: 'y.vendor.io', path: 'spec.url' }), undefined, 'not found anywhere: no line');
   });
 });

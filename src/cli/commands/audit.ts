@@ -73,7 +73,9 @@ args, commands (shell scripts too) and env; ConfigMaps and the config files insi
 JSON, TOML, properties); annotations; Service externalName; cert-manager Issuers with a public ACME
 server; images from registries outside; and phone-home settings that carry no URL (Grafana
 reporting_enabled/check_for_updates, *_TELEMETRY, *_ANALYTICS, DO_NOT_TRACK=0, update checks).
-Secrets are not read. Documents and embedded files that do not parse are findings of their own.
+Secrets are read (text values; TLS, token and registry-login Secrets are skipped) but no value from
+them is shown: only the host, the setting's name and where. Documents and embedded files that do not
+parse are findings of their own.
 
 Links and names meant for people are not egress and are hidden: alert runbook_url and other rule
 annotations, Grafana dashboards (links, titles, text panels), descriptions and help text, doc
