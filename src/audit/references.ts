@@ -51,10 +51,14 @@ const OWN_URL_SETTING = /^ConfigMap\/[^/]+\/argocd-cm\u0000url$/;
 /** Web server directives naming the server's own names (nginx `server_name`, Apache `ServerName`/`ServerAlias`). */
 const OWN_NAME_DIRECTIVE = /^(server_name|ServerName|ServerAlias)\s/;
 
+/** A script line that prints a message for people (`echo "docs at https://…"`), not one that writes a file or feeds a pipe. */
+const PRINTED = /^(?:>&2\s+)?(echo|printf|log|info|warn|error|die|fail)\s+(?!.*(?:>|\|))/;
+
 /** The reference rule a setting puts its value under because of where it stands, if any. */
 export function referenceBySetting(resource: string, keyPath: string, line: string): ReferenceRule | undefined {
   if (OWN_URL_SETTING.test(`${resource}\u0000${keyPath}`)) return REFERENCE_RULES.ownAddress;
   if (OWN_NAME_DIRECTIVE.test(line.trim())) return REFERENCE_RULES.ownAddress;
+  if (PRINTED.test(line.trim())) return REFERENCE_RULES.prose;
   return undefined;
 }
 

@@ -101,6 +101,12 @@ describe('not endpoints, or links for people', () => {
     assert.deepEqual(hostsOf([cm({ 'logback.xml': xml })]).findings, ['logs.saas-vendor.com']);
   });
 
+  it('a script line that prints a message mentions URLs; one that writes or pipes them uses them', () => {
+    const r = hostsOf([cm({ 'run.sh': '#!/bin/sh\necho "Setup done, docs at https://github.com/org/app#readme"\necho "server https://sync.vendor.io" > /etc/app.conf\ncurl -s https://api.vendor.io/ping\n' })]);
+    assert.deepEqual(r.findings, ['api.vendor.io', 'sync.vendor.io']);
+    assert.deepEqual(r.references, ['github.com prose']);
+  });
+
   it('Go template actions name templates, not hosts', () => {
     assert.deepEqual(extractEndpoints('{{ define "slack.link" }}{{ template "email.subject" . }}{{ end }}'), []);
     assert.deepEqual(extractEndpoints('{{ define "x" }}sent to alerts.vendor.io{{ end }}').map((h) => h.host), ['alerts.vendor.io']);
