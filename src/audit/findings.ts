@@ -46,6 +46,17 @@ function hideSecret(occ: Occurrence): Occurrence {
   return { ...occ, display: bool ? `${name}: ${String(occ.value)}` : `${name}: ${SECRET_SHOWN}`, setting: bool ? `${name}: ${String(occ.value)}` : `${name}: ${SECRET_SHOWN}` };
 }
 
+/**
+ * Grafana and Loki/Mimir/Tempo share the `analytics.reporting_enabled` key: the switch turns off
+ * the product whose configuration it stands in (grafana.ini, GF_* or a Grafana resource; else the
+ * YAML configuration of Loki, Mimir or Tempo), so one left on is still flagged beside the other.
+ */
+function seenAs(ruleId: string, occ: Occurrence): string {
+  if (ruleId !== 'grafana-reporting') return ruleId;
+  const grafana = /grafana\.ini/i.test(occ.path) || /^GF_/.test(occ.keyPath) || occ.kind === 'Grafana';
+  return grafana ? ruleId : 'loki-reporting';
+}
+
 export class FindingSet {
   readonly #byPlace = new Map<string, AuditFinding>();
   readonly #references = new Map<string, AuditFinding>();
@@ -176,7 +187,7 @@ export class FindingSet {
     }
     const sw = matchSwitch(occ.keyPath, occ.value);
     if (sw) {
-      this.switchesSeen.add(sw.rule.id);
+      this.switchesSeen.add(seenAs(sw.rule.id, occ));
       if (sw.on) {
         this.add({
           host: sw.rule.host ?? '',

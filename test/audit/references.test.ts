@@ -107,6 +107,17 @@ describe('not endpoints, or links for people', () => {
     assert.deepEqual(r.references, ['github.com prose']);
   });
 
+  it('Grafana and Loki share the reporting key: each product’s switch turns off its own report only', () => {
+    const deploy = (name: string, image: string, env: { name: string; value: string }[] = []) => ({ object: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: 'a' }, spec: { template: { spec: { containers: [{ name, image, env }] } } } } });
+    const grafanaOff = [
+      { name: 'GF_ANALYTICS_REPORTING_ENABLED', value: 'false' }, { name: 'GF_ANALYTICS_CHECK_FOR_UPDATES', value: 'false' },
+      { name: 'GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES', value: 'false' }, { name: 'GF_PLUGINS_PUBLIC_KEY_RETRIEVAL_DISABLED', value: 'true' },
+    ];
+    const rules = (docs: { object: unknown }[]) => auditManifests(docs).findings.filter((f) => f.rule.endsWith('-default') || f.rule.startsWith('grafana-')).map((f) => f.rule);
+    assert.deepEqual(rules([deploy('g', 'grafana/grafana:11.1.0', grafanaOff), deploy('l', 'grafana/loki:3.1.0')]), ['loki-reporting-default']);
+    assert.deepEqual(rules([deploy('g', 'grafana/grafana:11.1.0', grafanaOff), deploy('l', 'grafana/loki:3.1.0'), cm({ 'config.yaml': 'analytics:\n  reporting_enabled: false\n' })]), []);
+  });
+
   it('Go template actions name templates, not hosts', () => {
     assert.deepEqual(extractEndpoints('{{ define "slack.link" }}{{ template "email.subject" . }}{{ end }}'), []);
     assert.deepEqual(extractEndpoints('{{ define "x" }}sent to alerts.vendor.io{{ end }}').map((h) => h.host), ['alerts.vendor.io']);
