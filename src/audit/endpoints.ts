@@ -26,7 +26,7 @@ export interface EndpointHit {
 export const HOST_KEY = /host|server|endpoint|url|uri|addr|domain|dsn|broker|bootstrap|registry|mirror|proxy|upstream|remote|target|api|webhook|issuer|origin|collector|sink|gateway|fqdn|site|peer|seed|backend|connect|dest|dns|ingest|tracker|reporter|smtp|ldap|oidc|oauth|acme/i;
 
 /** Keys whose values name hosts that are not endpoints (proxy bypass lists). */
-const NOT_ENDPOINT_KEY = /^-{0,2}(no_?proxy|non_?proxy_?hosts|http\.nonproxyhosts|bypass)|^-{0,2}(\$schema|\$id|xmlns|api_?groups?|api_?versions?|groups?|kinds?|resources?|finalizers?|verbs|group_?version_?kind|crd_?names?|resource_?names?)$/i;
+const NOT_ENDPOINT_KEY = /^-{0,2}(no_?proxy|non_?proxy_?hosts|http\.nonproxyhosts|bypass)|^-{0,2}(\$schema|\$id|xmlns|api_?groups?|api_?versions?|groups?|kinds?|resources?|finalizers?|verbs|group_?version_?kind|crd_?names?|resource_?names?|domain[-_.]?filters?|exclude[-_.]?domains?|regex[-_.]?domain[-_.]?filter|zone[-_.]?id[-_.]?filter|txt[-_.]?owner[-_.]?id|email[-_.]?domains?)$/i;
 
 /**
  * Public top-level domains a bare name may end in to count without a key saying "host". File
@@ -215,6 +215,7 @@ export function extractEndpoints(text: string, opts: { key?: string; notHost?: (
   for (const tok of tokens(rest, opts.key)) {
     let value = tok.text.replace(TRAILING, '');
     if (value === '' || value.includes('@') || /[${}%<>]/.test(value)) continue;
+    if (tok.key !== undefined && NOT_ENDPOINT_KEY.test(tok.key)) continue;
     const keyed = hostKeyed(tok.key);
     const key = tok.key;
     const slash = value.indexOf('/');

@@ -31,7 +31,7 @@ const LINK_KEY = /_links?$|^(runbook|playbook|dashboard|grafana_dashboard|doc|do
 const PROSE_KEY = /^(description|descriptions|summary|message|msg|help|help_text|usage|title|subtitle|text|comment|comments|note|notes|details|about|tooltip|placeholder|display_name|caption|label_text|long_description|short_description|annotation_text)$/;
 
 /** Keys whose value is the app's own address, used to build links (`externalUrl`, `root_url`, `--web.external-url`). */
-const SELF_KEY = /(^|_)(kc_hostname(_url)?|keycloak_hostname|keycloak_frontend_url|url_prefix|trusted_domains?|jenkins_url|minio_server_url|minio_browser_redirect_url|redirect_?ur[il]s?|post_logout_redirect_ur[il]s?|callback_?ur[il]s?|external_?url|external_?uri|root_url|public_?url|public_?uri|public_?base_?url|site_?url|external_?address|public_?address|external_?hostname|public_?hostname|server_domain|web_external_url|web_route_prefix_url)$/;
+const SELF_KEY = /(^|_)(cookie_?domains?|whitelist_?domains?|allowed_?redirect_?domains?|ext_endpoint|kc_hostname(_url)?|keycloak_hostname|keycloak_frontend_url|url_prefix|trusted_domains?|jenkins_url|minio_server_url|minio_browser_redirect_url|redirect_?ur[il]s?|post_logout_redirect_ur[il]s?|callback_?ur[il]s?|external_?url|external_?uri|root_url|public_?url|public_?uri|public_?base_?url|site_?url|external_?address|public_?address|external_?hostname|public_?hostname|server_domain|web_external_url|web_route_prefix_url)$/;
 
 /** Keys naming the origins browsers come from (CORS, CSRF): clients of the app, not places it connects to. */
 const ORIGIN_KEY = /(^|_)(allowed_?origins?|allow_?origins?|cors_?origins?|cors_allowed_origins?|access_control_allow_origin|csrf_trusted_origins|trusted_origins|web_cors_origin)$/;

@@ -49,11 +49,17 @@ describe('not endpoints, or links for people', () => {
       ['runbook_url', 'reference-link'], ['groups.rules.annotations.dashboard', 'reference-link'], ['links.0.url', 'reference-link'], ['title_link', 'reference-link'],
       ['description', 'prose'], ['help', 'reference-link'], ['summary', 'prose'], ['message', 'prose'],
       ['spec.externalUrl', 'own-address'], ['server.root_url', 'own-address'], ['--web.external-url', 'own-address'], ['server.domain', 'own-address'], ['GF_SERVER_ROOT_URL', 'own-address'], ['oauth.redirect_uri', 'own-address'],
-      ['cors.allowed_origins', 'ingress-host'],
+      ['cors.allowed_origins', 'ingress-host'], ['--cookie-domain', 'own-address'], ['--whitelist-domain', 'own-address'], ['EXT_ENDPOINT', 'own-address'],
     ] as const) {
       assert.equal(referenceByKey(keyPath, undefined)?.id, rule, keyPath);
     }
     for (const keyPath of ['url', 'api_url', 'webhook_url', 'server', 'endpoint', 'remote_write.0.url', 'smtp_smarthost', 'issuer']) assert.equal(referenceByKey(keyPath, undefined), undefined, keyPath);
+  });
+
+  it('DNS zone filters name zones, not servers', () => {
+    assert.deepEqual(extractEndpoints('--domain-filter=shop.io'), []);
+    assert.deepEqual(extractEndpoints('shop.io', { key: '--exclude-domains' }), []);
+    assert.deepEqual(extractEndpoints('--server=dns.shop.io').map((h) => h.host), ['dns.shop.io']);
   });
 
   it('SSH known_hosts lines pin keys; they name hosts without connecting', () => {
