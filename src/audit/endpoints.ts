@@ -23,7 +23,7 @@ export interface EndpointHit {
 }
 
 /** Keys, flags and env names whose values are addresses of something. */
-export const HOST_KEY = /host|server|endpoint|url|uri|addr|domain|dsn|broker|bootstrap|registry|mirror|proxy|upstream|remote|target|api|webhook|issuer|origin|collector|sink|gateway|fqdn|site|peer|seed|backend|connect|dest|dns|ingest|tracker|reporter|smtp|ldap|oidc|oauth|acme/i;
+export const HOST_KEY = /host|server|endpoint|url|uri|addr|domain|dsn|broker|bootstrap|registry|mirror|proxy|upstream|remote|target|api|webhook|issuer|origin|collector|sink|gateway|fqdn|site|peer|seed|backend|connect|dest|dns|ingest|tracker|reporter|smtp|ldap|oidc|oauth|acme|forward|resolver|_pass$/i;
 
 /** Keys whose values name hosts that are not endpoints (proxy bypass lists). */
 const NOT_ENDPOINT_KEY = /^-{0,2}(no_?proxy|non_?proxy_?hosts|http\.nonproxyhosts|bypass)|^-{0,2}(\$schema|\$id|xmlns|api_?groups?|api_?versions?|groups?|kinds?|resources?|finalizers?|verbs|group_?version_?kind|crd_?names?|resource_?names?|domain[-_.]?filters?|exclude[-_.]?domains?|regex[-_.]?domain[-_.]?filter|zone[-_.]?id[-_.]?filter|txt[-_.]?owner[-_.]?id|email[-_.]?domains?)$/i;

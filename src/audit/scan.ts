@@ -86,6 +86,9 @@ const SKIP_KEYS = new Set([
 const SKIP_ANNOTATION = /^(kubectl\.kubernetes\.io\/last-applied-configuration|checksum\/|meta\.helm\.sh\/|helm\.sh\/|deployment\.kubernetes\.io\/|external-dns\.alpha\.kubernetes\.io\/|cert-manager\.io\/(common-name|alt-names|ip-sans|uri-sans|email-sans|inject-ca-from|issuer|cluster-issuer))/i;
 
 const MAX_DEPTH = 64;
+
+/** Config-file directives whose arguments are server addresses. */
+const DIRECTIVE = /^(forward|nameserver|resolver|upstream_servers?|proxy_pass|grpc_pass|fastcgi_pass|uwsgi_pass|server)\s+(.{1,2000})$/;
 const MAX_LINES = 20_000;
 
 function isObj(v: unknown): v is Obj {
@@ -330,6 +333,15 @@ class Scanner {
         }
         const flags = [...t.matchAll(/(?:^|\s)(--[A-Za-z][A-Za-z0-9_.-]{0,80})(?=\s+-|\s*$)/g)];
         for (const m of flags) this.occ(w, { path: p, keyPath: m[1]!, key: m[1]!, value: true, display: t, setting: m[1]!, role: 'text', ...h });
+        // Directives whose arguments are servers (CoreDNS `forward . 8.8.8.8`, resolv.conf, nginx
+        // `proxy_pass`/`server`): each argument stands under the directive, so a bare address counts.
+        const directive = DIRECTIVE.exec(t);
+        if (directive) {
+          for (const arg of directive[2]!.split(/\s+/).slice(0, 32)) {
+            const v = arg.replace(/;$/, '');
+            if (v !== '' && v !== '.' && !v.startsWith('{')) this.occ(w, { path: p, keyPath: directive[1]!, key: directive[1]!, value: v, display: t, setting: t, role: 'text', ...h });
+          }
+        }
       }
     });
   }

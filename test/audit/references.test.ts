@@ -56,6 +56,11 @@ describe('not endpoints, or links for people', () => {
     for (const keyPath of ['url', 'api_url', 'webhook_url', 'server', 'endpoint', 'remote_write.0.url', 'smtp_smarthost', 'issuer']) assert.equal(referenceByKey(keyPath, undefined), undefined, keyPath);
   });
 
+  it('server directives: CoreDNS forward, resolv.conf nameserver, nginx server and proxy_pass', () => {
+    const r = hostsOf([cm({ Corefile: '.:53 {\n    errors\n    forward . 8.8.8.8 1.1.1.1\n    cache 30\n}\n', 'resolv.conf': 'nameserver 9.9.9.9\nsearch svc.cluster.local\n', 'nginx.conf': 'upstream app {\n  server 10.0.0.5:8080;\n  server 203.0.113.9:8080;\n}\n' })]);
+    assert.deepEqual(r.findings, ['1.1.1.1', '203.0.113.9', '8.8.8.8', '9.9.9.9']);
+  });
+
   it('DNS zone filters name zones, not servers', () => {
     assert.deepEqual(extractEndpoints('--domain-filter=shop.io'), []);
     assert.deepEqual(extractEndpoints('shop.io', { key: '--exclude-domains' }), []);
