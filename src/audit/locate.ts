@@ -27,6 +27,9 @@ function needles(f: AuditFinding): string[] {
   if (shown !== '' && !shown.endsWith('…') && !shown.includes('REDACTED')) out.push(shown);
   if (f.url !== undefined && !f.url.includes('REDACTED')) out.push(f.url);
   if (f.host !== '') out.push(f.host);
+  // A setting shown as `key = value` whose value a template fills in: the key is in the template.
+  const setting = /^(-{0,2}[A-Za-z_][A-Za-z0-9_.-]{2,100})\s*(=|:\s)/.exec(shown);
+  if (setting) out.push(setting[1]!);
   // Last: the key of the embedded file (`data["alertmanager.yaml"]`), where base64 or a template hides the value.
   const file = /^(?:data|stringData|binaryData)(?:\["((?:[^"\\]|\\.)+)"\]|\.([A-Za-z0-9_.-]+))/.exec(f.path);
   if (file) out.push(`${file[1] ?? file[2]}:`);

@@ -183,6 +183,12 @@ describe('airlock audit', { concurrency: true }, () => {
     assert.ok(hosts.includes('github.com oauth-oidc'), hosts.join(', '));
     assert.ok(hosts.includes('api.anthropic.com ai-api'), hosts.join(', '));
 
+    // SARIF points into the template: the line of the setting whose value the template fills in.
+    const sarif = JSON.parse((await run(['chart', '--helm', helm, '--format', 'sarif'])).stdout) as { runs: { results: { ruleId: string; locations: { physicalLocation: { artifactLocation: { uri: string }; region?: { startLine: number } } }[] }[] }[] };
+    const reporting = sarif.runs[0]!.results.find((x) => x.ruleId === 'grafana-reporting')!.locations[0]!.physicalLocation;
+    assert.equal(reporting.artifactLocation.uri, 'chart/templates/configmap.yaml');
+    assert.equal(reporting.region?.startLine, 8);
+
     const airgap = await run(['chart', '--helm', helm, '-f', 'chart/airgap-values.yaml', '--internal-domain', 'corp.example']);
     assert.equal(airgap.code, 0, airgap.stdout + airgap.stderr);
   });
