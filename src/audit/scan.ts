@@ -86,10 +86,10 @@ const SKIP_KEYS = new Set([
 const SKIP_ANNOTATION = /^(kubectl\.kubernetes\.io\/last-applied-configuration|checksum\/|meta\.helm\.sh\/|helm\.sh\/|deployment\.kubernetes\.io\/|external-dns\.alpha\.kubernetes\.io\/|cert-manager\.io\/(common-name|alt-names|ip-sans|uri-sans|email-sans|inject-ca-from|issuer|cluster-issuer))/i;
 
 const MAX_DEPTH = 64;
+const MAX_LINES = 20_000;
 
 /** Config-file directives whose arguments are server addresses. */
 const DIRECTIVE = /^(forward|nameserver|resolver|upstream_servers?|proxy_pass|grpc_pass|fastcgi_pass|uwsgi_pass|server)\s+(.{1,2000})$/;
-const MAX_LINES = 20_000;
 
 function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -271,7 +271,9 @@ class Scanner {
     }
     const parsed = parseConfig(format, value);
     if ('error' in parsed) {
-      this.problems.push({ rule: 'unparseable-config', resource: w.resource, ...(w.origin !== undefined ? { origin: w.origin } : {}), path, message: `${format.toUpperCase()} does not parse: ${parsed.error}` });
+      // A parser's message may quote the text: from a Secret, only that it does not parse.
+      const why = w.secret === true ? '(details not shown: the file is in a Secret)' : parsed.error;
+      this.problems.push({ rule: 'unparseable-config', resource: w.resource, ...(w.origin !== undefined ? { origin: w.origin } : {}), path, message: `${format.toUpperCase()} does not parse: ${why}` });
       this.lines(w, value, path, keyPath, key, human);
       return;
     }

@@ -129,6 +129,17 @@ describe('not endpoints, or links for people', () => {
     assert.deepEqual(rules([deploy('g', 'grafana/grafana:11.1.0', grafanaOff), deploy('l', 'grafana/loki:3.1.0'), cm({ 'config.yaml': 'analytics:\n  reporting_enabled: false\n' })]), []);
   });
 
+  it('a broken file in a Secret is reported without quoting it', () => {
+    const secret = { object: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's', namespace: 'a' }, stringData: { 'app.ini': '[db\npassword = hunter2-very-secret\n', 'DB_URL': 'https://u:hunter2@db.vendor.io/x' } } };
+    const r = auditManifests([secret]);
+    const shown = JSON.stringify(r);
+    assert.ok(!shown.includes('hunter2'), shown);
+    assert.deepEqual(r.findings.map((f) => [f.rule, f.host, f.value]).sort(), [
+      ['external-endpoint', 'db.vendor.io', 'DB_URL: (value of a Secret, not shown)'],
+      ['unparseable-config', '', 'INI does not parse: (details not shown: the file is in a Secret)'],
+    ]);
+  });
+
   it('Go template actions name templates, not hosts', () => {
     assert.deepEqual(extractEndpoints('{{ define "slack.link" }}{{ template "email.subject" . }}{{ end }}'), []);
     assert.deepEqual(extractEndpoints('{{ define "x" }}sent to alerts.vendor.io{{ end }}').map((h) => h.host), ['alerts.vendor.io']);
