@@ -25,7 +25,7 @@ export const REFERENCE_RULES = {
 } as const satisfies Record<string, ReferenceRule>;
 
 /** Keys whose values are links for people: `runbook_url`, `dashboard`, `documentation`, `homepage`, `links`. */
-const LINK_KEY = /_links?$|^(runbook|playbook|dashboard|grafana_dashboard|doc|docs|documentation|help|wiki|homepage|home_page|website|web_site|info|more_info|learn_more|support|about|changelog|release_notes|source_code|issue_tracker|bug_tracker|bugs|chat|icon|logo|favicon|avatar|screenshot|thumbnail|external_link|href)(_url|_link|_uri|_urls|_links)?$|^links?$/;
+const LINK_KEY = /(^|_)(title|author|footer|external|doc|docs|help|more_info|dashboard|runbook|playbook|wiki|info|source|homepage|status_page|support|issue)_links?$|^(runbook|playbook|dashboard|grafana_dashboard|doc|docs|documentation|help|wiki|homepage|home_page|website|web_site|info|more_info|learn_more|support|about|changelog|release_notes|source_code|issue_tracker|bug_tracker|bugs|chat|icon|logo|favicon|avatar|screenshot|thumbnail|external_link|href)(_url|_link|_uri|_urls|_links)?$|^links?$/;
 
 /** Keys whose values are prose: descriptions, help and messages for people. */
 const PROSE_KEY = /^(description|descriptions|summary|message|msg|help|help_text|usage|title|subtitle|text|comment|comments|note|notes|details|about|tooltip|placeholder|display_name|caption|label_text|long_description|short_description|annotation_text)$/;
