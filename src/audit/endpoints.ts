@@ -43,6 +43,14 @@ const PUBLIC_TLDS = new Set([
 ]);
 PUBLIC_TLDS.delete('rs');
 
+/** Two-letter labels that end file names (sources, build files, archives) more often than host names. */
+const SHORT_EXT = new Set(['sh', 'py', 'pl', 'md', 'rs', 'so', 'ts', 'js', 'go', 'rb', 'db', 'gz', 'xz', 'cs', 'fs', 'vb', 'ml', 'hs', 'el', 'ex', 'jl', 'kt', 'pm', 'tf', 'mk', 'am', 'ac', 'ps', 'bz', 'lz', 'py', 'sc', 'rc']);
+
+/** A last label that makes a bare dotted word a host: a listed generic TLD or a country code that is no file extension. */
+function publicTld(tld: string): boolean {
+  return PUBLIC_TLDS.has(tld) || (/^[a-z]{2}$/.test(tld) && !SHORT_EXT.has(tld));
+}
+
 /** Last labels that make a dotted word a file name, not a host. */
 const FILE_EXT = new Set([
   'yaml', 'yml', 'json', 'toml', 'ini', 'conf', 'cfg', 'properties', 'xml', 'txt', 'log', 'md', 'sh', 'bash', 'py', 'js',
@@ -240,7 +248,7 @@ export function extractEndpoints(text: string, opts: { key?: string; notHost?: (
     if (FILE_EXT.has(tld) && !PUBLIC_TLDS.has(tld)) continue;
     if (hasPath && (LABEL_DOMAIN.test(hp.host) || notHost(hp.host))) continue;
     if (!keyed && notHost(hp.host)) continue;
-    if (keyed || PUBLIC_TLDS.has(tld)) add({ ...base, how: 'host' });
+    if (keyed || publicTld(tld)) add({ ...base, how: 'host' });
   }
   return hits;
 }

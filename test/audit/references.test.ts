@@ -61,6 +61,10 @@ describe('not endpoints, or links for people', () => {
     assert.deepEqual(r.findings, ['1.1.1.1', '203.0.113.9', '8.8.8.8', '9.9.9.9']);
   });
 
+  it('a bare name under any country code counts, unless the label is a file extension', () => {
+    assert.deepEqual(['api.vendor.ws', 'relay.partner.to', 'cdn.vendor.fm', 'main.go', 'Makefile.am', 'lib.rs', 'run.sh'].flatMap((t) => extractEndpoints(`connect ${t} now`).map((h) => h.host)), ['api.vendor.ws', 'relay.partner.to', 'cdn.vendor.fm']);
+  });
+
   it('DNS zone filters name zones, not servers', () => {
     assert.deepEqual(extractEndpoints('--domain-filter=shop.io'), []);
     assert.deepEqual(extractEndpoints('shop.io', { key: '--exclude-domains' }), []);
