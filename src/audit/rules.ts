@@ -194,6 +194,7 @@ export interface ImplicitRule {
 }
 
 export const IMPLICIT_RULES: ImplicitRule[] = [
+  { id: 'grafana-com-dashboard', kind: /^GrafanaDashboard$/, path: /^spec\.grafanaCom$/, host: 'grafana.com', category: 'download', severity: 'medium', hint: 'grafana-operator downloads this dashboard from grafana.com: put its JSON in spec.json (or a ConfigMap) instead' },
   { id: 'acme-dns01-cloudflare', kind: /^(Cluster)?Issuer$/, path: /\.dns01\.cloudflare$/, host: 'api.cloudflare.com', category: 'acme', severity: 'high', hint: 'DNS-01 through Cloudflare needs api.cloudflare.com: use an internal ACME server or a CA issuer' },
   { id: 'acme-dns01-route53', kind: /^(Cluster)?Issuer$/, path: /\.dns01\.route53$/, host: 'route53.amazonaws.com', category: 'acme', severity: 'high', hint: 'DNS-01 through Route 53 needs the AWS API: use an internal ACME server or a CA issuer' },
   { id: 'acme-dns01-clouddns', kind: /^(Cluster)?Issuer$/, path: /\.dns01\.cloudDNS$/, host: 'dns.googleapis.com', category: 'acme', severity: 'high', hint: 'DNS-01 through Google Cloud DNS needs its API: use an internal ACME server or a CA issuer' },

@@ -144,6 +144,16 @@ describe('not endpoints, or links for people', () => {
     ]);
   });
 
+  it('a grafana-operator dashboard: its JSON is for people, a grafana.com id is a download', () => {
+    const json = JSON.stringify({ title: 'N', uid: 'n', panels: [{ links: [{ url: 'https://docs.vendor.io/p' }] }] });
+    const r = auditManifests([
+      { object: { apiVersion: 'grafana.integreatly.org/v1beta1', kind: 'GrafanaDashboard', metadata: { name: 'a', namespace: 'm' }, spec: { json } } },
+      { object: { apiVersion: 'grafana.integreatly.org/v1beta1', kind: 'GrafanaDashboard', metadata: { name: 'b', namespace: 'm' }, spec: { grafanaCom: { id: 1860, revision: 37 } } } },
+    ]);
+    assert.deepEqual(r.findings.map((f) => `${f.resource} ${f.host} ${f.category}`), ['GrafanaDashboard/m/b grafana.com download']);
+    assert.deepEqual(r.references.map((f) => `${f.resource} ${f.host} ${f.rule}`), ['GrafanaDashboard/m/a docs.vendor.io dashboard-text']);
+  });
+
   it('Go template actions name templates, not hosts', () => {
     assert.deepEqual(extractEndpoints('{{ define "slack.link" }}{{ template "email.subject" . }}{{ end }}'), []);
     assert.deepEqual(extractEndpoints('{{ define "x" }}sent to alerts.vendor.io{{ end }}').map((h) => h.host), ['alerts.vendor.io']);
