@@ -4,8 +4,10 @@
 import { parseReference } from '../core/reference.ts';
 import { extractImages } from '../discover/extract.ts';
 import type { Manifest } from '../discover/types.ts';
+import { apiGroupsOf } from './api-groups.ts';
 import { makeClassifyContext } from './classify.ts';
 import { FindingSet, showValue } from './findings.ts';
+import { withLines } from './locate.ts';
 import { loadManifests, type LoadProblem, type RenderInputOptions } from './load.ts';
 import { namespacesOf } from './namespaces.ts';
 import { DEFAULT_ON_RULES, IMPLICIT_RULES } from './rules.ts';
@@ -31,6 +33,8 @@ export interface ManifestAuditOptions {
 export interface AuditResult {
   /** External endpoints, phone-home switches and unparseable input, worst first. */
   findings: AuditFinding[];
+  /** Links and names for people (category `reference`): not egress, never failing an audit. */
+  references: AuditFinding[];
   /** Endpoints judged internal, with the reason. */
   internal: InternalEndpoint[];
   namespaces: string[];
@@ -76,8 +80,9 @@ export function auditManifests(manifests: readonly Manifest[], o: ManifestAuditO
   const namespace = o.namespace ?? 'default';
   const namespaces = namespacesOf(manifests, namespace);
   const ctx = makeClassifyContext({ internalDomains: o.internalDomains, internalCidrs: o.internalCidrs, namespaces });
-  const set = new FindingSet(ctx);
   const scan = scanManifests(manifests, namespace);
+  const ownHosts = new Set(scan.occurrences.filter((o) => o.role === 'inbound').map((o) => String(o.value).trim().toLowerCase().replace(/\.$/, '')));
+  const set = new FindingSet(ctx, { apiGroups: apiGroupsOf(manifests), ownHosts });
   for (const occ of scan.occurrences) set.occurrence(occ);
 
   for (const p of o.problems ?? []) {
@@ -131,7 +136,17 @@ export function auditManifests(manifests: readonly Manifest[], o: ManifestAuditO
       set.add({ host: d.host, category: d.category, severity: d.severity, rule: d.id, resource: r.resource, path: r.path, value: img.reference, hint: d.hint, ...(r.origin !== undefined ? { origin: r.origin } : {}) });
     }
   }
-  return { findings: set.findings(), internal: set.internal, namespaces: [...namespaces].sort(), warnings: images.warnings };
+  // Operators that run the product from a custom resource (grafana-operator's `Grafana`).
+  for (const m of manifests) {
+    const obj = m.object as { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
+    if (typeof obj?.kind !== 'string' || typeof obj.apiVersion !== 'string') continue;
+    const ns = typeof obj.metadata?.namespace === 'string' ? obj.metadata.namespace : namespace;
+    for (const d of DEFAULT_ON_RULES) {
+      if (!d.resource?.test(`${obj.apiVersion} ${obj.kind}`) || set.switchesSeen.has(d.switchRule)) continue;
+      set.add({ host: d.host, category: d.category, severity: d.severity, rule: d.id, resource: `${obj.kind}/${ns}/${String(obj.metadata?.name ?? '?')}`, path: 'spec.config', value: `${obj.apiVersion} ${obj.kind}`, hint: d.hint, ...(m.origin !== undefined ? { origin: m.origin } : {}) });
+    }
+  }
+  return { findings: set.findings(), references: set.references(), internal: set.internal, namespaces: [...namespaces].sort(), warnings: images.warnings };
 }
 
 /** Render or read the inputs and audit them. */
@@ -145,5 +160,7 @@ export async function auditInputs(o: AuditOptions): Promise<AuditResult> {
     namespace: o.namespace ?? 'default',
     problems: loaded.problems,
   });
-  return { ...result, warnings: [...loaded.warnings, ...result.warnings] };
+  const cwd = o.cwd ?? process.cwd();
+  const [findings, references] = await Promise.all([withLines(result.findings, cwd), withLines(result.references, cwd)]);
+  return { ...result, findings, references, warnings: [...loaded.warnings, ...result.warnings] };
 }

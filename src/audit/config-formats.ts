@@ -136,7 +136,11 @@ function parseIni(text: string): ParsedConfig {
     const kv = /^([^=:]{1,200}?)\s*[=:]\s*(.*)$/.exec(l);
     if (kv) entries.push({ path: [...section, kv[1]!.trim()], value: unquote(kv[2]!), line: i + 1, raw: l });
     else if (/^[A-Za-z0-9_.\-]{1,200}$/.test(l)) entries.push({ path: [...section, l], value: true, line: i + 1, raw: l });
-    else return { format: 'ini', error: `line ${i + 1}: ${JSON.stringify(l.slice(0, 80))} is neither a section, a comment nor key = value` };
+    else if (/^@?[A-Za-z0-9_.\-]{1,200}\s+\S/.test(l)) {
+      // `Key Value` dialects (fluent-bit, HAProxy-style sections): the first word is the key.
+      const m = /^(@?[A-Za-z0-9_.\-]{1,200})\s+(.*)$/.exec(l)!;
+      entries.push({ path: [...section, m[1]!], value: unquote(m[2]!), line: i + 1, raw: l });
+    } else return { format: 'ini', error: `line ${i + 1}: ${JSON.stringify(l.slice(0, 80))} is neither a section, a comment nor key = value` };
   }
   return { format: 'ini', entries };
 }

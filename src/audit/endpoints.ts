@@ -23,10 +23,10 @@ export interface EndpointHit {
 }
 
 /** Keys, flags and env names whose values are addresses of something. */
-export const HOST_KEY = /host|server|endpoint|url|uri|addr|domain|dsn|broker|bootstrap|registry|mirror|proxy|upstream|remote|target|api|webhook|issuer|origin|collector|sink|gateway|fqdn|site|peer|seed|backend|connect|dest|dns|ingest|tracker|reporter|smtp|ldap|oidc|oauth|acme/i;
+export const HOST_KEY = /host|server|endpoint|url|uri|addr|domain|dsn|broker|bootstrap|registry|mirror|proxy|upstream|remote|target|api|webhook|issuer|origin|collector|sink|gateway|fqdn|site|peer|seed|backend|connect|dest|dns|ingest|tracker|reporter|smtp|ldap|oidc|oauth|acme|forward|resolver|_pass$/i;
 
 /** Keys whose values name hosts that are not endpoints (proxy bypass lists). */
-const NOT_ENDPOINT_KEY = /^-{0,2}(no_?proxy|non_?proxy_?hosts|http\.nonproxyhosts|bypass)/i;
+const NOT_ENDPOINT_KEY = /^-{0,2}(no_?proxy|non_?proxy_?hosts|http\.nonproxyhosts|bypass)|^-{0,2}(\$schema|\$id|xmlns|api_?groups?|api_?versions?|groups?|kinds?|resources?|finalizers?|verbs|group_?version_?kind|crd_?names?|resource_?names?|domain[-_.]?filters?|exclude[-_.]?domains?|regex[-_.]?domain[-_.]?filter|zone[-_.]?id[-_.]?filter|txt[-_.]?owner[-_.]?id|email[-_.]?domains?)$/i;
 
 /**
  * Public top-level domains a bare name may end in to count without a key saying "host". File
@@ -42,6 +42,14 @@ const PUBLIC_TLDS = new Set([
   'link', 'click', 'email', 'store', 'shop', 'live', 'world', 'today', 'news', 'media', 'studio', 'works', 'zone',
 ]);
 PUBLIC_TLDS.delete('rs');
+
+/** Two-letter labels that end file names (sources, build files, archives) more often than host names. */
+const SHORT_EXT = new Set(['sh', 'py', 'pl', 'md', 'rs', 'so', 'ts', 'js', 'go', 'rb', 'db', 'gz', 'xz', 'cs', 'fs', 'vb', 'ml', 'hs', 'el', 'ex', 'jl', 'kt', 'pm', 'tf', 'mk', 'am', 'ac', 'ps', 'bz', 'lz', 'py', 'sc', 'rc']);
+
+/** A last label that makes a bare dotted word a host: a listed generic TLD or a country code that is no file extension. */
+function publicTld(tld: string): boolean {
+  return PUBLIC_TLDS.has(tld) || (/^[a-z]{2}$/.test(tld) && !SHORT_EXT.has(tld));
+}
 
 /** Last labels that make a dotted word a file name, not a host. */
 const FILE_EXT = new Set([
@@ -173,7 +181,7 @@ function hostKeyed(key: string | undefined): boolean {
  * Every endpoint in `text`, each once (by host and port), in order of appearance. `key` is the key,
  * env name or flag the whole value stands under; it makes a bare `collector.corp.example` count.
  */
-export function extractEndpoints(text: string, opts: { key?: string } = {}): EndpointHit[] {
+export function extractEndpoints(text: string, opts: { key?: string; notHost?: (host: string) => boolean } = {}): EndpointHit[] {
   if (text.length > 1024 * 1024) return [];
   if (opts.key !== undefined && NOT_ENDPOINT_KEY.test(opts.key)) return [];
   const hits: EndpointHit[] = [];
@@ -184,8 +192,13 @@ export function extractEndpoints(text: string, opts: { key?: string } = {}): End
     seen.add(id);
     hits.push(h);
   };
-  let rest = text;
-  for (const m of text.matchAll(URL_RE)) {
+  // XML namespace and schema declarations name documents, they are not fetched: `xmlns="http://…"`,
+  // `xsi:schemaLocation="…"`, `<!DOCTYPE … "http://….dtd">`.
+  const source = /xmlns|schemaLocation|DOCTYPE/i.test(text)
+    ? text.replace(/\b(?:xmlns(?::[\w.-]{1,60})?|xsi:schemaLocation|xsi:noNamespaceSchemaLocation)\s{0,5}=\s{0,5}(?:"[^"]{0,4000}"|'[^']{0,4000}')|<!DOCTYPE[^>]{0,4000}>/gi, (m) => ' '.repeat(m.length))
+    : text;
+  let rest = source;
+  for (const m of source.matchAll(URL_RE)) {
     const scheme = (m[2] ?? m[1]!).toLowerCase();
     const outer = m[1]!.toLowerCase();
     const whole = m[0].replace(TRAILING, '');
@@ -204,9 +217,13 @@ export function extractEndpoints(text: string, opts: { key?: string } = {}): End
       add({ host: hp.host, ...(port !== undefined ? { port } : {}), url: whole, scheme, how: 'url', ...(key !== undefined ? { key } : {}) });
     }
   }
+  // Go template actions (`{{ define "slack.link" }}`, `{{ .Values.x }}`) name templates and values, not hosts.
+  rest = rest.replace(/\{\{[^{}]{0,500}\}\}/g, (m) => ' '.repeat(m.length));
+  const notHost = opts.notHost ?? ((): boolean => false);
   for (const tok of tokens(rest, opts.key)) {
     let value = tok.text.replace(TRAILING, '');
     if (value === '' || value.includes('@') || /[${}%<>]/.test(value)) continue;
+    if (tok.key !== undefined && NOT_ENDPOINT_KEY.test(tok.key)) continue;
     const keyed = hostKeyed(tok.key);
     const key = tok.key;
     const slash = value.indexOf('/');
@@ -229,8 +246,9 @@ export function extractEndpoints(text: string, opts: { key?: string } = {}): End
     }
     const tld = lastLabel(hp.host);
     if (FILE_EXT.has(tld) && !PUBLIC_TLDS.has(tld)) continue;
-    if (hasPath && LABEL_DOMAIN.test(hp.host)) continue;
-    if (keyed || PUBLIC_TLDS.has(tld)) add({ ...base, how: 'host' });
+    if (hasPath && (LABEL_DOMAIN.test(hp.host) || notHost(hp.host))) continue;
+    if (!keyed && notHost(hp.host)) continue;
+    if (keyed || publicTld(tld)) add({ ...base, how: 'host' });
   }
   return hits;
 }

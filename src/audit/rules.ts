@@ -21,7 +21,7 @@ export const HOST_RULES: HostRule[] = [
   { id: 'oauth-provider', category: 'oauth-oidc', host: /^accounts\.google\.com$|^oauth2\.googleapis\.com$|^openidconnect\.googleapis\.com$|^login\.microsoftonline\.com$|^login\.microsoft\.com$|^login\.windows\.net$|^sts\.windows\.net$|\.b2clogin\.com$|\.okta(preview)?\.com$|\.oktacdn\.com$|\.auth0\.com$|\.onelogin\.com$|^cognito-idp\.[a-z0-9-]+\.amazonaws\.com$|\.amazoncognito\.com$|^appleid\.apple\.com$|^(www\.)?facebook\.com$|^graph\.facebook\.com$|^api\.twitter\.com$|\.pingidentity\.com$|\.jumpcloud\.com$|\.duosecurity\.com$|^slack\.com$/ },
   { id: 'oauth-github', category: 'oauth-oidc', host: /^github\.com$|^gitlab\.com$|^bitbucket\.org$/, path: /^\/(login\/oauth|oauth)(\/|$)/ },
   { id: 'oauth-path', category: 'oauth-oidc', path: /\/(oauth2?|openid-connect|\.well-known\/openid-configuration|o\/oauth2|login\/oauth|connect\/(authorize|token|userinfo)|protocol\/openid-connect|oidc|saml2?)(\/|$|\?)/ },
-  { id: 'telemetry-service', category: 'telemetry', host: /^stats\.grafana\.org$|(^|\.)sentry\.io$|^sentry\.[a-z0-9.-]+\.(com|io)$|^api\.segment\.io$|^cdn\.segment\.com$|^api(-js)?\.mixpanel\.com$|google-analytics\.com$|^www\.googletagmanager\.com$|^stats\.g\.doubleclick\.net$|\.datadoghq\.(com|eu)$|^([a-z0-9-]+\.)?ddog-gov\.com$|\.newrelic\.com$|\.nr-data\.net$|(^|\.)honeycomb\.io$|(^|\.)posthog\.com$|\.bugsnag\.com$|(^|\.)rollbar\.com$|^api2?\.amplitude\.com$|\.logz\.io$|\.splunkcloud\.com$|\.loggly\.com$|\.papertrailapp\.com$|(^|\.)scarf\.sh$|^collect\.traefik\.io$|^telemetry\.[a-z0-9.-]+$|^analytics\.[a-z0-9.-]+$|^usage\.[a-z0-9.-]+$|^stats\.[a-z0-9.-]+$|^metrics\.[a-z0-9.-]+\.(com|io|net|org)$|^events\.[a-z0-9.-]+$|^beacon\.[a-z0-9.-]+$|^tracking\.[a-z0-9.-]+$|^heap\.io$|^api\.honeybadger\.io$|\.lightstep\.com$|^otlp\.[a-z0-9.-]+$|\.grafana\.net$|^in\.logs\.betterstack\.com$|\.elastic-cloud\.com$|\.cloud\.es\.io$|^app\.launchdarkly\.com$|^events\.launchdarkly\.com$|^api\.opsgenie\.com$|^events\.pagerduty\.com$|^hooks\.slack\.com$/ },
+  { id: 'telemetry-service', category: 'telemetry', host: /^stats\.grafana\.org$|(^|\.)sentry\.io$|^sentry\.[a-z0-9.-]+\.(com|io)$|^api\.segment\.io$|^cdn\.segment\.com$|^api(-js)?\.mixpanel\.com$|google-analytics\.com$|^www\.googletagmanager\.com$|^stats\.g\.doubleclick\.net$|\.datadoghq\.(com|eu)$|^([a-z0-9-]+\.)?ddog-gov\.com$|\.newrelic\.com$|\.nr-data\.net$|(^|\.)honeycomb\.io$|(^|\.)posthog\.com$|\.bugsnag\.com$|(^|\.)rollbar\.com$|^api2?\.amplitude\.com$|\.logz\.io$|\.splunkcloud\.com$|\.loggly\.com$|\.papertrailapp\.com$|(^|\.)scarf\.sh$|^collect\.traefik\.io$|^telemetry\.[a-z0-9.-]+$|^analytics\.[a-z0-9.-]+$|^usage\.[a-z0-9.-]+$|^stats\.[a-z0-9.-]+$|^metrics\.[a-z0-9.-]+\.(com|io|net|org)$|^events\.[a-z0-9.-]+$|^beacon\.[a-z0-9.-]+$|^tracking\.[a-z0-9.-]+$|^heap\.io$|^api\.honeybadger\.io$|\.lightstep\.com$|^otlp\.[a-z0-9.-]+$|\.grafana\.net$|^in\.logs\.betterstack\.com$|\.elastic-cloud\.com$|\.cloud\.es\.io$|^app\.launchdarkly\.com$|^events\.launchdarkly\.com$/ },
   { id: 'update-check', category: 'update-check', host: /^checkpoint-api\.hashicorp\.com$|^update\.traefik\.io$|^(update|updates|upgrade|version|versions|versioncheck|version-check|checkpoint)\.[a-z0-9.-]+$/ },
   { id: 'update-check-path', category: 'update-check', path: /\/(releases\/latest|latest-version|version-check|check-?update|update-check|check-?version)(\/|$|\?)|\/api\/(grafana|plugins)\/versions|\/api\/gnet\/plugins\/versions/ },
   { id: 'registry', category: 'registry', host: /^(registry-1\.|index\.|auth\.|production\.cloudflare\.|registry\.)?docker\.io$|^(hub\.)?docker\.com$|^quay\.io$|^ghcr\.io$|(^|\.)gcr\.io$|(^|\.)pkg\.dev$|^registry\.k8s\.io$|^public\.ecr\.aws$|\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com$|^mcr\.microsoft\.com$|\.azurecr\.io$|^registry\.gitlab\.com$|^docker\.elastic\.co$|^nvcr\.io$|^cgr\.dev$|^registry\.access\.redhat\.com$|^registry\.redhat\.io$|^container-registry\.oracle\.com$|^docker\.pkg\.github\.com$|^lscr\.io$|^gallery\.ecr\.aws$|^registry\.opensource\.zalan\.do$|^icr\.io$|^.*\.ocir\.io$/ },
@@ -50,6 +50,7 @@ export const CATEGORY_SEVERITY: Record<Category, Severity> = {
   'update-check': 'medium',
   download: 'medium',
   other: 'medium',
+  reference: 'info',
 };
 
 export const CATEGORY_HINT: Record<Category, string> = {
@@ -61,17 +62,21 @@ export const CATEGORY_HINT: Record<Category, string> = {
   download: 'vendor the file into the image or serve it from an internal mirror (artifact repository, package mirror)',
   'update-check': 'turn the update check off; updates arrive through the bundle',
   other: 'replace it with an internal endpoint, or add the domain/CIDR with --internal-domain/--internal-cidr if it is internal',
+  reference: 'a link or name for people, not a connection the app makes: nothing to change for an air gap',
 };
 
 /** Pick a category for an external endpoint: host rules first, then the key path it stood under. */
 export function categorize(host: string, urlPath: string | undefined, keyPath: string): { category: Category; rule: string } {
+  const byContext = CONTEXT_RULES.find((r) => r.key.test(keyPath));
   for (const r of HOST_RULES) {
     if (r.host && !r.host.test(host)) continue;
     if (r.path && (urlPath === undefined || !r.path.test(urlPath))) continue;
     if (!r.host && !r.path) continue;
+    // A file fetched from a download host under `update.url` is an update check: the key says why.
+    if (r.category === 'download' && byContext !== undefined && (byContext.category === 'update-check' || byContext.category === 'telemetry')) break;
     return { category: r.category, rule: r.id };
   }
-  for (const r of CONTEXT_RULES) if (r.key.test(keyPath)) return { category: r.category, rule: r.id };
+  if (byContext !== undefined) return { category: byContext.category, rule: byContext.id };
   return { category: 'other', rule: 'external-endpoint' };
 }
 
@@ -94,14 +99,15 @@ export const SWITCH_RULES: SwitchRule[] = [
   { id: 'grafana-reporting', category: 'telemetry', severity: 'medium', key: /(^|_)analytics_reporting_enabled$/, polarity: 'enables', host: 'stats.grafana.org', hint: 'set [analytics] reporting_enabled = false (GF_ANALYTICS_REPORTING_ENABLED=false)' },
   { id: 'grafana-update-check', category: 'update-check', severity: 'medium', key: /(^|_)analytics_check_for_updates$/, polarity: 'enables', host: 'grafana.com', hint: 'set [analytics] check_for_updates = false (GF_ANALYTICS_CHECK_FOR_UPDATES=false)' },
   { id: 'grafana-plugin-update-check', category: 'update-check', severity: 'medium', key: /(^|_)analytics_check_for_plugin_updates$/, polarity: 'enables', host: 'grafana.com', hint: 'set [analytics] check_for_plugin_updates = false (GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES=false)' },
+  { id: 'grafana-plugin-key-retrieval', category: 'download', severity: 'medium', key: /(^|_)plugins_public_key_retrieval_disabled$/, polarity: 'disables', host: 'grafana.com', hint: 'set [plugins] public_key_retrieval_disabled = true (GF_PLUGINS_PUBLIC_KEY_RETRIEVAL_DISABLED=true): the key built into Grafana is used' },
   { id: 'grafana-feedback-links', category: 'telemetry', severity: 'low', key: /(^|_)analytics_feedback_links_enabled$/, polarity: 'enables', host: 'grafana.com', hint: 'set [analytics] feedback_links_enabled = false' },
   { id: 'traefik-anonymous-usage', category: 'telemetry', severity: 'medium', key: /send_?anonymous_?usage$/, polarity: 'enables', host: 'collect.traefik.io', hint: 'set global.sendAnonymousUsage=false (--global.sendanonymoususage=false)' },
   { id: 'traefik-version-check', category: 'update-check', severity: 'medium', key: /check_?new_?version$/, polarity: 'enables', host: 'update.traefik.io', hint: 'set global.checkNewVersion=false (--global.checknewversion=false)' },
   { id: 'do-not-track-off', category: 'telemetry', severity: 'medium', key: /(^|_)do_?not_?track$/, polarity: 'disables', hint: 'set DO_NOT_TRACK=1, or leave it out: 0 turns tracking back on' },
-  { id: 'update-check-not-disabled', category: 'update-check', severity: 'medium', key: /(^|_)(disable|no|skip)_?(update|version|upgrade)_?(check|checks|notifier|notification)s?$|(^|_)checkpoint_disable$|(^|_)(update|version|upgrade)_?(check|checks|notifier)_?(disabled?|off)$/, polarity: 'disables', hint: 'set it to true: the update check is on' },
-  { id: 'update-check-enabled', category: 'update-check', severity: 'medium', key: /(^|_)(check_?for_?(plugin_?)?updates?|update_?checks?|enable_?update_?checks?|version_?checks?|upgrade_?checks?|auto_?updates?|check_?updates?|update_?notifier|updates_?check)(_enabled|_enable|_on)?$/, polarity: 'enables', hint: 'turn the update check off; updates arrive through the bundle' },
+  { id: 'update-check-not-disabled', category: 'update-check', severity: 'medium', key: /(^|_)(disable|no|skip)_?(update|version|upgrade)_?(check|checks|checker|notifier|notification)s?$|(^|_)skip_?(db_?|java_?db_?)?update$|(^|_)disable_?heartbeat$|(^|_)checkpoint_disable$|(^|_)(update|version|upgrade)_?(check|checks|notifier)_?(disabled?|off)$/, polarity: 'disables', hint: 'set it to true: the update check is on' },
+  { id: 'update-check-enabled', category: 'update-check', severity: 'medium', key: /(^|_)(check_?for_?(plugin_?)?updates?|update_?checks?|enable_?update_?checks?|version_?checks?|upgrade_?checks?|auto_?updates?|check_?updates?|update_?notifier|updates_?check|update_?checker|version_?notifications?|(enable_?)?security_?fix_?alerts?)(_enabled|_enable|_on)?$/, polarity: 'enables', hint: 'turn the update check off; updates arrive through the bundle' },
   { id: 'telemetry-not-disabled', category: 'telemetry', severity: 'medium', key: /(^|_)(disable|no|opt_?out|optout)_?(telemetry|analytics|usage_?stats|usage_?reporting|tracking|metrics_?reporting|crash_?reports?)$|(^|_)(telemetry|analytics|usage_?stats|usage_?reporting|tracking)_?(disabled?|opt_?out|optout|off)$/, polarity: 'disables', hint: 'set it to true/1: telemetry is on while this is false' },
-  { id: 'telemetry-enabled', category: 'telemetry', severity: 'medium', key: /(^|_)(telemetry|analytics|usage_?stats|usage_?statistics|usage_?reporting|anonymous_?usage|anonymous_?stats|send_?usage(_?data|_?stats)?|phone_?home|crash_?report(s|ing)?|error_?reporting_?to_?vendor|share_?usage(_?data)?|collect_?usage|report_?usage|usage_?collection|data_?collection)(_enabled|_enable|_on|_opt_?in|_optin|_active)?$|(^|_)(enable|enabled|allow)_(telemetry|analytics|usage_?stats|usage_?reporting|tracking|phone_?home)$|(^|_)telemetry_opt_?in$/, polarity: 'enables', hint: 'turn the telemetry off' },
+  { id: 'telemetry-enabled', category: 'telemetry', severity: 'medium', key: /(^|_)(telemetry|analytics|usage_?stats|usage_?statistics|usage_?reporting|anonymous_?usage|anonymous_?stats|send_?usage(_?data|_?stats)?|phone_?home|crash_?report(s|ing)?|error_?reporting_?to_?vendor|share_?usage(_?data)?|collect_?usage|report_?usage|usage_?collection|usage_?data_?collection|data_?collection|(enable_?)?diagnostics|call_?home|heartbeat)(_enabled|_enable|_on|_opt_?in|_optin|_active)?$|(^|_)(enable|enabled|allow)_(telemetry|analytics|usage_?stats|usage_?reporting|tracking|phone_?home)$|(^|_)telemetry_opt_?in$/, polarity: 'enables', hint: 'turn the telemetry off' },
 ];
 
 const TRUE = /^(true|yes|on|1|y|enabled?|always)$/i;
@@ -147,6 +153,8 @@ export interface DefaultOnRule {
   id: string;
   /** Matched against the normalised image reference. */
   image: RegExp;
+  /** Custom resources that run the product (`Grafana` of grafana-operator), matched against `apiVersion kind`. */
+  resource?: RegExp;
   /** The switch (by rule id) that turns it off when set to a value that is "off". */
   switchRule: string;
   category: Category;
@@ -155,10 +163,20 @@ export interface DefaultOnRule {
   hint: string;
 }
 
+const GRAFANA_IMAGE = /\/grafana\/grafana(-oss|-enterprise)?[:@]/;
+const GRAFANA_CR = /^grafana\.integreatly\.org\/[^ ]+ Grafana$/;
+
+/**
+ * Every switch of a product that phones home by default has its row: when one is flagged because
+ * it was left unset, so are its siblings (Grafana's usage report, version check, plugin update
+ * check and signing-key download).
+ */
 export const DEFAULT_ON_RULES: DefaultOnRule[] = [
-  { id: 'grafana-reporting-default', image: /\/grafana\/grafana(-oss|-enterprise)?[:@]/, switchRule: 'grafana-reporting', category: 'telemetry', severity: 'low', host: 'stats.grafana.org', hint: 'Grafana reports usage by default: set [analytics] reporting_enabled = false in grafana.ini or GF_ANALYTICS_REPORTING_ENABLED=false' },
-  { id: 'grafana-update-check-default', image: /\/grafana\/grafana(-oss|-enterprise)?[:@]/, switchRule: 'grafana-update-check', category: 'update-check', severity: 'low', host: 'grafana.com', hint: 'Grafana checks for updates by default: set [analytics] check_for_updates = false or GF_ANALYTICS_CHECK_FOR_UPDATES=false' },
-  { id: 'loki-reporting-default', image: /\/grafana\/(loki|mimir|tempo)[:@]/, switchRule: 'grafana-reporting', category: 'telemetry', severity: 'low', host: 'stats.grafana.org', hint: 'Grafana Loki/Mimir/Tempo report usage by default: set analytics.reporting_enabled: false (-reporting.enabled=false)' },
+  { id: 'grafana-reporting-default', image: GRAFANA_IMAGE, resource: GRAFANA_CR, switchRule: 'grafana-reporting', category: 'telemetry', severity: 'low', host: 'stats.grafana.org', hint: 'Grafana reports usage by default: set [analytics] reporting_enabled = false in grafana.ini or GF_ANALYTICS_REPORTING_ENABLED=false' },
+  { id: 'grafana-update-check-default', image: GRAFANA_IMAGE, resource: GRAFANA_CR, switchRule: 'grafana-update-check', category: 'update-check', severity: 'low', host: 'grafana.com', hint: 'Grafana checks for updates by default: set [analytics] check_for_updates = false or GF_ANALYTICS_CHECK_FOR_UPDATES=false' },
+  { id: 'grafana-plugin-update-check-default', image: GRAFANA_IMAGE, resource: GRAFANA_CR, switchRule: 'grafana-plugin-update-check', category: 'update-check', severity: 'low', host: 'grafana.com', hint: 'Grafana checks for plugin updates by default: set [analytics] check_for_plugin_updates = false or GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES=false' },
+  { id: 'grafana-plugin-key-retrieval-default', image: GRAFANA_IMAGE, resource: GRAFANA_CR, switchRule: 'grafana-plugin-key-retrieval', category: 'download', severity: 'low', host: 'grafana.com', hint: 'Grafana fetches its plugin signing key from grafana.com by default: set [plugins] public_key_retrieval_disabled = true or GF_PLUGINS_PUBLIC_KEY_RETRIEVAL_DISABLED=true'},
+  { id: 'loki-reporting-default', image: /\/grafana\/(loki|mimir|tempo)[:@]/, switchRule: 'loki-reporting', category: 'telemetry', severity: 'low', host: 'stats.grafana.org', hint: 'Grafana Loki/Mimir/Tempo report usage by default: set analytics.reporting_enabled: false (-reporting.enabled=false)' },
   { id: 'traefik-version-check-default', image: /\/traefik:|\/library\/traefik:/, switchRule: 'traefik-version-check', category: 'update-check', severity: 'low', host: 'update.traefik.io', hint: 'Traefik checks for new versions by default: set --global.checknewversion=false' },
 ];
 
@@ -176,6 +194,7 @@ export interface ImplicitRule {
 }
 
 export const IMPLICIT_RULES: ImplicitRule[] = [
+  { id: 'grafana-com-dashboard', kind: /^GrafanaDashboard$/, path: /^spec\.grafanaCom$/, host: 'grafana.com', category: 'download', severity: 'medium', hint: 'grafana-operator downloads this dashboard from grafana.com: put its JSON in spec.json (or a ConfigMap) instead' },
   { id: 'acme-dns01-cloudflare', kind: /^(Cluster)?Issuer$/, path: /\.dns01\.cloudflare$/, host: 'api.cloudflare.com', category: 'acme', severity: 'high', hint: 'DNS-01 through Cloudflare needs api.cloudflare.com: use an internal ACME server or a CA issuer' },
   { id: 'acme-dns01-route53', kind: /^(Cluster)?Issuer$/, path: /\.dns01\.route53$/, host: 'route53.amazonaws.com', category: 'acme', severity: 'high', hint: 'DNS-01 through Route 53 needs the AWS API: use an internal ACME server or a CA issuer' },
   { id: 'acme-dns01-clouddns', kind: /^(Cluster)?Issuer$/, path: /\.dns01\.cloudDNS$/, host: 'dns.googleapis.com', category: 'acme', severity: 'high', hint: 'DNS-01 through Google Cloud DNS needs its API: use an internal ACME server or a CA issuer' },

@@ -2,10 +2,13 @@
 // with where it stands. What is read: container args/command (shell scripts too), env, ConfigMap
 // data and the config files inside it, annotations that configure behaviour, Service externalName,
 // Ingress hosts (inbound), and every field of custom resources (a ClusterIssuer's ACME server).
-// What is not: Secrets (their values must not be printed), schemas (CRDs), RBAC, labels and
+// Secrets are read too (alerting configs live there: kube-prometheus-stack's Alertmanager), but
+// their occurrences are marked secret and no value from them is ever shown, only the host and where.
+// What is not: schemas (CRDs), RBAC, labels and
 // selectors, names, and fields that only identify things.
 import { declaredFormat, parseConfig, sniffFormat, type ConfigEntry, type Scalar } from './config-formats.ts';
 import { joinPath } from '../discover/values-path.ts';
+import { DOC_ANNOTATION, isDashboard, isDetectionRules, isNotificationTemplate, isRuleText, REFERENCE_RULES, type ReferenceRule } from './references.ts';
 import type { Manifest } from '../discover/types.ts';
 
 type Obj = Record<string, unknown>;
@@ -27,6 +30,10 @@ export interface Occurrence {
   /** How a switch reads when shown (`GF_ANALYTICS_REPORTING_ENABLED=true`, `reporting_enabled = true`). */
   setting?: string;
   role: OccurrenceRole;
+  /** Set when the structure around the value says it is meant for people (a dashboard, an alert's annotations). */
+  human?: ReferenceRule;
+  /** The value stands in a Secret: it may be shown by host and place only. */
+  secret?: boolean;
 }
 
 export interface ScanProblem {
@@ -48,7 +55,7 @@ export interface ScanResult {
 const SKIP_KINDS = new Set([
   'CustomResourceDefinition', 'Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding', 'NetworkPolicy', 'Namespace',
   'ServiceAccount', 'LimitRange', 'ResourceQuota', 'PriorityClass', 'StorageClass', 'PodDisruptionBudget', 'Lease',
-  'APIService', 'CSIDriver', 'RuntimeClass', 'IngressClass', 'PodSecurityPolicy', 'Secret', 'SecurityContextConstraints',
+  'APIService', 'CSIDriver', 'RuntimeClass', 'IngressClass', 'PodSecurityPolicy', 'SecurityContextConstraints',
   'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding', 'FlowSchema', 'PriorityLevelConfiguration',
   'HorizontalPodAutoscaler', 'VerticalPodAutoscaler', 'PersistentVolumeClaim', 'VolumeSnapshotClass',
 ]);
@@ -75,11 +82,14 @@ const SKIP_KEYS = new Set([
   'owner', 'owners', 'maintainers', 'homepage', 'icon', 'documentation', 'docs', 'title', 'help',
 ]);
 
-/** Annotations that document or track things rather than configure behaviour. */
-const SKIP_ANNOTATION = /^(kubectl\.kubernetes\.io\/last-applied-configuration|checksum\/|meta\.helm\.sh\/|helm\.sh\/|artifacthub\.io\/|deployment\.kubernetes\.io\/|org\.opencontainers\.image\.|external-dns\.alpha\.kubernetes\.io\/|cert-manager\.io\/(common-name|alt-names|ip-sans|uri-sans|email-sans)|kubernetes\.io\/description|openshift\.io\/)|(^|\/)(description|docs|documentation|source|sources|repository|repo|homepage|home|icon|maintainers?|links?|licenses?|vendor|title|summary|owner|team|contact|url|website|changelog|readme)$/i;
+/** Annotations that track things or name the resource's own names: neither endpoints nor links. */
+const SKIP_ANNOTATION = /^(kubectl\.kubernetes\.io\/last-applied-configuration|checksum\/|meta\.helm\.sh\/|helm\.sh\/|deployment\.kubernetes\.io\/|external-dns\.alpha\.kubernetes\.io\/|cert-manager\.io\/(common-name|alt-names|ip-sans|uri-sans|email-sans|inject-ca-from|issuer|cluster-issuer))/i;
 
 const MAX_DEPTH = 64;
 const MAX_LINES = 20_000;
+
+/** Config-file directives whose arguments are server addresses. */
+const DIRECTIVE = /^(forward|nameserver|resolver|upstream_servers?|proxy_pass|grpc_pass|fastcgi_pass|uwsgi_pass|server)\s+(.{1,2000})$/;
 
 function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -98,6 +108,18 @@ interface Where {
   resource: string;
   kind: string;
   origin?: string | undefined;
+  secret?: boolean;
+}
+
+/** Secret types that hold keys, tokens and registry logins, never configuration. */
+const CREDENTIAL_SECRET = /^(kubernetes\.io\/(tls|service-account-token|dockercfg|dockerconfigjson|basic-auth|ssh-auth)|bootstrap\.kubernetes\.io\/token|helm\.sh\/release\.v1)$/;
+
+/** A Secret's `data` value as text, when it is text (certificates and binaries are not configuration). */
+function decodeSecret(v: string): string | undefined {
+  if (!/^[A-Za-z0-9+/=\s]{0,8000000}$/.test(v)) return undefined;
+  const text = Buffer.from(v, 'base64').toString('utf8');
+  if (/[\uFFFD\u0000-\u0008\u000E-\u001F]/.test(text) || /-----BEGIN [A-Z ]*(KEY|CERTIFICATE)-----/.test(text)) return undefined;
+  return text;
 }
 
 class Scanner {
@@ -108,6 +130,7 @@ class Scanner {
   occ(w: Where, o: Omit<Occurrence, 'resource' | 'kind' | 'origin'>): void {
     const base: Occurrence = { resource: w.resource, kind: w.kind, ...o };
     if (w.origin !== undefined) base.origin = w.origin;
+    if (w.secret === true) base.secret = true;
     this.occurrences.push(base);
   }
 
@@ -124,8 +147,21 @@ class Scanner {
     if (isObj(meta.annotations)) {
       for (const [k, v] of Object.entries(meta.annotations)) {
         if (typeof v !== 'string' || SKIP_ANNOTATION.test(k)) continue;
-        this.string(w, v, joinPath('metadata.annotations', k), k, k, undefined);
+        this.string(w, v, joinPath('metadata.annotations', k), k, k, undefined, DOC_ANNOTATION.test(k) ? REFERENCE_RULES.docAnnotation : undefined);
       }
+    }
+    if (kind === 'Secret') {
+      if (typeof object.type === 'string' && CREDENTIAL_SECRET.test(object.type)) return;
+      const sw: Where = { ...w, secret: true };
+      for (const field of ['stringData', 'data'] as const) {
+        const data = object[field];
+        if (!isObj(data)) continue;
+        for (const [k, v] of Object.entries(data)) {
+          const text = typeof v !== 'string' ? undefined : field === 'data' ? decodeSecret(v) : v;
+          if (text !== undefined) this.string(sw, text, joinPath(field, k), k, k, declaredFormat(k));
+        }
+      }
+      return;
     }
     if (kind === 'ConfigMap') {
       for (const field of ['data'] as const) {
@@ -181,9 +217,10 @@ class Scanner {
       for (const [k, v] of Object.entries(node)) this.walk(w, v, k, joinPath(path, k), [...keys, k], depth + 1);
       return;
     }
-    if (typeof node === 'string') this.string(w, node, path, keys.join('.'), key, undefined);
+    const human = isRuleText(keys.join('.')) ? REFERENCE_RULES.alertRule : undefined;
+    if (typeof node === 'string') this.string(w, node, path, keys.join('.'), key, undefined, human);
     else if (typeof node === 'boolean' || typeof node === 'number') {
-      this.occ(w, { path, keyPath: keys.join('.'), key, value: node, display: String(node), setting: `${key}: ${String(node)}`, role: 'text' });
+      this.occ(w, { path, keyPath: keys.join('.'), key, value: node, display: String(node), setting: `${key}: ${String(node)}`, role: 'text', ...(human ? { human } : {}) });
     }
   }
 
@@ -218,28 +255,34 @@ class Scanner {
   }
 
   /** A string value: a config document when it is one, its lines when it is a script, else itself. */
-  string(w: Where, value: string, path: string, keyPath: string, key: string, declared: ReturnType<typeof declaredFormat>): void {
+  string(w: Where, value: string, path: string, keyPath: string, key: string, declared: ReturnType<typeof declaredFormat>, humanIn?: ReferenceRule): void {
     const multi = /\n/.test(value.trim());
+    const human = humanIn ?? (isNotificationTemplate(value) ? REFERENCE_RULES.template : undefined);
+    const h = human ? { human } : {};
     if (!multi && declared === undefined && !/^\s*[{[]/.test(value)) {
-      this.occ(w, { path, keyPath, key, value, display: value, setting: `${key}: ${value}`, role: 'text' });
+      this.occ(w, { path, keyPath, key, value, display: value, setting: `${key}: ${value}`, role: 'text', ...h });
       return;
     }
     const format = declared ?? sniffFormat(value);
     if (format === 'text') {
-      if (multi) this.lines(w, value, path, keyPath, key);
-      else this.occ(w, { path, keyPath, key, value, display: value, setting: `${key}: ${value}`, role: 'text' });
+      if (multi) this.lines(w, value, path, keyPath, key, human);
+      else this.occ(w, { path, keyPath, key, value, display: value, setting: `${key}: ${value}`, role: 'text', ...h });
       return;
     }
     const parsed = parseConfig(format, value);
     if ('error' in parsed) {
-      this.problems.push({ rule: 'unparseable-config', resource: w.resource, ...(w.origin !== undefined ? { origin: w.origin } : {}), path, message: `${format.toUpperCase()} does not parse: ${parsed.error}` });
-      this.lines(w, value, path, keyPath, key);
+      // A parser's message may quote the text: from a Secret, only that it does not parse.
+      const why = w.secret === true ? '(details not shown: the file is in a Secret)' : parsed.error;
+      this.problems.push({ rule: 'unparseable-config', resource: w.resource, ...(w.origin !== undefined ? { origin: w.origin } : {}), path, message: `${format.toUpperCase()} does not parse: ${why}` });
+      this.lines(w, value, path, keyPath, key, human);
       return;
     }
-    for (const entry of parsed.entries) this.entry(w, entry, path);
+    const structured = format === 'json' || format === 'yaml';
+    const dashboard = structured && isDashboard(parsed.entries) ? REFERENCE_RULES.dashboard : structured && isDetectionRules(parsed.entries) ? REFERENCE_RULES.detectionRule : human;
+    for (const entry of parsed.entries) this.entry(w, entry, path, dashboard);
   }
 
-  entry(w: Where, e: ConfigEntry, base: string): void {
+  entry(w: Where, e: ConfigEntry, base: string, humanIn?: ReferenceRule): void {
     let path = base;
     const keys: string[] = [];
     for (const seg of e.path) {
@@ -248,33 +291,59 @@ class Scanner {
     }
     const key = keys[keys.length - 1] ?? '';
     const display = e.raw ?? (e.value === null ? 'null' : String(e.value));
+    const human = humanIn ?? (isRuleText(keys.join('.')) ? REFERENCE_RULES.alertRule : undefined);
     if (typeof e.value === 'string' && /\n/.test(e.value.trim())) {
-      this.lines(w, e.value, path, keys.join('.'), key);
+      this.lines(w, e.value, path, keys.join('.'), key, human);
       return;
     }
     if (e.value === null) return;
-    this.occ(w, { path, keyPath: keys.join('.'), key, value: e.value, display, setting: e.raw ?? `${keys.join('.')}: ${display}`, role: 'text' });
+    this.occ(w, { path, keyPath: keys.join('.'), key, value: e.value, display, setting: e.raw ?? `${keys.join('.')}: ${display}`, role: 'text', ...(human ? { human } : {}) });
   }
 
   /** Text line by line (scripts, configs of unknown shape); comment lines are not configuration. */
-  lines(w: Where, text: string, path: string, keyPath: string, key: string | undefined): void {
+  lines(w: Where, text: string, path: string, keyPath: string, key: string | undefined, human?: ReferenceRule): void {
+    const h = human ? { human } : {};
     const lines = text.split(/\r?\n/);
     const single = lines.filter((l) => l.trim() !== '').length <= 1;
+    // Inside an XML `<!-- -->` or C `/* */` block comment (license headers with their URLs).
+    let comment: '-->' | '*/' | undefined;
     lines.slice(0, MAX_LINES).forEach((line, i) => {
-      const t = line.trim();
+      let t = line.trim();
+      if (comment !== undefined) {
+        const end = t.indexOf(comment);
+        if (end < 0) return;
+        t = t.slice(end + comment.length).trim();
+        comment = undefined;
+      }
+      for (const [open, close] of [['<!--', '-->'], ['/*', '*/']] as const) {
+        const at = t.indexOf(open);
+        if (at >= 0 && t.indexOf(close, at + open.length) < 0 && (at === 0 || open === '<!--')) {
+          comment = close;
+          t = t.slice(0, at).trim();
+        }
+      }
       if (t === '' || /^(#|\/\/|;|--\s|\*|<!--)/.test(t)) return;
       const p = single ? path : `${path} (line ${i + 1})`;
       // Settings written as NAME=value, --flag=value or `key = value` on the line.
       const assign = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_.\-]{0,100})(?:\s*=\s*|:\s+)(.+)$/.exec(t);
       const occKey = assign ? assign[1]! : key;
-      this.occ(w, { path: p, keyPath: assign ? `${keyPath}.${assign[1]!}` : keyPath, ...(occKey !== undefined ? { key: occKey } : {}), value: assign ? assign[2]!.trim() : t, display: t, setting: t, role: 'text' });
+      this.occ(w, { path: p, keyPath: assign ? `${keyPath}.${assign[1]!}` : keyPath, ...(occKey !== undefined ? { key: occKey } : {}), value: assign ? assign[2]!.trim() : t, display: t, setting: t, role: 'text', ...h });
       if (!assign) {
         // Flags and assignments inside a command line: `app --telemetry=true`, `env DO_NOT_TRACK=0 app`.
         for (const m of t.matchAll(/(?:^|\s)(-{1,2}[A-Za-z][A-Za-z0-9_.-]{0,80}|[A-Za-z_][A-Za-z0-9_]{0,80})=("[^"]{0,200}"|'[^']{0,200}'|[^\s"';&|]{1,200})/g)) {
-          this.occ(w, { path: p, keyPath: m[1]!, key: m[1]!, value: m[2]!.replace(/^["']|["']$/g, ''), display: t, setting: `${m[1]!}=${m[2]!}`, role: 'text' });
+          this.occ(w, { path: p, keyPath: m[1]!, key: m[1]!, value: m[2]!.replace(/^["']|["']$/g, ''), display: t, setting: `${m[1]!}=${m[2]!}`, role: 'text', ...h });
         }
         const flags = [...t.matchAll(/(?:^|\s)(--[A-Za-z][A-Za-z0-9_.-]{0,80})(?=\s+-|\s*$)/g)];
-        for (const m of flags) this.occ(w, { path: p, keyPath: m[1]!, key: m[1]!, value: true, display: t, setting: m[1]!, role: 'text' });
+        for (const m of flags) this.occ(w, { path: p, keyPath: m[1]!, key: m[1]!, value: true, display: t, setting: m[1]!, role: 'text', ...h });
+        // Directives whose arguments are servers (CoreDNS `forward . 8.8.8.8`, resolv.conf, nginx
+        // `proxy_pass`/`server`): each argument stands under the directive, so a bare address counts.
+        const directive = DIRECTIVE.exec(t);
+        if (directive) {
+          for (const arg of directive[2]!.split(/\s+/).slice(0, 32)) {
+            const v = arg.replace(/;$/, '');
+            if (v !== '' && v !== '.' && !v.startsWith('{')) this.occ(w, { path: p, keyPath: directive[1]!, key: directive[1]!, value: v, display: t, setting: t, role: 'text', ...h });
+          }
+        }
       }
     });
   }

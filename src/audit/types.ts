@@ -4,7 +4,12 @@
 export const SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
-export const CATEGORIES = ['registry', 'acme', 'oauth-oidc', 'telemetry', 'ai-api', 'download', 'update-check', 'other'] as const;
+/**
+ * `reference` is the one category that is not egress: a link or name meant for people (a runbook
+ * URL, a dashboard link, a pinned SSH host key, the app's own address). It is kept apart from the
+ * findings, shown only when asked for, and never fails an audit.
+ */
+export const CATEGORIES = ['registry', 'acme', 'oauth-oidc', 'telemetry', 'ai-api', 'download', 'update-check', 'other', 'reference'] as const;
 export type Category = (typeof CATEGORIES)[number];
 
 export interface AuditFinding {
@@ -26,6 +31,8 @@ export interface AuditFinding {
   hint: string;
   /** Template (`shop/templates/cm.yaml`) or manifest file the resource came from. */
   origin?: string;
+  /** 1-based line in `origin` where the value stands, when the file could be read and the value found in it. */
+  line?: number;
 }
 
 /** An endpoint the audit judged internal: kept for `--show-internal` and for tests. */

@@ -40,7 +40,6 @@ const PLANTED: [string, string, string, string][] = [
   ['acme-v02.api.letsencrypt.org', 'acme', 'ClusterIssuer/letsencrypt', 'spec.acme.server'],
   ['db.partner-cloud.net', 'other', 'Service/shop/legacy-db', 'spec.externalName'],
   ['auth.example-sso.com', 'oauth-oidc', 'Ingress/shop/shop', 'metadata.annotations["nginx.ingress.kubernetes.io/auth-url"]'],
-  ['shop.example.com', 'other', 'Ingress/shop/shop', 'spec.rules[0].host'],
 ];
 
 const id = (f: AuditFinding): string => `${f.host === '' ? f.rule : f.host}|${f.category}|${f.resource}|${f.path}`;
@@ -75,7 +74,7 @@ describe('airlock audit', { concurrency: true }, () => {
     assert.equal(db.port, 5432);
     assert.equal(by('acme-v02.api.letsencrypt.org').url, 'https://acme-v02.api.letsencrypt.org/directory');
     assert.equal(by('acme-v02.api.letsencrypt.org').severity, 'high');
-    assert.equal(by('shop.example.com').severity, 'info', 'an Ingress host is inbound: informational');
+    assert.equal(findings.find((f) => f.host === 'shop.example.com'), undefined, 'an Ingress host on a placeholder domain is no finding');
     for (const f of findings) {
       assert.ok(f.hint.length > 10, `a hint for ${id(f)}`);
       assert.equal(f.origin, 'external/app.yaml');
@@ -87,14 +86,15 @@ describe('airlock audit', { concurrency: true }, () => {
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const table = await run(['internal', '--internal-domain', 'corp.example']);
     assert.equal(table.code, 0);
-    assert.match(table.stdout, /no external endpoints or phone-home settings found \(\d+ internal endpoints?, --show-internal lists them\)/);
+    assert.match(table.stdout, /no external endpoints or phone-home settings found \(\d+ internal endpoints?, --show-internal lists them; 1 reference for people hidden \(--show-references\)\)/);
     const out = JSON.parse(r.stdout) as { findings: AuditFinding[]; internal: { host: string; reason: string }[] };
     assert.deepEqual(out.findings, []);
     const seen = new Set(out.internal.map((e) => e.host));
     for (const h of ['postgres.shop.svc.cluster.local', 'search.shop', 'ldap.corp.example', '10.1.2.3', '172.31.255.1', '192.168.10.20', '127.0.0.1', 'localhost', 'fd00:10::5', 'registry.corp.example', '10.20.0.5', 'kafka-1.kafka.shop.svc.cluster.local', 'cache.internal', 'ca.corp.example', 'db.corp.example']) {
       assert.ok(seen.has(h), `${h} seen and judged internal`);
     }
-    assert.ok(!r.stdout.includes('never-shown.public-vendor.com'), 'Secrets are not read');
+    assert.ok(seen.has('never-shown.corp.example'), 'Secrets are read');
+    assert.ok(!r.stdout.includes('hunter2'), 'but no value from a Secret is shown');
     assert.ok(!r.stdout.includes('docs.public-vendor.com'), 'descriptions and comment lines are not settings');
   });
 
@@ -112,7 +112,7 @@ describe('airlock audit', { concurrency: true }, () => {
     assert.match(high.stdout, /^SEVERITY\s+CATEGORY\s+HOST\s+RESOURCE\s+PATH\s+VALUE$/m);
     assert.match(high.stdout, /^high\s+acme\s+acme-v02\.api\.letsencrypt\.org:443\s+ClusterIssuer\/letsencrypt\s+spec\.acme\.server/m);
     assert.match(high.stdout, /What to do:\n/);
-    assert.match(high.stdout, /22 findings: 6 high, 15 medium, 1 info; .*failing \(--fail-on high\)/);
+    assert.match(high.stdout, /21 findings: 6 high, 15 medium; .*failing \(--fail-on high\)/);
     const none = await run(['external', '--fail-on', 'none', '-q']);
     assert.equal(none.code, 0);
     // --fail-on compares severities: nothing here is critical.
@@ -174,7 +174,7 @@ describe('airlock audit', { concurrency: true }, () => {
     const plain = await run(['chart', '--helm', helm, '--format', 'json', '-n', 'monitoring']);
     assert.equal(plain.code, 7, plain.stderr);
     const base = findingsOf(plain.stdout);
-    assert.deepEqual(base.map((f) => f.rule).sort(), ['external-registry-image', 'grafana-reporting', 'grafana-update-check']);
+    assert.deepEqual(base.map((f) => f.rule).sort(), ['external-registry-image', 'grafana-plugin-key-retrieval', 'grafana-plugin-update-check', 'grafana-reporting', 'grafana-update-check']);
     assert.equal(base.find((f) => f.rule === 'grafana-reporting')!.resource, 'ConfigMap/monitoring/release-name-grafana');
     assert.equal(base.find((f) => f.rule === 'grafana-reporting')!.origin, 'chart/templates/configmap.yaml');
 
@@ -182,6 +182,12 @@ describe('airlock audit', { concurrency: true }, () => {
     const hosts = findingsOf(more.stdout).map((f) => `${f.host} ${f.category}`);
     assert.ok(hosts.includes('github.com oauth-oidc'), hosts.join(', '));
     assert.ok(hosts.includes('api.anthropic.com ai-api'), hosts.join(', '));
+
+    // SARIF points into the template: the line of the setting whose value the template fills in.
+    const sarif = JSON.parse((await run(['chart', '--helm', helm, '--format', 'sarif'])).stdout) as { runs: { results: { ruleId: string; locations: { physicalLocation: { artifactLocation: { uri: string }; region?: { startLine: number } } }[] }[] }[] };
+    const reporting = sarif.runs[0]!.results.find((x) => x.ruleId === 'grafana-reporting')!.locations[0]!.physicalLocation;
+    assert.equal(reporting.artifactLocation.uri, 'chart/templates/configmap.yaml');
+    assert.equal(reporting.region?.startLine, 8);
 
     const airgap = await run(['chart', '--helm', helm, '-f', 'chart/airgap-values.yaml', '--internal-domain', 'corp.example']);
     assert.equal(airgap.code, 0, airgap.stdout + airgap.stderr);
@@ -214,11 +220,25 @@ describe('auditManifests (pure)', () => {
   });
   const rules = (docs: { object: unknown }[]) => auditManifests(docs, { internalDomains: ['corp.example'] }).findings.map((f) => f.rule).sort();
 
-  it('Grafana phones home by default: flagged unless reporting and update checks are switched off', () => {
-    assert.deepEqual(rules([grafana([])]), ['grafana-reporting-default', 'grafana-update-check-default']);
-    assert.deepEqual(rules([grafana([{ name: 'GF_ANALYTICS_REPORTING_ENABLED', value: 'false' }, { name: 'GF_ANALYTICS_CHECK_FOR_UPDATES', value: 'false' }])]), []);
+  const allDefaults = ['grafana-plugin-key-retrieval-default', 'grafana-plugin-update-check-default', 'grafana-reporting-default', 'grafana-update-check-default'];
+  const allOff = [
+    { name: 'GF_ANALYTICS_REPORTING_ENABLED', value: 'false' },
+    { name: 'GF_ANALYTICS_CHECK_FOR_UPDATES', value: 'false' },
+    { name: 'GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES', value: 'false' },
+    { name: 'GF_PLUGINS_PUBLIC_KEY_RETRIEVAL_DISABLED', value: 'true' },
+  ];
+
+  it('Grafana phones home by default: every switch left unset is flagged, each one until it is switched off', () => {
+    assert.deepEqual(rules([grafana([])]), allDefaults);
+    assert.deepEqual(rules([grafana(allOff)]), []);
+    // Turning one off leaves its siblings flagged: the usage report off does not stop the update checks.
     const ini = { object: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ini', namespace: 'mon' }, data: { 'grafana.ini': '[analytics]\nreporting_enabled = false\n' } } };
-    assert.deepEqual(rules([grafana([]), ini]), ['grafana-update-check-default']);
+    assert.deepEqual(rules([grafana([]), ini]), allDefaults.filter((r) => r !== 'grafana-reporting-default'));
+    // Switched on explicitly: the switch is the finding, not the default.
+    assert.deepEqual(rules([grafana(allOff.slice(1)), { object: { ...ini.object, data: { 'grafana.ini': '[analytics]\nreporting_enabled = true\n' } } }]), ['grafana-reporting']);
+    // The grafana-operator runs Grafana from a custom resource: same defaults.
+    const cr = { object: { apiVersion: 'grafana.integreatly.org/v1beta1', kind: 'Grafana', metadata: { name: 'g', namespace: 'mon' }, spec: { config: { analytics: { reporting_enabled: 'false' } } } } };
+    assert.deepEqual(rules([cr]), allDefaults.filter((r) => r !== 'grafana-reporting-default'));
   });
 
   it('implicit endpoints: a DNS-01 solver through a public DNS API', () => {

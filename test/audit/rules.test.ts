@@ -105,6 +105,16 @@ describe('phone-home switches', () => {
     ['usageStats', 'on', 'telemetry-enabled'],
     ['updates.check_for_updates', true, 'update-check-enabled'],
     ['APP_UPDATE_CHECK', 'enabled', 'update-check-enabled'],
+    ['cron.update_checker.ENABLED', 'true', 'update-check-enabled'],
+    ['N8N_VERSION_NOTIFICATIONS_ENABLED', 'true', 'update-check-enabled'],
+    ['MM_SERVICESETTINGS_ENABLESECURITYFIXALERT', 'true', 'update-check-enabled'],
+    ['SCANNER_TRIVY_SKIP_UPDATE', 'false', 'update-check-not-disabled'],
+    ['--skip-db-update', 'false', 'update-check-not-disabled'],
+    ['disableHeartbeat', false, 'update-check-not-disabled'],
+    ['N8N_DIAGNOSTICS_ENABLED', 'true', 'telemetry-enabled'],
+    ['MM_LOGSETTINGS_ENABLEDIAGNOSTICS', 'true', 'telemetry-enabled'],
+    ['AIRFLOW__USAGE_DATA_COLLECTION__ENABLED', 'True', 'telemetry-enabled'],
+    ['MINIO_CALLHOME_ENABLE', 'on', 'telemetry-enabled'],
   ];
   for (const [key, value, rule] of on) {
     it(`${key}=${String(value)} phones home (${rule})`, () => {
