@@ -7,7 +7,8 @@ import { imagesFromAnnotations, isAuthoritativeImageList } from './annotations.t
 import { addFinding, sortFindings } from './findings.ts';
 import type { Finding, OptionalInfo, Reason } from './types.ts';
 import { formatValuesPath, joinPath, type PathSegment } from './values-path.ts';
-import { scanChartValues } from './values-scan.ts';
+import { globalRegistryOf, scanChartValues, type ValuesImage } from './values-scan.ts';
+import { attributeOptional, repositoryKey, type StaticImage } from './attribute.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -18,6 +19,10 @@ export interface ChartFindingsInput {
   rendered: readonly Finding[];
   /** resolveChartValues(...).charts */
   charts: readonly ResolvedChart[];
+  /** extractImages over renders with switches on, each with the switches (dotted values paths) that were on. */
+  switched?: readonly { findings: readonly Finding[]; on: ReadonlySet<string> }[];
+  /** `v1.30.0`: the tag of untagged kubectl images in the values. */
+  kubeVersion?: string | undefined;
 }
 
 interface OptionalEntry {
@@ -73,42 +78,69 @@ export function chartFindings(input: ChartFindingsInput): { findings: Finding[];
   };
   const warnings: string[] = [];
 
-  for (const chart of input.charts) {
-    const resource = `Chart/${chart.node.name}`;
-    for (const v of scanChartValues(chart)) {
-      const full: PathSegment[] = [...chart.prefix, ...v.segments];
-      const reason: Reason = { source: 'values', resource, path: formatValuesPath(full), chart: input.chart };
-      const candidates = [v.reference, ...v.variants];
-      let match = candidates.find((c) => renderedRefs.has(c));
-      if (match === undefined && v.tagDefaulted) {
-        match = candidates.map((c) => renderedByName.get(nameOf(c))).find((c) => c !== undefined);
-      }
-      if (match !== undefined) {
-        if (chart.enabled) addFinding(required, match, reason);
+  const scans: { chart: ResolvedChart; v: ValuesImage }[] = [];
+  for (const chart of input.charts) for (const v of scanChartValues(chart, { kubeVersion: input.kubeVersion })) scans.push({ chart, v });
+  const statics: StaticImage[] = scans.map(({ chart, v }) => ({ chart, segments: v.segments, references: [v.reference, ...v.variants] }));
+
+  // What only a render with switches on shows: optional, composed exactly as the chart does it.
+  const switched = new Map<string, OptionalEntry>();
+  for (const render of input.switched ?? []) {
+    for (const f of render.findings) {
+      if (required.has(f.reference)) continue;
+      const e = switched.get(f.reference);
+      if (e === undefined) {
+        switched.set(f.reference, { reasons: [...f.reasons], optional: attributeOptional(f, render.on, { charts: input.charts, statics }) });
         continue;
       }
-      const inner = findSwitch(chart.values, v.segments);
-      let info: OptionalInfo;
-      if (!chart.enabled && chart.switchPath !== undefined) {
-        const innerPath = inner ? formatValuesPath([...chart.prefix, ...inner]) : undefined;
-        const then = innerPath !== undefined && innerPath !== chart.switchPath ? ` and --set ${innerPath}=true` : '';
-        info = { valuesPath: chart.switchPath, hint: `${switchHint(chart.switchPath, `chart ${chart.chartPath} is switched off`)}${then}` };
-      } else if (inner) {
-        const p = formatValuesPath([...chart.prefix, ...inner]);
-        info = { valuesPath: p, hint: switchHint(p, `set at ${reason.path}, which is switched off`) };
-      } else {
-        info = { valuesPath: reason.path, hint: `set at ${reason.path} in the values, but no rendered resource uses it with these values` };
-      }
-      offer(v.reference, reason, info);
+      e.reasons.push(...f.reasons);
+      // a smaller group of switches may say what an all-on render could not
+      if (e.optional.valuesPath === '') e.optional = attributeOptional(f, render.on, { charts: input.charts, statics });
     }
+  }
+  const switchedByKey = new Map<string, string>();
+  for (const ref of [...switched.keys()].sort()) if (!switchedByKey.has(repositoryKey(ref))) switchedByKey.set(repositoryKey(ref), ref);
+  const renderedKeys = new Set([...renderedRefs].map(repositoryKey));
+
+  for (const { chart, v } of scans) {
+    const resource = `Chart/${chart.node.name}`;
+    const full: PathSegment[] = [...chart.prefix, ...v.segments];
+    const reason: Reason = { source: 'values', resource, path: formatValuesPath(full), chart: input.chart };
+    const candidates = [v.reference, ...v.variants];
+    let match = candidates.find((c) => renderedRefs.has(c));
+    if (match === undefined && v.tagDefaulted) {
+      match = candidates.map((c) => renderedByName.get(nameOf(c))).find((c) => c !== undefined);
+    }
+    if (match !== undefined) {
+      if (chart.enabled) addFinding(required, match, reason);
+      continue;
+    }
+    // The renders are the truth about how the chart composes the image: the values only add why.
+    const rendered = candidates.find((c) => switched.has(c)) ?? candidates.map((c) => switchedByKey.get(repositoryKey(c))).find((c) => c !== undefined);
+    if (rendered !== undefined) {
+      switched.get(rendered)!.reasons.push(reason);
+      continue;
+    }
+    if (candidates.some((c) => renderedKeys.has(repositoryKey(c)))) continue;
+    const inner = findSwitch(chart.values, v.segments);
+    let info: OptionalInfo;
+    if (!chart.enabled && chart.switchPath !== undefined) {
+      const innerPath = inner ? formatValuesPath([...chart.prefix, ...inner]) : undefined;
+      const then = innerPath !== undefined && innerPath !== chart.switchPath ? ` and --set ${innerPath}=true` : '';
+      info = { valuesPath: chart.switchPath, hint: `${switchHint(chart.switchPath, `chart ${chart.chartPath} is switched off`)}${then}` };
+    } else if (inner) {
+      const p = formatValuesPath([...chart.prefix, ...inner]);
+      info = { valuesPath: p, hint: switchHint(p, `set at ${reason.path}, which is switched off`) };
+    } else {
+      info = { valuesPath: reason.path, hint: `set at ${reason.path} in the values, but no rendered resource uses it with these values` };
+    }
+    offer(v.reference, reason, info);
   }
 
   for (const chart of input.charts) {
     const resource = `Chart/${chart.node.name}`;
     const { images, warnings: w } = imagesFromAnnotations(chart.node.annotations, chart.chartPath);
     warnings.push(...w);
-    const global = isObj(chart.values.global) ? chart.values.global : {};
-    const globalRegistry = typeof global.imageRegistry === 'string' ? global.imageRegistry.trim() : '';
+    const globalRegistry = globalRegistryOf(chart.values) ?? '';
     for (const listed of images) {
       const reason: Reason = { source: 'chart-annotation', resource, path: joinPath(joinPath('annotations', listed.key), listed.index), chart: input.chart };
       // With global.imageRegistry set, the chart pulls the listed image from that registry.
@@ -118,7 +150,14 @@ export function chartFindings(input: ChartFindingsInput): { findings: Finding[];
         if (chart.enabled) addFinding(required, rendered, reason);
         continue;
       }
+      const inSwitched = [listed.reference, moved].find((r) => r !== undefined && switched.has(r));
+      if (inSwitched !== undefined) {
+        switched.get(inSwitched)!.reasons.push(reason);
+        continue;
+      }
       const img = { ...listed, reference: moved ?? listed.reference };
+      const key = repositoryKey(img.reference);
+      if (!isAuthoritativeImageList(img.key) && (renderedKeys.has(key) || switchedByKey.has(key))) continue;
       const condition = img.condition === undefined ? undefined : valueAt(chart.values, img.condition);
       const conditionOff = condition === false || (typeof condition === 'string' && condition === 'false');
       if (chart.enabled && isAuthoritativeImageList(img.key) && !conditionOff) {
@@ -142,8 +181,9 @@ export function chartFindings(input: ChartFindingsInput): { findings: Finding[];
   }
 
   const findings = [...required.values()];
+  for (const [reference, e] of switched) findings.push({ reference, reasons: e.reasons, optional: e.optional });
   for (const [reference, e] of optional) {
-    if (required.has(reference)) continue;
+    if (required.has(reference) || switched.has(reference)) continue;
     findings.push({ reference, reasons: e.reasons, optional: e.optional });
   }
   return { findings: sortFindings(findings), warnings };

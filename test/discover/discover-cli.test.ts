@@ -17,6 +17,8 @@ const FIX = fileURLToPath(new URL('../fixtures/discover/', import.meta.url));
 const HELM = helmPath();
 const run = (args: string[], cwd = FIX) => airlock(['discover', '--helm', HELM, ...args], { cwd, timeoutMs: 60_000 });
 const lines = (stdout: string) => stdout.split('\n').filter((l) => l !== '');
+/** The references of text output, without the `\t# optional: ...` marks. */
+const refs = (stdout: string) => lines(stdout).map((l) => l.split('\t')[0]!);
 
 interface JsonImage {
   reference: string;
@@ -129,11 +131,14 @@ describe('airlock discover', { concurrency: true }, () => {
     assert.equal(fromDir.code, 0, fromDir.stderr);
     assert.equal(fromTgz.code, 0, fromTgz.stderr);
     assert.deepEqual(lines(fromTgz.stdout), lines(fromDir.stdout));
-    const got = lines(fromDir.stdout);
-    for (const moved of ['shop:1.4.2', 'shop-migrate:1.4.2', 'postgres:15.6.0', 'redis:7.2.4', 'shop-exporter:0.11.0']) {
+    const got = refs(fromDir.stdout);
+    for (const moved of ['shop:1.4.2', 'shop-migrate:1.4.2', 'postgres:15.6.0', 'shop-exporter:0.11.0']) {
       assert.ok(got.includes(`registry.internal:5000/airlock-test/${moved}`), `${moved} moved to the global registry:\n${got.join('\n')}`);
     }
     assert.ok(got.includes('docker.io/airlock-test/shop-reindex:1.4.2'), 'hard-coded images stay where they are');
+    // the cache subchart's template ignores global.imageRegistry: reported where it would really be pulled from
+    assert.ok(got.includes('docker.io/airlock-test/redis:7.2.4'), got.join('\n'));
+    assert.ok(lines(fromDir.stdout).includes('registry.internal:5000/airlock-test/shop-exporter:0.11.0\t# optional: --set metrics.enabled=true'), fromDir.stdout);
     assert.doesNotMatch(fromDir.stdout, /docker\.io\/airlock-test\/shop:1\.4\.2/);
     // human mode: optional images listed on stdout like the others, how to switch them on on stderr
     assert.match(fromDir.stderr, /optional: registry\.internal:5000\/airlock-test\/shop-exporter:0\.11\.0: .*--set metrics\.enabled=true/);

@@ -112,12 +112,13 @@ describe('scanChartValues', () => {
     assert.deepEqual(found, [
       ['image', 'mirror.internal/acme/app:2.0'],
       ['sidecar', 'quay.io/acme/sidecar:1.5'],
-      ['worker', 'docker.io/acme/worker:3'],
-      ['init.image', 'docker.io/acme/init:4'],
+      // a repository naming no registry host of its own goes under the global registry too
+      ['worker', 'mirror.internal/acme/worker:3'],
+      ['init.image', 'mirror.internal/acme/init:4'],
       ['helperImage', 'ghcr.io/acme/helper:5'],
       ['extraArgs[0]', 'quay.io/acme/proxy:6'],
     ]);
-    assert.deepEqual(scanChartValues(charts[1]!).map((v) => v.reference), ['docker.io/acme/sub:7']);
+    assert.deepEqual(scanChartValues(charts[1]!).map((v) => v.reference), ['mirror.internal/acme/sub:7']);
   });
 });
 

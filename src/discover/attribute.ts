@@ -1,0 +1,137 @@
+// Which switch brings an image in (pure). An image that only the render with switches on shows is
+// optional; the hint must name the values key a user turns on (`persistence.enabled`,
+// `defaultBackend.enabled`, the subchart's condition), not where the image is set. The evidence,
+// strongest first: the `if` that encloses the template's image line, the nearest `enabled` above
+// the values that set the image, the switch the whole template stands under, the subchart's
+// condition, and a switch whose key the template's file name repeats.
+import { parseReference } from '../core/reference.ts';
+import { findSwitch, type ResolvedChart } from './chart-values.ts';
+import { templateLines, type TemplateLine } from './template-guards.ts';
+import type { Finding, OptionalInfo } from './types.ts';
+import type { PathSegment } from './values-path.ts';
+
+/** An image the values scan found, with where it is set. */
+export interface StaticImage {
+  chart: ResolvedChart;
+  /** Inside the chart's own values. */
+  segments: PathSegment[];
+  references: string[];
+}
+
+export interface AttributionContext {
+  charts: readonly ResolvedChart[];
+  statics: readonly StaticImage[];
+}
+
+/** The repository path without registry, tag or digest: the same slot however the chart composes it. */
+export function repositoryKey(reference: string): string {
+  try {
+    return parseReference(reference).repository;
+  } catch {
+    return reference;
+  }
+}
+
+/** `shop/charts/db/templates/job.yaml` → the chart `shop/db` and `templates/job.yaml`. */
+function chartOfOrigin(origin: string, charts: readonly ResolvedChart[]): { chart: ResolvedChart; file: string } | undefined {
+  const parts = origin.split('/');
+  let end = 1;
+  while (parts[end] === 'charts' && end + 1 < parts.length) end += 2;
+  const chartPath = parts.slice(0, end).filter((_, i) => i % 2 === 0).join('/');
+  const chart = charts.find((c) => c.chartPath === chartPath);
+  return chart ? { chart, file: parts.slice(end).join('/') } : undefined;
+}
+
+function dotted(segments: readonly PathSegment[]): string {
+  return segments.map(String).join('.');
+}
+
+/** A guard path of a template of `chart`, as a top-level values path (`global.` stays at the top). */
+function topPath(chart: ResolvedChart, guard: string): string {
+  return guard.startsWith('global.') || chart.prefix.length === 0 ? guard : `${chart.prefix.join('.')}.${guard}`;
+}
+
+function normalise(s: string): string {
+  return s.toLowerCase().replace(/[^a-z0-9]/g, '');
+}
+
+function fromTemplate(lines: TemplateLine[], chart: ResolvedChart, on: ReadonlySet<string>, valuesPaths: string[]): string | undefined {
+  const onGuards = (l: TemplateLine): string[] => l.guards.map((g) => topPath(chart, g)).filter((g) => on.has(g));
+  const imageLines = lines.filter((l) => !l.inDefine && /image/i.test(l.text));
+  // the image line that names the values the image comes from
+  for (const p of valuesPaths) {
+    const parent = p.includes('.') ? p.slice(0, p.lastIndexOf('.')) : p;
+    const named = imageLines.filter((l) => l.text.includes(`.Values.${p}`) || (parent !== p && new RegExp(`\\.Values\\.${parent.replace(/\./g, '\\.')}\\b`).test(l.text)));
+    for (const l of named) {
+      const g = onGuards(l);
+      if (g.length > 0) return g[g.length - 1];
+    }
+  }
+  const innermost = [...new Set(imageLines.map(onGuards).filter((g) => g.length > 0).map((g) => g[g.length - 1]!))];
+  if (innermost.length === 1) return innermost[0];
+  if (valuesPaths.length > 0 && innermost.length > 1) return undefined; // let the values decide
+  if (innermost.length > 1) return innermost[0];
+  const any = lines.filter((l) => !l.inDefine).map(onGuards).find((g) => g.length > 0);
+  return any?.[0];
+}
+
+function fromFileName(file: string, chart: ResolvedChart, on: ReadonlySet<string>): string | undefined {
+  const base = normalise(file.replace(/^.*\//, '').replace(/\.[a-z]+$/i, ''));
+  let best: string | undefined;
+  let bestLen = 0;
+  for (const s of on) {
+    const parts = s.split('.');
+    if (parts.length < 2 || parts[parts.length - 1] !== 'enabled') continue;
+    const owner = parts.slice(0, -1);
+    if (chart.prefix.length > 0 && dotted(owner.slice(0, chart.prefix.length)) !== dotted(chart.prefix)) continue;
+    const key = normalise(owner[owner.length - 1]!);
+    if (key.length >= 3 && base.includes(key) && key.length > bestLen) {
+      best = s;
+      bestLen = key.length;
+    }
+  }
+  return best;
+}
+
+function hint(path: string, what: string): string {
+  return `${what}; switch it on with --set ${path}=true`;
+}
+
+/**
+ * The switch that brings `finding` (seen only when the switches in `on` were turned on) into the
+ * render, and a hint naming it.
+ */
+export function attributeOptional(finding: Finding, on: ReadonlySet<string>, ctx: AttributionContext): OptionalInfo {
+  const origin = finding.reasons.find((r) => r.origin !== undefined)?.origin;
+  const located = origin === undefined ? undefined : chartOfOrigin(origin, ctx.charts);
+  const key = repositoryKey(finding.reference);
+  const statics = ctx.statics.filter((s) => s.references.some((r) => repositoryKey(r) === key));
+  const chart = located?.chart ?? statics[0]?.chart;
+
+  let inner: string | undefined;
+  if (located) {
+    const text = located.chart.node.templates?.[located.file];
+    const own = statics.filter((s) => s.chart === located.chart).map((s) => dotted(s.segments));
+    if (text !== undefined) inner = fromTemplate(templateLines(text), located.chart, on, own);
+  }
+  if (inner === undefined) {
+    for (const s of statics) {
+      const sw = findSwitch(s.chart.values, s.segments);
+      const p = sw === undefined ? undefined : dotted([...s.chart.prefix, ...sw]);
+      if (p !== undefined && on.has(p)) {
+        inner = p;
+        break;
+      }
+    }
+  }
+  if (inner === undefined && located) inner = fromFileName(located.file, located.chart, on);
+
+  const where = origin === undefined ? 'rendered' : `rendered by ${origin}`;
+  if (chart && !chart.enabled && chart.switchPath !== undefined) {
+    const then = inner !== undefined && inner !== chart.switchPath ? ` and --set ${inner}=true` : '';
+    return { valuesPath: chart.switchPath, hint: `${hint(chart.switchPath, `${where}; chart ${chart.chartPath} is switched off`)}${then}` };
+  }
+  if (inner !== undefined) return { valuesPath: inner, hint: hint(inner, `${where} only when ${inner} is on`) };
+  const listed = [...on].slice(0, 3).join(', ');
+  return { valuesPath: '', hint: `${where} only with switches on (${listed}${on.size > 3 ? ', ...' : ''}); which one brings it in is not known` };
+}
