@@ -78,7 +78,7 @@ async function collect(o: DiscoverOptions, into: Collected): Promise<void> {
     // Render once more with every switch on: optional images exactly as the chart would render them.
     const switches = findOffSwitches(top, resolved);
     const on = await renderWithSwitches(input.path, { ...chartRenderOptions(o, cwd), chartLabel: input.label }, switches);
-    if (on.failed.length > 0) {
+    if (on.failed.length > 0 && o.includeOptional) {
       const names = on.failed.map((f) => f.switch.path);
       const shown = names.length > 6 ? `${names.slice(0, 6).join(', ')} and ${names.length - 6} more` : names.join(', ');
       warnings.push(`chart ${input.label}: helm fails with ${shown} switched on (${on.failed[0]!.reason}); optional images behind ${names.length > 1 ? 'them' : 'it'} are taken from the values alone`);
