@@ -21,6 +21,30 @@ export interface StaticImage {
 export interface AttributionContext {
   charts: readonly ResolvedChart[];
   statics: readonly StaticImage[];
+  /** Parsed templates by origin, filled as they are needed. */
+  parsed?: Map<string, TemplateLine[]>;
+}
+
+function linesOf(origin: string, chart: ResolvedChart, file: string, cache: Map<string, TemplateLine[]> | undefined): TemplateLine[] | undefined {
+  const hit = cache?.get(origin);
+  if (hit) return hit;
+  const text = chart.node.templates?.[file];
+  if (text === undefined) return undefined;
+  const lines = templateLines(text);
+  cache?.set(origin, lines);
+  return lines;
+}
+
+/**
+ * The values paths (top-level, dotted) whose conditions enclose line `line` (1-based) of the
+ * rendered template `origin`: what to switch off again when helm fails there.
+ */
+export function guardsAt(origin: string, line: number, charts: readonly ResolvedChart[], cache?: Map<string, TemplateLine[]>): string[] {
+  const located = chartOfOrigin(origin, charts);
+  if (!located) return [];
+  const lines = linesOf(origin, located.chart, located.file, cache);
+  const at = lines?.[line - 1];
+  return at === undefined ? [] : at.guards.map((g) => topPath(located.chart, g));
 }
 
 /** The repository path without registry, tag or digest: the same slot however the chart composes it. */
@@ -58,21 +82,23 @@ function normalise(s: string): string {
 function fromTemplate(lines: TemplateLine[], chart: ResolvedChart, on: ReadonlySet<string>, valuesPaths: string[]): string | undefined {
   const onGuards = (l: TemplateLine): string[] => l.guards.map((g) => topPath(chart, g)).filter((g) => on.has(g));
   const imageLines = lines.filter((l) => !l.inDefine && /image/i.test(l.text));
-  // the image line that names the values the image comes from
+  // the image line that names the values the image comes from decides
   for (const p of valuesPaths) {
     const parent = p.includes('.') ? p.slice(0, p.lastIndexOf('.')) : p;
     const named = imageLines.filter((l) => l.text.includes(`.Values.${p}`) || (parent !== p && new RegExp(`\\.Values\\.${parent.replace(/\./g, '\\.')}\\b`).test(l.text)));
-    for (const l of named) {
-      const g = onGuards(l);
-      if (g.length > 0) return g[g.length - 1];
-    }
+    if (named.length === 0) continue;
+    const g = named.map(onGuards).find((x) => x.length > 0);
+    return g?.[g.length - 1];
   }
+  if (imageLines.length === 0) return lines.filter((l) => !l.inDefine).map(onGuards).find((g) => g.length > 0)?.[0];
   const innermost = [...new Set(imageLines.map(onGuards).filter((g) => g.length > 0).map((g) => g[g.length - 1]!))];
-  if (innermost.length === 1) return innermost[0];
-  if (valuesPaths.length > 0 && innermost.length > 1) return undefined; // let the values decide
-  if (innermost.length > 1) return innermost[0];
-  const any = lines.filter((l) => !l.inDefine).map(onGuards).find((g) => g.length > 0);
-  return any?.[0];
+  const unguarded = imageLines.some((l) => onGuards(l).length === 0);
+  if (innermost.length === 0) return undefined;
+  // In a chart that renders by default an unguarded image line was there already: the new image
+  // stands under a switch. In a chart switched off as a whole, either could be it.
+  if (innermost.length === 1 && (!unguarded || chart.enabled)) return innermost[0];
+  if (valuesPaths.length > 0 || !chart.enabled) return undefined;
+  return innermost[0];
 }
 
 function fromFileName(file: string, chart: ResolvedChart, on: ReadonlySet<string>): string | undefined {
@@ -109,10 +135,10 @@ export function attributeOptional(finding: Finding, on: ReadonlySet<string>, ctx
   const chart = located?.chart ?? statics[0]?.chart;
 
   let inner: string | undefined;
-  if (located) {
-    const text = located.chart.node.templates?.[located.file];
+  if (located && origin !== undefined) {
+    const lines = linesOf(origin, located.chart, located.file, ctx.parsed);
     const own = statics.filter((s) => s.chart === located.chart).map((s) => dotted(s.segments));
-    if (text !== undefined) inner = fromTemplate(templateLines(text), located.chart, on, own);
+    if (lines !== undefined) inner = fromTemplate(lines, located.chart, on, own);
   }
   if (inner === undefined) {
     for (const s of statics) {

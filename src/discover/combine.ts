@@ -9,6 +9,7 @@ import type { Finding, OptionalInfo, Reason } from './types.ts';
 import { formatValuesPath, joinPath, type PathSegment } from './values-path.ts';
 import { globalRegistryOf, scanChartValues, type ValuesImage } from './values-scan.ts';
 import { attributeOptional, repositoryKey, type StaticImage } from './attribute.ts';
+import type { TemplateLine } from './template-guards.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -23,6 +24,8 @@ export interface ChartFindingsInput {
   switched?: readonly { findings: readonly Finding[]; on: ReadonlySet<string> }[];
   /** `v1.30.0`: the tag of untagged kubectl images in the values. */
   kubeVersion?: string | undefined;
+  /** Parsed templates, shared with earlier steps. */
+  parsed?: Map<string, TemplateLine[]>;
 }
 
 interface OptionalEntry {
@@ -83,18 +86,19 @@ export function chartFindings(input: ChartFindingsInput): { findings: Finding[];
   const statics: StaticImage[] = scans.map(({ chart, v }) => ({ chart, segments: v.segments, references: [v.reference, ...v.variants] }));
 
   // What only a render with switches on shows: optional, composed exactly as the chart does it.
+  const actx = { charts: input.charts, statics, parsed: input.parsed ?? new Map<string, TemplateLine[]>() };
   const switched = new Map<string, OptionalEntry>();
   for (const render of input.switched ?? []) {
     for (const f of render.findings) {
       if (required.has(f.reference)) continue;
       const e = switched.get(f.reference);
       if (e === undefined) {
-        switched.set(f.reference, { reasons: [...f.reasons], optional: attributeOptional(f, render.on, { charts: input.charts, statics }) });
+        switched.set(f.reference, { reasons: [...f.reasons], optional: attributeOptional(f, render.on, actx) });
         continue;
       }
       e.reasons.push(...f.reasons);
       // a smaller group of switches may say what an all-on render could not
-      if (e.optional.valuesPath === '') e.optional = attributeOptional(f, render.on, { charts: input.charts, statics });
+      if (e.optional.valuesPath === '') e.optional = attributeOptional(f, render.on, actx);
     }
   }
   const switchedByKey = new Map<string, string>();

@@ -12,6 +12,8 @@ import { loadSpec } from '../spec/spec.ts';
 import { chartRenderOptions, loadInputs, type RenderInputOptions } from './sources.ts';
 import { normaliseKubeVersion } from './image-rules.ts';
 import { findOffSwitches } from './switches.ts';
+import { guardsAt } from './attribute.ts';
+import type { TemplateLine } from './template-guards.ts';
 import { renderWithSwitches } from './switched-render.ts';
 import type { Finding } from './types.ts';
 
@@ -77,7 +79,10 @@ async function collect(o: DiscoverOptions, into: Collected): Promise<void> {
     const { top, charts: resolved } = resolveChartValues(chart, loaded.values);
     // Render once more with every switch on: optional images exactly as the chart would render them.
     const switches = findOffSwitches(top, resolved);
-    const on = await renderWithSwitches(input.path, { ...chartRenderOptions(o, cwd), chartLabel: input.label }, switches);
+    const parsed = new Map<string, TemplateLine[]>();
+    const on = await renderWithSwitches(input.path, { ...chartRenderOptions(o, cwd), chartLabel: input.label }, switches, {
+      guardsAt: (origin, line) => guardsAt(origin, line, resolved, parsed),
+    });
     if (on.failed.length > 0 && o.includeOptional) {
       const names = on.failed.map((f) => f.switch.path);
       const shown = names.length > 6 ? `${names.slice(0, 6).join(', ')} and ${names.length - 6} more` : names.join(', ');
@@ -87,7 +92,7 @@ async function collect(o: DiscoverOptions, into: Collected): Promise<void> {
       findings: extractImages(r.manifests, { chart: chart.name, namespace }).findings,
       on: new Set(r.on.map((s) => s.segments.join('.'))),
     }));
-    const combined = chartFindings({ chart: chart.name, rendered: extracted.findings, charts: resolved, switched, kubeVersion });
+    const combined = chartFindings({ chart: chart.name, rendered: extracted.findings, charts: resolved, switched, kubeVersion, parsed });
     warnings.push(...combined.warnings);
     mergeInto(all, combined.findings);
   }

@@ -24,8 +24,29 @@ export interface SwitchedResult {
 
 const DEFAULT_BUDGET = 12;
 
-/** Render `chart` with `switches` on; `budget` bounds the number of helm runs. */
-export async function renderWithSwitches(chart: string, o: ChartRenderOptions, switches: readonly Switch[], budget = DEFAULT_BUDGET): Promise<SwitchedResult> {
+/** Where helm says a template failed: `execution error at (chart/templates/x.yaml:26:12)`, `template: chart/templates/x.yaml:9:4: ...`. */
+export function failureLocation(reason: string): { origin: string; line: number } | undefined {
+  const m = /(?:error at \(|template: )([^\s():]+\.[A-Za-z0-9]+):([0-9]+):[0-9]+/.exec(reason);
+  return m ? { origin: m[1]!, line: Number(m[2]) } : undefined;
+}
+
+function namedIn(text: string, path: string): boolean {
+  return new RegExp(`(^|[^A-Za-z0-9_.-])${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}($|[^A-Za-z0-9_-])`).test(text);
+}
+
+export interface SwitchedRenderOptions {
+  /** Helm runs at most (default 12). */
+  budget?: number;
+  /** The switches (dotted values paths) that guard a template line: the ones to blame when helm fails there. */
+  guardsAt?: (origin: string, line: number) => string[];
+}
+
+/**
+ * Render `chart` with `switches` on. When helm fails at a template line some switches guard, those
+ * are set aside and the rest rendered again; otherwise the group is split in halves.
+ */
+export async function renderWithSwitches(chart: string, o: ChartRenderOptions, switches: readonly Switch[], so: SwitchedRenderOptions = {}): Promise<SwitchedResult> {
+  const budget = so.budget ?? DEFAULT_BUDGET;
   const result: SwitchedResult = { renders: [], failed: [] };
   if (switches.length === 0) return result;
   const dir = await mkdtemp(join(tmpdir(), 'airlock-switches-'));
@@ -42,8 +63,19 @@ export async function renderWithSwitches(chart: string, o: ChartRenderOptions, s
         return;
       } catch (e) {
         if (!(e instanceof AirlockError) || e.code !== 'HELM_FAILED' || o.signal?.aborted) throw e;
+        const reason = helmFailureReason(e);
+        const where = failureLocation(reason);
+        const blamed = where && so.guardsAt ? new Set(so.guardsAt(where.origin, where.line)) : new Set<string>();
+        // a message that names the switch (`tls.secretName is required when tls.enabled is true`)
+        const culprits = group.filter((s) => blamed.has(s.segments.join('.')) || namedIn(reason, s.segments.join('.')));
+        if (culprits.length > 0 && culprits.length < group.length && runs < budget) {
+          await attempt(group.filter((s) => !culprits.includes(s)));
+          // `if and .Values.a.enabled .Values.b.enabled`: either may render alone
+          if (culprits.length === 1 || runs + culprits.length > budget) for (const s of culprits) result.failed.push({ switch: s, reason });
+          else for (const s of culprits) await attempt([s]);
+          return;
+        }
         if (group.length === 1 || runs + 2 > budget) {
-          const reason = helmFailureReason(e);
           for (const s of group) result.failed.push({ switch: s, reason });
           return;
         }

@@ -68,6 +68,8 @@ export function templateLines(text: string): TemplateLine[] {
     const end = l + 1 < lineStarts.length ? lineStarts[l + 1]! - 1 : text.length;
     // a line stands under what was open when it began and what it opens itself (`{{ if x }}image: ...`)
     const before = snapshot();
+    const seen = new Set(before.guards);
+    let inDefine = before.inDefine;
     for (; a < actions.length && actions[a]!.index! < end; a++) {
       const body = actions[a]![1]!.trim();
       const word = /^(else\s+if|else\s+with|if|with|range|define|block|else|end)\b\s*([\s\S]*)$/.exec(body);
@@ -90,9 +92,11 @@ export function templateLines(text: string): TemplateLine[] {
           top.negated = c.negated;
         }
       }
+      const now = snapshot();
+      for (const g of now.guards) seen.add(g);
+      inDefine ||= now.inDefine;
     }
-    const after = snapshot();
-    out.push({ text: text.slice(start, end), guards: [...new Set([...before.guards, ...after.guards])], inDefine: before.inDefine || after.inDefine });
+    out.push({ text: text.slice(start, end), guards: [...seen], inDefine });
   }
   return out;
 }
