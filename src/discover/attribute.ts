@@ -79,8 +79,9 @@ function normalise(s: string): string {
   return s.toLowerCase().replace(/[^a-z0-9]/g, '');
 }
 
-function fromTemplate(lines: TemplateLine[], chart: ResolvedChart, on: ReadonlySet<string>, valuesPaths: string[]): string | undefined {
-  const onGuards = (l: TemplateLine): string[] => l.guards.map((g) => topPath(chart, g)).filter((g) => on.has(g));
+/** The switches (outermost first) the image line of this template stands under. */
+function fromTemplate(lines: TemplateLine[], chart: ResolvedChart, on: ReadonlySet<string>, valuesPaths: string[]): string[] | undefined {
+  const onGuards = (l: TemplateLine): string[] => [...new Set(l.guards.map((g) => topPath(chart, g)).filter((g) => on.has(g)))];
   const imageLines = lines.filter((l) => !l.inDefine && /image/i.test(l.text));
   // the image line that names the values the image comes from decides
   for (const p of valuesPaths) {
@@ -88,17 +89,18 @@ function fromTemplate(lines: TemplateLine[], chart: ResolvedChart, on: ReadonlyS
     const named = imageLines.filter((l) => l.text.includes(`.Values.${p}`) || (parent !== p && new RegExp(`\\.Values\\.${parent.replace(/\./g, '\\.')}\\b`).test(l.text)));
     if (named.length === 0) continue;
     const g = named.map(onGuards).find((x) => x.length > 0);
-    return g?.[g.length - 1];
+    return g;
   }
-  if (imageLines.length === 0) return lines.filter((l) => !l.inDefine).map(onGuards).find((g) => g.length > 0)?.[0];
-  const innermost = [...new Set(imageLines.map(onGuards).filter((g) => g.length > 0).map((g) => g[g.length - 1]!))];
-  const unguarded = imageLines.some((l) => onGuards(l).length === 0);
-  if (innermost.length === 0) return undefined;
+  if (imageLines.length === 0) return lines.filter((l) => !l.inDefine).map(onGuards).find((g) => g.length > 0);
+  const guarded = imageLines.map(onGuards).filter((g) => g.length > 0);
+  const innermost = new Set(guarded.map((g) => g[g.length - 1]!));
+  const unguarded = guarded.length < imageLines.length;
+  if (innermost.size === 0) return undefined;
   // In a chart that renders by default an unguarded image line was there already: the new image
   // stands under a switch. In a chart switched off as a whole, either could be it.
-  if (innermost.length === 1 && (!unguarded || chart.enabled)) return innermost[0];
+  if (innermost.size === 1 && (!unguarded || chart.enabled)) return guarded[0];
   if (valuesPaths.length > 0 || !chart.enabled) return undefined;
-  return innermost[0];
+  return guarded[0];
 }
 
 function fromFileName(file: string, chart: ResolvedChart, on: ReadonlySet<string>): string | undefined {
@@ -119,8 +121,8 @@ function fromFileName(file: string, chart: ResolvedChart, on: ReadonlySet<string
   return best;
 }
 
-function hint(path: string, what: string): string {
-  return `${what}; switch it on with --set ${path}=true`;
+function setFlags(paths: readonly string[]): string {
+  return paths.map((p) => `--set ${p}=true`).join(' and ');
 }
 
 /**
@@ -134,7 +136,7 @@ export function attributeOptional(finding: Finding, on: ReadonlySet<string>, ctx
   const statics = ctx.statics.filter((s) => s.references.some((r) => repositoryKey(r) === key));
   const chart = located?.chart ?? statics[0]?.chart;
 
-  let inner: string | undefined;
+  let inner: string[] | undefined;
   if (located && origin !== undefined) {
     const lines = linesOf(origin, located.chart, located.file, ctx.parsed);
     const own = statics.filter((s) => s.chart === located.chart).map((s) => dotted(s.segments));
@@ -145,19 +147,24 @@ export function attributeOptional(finding: Finding, on: ReadonlySet<string>, ctx
       const sw = findSwitch(s.chart.values, s.segments);
       const p = sw === undefined ? undefined : dotted([...s.chart.prefix, ...sw]);
       if (p !== undefined && on.has(p)) {
-        inner = p;
+        inner = [p];
         break;
       }
     }
   }
-  if (inner === undefined && located) inner = fromFileName(located.file, located.chart, on);
+  if (inner === undefined && located) {
+    const byName = fromFileName(located.file, located.chart, on);
+    if (byName !== undefined) inner = [byName];
+  }
 
   const where = origin === undefined ? 'rendered' : `rendered by ${origin}`;
   if (chart && !chart.enabled && chart.switchPath !== undefined) {
-    const then = inner !== undefined && inner !== chart.switchPath ? ` and --set ${inner}=true` : '';
-    return { valuesPath: chart.switchPath, hint: `${hint(chart.switchPath, `${where}; chart ${chart.chartPath} is switched off`)}${then}` };
+    const all = [chart.switchPath, ...(inner ?? []).filter((p) => p !== chart.switchPath)];
+    return { valuesPath: chart.switchPath, switches: all, hint: `${where}; chart ${chart.chartPath} is switched off; switch it on with ${setFlags(all)}` };
   }
-  if (inner !== undefined) return { valuesPath: inner, hint: hint(inner, `${where} only when ${inner} is on`) };
+  if (inner !== undefined && inner.length > 0) {
+    return { valuesPath: inner[0]!, switches: inner, hint: `${where} only when ${inner.join(' and ')} ${inner.length > 1 ? 'are' : 'is'} on; switch it on with ${setFlags(inner)}` };
+  }
   const listed = [...on].slice(0, 3).join(', ');
   return { valuesPath: '', hint: `${where} only with switches on (${listed}${on.size > 3 ? ', ...' : ''}); which one brings it in is not known` };
 }

@@ -135,7 +135,8 @@ export function chartFindings(input: ChartFindingsInput): { findings: Finding[];
       const p = formatValuesPath([...chart.prefix, ...inner]);
       info = { valuesPath: p, hint: switchHint(p, `set at ${reason.path}, which is switched off`) };
     } else {
-      info = { valuesPath: reason.path, hint: `set at ${reason.path} in the values, but no rendered resource uses it with these values` };
+      // not the image's own path: that is no switch, and `--set` on it would break the chart
+      info = { valuesPath: '', hint: `set at ${reason.path} in the values, but nothing renders it with these values, nor with every switch on` };
     }
     offer(v.reference, reason, info);
   }
@@ -178,7 +179,7 @@ export function chartFindings(input: ChartFindingsInput): { findings: Finding[];
       } else if (fromValues) {
         info = fromValues.optional;
       } else {
-        info = { valuesPath: reason.path, hint: `listed in the ${img.key} annotation of chart ${chart.chartPath}, but no rendered resource uses it with these values` };
+        info = { valuesPath: '', hint: `listed in the ${img.key} annotation of chart ${chart.chartPath}, but nothing renders it with these values, nor with every switch on` };
       }
       offer(img.reference, reason, info);
     }

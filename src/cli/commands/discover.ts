@@ -49,7 +49,10 @@ function human(result: DiscoverReport, checks: Map<string, RemoteCheck> | undefi
     .map((f) => {
       const c = checks?.get(f.reference);
       const notes: string[] = [];
-      if (f.optional) notes.push(f.optional.valuesPath === '' ? 'optional' : `optional: --set ${f.optional.valuesPath}=true`);
+      if (f.optional) {
+        const on = f.optional.switches ?? (f.optional.valuesPath === '' ? [] : [f.optional.valuesPath]);
+        notes.push(on.length === 0 ? 'optional' : `optional: ${on.map((p) => `--set ${p}=true`).join(' ')}`);
+      }
       if (c && c.status !== 'found') notes.push(c.status);
       return notes.length > 0 ? `${f.reference}\t# ${notes.join('; ')}` : f.reference;
     })
@@ -98,7 +101,7 @@ Options:
       --kubectl PATH        the kubectl binary for kustomize dirs (default $AIRLOCK_KUBECTL,
                             kubectl beside --helm, else on PATH)
       --json                {"images":[{reference, reasons:[{source, resource, path, chart}],
-                            optional?: {valuesPath, hint}}]}
+                            optional?: {valuesPath, switches?, hint}}]}
 ${registryUsage}`,
   options: {
     ...renderOptions,
