@@ -40,7 +40,8 @@ export function findOffSwitches(top: Obj, charts: readonly ResolvedChart[]): Swi
     if (depth > MAX_DEPTH) return;
     for (const [k, v] of Object.entries(node)) {
       if (k === 'enabled' && isFalse(v)) add([...at, k]);
-      else if (isObj(v)) walk(v, [...at, k], depth + 1);
+      // a subchart's `global` is the parent's, copied down: switched at the top only
+      else if (isObj(v) && !(k === 'global' && at.length > 0)) walk(v, [...at, k], depth + 1);
     }
   };
   walk(top, [], 0);

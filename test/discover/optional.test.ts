@@ -68,18 +68,22 @@ describe('template guards', () => {
 describe('switches', () => {
   const root = chart(
     'app',
-    { metrics: { enabled: false, serviceMonitor: { enabled: false } }, web: { enabled: true }, list: [{ enabled: false }], cache: { enabled: false } },
+    { global: { debug: { enabled: false } }, metrics: { enabled: false, serviceMonitor: { enabled: false } }, web: { enabled: true }, list: [{ enabled: false }], cache: { enabled: false } },
     { subcharts: [chart('cache', { auth: { enabled: false } })], dependencies: [{ name: 'cache', condition: 'cache.enabled' }] },
   );
   it('every enabled: false outside lists, subcharts included; an overlay turns them on', () => {
     const { top, charts } = resolveChartValues(root, {});
     const sw = findOffSwitches(top, charts);
-    assert.deepEqual(sw.map((s) => s.path), ['metrics.enabled', 'metrics.serviceMonitor.enabled', 'cache.enabled', 'cache.auth.enabled']);
-    assert.deepEqual(switchOverlay(sw), { metrics: { enabled: true, serviceMonitor: { enabled: true } }, cache: { enabled: true, auth: { enabled: true } } });
+    assert.deepEqual(sw.map((s) => s.path), ['global.debug.enabled', 'metrics.enabled', 'metrics.serviceMonitor.enabled', 'cache.enabled', 'cache.auth.enabled']);
+    assert.deepEqual(switchOverlay(sw), {
+      global: { debug: { enabled: true } },
+      metrics: { enabled: true, serviceMonitor: { enabled: true } },
+      cache: { enabled: true, auth: { enabled: true } },
+    });
   });
   it('a user --set that turns one on leaves it out', () => {
     const { top, charts } = resolveChartValues(root, { metrics: { enabled: true } });
-    assert.deepEqual(findOffSwitches(top, charts).map((s) => s.path), ['metrics.serviceMonitor.enabled', 'cache.enabled', 'cache.auth.enabled']);
+    assert.deepEqual(findOffSwitches(top, charts).map((s) => s.path), ['metrics.serviceMonitor.enabled', 'global.debug.enabled', 'cache.enabled', 'cache.auth.enabled']);
   });
 });
 
