@@ -56,6 +56,16 @@ export function repositoryKey(reference: string): string {
   }
 }
 
+/** The image without its registry (`bitnami/nginx:1.27`): the same content wherever it is pulled from. */
+export function slotKey(reference: string): string {
+  try {
+    const r = parseReference(reference);
+    return `${r.repository}${r.tag !== undefined ? `:${r.tag}` : ''}${r.digest !== undefined ? `@${r.digest}` : ''}`;
+  } catch {
+    return reference;
+  }
+}
+
 /** `shop/charts/db/templates/job.yaml` → the chart `shop/db` and `templates/job.yaml`. */
 function chartOfOrigin(origin: string, charts: readonly ResolvedChart[]): { chart: ResolvedChart; file: string } | undefined {
   const parts = origin.split('/');

@@ -8,7 +8,7 @@ import { addFinding, sortFindings } from './findings.ts';
 import type { Finding, OptionalInfo, Reason } from './types.ts';
 import { formatValuesPath, joinPath, type PathSegment } from './values-path.ts';
 import { globalRegistryOf, scanChartValues, type ValuesImage } from './values-scan.ts';
-import { attributeOptional, repositoryKey, type StaticImage } from './attribute.ts';
+import { attributeOptional, repositoryKey, slotKey, type StaticImage } from './attribute.ts';
 import type { TemplateLine } from './template-guards.ts';
 
 type Obj = Record<string, unknown>;
@@ -88,9 +88,12 @@ export function chartFindings(input: ChartFindingsInput): { findings: Finding[];
   // What only a render with switches on shows: optional, composed exactly as the chart does it.
   const actx = { charts: input.charts, statics, parsed: input.parsed ?? new Map<string, TemplateLine[]>() };
   const switched = new Map<string, OptionalEntry>();
+  // A switch that only moves rendered images to another registry (`privateRegistry.enabled` with a
+  // placeholder host) adds no image: the same repository and tag is already there.
+  const renderedSlots = new Set([...renderedRefs].map(slotKey));
   for (const render of input.switched ?? []) {
     for (const f of render.findings) {
-      if (required.has(f.reference)) continue;
+      if (required.has(f.reference) || renderedSlots.has(slotKey(f.reference))) continue;
       const e = switched.get(f.reference);
       if (e === undefined) {
         switched.set(f.reference, { reasons: [...f.reasons], optional: attributeOptional(f, render.on, actx) });

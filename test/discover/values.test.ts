@@ -209,11 +209,19 @@ describe('chartFindings with a render whose switches were on', () => {
     [pod('admin', 'vendor.example/app/admin:2.0', 'app/templates/admin.yaml'), pod('exp', 'docker.io/acme/exporter:0.1', 'app/templates/exporter.yaml')],
     { chart: 'app' },
   ).findings;
-  const { findings } = chartFindings({ chart: 'app', rendered: [], charts, switched: [{ findings: switched, on: new Set(['admin.enabled', 'exporter.enabled']) }] });
+  const rendered = extractImages([pod('web', 'docker.io/acme/web:1', 'app/templates/web.yaml')], { chart: 'app' }).findings;
+  // `privateRegistry.enabled` on moves the web image to a placeholder host: no new image
+  const moved = extractImages([pod('web', 'registry.example.com/acme/web:1', 'app/templates/web.yaml')], { chart: 'app' }).findings;
+  const { findings } = chartFindings({
+    chart: 'app',
+    rendered,
+    charts,
+    switched: [{ findings: [...switched, ...moved], on: new Set(['admin.enabled', 'exporter.enabled', 'privateRegistry.enabled']) }],
+  });
   const byRef = new Map(findings.map((f) => [f.reference, f]));
 
   it('the render decides the reference: the values guess under the global registry is dropped, its reason kept', () => {
-    assert.deepEqual([...byRef.keys()], ['docker.io/acme/exporter:0.1', 'mirror.example/acme/old:1', 'vendor.example/app/admin:2.0']);
+    assert.deepEqual([...byRef.keys()], ['docker.io/acme/exporter:0.1', 'docker.io/acme/web:1', 'mirror.example/acme/old:1', 'vendor.example/app/admin:2.0']);
     const exporter = byRef.get('docker.io/acme/exporter:0.1')!;
     assert.deepEqual(exporter.reasons.map((r) => [r.source, r.path]), [['pod-spec', 'spec.containers[0].image'], ['values', 'exporter.image']]);
     assert.equal(exporter.optional?.valuesPath, 'exporter.enabled');
