@@ -119,7 +119,7 @@ function fromFileName(file: string, chart: ResolvedChart, on: ReadonlySet<string
   let bestLen = 0;
   for (const s of on) {
     const parts = s.split('.');
-    if (parts.length < 2 || parts[parts.length - 1] !== 'enabled') continue;
+    if (parts.length < 2 || !/^enabled?$/.test(parts[parts.length - 1]!)) continue;
     const owner = parts.slice(0, -1);
     if (chart.prefix.length > 0 && dotted(owner.slice(0, chart.prefix.length)) !== dotted(chart.prefix)) continue;
     const key = normalise(owner[owner.length - 1]!);

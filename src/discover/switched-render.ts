@@ -22,7 +22,7 @@ export interface SwitchedResult {
   failed: { switch: Switch; reason: string }[];
 }
 
-const DEFAULT_BUDGET = 12;
+const DEFAULT_BUDGET = 16;
 
 /** Where helm says a template failed: `execution error at (chart/templates/x.yaml:26:12)`, `template: chart/templates/x.yaml:9:4: ...`. */
 export function failureLocation(reason: string): { origin: string; line: number } | undefined {
@@ -35,7 +35,7 @@ function namedIn(text: string, path: string): boolean {
 }
 
 export interface SwitchedRenderOptions {
-  /** Helm runs at most (default 12). */
+  /** Helm runs at most (default 16). */
   budget?: number;
   /** The switches (dotted values paths) that guard a template line: the ones to blame when helm fails there. */
   guardsAt?: (origin: string, line: number) => string[];

@@ -27,8 +27,9 @@ function isFalse(v: unknown): boolean {
 }
 
 /**
- * Every switch that is off: `enabled: false` anywhere in `top` (lists are skipped: a `--set` into
- * a list would replace the chart's whole list) and the conditions and tags of subcharts switched off.
+ * Every switch that is off: `enabled: false` (or `enable: false`) anywhere in `top` (lists are
+ * skipped: a `--set` into a list would replace the chart's whole list) and the conditions and tags
+ * of subcharts switched off.
  */
 export function findOffSwitches(top: Obj, charts: readonly ResolvedChart[]): Switch[] {
   const out = new Map<string, Switch>();
@@ -39,7 +40,7 @@ export function findOffSwitches(top: Obj, charts: readonly ResolvedChart[]): Swi
   const walk = (node: Obj, at: string[], depth: number): void => {
     if (depth > MAX_DEPTH) return;
     for (const [k, v] of Object.entries(node)) {
-      if (k === 'enabled' && isFalse(v)) add([...at, k]);
+      if ((k === 'enabled' || k === 'enable') && isFalse(v)) add([...at, k]);
       // a subchart's `global` is the parent's, copied down: switched at the top only
       else if (isObj(v) && !(k === 'global' && at.length > 0)) walk(v, [...at, k], depth + 1);
     }

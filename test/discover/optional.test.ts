@@ -81,6 +81,10 @@ describe('switches', () => {
       cache: { enabled: true, auth: { enabled: true } },
     });
   });
+  it('`enable: false` is a switch too; `enabled: true` and other booleans are not', () => {
+    const { top, charts } = resolveChartValues(chart('t', { tests: { enable: false }, web: { enabled: true }, rbac: { create: false } }), {});
+    assert.deepEqual(findOffSwitches(top, charts).map((s) => s.path), ['tests.enable']);
+  });
   it('a user --set that turns one on leaves it out', () => {
     const { top, charts } = resolveChartValues(root, { metrics: { enabled: true } });
     assert.deepEqual(findOffSwitches(top, charts).map((s) => s.path), ['metrics.serviceMonitor.enabled', 'global.debug.enabled', 'cache.enabled', 'cache.auth.enabled']);
