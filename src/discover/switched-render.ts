@@ -62,7 +62,8 @@ export async function renderWithSwitches(chart: string, o: ChartRenderOptions, s
         result.renders.push({ manifests: await renderChartWith(chart, o, [overlay]), on: group });
         return;
       } catch (e) {
-        if (!(e instanceof AirlockError) || e.code !== 'HELM_FAILED' || o.signal?.aborted) throw e;
+        // helm refusing, or output that is not YAML (a switch that breaks a template): that group fails, not discover
+        if (!(e instanceof AirlockError) || (e.code !== 'HELM_FAILED' && e.code !== 'YAML_INVALID') || o.signal?.aborted) throw e;
         const reason = helmFailureReason(e);
         const where = failureLocation(reason);
         const blamed = where && so.guardsAt ? new Set(so.guardsAt(where.origin, where.line)) : new Set<string>();

@@ -236,6 +236,15 @@ describe('rendering with switches on (real helm)', () => {
     assert.equal(await runs(), 3);
   });
 
+  it('a switch whose output is not YAML fails alone; discover goes on', async () => {
+    const { chart: node } = await loadChartTree(`${FIX}broken-switch`);
+    const { top, charts } = resolveChartValues(node, {});
+    const r = await renderWithSwitches(`${FIX}broken-switch`, { valuesFiles: [], set: [], setString: [], apiVersions: [], helm: helmPath() }, findOffSwitches(top, charts));
+    assert.deepEqual(r.failed.map((f) => f.switch.path), ['broken.enabled']);
+    assert.match(r.failed[0]!.reason, /YAML parse error on broken-switch\/templates\/pods\.yaml/);
+    assert.deepEqual(imagesOf(r), ['docker.io/picky/good:1']);
+  });
+
   it('with nothing to blame, halving still renders every switch helm accepts', async () => {
     const { helm, runs } = await countingHelm('halve');
     const r = await picky(helm, false);
