@@ -1,6 +1,8 @@
 // One chart's findings (pure): what its render uses, plus what its values and annotations name.
-// A values or annotation image that no rendered resource uses is optional: it comes with the
-// values path that would switch it on, so `--include-optional` can say how to get it.
+// What only the renders with switches on use is optional, as those renders composed it; a values
+// or annotation image that no render uses at all is optional too, composed from the values. Each
+// optional image comes with the values key that switches it on, so `--include-optional` can say
+// how to get it.
 import { formatName, formatReference, parseReference } from '../core/reference.ts';
 import { findSwitch, type ResolvedChart } from './chart-values.ts';
 import { imagesFromAnnotations, isAuthoritativeImageList } from './annotations.ts';
