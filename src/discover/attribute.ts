@@ -89,18 +89,33 @@ function normalise(s: string): string {
   return s.toLowerCase().replace(/[^a-z0-9]/g, '');
 }
 
-/** The switches (outermost first) the image line of this template stands under. */
-function fromTemplate(lines: TemplateLine[], chart: ResolvedChart, on: ReadonlySet<string>, valuesPaths: string[]): string[] | undefined {
-  const onGuards = (l: TemplateLine): string[] => [...new Set(l.guards.map((g) => topPath(chart, g)).filter((g) => on.has(g)))];
-  const imageLines = lines.filter((l) => !l.inDefine && /image/i.test(l.text));
-  // the image line that names the values the image comes from decides
+function guardsOn(l: TemplateLine, chart: ResolvedChart, on: ReadonlySet<string>): string[] {
+  return [...new Set(l.guards.map((g) => topPath(chart, g)).filter((g) => on.has(g)))];
+}
+
+/** The image lines that name one of `valuesPaths` (`.Values.metrics.image`), for the first path that has any. */
+function namedLines(imageLines: TemplateLine[], valuesPaths: string[]): TemplateLine[] | undefined {
   for (const p of valuesPaths) {
     const parent = p.includes('.') ? p.slice(0, p.lastIndexOf('.')) : p;
     const named = imageLines.filter((l) => l.text.includes(`.Values.${p}`) || (parent !== p && new RegExp(`\\.Values\\.${parent.replace(/\./g, '\\.')}\\b`).test(l.text)));
-    if (named.length === 0) continue;
-    const g = named.map(onGuards).find((x) => x.length > 0);
-    return g;
+    if (named.length > 0) return named;
   }
+  return undefined;
+}
+
+function fromNamedLines(lines: TemplateLine[], chart: ResolvedChart, on: ReadonlySet<string>, valuesPaths: string[]): string[] | undefined {
+  const named = namedLines(lines.filter((l) => /image/i.test(l.text)), valuesPaths);
+  return named?.map((l) => guardsOn(l, chart, on)).find((x) => x.length > 0);
+}
+
+/** The switches (outermost first) the image line of this template stands under. */
+function fromTemplate(lines: TemplateLine[], chart: ResolvedChart, on: ReadonlySet<string>, valuesPaths: string[]): string[] | undefined {
+  const onGuards = (l: TemplateLine): string[] => guardsOn(l, chart, on);
+  const imageLines = lines.filter((l) => !l.inDefine && /image/i.test(l.text));
+  // the image line that names the values the image comes from decides
+  const named = namedLines(imageLines, valuesPaths);
+  // [] says: the image line is found and no switch stands over it
+  if (named !== undefined) return named.map(onGuards).find((x) => x.length > 0) ?? [];
   if (imageLines.length === 0) return lines.filter((l) => !l.inDefine).map(onGuards).find((g) => g.length > 0);
   const guarded = imageLines.map(onGuards).filter((g) => g.length > 0);
   const innermost = new Set(guarded.map((g) => g[g.length - 1]!));
@@ -111,6 +126,16 @@ function fromTemplate(lines: TemplateLine[], chart: ResolvedChart, on: ReadonlyS
   if (innermost.size === 1 && (!unguarded || chart.enabled)) return guarded[0];
   if (valuesPaths.length > 0 || !chart.enabled) return undefined;
   return guarded[0];
+}
+
+function fromNamedTemplates(chart: ResolvedChart, on: ReadonlySet<string>, valuesPaths: string[], cache: Map<string, TemplateLine[]> | undefined): string[] | undefined {
+  for (const file of Object.keys(chart.node.templates ?? {}).sort()) {
+    const lines = linesOf(`${chart.chartPath}//${file}`, chart, file, cache)?.filter((l) => l.inDefine);
+    if (lines === undefined || lines.length === 0) continue;
+    const found = fromNamedLines(lines, chart, on, valuesPaths);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 function fromFileName(file: string, chart: ResolvedChart, on: ReadonlySet<string>): string | undefined {
@@ -147,10 +172,16 @@ export function attributeOptional(finding: Finding, on: ReadonlySet<string>, ctx
   const chart = located?.chart ?? statics[0]?.chart;
 
   let inner: string[] | undefined;
+  let unguarded = false;
+  const own = located ? statics.filter((s) => s.chart === located.chart).map((s) => dotted(s.segments)) : [];
   if (located && origin !== undefined) {
     const lines = linesOf(origin, located.chart, located.file, ctx.parsed);
-    const own = statics.filter((s) => s.chart === located.chart).map((s) => dotted(s.segments));
-    if (lines !== undefined) inner = fromTemplate(lines, located.chart, on, own);
+    const found = lines === undefined ? undefined : fromTemplate(lines, located.chart, on, own);
+    if (found !== undefined && found.length > 0) inner = found;
+    unguarded = found !== undefined && found.length === 0;
+    // Pod specs kept in named templates (`_pod.tpl`, included by the deployment): the image line
+    // that names the image's values, wherever the chart defines it.
+    if (inner === undefined && !unguarded && own.length > 0) inner = fromNamedTemplates(located.chart, on, own, ctx.parsed);
   }
   if (inner === undefined) {
     for (const s of statics) {
@@ -162,7 +193,9 @@ export function attributeOptional(finding: Finding, on: ReadonlySet<string>, ctx
       }
     }
   }
-  if (inner === undefined && located) {
+  // An unguarded image line in a chart that renders by default still brought a new image in: the
+  // switch hides in a helper (`if (include "x.enabled" .)`), and the file's name may tell it.
+  if (inner === undefined && located && (!unguarded || located.chart.enabled)) {
     const byName = fromFileName(located.file, located.chart, on);
     if (byName !== undefined) inner = [byName];
   }

@@ -151,6 +151,30 @@ describe('which switch brings an image in', () => {
     assert.equal(tls.valuesPath, 'db.enabled');
     assert.match(tls.hint, /--set db\.enabled=true and --set db\.tls\.enabled=true/);
   });
+  it('a pod spec in a named template (`_pod.tpl`): the guard over the image line that names its values', () => {
+    const g = chart(
+      'g',
+      { image: { repository: 'acme/g', tag: '11' }, sidecar: { image: { repository: 'quay.io/acme/sidecar', tag: '1.28' }, dashboards: { enabled: false } } },
+      {
+        templates: {
+          'templates/_pod.tpl': [
+            '{{- define "g.pod" -}}',
+            'containers:',
+            '  - image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"',
+            '{{- if .Values.sidecar.dashboards.enabled }}',
+            '  - image: "{{ .Values.sidecar.image.repository }}:{{ .Values.sidecar.image.tag }}"',
+            '{{- end }}',
+            '{{- end }}',
+          ].join('\n'),
+          'templates/deployment.yaml': 'spec:\n  {{- include "g.pod" . | nindent 2 }}',
+        },
+      },
+    );
+    const resolved = resolveChartValues(g, {}).charts;
+    const st = resolved.flatMap((c) => scanChartValues(c).map((v) => ({ chart: c, segments: v.segments, references: [v.reference, ...v.variants] })));
+    const info = attributeOptional(finding('quay.io/acme/sidecar:1.28', 'g/templates/deployment.yaml'), new Set(['sidecar.dashboards.enabled']), { charts: resolved, statics: st });
+    assert.deepEqual(info.switches, ['sidecar.dashboards.enabled']);
+  });
   it('guardsAt maps a failing template line to the switches around it', () => {
     assert.deepEqual(guardsAt('app/charts/db/templates/sts.yaml', 2, charts), ['db.tls.enabled']);
     assert.deepEqual(guardsAt('app/templates/statefulset.yaml', 7, charts), []);
