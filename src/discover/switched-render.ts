@@ -9,6 +9,7 @@ import { AirlockError, throwIfAborted } from '../core/errors.ts';
 import { helmFailureReason, renderChartWith, type ChartRenderOptions } from './sources.ts';
 import { switchOverlay, type Switch } from './switches.ts';
 import type { Manifest } from './types.ts';
+import { Limiter } from '../util/limiter.ts';
 
 export interface SwitchedRender {
   manifests: Manifest[];
@@ -52,37 +53,47 @@ export async function renderWithSwitches(chart: string, o: ChartRenderOptions, s
   const dir = await mkdtemp(join(tmpdir(), 'airlock-switches-'));
   let runs = 0;
   let file = 0;
+  // halves render side by side, two helms at a time at most
+  const slots = new Limiter(2);
   try {
+    const render = async (group: Switch[]): Promise<Manifest[]> => {
+      const overlay = join(dir, `on-${file++}.yaml`);
+      await writeFile(overlay, `${JSON.stringify(switchOverlay(group))}\n`);
+      const release = await slots.acquire(o.signal);
+      try {
+        return await renderChartWith(chart, o, [overlay]);
+      } finally {
+        release();
+      }
+    };
     const attempt = async (group: Switch[]): Promise<void> => {
       throwIfAborted(o.signal);
       runs++;
-      const overlay = join(dir, `on-${file++}.yaml`);
-      await writeFile(overlay, `${JSON.stringify(switchOverlay(group))}\n`);
+      let reason: string;
       try {
-        result.renders.push({ manifests: await renderChartWith(chart, o, [overlay]), on: group });
+        result.renders.push({ manifests: await render(group), on: group });
         return;
       } catch (e) {
         // helm refusing, or output that is not YAML (a switch that breaks a template): that group fails, not discover
         if (!(e instanceof AirlockError) || (e.code !== 'HELM_FAILED' && e.code !== 'YAML_INVALID') || o.signal?.aborted) throw e;
-        const reason = helmFailureReason(e);
-        const where = failureLocation(reason);
-        const blamed = where && so.guardsAt ? new Set(so.guardsAt(where.origin, where.line)) : new Set<string>();
-        // a message that names the switch (`tls.secretName is required when tls.enabled is true`)
-        const culprits = group.filter((s) => blamed.has(s.segments.join('.')) || namedIn(reason, s.segments.join('.')));
-        if (culprits.length > 0 && culprits.length < group.length && runs < budget) {
-          await attempt(group.filter((s) => !culprits.includes(s)));
-          // `if and .Values.a.enabled .Values.b.enabled`: either may render alone
-          if (culprits.length === 1 || runs + culprits.length > budget) for (const s of culprits) result.failed.push({ switch: s, reason });
-          else for (const s of culprits) await attempt([s]);
-          return;
-        }
-        if (group.length === 1 || runs + 2 > budget) {
-          for (const s of group) result.failed.push({ switch: s, reason });
-          return;
-        }
+        reason = helmFailureReason(e);
+      }
+      const where = failureLocation(reason);
+      const blamed = where && so.guardsAt ? new Set(so.guardsAt(where.origin, where.line)) : new Set<string>();
+      // a message that names the switch (`tls.secretName is required when tls.enabled is true`)
+      const culprits = group.filter((s) => blamed.has(s.segments.join('.')) || namedIn(reason, s.segments.join('.')));
+      if (culprits.length > 0 && culprits.length < group.length && runs < budget) {
+        await attempt(group.filter((s) => !culprits.includes(s)));
+        // `if and .Values.a.enabled .Values.b.enabled`: either may render alone
+        if (culprits.length === 1 || runs + culprits.length > budget) for (const s of culprits) result.failed.push({ switch: s, reason });
+        else for (const s of culprits) await attempt([s]);
+        return;
+      }
+      if (group.length === 1 || runs + 2 > budget) {
+        for (const s of group) result.failed.push({ switch: s, reason });
+        return;
       }
       const half = Math.ceil(group.length / 2);
-      // two at a time: the machine's cores, not one helm per switch
       await Promise.all([attempt(group.slice(0, half)), attempt(group.slice(half))]);
     };
     await attempt([...switches]);
