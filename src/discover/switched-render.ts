@@ -24,6 +24,8 @@ export interface SwitchedResult {
 }
 
 const DEFAULT_BUDGET = 16;
+const SLOW_RENDER_MS = 5000;
+const SLOW_BUDGET = 6;
 
 /** Where helm says a template failed: `execution error at (chart/templates/x.yaml:26:12)`, `template: chart/templates/x.yaml:9:4: ...`. */
 export function failureLocation(reason: string): { origin: string; line: number } | undefined {
@@ -47,7 +49,7 @@ export interface SwitchedRenderOptions {
  * are set aside and the rest rendered again; otherwise the group is split in halves.
  */
 export async function renderWithSwitches(chart: string, o: ChartRenderOptions, switches: readonly Switch[], so: SwitchedRenderOptions = {}): Promise<SwitchedResult> {
-  const budget = so.budget ?? DEFAULT_BUDGET;
+  let budget = so.budget ?? DEFAULT_BUDGET;
   const result: SwitchedResult = { renders: [], failed: [] };
   if (switches.length === 0) return result;
   const dir = await mkdtemp(join(tmpdir(), 'airlock-switches-'));
@@ -70,6 +72,7 @@ export async function renderWithSwitches(chart: string, o: ChartRenderOptions, s
       throwIfAborted(o.signal);
       runs++;
       let reason: string;
+      const started = Date.now();
       try {
         result.renders.push({ manifests: await render(group), on: group });
         return;
@@ -78,6 +81,8 @@ export async function renderWithSwitches(chart: string, o: ChartRenderOptions, s
         if (!(e instanceof AirlockError) || (e.code !== 'HELM_FAILED' && e.code !== 'YAML_INVALID') || o.signal?.aborted) throw e;
         reason = helmFailureReason(e);
       }
+      // a chart that takes long to render (a whole platform in one chart) gets fewer tries
+      if (runs === 1 && Date.now() - started > SLOW_RENDER_MS) budget = Math.min(budget, SLOW_BUDGET);
       const where = failureLocation(reason);
       const blamed = where && so.guardsAt ? new Set(so.guardsAt(where.origin, where.line)) : new Set<string>();
       // a message that names the switch (`tls.secretName is required when tls.enabled is true`)
