@@ -38,7 +38,7 @@ function namedIn(text: string, path: string): boolean {
 }
 
 export interface SwitchedRenderOptions {
-  /** Helm runs at most (default 16). */
+  /** Helm runs at most (default 16, or 6 when the first render takes longer than 5 s). */
   budget?: number;
   /** The switches (dotted values paths) that guard a template line: the ones to blame when helm fails there. */
   guardsAt?: (origin: string, line: number) => string[];
@@ -82,7 +82,7 @@ export async function renderWithSwitches(chart: string, o: ChartRenderOptions, s
         reason = helmFailureReason(e);
       }
       // a chart that takes long to render (a whole platform in one chart) gets fewer tries
-      if (runs === 1 && Date.now() - started > SLOW_RENDER_MS) budget = Math.min(budget, SLOW_BUDGET);
+      if (runs === 1 && so.budget === undefined && Date.now() - started > SLOW_RENDER_MS) budget = SLOW_BUDGET;
       const where = failureLocation(reason);
       const blamed = where && so.guardsAt ? new Set(so.guardsAt(where.origin, where.line)) : new Set<string>();
       // a message that names the switch (`tls.secretName is required when tls.enabled is true`)

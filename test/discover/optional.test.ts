@@ -244,7 +244,10 @@ describe('rendering with switches on (real helm)', () => {
   const picky = async (helm: string, blame: boolean) => {
     const { chart: node } = await loadChartTree(`${FIX}picky`);
     const { top, charts } = resolveChartValues(node, {});
-    return renderWithSwitches(`${FIX}picky`, { valuesFiles: [], set: [], setString: [], apiVersions: [], helm }, findOffSwitches(top, charts), blame ? { guardsAt: (origin, line) => guardsAt(origin, line, charts) } : {});
+    return renderWithSwitches(`${FIX}picky`, { valuesFiles: [], set: [], setString: [], apiVersions: [], helm }, findOffSwitches(top, charts), {
+      budget: 16, // as on a quiet machine, however long a render takes here
+      ...(blame ? { guardsAt: (origin: string, line: number) => guardsAt(origin, line, charts) } : {}),
+    });
   };
   const imagesOf = (r: Awaited<ReturnType<typeof picky>>) =>
     r.renders.flatMap((x) => x.manifests.map((m) => (m.object as { spec: { containers: { image: string }[] } }).spec.containers[0]!.image)).sort();
