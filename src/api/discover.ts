@@ -14,8 +14,10 @@ export type { DiscoveredChart, Finding, Reason, RemoteCheck, WriteSpecResult };
 export interface DiscoverOptions extends BaseOptions, EventOptions<DiscoverEvent>, RenderOptions {
   /** With no inputs: discover the local charts this spec lists, with their values (default ./airlock.yaml). */
   spec?: string | undefined;
-  /** Also list images the values name but nothing renders with these values, each with the values path that switches it on. */
+  /** Also list images of components switched off by default, each with the values key that switches it on. */
   includeOptional?: boolean | undefined;
+  /** The release name helm renders with (default `release-name`, as `helm template`). */
+  releaseName?: string | undefined;
   /** Confirm each image exists in its registry (one manifest HEAD each, through the session's registry client). */
   verifyRemote?: boolean | undefined;
   /**
@@ -35,7 +37,11 @@ export interface DiscoverReport extends DiscoverResult {
 /** Render and read `inputs` (or, with none, the spec's local charts) offline and list the images they need, sorted. */
 export async function discover(inputs: string | readonly string[], options: DiscoverOptions = {}): Promise<DiscoverReport> {
   const list = typeof inputs === 'string' ? [inputs] : [...inputs];
-  const settings = { ...renderSettings(options), includeOptional: options.includeOptional === true };
+  const settings = {
+    ...renderSettings(options),
+    includeOptional: options.includeOptional === true,
+    ...(options.releaseName !== undefined ? { releaseName: options.releaseName } : {}),
+  };
   const result: DiscoverReport = list.length === 0 ? await discoverFromSpec(options.spec ?? 'airlock.yaml', settings) : await discoverImages({ ...settings, inputs: list });
   const onEvent = sinkOf(options);
   if (options.verifyRemote === true && result.images.length > 0) {

@@ -98,6 +98,32 @@ export function parseValuesText(text: string, what: string): Record<string, unkn
   return v as Record<string, unknown>;
 }
 
+const MAX_TEMPLATE_BYTES = 1024 * 1024;
+const MAX_TEMPLATES = 2000;
+
+/** The chart's templates as text (only to read which switch guards which line; helm renders them). */
+async function loadTemplates(src: FileSource, at: (p: string) => string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  let count = 0;
+  const walk = async (rel: string, depth: number): Promise<void> => {
+    if (depth > 8) return;
+    const entries = (await src.list(at(rel))).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      const p = `${rel}/${e.name}`;
+      if (e.dir) await walk(p, depth + 1);
+      else if (count < MAX_TEMPLATES) {
+        const data = await src.read(at(p));
+        if (data && data.length <= MAX_TEMPLATE_BYTES) {
+          out[p] = data.toString('utf8');
+          count++;
+        }
+      }
+    }
+  };
+  await walk('templates', 0);
+  return out;
+}
+
 async function loadFrom(src: FileSource, rel: string, warnings: string[], depth: number): Promise<ChartNode> {
   const at = (p: string): string => (rel === '' ? p : `${rel}/${p}`);
   const chartYaml = await src.read(at('Chart.yaml'));
@@ -153,6 +179,7 @@ async function loadFrom(src: FileSource, rel: string, warnings: string[], depth:
     dependencies,
     defaults,
     subcharts,
+    templates: await loadTemplates(src, at),
     source: src.describe(rel),
   };
   const version = str(meta.version);

@@ -24,6 +24,8 @@ export interface ChartNode {
   /** values.yaml */
   defaults: Obj;
   subcharts: ChartNode[];
+  /** `templates/…` files by their path inside the chart: which switch guards an image line. */
+  templates?: Record<string, string>;
   /** Where it was loaded from, for messages. */
   source: string;
 }

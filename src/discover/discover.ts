@@ -9,7 +9,12 @@ import { chartFindings } from './combine.ts';
 import { extractImages } from './extract.ts';
 import { addFinding, sortFindings } from './findings.ts';
 import { loadSpec } from '../spec/spec.ts';
-import { loadInputs, type RenderInputOptions } from './sources.ts';
+import { chartRenderOptions, loadInputs, type RenderInputOptions } from './sources.ts';
+import { normaliseKubeVersion } from './image-rules.ts';
+import { findOffSwitches } from './switches.ts';
+import { guardsAt } from './attribute.ts';
+import type { TemplateLine } from './template-guards.ts';
+import { renderWithSwitches } from './switched-render.ts';
 import type { Finding } from './types.ts';
 
 export interface DiscoverOptions extends RenderInputOptions {
@@ -55,6 +60,8 @@ interface Collected {
 async function collect(o: DiscoverOptions, into: Collected): Promise<void> {
   const loaded = await loadInputs({ ...o, command: 'discover' });
   const namespace = o.namespace ?? 'default';
+  const cwd = o.cwd ?? process.cwd();
+  const kubeVersion = normaliseKubeVersion(o.kubeVersion);
   const { all, warnings, charts } = into;
   for (const input of loaded.inputs) {
     warnings.push(...input.warnings);
@@ -69,8 +76,23 @@ async function collect(o: DiscoverOptions, into: Collected): Promise<void> {
     charts.push({ name: chart.name, ...(chart.version ? { version: chart.version } : {}), path: input.label });
     const extracted = extractImages(input.manifests, { chart: chart.name, namespace });
     warnings.push(...extracted.warnings);
-    const { charts: resolved } = resolveChartValues(chart, loaded.values);
-    const combined = chartFindings({ chart: chart.name, rendered: extracted.findings, charts: resolved });
+    const { top, charts: resolved } = resolveChartValues(chart, loaded.values);
+    // Render once more with every switch on: optional images exactly as the chart would render them.
+    const switches = findOffSwitches(top, resolved);
+    const parsed = new Map<string, TemplateLine[]>();
+    const on = await renderWithSwitches(input.path, { ...chartRenderOptions(o, cwd), chartLabel: input.label }, switches, {
+      guardsAt: (origin, line) => guardsAt(origin, line, resolved, parsed),
+    });
+    if (on.failed.length > 0 && o.includeOptional) {
+      const names = on.failed.map((f) => f.switch.path);
+      const shown = names.length > 6 ? `${names.slice(0, 6).join(', ')} and ${names.length - 6} more` : names.join(', ');
+      warnings.push(`chart ${input.label}: helm fails with ${shown} switched on (${on.failed[0]!.reason}); optional images behind ${names.length > 1 ? 'them' : 'it'} are taken from the values alone`);
+    }
+    const switched = on.renders.map((r) => ({
+      findings: extractImages(r.manifests, { chart: chart.name, namespace }).findings,
+      on: new Set(r.on.map((s) => s.segments.join('.'))),
+    }));
+    const combined = chartFindings({ chart: chart.name, rendered: extracted.findings, charts: resolved, switched, kubeVersion, parsed });
     warnings.push(...combined.warnings);
     mergeInto(all, combined.findings);
   }

@@ -94,10 +94,12 @@ export interface MapImage {
 }
 
 export interface MapImageOptions {
-  /** `global.imageRegistry`: wins over a map's own `registry`, like the common library charts. */
+  /** `global.imageRegistry` (or another global registry key): wins over a map's own `registry`, like the common library charts. */
   globalRegistry?: string | undefined;
   /** Tag to use when the map has none (a chart's appVersion, as `helm create` charts do). */
   defaultTag?: string | undefined;
+  /** `v1.30.2`: what an untagged kubectl image means (the cluster's version); without it such an image is left out. */
+  kubeVersion?: string | undefined;
   /** Accept `{name, tag}` maps (only where the key says image: `name` alone means too many things). */
   allowNameTag?: boolean;
   /** Accept maps with a repository but neither tag nor digest (only where the key says image). */
@@ -110,18 +112,43 @@ function scalarText(v: unknown): string | undefined {
   return undefined;
 }
 
+/** Images whose empty tag charts fill with the Kubernetes version (`.Capabilities.KubeVersion`). */
+const KUBE_VERSIONED = /(^|\/)(kubectl|hyperkube|kube-apiserver|kube-controller-manager|kube-scheduler|kube-proxy)$/;
+
+/** `1.30` → `v1.30.0`, as helm reads --kube-version. */
+export function normaliseKubeVersion(v: string | undefined): string | undefined {
+  const m = v === undefined ? null : /^v?([0-9]+)\.([0-9]+)(?:\.([0-9]+))?([-+].*)?$/.exec(v.trim());
+  return m ? `v${m[1]}.${m[2]}.${m[3] ?? '0'}${m[4] ?? ''}` : undefined;
+}
+
+/** Could this text be an image tag (`1.4.2`, `v2`, `2024.01-alpine`)? */
+export function isValidTagText(t: string): boolean {
+  return /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(t);
+}
+
+/** Does the first path component name a registry host (`ghcr.io/x`, `localhost:5000/x`)? */
+function hasRegistryHost(repo: string): boolean {
+  const slash = repo.indexOf('/');
+  if (slash < 0) return false;
+  const first = repo.slice(0, slash);
+  return first.includes('.') || first.includes(':') || first === 'localhost';
+}
+
 /**
  * An image-shaped map: `{registry, repository, tag, digest}`, `{repository, tag}`, `{image, tag}`,
- * `{name, tag}`. Returns undefined for any other map or when the pieces do not form a reference.
+ * `{name, tag}`, `{registry, name}`. Returns undefined for any other map or when the pieces do not
+ * form a reference.
  */
 export function imageFromMap(map: Record<string, unknown>, opts: MapImageOptions = {}): MapImage | undefined {
-  // Under a key that says image, `version` stands for the tag too (`{name, version}` in linkerd's values).
-  const tagKey = 'tag' in map ? 'tag' : opts.allowNameTag && 'version' in map ? 'version' : undefined;
+  // `version` stands for the tag under a key that says image (`{name, version}` in linkerd's values)
+  // and beside a repository path (`{image: vendor.example/app/admin, version: 2.3}`).
+  const pathImage = typeof map.image === 'string' && map.image.includes('/');
+  const tagKey = 'tag' in map ? 'tag' : (opts.allowNameTag || pathImage) && 'version' in map ? 'version' : undefined;
   const tagged = tagKey !== undefined || 'digest' in map;
   let repo: string | undefined;
   if (typeof map.repository === 'string') repo = map.repository.trim();
   else if (typeof map.image === 'string' && tagged) repo = map.image.trim();
-  else if (opts.allowNameTag && typeof map.name === 'string' && tagged) repo = map.name.trim();
+  else if (opts.allowNameTag && typeof map.name === 'string' && (tagged || typeof map.registry === 'string')) repo = map.name.trim();
   if (!repo) return undefined;
   const tag = tagKey === undefined ? undefined : scalarText(map[tagKey]);
   const digest = typeof map.digest === 'string' ? map.digest.trim() : undefined;
@@ -135,7 +162,11 @@ export function imageFromMap(map: Record<string, unknown>, opts: MapImageOptions
   if (tag) suffix += `:${tag}`;
   else if (!/[:@]/.test(repo.slice(repo.lastIndexOf('/') + 1)) && !digest) {
     tagDefaulted = true;
-    if (opts.defaultTag) suffix += `:${opts.defaultTag}`;
+    if (KUBE_VERSIONED.test(repo)) {
+      // the cluster's version, never `latest` or the chart's appVersion
+      if (opts.kubeVersion === undefined) return undefined;
+      suffix += `:${opts.kubeVersion}`;
+    } else if (opts.defaultTag) suffix += `:${opts.defaultTag}`;
   }
   if (digest) suffix += `@${digest}`;
 
@@ -144,8 +175,9 @@ export function imageFromMap(map: Record<string, unknown>, opts: MapImageOptions
     return imageFromField(`${name}${suffix}`);
   };
   const global = opts.globalRegistry?.trim() || undefined;
-  // Common charts: a global registry replaces a map's own registry when the map has that key.
-  const primaryRegistry = 'registry' in map ? (global ?? ownRegistry) : ownRegistry;
+  // Common charts: a global registry replaces a map's own registry; a repository that names no
+  // registry host of its own is prefixed with it.
+  const primaryRegistry = 'registry' in map ? (global ?? ownRegistry) : hasRegistryHost(repo) ? undefined : global;
   const primary = compose(primaryRegistry);
   if (primary === undefined) return undefined;
   const variants = new Set<string>();
@@ -154,6 +186,16 @@ export function imageFromMap(map: Record<string, unknown>, opts: MapImageOptions
     if (v !== undefined && v !== primary) variants.add(v);
   }
   return { reference: primary, variants: [...variants], tagDefaulted };
+}
+
+/**
+ * A repository path standing alone under an image key (`admin.image: vendor.example/app/admin`),
+ * its tag from another key (`.Values.appVersion`, `.Chart.AppVersion`): composed like a map.
+ */
+export function imageFromUntaggedText(text: string, opts: MapImageOptions): MapImage | undefined {
+  const t = text.trim();
+  if (!t.includes('/') || /[:@]/.test(t.slice(t.lastIndexOf('/') + 1)) || !basicallyClean(t) || /^[/.~-]/.test(t)) return undefined;
+  return imageFromMap({ repository: t }, { ...opts, allowUntagged: true });
 }
 
 /** A map that sets `hub` and `tag` for the images named below it (istio's values: `global.hub`). */

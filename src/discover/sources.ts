@@ -83,6 +83,8 @@ export interface ChartRenderOptions {
   setString: string[];
   kubeVersion?: string | undefined;
   namespace?: string | undefined;
+  /** helm template's release name (helm's own default: `release-name`). */
+  releaseName?: string | undefined;
   apiVersions: string[];
   helm?: string | undefined;
   cwd?: string | undefined;
@@ -102,7 +104,7 @@ function describeChart(path: string, o: ChartRenderOptions): string {
 }
 
 function templateArgs(path: string, o: ChartRenderOptions): string[] {
-  const args = ['template', path, '--include-crds'];
+  const args = o.releaseName ? ['template', o.releaseName, path, '--include-crds'] : ['template', path, '--include-crds'];
   for (const f of o.valuesFiles) args.push('--values', f);
   for (const s of o.set) args.push('--set', s);
   for (const s of o.setString) args.push('--set-string', s);
@@ -131,10 +133,39 @@ export async function renderChart(path: string, o: ChartRenderOptions): Promise<
     const extra = splitDocuments(upgrade.value.stdout).filter((d) => !seen.has(d));
     if (extra.length > 0) manifests.push(...parseManifestStream(`---\n${extra.join('\n---\n')}\n`, `helm template --is-upgrade output for ${what}`, true));
   } else {
-    const first = String((upgrade.reason as Error).message ?? upgrade.reason).split('\n').find((l) => /error/i.test(l))?.trim() ?? 'failed';
-    warnings.push(`${what}: rendering as an upgrade failed (${first}); images only an upgrade uses may be missing`);
+    warnings.push(`${what}: rendering as an upgrade failed (${helmFailureReason(upgrade.reason)}); images only an upgrade uses may be missing`);
   }
   return { manifests, warnings };
+}
+
+/**
+ * helm's own reason from a failed render: its `Error: ...` line and the lines that continue it
+ * (charts spread a `required`/`fail` message over several), not the wrapper's first line.
+ */
+export function helmFailureReason(error: unknown): string {
+  const text = String((error as Error)?.message ?? error);
+  const lines = text.split('\n').map((l) => l.trim());
+  const at = lines.findIndex((l) => /^Error:/.test(l));
+  if (at < 0) return lines.find((l) => /error/i.test(l)) ?? lines[0] ?? 'failed';
+  const parts: string[] = [];
+  for (const l of lines.slice(at)) {
+    if (parts.length > 0 && (l === '' || /^Use --debug/.test(l))) break;
+    parts.push(l);
+  }
+  const reason = parts.join(' ').replace(/^Error:\s*/, '').replace(/\s+/g, ' ').trim();
+  return reason.length > 600 ? `${reason.slice(0, 597)}...` : reason;
+}
+
+/** One install-mode render with more values files after the user's (an overlay of switches). */
+export async function renderChartWith(path: string, o: ChartRenderOptions, extraValuesFiles: string[]): Promise<Manifest[]> {
+  const what = describeChart(path, o);
+  const { stdout } = await runHelm(templateArgs(path, { ...o, valuesFiles: [...o.valuesFiles, ...extraValuesFiles] }), {
+    helm: o.helm,
+    cwd: o.cwd,
+    signal: o.signal,
+    what: `${what} with its switches on`,
+  });
+  return parseManifestStream(stdout, `helm template output for ${what} with its switches on`, true);
 }
 
 /** `kubectl kustomize DIR`, offline (remote bases fail with a clear message). */
@@ -276,6 +307,8 @@ export interface RenderInputOptions {
   setString?: string[];
   kubeVersion?: string;
   namespace?: string;
+  /** helm template's release name (default `release-name`, as helm's). */
+  releaseName?: string;
   apiVersions?: string[];
   helm?: string;
   kubectl?: string;
@@ -286,12 +319,18 @@ export interface RenderInputOptions {
 
 /** Render options for helm from the user's flags, values files resolved against `cwd`. */
 export function chartRenderOptions(o: Omit<RenderInputOptions, 'inputs'>, cwd: string): ChartRenderOptions {
+  if (o.releaseName !== undefined && !/^[a-z0-9]([-a-z0-9]{0,51}[a-z0-9])?$/.test(o.releaseName)) {
+    throw new UsageError(`release name "${o.releaseName}" is not one helm accepts`, {
+      hint: 'use at most 53 lowercase letters, digits and dashes, starting and ending with a letter or digit (helm default: release-name)',
+    });
+  }
   return {
     valuesFiles: (o.valuesFiles ?? []).map((f) => resolve(cwd, f)),
     set: o.set ?? [],
     setString: o.setString ?? [],
     kubeVersion: o.kubeVersion,
     namespace: o.namespace,
+    releaseName: o.releaseName,
     apiVersions: o.apiVersions ?? [],
     helm: o.helm,
     cwd,

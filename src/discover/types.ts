@@ -18,8 +18,10 @@ export interface Reason {
 }
 
 export interface OptionalInfo {
-  /** The values path that would switch the image on (`metrics.enabled`), or where the image is set. */
+  /** The values path that would switch the image on (`metrics.enabled`), or where the image is set ('' when not known). */
   valuesPath: string;
+  /** Every values key that must be on for it, outermost first (`persistence.enabled`, `volumePermissions.enabled`); valuesPath is the first. */
+  switches?: string[];
   hint: string;
 }
 

@@ -43,7 +43,10 @@ export function commentFor(f: Finding): string {
   const first = f.reasons[0];
   let text = first ? describeReason(first) : 'found by airlock discover';
   if (f.reasons.length > 1) text += ` (+${f.reasons.length - 1} more)`;
-  if (f.optional) text += `; optional: --set ${f.optional.valuesPath}=true`;
+  if (f.optional) {
+    const on = f.optional.switches ?? (f.optional.valuesPath === '' ? [] : [f.optional.valuesPath]);
+    text += on.length === 0 ? '; optional' : `; optional: ${on.map((p) => `--set ${p}=true`).join(' ')}`;
+  }
   return ` ${oneLine(text)}`;
 }
 

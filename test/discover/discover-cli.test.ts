@@ -17,6 +17,8 @@ const FIX = fileURLToPath(new URL('../fixtures/discover/', import.meta.url));
 const HELM = helmPath();
 const run = (args: string[], cwd = FIX) => airlock(['discover', '--helm', HELM, ...args], { cwd, timeoutMs: 60_000 });
 const lines = (stdout: string) => stdout.split('\n').filter((l) => l !== '');
+/** The references of text output, without the `\t# optional: ...` marks. */
+const refs = (stdout: string) => lines(stdout).map((l) => l.split('\t')[0]!);
 
 interface JsonImage {
   reference: string;
@@ -129,14 +131,76 @@ describe('airlock discover', { concurrency: true }, () => {
     assert.equal(fromDir.code, 0, fromDir.stderr);
     assert.equal(fromTgz.code, 0, fromTgz.stderr);
     assert.deepEqual(lines(fromTgz.stdout), lines(fromDir.stdout));
-    const got = lines(fromDir.stdout);
-    for (const moved of ['shop:1.4.2', 'shop-migrate:1.4.2', 'postgres:15.6.0', 'redis:7.2.4', 'shop-exporter:0.11.0']) {
+    const got = refs(fromDir.stdout);
+    for (const moved of ['shop:1.4.2', 'shop-migrate:1.4.2', 'postgres:15.6.0', 'shop-exporter:0.11.0']) {
       assert.ok(got.includes(`registry.internal:5000/airlock-test/${moved}`), `${moved} moved to the global registry:\n${got.join('\n')}`);
     }
     assert.ok(got.includes('docker.io/airlock-test/shop-reindex:1.4.2'), 'hard-coded images stay where they are');
+    // the cache subchart's template ignores global.imageRegistry: reported where it would really be pulled from
+    assert.ok(got.includes('docker.io/airlock-test/redis:7.2.4'), got.join('\n'));
+    assert.ok(lines(fromDir.stdout).includes('registry.internal:5000/airlock-test/shop-exporter:0.11.0\t# optional: --set metrics.enabled=true'), fromDir.stdout);
     assert.doesNotMatch(fromDir.stdout, /docker\.io\/airlock-test\/shop:1\.4\.2/);
     // human mode: optional images listed on stdout like the others, how to switch them on on stderr
     assert.match(fromDir.stderr, /optional: registry\.internal:5000\/airlock-test\/shop-exporter:0\.11\.0: .*--set metrics\.enabled=true/);
+  });
+
+  it('optional components composed the ways public charts compose them: rendered with their switches on, each with the key that switches it on', async () => {
+    const r = await run(['vendor', '--include-optional', '--kube-version', '1.29.3', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const m = images(r.stdout);
+    const optional = Object.fromEntries([...m.values()].filter((i) => i.optional).map((i) => [i.reference, i.optional!.valuesPath]));
+    assert.deepEqual(optional, {
+      'docker.io/library/busybox:1.36.1': 'persistence.enabled', // an init container of the main StatefulSet, set at initImage
+      'docker.io/vendor/backup:5.0': 'backup.enabled', // registry + repository + tag
+      'docker.io/vendor/gateway:2.4': 'gateway.enabled',
+      'docker.io/vendor/tls-proxy:3.2.0': 'tls.enabled', // helm refuses tls on: from the values, tag from .Values.appVersion
+      'ghcr.io/vendor/sync:3.1.0': 'sync.enabled', // image.name beside image.registry, tag from .Chart.AppVersion
+      'quay.io/vendor/exporter:1.2@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef': 'exporter.enabled',
+      'registry.k8s.io/defaultbackend-amd64:1.5': 'defaultBackend.enabled',
+      'registry.k8s.io/kubectl:v1.29.3': 'kubectl.enabled', // the cluster's version, from --kube-version
+      'vendor.example/app/admin:3.2.0': 'admin.enabled', // {{ .Values.admin.image }}:{{ .Values.appVersion }}
+      'vendor.example/app/reporter:3.3.0': 'reporter.enabled', // top-level version
+      'vendor.example/app/scheduler:3.1.0': 'scheduler.enabled', // .Chart.AppVersion inside a `with`
+    });
+    assert.deepEqual([...m.values()].filter((i) => !i.optional).map((i) => i.reference), ['docker.io/vendor/app:3.1.0']);
+    assert.match(m.get('docker.io/library/busybox:1.36.1')!.optional!.hint, /rendered by vendor\/templates\/app\.yaml only when persistence\.enabled is on; switch it on with --set persistence\.enabled=true/);
+    assert.equal(m.get('vendor.example/app/admin:3.2.0')!.reasons.find((x) => x.source === 'pod-spec')?.origin, 'vendor/templates/admin.yaml');
+    // the upgrade render fails the way charts demanding existing passwords fail: helm's reason, not a wrapper line
+    const warnings = resultOf(r.stdout).warnings as string[];
+    assert.ok(warnings.some((w) => /rendering as an upgrade failed \(execution error at \(vendor\/templates\/secret\.yaml:8:15\): PASSWORDS ERROR: You must provide your current passwords when upgrading the release\. 'auth\.password' must not be empty/.test(w)), warnings.join('\n'));
+    assert.ok(warnings.some((w) => /helm fails with tls\.enabled switched on \(.*tls\.secretName is required/.test(w)), warnings.join('\n'));
+  });
+
+  it('global.image.registry, global.registry and a top-level imageRegistry move the optional images the chart moves, and only those', async () => {
+    const r = await run(['vendor', '--include-optional', '-f', 'values/vendor-mirrors.yaml']);
+    assert.equal(r.code, 0, r.stderr);
+    const got = refs(r.stdout);
+    for (const ref of [
+      'mirror.example:5000/vendor/backup:5.0',
+      'mirror.example:5000/vendor/tls-proxy:3.2.0', // from the values alone: the global registry applied
+      'sync-mirror.example/vendor/sync:3.1.0',
+      'gateway-mirror.example/vendor/gateway:2.4',
+      'docker.io/vendor/app:3.1.0', // its template reads image.registry only
+    ]) {
+      assert.ok(got.includes(ref), `${ref} in:\n${got.join('\n')}`);
+    }
+    assert.doesNotMatch(r.stdout, /docker\.io\/vendor\/(backup|tls-proxy|gateway)|ghcr\.io\/vendor\/sync/);
+    // without --kube-version: helm's own default version, never latest
+    assert.match(r.stdout, /^registry\.k8s\.io\/kubectl:v1\.[0-9]+\.[0-9]+\t# optional: --set kubectl\.enabled=true$/m);
+    assert.doesNotMatch(r.stdout, /:latest/);
+  });
+
+  it('--release-name and --namespace shape resource names as helm template does', async () => {
+    const named = await run(['vendor', '--include-optional', '--release-name', 'shop', '-n', 'apps', '--json']);
+    assert.equal(named.code, 0, named.stderr);
+    const m = images(named.stdout);
+    assert.equal(m.get('docker.io/vendor/app:3.1.0')?.reasons[0]?.resource, 'StatefulSet/apps/shop-app');
+    assert.equal(m.get('vendor.example/app/admin:3.2.0')?.reasons.find((x) => x.source === 'pod-spec')?.resource, 'Deployment/apps/shop-admin');
+    const plain = images((await run(['vendor', '--json'])).stdout);
+    assert.equal(plain.get('docker.io/vendor/app:3.1.0')?.reasons[0]?.resource, 'StatefulSet/default/release-name-app');
+    const bad = await run(['vendor', '--release-name', 'Not_Valid']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /release name "Not_Valid" is not one helm accepts/);
   });
 
   it('a kustomize overlay (through kubectl kustomize) and a plain manifest directory with List kinds and JSON', async () => {

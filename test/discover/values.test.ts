@@ -112,12 +112,13 @@ describe('scanChartValues', () => {
     assert.deepEqual(found, [
       ['image', 'mirror.internal/acme/app:2.0'],
       ['sidecar', 'quay.io/acme/sidecar:1.5'],
-      ['worker', 'docker.io/acme/worker:3'],
-      ['init.image', 'docker.io/acme/init:4'],
+      // a repository naming no registry host of its own goes under the global registry too
+      ['worker', 'mirror.internal/acme/worker:3'],
+      ['init.image', 'mirror.internal/acme/init:4'],
       ['helperImage', 'ghcr.io/acme/helper:5'],
       ['extraArgs[0]', 'quay.io/acme/proxy:6'],
     ]);
-    assert.deepEqual(scanChartValues(charts[1]!).map((v) => v.reference), ['docker.io/acme/sub:7']);
+    assert.deepEqual(scanChartValues(charts[1]!).map((v) => v.reference), ['mirror.internal/acme/sub:7']);
   });
 });
 
@@ -182,9 +183,51 @@ describe('chartFindings: rendered, values-only (optional) and annotation images'
     assert.deepEqual(opt, {
       'docker.io/acme/exporter:0.1': 'metrics.enabled',
       'docker.io/acme/redis:7': 'cache.enabled',
-      'ghcr.io/acme/unused:9': 'unused.image',
+      'ghcr.io/acme/unused:9': '', // no switch known: not its own path, which is no switch
       'quay.io/acme/debug:3': 'debug.enabled',
     });
     assert.match(byRef.get('docker.io/acme/exporter:0.1')!.optional!.hint, /--set metrics\.enabled=true/);
+    assert.match(byRef.get('ghcr.io/acme/unused:9')!.optional!.hint, /set at unused\.image in the values, but nothing renders it/);
+  });
+});
+
+describe('chartFindings with a render whose switches were on', () => {
+  const root = chart(
+    'app',
+    {
+      global: { image: { registry: 'mirror.example' } },
+      appVersion: '2.0',
+      admin: { enabled: false, image: 'vendor.example/app/admin' },
+      exporter: { enabled: false, image: { registry: 'docker.io', repository: 'acme/exporter', tag: '0.1' } },
+      leftover: { image: { repository: 'acme/old', tag: '1' } },
+    },
+    { templates: { 'templates/admin.yaml': '{{- if .Values.admin.enabled }}\nimage: "{{ .Values.admin.image }}:{{ .Values.appVersion }}"\n{{- end }}' } },
+  );
+  const { charts } = resolveChartValues(root, {});
+  const pod = (name: string, image: string, origin: string) => ({ object: { apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec: { containers: [{ name, image }] } }, origin });
+  const switched = extractImages(
+    [pod('admin', 'vendor.example/app/admin:2.0', 'app/templates/admin.yaml'), pod('exp', 'docker.io/acme/exporter:0.1', 'app/templates/exporter.yaml')],
+    { chart: 'app' },
+  ).findings;
+  const rendered = extractImages([pod('web', 'docker.io/acme/web:1', 'app/templates/web.yaml')], { chart: 'app' }).findings;
+  // `privateRegistry.enabled` on moves the web image to a placeholder host: no new image
+  const moved = extractImages([pod('web', 'registry.example.com/acme/web:1', 'app/templates/web.yaml')], { chart: 'app' }).findings;
+  const { findings } = chartFindings({
+    chart: 'app',
+    rendered,
+    charts,
+    switched: [{ findings: [...switched, ...moved], on: new Set(['admin.enabled', 'exporter.enabled', 'privateRegistry.enabled']) }],
+  });
+  const byRef = new Map(findings.map((f) => [f.reference, f]));
+
+  it('the render decides the reference: the values guess under the global registry is dropped, its reason kept', () => {
+    assert.deepEqual([...byRef.keys()], ['docker.io/acme/exporter:0.1', 'docker.io/acme/web:1', 'mirror.example/acme/old:1', 'vendor.example/app/admin:2.0']);
+    const exporter = byRef.get('docker.io/acme/exporter:0.1')!;
+    assert.deepEqual(exporter.reasons.map((r) => [r.source, r.path]), [['pod-spec', 'spec.containers[0].image'], ['values', 'exporter.image']]);
+    assert.equal(exporter.optional?.valuesPath, 'exporter.enabled');
+    assert.deepEqual(byRef.get('vendor.example/app/admin:2.0')?.optional?.switches, ['admin.enabled']);
+  });
+  it('what no render shows comes from the values, the global registry applied', () => {
+    assert.equal(byRef.get('mirror.example/acme/old:1')?.optional?.valuesPath, '');
   });
 });

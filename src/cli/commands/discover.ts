@@ -44,11 +44,18 @@ export function preprocessDiscoverArgs(args: string[]): string[] {
   return out;
 }
 
+/** One image a line; a comment after a tab marks optional ones (with the switch) and failed remote checks. */
 function human(result: DiscoverReport, checks: Map<string, RemoteCheck> | undefined): string {
   return result.images
     .map((f) => {
       const c = checks?.get(f.reference);
-      return c && c.status !== 'found' ? `${f.reference}\t# ${c.status}` : f.reference;
+      const notes: string[] = [];
+      if (f.optional) {
+        const on = f.optional.switches ?? (f.optional.valuesPath === '' ? [] : [f.optional.valuesPath]);
+        notes.push(on.length === 0 ? 'optional' : `optional: ${on.map((p) => `--set ${p}=true`).join(' ')}`);
+      }
+      if (c && c.status !== 'found') notes.push(c.status);
+      return notes.length > 0 ? `${f.reference}\t# ${notes.join('; ')}` : f.reference;
     })
     .join('\n');
 }
@@ -82,9 +89,11 @@ Options:
       --set-string K=V      set a chart value as a string (repeatable)
       --kube-version V      Kubernetes version for Capabilities.KubeVersion
   -n, --namespace N         namespace to render into (default: default)
+      --release-name NAME   release name to render with, as helm template's NAME (default: release-name)
   -a, --api-versions X      extra API versions for Capabilities.APIVersions (repeatable)
-      --include-optional    also list images the values name but nothing renders with these values,
-                            each with the values path that switches it on
+      --include-optional    also list images of components switched off by default (found by
+                            rendering again with every switch on), each marked \`# optional: --set
+                            KEY=true\` with the values key that switches it on
       --verify-remote       confirm each image exists with one manifest HEAD (opens connections)
       --write [FILE]        add new images to the spec (default ./airlock.yaml), each with a comment
                             saying why; entries and comments already there are kept
@@ -92,11 +101,13 @@ Options:
       --helm PATH           the helm binary (default $AIRLOCK_HELM, else helm on PATH)
       --kubectl PATH        the kubectl binary for kustomize dirs (default $AIRLOCK_KUBECTL,
                             kubectl beside --helm, else on PATH)
-      --json                {"images":[{reference, reasons:[{source, resource, path, chart}], optional?}]}
+      --json                {"images":[{reference, reasons:[{source, resource, path, chart}],
+                            optional?: {valuesPath, switches?, hint}}]}
 ${registryUsage}`,
   options: {
     ...renderOptions,
     'include-optional': { type: 'boolean', default: false },
+    'release-name': { type: 'string' },
     'verify-remote': { type: 'boolean', default: false },
     write: { type: 'string' },
     spec: { type: 'string' },
@@ -116,6 +127,7 @@ ${registryUsage}`,
     await using session = verifyRemote ? sessionFrom(values, out) : undefined;
     const result = await discover(positionals, {
       ...renderOptionsOf(values),
+      ...(typeof values['release-name'] === 'string' ? { releaseName: values['release-name'] } : {}),
       spec: specPath,
       includeOptional: values['include-optional'] === true,
       verifyRemote,
