@@ -28,6 +28,10 @@ import { locateImages } from './locate.ts';
 import { formatTarget, parseTarget, type Target } from './mapping.ts';
 import { writeFileAtomic } from '../util/atomic-file.ts';
 import { describePath, knobsFor, prefixWrites, setOverlayValue, valuesKnobs, writesFor, type OverlayWrite, type ValuesKnob, type WriteMode } from './values-overlay.ts';
+import { digestWrites, probeLeaves, probeOverlay, traceOf, type ProbeLeaf } from './value-probe.ts';
+import { solvePairs, type TracedPair } from './value-solve.ts';
+import { templateLines } from './template-line.ts';
+import type { PathSegment as Segment } from '../discover/values-path.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -68,6 +72,10 @@ export interface NotRedirected {
   expected: string;
   status: Exclude<ImageStatus, 'redirected'>;
   now?: string[];
+  /** The template that rendered the place (`shop/templates/job.yaml`), from helm's `# Source:`. */
+  template?: string;
+  /** The line of that template where the image is written, when it is written there (hard-coded). */
+  line?: number;
 }
 
 export interface OverlayValue {
@@ -101,6 +109,8 @@ interface Place {
   path: string;
   source: ReasonSource;
   references: Set<string>;
+  /** The template, from helm's `# Source:` comment. */
+  origin?: string;
 }
 
 type Render = Map<string, Place>;
@@ -231,8 +241,13 @@ export async function rewriteChart(o: RewriteOptions): Promise<RewriteResult> {
   const tmp = await mkdtemp(join(tmpdir(), 'airlock-rewrite-'));
   try {
     const search: OverlaySearch = { renderer, writeOverlay: overlayFileWriter(tmp), pairs, plans, values, signal: o.signal };
-    const chosen = await chooseOverlay(search, original, globalFirst);
+    const prefixes = charts.filter((c) => c.enabled).map((c) => c.prefix as Segment[]);
+    const probed = await probedOverlay(search, prefixes);
+    // The probe is the general way; the older search by image-shaped values is kept as the second
+    // opinion for what the probe could not trace (a marker a template changed, a probe render that fails).
+    const chosen = probed && probed.misdirected + probed.notRedirected === 0 ? probed : better(probed, await chooseOverlay(search, original, globalFirst));
     const proof = proveRedirects(pairs, chosen, target);
+    await templateLines(chartPath, proof.notRedirected);
     return rewriteResult(chartLabel, values, chosen.plan, proof, renderer.allowInsecure, warnings);
   } finally {
     await rm(tmp, { recursive: true, force: true });
@@ -268,6 +283,11 @@ class ChartRenderer {
     this.#warnings = warnings;
   }
 
+  /** Where renders (and the search around them) say what went wrong without failing. */
+  get warnings(): string[] {
+    return this.#warnings;
+  }
+
   /** The chart needed global.security.allowInsecureImages, so the overlay sets it. */
   get allowInsecure(): boolean {
     return this.#allowInsecure;
@@ -298,12 +318,12 @@ class ChartRenderer {
 }
 
 /** Every place of the rendered manifests that holds images, with the images there. */
-function placesOf(manifests: readonly { object: unknown }[], namespace: string): Render {
+function placesOf(manifests: readonly { object: unknown; origin?: string | undefined }[], namespace: string): Render {
   const places: Render = new Map();
   for (const m of manifests) {
     for (const l of locateImages(m.object, { namespace }).locations) {
       const key = placeKey(l.resource, l.path);
-      const p = places.get(key) ?? { resource: l.resource, path: l.path, source: l.source, references: new Set<string>() };
+      const p = places.get(key) ?? { resource: l.resource, path: l.path, source: l.source, references: new Set<string>(), ...(m.origin ? { origin: m.origin } : {}) };
       for (const r of l.references) p.references.add(r);
       places.set(key, p);
     }
@@ -496,6 +516,100 @@ async function attemptOverlay(s: OverlaySearch, startGlobal: boolean): Promise<A
   }
 }
 
+/** The attempt that leaves fewer places misdirected, then fewer not redirected; the first on a tie. */
+function better(a: Attempt | undefined, b: Attempt): Attempt {
+  if (!a) return b;
+  if (a.misdirected !== b.misdirected) return a.misdirected < b.misdirected ? a : b;
+  return b.notRedirected < a.notRedirected ? b : a;
+}
+
+/**
+ * The overlay from one probe render (value-probe.ts) and the values solved from it
+ * (value-solve.ts), rendered to check; a value that still sends an image elsewhere, and serves no
+ * image it does redirect, is dropped and the render repeated. Undefined when the probe render fails.
+ */
+async function probedOverlay(s: OverlaySearch, prefixes: readonly Segment[][]): Promise<Attempt | undefined> {
+  const { top, target } = s.values;
+  const images = [...new Set(s.pairs.map((p) => p.image))];
+  if (images.length === 0) return undefined;
+  const leaves = probeLeaves(top, images, prefixes);
+  let probe: Render;
+  try {
+    probe = await s.renderer.render([await s.writeOverlay(probeOverlay(leaves, (o, seg, v) => setOverlayValue(o, top, seg, v)))], []);
+  } catch (e) {
+    s.renderer.warnings.push(`the probe render (every image value marked) failed, so values were matched by shape alone (${String((e as Error).message).split('\n')[0]})`);
+    return undefined;
+  }
+  const traced: TracedPair[] = [];
+  for (const { place, image } of s.pairs) {
+    const at = probe.get(placeKey(place.resource, place.path));
+    const trace = at ? traceOf(image, at.references, leaves) : undefined;
+    if (trace) traced.push({ key: pairKey(place, image), image, trace });
+  }
+  const digests = digestWrites(top, target);
+  const solution = solvePairs(traced, target, new Map(digests.map((d) => [d.from, d.to])));
+  const imageOf = new Map(s.pairs.map((p) => [pairKey(p.place, p.image), p.image]));
+  const dropped = new Set<number>();
+  for (let pass = 0; ; pass++) {
+    throwIfAborted(s.signal);
+    const plan = probePlan(s.values, leaves, solution.values, solution.uses, imageOf, dropped, digests, s.renderer.allowInsecure);
+    const after = await s.renderer.render([await s.writeOverlay(plan.overlay)], []);
+    const wrong = new Set<string>();
+    let misdirected = 0;
+    let notRedirected = 0;
+    const used = new Map<number, boolean>();
+    for (const { place, image } of s.pairs) {
+      const status = statusOf(after, place, image, target).status;
+      const ids = solution.uses.get(pairKey(place, image)) ?? [];
+      if (status === 'misdirected') misdirected++;
+      if (status === 'not-redirected') notRedirected++;
+      if (status !== 'redirected') wrong.add(pairKey(place, image));
+      for (const id of ids) used.set(id, (used.get(id) ?? false) || status === 'redirected');
+    }
+    const drop = [...used].filter(([id, good]) => !good && !dropped.has(id)).map(([id]) => id);
+    if (misdirected === 0 || drop.length === 0 || pass >= 2) return { plan, after, misdirected, notRedirected };
+    for (const id of drop) dropped.add(id);
+  }
+}
+
+/** The overlay plan for solved values: global.imageRegistry (when set to R/P) said apart, as the shape-based plans do. */
+function probePlan(
+  values: ValuesContext,
+  leaves: readonly ProbeLeaf[],
+  solved: ReadonlyMap<number, string>,
+  uses: ReadonlyMap<string, number[]>,
+  imageOf: ReadonlyMap<string, string>,
+  dropped: ReadonlySet<number>,
+  digests: readonly { segments: Segment[]; from: string; to: string }[],
+  allowInsecure: boolean,
+): OverlayPlan {
+  const overlay: Obj = {};
+  const writes: OverlayWrite[] = [];
+  const via = new Map<string, Set<Via>>();
+  const imagesOf = new Map<number, Set<string>>();
+  for (const [key, ids] of uses) {
+    const image = imageOf.get(key)!;
+    for (const id of ids) imagesOf.set(id, (imagesOf.get(id) ?? new Set()).add(image));
+  }
+  let useGlobal = false;
+  for (const [id, value] of [...solved].sort((a, b) => a[0] - b[0])) {
+    if (dropped.has(id)) continue;
+    const leaf = leaves[id]!;
+    const images = [...(imagesOf.get(id) ?? [])].sort();
+    const isGlobal = JSON.stringify(leaf.segments) === '["global","imageRegistry"]' && value === values.targetText;
+    for (const image of images) via.set(image, (via.get(image) ?? new Set()).add(isGlobal ? 'global.imageRegistry' : 'values'));
+    setOverlayValue(overlay, values.top, leaf.segments, value);
+    if (isGlobal) useGlobal = true;
+    else writes.push({ segments: leaf.segments, value, images });
+  }
+  for (const d of digests) {
+    setOverlayValue(overlay, values.top, d.segments, d.to);
+    writes.push({ segments: d.segments, value: d.to, images: [] });
+  }
+  if (allowInsecure) setOverlayValue(overlay, values.top, ['global', 'security', 'allowInsecureImages'], true);
+  return { useGlobal, overlay, writes, via };
+}
+
 /** Each overlay render in a file of its own, for helm's --values. */
 function overlayFileWriter(dir: string): (overlay: Obj) => Promise<string> {
   let renders = 0;
@@ -533,7 +647,7 @@ function proveRedirects(pairs: readonly Pair[], chosen: Attempt, target: Target)
     if (status !== 'redirected') {
       const others = [...now].filter((r) => r !== expected).sort();
       if (status === 'misdirected') pl.now = others;
-      notRedirected.push({ resource: place.resource, path: place.path, source: place.source, image, expected, status, ...(status === 'misdirected' ? { now: others } : {}) });
+      notRedirected.push({ resource: place.resource, path: place.path, source: place.source, image, expected, status, ...(status === 'misdirected' ? { now: others } : {}), ...(place.origin ? { template: place.origin } : {}) });
     }
     entry.places.push(pl);
     if (rank[status] > rank[entry.status]) entry.status = status;
@@ -551,7 +665,7 @@ function newPlaces(pairs: readonly Pair[], after: Render, target: Target): NotRe
     for (const image of place.references) {
       if (isAtTarget(parseReference(image), target)) continue;
       const expected = pushedAs(image, target);
-      out.push({ resource: place.resource, path: place.path, source: place.source, image, expected, status: 'not-redirected' });
+      out.push({ resource: place.resource, path: place.path, source: place.source, image, expected, status: 'not-redirected', ...(place.origin ? { template: place.origin } : {}) });
     }
   }
   return out;
