@@ -15,7 +15,7 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Document, isMap, isScalar, isSeq } from 'yaml';
+import { Document, isMap, isScalar, isSeq, stringify } from 'yaml';
 import { NotFoundError, throwIfAborted } from '../core/errors.ts';
 import { formatReference, parseReference } from '../core/reference.ts';
 import { resolveChartValues } from '../discover/chart-values.ts';
@@ -31,6 +31,8 @@ import { describePath, knobsFor, prefixWrites, setOverlayValue, valuesKnobs, wri
 import { digestWrites, probeLeaves, probeOverlay, traceOf, type ProbeLeaf } from './value-probe.ts';
 import { solvePairs, type TracedPair } from './value-solve.ts';
 import { templateLines } from './template-line.ts';
+import { helmInstallCommand, shellLine } from './helm-command.ts';
+import { postRender } from './post-render.ts';
 import type { PathSegment as Segment } from '../discover/values-path.ts';
 
 type Obj = Record<string, unknown>;
@@ -40,6 +42,24 @@ export interface RewriteOptions extends Omit<RenderInputOptions, 'inputs' | 'kub
   chart: string;
   /** `R[/P]`: where `airlock push BUNDLE R[/P]` put the images. */
   registry: string | Target;
+  /**
+   * Finish with airlock's post-renderer what values cannot move: the result carries the exact helm
+   * command, and the post-renderer is run over the overlay's render to prove nothing is left.
+   */
+  postRenderFallback?: boolean;
+  /** The overlay's file name in that command (default `overlay.yaml`). */
+  overlayFile?: string;
+}
+
+export interface PostRenderFallback {
+  /** `helm install RELEASE CHART ... -f OVERLAY --post-renderer airlock-postrender ...` as argv. */
+  command: string[];
+  /** The same as one shell line. */
+  commandLine: string;
+  /** Places the post-renderer maps (run over the overlay's render). */
+  mapped: number;
+  /** What would still point outside R[/P] after both: empty when the proof holds. */
+  remaining: { resource: string; path: string; image: string }[];
 }
 
 export type ImageStatus = 'redirected' | 'not-redirected' | 'misdirected';
@@ -97,6 +117,8 @@ export interface RewriteResult {
   values: OverlayValue[];
   images: RewrittenImage[];
   notRedirected: NotRedirected[];
+  /** With postRenderFallback: the helm command and the proof that values plus post-renderer leave nothing. */
+  postRender?: PostRenderFallback;
   warnings: string[];
 }
 
@@ -113,7 +135,8 @@ interface Place {
   origin?: string;
 }
 
-type Render = Map<string, Place>;
+/** Places of one render, and the manifests they came from (for the post-renderer's proof). */
+type Render = Map<string, Place> & { manifests?: readonly { object: unknown }[] };
 
 /** Where `airlock push` puts an image: the one mapping. */
 function pushedAs(image: string, target: Target): string {
@@ -133,9 +156,13 @@ function overlayHeader(r: Omit<RewriteResult, 'overlayText'>, chartLabel: string
   ];
   const redirected = r.images.filter((i) => i.status === 'redirected').length;
   lines.push(`Proven by rendering again: ${redirected} of ${r.images.length} image(s) point at ${r.target}.`);
+  if (r.postRender) {
+    lines.push('Install with (the post-renderer moves what values cannot; `airlock helm-plugin install` first):', `  ${r.postRender.commandLine}`);
+  }
   if (r.notRedirected.length > 0) {
-    lines.push('Values cannot redirect these; add the post-renderer (airlock helm-plugin install, then', `helm install ... --post-renderer airlock-postrender --post-renderer-args --registry=${r.target}):`);
-    for (const n of r.notRedirected) lines.push(`  ${n.resource} ${n.path}: ${n.image}${n.status === 'misdirected' ? ` (would point at ${n.now?.join(', ') ?? '?'})` : ''}`);
+    if (r.postRender) lines.push('Values cannot redirect these; the post-renderer in that command does:');
+    else lines.push('Values cannot redirect these; add the post-renderer (airlock helm-plugin install, then', `helm install ... --post-renderer airlock-postrender --post-renderer-args --registry=${r.target}):`);
+    for (const n of r.notRedirected) lines.push(`  ${n.resource} ${n.path}: ${n.image}${n.status === 'misdirected' ? ` (would point at ${n.now?.join(', ') ?? '?'})` : ''}${n.template ? ` [${n.template}${n.line ? `:${n.line}` : ''}]` : ''}`);
   }
   return lines;
 }
@@ -248,7 +275,8 @@ export async function rewriteChart(o: RewriteOptions): Promise<RewriteResult> {
     const chosen = probed && probed.misdirected + probed.notRedirected === 0 ? probed : better(probed, await chooseOverlay(search, original, globalFirst));
     const proof = proveRedirects(pairs, chosen, target);
     await templateLines(chartPath, proof.notRedirected);
-    return rewriteResult(chartLabel, values, chosen.plan, proof, renderer.allowInsecure, warnings);
+    const fallback = o.postRenderFallback ? postRenderFallback(o, chosen.after, target, proof.notRedirected.length > 0) : undefined;
+    return rewriteResult(chartLabel, values, chosen.plan, proof, renderer.allowInsecure, warnings, fallback);
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
@@ -313,7 +341,9 @@ class ChartRenderer {
       setString: [...base.setString, ...extraSetString],
     });
     this.#warnings.push(...warnings);
-    return placesOf(manifests, this.#namespace);
+    const places: Render = placesOf(manifests, this.#namespace);
+    places.manifests = manifests;
+    return places;
   }
 }
 
@@ -516,6 +546,28 @@ async function attemptOverlay(s: OverlaySearch, startGlobal: boolean): Promise<A
   }
 }
 
+/** The helm command with the post-renderer, and the post-renderer run over the overlay's render: what is left. */
+function postRenderFallback(o: RewriteOptions, after: Render, target: Target, needed: boolean): PostRenderFallback {
+  const command = helmInstallCommand({
+    chart: o.chart,
+    valuesFiles: o.valuesFiles ?? [],
+    overlayFile: o.overlayFile ?? 'overlay.yaml',
+    set: o.set ?? [],
+    setString: o.setString ?? [],
+    namespace: o.namespace,
+    target: formatTarget(target),
+    postRenderer: needed,
+  });
+  const text = (after.manifests ?? []).map((m) => stringify(m.object, { lineWidth: 0 })).join('---\n');
+  const result = postRender(text, target, { namespace: o.namespace ?? 'default' });
+  return {
+    command,
+    commandLine: shellLine(command),
+    mapped: result.changed.length,
+    remaining: result.remaining.map((r) => ({ resource: r.resource, path: r.path, image: r.image })),
+  };
+}
+
 /** The attempt that leaves fewer places misdirected, then fewer not redirected; the first on a tie. */
 function better(a: Attempt | undefined, b: Attempt): Attempt {
   if (!a) return b;
@@ -687,6 +739,7 @@ function rewriteResult(
   proof: { images: RewrittenImage[]; notRedirected: NotRedirected[] },
   allowInsecure: boolean,
   warnings: readonly string[],
+  fallback?: PostRenderFallback,
 ): RewriteResult {
   const set = overlayValues(plan, allowInsecure, values.targetText);
   const result: Omit<RewriteResult, 'overlayText'> = {
@@ -697,6 +750,7 @@ function rewriteResult(
     values: set,
     images: proof.images,
     notRedirected: proof.notRedirected,
+    ...(fallback ? { postRender: fallback } : {}),
     warnings: [...new Set(warnings)],
   };
   const annotated = [...(plan.useGlobal ? [{ segments: ['global', 'imageRegistry'], images: set[0]!.images }] : []), ...plan.writes];
