@@ -62,8 +62,8 @@ describe('airlock rewrite', { concurrency: true }, () => {
     assert.equal(r.globalImageRegistry, true);
     assert.deepEqual(r.overlay, {
       global: { imageRegistry: REGISTRY },
-      // its template ignores global.imageRegistry: redirected through its own map
-      cleanup: { image: { registry: '127.0.0.1:5000', repository: 'mirror/airlock-test/webshop-cleanup' } },
+      // its template ignores global.imageRegistry: redirected through its own map's registry
+      cleanup: { image: { registry: REGISTRY } },
       // `busybox` under a global registry would be R/P/busybox; push puts it at R/P/library/busybox
       waitForDb: { image: { repository: 'library/busybox' } },
     });
