@@ -142,9 +142,10 @@ export function probeLeaves(top: Obj, images: readonly string[], chartPrefixes: 
     }
     if (isObj(node)) {
       for (const [k, v] of Object.entries(node)) {
-        // Below the top, `global` is the parent's copied in: helm lets the parent's win.
-        if (k === 'global' && depth > 0) continue;
-        walk(v, [...segments, k], depth + 1);
+        // A subchart's `global` (its own defaults, the parent's copied over them) is set through the
+        // top-level one: helm lets the parent's globals win.
+        if (k === 'global' && depth > 0) walk(v, ['global'], 1);
+        else walk(v, [...segments, k], depth + 1);
       }
       const holdsName = ['repository', 'image', 'name'].some((k) => typeof node[k] === 'string' && namesAnImage(node[k] as string, k === 'name' ? 'image' : k, names));
       if (holdsName && !('registry' in node)) add([...segments, 'registry'], '', true);

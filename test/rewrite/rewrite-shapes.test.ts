@@ -126,6 +126,25 @@ describe('airlock rewrite on real chart shapes', { concurrency: true }, () => {
     assertPushedPlaces(await render(chart), await render(chart, ['-f', file]));
   });
 
+  it('an umbrella chart with vendored subcharts (one repository in a subchart global, registry + namespace + name, common-library maps, repository-or-registry/image with chroot digests): every image moved by values', async () => {
+    const chart = join(FIX, 'umbrella');
+    const r = await rewriteChart({ chart, registry: REGISTRY, helm: HELM });
+    assert.deepEqual(r.notRedirected, []);
+    assert.equal(r.images.length, 12);
+    assert.ok(r.images.every((i) => i.status === 'redirected'));
+    // A subchart's own global is set through the top-level one (helm lets the parent's win).
+    assert.equal(r.overlay.global && (r.overlay.global as Record<string, any>).image.repository, '127.0.0.1:5000/mirror/airlock-test/cd');
+    // The docker library image behind a bare name: push puts it at R/P/library/nginx.
+    assert.deepEqual(r.overlay.web, { image: { repository: '127.0.0.1:5000/mirror/library/nginx' } });
+    const file = join(tmp, 'umbrella.yaml');
+    await writeFile(file, r.overlayText);
+    const redirected = await render(chart, ['-f', file]);
+    assertPushedPlaces(await render(chart), redirected);
+    assert.deepEqual(imagesOutside(redirected, TARGET), []);
+    assert.ok(redirected.includes('127.0.0.1:5000/mirror/airlock-test/edge-controller-chroot:v1.11.3@sha256:d4f0bc5a29de06b510f9aa428f1eedba926012b591fef7a518e776a7c9bd1824'), 'the chroot digest kept');
+    assert.ok(redirected.includes('--acme-http01-solver-image=127.0.0.1:5000/mirror/airlock-test/certs-acmesolver:v1.16.2'), 'an image in args, composed from values');
+  });
+
   it('--post-render-fallback: the overlay plus the exact helm command with the post-renderer; run as written, nothing is left outside R/P', async () => {
     const chart = join(FIX, 'vendor-suite');
     const out = join(tmp, 'fallback.yaml');
