@@ -228,6 +228,8 @@ interface Attempt {
   after: Render;
   misdirected: number;
   notRedirected: number;
+  /** Every place left behind names an image no value goes into (hard-coded): no other search can do better. */
+  settled?: boolean;
 }
 
 /** What every attempt at an overlay works from. */
@@ -259,20 +261,24 @@ export async function rewriteChart(o: RewriteOptions): Promise<RewriteResult> {
   warnings.push(...loadWarnings);
 
   const pairs = pairsToRedirect(original, target);
-  const honoured = await probeGlobalRegistry(renderer, pairs, warnings);
   const { top, charts } = resolveChartValues(tree, user);
   const values: ValuesContext = { top, knobs: valuesKnobs(charts), target, targetText };
-  const plans = planImages(pairs, honoured);
-  const globalFirst = globalImageRegistryFirst(plans, values);
 
   const tmp = await mkdtemp(join(tmpdir(), 'airlock-rewrite-'));
   try {
-    const search: OverlaySearch = { renderer, writeOverlay: overlayFileWriter(tmp), pairs, plans, values, signal: o.signal };
+    const writeOverlay = overlayFileWriter(tmp);
     const prefixes = charts.filter((c) => c.enabled).map((c) => c.prefix as Segment[]);
-    const probed = await probedOverlay(search, prefixes);
-    // The probe is the general way; the older search by image-shaped values is kept as the second
-    // opinion for what the probe could not trace (a marker a template changed, a probe render that fails).
-    const chosen = probed && probed.misdirected + probed.notRedirected === 0 ? probed : better(probed, await chooseOverlay(search, original, globalFirst));
+    const probed = await probedOverlay({ renderer, writeOverlay, pairs, values, signal: o.signal }, prefixes);
+    let chosen: Attempt;
+    if (probed && (probed.misdirected + probed.notRedirected === 0 || probed.settled)) chosen = probed;
+    else {
+      // The probe is the general way; the older search by image-shaped values (global.imageRegistry
+      // probed alone, then each image's values in their shape) is the second opinion for what the
+      // probe could not trace: a marker a template changed, a probe render that failed.
+      const plans = planImages(pairs, await probeGlobalRegistry(renderer, pairs, warnings));
+      const search: OverlaySearch = { renderer, writeOverlay, pairs, plans, values, signal: o.signal };
+      chosen = better(probed, await chooseOverlay(search, original, globalImageRegistryFirst(plans, values)));
+    }
     const proof = proveRedirects(pairs, chosen, target);
     await templateLines(chartPath, proof.notRedirected);
     const fallback = o.postRenderFallback ? postRenderFallback(o, chosen.after, target, proof.notRedirected.length > 0) : undefined;
@@ -580,7 +586,7 @@ function better(a: Attempt | undefined, b: Attempt): Attempt {
  * (value-solve.ts), rendered to check; a value that still sends an image elsewhere, and serves no
  * image it does redirect, is dropped and the render repeated. Undefined when the probe render fails.
  */
-async function probedOverlay(s: OverlaySearch, prefixes: readonly Segment[][]): Promise<Attempt | undefined> {
+async function probedOverlay(s: Omit<OverlaySearch, 'plans'>, prefixes: readonly Segment[][]): Promise<Attempt | undefined> {
   const { top, target } = s.values;
   const images = [...new Set(s.pairs.map((p) => p.image))];
   if (images.length === 0) return undefined;
@@ -593,10 +599,13 @@ async function probedOverlay(s: OverlaySearch, prefixes: readonly Segment[][]): 
     return undefined;
   }
   const traced: TracedPair[] = [];
+  const hardCoded = new Set<string>();
   for (const { place, image } of s.pairs) {
     const at = probe.get(placeKey(place.resource, place.path));
     const trace = at ? traceOf(image, at.references, leaves) : undefined;
     if (trace) traced.push({ key: pairKey(place, image), image, trace });
+    // Unchanged by the probe, though every candidate value was marked: written in a template.
+    if (trace && trace.leaves.length === 0) hardCoded.add(pairKey(place, image));
   }
   const digests = digestWrites(top, target);
   const solution = solvePairs(traced, target, new Map(digests.map((d) => [d.from, d.to])));
@@ -619,7 +628,10 @@ async function probedOverlay(s: OverlaySearch, prefixes: readonly Segment[][]): 
       for (const id of ids) used.set(id, (used.get(id) ?? false) || status === 'redirected');
     }
     const drop = [...used].filter(([id, good]) => !good && !dropped.has(id)).map(([id]) => id);
-    if (misdirected === 0 || drop.length === 0 || pass >= 2) return { plan, after, misdirected, notRedirected };
+    if (misdirected === 0 || drop.length === 0 || pass >= 2) {
+      const settled = misdirected === 0 && [...wrong].every((k) => hardCoded.has(k));
+      return { plan, after, misdirected, notRedirected, settled };
+    }
     for (const id of drop) dropped.add(id);
   }
 }
