@@ -28,7 +28,7 @@ import { locateImages } from './locate.ts';
 import { formatTarget, parseTarget, type Target } from './mapping.ts';
 import { writeFileAtomic } from '../util/atomic-file.ts';
 import { describePath, knobsFor, prefixWrites, setOverlayValue, valuesKnobs, writesFor, type OverlayWrite, type ValuesKnob, type WriteMode } from './values-overlay.ts';
-import { digestWrites, probeLeaves, probeOverlay, traceOf, type ProbeLeaf } from './value-probe.ts';
+import { digestWrites, probeLeaves, probeOverlay, traceOf, type ProbeLeaf, type Trace } from './value-probe.ts';
 import { solvePairs, type TracedPair } from './value-solve.ts';
 import { templateLines } from './template-line.ts';
 import { helmInstallCommand, shellLine } from './helm-command.ts';
@@ -591,21 +591,21 @@ async function probedOverlay(s: Omit<OverlaySearch, 'plans'>, prefixes: readonly
   const images = [...new Set(s.pairs.map((p) => p.image))];
   if (images.length === 0) return undefined;
   const leaves = probeLeaves(top, images, prefixes);
-  let probe: Render;
-  try {
-    probe = await s.renderer.render([await s.writeOverlay(probeOverlay(leaves, (o, seg, v) => setOverlayValue(o, top, seg, v)))], []);
-  } catch (e) {
-    s.renderer.warnings.push(`the probe render (every image value marked) failed, so values were matched by shape alone (${String((e as Error).message).split('\n')[0]})`);
-    return undefined;
-  }
+  const probes = await probeRenders(s, leaves);
+  if (probes.length === 0) return undefined;
   const traced: TracedPair[] = [];
   const hardCoded = new Set<string>();
   for (const { place, image } of s.pairs) {
-    const at = probe.get(placeKey(place.resource, place.path));
-    const trace = at ? traceOf(image, at.references, leaves) : undefined;
+    let trace: Trace | undefined;
+    for (const probe of probes) {
+      const at = probe.get(placeKey(place.resource, place.path));
+      const t = at ? traceOf(image, at.references, leaves) : undefined;
+      // With the values probed in parts, the part where a value starts the name is the better model.
+      if (t && (!trace || (t.leaves.length > 0 && (trace.leaves.length === 0 || (t.marked.startsWith(t.leaves[0]!.marker) && !trace.marked.startsWith(trace.leaves[0]!.marker)))))) trace = t;
+    }
     if (trace) traced.push({ key: pairKey(place, image), image, trace });
     // Unchanged by the probe, though every candidate value was marked: written in a template.
-    if (trace && trace.leaves.length === 0) hardCoded.add(pairKey(place, image));
+    if (trace && trace.leaves.length === 0 && probes.length === 1) hardCoded.add(pairKey(place, image));
   }
   const digests = digestWrites(top, target);
   const solution = solvePairs(traced, target, new Map(digests.map((d) => [d.from, d.to])));
@@ -633,6 +633,34 @@ async function probedOverlay(s: Omit<OverlaySearch, 'plans'>, prefixes: readonly
       return { plan, after, misdirected, notRedirected, settled };
     }
     for (const id of drop) dropped.add(id);
+  }
+}
+
+/**
+ * The probe render, all candidate values marked at once; when a chart refuses that (a template that
+ * checks a value), the registry-like values and the names are probed in two renders of their own.
+ * None when every probe render fails: the shape-based search is left to do what it can.
+ */
+async function probeRenders(s: Omit<OverlaySearch, 'plans'>, leaves: readonly ProbeLeaf[]): Promise<Render[]> {
+  const { top } = s.values;
+  const renderWith = async (subset: readonly ProbeLeaf[]): Promise<Render> =>
+    s.renderer.render([await s.writeOverlay(probeOverlay(subset, (o, seg, v) => setOverlayValue(o, top, seg, v)))], []);
+  const reason = (e: unknown): string => String((e as Error).message).split('\n').find((l) => /error/i.test(l))?.trim() ?? String((e as Error).message).split('\n')[0]!;
+  try {
+    return [await renderWith(leaves)];
+  } catch (e) {
+    const out: Render[] = [];
+    const failed: string[] = [reason(e)];
+    for (const part of [leaves.filter((l) => l.registryLike), leaves.filter((l) => !l.registryLike)]) {
+      if (part.length === 0) continue;
+      try {
+        out.push(await renderWith(part));
+      } catch (e2) {
+        failed.push(reason(e2));
+      }
+    }
+    s.renderer.warnings.push(`the chart does not render with every image value marked at once${out.length > 0 ? ', so they were probed in parts' : ', so values were matched by their shape alone'} (${failed[0]})`);
+    return out;
   }
 }
 

@@ -32,6 +32,8 @@ export interface ProbeLeaf {
   marker: string;
   /** Absent from the values: a registry knob some charts read. */
   absent: boolean;
+  /** A registry or hub value (set, empty or absent), not a name: probed apart when all at once fails. */
+  registryLike: boolean;
 }
 
 function markerHost(id: number): string {
@@ -127,12 +129,12 @@ export function probeLeaves(top: Obj, images: readonly string[], chartPrefixes: 
   const names = [...new Set(images.map((i) => formatName(parseReference(i))))];
   const out: ProbeLeaf[] = [];
   const seen = new Set<string>();
-  const add = (segments: PathSegment[], original: string, absent: boolean): void => {
+  const add = (segments: PathSegment[], original: string, absent: boolean, registryLike = true): void => {
     const key = JSON.stringify(segments);
     if (seen.has(key)) return;
     seen.add(key);
     const id = out.length;
-    out.push({ id, segments, original, marker: markerFor(id, original), absent });
+    out.push({ id, segments, original, marker: markerFor(id, original), absent, registryLike });
   };
   const walk = (node: unknown, segments: PathSegment[], depth: number): void => {
     if (depth > MAX_DEPTH) return;
@@ -158,7 +160,8 @@ export function probeLeaves(top: Obj, images: readonly string[], chartPrefixes: 
       return;
     }
     if (typeof node !== 'string') return;
-    if ((REGISTRY_KEY.test(key) && prefixesAnImage(node, names)) || namesAnImage(node, key, names)) add(segments, node, false);
+    const registryLike = REGISTRY_KEY.test(key) && prefixesAnImage(node, names);
+    if (registryLike || namesAnImage(node, key, names)) add(segments, node, false, registryLike);
   };
   walk(top, [], 0);
   for (const s of absentKnobs(top, chartPrefixes)) add(s, '', true);

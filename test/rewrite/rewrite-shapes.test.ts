@@ -145,6 +145,17 @@ describe('airlock rewrite on real chart shapes', { concurrency: true }, () => {
     assert.ok(redirected.includes('--acme-http01-solver-image=127.0.0.1:5000/mirror/airlock-test/certs-acmesolver:v1.16.2'), 'an image in args, composed from values');
   });
 
+  it('a chart that checks an image value fails with every value marked: registries and names are probed apart, and the registry alone moves it', async () => {
+    const chart = join(FIX, 'strict');
+    const r = await rewriteChart({ chart, registry: REGISTRY, helm: HELM });
+    assert.deepEqual(r.overlay, { image: { registry: REGISTRY } });
+    assert.deepEqual(r.notRedirected, []);
+    assert.ok(r.warnings.some((w) => w.includes('probed in parts') && w.includes('image.repository must be an airlock-test image')), r.warnings.join('\n'));
+    const file = join(tmp, 'strict.yaml');
+    await writeFile(file, r.overlayText);
+    assertPushedPlaces(await render(chart), await render(chart, ['-f', file]));
+  });
+
   it('--post-render-fallback: the overlay plus the exact helm command with the post-renderer; run as written, nothing is left outside R/P', async () => {
     const chart = join(FIX, 'vendor-suite');
     const out = join(tmp, 'fallback.yaml');
