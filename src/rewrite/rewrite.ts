@@ -651,14 +651,23 @@ async function probeRenders(s: Omit<OverlaySearch, 'plans'>, leaves: readonly Pr
   } catch (e) {
     const out: Render[] = [];
     const failed: string[] = [reason(e)];
-    for (const part of [leaves.filter((l) => l.registryLike), leaves.filter((l) => !l.registryLike)]) {
-      if (part.length === 0) continue;
+    // Registries and names apart first; a part that still fails is halved, within a few renders.
+    let budget = 6;
+    const tryPart = async (part: readonly ProbeLeaf[]): Promise<void> => {
+      if (part.length === 0 || budget <= 0) return;
+      budget--;
       try {
         out.push(await renderWith(part));
       } catch (e2) {
         failed.push(reason(e2));
+        if (part.length === 1) return;
+        const half = Math.ceil(part.length / 2);
+        await tryPart(part.slice(0, half));
+        await tryPart(part.slice(half));
       }
-    }
+    };
+    await tryPart(leaves.filter((l) => l.registryLike));
+    await tryPart(leaves.filter((l) => !l.registryLike));
     s.renderer.warnings.push(`the chart does not render with every image value marked at once${out.length > 0 ? ', so they were probed in parts' : ', so values were matched by their shape alone'} (${failed[0]})`);
     return out;
   }

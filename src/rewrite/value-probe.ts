@@ -18,6 +18,8 @@ function isObj(v: unknown): v is Obj {
 const MARKER_DOMAIN = 'airlock-probe.invalid';
 const MAX_DEPTH = 48;
 const REGISTRY_KEY = /registry|hub/i;
+/** An empty value is a registry knob only under a key that ends so (`imageRegistry`, not `registryCredentialsSecret`). */
+const EMPTY_REGISTRY_KEY = /(registry|hub)$/i;
 const NAME_KEY = /image|repo|name/i;
 /** Keys whose value names resources, not images: marking them would move every place. */
 const NAMING_KEY = /^(fullname|name)Override$/i;
@@ -156,7 +158,7 @@ export function probeLeaves(top: Obj, images: readonly string[], chartPrefixes: 
     const key = lastKey(segments);
     if (NAMING_KEY.test(key)) return;
     if (node === null || node === '') {
-      if (REGISTRY_KEY.test(key)) add(segments, '', false);
+      if (EMPTY_REGISTRY_KEY.test(key)) add(segments, '', false);
       return;
     }
     if (typeof node !== 'string') return;
