@@ -25,7 +25,7 @@ function summary(r: RewriteReport): string[] {
     );
     lines.push('install with (run `airlock helm-plugin install` once first):', `  ${r.postRender.commandLine}`);
   } else if (r.notRedirected.length > 0) {
-    lines.push(`values cannot redirect ${r.notRedirected.length} place(s): add the post-renderer, which maps them (see \`airlock post-render --help\`):`);
+    lines.push(`values cannot redirect ${r.notRedirected.length} place(s): add the post-renderer, which maps them (--post-render-fallback prints the exact command; see \`airlock post-render --help\`):`);
     lines.push(`  airlock helm-plugin install && helm install NAME CHART -f overlay.yaml --post-renderer airlock-postrender --post-renderer-args --registry=${r.target}`);
   }
   return lines;
