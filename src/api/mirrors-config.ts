@@ -15,6 +15,8 @@ export interface MirrorsConfigOptions extends BaseOptions {
   caFile?: string | undefined;
   /** The registry speaks plain HTTP. */
   plainHttp?: boolean | undefined;
+  /** The images are under their source host in the registry (`R/P/<host>/<path>`, as `push` with `keepHost` puts them). */
+  keepHost?: boolean | undefined;
   /** k3s: a file or a directory for registries.yaml (left out: the text is returned); containerd: the certs.d directory. */
   output?: string | undefined;
 }
@@ -32,6 +34,7 @@ export async function mirrorsConfig(bundles: string | readonly string[], registr
     format: options.format ?? 'k3s',
     caFile: options.caFile,
     plainHttp: options.plainHttp === true,
+    keepHost: options.keepHost === true,
     out: options.output,
   });
 }

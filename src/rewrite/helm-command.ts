@@ -15,6 +15,8 @@ export interface HelmCommandInput {
   target: string;
   /** Add the post-renderer (something is hard-coded). */
   postRenderer: boolean;
+  /** push kept each source host under R/P (--keep-host): the post-renderer must point there too. */
+  keepHost?: boolean | undefined;
 }
 
 /** argv of `helm install RELEASE CHART -f ... -f OVERLAY [--post-renderer airlock-postrender ...]`. */
@@ -27,7 +29,10 @@ export function helmInstallCommand(c: HelmCommandInput): string[] {
   // -f files lose to --set flags: the overlay goes last among the files, and the user's --set
   // flags are theirs (the overlay's header says not to --set its keys).
   argv.push('-f', c.overlayFile);
-  if (c.postRenderer) argv.push('--post-renderer', PLUGIN_NAME, '--post-renderer-args', `--registry=${c.target}`);
+  if (c.postRenderer) {
+    argv.push('--post-renderer', PLUGIN_NAME, '--post-renderer-args', `--registry=${c.target}`);
+    if (c.keepHost === true) argv.push('--post-renderer-args', '--keep-host');
+  }
   return argv;
 }
 

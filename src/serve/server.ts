@@ -29,6 +29,8 @@ export interface ServeOptions {
   htpasswd?: string | undefined;
   /** Path prefix images are served under, as `airlock push REGISTRY/PREFIX` would place them. */
   prefix?: string | undefined;
+  /** Serve each image under its source host too (`P/quay.io/x/app`), as `airlock push --keep-host` places them. */
+  keepHost?: boolean | undefined;
   signal?: AbortSignal | undefined;
   /** Responses in flight at once (default 64); more wait, up to `maxQueued` (default 1024), then 503. */
   maxConcurrent?: number | undefined;
@@ -235,7 +237,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const set = await openBundleSet(opts.bundles, { signal: opts.signal, onBlobCheck: opts.onBlobCheck });
   let catalog: Catalog;
   try {
-    catalog = buildCatalog(set.images, prefix, set.shadowed);
+    catalog = buildCatalog(set.images, prefix, set.shadowed, opts.keepHost === true);
   } catch (e) {
     await set.close();
     throw e;

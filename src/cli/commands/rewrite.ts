@@ -4,7 +4,7 @@ import { chartFlags, renderOptionsOf } from './render-flags.ts';
 import { defineCommand } from './types.ts';
 import { digestLines } from './digest-lines.ts';
 
-function summary(r: RewriteReport): string[] {
+function summary(r: RewriteReport, keepHost: boolean): string[] {
   const lines: string[] = [];
   if (r.globalImageRegistry) lines.push(`the chart honours global.imageRegistry: the overlay sets it to ${r.target}`);
   const done = r.images.filter((i) => i.status === 'redirected').length;
@@ -26,7 +26,7 @@ function summary(r: RewriteReport): string[] {
     lines.push('install with (run `airlock helm-plugin install` once first):', `  ${r.postRender.commandLine}`);
   } else if (r.notRedirected.length > 0) {
     lines.push(`values cannot redirect ${r.notRedirected.length} place(s): add the post-renderer, which maps them (--post-render-fallback prints the exact command; see \`airlock post-render --help\`):`);
-    lines.push(`  airlock helm-plugin install && helm install NAME CHART -f overlay.yaml --post-renderer airlock-postrender --post-renderer-args --registry=${r.target}`);
+    lines.push(`  airlock helm-plugin install && helm install NAME CHART -f overlay.yaml --post-renderer airlock-postrender --post-renderer-args --registry=${r.target}${keepHost ? ' --post-renderer-args --keep-host' : ''}`);
   }
   return lines;
 }
@@ -70,6 +70,7 @@ Exit codes:
 
 Options:
       --registry R[/P]     the registry (and path prefix) \`airlock push\` filled
+      --keep-host          push put images under their source host (R/P/quay.io/x/app): point there
   -o, --out FILE           write the overlay to FILE (default: print it on stdout)
       --post-render-fallback
                            what values cannot move (an image hard-coded in a template) goes to
@@ -88,6 +89,7 @@ Options:
                             "images":[{reference, target, status, via, places}], "notRedirected":[…]}`,
   options: {
     registry: { type: 'string' },
+    'keep-host': { type: 'boolean' },
     out: { type: 'string', short: 'o' },
     'post-render-fallback': { type: 'boolean' },
     bundle: { type: 'string', multiple: true },
@@ -104,6 +106,7 @@ Options:
     const result = await rewrite(positionals[0]!, registry, {
       ...renderOptionsOf(values),
       output: values.out as string | undefined,
+      keepHost: values['keep-host'] === true,
       bundle: values.bundle as string[] | undefined,
       lock: values.lock as string[] | undefined,
       postRenderFallback: values['post-render-fallback'] === true,
@@ -112,7 +115,7 @@ Options:
     for (const w of result.warnings) out.info(`warning: ${w}`);
     for (const line of digestLines(result.digests ?? [], registry)) out.info(line);
     const file = result.file;
-    for (const line of summary(result)) out.info(line);
+    for (const line of summary(result, values['keep-host'] === true)) out.info(line);
     if (file) out.info(`wrote ${values.out as string}`);
     out.result(
       {
