@@ -33,6 +33,7 @@ export {
   type ImageStatus,
   type NotRedirected,
   type OverlayValue,
+  type PostRenderFallback,
   type RewrittenImage,
 } from './api/rewrite.ts';
 export { postRender, type PostRenderOptions, type PostRenderResult, type MappedImage, type RemainingImage } from './api/post-render.ts';

@@ -6,11 +6,16 @@ import { renderSettings, type BaseOptions, type RenderOptions } from './options.
 import { targetWithDigests, type DigestMapping, type PinnedDigestOptions } from './pinned-digests.ts';
 
 export type { RewriteResult };
-export type { ImagePlace, ImageStatus, NotRedirected, OverlayValue, RewrittenImage } from '../rewrite/rewrite.ts';
+export type { ImagePlace, ImageStatus, NotRedirected, OverlayValue, PostRenderFallback, RewrittenImage } from '../rewrite/rewrite.ts';
 
 export interface RewriteOptions extends BaseOptions, Omit<RenderOptions, 'kubectl'>, PinnedDigestOptions {
   /** Write the overlay (YAML) to this file too, atomically. */
   output?: string | undefined;
+  /**
+   * What values cannot move goes to airlock's post-renderer: the result carries the exact helm
+   * command (`postRender`), proven by running the post-renderer over the overlay's render.
+   */
+  postRenderFallback?: boolean | undefined;
 }
 
 export interface RewriteReport extends RewriteResult {
@@ -27,7 +32,12 @@ export interface RewriteReport extends RewriteResult {
  */
 export async function rewrite(chart: string, registry: string, options: RewriteOptions = {}): Promise<RewriteReport> {
   const { target, digests } = await targetWithDigests(registry, options);
-  const rewritten = await rewriteChart({ chart, registry: target, ...renderSettings(options) });
+  const rewritten = await rewriteChart({
+    chart,
+    registry: target,
+    ...renderSettings(options),
+    ...(options.postRenderFallback ? { postRenderFallback: true, ...(options.output !== undefined ? { overlayFile: options.output } : {}) } : {}),
+  });
   const result = digests ? { ...rewritten, digests } : rewritten;
   if (options.output === undefined) return result;
   const file = resolve(options.output);

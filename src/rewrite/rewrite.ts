@@ -15,7 +15,7 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Document, isMap, isScalar, isSeq } from 'yaml';
+import { Document, isMap, isScalar, isSeq, stringify } from 'yaml';
 import { NotFoundError, throwIfAborted } from '../core/errors.ts';
 import { formatReference, parseReference } from '../core/reference.ts';
 import { resolveChartValues } from '../discover/chart-values.ts';
@@ -28,6 +28,12 @@ import { locateImages } from './locate.ts';
 import { formatTarget, parseTarget, type Target } from './mapping.ts';
 import { writeFileAtomic } from '../util/atomic-file.ts';
 import { describePath, knobsFor, prefixWrites, setOverlayValue, valuesKnobs, writesFor, type OverlayWrite, type ValuesKnob, type WriteMode } from './values-overlay.ts';
+import { digestWrites, probeLeaves, probeOverlay, traceOf, type ProbeLeaf, type Trace } from './value-probe.ts';
+import { solvePairs, type TracedPair } from './value-solve.ts';
+import { templateLines } from './template-line.ts';
+import { helmInstallCommand, shellLine } from './helm-command.ts';
+import { postRender } from './post-render.ts';
+import type { PathSegment as Segment } from '../discover/values-path.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -36,6 +42,24 @@ export interface RewriteOptions extends Omit<RenderInputOptions, 'inputs' | 'kub
   chart: string;
   /** `R[/P]`: where `airlock push BUNDLE R[/P]` put the images. */
   registry: string | Target;
+  /**
+   * Finish with airlock's post-renderer what values cannot move: the result carries the exact helm
+   * command, and the post-renderer is run over the overlay's render to prove nothing is left.
+   */
+  postRenderFallback?: boolean;
+  /** The overlay's file name in that command (default `overlay.yaml`). */
+  overlayFile?: string;
+}
+
+export interface PostRenderFallback {
+  /** `helm install RELEASE CHART ... -f OVERLAY --post-renderer airlock-postrender ...` as argv. */
+  command: string[];
+  /** The same as one shell line. */
+  commandLine: string;
+  /** Places the post-renderer maps (run over the overlay's render). */
+  mapped: number;
+  /** What would still point outside R[/P] after both: empty when the proof holds. */
+  remaining: { resource: string; path: string; image: string }[];
 }
 
 export type ImageStatus = 'redirected' | 'not-redirected' | 'misdirected';
@@ -68,6 +92,10 @@ export interface NotRedirected {
   expected: string;
   status: Exclude<ImageStatus, 'redirected'>;
   now?: string[];
+  /** The template that rendered the place (`shop/templates/job.yaml`), from helm's `# Source:`. */
+  template?: string;
+  /** The line of that template where the image is written, when it is written there (hard-coded). */
+  line?: number;
 }
 
 export interface OverlayValue {
@@ -89,6 +117,8 @@ export interface RewriteResult {
   values: OverlayValue[];
   images: RewrittenImage[];
   notRedirected: NotRedirected[];
+  /** With postRenderFallback: the helm command and the proof that values plus post-renderer leave nothing. */
+  postRender?: PostRenderFallback;
   warnings: string[];
 }
 
@@ -101,9 +131,12 @@ interface Place {
   path: string;
   source: ReasonSource;
   references: Set<string>;
+  /** The template, from helm's `# Source:` comment. */
+  origin?: string;
 }
 
-type Render = Map<string, Place>;
+/** Places of one render, and the manifests they came from (for the post-renderer's proof). */
+type Render = Map<string, Place> & { manifests?: readonly { object: unknown }[] };
 
 /** Where `airlock push` puts an image: the one mapping. */
 function pushedAs(image: string, target: Target): string {
@@ -123,9 +156,13 @@ function overlayHeader(r: Omit<RewriteResult, 'overlayText'>, chartLabel: string
   ];
   const redirected = r.images.filter((i) => i.status === 'redirected').length;
   lines.push(`Proven by rendering again: ${redirected} of ${r.images.length} image(s) point at ${r.target}.`);
+  if (r.postRender) {
+    lines.push('Install with (the post-renderer moves what values cannot; `airlock helm-plugin install` first):', `  ${r.postRender.commandLine}`);
+  }
   if (r.notRedirected.length > 0) {
-    lines.push('Values cannot redirect these; add the post-renderer (airlock helm-plugin install, then', `helm install ... --post-renderer airlock-postrender --post-renderer-args --registry=${r.target}):`);
-    for (const n of r.notRedirected) lines.push(`  ${n.resource} ${n.path}: ${n.image}${n.status === 'misdirected' ? ` (would point at ${n.now?.join(', ') ?? '?'})` : ''}`);
+    if (r.postRender) lines.push('Values cannot redirect these; the post-renderer in that command does:');
+    else lines.push('Values cannot redirect these; add the post-renderer (airlock helm-plugin install, then', `helm install ... --post-renderer airlock-postrender --post-renderer-args --registry=${r.target}):`);
+    for (const n of r.notRedirected) lines.push(`  ${n.resource} ${n.path}: ${n.image}${n.status === 'misdirected' ? ` (would point at ${n.now?.join(', ') ?? '?'})` : ''}${n.template ? ` [${n.template}${n.line ? `:${n.line}` : ''}]` : ''}`);
   }
   return lines;
 }
@@ -191,6 +228,8 @@ interface Attempt {
   after: Render;
   misdirected: number;
   notRedirected: number;
+  /** Every place left behind names an image no value goes into (hard-coded): no other search can do better. */
+  settled?: boolean;
 }
 
 /** What every attempt at an overlay works from. */
@@ -222,18 +261,28 @@ export async function rewriteChart(o: RewriteOptions): Promise<RewriteResult> {
   warnings.push(...loadWarnings);
 
   const pairs = pairsToRedirect(original, target);
-  const honoured = await probeGlobalRegistry(renderer, pairs, warnings);
   const { top, charts } = resolveChartValues(tree, user);
   const values: ValuesContext = { top, knobs: valuesKnobs(charts), target, targetText };
-  const plans = planImages(pairs, honoured);
-  const globalFirst = globalImageRegistryFirst(plans, values);
 
   const tmp = await mkdtemp(join(tmpdir(), 'airlock-rewrite-'));
   try {
-    const search: OverlaySearch = { renderer, writeOverlay: overlayFileWriter(tmp), pairs, plans, values, signal: o.signal };
-    const chosen = await chooseOverlay(search, original, globalFirst);
+    const writeOverlay = overlayFileWriter(tmp);
+    const prefixes = charts.filter((c) => c.enabled).map((c) => c.prefix as Segment[]);
+    const probed = await probedOverlay({ renderer, writeOverlay, pairs, values, signal: o.signal }, prefixes);
+    let chosen: Attempt;
+    if (probed && (probed.misdirected + probed.notRedirected === 0 || probed.settled)) chosen = probed;
+    else {
+      // The probe is the general way; the older search by image-shaped values (global.imageRegistry
+      // probed alone, then each image's values in their shape) is the second opinion for what the
+      // probe could not trace: a marker a template changed, a probe render that failed.
+      const plans = planImages(pairs, await probeGlobalRegistry(renderer, pairs, warnings));
+      const search: OverlaySearch = { renderer, writeOverlay, pairs, plans, values, signal: o.signal };
+      chosen = better(probed, await chooseOverlay(search, original, globalImageRegistryFirst(plans, values)));
+    }
     const proof = proveRedirects(pairs, chosen, target);
-    return rewriteResult(chartLabel, values, chosen.plan, proof, renderer.allowInsecure, warnings);
+    await templateLines(chartPath, proof.notRedirected);
+    const fallback = o.postRenderFallback ? postRenderFallback(o, chosen.after, target, proof.notRedirected.length > 0) : undefined;
+    return rewriteResult(chartLabel, values, chosen.plan, proof, renderer.allowInsecure, warnings, fallback);
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
@@ -268,6 +317,11 @@ class ChartRenderer {
     this.#warnings = warnings;
   }
 
+  /** Where renders (and the search around them) say what went wrong without failing. */
+  get warnings(): string[] {
+    return this.#warnings;
+  }
+
   /** The chart needed global.security.allowInsecureImages, so the overlay sets it. */
   get allowInsecure(): boolean {
     return this.#allowInsecure;
@@ -293,17 +347,19 @@ class ChartRenderer {
       setString: [...base.setString, ...extraSetString],
     });
     this.#warnings.push(...warnings);
-    return placesOf(manifests, this.#namespace);
+    const places: Render = placesOf(manifests, this.#namespace);
+    places.manifests = manifests;
+    return places;
   }
 }
 
 /** Every place of the rendered manifests that holds images, with the images there. */
-function placesOf(manifests: readonly { object: unknown }[], namespace: string): Render {
+function placesOf(manifests: readonly { object: unknown; origin?: string | undefined }[], namespace: string): Render {
   const places: Render = new Map();
   for (const m of manifests) {
     for (const l of locateImages(m.object, { namespace }).locations) {
       const key = placeKey(l.resource, l.path);
-      const p = places.get(key) ?? { resource: l.resource, path: l.path, source: l.source, references: new Set<string>() };
+      const p = places.get(key) ?? { resource: l.resource, path: l.path, source: l.source, references: new Set<string>(), ...(m.origin ? { origin: m.origin } : {}) };
       for (const r of l.references) p.references.add(r);
       places.set(key, p);
     }
@@ -498,6 +554,166 @@ async function attemptOverlay(s: OverlaySearch, startGlobal: boolean): Promise<A
   }
 }
 
+/** The helm command with the post-renderer, and the post-renderer run over the overlay's render: what is left. */
+function postRenderFallback(o: RewriteOptions, after: Render, target: Target, needed: boolean): PostRenderFallback {
+  const command = helmInstallCommand({
+    chart: o.chart,
+    valuesFiles: o.valuesFiles ?? [],
+    overlayFile: o.overlayFile ?? 'overlay.yaml',
+    set: o.set ?? [],
+    setString: o.setString ?? [],
+    namespace: o.namespace,
+    target: formatTarget(target),
+    postRenderer: needed,
+    keepHost: target.keepHost,
+  });
+  const text = (after.manifests ?? []).map((m) => stringify(m.object, { lineWidth: 0 })).join('---\n');
+  const result = postRender(text, target, { namespace: o.namespace ?? 'default' });
+  return {
+    command,
+    commandLine: shellLine(command),
+    mapped: result.changed.length,
+    remaining: result.remaining.map((r) => ({ resource: r.resource, path: r.path, image: r.image })),
+  };
+}
+
+/** The attempt that leaves fewer places misdirected, then fewer not redirected; the first on a tie. */
+function better(a: Attempt | undefined, b: Attempt): Attempt {
+  if (!a) return b;
+  if (a.misdirected !== b.misdirected) return a.misdirected < b.misdirected ? a : b;
+  return b.notRedirected < a.notRedirected ? b : a;
+}
+
+/**
+ * The overlay from one probe render (value-probe.ts) and the values solved from it
+ * (value-solve.ts), rendered to check; a value that still sends an image elsewhere, and serves no
+ * image it does redirect, is dropped and the render repeated. Undefined when the probe render fails.
+ */
+async function probedOverlay(s: Omit<OverlaySearch, 'plans'>, prefixes: readonly Segment[][]): Promise<Attempt | undefined> {
+  const { top, target } = s.values;
+  const images = [...new Set(s.pairs.map((p) => p.image))];
+  if (images.length === 0) return undefined;
+  const leaves = probeLeaves(top, images, prefixes);
+  const probes = await probeRenders(s, leaves);
+  if (probes.length === 0) return undefined;
+  const traced: TracedPair[] = [];
+  const hardCoded = new Set<string>();
+  for (const { place, image } of s.pairs) {
+    let trace: Trace | undefined;
+    for (const probe of probes) {
+      const at = probe.get(placeKey(place.resource, place.path));
+      const t = at ? traceOf(image, at.references, leaves) : undefined;
+      // With the values probed in parts, the part where a value starts the name is the better model.
+      if (t && (!trace || (t.leaves.length > 0 && (trace.leaves.length === 0 || (t.marked.startsWith(t.leaves[0]!.marker) && !trace.marked.startsWith(trace.leaves[0]!.marker)))))) trace = t;
+    }
+    if (trace) traced.push({ key: pairKey(place, image), image, trace });
+    // Unchanged by the probe, though every candidate value was marked: written in a template.
+    if (trace && trace.leaves.length === 0 && probes.length === 1) hardCoded.add(pairKey(place, image));
+  }
+  const digests = digestWrites(top, target);
+  const solution = solvePairs(traced, target, new Map(digests.map((d) => [d.from, d.to])));
+  const imageOf = new Map(s.pairs.map((p) => [pairKey(p.place, p.image), p.image]));
+  const dropped = new Set<number>();
+  for (let pass = 0; ; pass++) {
+    throwIfAborted(s.signal);
+    const plan = probePlan(s.values, leaves, solution.values, solution.uses, imageOf, dropped, digests, s.renderer.allowInsecure);
+    const after = await s.renderer.render([await s.writeOverlay(plan.overlay)], []);
+    const wrong = new Set<string>();
+    let misdirected = 0;
+    let notRedirected = 0;
+    const used = new Map<number, boolean>();
+    for (const { place, image } of s.pairs) {
+      const status = statusOf(after, place, image, target).status;
+      const ids = solution.uses.get(pairKey(place, image)) ?? [];
+      if (status === 'misdirected') misdirected++;
+      if (status === 'not-redirected') notRedirected++;
+      if (status !== 'redirected') wrong.add(pairKey(place, image));
+      for (const id of ids) used.set(id, (used.get(id) ?? false) || status === 'redirected');
+    }
+    const drop = [...used].filter(([id, good]) => !good && !dropped.has(id)).map(([id]) => id);
+    if (misdirected === 0 || drop.length === 0 || pass >= 2) {
+      const settled = misdirected === 0 && [...wrong].every((k) => hardCoded.has(k));
+      return { plan, after, misdirected, notRedirected, settled };
+    }
+    for (const id of drop) dropped.add(id);
+  }
+}
+
+/**
+ * The probe render, all candidate values marked at once; when a chart refuses that (a template that
+ * checks a value), the registry-like values and the names are probed in two renders of their own.
+ * None when every probe render fails: the shape-based search is left to do what it can.
+ */
+async function probeRenders(s: Omit<OverlaySearch, 'plans'>, leaves: readonly ProbeLeaf[]): Promise<Render[]> {
+  const { top } = s.values;
+  const renderWith = async (subset: readonly ProbeLeaf[]): Promise<Render> =>
+    s.renderer.render([await s.writeOverlay(probeOverlay(subset, (o, seg, v) => setOverlayValue(o, top, seg, v)))], []);
+  const reason = (e: unknown): string => String((e as Error).message).split('\n').find((l) => /error/i.test(l))?.trim() ?? String((e as Error).message).split('\n')[0]!;
+  try {
+    return [await renderWith(leaves)];
+  } catch (e) {
+    const out: Render[] = [];
+    const failed: string[] = [reason(e)];
+    // Registries and names apart first; a part that still fails is halved, within a few renders.
+    let budget = 6;
+    const tryPart = async (part: readonly ProbeLeaf[]): Promise<void> => {
+      if (part.length === 0 || budget <= 0) return;
+      budget--;
+      try {
+        out.push(await renderWith(part));
+      } catch (e2) {
+        failed.push(reason(e2));
+        if (part.length === 1) return;
+        const half = Math.ceil(part.length / 2);
+        await tryPart(part.slice(0, half));
+        await tryPart(part.slice(half));
+      }
+    };
+    await tryPart(leaves.filter((l) => l.registryLike));
+    await tryPart(leaves.filter((l) => !l.registryLike));
+    s.renderer.warnings.push(`the chart does not render with every image value marked at once${out.length > 0 ? ', so they were probed in parts' : ', so values were matched by their shape alone'} (${failed[0]})`);
+    return out;
+  }
+}
+
+/** The overlay plan for solved values: global.imageRegistry (when set to R/P) said apart, as the shape-based plans do. */
+function probePlan(
+  values: ValuesContext,
+  leaves: readonly ProbeLeaf[],
+  solved: ReadonlyMap<number, string>,
+  uses: ReadonlyMap<string, number[]>,
+  imageOf: ReadonlyMap<string, string>,
+  dropped: ReadonlySet<number>,
+  digests: readonly { segments: Segment[]; from: string; to: string }[],
+  allowInsecure: boolean,
+): OverlayPlan {
+  const overlay: Obj = {};
+  const writes: OverlayWrite[] = [];
+  const via = new Map<string, Set<Via>>();
+  const imagesOf = new Map<number, Set<string>>();
+  for (const [key, ids] of uses) {
+    const image = imageOf.get(key)!;
+    for (const id of ids) imagesOf.set(id, (imagesOf.get(id) ?? new Set()).add(image));
+  }
+  let useGlobal = false;
+  for (const [id, value] of [...solved].sort((a, b) => a[0] - b[0])) {
+    if (dropped.has(id)) continue;
+    const leaf = leaves[id]!;
+    const images = [...(imagesOf.get(id) ?? [])].sort();
+    const isGlobal = JSON.stringify(leaf.segments) === '["global","imageRegistry"]' && value === values.targetText;
+    for (const image of images) via.set(image, (via.get(image) ?? new Set()).add(isGlobal ? 'global.imageRegistry' : 'values'));
+    setOverlayValue(overlay, values.top, leaf.segments, value);
+    if (isGlobal) useGlobal = true;
+    else writes.push({ segments: leaf.segments, value, images });
+  }
+  for (const d of digests) {
+    setOverlayValue(overlay, values.top, d.segments, d.to);
+    writes.push({ segments: d.segments, value: d.to, images: [] });
+  }
+  if (allowInsecure) setOverlayValue(overlay, values.top, ['global', 'security', 'allowInsecureImages'], true);
+  return { useGlobal, overlay, writes, via };
+}
+
 /** Each overlay render in a file of its own, for helm's --values. */
 function overlayFileWriter(dir: string): (overlay: Obj) => Promise<string> {
   let renders = 0;
@@ -535,7 +751,7 @@ function proveRedirects(pairs: readonly Pair[], chosen: Attempt, target: Target)
     if (status !== 'redirected') {
       const others = [...now].filter((r) => r !== expected).sort();
       if (status === 'misdirected') pl.now = others;
-      notRedirected.push({ resource: place.resource, path: place.path, source: place.source, image, expected, status, ...(status === 'misdirected' ? { now: others } : {}) });
+      notRedirected.push({ resource: place.resource, path: place.path, source: place.source, image, expected, status, ...(status === 'misdirected' ? { now: others } : {}), ...(place.origin ? { template: place.origin } : {}) });
     }
     entry.places.push(pl);
     if (rank[status] > rank[entry.status]) entry.status = status;
@@ -553,7 +769,7 @@ function newPlaces(pairs: readonly Pair[], after: Render, target: Target): NotRe
     for (const image of place.references) {
       if (isAtTarget(parseReference(image), target)) continue;
       const expected = pushedAs(image, target);
-      out.push({ resource: place.resource, path: place.path, source: place.source, image, expected, status: 'not-redirected' });
+      out.push({ resource: place.resource, path: place.path, source: place.source, image, expected, status: 'not-redirected', ...(place.origin ? { template: place.origin } : {}) });
     }
   }
   return out;
@@ -575,6 +791,7 @@ function rewriteResult(
   proof: { images: RewrittenImage[]; notRedirected: NotRedirected[] },
   allowInsecure: boolean,
   warnings: readonly string[],
+  fallback?: PostRenderFallback,
 ): RewriteResult {
   const set = overlayValues(plan, allowInsecure, values.targetText);
   const result: Omit<RewriteResult, 'overlayText'> = {
@@ -585,6 +802,7 @@ function rewriteResult(
     values: set,
     images: proof.images,
     notRedirected: proof.notRedirected,
+    ...(fallback ? { postRender: fallback } : {}),
     warnings: [...new Set(warnings)],
   };
   const annotated = [...(plan.useGlobal ? [{ segments: ['global', 'imageRegistry'], images: set[0]!.images }] : []), ...plan.writes];

@@ -62,8 +62,8 @@ describe('airlock rewrite', { concurrency: true }, () => {
     assert.equal(r.globalImageRegistry, true);
     assert.deepEqual(r.overlay, {
       global: { imageRegistry: REGISTRY },
-      // its template ignores global.imageRegistry: redirected through its own map
-      cleanup: { image: { registry: '127.0.0.1:5000', repository: 'mirror/airlock-test/webshop-cleanup' } },
+      // its template ignores global.imageRegistry: redirected through its own map's registry
+      cleanup: { image: { registry: REGISTRY } },
       // `busybox` under a global registry would be R/P/busybox; push puts it at R/P/library/busybox
       waitForDb: { image: { repository: 'library/busybox' } },
     });
@@ -188,13 +188,13 @@ describe('airlock rewrite', { concurrency: true }, () => {
     assert.ok(redirected.includes('--log_output_level=default:info'), 'the rest of global is kept');
   });
 
-  it('one image map used by a template that honours global.imageRegistry and by one that does not: values alone, proven', async () => {
+  it('one image map used by a template that honours global.imageRegistry and by one that does not: each place through the value it reads, proven', async () => {
     const chart = join(FIX, 'mixed');
     const r = await rewriteChart({ chart, registry: REGISTRY, helm: HELM });
-    // global.imageRegistry would redirect the Deployment only, and with the map rewritten too it
-    // would send the Deployment's image to R/P/P/…: the map alone does both.
-    assert.equal(r.globalImageRegistry, false);
-    assert.deepEqual(r.overlay, { image: { registry: '127.0.0.1:5000', repository: 'mirror/airlock-test/app' } });
+    // The probe render shows the Deployment reads global.imageRegistry first and the Job only the
+    // map's registry: both are set, to R/P, and the repository is left as it is.
+    assert.equal(r.globalImageRegistry, true);
+    assert.deepEqual(r.overlay, { global: { imageRegistry: REGISTRY }, image: { registry: REGISTRY } });
     assert.deepEqual(r.notRedirected, []);
     const file = join(tmp, 'mixed-overlay.yaml');
     await writeFile(file, r.overlayText);

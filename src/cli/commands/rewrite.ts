@@ -14,11 +14,19 @@ function summary(r: RewriteReport, keepHost: boolean): string[] {
     lines.push(
       n.status === 'misdirected'
         ? `misdirected: ${n.resource} ${n.path}: ${n.image} would point at ${n.now?.join(', ') ?? '?'}, not ${n.expected}`
-        : `not redirected: ${n.resource} ${n.path}: ${n.image}`,
+        : `not redirected: ${n.resource} ${n.path}: ${n.image}${n.template ? ` (${n.line !== undefined ? 'hard-coded in ' : ''}${n.template}${n.line !== undefined ? `:${n.line}` : ''})` : ''}`,
     );
   }
-  if (r.notRedirected.length > 0) {
-    lines.push(`values cannot redirect ${count(r.notRedirected.length, 'place')}: add the post-renderer, which maps them (see \`airlock post-render --help\`):`);
+  if (r.postRender) {
+    const left = r.postRender.remaining;
+    lines.push(
+      left.length === 0
+        ? `with the post-renderer too (${count(r.postRender.mapped, 'place')} mapped by it): every image points at ${r.target}`
+        : `even with the post-renderer ${count(left.length, 'place')} point elsewhere: ${left.map((x) => `${x.resource} ${x.path}: ${x.image}`).join('; ')}`,
+    );
+    lines.push('install with (run `airlock helm-plugin install` once first):', `  ${r.postRender.commandLine}`);
+  } else if (r.notRedirected.length > 0) {
+    lines.push(`values cannot redirect ${count(r.notRedirected.length, 'place')}: add the post-renderer, which maps them (--post-render-fallback prints the exact command; see \`airlock post-render --help\`):`);
     lines.push(`  airlock helm-plugin install && helm install NAME CHART -f overlay.yaml --post-renderer airlock-postrender --post-renderer-args --registry=${r.target}${keepHost ? ' --post-renderer-args --keep-host' : ''}`);
   }
   return lines;
@@ -31,17 +39,22 @@ export const rewriteCommand = defineCommand({
 
 Writes a values overlay that sends every image CHART renders to R[/P], exactly where
 \`airlock push BUNDLE R[/P]\` put it (docker.io/library/nginx:1.27 -> R/P/library/nginx:1.27),
-using the chart's own knobs:
-  global.imageRegistry  set to R/P when the chart honours it: checked by rendering with a probe value
-  values paths          where discovery found each image, written in the same shape:
-                          {registry, repository, tag, digest}  registry: R, repository: P/path
-                          {repository, tag}, {image, tag}      repository (image): R/P/path
-                          image: repo:tag[@digest] strings     R/P/path:tag[@digest]
-                        tags and digests stay as they are; a list is written whole (helm replaces lists)
+using the chart's own values, found by rendering, not by key names:
+  One probe render marks every value that could be part of an image name (registries, hubs,
+  repositories, \`image: repo\` strings whose tag comes from another key, and registry knobs the
+  chart may read without setting them: global.imageRegistry, global.image.registry, global.registry,
+  imageRegistry, a map's registry). Each rendered image then shows which values it is made of, and
+  the overlay sets only those:
+    a registry or hub value in front of names  R/P (docker.io/istio -> R/P/istio), shared values once
+    a repository or image string               R/P/path (its own :tag@digest kept)
+    a docker library name behind a registry    library/nginx, when the registry value is R/P
+  Tags and digests stay as they are (a pinned digest is the same in R/P); a list is written whole
+  (helm replaces lists).
 Then renders the chart again with your values plus the overlay and proves, place by place, that every
 image (pod specs, custom resources, container args/env, ConfigMaps) now points where push put it.
-Images values cannot redirect are listed (resource, path, image): the post-renderer maps those
-(\`airlock post-render --help\`, \`airlock helm-plugin install\`).
+Images values cannot redirect are listed (resource, path, image, and the template file and line
+when the image is hard-coded there): the post-renderer maps those (--post-render-fallback,
+\`airlock post-render --help\`, \`airlock helm-plugin install\`).
 
 A chart that pins an image by its upstream index digest, which the bundle carries reduced to some
 platforms: give --bundle (or --lock) and the overlay points such pins at the reduced index too,
@@ -51,7 +64,7 @@ Use the overlay after your own values; --set flags win over -f files, so do not 
   helm install NAME CHART -f values.yaml -f overlay.yaml
 
 Exit codes:
-  0  every image redirected (proven)
+  0  every image redirected (proven; with --post-render-fallback, by values and post-renderer together)
   7  some images are not (the overlay is still written; each one is listed, fix them with the post-renderer)
   2  bad flags, a chart that does not render, a registry that is not R[/P]
   3  the chart or a values file does not exist
@@ -60,6 +73,10 @@ Options:
       --registry R[/P]     the registry (and path prefix) \`airlock push\` filled
       --keep-host          push put images under their source host (R/P/quay.io/x/app): point there
   -o, --output FILE        write the overlay to FILE (default: print it on stdout; --out is the older spelling)
+      --post-render-fallback
+                           what values cannot move (an image hard-coded in a template) goes to
+                           airlock's post-renderer: prints the exact helm command (with -o, on
+                           stdout), proven by running the post-renderer over the overlay's render
       --bundle FILE        the bundle pushed: map pins to upstream indexes it carries reduced
       --lock FILE          the same from the lock the bundle was packed from
   -f, --values FILE        your chart values (repeatable, like helm)
@@ -76,6 +93,7 @@ Options:
     'keep-host': { type: 'boolean' },
     output: { type: 'string', short: 'o' },
     out: { type: 'string' },
+    'post-render-fallback': { type: 'boolean' },
     bundle: { type: 'string', multiple: true },
     lock: { type: 'string', multiple: true },
     ...chartFlags,
@@ -93,13 +111,14 @@ Options:
       keepHost: values['keep-host'] === true,
       bundle: values.bundle as string[] | undefined,
       lock: values.lock as string[] | undefined,
+      postRenderFallback: values['post-render-fallback'] === true,
       signal,
     });
     for (const w of result.warnings) out.info(`warning: ${w}`);
     for (const line of digestLines(result.digests ?? [], registry)) out.info(line);
     const file = result.file;
     for (const line of summary(result, values['keep-host'] === true)) out.info(line);
-    if (file) out.info(`wrote ${values.out as string}`);
+    if (file) out.info(`wrote ${file}`);
     out.data(
       {
         chart: result.chart,
@@ -111,11 +130,13 @@ Options:
         values: result.values,
         images: result.images,
         notRedirected: result.notRedirected,
+        ...(result.postRender ? { postRender: result.postRender } : {}),
         warnings: result.warnings,
         ...(result.digests ? { digests: result.digests } : {}),
       },
-      file ? '' : result.overlayText,
+      file ? (result.postRender ? `${result.postRender.commandLine}\n` : '') : result.overlayText,
     );
+    if (result.postRender) return result.postRender.remaining.length > 0 ? ExitCode.findings : ExitCode.ok;
     return result.notRedirected.length > 0 ? ExitCode.findings : ExitCode.ok;
   },
 });
