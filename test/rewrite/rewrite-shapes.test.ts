@@ -165,7 +165,7 @@ describe('airlock rewrite on real chart shapes', { concurrency: true }, () => {
     const line = `helm install RELEASE ${chart} -f ${out} --post-renderer airlock-postrender --post-renderer-args --registry=${REGISTRY}`;
     assert.equal(text.stdout, `${line}\n`);
     assert.match(text.stderr, /hard-coded in vendor-suite\/templates\/proxy\.yaml:15/);
-    assert.match(text.stderr, /with the post-renderer too \(1 place\(s\) mapped by it\): every image points at 127\.0\.0\.1:5000\/mirror/);
+    assert.match(text.stderr, /with the post-renderer too \(1 place mapped by it\): every image points at 127\.0\.0\.1:5000\/mirror/);
     assert.ok((await readFile(out, 'utf8')).includes(`#   ${line}\n`), 'the command is in the overlay header');
     assert.equal((parse(await readFile(out, 'utf8')) as Record<string, any>).admin.image, '127.0.0.1:5000/mirror/app/admin');
 
