@@ -149,7 +149,12 @@ export function helmFailureReason(error: unknown): string {
   if (at < 0) return lines.find((l) => /error/i.test(l)) ?? lines[0] ?? 'failed';
   const parts: string[] = [];
   for (const l of lines.slice(at)) {
-    if (parts.length > 0 && (l === '' || /^Use --debug/.test(l))) break;
+    if (/^Use --debug/.test(l)) break;
+    // a blank line ends the message, unless it only separates `...):` from the message itself
+    if (l === '') {
+      if (parts.length > 0 && !parts[parts.length - 1]!.endsWith(':')) break;
+      continue;
+    }
     parts.push(l);
   }
   const reason = parts.join(' ').replace(/^Error:\s*/, '').replace(/\s+/g, ' ').trim();

@@ -195,6 +195,7 @@ describe("helm's reason for a failed render", () => {
     const reason = helmFailureReason(new Error(wrapped));
     assert.equal(reason, "execution error at (x/templates/secret.yaml:8:15): PASSWORDS ERROR: You must provide your current passwords when upgrading the release. 'auth.password' must not be empty");
     assert.deepEqual(failureLocation(reason), { origin: 'x/templates/secret.yaml', line: 8 });
+    assert.equal(helmFailureReason(new Error('x failed:\n    Error: execution error at (x/templates/a.yaml:3:4): \n\n    the real reason\n\n    more')), 'execution error at (x/templates/a.yaml:3:4): the real reason');
     assert.deepEqual(failureLocation('template: x/templates/a.yaml:12:3: executing "x" at <.Values.a.b>: nil pointer'), { origin: 'x/templates/a.yaml', line: 12 });
   });
 });
