@@ -15,6 +15,11 @@ export interface MirrorsConfigOptions extends BaseOptions {
   caFile?: string | undefined;
   /** The registry speaks plain HTTP. */
   plainHttp?: boolean | undefined;
+  /**
+   * Source registries (HOST[:PORT]) to mirror besides the bundles' (with no bundle, only these):
+   * e.g. the upstreams `airlock capture` relays for.
+   */
+  sources?: readonly string[] | undefined;
   /** k3s: a file or a directory for registries.yaml (left out: the text is returned); containerd: the certs.d directory. */
   output?: string | undefined;
 }
@@ -32,6 +37,7 @@ export async function mirrorsConfig(bundles: string | readonly string[], registr
     format: options.format ?? 'k3s',
     caFile: options.caFile,
     plainHttp: options.plainHttp === true,
+    sources: options.sources,
     out: options.output,
   });
 }

@@ -6,6 +6,7 @@ export const mirrorsConfigCommand = defineCommand({
   name: 'mirrors-config',
   summary: 'write k3s registries.yaml or containerd hosts.toml so nodes pull original names from your registry',
   usage: `Usage: airlock mirrors-config BUNDLE... --registry R[/P] [--format k3s|containerd] [--ca-file F] [--plain-http] [-o DIR|FILE]
+       airlock mirrors-config --source HOST[:PORT]... --registry R ...   (no bundle: e.g. for \`airlock capture\`)
 
 Maps every source registry of the bundle's images to R, so nodes pull images by their original
 names (docker.io/library/nginx:1.27) from R: no chart change needed.
@@ -23,16 +24,20 @@ Options:
   --ca-file F       CA that signed R's certificate: k3s refers to this path (give it as on the nodes);
                     containerd gets a copy beside each hosts.toml
   --plain-http      R speaks plain HTTP
+  --source HOST     also mirror this registry (repeatable): with no bundle, the registries a staging
+                    cluster pulls from, pointed at \`airlock capture\`
   -o, --out PATH    k3s: file or directory (registries.yaml); containerd: the certs.d directory`,
   options: {
     registry: { type: 'string' },
     format: { type: 'string' },
     'ca-file': { type: 'string' },
     'plain-http': { type: 'boolean', default: false },
+    source: { type: 'string', multiple: true },
     out: { type: 'string', short: 'o' },
   },
   async run({ values, positionals, out, signal }) {
-    if (positionals.length === 0) throw new UsageError('mirrors-config needs a bundle: airlock mirrors-config BUNDLE --registry R[/P]');
+    const sources = (values.source as string[] | undefined) ?? [];
+    if (positionals.length === 0 && sources.length === 0) throw new UsageError('mirrors-config needs a bundle or --source HOST: airlock mirrors-config BUNDLE --registry R[/P]');
     const registry = values.registry as string | undefined;
     if (registry === undefined) throw new UsageError('mirrors-config needs --registry R[/P]: the registry nodes pull from');
     const format = (values.format as string | undefined) ?? 'k3s';
@@ -41,6 +46,7 @@ Options:
       format: format as MirrorsFormat,
       caFile: values['ca-file'] as string | undefined,
       plainHttp: values['plain-http'] === true,
+      sources,
       output: values.out as string | undefined,
       signal,
     });
