@@ -36,6 +36,8 @@ export interface CaptureSummary {
   upstreams: UpstreamSummary[];
   /** Records whose outcome was `refused`: bytes upstream that did not match their digest. */
   refused: PullRecord[];
+  /** Manifests nodes asked for that the upstream does not have (`registry/repository:tag` or `@digest`), sorted. */
+  notFound: string[];
   requests: number;
 }
 
@@ -50,13 +52,14 @@ interface ImageEntry {
   problems: number;
 }
 
-/** At most this many refused records are kept for the summary (each is also in the record file). */
+/** At most this many refused records (and missing manifests) are kept for the summary (each is also in the record file). */
 const MAX_REFUSED_KEPT = 100;
 
 export class PullLedger {
   readonly #images = new Map<string, ImageEntry>();
   readonly #upstreams = new Map<string, UpstreamSummary>();
   readonly #refused: PullRecord[] = [];
+  readonly #notFound = new Set<string>();
   #requests = 0;
 
   add(r: PullRecord): void {
@@ -67,6 +70,9 @@ export class PullLedger {
     if (r.outcome !== 'ok') up.failed++;
     else if (r.method === 'GET' && r.size !== undefined) up.bytes += r.size;
     if (r.outcome === 'refused' && this.#refused.length < MAX_REFUSED_KEPT) this.#refused.push(r);
+    if (r.outcome === 'not-found' && r.kind === 'manifest' && this.#notFound.size < MAX_REFUSED_KEPT) {
+      this.#notFound.add(`${r.registry}/${r.repository}${isDigest(r.reference) ? '@' : ':'}${r.reference}`);
+    }
     if (r.kind !== 'manifest' || r.digest === undefined || (r.outcome !== 'ok' && r.outcome !== 'refused')) return;
     // A manifest chosen from an index belongs to that index's image: the index is what was pinned.
     const digest = r.index ?? r.digest;
@@ -97,7 +103,7 @@ export class PullLedger {
       }))
       .sort((a, b) => cmp(`${a.registry}/${a.repository}@${a.digest}`, `${b.registry}/${b.repository}@${b.digest}`));
     const upstreams = [...this.#upstreams.values()].map((u) => ({ ...u })).sort((a, b) => cmp(a.registry, b.registry));
-    return { images, upstreams, refused: [...this.#refused], requests: this.#requests };
+    return { images, upstreams, refused: [...this.#refused], notFound: [...this.#notFound].sort(), requests: this.#requests };
   }
 }
 

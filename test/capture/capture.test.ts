@@ -102,4 +102,95 @@ describe('airlock capture: a staging cluster pulls through it, the spec is what 
       await writeFile(file, bytes);
     }
   });
+  test('containerd and skopeo pull in parallel through capture; on SIGTERM the spec is exactly what they pulled, and serve answers the same pulls from its bundle', async () => {
+    const spec = join(dir, 'airlock.yaml');
+    // A spec the user already started: their entry and comment stay.
+    await writeFile(spec, ['# our staging app', 'apiVersion: airlock.dev/v1alpha1', 'kind: Bundle', 'metadata: {name: shop, version: 1.0.0}', 'images:', '  # kept as written', `  - ${reg.host}/team/app:1.0`, ''].join('\n'));
+    const discovery = join(dir, 'discover.txt');
+    await writeFile(discovery, [`${reg.host}/team/app:1.0`, `${reg.host}/team/unused:1`, ''].join('\n'));
+    const record = join(dir, 'capture.jsonl');
+    const cap = await startCapture(['--listen', '127.0.0.1:0', '--upstream', reg.host, '--write', spec, '--record', record, '--compare', discovery], { env });
+    captures.push(cap);
+    const hosts = join(dir, 'certs.d');
+    const cfg = await airlock(['mirrors-config', '--source', reg.host, '--registry', cap.host, '--format', 'containerd', '-o', hosts], { env });
+    assert.equal(cfg.code, 0, cfg.stderr);
+    assert.match(await readFile(join(hosts, reg.host, 'hosts.toml'), 'utf8'), new RegExp(`server = "http://${cap.host}"`));
+
+    // skopeo (containers/image) through capture as the registry's mirror: it sends no ns, so --upstream names it.
+    const conf = join(dir, 'registries.conf');
+    await writeFile(conf, ['[[registry]]', `location = "${reg.host}"`, 'insecure = true', '[[registry.mirror]]', `location = "${cap.host}"`, 'insecure = true', ''].join('\n'));
+    const skopeoOut = join(dir, 'tool-oci');
+    await Promise.all([
+      ctrd.ctr(['images', 'pull', '--hosts-dir', hosts, `${reg.host}/team/app:1.0`], { namespace: 'staging' }),
+      ctrd.ctr(['images', 'pull', '--hosts-dir', hosts, `${reg.host}/team/multi:v1`], { namespace: 'staging' }),
+      ctrd.ctr(['images', 'pull', '--hosts-dir', hosts, `${reg.host}/team/app:1.0`], { namespace: 'staging2' }),
+      skopeo(['--registries-conf', conf, 'copy', `docker://${reg.host}/team/tool:2`, `oci:${skopeoOut}:tool`]),
+    ]);
+    const listed = new Map((await ctrd.images('staging')).map((i) => [i.ref, i]));
+    assert.equal(listed.get(`${reg.host}/team/app:1.0`)?.digest, app.root.digest);
+    assert.equal(listed.get(`${reg.host}/team/multi:v1`)?.digest, multi.root.digest);
+    const index = JSON.parse(await readFile(join(skopeoOut, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+    assert.equal(index.manifests[0]!.digest, tool.root.digest);
+
+    const { code, result } = await cap.stop();
+    assert.equal(code, 0, cap.stderr());
+    const recs = records(cap);
+    // skopeo really went through capture (it would fall back to the registry itself otherwise).
+    assert.ok(recs.some((r) => r.repository === 'team/tool' && r.kind === 'blob' && r.outcome === 'ok'));
+    for (const r of recs) {
+      assert.equal(r.registry, reg.host);
+      assert.equal(r.outcome, 'ok', JSON.stringify(r));
+      assert.match(r.client, /127\.0\.0\.1/);
+      assert.ok(typeof r.time === 'string' && typeof r.digest === 'string' && typeof r.size === 'number');
+    }
+    // The manifest containerd chose from the index, with its platform.
+    const child = recs.find((r) => r.kind === 'manifest' && r.index === multi.root.digest);
+    assert.equal(child?.platform, 'linux/amd64');
+    assert.ok(recs.some((r) => r.kind === 'manifest' && r.reference === 'v1' && r.digest === multi.root.digest));
+    // Every blob of the pulled images went through, each checked.
+    for (const l of [...layersOf(app), ...layersOf(tool)]) assert.ok(recs.some((r) => r.kind === 'blob' && r.digest === l.descriptor.digest), l.descriptor.digest);
+
+    // The spec: exactly the images pulled, pinned; the user's entry (and comments) kept as written.
+    const text = await readFile(spec, 'utf8');
+    assert.match(text, /# our staging app/);
+    assert.match(text, /# kept as written/);
+    const parsed = parseSpec(text, spec);
+    assert.deepEqual(parsed.images.map(formatReference), [
+      `${reg.host}/team/app:1.0`,
+      `${reg.host}/team/multi:v1@${multi.root.digest}`,
+      `${reg.host}/team/tool:2@${tool.root.digest}`,
+    ]);
+    assert.match(text, /captured: pulled by 1 node; an index: pulled for linux\/amd64\n/);
+    assert.deepEqual(result!.spec.added, [`${reg.host}/team/multi:v1@${multi.root.digest}`, `${reg.host}/team/tool:2@${tool.root.digest}`]);
+    assert.deepEqual(result!.spec.alreadyPresent, [`${reg.host}/team/app:1.0@${app.root.digest}`]);
+    // The upstreams the nodes asked for, and the comparison with discovery.
+    assert.deepEqual(result!.upstreams.map((u: any) => u.registry), [reg.host]);
+    assert.deepEqual(result!.compare.missed, [`${reg.host}/team/multi:v1@${multi.root.digest}`, `${reg.host}/team/tool:2@${tool.root.digest}`]);
+    assert.deepEqual(result!.compare.unused, [`${reg.host}/team/unused:1`]);
+    // The record read back gives the same report.
+    const again = await airlock(['capture', '--record', record, '--json'], { env });
+    assert.equal(again.code, 0, again.stderr);
+    const back = JSON.parse(again.stdout.trim().split('\n').at(-1)!) as Record<string, any>;
+    assert.deepEqual(back.images, result!.images);
+
+    // lock + pack of that spec, the upstream stopped, serve answers the same pulls.
+    const bundle = join(dir, 'shop.tar');
+    const p = await airlock(['pack', '--lock', '-f', spec, '-o', bundle], { env });
+    assert.equal(p.code, 0, p.stderr);
+    await reg.stop();
+    const srv = await startServe([bundle, '--listen', '127.0.0.1:0'], { env });
+    servers.push(srv);
+    const served = join(dir, 'certs.d-served');
+    const cfg2 = await airlock(['mirrors-config', bundle, '--registry', srv.host, '--format', 'containerd', '-o', served], { env });
+    assert.equal(cfg2.code, 0, cfg2.stderr);
+    await Promise.all([
+      ctrd.ctr(['images', 'pull', '--hosts-dir', served, `${reg.host}/team/app:1.0`], { namespace: 'isolated' }),
+      ctrd.ctr(['images', 'pull', '--hosts-dir', served, `${reg.host}/team/multi:v1`], { namespace: 'isolated' }),
+      ctrd.ctr(['images', 'pull', '--hosts-dir', served, `${reg.host}/team/tool:2`], { namespace: 'isolated' }),
+    ]);
+    const isolated = new Map((await ctrd.images('isolated')).map((i) => [i.ref, i.digest]));
+    assert.equal(isolated.get(`${reg.host}/team/app:1.0`), app.root.digest);
+    assert.equal(isolated.get(`${reg.host}/team/multi:v1`), multi.root.digest);
+    assert.equal(isolated.get(`${reg.host}/team/tool:2`), tool.root.digest);
+  });
 });

@@ -98,28 +98,30 @@ function finish(out: Output, report: CaptureReport): number {
   }
   const lines: string[] = [];
   const images = report.images;
-  lines.push(`${images.length} image${images.length === 1 ? '' : 's'} pulled:`);
+  lines.push(`${images.length} image${images.length === 1 ? '' : 's'} pulled${images.length === 0 ? '' : ':'}`);
   for (const i of images) {
     const name = `${i.registry}/${i.repository}`;
     const refs = i.tags.length > 0 ? i.tags.map((t) => `${name}:${t}@${i.digest}`) : [`${name}@${i.digest}`];
     for (const ref of refs) lines.push(`  ${ref}${i.platforms.length > 0 ? `  (${i.platforms.join(', ')})` : ''}  by ${i.clients.join(', ')}`);
   }
-  lines.push(`upstream registries asked for: ${report.upstreams.length === 0 ? 'none' : ''}`);
+  lines.push(`upstream registries asked for:${report.upstreams.length === 0 ? ' none' : ''}`);
   for (const u of report.upstreams) lines.push(`  ${u.registry}  ${u.requests} request${u.requests === 1 ? '' : 's'}${u.failed > 0 ? `, ${u.failed} not answered whole` : ''}`);
+  if (report.notFound.length > 0) lines.push('not found upstream (asked for by nodes):', ...report.notFound.map((r) => `  ${r}`));
   if (report.spec) {
     const s = report.spec;
     lines.push(s.written ? `${s.created ? 'created' : 'updated'} ${s.path}: ${s.added.length} image(s) added${s.alreadyPresent.length ? `, ${s.alreadyPresent.length} already there` : ''}` : `${s.path} already lists every image pulled; not changed`);
   }
   if (report.compare) {
     const c = report.compare;
-    lines.push(`discovery missed these (pulled, not predicted): ${c.missed.length === 0 ? 'none' : ''}`, ...c.missed.map((r) => `  ${r}`));
-    lines.push(`predicted, pulled by no node: ${c.unused.length === 0 ? 'none' : ''}`, ...c.unused.map((r) => `  ${r}`));
+    lines.push(`discovery missed these (pulled, not predicted):${c.missed.length === 0 ? ' none' : ''}`, ...c.missed.map((r) => `  ${r}`));
+    lines.push(`predicted, pulled by no node:${c.unused.length === 0 ? ' none' : ''}`, ...c.unused.map((r) => `  ${r}`));
   }
   out.result(
     {
       images: report.images,
       upstreams: report.upstreams,
       refused: report.refused,
+      notFound: report.notFound,
       requests: report.requests,
       ...(report.record ? { record: report.record } : {}),
       ...(report.spec ? { spec: { path: report.spec.path, added: report.spec.added, alreadyPresent: report.spec.alreadyPresent, created: report.spec.created, written: report.spec.written } } : {}),
