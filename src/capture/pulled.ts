@@ -84,7 +84,8 @@ export class PullLedger {
     }
     if (r.index === undefined) e.mediaType = r.mediaType;
     if (r.platform !== undefined) e.platforms.add(r.platform);
-    if (!isDigest(r.reference) && r.index === undefined) e.tags.add(r.reference);
+    // A tag asked for names the image (the index, when the node was given one of its manifests for it).
+    if (!isDigest(r.reference)) e.tags.add(r.reference);
     e.clients.add(r.client);
     if (r.outcome !== 'ok') e.problems++;
   }

@@ -16,11 +16,12 @@
 import { Readable, finished, pipeline } from 'node:stream';
 import { AbortedError, AuthError, IntegrityError, RegistryError, isAirlockError } from '../core/errors.ts';
 import { isDigest, type Digest } from '../core/digest.ts';
-import { parseManifest, type Descriptor } from '../core/manifest.ts';
+import { parseManifest, type Descriptor, type ParsedManifest } from '../core/manifest.ts';
+import { isManifestMediaType } from '../core/media-types.ts';
 import { formatPlatform } from '../core/platform.ts';
 import { DOCKER_HUB, isValidRegistry, isValidRepository, isValidTag } from '../core/reference.ts';
 import type { RemoteRepository } from '../registry/repository.ts';
-import { API_VERSION, ociError, parseRoute, type Handler, type ServeRequest, type ServeResponse } from '../serve/handler.ts';
+import { API_VERSION, acceptedTypes, ociError, parseRoute, type Handler, type ServeRequest, type ServeResponse } from '../serve/handler.ts';
 import { HoldBackVerify } from './hold-back-verify.ts';
 import type { PullOutcome, PullRecord } from './record.ts';
 
@@ -180,27 +181,20 @@ export function createRelay(opts: RelayOptions): Handler {
     return { ...res, headers: { ...res.headers, 'cache-control': 'no-store' }, error: e };
   }
 
-  async function manifest(req: ServeRequest, base: Base, reference: string, started: number): Promise<ServeResponse> {
-    const byTag = !reference.includes(':');
-    if (byTag ? !isValidTag(reference) : !isDigest(reference)) {
-      return ociError(400, byTag ? 'TAG_INVALID' : 'DIGEST_INVALID', `invalid reference "${reference.slice(0, 200)}"`, { expected: 'a tag, or sha256:<64 hex>' });
-    }
+  /** A manifest from the cache (by digest) or upstream (checked), its children and blob sizes noted. */
+  async function load(base: Base, reference: string): Promise<{ mediaType: string; digest: string; bytes: Buffer; parsed: ParsedManifest }> {
     const repoKey = `${base.registry}/${base.repository}`;
     let mediaType: string;
     let digest: string;
     let bytes: Buffer;
-    const cached = byTag ? undefined : manifests.get(`${repoKey}@${reference}`);
+    const cached = isDigest(reference) ? manifests.get(`${repoKey}@${reference}`) : undefined;
     if (cached) {
       ({ mediaType, bytes } = cached);
       digest = reference;
     } else {
-      try {
-        const got = await opts.repository(base).fetchManifest(reference, { signal: opts.signal });
-        ({ mediaType, digest } = got.descriptor);
-        bytes = got.bytes;
-      } catch (e) {
-        return failure(base, 'manifest', reference, started, e);
-      }
+      const got = await opts.repository(base).fetchManifest(reference, { signal: opts.signal });
+      ({ mediaType, digest } = got.descriptor);
+      bytes = got.bytes;
       manifests.set(`${repoKey}@${digest}`, { mediaType, bytes });
     }
     // fetchManifest parsed it already; parsing again here is cheap and keeps the relay self-contained.
@@ -210,7 +204,34 @@ export function createRelay(opts: RelayOptions): Handler {
     } else {
       for (const d of [parsed.value.config, ...parsed.value.layers] as Descriptor[]) sizes.set(`${repoKey}@${d.digest}`, d.size);
     }
-    const parent = children.get(`${repoKey}@${digest}`);
+    return { mediaType, digest, bytes, parsed };
+  }
+
+  async function manifest(req: ServeRequest, base: Base, reference: string, started: number): Promise<ServeResponse> {
+    const byTag = !reference.includes(':');
+    if (byTag ? !isValidTag(reference) : !isDigest(reference)) {
+      return ociError(400, byTag ? 'TAG_INVALID' : 'DIGEST_INVALID', `invalid reference "${reference.slice(0, 200)}"`, { expected: 'a tag, or sha256:<64 hex>' });
+    }
+    const repoKey = `${base.registry}/${base.repository}`;
+    let got;
+    let chosenFrom: ChildOf | undefined;
+    try {
+      got = await load(base, reference);
+      // A client that takes no index gets the linux/amd64 manifest of one asked for by tag, as from distribution.
+      const accepted = acceptedTypes(req);
+      if (got.parsed.kind === 'index' && byTag && accepted.some(isManifestMediaType) && !accepted.includes('*/*') && !accepted.includes(got.mediaType.toLowerCase())) {
+        const child = got.parsed.value.manifests.find((c) => c.platform?.os === 'linux' && c.platform.architecture === 'amd64' && accepted.includes(c.mediaType.toLowerCase()));
+        if (child === undefined) {
+          return ociError(404, 'MANIFEST_UNKNOWN', `${repoKey}:${reference} is an index (${got.mediaType}) and the Accept header takes neither it nor its linux/amd64 manifest`, { name: base.repository, reference, mediaType: got.mediaType });
+        }
+        chosenFrom = { index: got.digest, platform: 'linux/amd64' };
+        got = await load(base, child.digest);
+      }
+    } catch (e) {
+      return failure(base, 'manifest', reference, started, e);
+    }
+    const { mediaType, digest, bytes } = got;
+    const parent = chosenFrom ?? children.get(`${repoKey}@${digest}`);
     const headers: Record<string, string> = {
       ...API_VERSION,
       'content-type': mediaType,
