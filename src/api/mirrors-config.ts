@@ -15,6 +15,8 @@ export interface MirrorsConfigOptions extends BaseOptions {
   caFile?: string | undefined;
   /** The registry speaks plain HTTP. */
   plainHttp?: boolean | undefined;
+  /** The images are under their source host in the registry (`R/P/<host>/<path>`, as `push` with `keepHost` puts them). */
+  keepHost?: boolean | undefined;
   /**
    * Source registries (HOST[:PORT]) to mirror besides the bundles' (with no bundle, only these):
    * e.g. the upstreams `airlock capture` relays for.
@@ -37,6 +39,7 @@ export async function mirrorsConfig(bundles: string | readonly string[], registr
     format: options.format ?? 'k3s',
     caFile: options.caFile,
     plainHttp: options.plainHttp === true,
+    keepHost: options.keepHost === true,
     sources: options.sources,
     out: options.output,
   });

@@ -15,6 +15,12 @@ export type { PushedImage };
 export interface PushOptions extends BaseOptions, EventOptions<PushEvent>, HistoryOptions {
   /** Refuse the bundle (before sending anything) unless it is signed by this public key (a NAME.pub). */
   key?: string | undefined;
+  /**
+   * Keep each image's source registry host in the path: `quay.io/x/app:1` → `R/P/quay.io/x/app:1`
+   * (`localhost:5000` as `localhost_5000`), so images that differ only by host do not collide.
+   * Whatever pushes, serves, rewrites, post-renders and writes mirror configs must agree on it.
+   */
+  keepHost?: boolean | undefined;
 }
 
 export interface PushReport extends PushResult {
@@ -30,7 +36,7 @@ export interface PushReport extends PushResult {
  */
 export async function push(bundle: string | readonly string[], target: string, options: PushOptions = {}): Promise<PushReport> {
   const bundlePath = typeof bundle === 'string' ? resolve(bundle) : bundle.map((p) => resolve(p));
-  const to = parseTarget(target);
+  const to = parseTarget(target, { keepHost: options.keepHost });
   const key = options.key !== undefined ? await loadVerifyingKey(options.key) : undefined;
   const onEvent = sinkOf(options);
   return await withSession(options.session, async (session) => {
@@ -59,6 +65,7 @@ export async function push(bundle: string | readonly string[], target: string, o
           claimedKey: result.signature && !result.signature.verified ? result.signature.claimed?.key : undefined,
           delta: result.delta?.base,
           target: formatTarget(to),
+          ...(to.keepHost === true ? { keepHost: true as const } : {}),
           images: result.images.length,
           indexes: pushedIndexes(result.images),
         },

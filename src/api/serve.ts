@@ -25,6 +25,12 @@ export interface ServeOptions extends BaseOptions, EventOptions<ServeEvent>, His
   htpasswd?: string | undefined;
   /** Serve images under this path prefix (as a push to REGISTRY/PREFIX places them). */
   prefix?: string | undefined;
+  /**
+   * Keep each image's source registry host in the path: `quay.io/x/app:1` → `R/P/quay.io/x/app:1`
+   * (`localhost:5000` as `localhost_5000`), so images that differ only by host do not collide.
+   * Whatever pushes, serves, rewrites, post-renders and writes mirror configs must agree on it.
+   */
+  keepHost?: boolean | undefined;
   /** Serve only bundles signed by this public key (a NAME.pub), checked before listening. */
   key?: string | undefined;
 }
@@ -99,6 +105,7 @@ export async function serve(bundles: string | readonly string[], options: ServeO
     tlsKey: options.tlsKey,
     htpasswd: options.htpasswd,
     prefix: options.prefix,
+    keepHost: options.keepHost,
     signal: options.signal,
     onAccess: (e) => {
       requests++;

@@ -32,6 +32,8 @@ export interface HistoryRecord {
   delta?: { inventory: string; name: string; version: string } | undefined;
   /** `registry/prefix` for push, the URL for serve. */
   target: string;
+  /** push --keep-host (serve --keep-host): images went under their source host, `target/<host>/<path>`. */
+  keepHost?: true | undefined;
   images: number;
   /**
    * push of images whose index the bundle carries reduced to some platforms: for each, which index
@@ -89,6 +91,7 @@ async function appendLocked(path: string, record: HistoryRecord, now: Date | und
     if (entry.delta === undefined) delete entry.delta;
     if (entry.claimedKey === undefined) delete entry.claimedKey;
     if (entry.indexes === undefined) delete entry.indexes;
+    if (entry.keepHost === undefined) delete entry.keepHost;
     await fh.write(`${JSON.stringify(entry)}\n`);
     await fh.sync();
     return entry;

@@ -198,7 +198,7 @@ async function toolsFor(spec: Spec, opts: PackOptions): Promise<ToolFile[]> {
  */
 function warnCollisions(lock: Lock, opts: PackOptions): void {
   for (const [a, b] of collisions(lock.images.map((i) => parseReference(i.reference)))) {
-    opts.onEvent?.({ type: 'warning', code: 'TARGET_COLLISION', message: `${a} and ${b} would be pushed to the same name (they differ only by registry host); push them with different prefixes, or drop one` });
+    opts.onEvent?.({ type: 'warning', code: 'TARGET_COLLISION', message: `${a} and ${b} would be pushed to the same name (they differ only by registry host); push with --keep-host (each under its host: R/P/<host>/<path>; serve, rewrite, post-render and mirrors-config take it too), or drop one` });
   }
 }
 

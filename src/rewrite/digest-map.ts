@@ -54,7 +54,8 @@ export function decideDigestMap(reduced: readonly ReducedIndex[], history: reado
   const where = formatTarget(target);
   const outcome = new Map<string, 'original' | 'reduced'>();
   for (const e of history) {
-    if (e.action !== 'push' || e.target !== where) continue;
+    // A push with --keep-host put the images elsewhere in the same R/P than one without.
+    if (e.action !== 'push' || e.target !== where || (e.keepHost === true) !== (target.keepHost === true)) continue;
     for (const x of e.indexes ?? []) outcome.set(`${x.original}\n${x.reduced}`, x.kept);
   }
   const digests = new Map<string, Digest>();

@@ -5,8 +5,9 @@
 //             the images under a prefix (k3s applies it to the repository path: `^(.*)$` → `P/$1`),
 //             and `configs.<R>.tls.ca_file` for a private CA.
 //   containerd certs.d/<source>/hosts.toml: `server` and `[host."R"]` (pull, resolve), with the
-//             CA copied beside it. hosts.toml cannot rewrite paths, so a prefix is refused (with
-//             what to do instead).
+//             CA copied beside it. hosts.toml cannot rewrite paths; a prefix (or the source host
+//             kept in the path) is reached through the host's API root instead: `[host."R/v2/P"]`
+//             with `override_path = true`, so containerd asks R for `/v2/P/<path>/manifests/…`.
 // Where images land in R comes from the one mapping function, the one push uses: with mapAll, a
 // bundle whose images would collide in R is refused here exactly as push refuses it.
 import { readFile, stat } from 'node:fs/promises';
@@ -15,7 +16,7 @@ import { NotFoundError, UsageError } from '../core/errors.ts';
 import { writeFileAtomic, writeFilesAtomic } from '../util/atomic-file.ts';
 import { DOCKER_HUB, isLoopbackHost, isValidRegistry, parseReference, type Reference } from '../core/reference.ts';
 import { inspectBundle } from '../bundle/index.ts';
-import { formatTarget, mapAll, parseTarget, type Target } from './mapping.ts';
+import { formatTarget, mapAll, parseTarget, pathPrefixFor, type Target } from './mapping.ts';
 
 export type MirrorsFormat = 'k3s' | 'containerd';
 export const MIRRORS_FORMATS: readonly MirrorsFormat[] = ['k3s', 'containerd'];
@@ -36,9 +37,13 @@ export const HOSTS_CA_FILE = 'ca.crt';
  * scheme R is reached over HTTPS, except a loopback R without a CA (plain HTTP, as airlock's own
  * client allows) or when `plainHttp` is set.
  */
-export function planMirrors(references: readonly Reference[], registry: string, opts: { plainHttp?: boolean; caFile?: string; sources?: readonly string[] } = {}): MirrorPlan {
+export function planMirrors(
+  references: readonly Reference[],
+  registry: string,
+  opts: { plainHttp?: boolean | undefined; caFile?: string | undefined; keepHost?: boolean | undefined; sources?: readonly string[] | undefined } = {},
+): MirrorPlan {
   const explicit = /^(https?):\/\//i.exec(registry)?.[1]?.toLowerCase();
-  const target = parseTarget(registry);
+  const target = parseTarget(registry, { keepHost: opts.keepHost });
   if (explicit === 'http' && opts.caFile !== undefined) {
     throw new UsageError(`a CA file is for HTTPS, but ${registry} says plain HTTP`, { code: 'MIRRORS_INVALID', hint: 'drop http:// or drop the CA file' });
   }
@@ -67,7 +72,8 @@ export function k3sRegistriesYaml(plan: MirrorPlan, opts: { caFile?: string } = 
   const lines = [`# Written by airlock mirrors-config: nodes pull these registries' images from ${formatTarget(plan.target)}.`, 'mirrors:'];
   for (const source of plan.sources) {
     lines.push(`  ${q(source)}:`, '    endpoint:', `      - ${q(plan.endpoint)}`);
-    if (plan.target.prefix) lines.push('    rewrite:', `      ${q('^(.*)$')}: ${q(`${plan.target.prefix}/$1`)}`);
+    const prefix = pathPrefixFor(source, plan.target);
+    if (prefix) lines.push('    rewrite:', `      ${q('^(.*)$')}: ${q(`${prefix}/$1`)}`);
   }
   if (opts.caFile !== undefined) lines.push('configs:', `  ${q(plan.target.registry)}:`, '    tls:', `      ca_file: ${q(opts.caFile)}`);
   return `${lines.join('\n')}\n`;
@@ -75,22 +81,20 @@ export function k3sRegistriesYaml(plan: MirrorPlan, opts: { caFile?: string } = 
 
 /** containerd `certs.d` files, relative to the certs.d directory. */
 export function containerdHostsFiles(plan: MirrorPlan, opts: { caFile?: string } = {}): { path: string; text: string }[] {
-  if (plan.target.prefix) {
-    throw new UsageError(`containerd's hosts.toml cannot rewrite repository paths, so a registry holding the images under the prefix "${plan.target.prefix}" cannot be its mirror`, {
-      code: 'MIRRORS_PREFIX_UNSUPPORTED',
-      hint: `push without a prefix (airlock push BUNDLE ${plan.target.registry}); or point at \`airlock serve\` without the prefix (${plan.target.registry}: serve answers mirror requests by original name whatever prefix it serves under); or use the k3s format, whose mirrors can rewrite`,
-    });
-  }
   const q = (s: string): string => JSON.stringify(s);
   return plan.sources.map((source) => {
+    // Under a prefix (or the source host kept), the host is the registry's API root for this source.
+    const prefix = pathPrefixFor(source, plan.target);
+    const host = prefix ? `${plan.endpoint}/v2/${prefix}` : plan.endpoint;
     const lines = [
       `# Written by airlock mirrors-config: ${source} images are pulled from ${plan.endpoint}.`,
       `# server is ${plan.endpoint} too, so nodes never fall back to ${source} itself.`,
       `server = ${q(plan.endpoint)}`,
       ...(opts.caFile !== undefined ? [`ca = ${q(HOSTS_CA_FILE)}`] : []),
       '',
-      `[host.${q(plan.endpoint)}]`,
+      `[host.${q(host)}]`,
       '  capabilities = ["pull", "resolve"]',
+      ...(prefix ? ['  override_path = true'] : []),
       ...(opts.caFile !== undefined ? [`  ca = ${q(HOSTS_CA_FILE)}`] : []),
       '',
     ];
@@ -109,6 +113,8 @@ export interface MirrorsConfigOptions {
   format: MirrorsFormat;
   caFile?: string | undefined;
   plainHttp?: boolean | undefined;
+  /** Images are under their source host in R (`R/P/<host>/<path>`, as `airlock push --keep-host` puts them). */
+  keepHost?: boolean | undefined;
   /** Registries (HOST[:PORT]) mirrored besides the bundles' (all of them when there is no bundle: a capture's upstreams). */
   sources?: readonly string[] | undefined;
   /** k3s: a file, or a directory to hold registries.yaml; containerd: the certs.d directory. Unset (k3s only): return the text. */
@@ -136,7 +142,7 @@ export async function mirrorsConfig(opts: MirrorsConfigOptions): Promise<Mirrors
   const refs: Reference[] = [];
   for (const b of opts.bundles) for (const img of (await inspectBundle(b)).images) refs.push(parseReference(img.reference));
   const caFile = opts.caFile === undefined ? undefined : resolve(opts.caFile);
-  const plan = planMirrors(refs, opts.registry, { plainHttp: opts.plainHttp, caFile, sources: opts.sources });
+  const plan = planMirrors(refs, opts.registry, { plainHttp: opts.plainHttp, caFile, keepHost: opts.keepHost, sources: opts.sources });
   const base = { format: opts.format, target: formatTarget(plan.target), endpoint: plan.endpoint, sources: plan.sources };
 
   if (opts.format === 'k3s') {

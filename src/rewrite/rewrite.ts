@@ -364,6 +364,8 @@ function planImages(pairs: readonly Pair[], honoured: ReadonlyMap<string, string
 
 /** global.imageRegistry is tried first when it moves some image and every image it moves lands right, or can be made to. */
 function globalImageRegistryFirst(plans: ReadonlyMap<string, ImagePlan>, values: ValuesContext): boolean {
+  // One global registry cannot put each image under its own source host: each image's values do.
+  if (values.target.keepHost === true) return false;
   const anyHonoured = [...plans.values()].some((p) => p.honouredAny);
   const feasible = [...plans.entries()].every(([image, p]) => !p.honouredAny || p.repositoryOk || knobWrites(values, image, 'repository') !== undefined);
   return anyHonoured && feasible;

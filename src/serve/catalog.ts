@@ -58,9 +58,9 @@ export function normalizeNamespace(ns: string): string {
  * Build the names. Two originals that would land on one served name and tag (docker.io/x/app:1
  * and quay.io/x/app:1) are the conflict push refuses too: ConflictError before serving anything.
  */
-export function buildCatalog(images: readonly SetImage[], prefix = '', shadowed: readonly SetImage[] = []): Catalog {
-  // The registry part of the target is not part of any served name; only the prefix is.
-  const target: Target = { registry: 'airlock.serve', prefix };
+export function buildCatalog(images: readonly SetImage[], prefix = '', shadowed: readonly SetImage[] = [], keepHost = false): Catalog {
+  // The registry part of the target is not part of any served name; only the prefix (and the source host, when kept) is.
+  const target: Target = { registry: 'airlock.serve', prefix, ...(keepHost ? { keepHost } : {}) };
   const mapping = mapAll(
     images.map((i) => i.reference),
     target,

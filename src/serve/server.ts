@@ -29,6 +29,8 @@ export interface ServeOptions {
   htpasswd?: string | undefined;
   /** Path prefix images are served under, as `airlock push REGISTRY/PREFIX` would place them. */
   prefix?: string | undefined;
+  /** Serve each image under its source host too (`P/quay.io/x/app`), as `airlock push --keep-host` places them. */
+  keepHost?: boolean | undefined;
   signal?: AbortSignal | undefined;
   /** Responses in flight at once (default 64); more wait, up to `maxQueued` (default 1024), then 503. */
   maxConcurrent?: number | undefined;
@@ -229,7 +231,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   let catalog: Catalog;
   let bound: BoundHandler;
   try {
-    catalog = buildCatalog(set.images, prefix, set.shadowed);
+    catalog = buildCatalog(set.images, prefix, set.shadowed, opts.keepHost === true);
     const handler = createHandler({ set, catalog, auth });
     bound = await bindHandler(handler, { ...opts, listen: opts.listen ?? DEFAULT_LISTEN, parsedListen: listen, tls, onClosed: () => set.close() });
   } catch (e) {

@@ -233,6 +233,6 @@ describe('pack (in-process)', () => {
     await pack({ specPath, lockPath, out: join(dir, 'twins.tar'), cacheDir: join(dir, 'cache'), open, onEvent: (e) => e.type === 'warning' && warnings.push(`${e.code}: ${e.message}`) });
     // The lock lists images sorted: the pair is named in that order.
     const [a, b] = [`${registry.host}/shop/web:1.0`, `${proxy.host}/shop/web:1.0`].sort();
-    assert.deepEqual(warnings, [`TARGET_COLLISION: ${a} and ${b} would be pushed to the same name (they differ only by registry host); push them with different prefixes, or drop one`]);
+    assert.deepEqual(warnings, [`TARGET_COLLISION: ${a} and ${b} would be pushed to the same name (they differ only by registry host); push with --keep-host (each under its host: R/P/<host>/<path>; serve, rewrite, post-render and mirrors-config take it too), or drop one`]);
   });
 });

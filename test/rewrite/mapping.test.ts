@@ -25,3 +25,15 @@ test('two sources on one target name are a conflict', () => {
   // Different tags of one repository are fine.
   assert.equal(mapAll(['docker.io/x/app:1', 'quay.io/x/app:2'].map(parseReference), parseTarget('r.local')).size, 2);
 });
+
+test('--keep-host: the source host goes under the prefix, so images that differ only by host do not collide', () => {
+  const cases: [string, string, string][] = [
+    ['nginx:1.27', 'r.local/mirror', 'r.local/mirror/docker.io/library/nginx:1.27'],
+    ['quay.io/x/app:1', 'r.local', 'r.local/quay.io/x/app:1'],
+    ['LOCALHOST:5000/team/app:2', 'r.local/p', 'r.local/p/localhost_5000/team/app:2'],
+    [`registry.k8s.io/pause@sha256:${'c'.repeat(64)}`, 'r.local', `r.local/registry.k8s.io/pause@sha256:${'c'.repeat(64)}`],
+  ];
+  for (const [src, target, want] of cases) assert.equal(formatReference(mapReference(parseReference(src), parseTarget(target, { keepHost: true }))), want);
+  const both = mapAll(['docker.io/x/app:1', 'quay.io/x/app:1'].map(parseReference), parseTarget('r.local', { keepHost: true }));
+  assert.deepEqual([...both.values()].map((r) => formatReference(r)), ['r.local/docker.io/x/app:1', 'r.local/quay.io/x/app:1']);
+});

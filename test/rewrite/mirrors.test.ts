@@ -103,15 +103,31 @@ describe('airlock mirrors-config', () => {
     assert.equal(await readFile(join(out, 'docker.io', 'ca.crt'), 'utf8'), await readFile(ca, 'utf8'));
   });
 
-  test('containerd with a prefix is refused with what to do instead; so is a missing -o', async () => {
-    const r = await airlock(['mirrors-config', bundle, '--registry', 'reg.internal/p', '--format', 'containerd', '-o', join(dir, 'x')]);
-    assert.equal(r.code, 2);
-    assert.match(r.stderr, /cannot rewrite repository paths/);
-    assert.match(r.stderr, /hint: push without a prefix/);
-    assert.throws(() => containerdHostsFiles(planMirrors([parseReference('a.io/b:1')], 'r.io/p')), /cannot rewrite/);
+  test('containerd under a prefix, or with --keep-host: each host entry is R\'s API root for its source (override_path); a missing -o is refused', async () => {
+    const out = join(dir, 'certs.d-prefix');
+    const r = await airlock(['mirrors-config', bundle, '--registry', 'reg.internal/p', '--format', 'containerd', '--keep-host', '-o', out]);
+    assert.equal(r.code, 0, r.stderr);
+    const toml = await readFile(join(out, 'quay.io', 'hosts.toml'), 'utf8');
+    assert.match(toml, /^server = "https:\/\/reg\.internal"$/m);
+    assert.match(toml, /^\[host\."https:\/\/reg\.internal\/v2\/p\/quay\.io"\]$/m);
+    assert.match(toml, /^ {2}override_path = true$/m);
+    const plain = containerdHostsFiles(planMirrors([parseReference('a.io/b:1')], 'r.io/p'));
+    assert.match(plain[0]!.text, /^\[host\."https:\/\/r\.io\/v2\/p"\]\n {2}capabilities = \["pull", "resolve"\]\n {2}override_path = true$/m);
     const m = await airlock(['mirrors-config', bundle, '--registry', 'reg.internal', '--format', 'containerd']);
     assert.equal(m.code, 2);
     assert.match(m.stderr, /pass -o DIR/);
+  });
+
+  test('--format k3s --keep-host: each source gets the rewrite to its own host path', async () => {
+    const r = await airlock(['mirrors-config', bundle, '--registry', 'harbor.internal/airlock', '--keep-host']);
+    assert.equal(r.code, 0, r.stderr);
+    const doc = parse(r.stdout) as K3sRegistries;
+    const target = parseTarget('harbor.internal/airlock', { keepHost: true });
+    for (const name of names) {
+      const ref = parseReference(name);
+      assert.equal(applyRewrite(doc.mirrors[ref.registry]!.rewrite, ref.repository), mapReference(ref, target).repository, name);
+    }
+    assert.deepEqual(doc.mirrors['quay.io']!.rewrite, { '^(.*)$': 'airlock/quay.io/$1' });
   });
 
   test('images that would collide in R are refused, as push refuses them', async () => {

@@ -5,7 +5,7 @@ import { defineCommand } from './types.ts';
 export const mirrorsConfigCommand = defineCommand({
   name: 'mirrors-config',
   summary: 'write k3s registries.yaml or containerd hosts.toml so nodes pull original names from your registry',
-  usage: `Usage: airlock mirrors-config BUNDLE... --registry R[/P] [--format k3s|containerd] [--ca-file F] [--plain-http] [-o DIR|FILE]
+  usage: `Usage: airlock mirrors-config BUNDLE... --registry R[/P] [--format k3s|containerd] [--ca-file F] [--plain-http] [--keep-host] [-o DIR|FILE]
        airlock mirrors-config --source HOST[:PORT]... --registry R ...   (no bundle: e.g. for \`airlock capture\`)
 
 Maps every source registry of the bundle's images to R, so nodes pull images by their original
@@ -14,8 +14,8 @@ names (docker.io/library/nginx:1.27) from R: no chart change needed.
                  when the images are under a prefix P (as \`airlock push BUNDLE R/P\` puts them).
                  Printed to stdout without -o.
   containerd     a certs.d tree: -o DIR gets DIR/<source>/hosts.toml (e.g. /etc/containerd/certs.d).
-                 hosts.toml cannot rewrite paths: no prefix (airlock serve answers mirror requests by
-                 original name whatever its --prefix, so point at it without one).
+                 Under a prefix P (or with --keep-host), each host entry is R's API root for that
+                 source (https://R/v2/P with override_path = true, containerd 1.6 and later).
 
 Options:
   --registry R[/P]  the registry nodes pull from: \`airlock serve\`, or the one \`airlock push\` filled;
@@ -24,6 +24,8 @@ Options:
   --ca-file F       CA that signed R's certificate: k3s refers to this path (give it as on the nodes);
                     containerd gets a copy beside each hosts.toml
   --plain-http      R speaks plain HTTP
+  --keep-host       the images are under their source registry's host (R/P/quay.io/x/app), as
+                    \`airlock push --keep-host\` puts them
   --source HOST     also mirror this registry (repeatable): with no bundle, the registries a staging
                     cluster pulls from, pointed at \`airlock capture\`
   -o, --out PATH    k3s: file or directory (registries.yaml); containerd: the certs.d directory`,
@@ -32,6 +34,7 @@ Options:
     format: { type: 'string' },
     'ca-file': { type: 'string' },
     'plain-http': { type: 'boolean', default: false },
+    'keep-host': { type: 'boolean' },
     source: { type: 'string', multiple: true },
     out: { type: 'string', short: 'o' },
   },
@@ -46,6 +49,7 @@ Options:
       format: format as MirrorsFormat,
       caFile: values['ca-file'] as string | undefined,
       plainHttp: values['plain-http'] === true,
+      keepHost: values['keep-host'] === true,
       sources,
       output: values.out as string | undefined,
       signal,

@@ -25,7 +25,7 @@ async function readAll(stream: NodeJS.ReadableStream, what: string): Promise<str
 export const postRenderCommand = defineCommand({
   name: 'post-render',
   summary: 'map every image in rendered manifests (stdin) to your registry: helm\'s post-renderer',
-  usage: `Usage: airlock post-render --registry R[/P] [FILE] [--report FILE] [--strict]
+  usage: `Usage: airlock post-render --registry R[/P] [--keep-host] [FILE] [--report FILE] [--strict]
 
 Reads rendered Kubernetes manifests (multi-document YAML) on stdin, or from FILE, and writes them to
 stdout with every image reference mapped to R[/P], exactly where \`airlock push BUNDLE R[/P]\` put it
@@ -58,6 +58,7 @@ an image still points outside R[/P]; 2 input that is not YAML, a registry that i
 
 Options:
   --registry R[/P]  the registry (and path prefix) \`airlock push\` filled
+  --keep-host       push put images under their source host (R/P/quay.io/x/app): map them there
   --report FILE     write what was mapped and what was not as JSON
   --bundle FILE     the bundle pushed: map pins to upstream indexes it carries reduced (see above)
   --lock FILE       the same from the lock the bundle was packed from
@@ -65,6 +66,7 @@ Options:
   -n, --namespace N namespace for resources that name none, in reports (default: default)`,
   options: {
     registry: { type: 'string' },
+    'keep-host': { type: 'boolean' },
     report: { type: 'string' },
     bundle: { type: 'string', multiple: true },
     lock: { type: 'string', multiple: true },
@@ -79,7 +81,7 @@ Options:
       });
     }
     // A registry that is not R[/P] fails before stdin is read.
-    parseTarget(registry);
+    parseTarget(registry, { keepHost: values['keep-host'] === true });
     if (positionals.length > 1) throw new UsageError(`post-render reads one input, got ${positionals.length}: ${positionals.join(' ')}`);
     const file = positionals[0];
     let text: string;
@@ -100,6 +102,7 @@ Options:
     }
     const result = await postRender(text, registry, {
       namespace: values.namespace as string | undefined,
+      keepHost: values['keep-host'] === true,
       report: values.report as string | undefined,
       bundle: values.bundle as string[] | undefined,
       lock: values.lock as string[] | undefined,

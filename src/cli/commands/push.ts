@@ -7,7 +7,7 @@ import { defineCommand } from './types.ts';
 export const pushCommand = defineCommand({
   name: 'push',
   summary: 'push every image and chart of a bundle into a registry, digests unchanged',
-  usage: `Usage: airlock push BUNDLE REGISTRY[/PREFIX] [--key NAME.pub]
+  usage: `Usage: airlock push BUNDLE REGISTRY[/PREFIX] [--keep-host] [--key NAME.pub]
        airlock push BUNDLE.tar.* REGISTRY[/PREFIX]   (a split bundle: its volumes, in place)
 
 Pushes every image of the bundle: host/path:tag goes to REGISTRY/PREFIX/path:tag with the manifest
@@ -26,10 +26,16 @@ is looked up in the target first, and if any is missing the push stops before se
 naming each one. With --key, the bundle must be signed by that key (checked before anything is
 sent). Each push is recorded in the import history (\`airlock history\`).
 
+Two images that differ only by registry host (quay.io/x/app:1, docker.io/x/app:1) would land on one
+name: push refuses them unless --keep-host puts each under its host (REGISTRY/PREFIX/quay.io/x/app:1,
+REGISTRY/PREFIX/docker.io/x/app:1; a port as localhost_5000). serve, rewrite, post-render and
+mirrors-config take the same --keep-host, so they point where push put the images.
+
 Options:
   --key NAME.pub   refuse the bundle unless it is signed by this key
+  --keep-host      keep each image's source registry host in its path (see above)
 ${registryUsage}`,
-  options: { key: { type: 'string' }, ...registryOptions },
+  options: { key: { type: 'string' }, 'keep-host': { type: 'boolean' }, ...registryOptions },
   async run({ values, positionals, out, signal }) {
     if (positionals.length < 2) throw new UsageError('push needs a bundle and a target: airlock push BUNDLE REGISTRY[/PREFIX]');
     const bundles = positionals.slice(0, -1);
@@ -37,6 +43,7 @@ ${registryUsage}`,
     const started = Date.now();
     const result = await push(bundles.length === 1 ? bundles[0]! : bundles, positionals.at(-1)!, {
       key: values.key as string | undefined,
+      keepHost: values['keep-host'] === true,
       session,
       signal,
       onEvent: (e) => {

@@ -4,7 +4,7 @@ import { chartFlags, renderOptionsOf } from './render-flags.ts';
 import { defineCommand } from './types.ts';
 import { digestLines } from './digest-lines.ts';
 
-function summary(r: RewriteReport): string[] {
+function summary(r: RewriteReport, keepHost: boolean): string[] {
   const lines: string[] = [];
   if (r.globalImageRegistry) lines.push(`the chart honours global.imageRegistry: the overlay sets it to ${r.target}`);
   const done = r.images.filter((i) => i.status === 'redirected').length;
@@ -18,7 +18,7 @@ function summary(r: RewriteReport): string[] {
   }
   if (r.notRedirected.length > 0) {
     lines.push(`values cannot redirect ${r.notRedirected.length} place(s): add the post-renderer, which maps them (see \`airlock post-render --help\`):`);
-    lines.push(`  airlock helm-plugin install && helm install NAME CHART -f overlay.yaml --post-renderer airlock-postrender --post-renderer-args --registry=${r.target}`);
+    lines.push(`  airlock helm-plugin install && helm install NAME CHART -f overlay.yaml --post-renderer airlock-postrender --post-renderer-args --registry=${r.target}${keepHost ? ' --post-renderer-args --keep-host' : ''}`);
   }
   return lines;
 }
@@ -57,6 +57,7 @@ Exit codes:
 
 Options:
       --registry R[/P]     the registry (and path prefix) \`airlock push\` filled
+      --keep-host          push put images under their source host (R/P/quay.io/x/app): point there
   -o, --out FILE           write the overlay to FILE (default: print it on stdout)
       --bundle FILE        the bundle pushed: map pins to upstream indexes it carries reduced
       --lock FILE          the same from the lock the bundle was packed from
@@ -71,6 +72,7 @@ Options:
                             "images":[{reference, target, status, via, places}], "notRedirected":[…]}`,
   options: {
     registry: { type: 'string' },
+    'keep-host': { type: 'boolean' },
     out: { type: 'string', short: 'o' },
     bundle: { type: 'string', multiple: true },
     lock: { type: 'string', multiple: true },
@@ -86,6 +88,7 @@ Options:
     const result = await rewrite(positionals[0]!, registry, {
       ...renderOptionsOf(values),
       output: values.out as string | undefined,
+      keepHost: values['keep-host'] === true,
       bundle: values.bundle as string[] | undefined,
       lock: values.lock as string[] | undefined,
       signal,
@@ -93,7 +96,7 @@ Options:
     for (const w of result.warnings) out.info(`warning: ${w}`);
     for (const line of digestLines(result.digests ?? [], registry)) out.info(line);
     const file = result.file;
-    for (const line of summary(result)) out.info(line);
+    for (const line of summary(result, values['keep-host'] === true)) out.info(line);
     if (file) out.info(`wrote ${values.out as string}`);
     out.result(
       {

@@ -7,7 +7,7 @@ import { defineCommand } from './types.ts';
 export const serveCommand = defineCommand({
   name: 'serve',
   summary: 'serve bundles as a read-only OCI registry (and containerd/k3s mirror), no unpacking',
-  usage: `Usage: airlock serve BUNDLE... [--listen ADDR] [--tls-cert FILE --tls-key FILE] [--htpasswd FILE] [--prefix P]
+  usage: `Usage: airlock serve BUNDLE... [--listen ADDR] [--tls-cert FILE --tls-key FILE] [--htpasswd FILE] [--prefix P [--keep-host]]
 
 Answers the OCI distribution API (read-only) straight from the bundle files: blobs are read where
 they sit in the tar. Several bundles (a base and its updates) are served as one; a later bundle wins
@@ -26,6 +26,8 @@ Options:
   --tls-key FILE       ... and its PEM private key
   --htpasswd FILE      require Basic auth from this bcrypt htpasswd file (htpasswd -B)
   --prefix P           serve images under P/ (as \`airlock push REGISTRY/P\` places them)
+  --keep-host          serve each image under its source registry's host too, as push --keep-host
+                       places them (P/quay.io/x/app; localhost:5000 as localhost_5000)
   --key NAME.pub       serve only bundles signed by this key (checked before listening)
 
 Nothing is sent whole before it was checked against its digest (each blob hashed once): a blob
@@ -47,6 +49,7 @@ Stops on SIGINT/SIGTERM: no new connections, requests in flight finish (up to 10
     'tls-key': { type: 'string' },
     htpasswd: { type: 'string' },
     prefix: { type: 'string' },
+    'keep-host': { type: 'boolean' },
     key: { type: 'string' },
   },
   async run({ values, positionals, out, signal }) {
@@ -57,6 +60,7 @@ Stops on SIGINT/SIGTERM: no new connections, requests in flight finish (up to 10
       tlsKey: values['tls-key'] as string | undefined,
       htpasswd: values.htpasswd as string | undefined,
       prefix: values.prefix as string | undefined,
+      keepHost: values['keep-host'] === true,
       key: values.key as string | undefined,
       signal,
       onEvent: (e) => {
