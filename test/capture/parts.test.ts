@@ -121,13 +121,15 @@ describe('discovery files and the spec', () => {
     const dir = await mkdtemp(join(tmpdir(), 'airlock-capture-parts-'));
     try {
       const spec = join(dir, 'airlock.yaml');
-      await writeFile(spec, ['apiVersion: airlock.dev/v1alpha1', 'kind: Bundle', 'metadata: {name: x}', 'images:', `  - r.example/a/b@${D(1)}  # mine`, ''].join('\n'));
-      const s = summarize([rec({ digest: D(1) }), rec({ repository: 'c/d', reference: D(2), digest: D(2) })]);
+      await writeFile(spec, ['# our app', 'apiVersion: airlock.dev/v1alpha1', 'kind: Bundle', 'metadata: {name: x}', 'images:', `  - r.example/a/b@${D(1)}  # mine`, '  # unpinned, as I like it', '  - r.example/e/f:2', ''].join('\n'));
+      const s = summarize([rec({ digest: D(1) }), rec({ repository: 'c/d', reference: D(2), digest: D(2) }), rec({ repository: 'e/f', reference: '2', digest: D(3) })]);
       const r = await writeCapturedToSpec(spec, s.images);
       assert.deepEqual(r.added, [`r.example/c/d@${D(2)}`]);
-      assert.deepEqual(r.alreadyPresent, [`r.example/a/b:v1@${D(1)}`]);
+      assert.deepEqual(r.alreadyPresent, [`r.example/a/b:v1@${D(1)}`, `r.example/e/f:2@${D(3)}`]);
       const text = await readFile(spec, 'utf8');
+      assert.match(text, /# our app/);
       assert.match(text, /# mine/);
+      assert.match(text, /# unpinned, as I like it\n  - r\.example\/e\/f:2\n/);
       assert.match(text, new RegExp(`# captured: pulled by 1 node\\n  - r\\.example/c/d@${D(2)}`));
     } finally {
       await rm(dir, { recursive: true, force: true });
