@@ -6,11 +6,12 @@
 // session's credentials and TLS settings, and answers:
 //   - a manifest whole, after it was checked against the digest asked for (and the registry's
 //     Docker-Content-Digest); a HEAD is answered from the same fetch, so an index resolved by tag
-//     is known as one, and the manifest a node then takes from it is recorded with its platform;
+//     is known as one, and the manifest a node then takes from it is recorded with its platform
+//     (a client that takes no index gets the linux/amd64 manifest of one, as from distribution);
 //   - a blob streamed as it arrives, hashed on the way, its last chunk held back until the whole
 //     blob matched (hold-back-verify.ts): wrong bytes upstream reach the node cut short, never
 //     complete. A Range request gets the whole blob (200, which RFC 9110 allows): a part could
-//     not be checked before it is sent.
+//     not be checked before it is sent. A blob HEAD is always asked upstream.
 // Every answer is recorded (record.ts) when it ends. Pushes, uploads, the catalog and tag lists
 // are refused: the relay only ever reads upstream.
 import { Readable, finished, pipeline } from 'node:stream';
@@ -255,7 +256,8 @@ export function createRelay(opts: RelayOptions): Handler {
     const digest: Digest = digestText;
     const repo = opts.repository(base);
     const repoKey = `${base.registry}/${base.repository}`;
-    let size = sizes.get(`${repoKey}@${digest}`);
+    // A HEAD always asks upstream: it must not promise a blob the upstream does not have.
+    let size = req.method === 'HEAD' ? undefined : sizes.get(`${repoKey}@${digest}`);
     if (size === undefined) {
       try {
         size = (await repo.statBlob(digest, { signal: opts.signal })).size;
