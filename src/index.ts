@@ -22,6 +22,7 @@ export { inspect, type InspectOptions, type BundleSummary, type BundleSummaryCha
 export { repair, type RepairOptions, type RepairResult } from './api/repair.ts';
 export { push, type PushOptions, type PushReport, type PushedImage } from './api/push.ts';
 export { serve, type ServeOptions, type Server, type ServedFile, type ServedImage, type ServedTool, type AccessLogEntry } from './api/serve.ts';
+export { capture, readCapture, type Capture, type CaptureOptions, type CaptureReport, type CaptureEvent, type ReadCaptureOptions, type PulledImage, type PullRecord, type UpstreamSummary, type CompareResult } from './api/capture.ts';
 export { extractFiles, type ExtractFilesOptions, type ExtractFilesResult, type ExtractedFile } from './api/extract.ts';
 export { exportImages, EXPORT_FORMATS, type ExportOptions, type ExportFormat, type ExportResult, type ExportedFile } from './api/export.ts';
 export { mirrorsConfig, MIRRORS_FORMATS, type MirrorsConfigOptions, type MirrorsConfigResult, type MirrorsFormat } from './api/mirrors-config.ts';

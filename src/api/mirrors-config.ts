@@ -17,6 +17,11 @@ export interface MirrorsConfigOptions extends BaseOptions {
   plainHttp?: boolean | undefined;
   /** The images are under their source host in the registry (`R/P/<host>/<path>`, as `push` with `keepHost` puts them). */
   keepHost?: boolean | undefined;
+  /**
+   * Source registries (HOST[:PORT]) to mirror besides the bundles' (with no bundle, only these):
+   * e.g. the upstreams `airlock capture` relays for.
+   */
+  sources?: readonly string[] | undefined;
   /** k3s: a file or a directory for registries.yaml (left out: the text is returned); containerd: the certs.d directory. */
   output?: string | undefined;
 }
@@ -35,6 +40,7 @@ export async function mirrorsConfig(bundles: string | readonly string[], registr
     caFile: options.caFile,
     plainHttp: options.plainHttp === true,
     keepHost: options.keepHost === true,
+    sources: options.sources,
     out: options.output,
   });
 }

@@ -65,6 +65,23 @@ function specNameFor(path: string, given: string | undefined): string {
 
 /** Merge `findings` into the spec at `path` (created if missing). */
 export async function writeDiscoveredToSpec(path: string, findings: readonly Finding[], opts: WriteSpecOptions = {}): Promise<WriteSpecResult> {
+  return await mergeImagesIntoSpec(path, findings.map((f) => ({ reference: f.reference, comment: commentFor(f) })), { ...opts, header: ' Written by `airlock discover --write`. Edit freely: later runs keep your entries and comments.' });
+}
+
+/** An image to add to a spec, with the comment written above it. */
+export interface SpecEntry {
+  /** Normalised (formatReference). */
+  reference: string;
+  comment: string;
+  /** Other normalised spellings that count as this image being listed already (e.g. unpinned). */
+  aliases?: readonly string[];
+}
+
+/**
+ * Add `entries` to the spec at `path` (created if missing, with `header` as its first comment),
+ * keeping everything already there: the one merge discover --write and capture --write share.
+ */
+export async function mergeImagesIntoSpec(path: string, entries: readonly SpecEntry[], opts: WriteSpecOptions & { header: string }): Promise<WriteSpecResult> {
   let text: string | undefined;
   try {
     text = await readFile(path, 'utf8');
@@ -75,7 +92,7 @@ export async function writeDiscoveredToSpec(path: string, findings: readonly Fin
   let doc: Document;
   if (text === undefined) {
     doc = parseDocument(`apiVersion: ${API_VERSION}\nkind: Bundle\nmetadata:\n  name: ${specNameFor(path, opts.name)}\n  version: 0.1.0\n`);
-    doc.commentBefore = ' Written by `airlock discover --write`. Edit freely: later runs keep your entries and comments.';
+    doc.commentBefore = opts.header;
   } else {
     doc = parseDocument(text, { prettyErrors: true });
     if (doc.errors.length > 0) {
@@ -98,13 +115,13 @@ export async function writeDiscoveredToSpec(path: string, findings: readonly Fin
   }
   const added: string[] = [];
   const alreadyPresent: string[] = [];
-  for (const f of findings) {
-    if (present.has(f.reference)) {
+  for (const f of entries) {
+    if (present.has(f.reference) || (f.aliases ?? []).some((a) => present.has(a))) {
       alreadyPresent.push(f.reference);
       continue;
     }
     const node = doc.createNode(f.reference) as Scalar;
-    node.commentBefore = commentFor(f);
+    node.commentBefore = f.comment;
     images.items.push(node);
     present.add(f.reference);
     added.push(f.reference);
@@ -117,7 +134,7 @@ export async function writeDiscoveredToSpec(path: string, findings: readonly Fin
   try {
     parseSpec(out, path);
   } catch (e) {
-    throw new UsageError(`${path}: the spec would not be valid after adding the discovered images (${(e as Error).message}); it was not changed`, {
+    throw new UsageError(`${path}: the spec would not be valid after adding the images (${(e as Error).message}); it was not changed`, {
       code: 'SPEC_INVALID',
       cause: e,
     });

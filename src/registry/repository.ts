@@ -240,6 +240,29 @@ export class RemoteRepository implements Storage, TagResolver, ReferencePusher, 
     return { transport: this.#transport, registry: this.registry, repository: this.repository, scopes: this.#push, chunks: this.#chunks };
   }
 
+  /**
+   * A blob's descriptor from a HEAD (its size from Content-Length), for a relay asked for a blob
+   * whose manifest it did not see. Missing: a not-found RegistryError.
+   */
+  async statBlob(digest: Digest, opts?: OpOptions): Promise<Descriptor> {
+    const what = `blob ${digest} of ${this.#name}`;
+    const res = await this.#transport.send({
+      registry: this.registry,
+      method: 'HEAD',
+      path: `/v2/${this.repository}/blobs/${digest}`,
+      scopes: this.#pull,
+      signal: opts?.signal,
+      what: `check ${what}`,
+    });
+    await res.body.dump();
+    if (res.status !== 200) return await this.#fail(this.#subject('blob', digest, 'check'), res);
+    const size = Number(header(res.headers, 'content-length') ?? NaN);
+    if (!Number.isSafeInteger(size) || size < 0) {
+      throw new RegistryError(`${what}: the registry did not say its size (Content-Length)`, { status: res.status, url: res.url.origin });
+    }
+    return { mediaType: 'application/octet-stream', digest, size };
+  }
+
   async exists(desc: Descriptor, opts?: OpOptions): Promise<boolean> {
     const found = await this.#exists(desc, this.#pull, opts);
     if (!found && !isManifestDescriptor(desc)) this.#absent.add(desc.digest);

@@ -14,7 +14,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { NotFoundError, UsageError } from '../core/errors.ts';
 import { writeFileAtomic, writeFilesAtomic } from '../util/atomic-file.ts';
-import { DOCKER_HUB, isLoopbackHost, parseReference, type Reference } from '../core/reference.ts';
+import { DOCKER_HUB, isLoopbackHost, isValidRegistry, parseReference, type Reference } from '../core/reference.ts';
 import { inspectBundle } from '../bundle/index.ts';
 import { formatTarget, mapAll, parseTarget, pathPrefixFor, type Target } from './mapping.ts';
 
@@ -37,7 +37,11 @@ export const HOSTS_CA_FILE = 'ca.crt';
  * scheme R is reached over HTTPS, except a loopback R without a CA (plain HTTP, as airlock's own
  * client allows) or when `plainHttp` is set.
  */
-export function planMirrors(references: readonly Reference[], registry: string, opts: { plainHttp?: boolean | undefined; caFile?: string | undefined; keepHost?: boolean | undefined } = {}): MirrorPlan {
+export function planMirrors(
+  references: readonly Reference[],
+  registry: string,
+  opts: { plainHttp?: boolean | undefined; caFile?: string | undefined; keepHost?: boolean | undefined; sources?: readonly string[] | undefined } = {},
+): MirrorPlan {
   const explicit = /^(https?):\/\//i.exec(registry)?.[1]?.toLowerCase();
   const target = parseTarget(registry, { keepHost: opts.keepHost });
   if (explicit === 'http' && opts.caFile !== undefined) {
@@ -47,8 +51,15 @@ export function planMirrors(references: readonly Reference[], registry: string, 
   if (opts.plainHttp && explicit === 'https') throw new UsageError(`plain HTTP contradicts the https:// of ${registry}`, { code: 'MIRRORS_INVALID' });
   // Refuses what push would refuse: two images landing on one name in R.
   mapAll(references, target);
-  const sources = [...new Set(references.map((r) => r.registry))].sort();
+  const sources = [...new Set([...references.map((r) => r.registry), ...(opts.sources ?? []).map(checkSource)])].sort();
   return { target, endpoint: `${scheme}://${target.registry}`, sources };
+}
+
+/** A source registry named directly (`--source`), as image references spell it. */
+function checkSource(source: string): string {
+  const host = source.replace(/^https?:\/\//i, '').replace(/\/+$/, '');
+  if (!isValidRegistry(host)) throw new UsageError(`invalid source registry "${source}": expected HOST[:PORT]`, { code: 'MIRRORS_INVALID', hint: 'e.g. --source docker.io --source registry.example.com:5000' });
+  return ['index.docker.io', 'registry-1.docker.io'].includes(host) ? DOCKER_HUB : host;
 }
 
 /**
@@ -104,6 +115,8 @@ export interface MirrorsConfigOptions {
   plainHttp?: boolean | undefined;
   /** Images are under their source host in R (`R/P/<host>/<path>`, as `airlock push --keep-host` puts them). */
   keepHost?: boolean | undefined;
+  /** Registries (HOST[:PORT]) mirrored besides the bundles' (all of them when there is no bundle: a capture's upstreams). */
+  sources?: readonly string[] | undefined;
   /** k3s: a file, or a directory to hold registries.yaml; containerd: the certs.d directory. Unset (k3s only): return the text. */
   out?: string | undefined;
 }
@@ -123,10 +136,13 @@ export async function mirrorsConfig(opts: MirrorsConfigOptions): Promise<Mirrors
   if (!MIRRORS_FORMATS.includes(opts.format)) {
     throw new UsageError(`unknown mirrors format "${opts.format}"`, { code: 'FORMAT_INVALID', hint: `formats: ${MIRRORS_FORMATS.join(', ')}` });
   }
+  if (opts.bundles.length === 0 && (opts.sources ?? []).length === 0) {
+    throw new UsageError('nothing to mirror: no bundle and no source registry given', { code: 'MIRRORS_INVALID', hint: 'name a bundle, or the registries to mirror with --source HOST[:PORT]' });
+  }
   const refs: Reference[] = [];
   for (const b of opts.bundles) for (const img of (await inspectBundle(b)).images) refs.push(parseReference(img.reference));
   const caFile = opts.caFile === undefined ? undefined : resolve(opts.caFile);
-  const plan = planMirrors(refs, opts.registry, { plainHttp: opts.plainHttp, caFile, keepHost: opts.keepHost });
+  const plan = planMirrors(refs, opts.registry, { plainHttp: opts.plainHttp, caFile, keepHost: opts.keepHost, sources: opts.sources });
   const base = { format: opts.format, target: formatTarget(plan.target), endpoint: plan.endpoint, sources: plan.sources };
 
   if (opts.format === 'k3s') {

@@ -39,6 +39,8 @@ export interface ServeRequest {
   query: URLSearchParams;
   /** Header names in lower case, as node:http gives them. */
   headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** The client's address, as the socket gives it (for logs and records). */
+  remote?: string | undefined;
 }
 
 export interface ServeResponse {
@@ -67,7 +69,7 @@ export interface HandlerOptions {
   auth?: BasicAuth | undefined;
 }
 
-const API_VERSION = { 'docker-distribution-api-version': 'registry/2.0' };
+export const API_VERSION = { 'docker-distribution-api-version': 'registry/2.0' };
 const JSON_TYPE = 'application/json; charset=utf-8';
 const NAME_MAX = 255;
 /**
@@ -130,13 +132,13 @@ function json(value: unknown, headers: Record<string, string> = {}, contentType 
   return { status: 200, headers: { ...API_VERSION, 'content-type': contentType, 'content-length': String(body.length), ...headers }, body };
 }
 
-function header(req: ServeRequest, name: string): string | undefined {
+export function header(req: ServeRequest, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
 /** Media types a client lists in Accept (parameters and q-values dropped). */
-function acceptedTypes(req: ServeRequest): string[] {
+export function acceptedTypes(req: ServeRequest): string[] {
   const raw = header(req, 'accept');
   if (raw === undefined) return [];
   return raw

@@ -223,26 +223,66 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   if (opts.bundles.length === 0) throw new UsageError('serve needs at least one bundle');
   const listen = parseListen(opts.listen ?? DEFAULT_LISTEN);
   const prefix = normalizePrefix(opts.prefix);
-  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
-    throw new UsageError('a TLS certificate and its key go together', { code: 'TLS_INVALID', hint: 'give both, or neither for plain HTTP' });
-  }
-  const tls = opts.tlsCert !== undefined && opts.tlsKey !== undefined ? await loadTls(opts.tlsCert, opts.tlsKey) : undefined;
+  const tls = await loadTlsPair(opts.tlsCert, opts.tlsKey);
   const auth = opts.htpasswd !== undefined ? await loadHtpasswd(opts.htpasswd) : undefined;
-  const maxConcurrent = opts.maxConcurrent ?? 64;
-  // Responses in flight are bounded; waiting requests are bounded too (beyond that: 503).
-  const gate = new Limiter(maxConcurrent);
-  const maxQueued = opts.maxQueued ?? 1024;
   throwIfAborted(opts.signal);
 
   const set = await openBundleSet(opts.bundles, { signal: opts.signal, onBlobCheck: opts.onBlobCheck });
   let catalog: Catalog;
+  let bound: BoundHandler;
   try {
     catalog = buildCatalog(set.images, prefix, set.shadowed, opts.keepHost === true);
+    const handler = createHandler({ set, catalog, auth });
+    bound = await bindHandler(handler, { ...opts, listen: opts.listen ?? DEFAULT_LISTEN, parsedListen: listen, tls, onClosed: () => set.close() });
   } catch (e) {
     await set.close();
     throw e;
   }
-  const handler = createHandler({ set, catalog, auth });
+  return { url: bound.url, address: bound.address, port: bound.port, tls: bound.tls, set, catalog, close: bound.close };
+}
+
+/** `--tls-cert` and `--tls-key`, read and checked; neither: plain HTTP. */
+export async function loadTlsPair(certFile: string | undefined, keyFile: string | undefined): Promise<{ cert: Buffer; key: Buffer } | undefined> {
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new UsageError('a TLS certificate and its key go together', { code: 'TLS_INVALID', hint: 'give both, or neither for plain HTTP' });
+  }
+  return certFile !== undefined && keyFile !== undefined ? await loadTls(certFile, keyFile) : undefined;
+}
+
+export interface BindOptions {
+  /** As given, for errors. */
+  listen: string;
+  parsedListen: ListenAddress;
+  tls: { cert: Buffer; key: Buffer } | undefined;
+  signal?: AbortSignal | undefined;
+  maxConcurrent?: number | undefined;
+  maxQueued?: number | undefined;
+  drainTimeoutMs?: number | undefined;
+  onAccess?: ((e: AccessLogEntry) => void) | undefined;
+  /** Runs once the socket is closed and the responses in flight are done (or cut). */
+  onClosed?: (() => Promise<void>) | undefined;
+}
+
+export interface BoundHandler {
+  url: string;
+  address: string;
+  port: number;
+  tls: boolean;
+  /** Graceful stop (then onClosed); idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Bind a handler to a socket: the one adapter serve and capture share (keep-alive, timeouts,
+ * bounded responses in flight, the access log, the graceful stop).
+ */
+export async function bindHandler(handler: Handler, opts: BindOptions): Promise<BoundHandler> {
+  const listen = opts.parsedListen;
+  const tls = opts.tls;
+  const maxConcurrent = opts.maxConcurrent ?? 64;
+  // Responses in flight are bounded; waiting requests are bounded too (beyond that: 503).
+  const gate = new Limiter(maxConcurrent);
+  const maxQueued = opts.maxQueued ?? 1024;
   const pool = new BufferPool(CHUNK, 2 * maxConcurrent);
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     void respond(handler, gate, maxQueued, pool, req, res, opts.onAccess);
@@ -263,8 +303,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       });
     });
   } catch (e) {
-    await set.close();
-    throw listenError(e, opts.listen ?? DEFAULT_LISTEN, listen);
+    throw listenError(e, opts.listen, listen);
   }
   server.on('error', () => {
     // Errors after listening belong to single connections; node reports them per socket.
@@ -283,12 +322,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       server.closeIdleConnections();
       await Promise.race([stopped, sleep(2000, undefined, { ref: false })]);
       server.closeAllConnections();
-      await set.close();
+      await opts.onClosed?.();
     })();
     return closing;
   };
   opts.signal?.addEventListener('abort', () => void close(), { once: true });
-  return { url, address: addr.address, port: addr.port, tls: tls !== undefined, set, catalog, close };
+  return { url, address: addr.address, port: addr.port, tls: tls !== undefined, close };
 }
 
 function listenError(e: unknown, input: string, listen: ListenAddress): unknown {
@@ -337,7 +376,7 @@ async function respond(handler: Handler, gate: Limiter, maxQueued: number, pool:
         url = undefined;
       }
       r = url
-        ? await handler({ method, path: url.pathname, query: url.searchParams, headers: req.headers })
+        ? await handler({ method, path: url.pathname, query: url.searchParams, headers: req.headers, remote: req.socket.remoteAddress })
         : ociError(400, 'UNSUPPORTED', 'malformed request target');
     }
     if (method !== 'GET' && method !== 'HEAD' && ((req.headers['content-length'] ?? '0') !== '0' || req.headers['transfer-encoding'] !== undefined)) {

@@ -13,6 +13,7 @@ const loaders = {
   inspect: async () => (await import('./inspect.ts')).inspectCommand,
   push: async () => (await import('./push.ts')).pushCommand,
   serve: async () => (await import('./serve.ts')).serveCommand,
+  capture: async () => (await import('./capture.ts')).captureCommand,
   export: async () => (await import('./export.ts')).exportCommand,
   extract: async () => (await import('./extract.ts')).extractCommand,
   'mirrors-config': async () => (await import('./mirrors-config.ts')).mirrorsConfigCommand,

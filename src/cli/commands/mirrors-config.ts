@@ -6,6 +6,7 @@ export const mirrorsConfigCommand = defineCommand({
   name: 'mirrors-config',
   summary: 'write k3s registries.yaml or containerd hosts.toml so nodes pull original names from your registry',
   usage: `Usage: airlock mirrors-config BUNDLE... --registry R[/P] [--format k3s|containerd] [--ca-file F] [--plain-http] [--keep-host] [-o DIR|FILE]
+       airlock mirrors-config --source HOST[:PORT]... --registry R ...   (no bundle: e.g. for \`airlock capture\`)
 
 Maps every source registry of the bundle's images to R, so nodes pull images by their original
 names (docker.io/library/nginx:1.27) from R: no chart change needed.
@@ -25,6 +26,8 @@ Options:
   --plain-http      R speaks plain HTTP
   --keep-host       the images are under their source registry's host (R/P/quay.io/x/app), as
                     \`airlock push --keep-host\` puts them
+  --source HOST     also mirror this registry (repeatable): with no bundle, the registries a staging
+                    cluster pulls from, pointed at \`airlock capture\`
   -o, --output PATH k3s: file or directory (registries.yaml); containerd: the certs.d directory
                     (--out is the older spelling)`,
   options: {
@@ -33,11 +36,13 @@ Options:
     'ca-file': { type: 'string' },
     'plain-http': { type: 'boolean', default: false },
     'keep-host': { type: 'boolean' },
+    source: { type: 'string', multiple: true },
     output: { type: 'string', short: 'o' },
     out: { type: 'string' },
   },
   async run({ values, positionals, out, signal }) {
-    if (positionals.length === 0) throw new UsageError('mirrors-config needs a bundle: airlock mirrors-config BUNDLE --registry R[/P]');
+    const sources = (values.source as string[] | undefined) ?? [];
+    if (positionals.length === 0 && sources.length === 0) throw new UsageError('mirrors-config needs a bundle or --source HOST: airlock mirrors-config BUNDLE --registry R[/P]');
     const registry = values.registry as string | undefined;
     if (registry === undefined) throw new UsageError('mirrors-config needs --registry R[/P]: the registry nodes pull from');
     const format = (values.format as string | undefined) ?? 'k3s';
@@ -47,6 +52,7 @@ Options:
       caFile: values['ca-file'] as string | undefined,
       plainHttp: values['plain-http'] === true,
       keepHost: values['keep-host'] === true,
+      sources,
       output: (values.output ?? values.out) as string | undefined,
       signal,
     });
