@@ -11,6 +11,7 @@ const loaders = {
   pack: async () => (await import('./pack.ts')).packCommand,
   verify: async () => (await import('./verify.ts')).verifyCommand,
   inspect: async () => (await import('./inspect.ts')).inspectCommand,
+  diff: async () => (await import('./diff.ts')).diffCommand,
   push: async () => (await import('./push.ts')).pushCommand,
   serve: async () => (await import('./serve.ts')).serveCommand,
   export: async () => (await import('./export.ts')).exportCommand,
