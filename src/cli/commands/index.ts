@@ -24,6 +24,7 @@ const loaders = {
   netpol: async () => (await import('./netpol.ts')).netpolCommand,
   sandbox: async () => (await import('./sandbox.ts')).sandboxCommand,
   keygen: async () => (await import('./keygen.ts')).keygenCommand,
+  approve: async () => (await import('./approve.ts')).approveCommand,
   repair: async () => (await import('./repair.ts')).repairCommand,
   history: async () => (await import('./history.ts')).historyCommand,
   version: async () => (await import('./version.ts')).versionCommand,

@@ -33,9 +33,12 @@ mirrors-config take the same --keep-host, so they point where push put the image
 
 Options:
   --key NAME.pub   refuse the bundle unless it is signed by this key
+  --approved-by REVIEWER.pub
+                   refuse the bundle unless this key approved it (\`airlock approve\`; repeatable:
+                   every one named), checked before anything is sent
   --keep-host      keep each image's source registry host in its path (see above)
 ${registryUsage}`,
-  options: { key: { type: 'string' }, 'keep-host': { type: 'boolean' }, ...registryOptions },
+  options: { key: { type: 'string' }, 'approved-by': { type: 'string', multiple: true }, 'keep-host': { type: 'boolean' }, ...registryOptions },
   async run({ values, positionals, out, signal }) {
     if (positionals.length < 2) throw new UsageError('push needs a bundle and a target: airlock push BUNDLE REGISTRY[/PREFIX]');
     const bundles = positionals.slice(0, -1);
@@ -43,6 +46,7 @@ ${registryUsage}`,
     const started = Date.now();
     const result = await push(bundles.length === 1 ? bundles[0]! : bundles, positionals.at(-1)!, {
       key: values.key as string | undefined,
+      approvedBy: values['approved-by'] as string[] | undefined,
       keepHost: values['keep-host'] === true,
       session,
       signal,
