@@ -159,6 +159,7 @@ export interface CarriedApproval {
   key: string;
   time: string;
   verified: boolean;
+  note?: string;
 }
 
 /**
@@ -166,7 +167,7 @@ export interface CarriedApproval {
  * verified, the others as claims (their signature unchecked: no key was given for them).
  */
 export async function carriedApprovals(bundleName: string, inventory: string, verified: readonly VerifiedApproval[]): Promise<CarriedApproval[]> {
-  const out: CarriedApproval[] = verified.map((a) => ({ key: a.key, time: a.time, verified: true }));
+  const out: CarriedApproval[] = verified.map((a) => ({ key: a.key, time: a.time, verified: true, ...(a.note !== undefined ? { note: a.note } : {}) }));
   let names: string[];
   try {
     names = await readdir(approvalsDir(bundleName));
@@ -179,7 +180,7 @@ export async function carriedApprovals(bundleName: string, inventory: string, ve
     if (!bytes) continue;
     try {
       const s = JSON.parse(bytes.toString('utf8')) as Partial<ApprovalStatement>;
-      if (s.type === APPROVAL_TYPE && s.bundle?.inventory === inventory && typeof s.key === 'string' && typeof s.time === 'string') out.push({ key: s.key, time: s.time, verified: false });
+      if (s.type === APPROVAL_TYPE && s.bundle?.inventory === inventory && typeof s.key === 'string' && typeof s.time === 'string') out.push({ key: s.key, time: s.time, verified: false, ...(typeof s.note === 'string' ? { note: s.note } : {}) });
     } catch {
       // Not an approval: nothing to record.
     }

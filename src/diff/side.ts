@@ -127,7 +127,7 @@ async function bundleSide(spec: string | readonly string[], keys: readonly Verif
 }
 
 /** The dependencies of each chart (by its bundle reference), from the lock the bundle carries. */
-function chartDependencies(lockText: string | undefined, path: string): Map<string, string[]> {
+export function chartDependencies(lockText: string | undefined, path: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
   if (lockText === undefined || lockText === '') return out;
   let lock: Lock;

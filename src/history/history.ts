@@ -53,6 +53,7 @@ export interface HistoryApproval {
   key: string;
   time: string;
   verified: boolean;
+  note?: string;
 }
 
 /** One reduced index pushed: the upstream digest charts pin, the reduced one, and which the tag holds. */

@@ -12,6 +12,7 @@ const loaders = {
   verify: async () => (await import('./verify.ts')).verifyCommand,
   inspect: async () => (await import('./inspect.ts')).inspectCommand,
   diff: async () => (await import('./diff.ts')).diffCommand,
+  report: async () => (await import('./report.ts')).reportCommand,
   push: async () => (await import('./push.ts')).pushCommand,
   serve: async () => (await import('./serve.ts')).serveCommand,
   export: async () => (await import('./export.ts')).exportCommand,
