@@ -103,9 +103,11 @@ export async function serve(bundles: string | readonly string[], options: ServeO
   const approvers = await loadApprovers(options.approvedBy);
   // By inventory digest: the record below names each bundle served by it.
   const approved = new Map<string, CarriedApproval[]>();
-  if (approvers.length > 0) for (const files of await groupBundlePaths(paths)) {
-    const a = await demandApprovals(files, approvers, options.signal);
-    approved.set(a.inventory, a.carried);
+  if (approvers.length > 0) {
+    for (const files of await groupBundlePaths(paths)) {
+      const a = await demandApprovals(files, approvers, options.signal);
+      approved.set(a.inventory, a.carried);
+    }
   }
   const onEvent = sinkOf(options);
   let requests = 0;

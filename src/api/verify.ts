@@ -78,12 +78,15 @@ async function withApprovals(
   approvers: Awaited<ReturnType<typeof loadApprovers>>,
   signal: AbortSignal | undefined,
 ): Promise<BundleVerifyReport & { approvals: VerifiedApproval[] }> {
-  const bundle = await openBundle(files, { signal });
   let inventory: string;
   try {
+    const bundle = await openBundle(files, { signal });
     inventory = bundle.inventoryDigest;
-  } finally {
     await bundle.close();
+  } catch (e) {
+    // Its problems are reported already; an approval of a bundle that cannot be read counts for nothing.
+    if (!(e instanceof IntegrityError) || signal?.aborted) throw e;
+    return { ...report, ok: false, problems: [...report.problems, { entry: 'approvals', images: [], message: `not checked: the bundle's inventory cannot be read (${e.message})` }], approvals: [] };
   }
   const { approved, problems } = await checkApprovals(name, inventory, approvers);
   const more: VerifyProblem[] = problems.map((p) => ({ entry: 'approvals', images: [], message: p.message }));

@@ -144,9 +144,9 @@ function changes(d: BundleDiff): string {
     ];
     out.push(table(['', ...cols], rows));
   };
-  const img = (i: { reference: string; digest: string; platforms: string[]; size: number }): string[] => [i.reference, i.digest, i.platforms.join(', ') || '-', formatBytes(i.size)];
+  const img = (i: { reference: string; digest: string; platforms: string[]; size: number; referrers: number }): string[] => [i.reference, i.digest, i.platforms.join(', ') || '-', formatBytes(i.size), String(i.referrers)];
   const arrow = (a: string, b: string): string => (a === b ? esc(a) : `${esc(a)}<br>→ ${esc(b)}`);
-  list('Images', d.images, ['Reference', 'Digest', 'Platforms', 'Size'], img, (c) => [arrow(c.old.reference, c.new.reference), `<span class="mono">${arrow(c.old.digest, c.new.digest)}</span>`, arrow(c.old.platforms.join(', ') || '-', c.new.platforms.join(', ') || '-'), arrow(formatBytes(c.old.size), formatBytes(c.new.size))]);
+  list('Images', d.images, ['Reference', 'Digest', 'Platforms', 'Size', 'Signatures, SBOMs…'], img, (c) => [arrow(c.old.reference, c.new.reference), `<span class="mono">${arrow(c.old.digest, c.new.digest)}</span>`, arrow(c.old.platforms.join(', ') || '-', c.new.platforms.join(', ') || '-'), arrow(formatBytes(c.old.size), formatBytes(c.new.size)), arrow(String(c.old.referrers), String(c.new.referrers))]);
   list('Charts', d.charts, ['Chart', 'Version', 'Digest', 'Dependencies'], (c) => [c.name, c.version, c.digest, c.dependencies.join(', ') || '-'], (c) => [esc(c.old.name), arrow(c.old.version, c.new.version), `<span class="mono">${arrow(c.old.digest, c.new.digest)}</span>`, arrow(c.old.dependencies.join(', ') || '-', c.new.dependencies.join(', ') || '-')]);
   list('Files', d.files, ['File', 'Version', 'Sha256', 'Mode'], (f) => [f.name, f.version ?? '-', f.digest, f.mode], (c) => [esc(c.old.name), arrow(c.old.version ?? '-', c.new.version ?? '-'), `<span class="mono">${arrow(c.old.digest, c.new.digest)}</span>`, arrow(c.old.mode, c.new.mode)]);
   list('Tools', d.tools, ['Tool', 'Sha256', 'Size', ''], (t) => [t.path, t.digest, formatBytes(t.size), ''], (c) => [esc(c.old.path), `<span class="mono">${arrow(c.old.digest, c.new.digest)}</span>`, arrow(formatBytes(c.old.size), formatBytes(c.new.size)), '']);

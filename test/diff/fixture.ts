@@ -9,7 +9,8 @@ import { MediaType, type Descriptor } from '../../src/core/manifest.ts';
 import { writeBundle } from '../../src/bundle/index.ts';
 import { buildFileArtifact } from '../../src/files/artifact.ts';
 import type { SigningKey } from '../../src/sign/keys.ts';
-import { blobStream, buildImage, layersOf, type BlobData, type BuiltImage } from '../helpers/images.ts';
+import { REFERRER_KIND_ANNOTATION, REFERRER_SUBJECT_ANNOTATION } from '../../src/core/referrers.ts';
+import { blobStream, buildArtifact, buildImage, layersOf, type BlobData, type BuiltImage } from '../helpers/images.ts';
 
 function blob(mediaType: string, bytes: Buffer): BlobData {
   return { descriptor: { mediaType, digest: digestOf(bytes), size: bytes.length }, bytes };
@@ -31,6 +32,12 @@ export function buildFile(name: string, content: string, version?: string): { re
     reference: a.reference,
     image: { root: a.root, blobs: [{ descriptor: a.config.descriptor, bytes: a.config.bytes }, { descriptor: a.layer, bytes }, { descriptor: a.manifest.descriptor, bytes: a.manifest.bytes }], platforms: [] },
   };
+}
+
+/** A cosign-style signature of `subject`, marked as the referrer it is (what pack carries from the lock). */
+export function buildSignature(subject: Descriptor): BuiltImage {
+  const sig = buildArtifact({ artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json', files: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', bytes: Buffer.from(JSON.stringify({ critical: { image: { 'docker-manifest-digest': subject.digest } } })) }] });
+  return { ...sig, root: { ...sig.root, annotations: { [REFERRER_SUBJECT_ANNOTATION]: subject.digest, [REFERRER_KIND_ANNOTATION]: 'signature' } } };
 }
 
 export async function writeImages(out: string, images: Record<string, BuiltImage>, meta: { name: string; version: string; sign?: SigningKey | undefined }): Promise<string> {
@@ -78,6 +85,7 @@ export async function writeAppBundles(dir: string, sign: { v1?: SigningKey | und
     join(dir, 'shop-1.1.tar'),
     {
       'docker.io/library/nginx:1.28': nginx128,
+      [`docker.io/library/nginx:sha256-${nginx128.root.digest.slice(7)}.sig`]: buildSignature(nginx128.root),
       'docker.io/library/app:1': app,
       'docker.io/library/redis:7': redis,
       'ghcr.io/stefanprodan/charts/podinfo:6.6.0': buildChart('podinfo', '6.6.0'),

@@ -87,12 +87,14 @@ describe('report', () => {
     for (const id of ['identity', 'changes', 'picture', 'images', 'charts', 'files', 'findings', 'verification']) assert.match(html, new RegExp(`<section id="${id}">`), id);
     assert.ok(html.includes(`signed by key <code>${fp}</code> (ed25519), checked with the key given`));
     assert.match(html, /<span class="badge ok">added<\/span><\/td><td>docker\.io\/library\/redis:7</);
-    assert.match(html, /docker\.io\/library\/nginx:1\.27<br>→ docker\.io\/library\/nginx:1\.28/);
+    assert.match(html, /docker\.io\/library\/nginx:1\.27<br>→ docker\.io\/library\/nginx:1\.28<\/td>.*?<td>0<br>→ 1<\/td><\/tr>/);
     assert.match(html, /6\.5\.0<br>→ 6\.6\.0/);
+    // nginx:1.28 carries its signature; the images table says so.
+    assert.match(html, /<tr><td>docker\.io\/library\/nginx:1\.28<\/td>.*?<ul class="tight"><li>signature <span class="mut">application\/vnd\.dev\.cosign\.artifact\.sig\.v1\+json<\/span><\/li><\/ul><\/td><\/tr>/);
     assert.match(html, /v1\.30\.1\+k3s1<br>→ v1\.30\.2\+k3s1/);
     assert.match(html, /<span class="badge sev-high">high<\/span>.*telemetry\.example\.com\/v1/s);
     assert.match(html, /acme-v02\.api\.letsencrypt\.org:443/);
-    assert.match(html, /<span class="badge ok">intact<\/span> every blob \(16,/);
+    assert.match(html, /<span class="badge ok">intact<\/span> every blob \(18,/);
     assert.match(html, /<svg role="img" aria-label="bytes by image"/);
     assert.match(html, /new \(not in the base\): [\d.]+ KiB/);
     assert.match(html, /@media print\{/);
