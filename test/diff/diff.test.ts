@@ -86,7 +86,20 @@ describe('diff', () => {
       totalSize: 1000,
       platforms: platforms.map((p, i) => ({ platform: p, digest: `sha256:${String(i).repeat(64)}` as `sha256:${string}`, size: 10 })),
     });
-    const lock = (version: string, images: ReturnType<typeof img>[]): Lock => ({ name: 'shop', version, platforms: undefined, images });
+    const chart = (version: string, redis: string): NonNullable<Lock['charts']>[number] => ({
+      name: 'shop',
+      repo: 'https://charts.example.com',
+      range: '^1',
+      version,
+      source: `https://charts.example.com/shop-${version}.tgz`,
+      digest: `sha256:${'d'.repeat(64)}`,
+      size: 1000,
+      values: [],
+      reference: `charts.example.com/charts/shop:${version}`,
+      artifact: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${(version === '1.0.0' ? 'e' : 'f').repeat(64)}` as `sha256:${string}`, size: 300 },
+      dependencies: [{ name: 'redis', version: redis, repository: 'https://charts.bitnami.com/bitnami', source: `https://charts.bitnami.com/bitnami/redis-${redis}.tgz`, digest: `sha256:${'9'.repeat(64)}`, size: 500, vendored: false, dependencies: [{ name: 'common', version: '2.0.0', repository: 'https://charts.bitnami.com/bitnami', vendored: true, dependencies: [] }] }],
+    });
+    const lock = (version: string, images: ReturnType<typeof img>[]): Lock => ({ name: 'shop', version, platforms: undefined, images, charts: [chart(version === '1' ? '1.0.0' : '1.1.0', version === '1' ? '18.0.0' : '19.1.0')] });
     const a = join(dir, 'old.lock');
     const c = join(dir, 'new.lock');
     await writeFile(a, formatLock(lock('1', [img('docker.io/library/nginx:1.27', `sha256:${'a'.repeat(64)}`), img('docker.io/library/gone:1', `sha256:${'b'.repeat(64)}`)])));
@@ -95,7 +108,10 @@ describe('diff', () => {
     assert.deepEqual(d.images.removed.map((i) => i.reference), ['docker.io/library/gone:1']);
     assert.deepEqual(d.images.changed.map((x) => x.fields), [['digest', 'platforms']]);
     assert.equal(d.bytes, undefined);
+    // A chart's version and its dependencies (nested ones under their parent), from the lock.
+    assert.deepEqual(d.charts.changed.map((x) => [x.old.version, x.new.version, x.fields, x.new.dependencies]), [['1.0.0', '1.1.0', ['version', 'digest', 'dependencies'], ['redis 19.1.0', 'redis/common 2.0.0']]]);
     const r = await airlock(['diff', a, c]);
+    assert.match(r.stdout, /dependencies {2}redis 18\.0\.0, redis\/common 2\.0\.0 → redis 19\.1\.0, redis\/common 2\.0\.0/);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /platforms {2}linux\/amd64 → linux\/amd64,linux\/arm64/);
     assert.match(r.stdout, /bytes: not compared \(a lock lists no blobs/);
