@@ -18,6 +18,7 @@ command -v unzip >/dev/null           || need+=(unzip)             # helm comes 
 command -v ip >/dev/null              || need+=(iproute2)          # airlock sandbox: network namespaces
 command -v nft >/dev/null             || need+=(nftables)          # airlock sandbox: egress recorder
 command -v unshare >/dev/null         || need+=(util-linux)        # private skopeo state in tests (unshare -U), setpriv
+command -v chromium >/dev/null        || need+=(chromium)          # report: the HTML rendered with JavaScript off
 command -v fincore >/dev/null         || need+=(util-linux-extra)  # page-cache checks of the blob cache's tests
 command -v qemu-aarch64-static >/dev/null || need+=(qemu-user-static)  # runs the arm64 executable in its tests
 [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || need+=(libc6-arm64-cross)      # … with these as its sysroot

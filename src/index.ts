@@ -19,6 +19,9 @@ export {
   type VolumeSetReport,
 } from './api/verify.ts';
 export { inspect, type InspectOptions, type BundleSummary, type BundleSummaryChart, type BundleSummaryFile, type BundleSummaryImage, type BundleSummaryTool } from './api/inspect.ts';
+export { diff, type DiffOptions, type BundleDiff, type Changed, type DiffSideInfo, type ListDiff, type SideChart, type SideFile, type SideImage, type SideSigner, type SideTool } from './api/diff.ts';
+export { report, type ReportOptions, type ReportResult, type ReportModel, type ReportFinding } from './api/report.ts';
+export { approve, type ApproveOptions, type ApproveReport, type ApprovalStatement, type VerifiedApproval, type CarriedApproval } from './api/approve.ts';
 export { repair, type RepairOptions, type RepairResult } from './api/repair.ts';
 export { push, type PushOptions, type PushReport, type PushedImage } from './api/push.ts';
 export { serve, type ServeOptions, type Server, type ServedFile, type ServedImage, type ServedTool, type AccessLogEntry } from './api/serve.ts';

@@ -4,6 +4,10 @@ import { resolve } from 'node:path';
 import { pushBundle, type PushedImage, type PushResult } from '../push/push.ts';
 import { formatTarget, parseTarget } from '../rewrite/mapping.ts';
 import { loadVerifyingKey } from '../sign/keys.ts';
+import { demandApprovals, loadApprovers } from '../approve/demand.ts';
+import { carriedApprovals } from '../approve/approval.ts';
+import { IntegrityError } from '../core/errors.ts';
+import { locateBundle } from '../bundle/volumes.ts';
 import { sinkOf, type PushEvent } from './events.ts';
 import { recordImport, type HistoryOptions } from './history-record.ts';
 import type { PushedIndex } from '../history/history.ts';
@@ -21,6 +25,8 @@ export interface PushOptions extends BaseOptions, EventOptions<PushEvent>, Histo
    * Whatever pushes, serves, rewrites, post-renders and writes mirror configs must agree on it.
    */
   keepHost?: boolean | undefined;
+  /** Refuse the bundle (before sending anything) unless each of these public keys (REVIEWER.pub) approved it (`airlock approve`). */
+  approvedBy?: string | readonly string[] | undefined;
 }
 
 export interface PushReport extends PushResult {
@@ -38,6 +44,9 @@ export async function push(bundle: string | readonly string[], target: string, o
   const bundlePath = typeof bundle === 'string' ? resolve(bundle) : bundle.map((p) => resolve(p));
   const to = parseTarget(target, { keepHost: options.keepHost });
   const key = options.key !== undefined ? await loadVerifyingKey(options.key) : undefined;
+  const approvers = await loadApprovers(options.approvedBy);
+  // Approvals are checked before a session opens or a byte is sent; the bundle push then opens must be the one approved.
+  const approvals = approvers.length > 0 ? await demandApprovals(await locateBundle(bundlePath), approvers, options.signal) : undefined;
   const onEvent = sinkOf(options);
   return await withSession(options.session, async (session) => {
     const result = await pushBundle({
@@ -50,8 +59,20 @@ export async function push(bundle: string | readonly string[], target: string, o
       onEvent,
       // Announced from the bundle push opened and checked: its own errors (a missing blob, a
       // signature) name more than a first look at the metadata would.
-      onChecked: (b) => onEvent({ type: 'phase', phase: 'push', target: formatTarget(to), total: b.inventory.totals.bytes, images: b.inventory.images.filter((i) => i.referrer?.kind !== 'referrers-index').map((i) => ({ reference: i.reference, size: i.totalSize })) }),
+      onChecked: (b) => {
+        if (approvals && b.inventoryDigest !== approvals.inventory) {
+          throw new IntegrityError(`${b.path} changed while it was being pushed: its inventory is ${b.inventoryDigest}, the approvals were checked for ${approvals.inventory}`, { code: 'APPROVAL_INVALID', hint: 'nothing was pushed; push it again' });
+        }
+        onEvent({ type: 'phase', phase: 'push', target: formatTarget(to), total: b.inventory.totals.bytes, images: b.inventory.images.filter((i) => i.referrer?.kind !== 'referrers-index').map((i) => ({ reference: i.reference, size: i.totalSize })) });
+      },
     });
+    // Not demanded: what sits beside the bundle is recorded as claims; unreadable, it is told, not fatal (the push happened).
+    const carried =
+      approvals?.carried ??
+      (await carriedApprovals(result.bundle.path, result.bundle.inventory, []).catch((e: unknown) => {
+        onEvent({ type: 'warning', code: 'APPROVALS_UNREADABLE', message: `the approvals beside ${result.bundle.path} were not recorded: ${(e as Error).message}` });
+        return [];
+      }));
     await recordImport(
       [
         {
@@ -68,6 +89,7 @@ export async function push(bundle: string | readonly string[], target: string, o
           ...(to.keepHost === true ? { keepHost: true as const } : {}),
           images: result.images.length,
           indexes: pushedIndexes(result.images),
+          ...(carried.length > 0 ? { approvals: carried } : {}),
         },
       ],
       options,

@@ -2,13 +2,15 @@
 // With a key, every bundle must be signed by it before a socket opens. Each bundle served is
 // recorded in the import history.
 import { resolve } from 'node:path';
-import { UsageError } from '../core/errors.ts';
+import { IntegrityError, UsageError } from '../core/errors.ts';
 import type { Digest } from '../core/digest.ts';
 import { startServer, type AccessLogEntry } from '../serve/server.ts';
 import { openBundle } from '../bundle/read.ts';
 import { verifySignature } from '../bundle/sign.ts';
 import { groupBundlePaths } from '../bundle/volumes.ts';
 import { loadVerifyingKey, type VerifyingKey } from '../sign/keys.ts';
+import { demandApprovals, loadApprovers } from '../approve/demand.ts';
+import { carriedApprovals, type CarriedApproval } from '../approve/approval.ts';
 import { sinkOf, type ServeEvent } from './events.ts';
 import { recordImport, type HistoryOptions } from './history-record.ts';
 import type { BaseOptions, EventOptions } from './options.ts';
@@ -33,6 +35,8 @@ export interface ServeOptions extends BaseOptions, EventOptions<ServeEvent>, His
   keepHost?: boolean | undefined;
   /** Serve only bundles signed by this public key (a NAME.pub), checked before listening. */
   key?: string | undefined;
+  /** Serve only bundles each of these public keys (REVIEWER.pub) approved (`airlock approve`), checked before listening. */
+  approvedBy?: string | readonly string[] | undefined;
 }
 
 /** A tool the bundles carry, offered for download at `url` (pack --with-tools). */
@@ -96,6 +100,15 @@ export async function serve(bundles: string | readonly string[], options: ServeO
   if (paths.length === 0) throw new UsageError('serve needs at least one bundle');
   const key = options.key !== undefined ? await loadVerifyingKey(options.key) : undefined;
   if (key) await checkSigned(paths, key, options.signal);
+  const approvers = await loadApprovers(options.approvedBy);
+  // By inventory digest: the record below names each bundle served by it.
+  const approved = new Map<string, CarriedApproval[]>();
+  if (approvers.length > 0) {
+    for (const files of await groupBundlePaths(paths)) {
+      const a = await demandApprovals(files, approvers, options.signal);
+      approved.set(a.inventory, a.carried);
+    }
+  }
   const onEvent = sinkOf(options);
   let requests = 0;
   const srv = await startServer({
@@ -123,6 +136,20 @@ export async function serve(bundles: string | readonly string[], options: ServeO
     },
   });
   try {
+    const carried = async (path: string, inventory: string): Promise<CarriedApproval[]> => {
+      if (approvers.length > 0) {
+        const a = approved.get(inventory);
+        // A bundle that changed between the check and the server opening it is not served.
+        if (!a) throw new IntegrityError(`${path} changed after its approvals were checked (its inventory is now ${inventory})`, { code: 'APPROVAL_INVALID', hint: 'serve it again' });
+        return a;
+      }
+      return await carriedApprovals(path, inventory, []).catch((e: unknown) => {
+        onEvent({ type: 'warning', code: 'APPROVALS_UNREADABLE', message: `the approvals beside ${path} were not recorded: ${(e as Error).message}` });
+        return [];
+      });
+    };
+    const approvalsOf = new Map<string, CarriedApproval[]>();
+    for (const b of srv.set.bundles) approvalsOf.set(b.path, await carried(b.path, b.inventoryDigest));
     await recordImport(
       srv.set.bundles.map((b) => ({
         action: 'serve' as const,
@@ -138,6 +165,7 @@ export async function serve(bundles: string | readonly string[], options: ServeO
         delta: b.inventory.delta?.base,
         target: srv.url,
         images: b.images().length,
+        ...(approvalsOf.get(b.path)!.length > 0 ? { approvals: approvalsOf.get(b.path) } : {}),
       })),
       options,
       onEvent,

@@ -6,6 +6,9 @@ import { IntegrityError } from '../core/errors.ts';
 import { verifyBundle, type VerifyProblem, type VerifyReport as BundleVerifyReport } from '../bundle/verify.ts';
 import { locateBundle } from '../bundle/volumes.ts';
 import { loadVerifyingKey } from '../sign/keys.ts';
+import { loadApprovers } from '../approve/demand.ts';
+import { checkApprovals, type VerifiedApproval } from '../approve/approval.ts';
+import { openBundle } from '../bundle/read.ts';
 import { sinkOf, type VerifyEvent } from './events.ts';
 import type { BaseOptions, EventOptions } from './options.ts';
 
@@ -23,11 +26,18 @@ export interface VerifyOptions extends BaseOptions, EventOptions<VerifyEvent> {
   complete?: boolean | undefined;
   /** Demand a signature by this public key (a NAME.pub from keygen). */
   key?: string | undefined;
+  /**
+   * Demand an approval by each of these public keys (REVIEWER.pub), beside the bundle in
+   * BUNDLE.approvals/ (`airlock approve`): a missing or bad one is a problem naming the key.
+   */
+  approvedBy?: string | readonly string[] | undefined;
 }
 
 export interface VerifyReport extends BundleVerifyReport {
   /** The bundle verified: its file, or the name its volumes share. */
   bundle: string;
+  /** With approvedBy: the approvals that hold (each key's; a failing one is among the problems). */
+  approvals?: VerifiedApproval[];
 }
 
 /**
@@ -38,6 +48,7 @@ export interface VerifyReport extends BundleVerifyReport {
 export async function verify(bundle: string | readonly string[], options: VerifyOptions = {}): Promise<VerifyReport> {
   const spec = typeof bundle === 'string' ? resolve(bundle) : bundle.map((p) => resolve(p));
   const key = options.key !== undefined ? await loadVerifyingKey(options.key) : undefined;
+  const approvers = await loadApprovers(options.approvedBy);
   const files = await locateBundle(spec);
   const name = files.kind === 'file' ? files.path : files.base;
   const onEvent = sinkOf(options);
@@ -50,10 +61,34 @@ export async function verify(bundle: string | readonly string[], options: Verify
       key,
       onProgress: (p) => onEvent({ type: 'progress', done: p.done, total: p.total, ...(p.phase ? { phase: p.phase } : {}) }),
     });
-    return { bundle: name, ...report };
+    if (approvers.length === 0) return { bundle: name, ...report };
+    return { bundle: name, ...(await withApprovals(report, files, name, approvers, options.signal)) };
   } catch (e) {
     // A tar too damaged to read is a finding about the bundle, like any other.
     if (!(e instanceof IntegrityError) || options.signal?.aborted) throw e;
     return { bundle: name, ok: false, blobs: 0, bytes: 0, problems: [{ entry: basename(name), images: [], message: e.message }] };
   }
+}
+
+/** The report with each demanded approval checked against the bundle's inventory: one that fails is a problem naming the key. */
+async function withApprovals(
+  report: BundleVerifyReport,
+  files: Awaited<ReturnType<typeof locateBundle>>,
+  name: string,
+  approvers: Awaited<ReturnType<typeof loadApprovers>>,
+  signal: AbortSignal | undefined,
+): Promise<BundleVerifyReport & { approvals: VerifiedApproval[] }> {
+  let inventory: string;
+  try {
+    const bundle = await openBundle(files, { signal });
+    inventory = bundle.inventoryDigest;
+    await bundle.close();
+  } catch (e) {
+    // Its problems are reported already; an approval of a bundle that cannot be read counts for nothing.
+    if (!(e instanceof IntegrityError) || signal?.aborted) throw e;
+    return { ...report, ok: false, problems: [...report.problems, { entry: 'approvals', images: [], message: `not checked: the bundle's inventory cannot be read (${e.message})` }], approvals: [] };
+  }
+  const { approved, problems } = await checkApprovals(name, inventory, approvers);
+  const more: VerifyProblem[] = problems.map((p) => ({ entry: 'approvals', images: [], message: p.message }));
+  return { ...report, ok: report.ok && more.length === 0, problems: [...report.problems, ...more], approvals: approved };
 }

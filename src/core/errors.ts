@@ -67,6 +67,7 @@ export const ERROR_CODES = {
   INPUT_INVALID: 'usage',
   INPUT_REMOTE: 'usage',
   INPUT_TOO_LARGE: 'usage',
+  NOTE_INVALID: 'usage',
   KEY_INVALID: 'usage',
   KEY_PASSPHRASE_MISSING: 'usage',
   KEY_PASSPHRASE_WRONG: 'usage',
@@ -177,6 +178,8 @@ export const ERROR_CODES = {
 
   // 5 — content that is not what it claims.
   INTEGRITY: 'integrity',
+  APPROVAL_INVALID: 'integrity',
+  APPROVAL_MISSING: 'integrity',
   BLOB_UNVERIFIED: 'integrity',
   BUNDLE_INCOMPLETE: 'integrity',
   BUNDLE_INCONSISTENT: 'integrity',

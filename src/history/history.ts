@@ -41,6 +41,19 @@ export interface HistoryRecord {
    * pinned to `original` must be mapped to `reduced` (post-render and rewrite read this).
    */
   indexes?: PushedIndex[] | undefined;
+  /**
+   * The approvals beside the bundle (BUNDLE.approvals/, `airlock approve`) naming its inventory:
+   * `verified` when demanded (--approved-by) and checked with the key given, else only claimed.
+   */
+  approvals?: HistoryApproval[] | undefined;
+}
+
+/** A reviewer's approval as recorded: the key's fingerprint and when it approved. */
+export interface HistoryApproval {
+  key: string;
+  time: string;
+  verified: boolean;
+  note?: string;
 }
 
 /** One reduced index pushed: the upstream digest charts pin, the reduced one, and which the tag holds. */
@@ -92,6 +105,7 @@ async function appendLocked(path: string, record: HistoryRecord, now: Date | und
     if (entry.claimedKey === undefined) delete entry.claimedKey;
     if (entry.indexes === undefined) delete entry.indexes;
     if (entry.keepHost === undefined) delete entry.keepHost;
+    if (entry.approvals === undefined) delete entry.approvals;
     await fh.write(`${JSON.stringify(entry)}\n`);
     await fh.sync();
     return entry;

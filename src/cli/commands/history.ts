@@ -11,7 +11,7 @@ export const historyCommand = defineCommand({
 Every \`airlock push\` and \`airlock serve\` appends a line to the import history: when, which bundle
 (its path, name, version and inventory digest, which pins every blob), the key that verified its
 signature (--key) — without one, only the key the bundle claims, shown as a claim —, a delta's
-base, and where it went. The file is
+base, the approvals beside it (checked with --approved-by, else shown as claimed), and where it went. The file is
 $AIRLOCK_STATE/history.jsonl, else $XDG_STATE_HOME/airlock/history.jsonl, else
 ~/.local/state/airlock/history.jsonl. It is only appended to, and each line holds the sha256 of the
 line before it: a changed, removed or reordered line is reported, and the exit code is then ${ExitCode.integrity}.
@@ -21,7 +21,9 @@ Options:
   options: { file: { type: 'string' } },
   async run({ values, out, signal }) {
     const h = await history({ file: values.file as string | undefined, signal });
-    const rows = [['TIME', 'ACTION', 'BUNDLE', 'VERSION', 'INVENTORY', 'SIGNED BY', 'TARGET']];
+    // Approvals get a column only when some import carried one.
+    const approvals = h.entries.some((e) => (e.approvals ?? []).length > 0);
+    const rows = [['TIME', 'ACTION', 'BUNDLE', 'VERSION', 'INVENTORY', 'SIGNED BY', ...(approvals ? ['APPROVED BY'] : []), 'TARGET']];
     for (const e of h.entries) {
       rows.push([
         e.time,
@@ -30,6 +32,7 @@ Options:
         `${e.name} ${e.version}${e.delta ? ` (delta of ${e.delta.version})` : ''}`,
         e.inventory.slice(0, 19),
         signerColumn(e),
+        ...(approvals ? [(e.approvals ?? []).map((a) => `${a.key.slice(0, 19)}${a.verified ? '' : ' (claimed)'}`).join(', ') || '-'] : []),
         e.target,
       ]);
     }

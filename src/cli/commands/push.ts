@@ -7,7 +7,7 @@ import { defineCommand } from './types.ts';
 export const pushCommand = defineCommand({
   name: 'push',
   summary: 'push every image and chart of a bundle into a registry, digests unchanged',
-  usage: `Usage: airlock push BUNDLE REGISTRY[/PREFIX] [--keep-host] [--key NAME.pub] [--chunk-size SIZE]
+  usage: `Usage: airlock push BUNDLE REGISTRY[/PREFIX] [--keep-host] [--key NAME.pub] [--approved-by R.pub]... [--chunk-size SIZE]
        airlock push BUNDLE.tar.* REGISTRY[/PREFIX]   (a split bundle: its volumes, in place)
 
 Pushes every image of the bundle: host/path:tag goes to REGISTRY/PREFIX/path:tag with the manifest
@@ -33,12 +33,15 @@ mirrors-config take the same --keep-host, so they point where push put the image
 
 Options:
   --key NAME.pub     refuse the bundle unless it is signed by this key
+  --approved-by REVIEWER.pub
+                     refuse the bundle unless this key approved it (\`airlock approve\`; repeatable:
+                     every one named), checked before anything is sent
   --keep-host        keep each image's source registry host in its path (see above)
   --chunk-size SIZE  upload blobs larger than SIZE in chunks of SIZE (e.g. 8MiB), for a registry
                      or proxy that limits request bodies; without it a registry that answers 413
                      gets chunks from then on (8 MiB, halved on every further 413)
 ${registryUsage}`,
-  options: { key: { type: 'string' }, 'keep-host': { type: 'boolean' }, 'chunk-size': { type: 'string' }, ...registryOptions },
+  options: { key: { type: 'string' }, 'approved-by': { type: 'string', multiple: true }, 'keep-host': { type: 'boolean' }, 'chunk-size': { type: 'string' }, ...registryOptions },
   async run({ values, positionals, out, signal }) {
     if (positionals.length < 2) throw new UsageError('push needs a bundle and a target: airlock push BUNDLE REGISTRY[/PREFIX]');
     const bundles = positionals.slice(0, -1);
@@ -46,6 +49,7 @@ ${registryUsage}`,
     const started = Date.now();
     const result = await push(bundles.length === 1 ? bundles[0]! : bundles, positionals.at(-1)!, {
       key: values.key as string | undefined,
+      approvedBy: values['approved-by'] as string[] | undefined,
       keepHost: values['keep-host'] === true,
       session,
       signal,

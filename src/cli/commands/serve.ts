@@ -30,6 +30,9 @@ Options:
   --keep-host          serve each image under its source registry's host too, as push --keep-host
                        places them (P/quay.io/x/app; localhost:5000 as localhost_5000)
   --key NAME.pub       serve only bundles signed by this key (checked before listening)
+  --approved-by REVIEWER.pub
+                       serve only bundles this key approved (\`airlock approve\`; repeatable: every
+                       one named), checked before listening
 
 Nothing is sent whole before it was checked against its digest (each blob hashed once): a blob
 changed after packing is cut short, reported (warning BLOB_DAMAGED) and answered 404 from then on;
@@ -52,6 +55,7 @@ Stops on SIGINT/SIGTERM: no new connections, requests in flight finish (up to 10
     prefix: { type: 'string' },
     'keep-host': { type: 'boolean' },
     key: { type: 'string' },
+    'approved-by': { type: 'string', multiple: true },
   },
   async run({ values, positionals, out, signal }) {
     if (positionals.length === 0) throw new UsageError('serve needs at least one bundle: airlock serve BUNDLE... [--listen ADDR]');
@@ -63,6 +67,7 @@ Stops on SIGINT/SIGTERM: no new connections, requests in flight finish (up to 10
       prefix: values.prefix as string | undefined,
       keepHost: values['keep-host'] === true,
       key: values.key as string | undefined,
+      approvedBy: values['approved-by'] as string[] | undefined,
       signal,
       onEvent: (e) => {
         if (e.type === 'warning') return out.warning(e);

@@ -7,7 +7,7 @@ import { defineCommand } from './types.ts';
 export const verifyCommand = defineCommand({
   name: 'verify',
   summary: 'check every blob, manifest and the inventory of a bundle (its volumes, signature, base)',
-  usage: `Usage: airlock verify BUNDLE [--base BASE]... [--complete] [--key NAME.pub] [--json]
+  usage: `Usage: airlock verify BUNDLE [--base BASE]... [--complete] [--key NAME.pub] [--approved-by REVIEWER.pub]... [--json]
        airlock verify BUNDLE.tar.* …           (a split bundle: its volumes, in place)
 
 Hashes every blob (in parallel, streaming), checks that every manifest's content is present and that
@@ -29,12 +29,17 @@ Options:
                    bundle, another key, any changed byte of the inventory (which pins every blob),
                    or signature metadata that names another signer. Without it, the key a signed
                    bundle names is reported as a claim, never as its signer.
+  --approved-by REVIEWER.pub
+                   demand an approval by this key (\`airlock approve\`) in BUNDLE.approvals/
+                   beside the bundle (repeatable: every one named): a missing approval, one
+                   that does not verify with the key, or one for another inventory fails
 
 Exit code 0 when the bundle is intact, ${ExitCode.integrity} when anything is wrong.`,
   options: {
     base: { type: 'string', multiple: true },
     complete: { type: 'boolean', default: false },
     key: { type: 'string' },
+    'approved-by': { type: 'string', multiple: true },
   },
   async run({ values, positionals, out, signal }) {
     if (positionals.length === 0) throw new UsageError('verify needs a bundle: airlock verify BUNDLE (or its volumes, BUNDLE.tar.*)');
@@ -45,6 +50,7 @@ Exit code 0 when the bundle is intact, ${ExitCode.integrity} when anything is wr
       base: (values.base as string[] | undefined) ?? [],
       complete: values.complete === true,
       key: values.key as string | undefined,
+      approvedBy: values['approved-by'] as string[] | undefined,
       onEvent: (p) => out.progress(p.done, p.total),
     });
     const secs = (Date.now() - started) / 1000;
@@ -69,7 +75,7 @@ Exit code 0 when the bundle is intact, ${ExitCode.integrity} when anything is wr
 });
 
 function extras(r: VerifyReport): Record<string, unknown> {
-  return { ...(r.tools !== undefined ? { tools: r.tools } : {}), ...(r.files !== undefined ? { files: r.files } : {}), ...(r.delta ? { delta: r.delta } : {}), ...(r.signature ? { signature: r.signature } : {}), ...(r.volumes ? { volumes: r.volumes } : {}) };
+  return { ...(r.tools !== undefined ? { tools: r.tools } : {}), ...(r.files !== undefined ? { files: r.files } : {}), ...(r.delta ? { delta: r.delta } : {}), ...(r.signature ? { signature: r.signature } : {}), ...(r.volumes ? { volumes: r.volumes } : {}), ...(r.approvals ? { approvals: r.approvals } : {}) };
 }
 
 function notes(r: VerifyReport, keyGiven: boolean): string[] {
@@ -87,6 +93,7 @@ function notes(r: VerifyReport, keyGiven: boolean): string[] {
     );
   }
   if (r.signature) out.push(signatureNote(r.signature, keyGiven));
+  for (const a of r.approvals ?? []) out.push(`approved by key ${a.key} (${basename(a.keyPath)}) at ${a.time}${a.note !== undefined ? `: ${JSON.stringify(a.note)}` : ''}`);
   return out;
 }
 
