@@ -16,8 +16,6 @@ export interface ForwardProxy {
   port: number;
   /** The request lines the proxy was asked for, in order: `CONNECT 127.0.0.1:5000`, `GET http://127.0.0.1:5000/v2/`. */
   requests(): Promise<string[]>;
-  /** The proxy's whole log, for a failing test to show. */
-  log(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -65,7 +63,6 @@ export async function startForwardProxy(opts: { user?: string; password?: string
   return {
     url: `http://127.0.0.1:${port}`,
     port,
-    log: () => readFile(log, 'utf8').catch(() => ''),
     async requests() {
       const text = await readFile(log, 'utf8').catch(() => '');
       return [...text.matchAll(/Request \(file descriptor \d+\): (\S+ \S+) HTTP/g)].map((m) => m[1]!);
@@ -137,7 +134,6 @@ export async function startSquid(opts: { user?: string; password?: string; tls?:
   return {
     url: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     port,
-    log: () => readFile(join(dir, 'access.log'), 'utf8').catch(() => ''),
     async requests() {
       const text = await readFile(join(dir, 'access.log'), 'utf8').catch(() => '');
       return text
