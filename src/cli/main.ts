@@ -44,6 +44,10 @@ let watching = false;
 function watchOutputStreams(): void {
   if (watching) return;
   watching = true;
+  // The failure may be reported after main() has returned its code: it decides at exit.
+  process.once('exit', () => {
+    if (outputFailure) process.exitCode = outputExit();
+  });
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (e: NodeJS.ErrnoException) => {
       outputFailure ??= e;
