@@ -598,10 +598,11 @@ async function probedOverlay(s: Omit<OverlaySearch, 'plans'>, prefixes: readonly
   if (probes.length === 0) return undefined;
   const traced: TracedPair[] = [];
   const hardCoded = new Set<string>();
+  const known = new Set(s.pairs.map((p) => placeKey(p.place.resource, p.place.path)));
   for (const { place, image } of s.pairs) {
     let trace: Trace | undefined;
     for (const probe of probes) {
-      const at = probe.get(placeKey(place.resource, place.path));
+      const at = probe.get(placeKey(place.resource, place.path)) ?? renamedPlace(probe, place, known);
       const t = at ? traceOf(image, at.references, leaves) : undefined;
       // With the values probed in parts, the part where a value starts the name is the better model.
       if (t && (!trace || (t.leaves.length > 0 && (trace.leaves.length === 0 || (t.marked.startsWith(t.leaves[0]!.marker) && !trace.marked.startsWith(trace.leaves[0]!.marker)))))) trace = t;
@@ -637,6 +638,20 @@ async function probedOverlay(s: Omit<OverlaySearch, 'plans'>, prefixes: readonly
     }
     for (const id of drop) dropped.add(id);
   }
+}
+
+/**
+ * The probe render's place for `place` when a marked value renamed its resource (a component name
+ * that is also an image's last path component): the one new place of the same kind, namespace, path
+ * and template, if there is exactly one.
+ */
+function renamedPlace(probe: Render, place: Place, known: ReadonlySet<string>): Place | undefined {
+  const [kind, namespace] = place.resource.split('/');
+  const same = [...probe.values()].filter((p) => {
+    const [k, ns] = p.resource.split('/');
+    return !known.has(placeKey(p.resource, p.path)) && k === kind && ns === namespace && p.path === place.path && p.origin === place.origin;
+  });
+  return same.length === 1 ? same[0] : undefined;
 }
 
 /**
