@@ -656,7 +656,8 @@ function renamedPlace(probe: Render, place: Place, known: ReadonlySet<string>): 
 
 /**
  * The probe render, all candidate values marked at once; when a chart refuses that (a template that
- * checks a value), the registry-like values and the names are probed in two renders of their own.
+ * checks a value, or reads a knob as a map), the registry-like values and the names are probed apart,
+ * and a part that still fails is halved, within ten renders.
  * None when every probe render fails: the shape-based search is left to do what it can.
  */
 async function probeRenders(s: Omit<OverlaySearch, 'plans'>, leaves: readonly ProbeLeaf[]): Promise<Render[]> {
@@ -670,7 +671,7 @@ async function probeRenders(s: Omit<OverlaySearch, 'plans'>, leaves: readonly Pr
     const out: Render[] = [];
     const failed: string[] = [reason(e)];
     // Registries and names apart first; a part that still fails is halved, within a few renders.
-    let budget = 6;
+    let budget = 10;
     const tryPart = async (part: readonly ProbeLeaf[]): Promise<void> => {
       if (part.length === 0 || budget <= 0) return;
       budget--;
