@@ -53,7 +53,9 @@ function namesRegistry(name: string): boolean {
 function markerFor(id: number, value: string): string {
   const v = value.trim().replace(/\/+$/, '');
   if (v === '') return markerHost(id);
-  if (!v.includes('/') && (v.includes('.') || v === 'localhost' || /^[^:]+:[0-9]+$/.test(v))) return markerHost(id);
+  // A host alone (`quay.io`, `localhost:5000`); a bare name keeps its text (`nginx:1.27` has a dot in its tag).
+  const { name, tag, digest } = splitReference(v);
+  if (!v.includes('/') && (/^[^:]+:[0-9]+$/.test(v) || ((name.includes('.') || name === 'localhost') && tag === undefined && digest === undefined))) return markerHost(id);
   const rest = namesRegistry(v) ? v.slice(v.indexOf('/') + 1) : v;
   return `${markerHost(id)}/${rest}`;
 }

@@ -40,6 +40,10 @@ describe('probe candidates', () => {
     assert.equal(admin.marker, `p${admin.id}.airlock-probe.invalid/app/admin`);
     assert.deepEqual(leavesIn(`docker.io/${admin.marker}:1`, leaves), [admin]);
     assert.equal(leavesIn(`p${admin.id}.airlock-probe.invalid/changed:1`, leaves), undefined, 'a marker the template changed is no model');
+    const cache = leaves.find((l) => l.segments.join('.') === 'cache.registry')!;
+    assert.equal(cache.marker, `p${cache.id}.airlock-probe.invalid`, 'a host alone becomes the marker host');
+    const tagged = probeLeaves({ proxy: { image: 'nginx:1.27' } }, ['docker.io/library/nginx:1.27'])[0]!;
+    assert.equal(tagged.marker, `p${tagged.id}.airlock-probe.invalid/nginx:1.27`, 'a dot in a tag does not make a name a host');
   });
 });
 
