@@ -1,17 +1,21 @@
 // `airlock rewrite` as a library: a values overlay that sends every image a chart renders to the
-// target registry through the chart's own knobs, proven by rendering again.
+// target registry through the chart's own values, proven by rendering again.
 //
 //  1. Render with the user's values; every image discovery finds (pod specs, CR fields, args, env,
 //     ConfigMaps) at every place is one thing to redirect.
-//  2. Render with global.imageRegistry set to a probe host: places whose image moves to the probe
-//     honour it, and `global.imageRegistry: R/P` redirects them (when the path stays the same).
-//  3. Every other image goes through the values entry discovery's values scan ties it to, written in
-//     that entry's own shape (values-overlay.ts).
+//  2. Render once more with every value that could be part of an image name marked, registry knobs
+//     the values do not set included (value-probe.ts): each place then shows which values its image
+//     is made of, whatever the template does with them. Values that go into no image are left alone.
+//  3. Solve, by substitution into those traces, what each value must be for every image to render
+//     where push put it, shared values agreeing (value-solve.ts).
 //  4. Render with the user's values plus the overlay and compare place by place with the one
-//     mapping push uses. A value that sends an image anywhere else is dropped (the next way tried:
-//     a hub or registry value in front of its name) and the render repeated; without
-//     global.imageRegistry too, when that does better. What values cannot redirect is listed, for
-//     the post-renderer.
+//     mapping push uses; a value that still sends an image elsewhere is dropped and the render
+//     repeated. What no value goes into (hard-coded) is listed with its template and line, for the
+//     post-renderer (--post-render-fallback: the helm command, proven by post-rendering).
+//  When the probe cannot trace some image (a template that changes a marker), the older search is
+//  the second opinion: global.imageRegistry probed alone, then the image-shaped values discovery's
+//  values scan ties each image to, written in their own shape (values-overlay.ts); the better
+//  overlay wins.
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
