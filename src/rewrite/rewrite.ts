@@ -1,17 +1,21 @@
 // `airlock rewrite` as a library: a values overlay that sends every image a chart renders to the
-// target registry through the chart's own knobs, proven by rendering again.
+// target registry through the chart's own values, proven by rendering again.
 //
 //  1. Render with the user's values; every image discovery finds (pod specs, CR fields, args, env,
 //     ConfigMaps) at every place is one thing to redirect.
-//  2. Render with global.imageRegistry set to a probe host: places whose image moves to the probe
-//     honour it, and `global.imageRegistry: R/P` redirects them (when the path stays the same).
-//  3. Every other image goes through the values entry discovery's values scan ties it to, written in
-//     that entry's own shape (values-overlay.ts).
+//  2. Render once more with every value that could be part of an image name marked, registry knobs
+//     the values do not set included (value-probe.ts): each place then shows which values its image
+//     is made of, whatever the template does with them. Values that go into no image are left alone.
+//  3. Solve, by substitution into those traces, what each value must be for every image to render
+//     where push put it, shared values agreeing (value-solve.ts).
 //  4. Render with the user's values plus the overlay and compare place by place with the one
-//     mapping push uses. A value that sends an image anywhere else is dropped (the next way tried:
-//     a hub or registry value in front of its name) and the render repeated; without
-//     global.imageRegistry too, when that does better. What values cannot redirect is listed, for
-//     the post-renderer.
+//     mapping push uses; a value that still sends an image elsewhere is dropped and the render
+//     repeated. What no value goes into (hard-coded) is listed with its template and line, for the
+//     post-renderer (--post-render-fallback: the helm command, proven by post-rendering).
+//  When the probe cannot trace some image (a template that changes a marker), the older search is
+//  the second opinion: global.imageRegistry probed alone, then the image-shaped values discovery's
+//  values scan ties each image to, written in their own shape (values-overlay.ts); the better
+//  overlay wins.
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -598,10 +602,11 @@ async function probedOverlay(s: Omit<OverlaySearch, 'plans'>, prefixes: readonly
   if (probes.length === 0) return undefined;
   const traced: TracedPair[] = [];
   const hardCoded = new Set<string>();
+  const known = new Set(s.pairs.map((p) => placeKey(p.place.resource, p.place.path)));
   for (const { place, image } of s.pairs) {
     let trace: Trace | undefined;
     for (const probe of probes) {
-      const at = probe.get(placeKey(place.resource, place.path));
+      const at = probe.get(placeKey(place.resource, place.path)) ?? renamedPlace(probe, place, known);
       const t = at ? traceOf(image, at.references, leaves) : undefined;
       // With the values probed in parts, the part where a value starts the name is the better model.
       if (t && (!trace || (t.leaves.length > 0 && (trace.leaves.length === 0 || (t.marked.startsWith(t.leaves[0]!.marker) && !trace.marked.startsWith(trace.leaves[0]!.marker)))))) trace = t;
@@ -640,8 +645,23 @@ async function probedOverlay(s: Omit<OverlaySearch, 'plans'>, prefixes: readonly
 }
 
 /**
+ * The probe render's place for `place` when a marked value renamed its resource (a component name
+ * that is also an image's last path component): the one new place of the same kind, namespace, path
+ * and template, if there is exactly one.
+ */
+function renamedPlace(probe: Render, place: Place, known: ReadonlySet<string>): Place | undefined {
+  const [kind, namespace] = place.resource.split('/');
+  const same = [...probe.values()].filter((p) => {
+    const [k, ns] = p.resource.split('/');
+    return !known.has(placeKey(p.resource, p.path)) && k === kind && ns === namespace && p.path === place.path && p.origin === place.origin;
+  });
+  return same.length === 1 ? same[0] : undefined;
+}
+
+/**
  * The probe render, all candidate values marked at once; when a chart refuses that (a template that
- * checks a value), the registry-like values and the names are probed in two renders of their own.
+ * checks a value, or reads a knob as a map), the registry-like values and the names are probed apart,
+ * and a part that still fails is halved, within ten renders.
  * None when every probe render fails: the shape-based search is left to do what it can.
  */
 async function probeRenders(s: Omit<OverlaySearch, 'plans'>, leaves: readonly ProbeLeaf[]): Promise<Render[]> {
@@ -655,7 +675,7 @@ async function probeRenders(s: Omit<OverlaySearch, 'plans'>, leaves: readonly Pr
     const out: Render[] = [];
     const failed: string[] = [reason(e)];
     // Registries and names apart first; a part that still fails is halved, within a few renders.
-    let budget = 6;
+    let budget = 10;
     const tryPart = async (part: readonly ProbeLeaf[]): Promise<void> => {
       if (part.length === 0 || budget <= 0) return;
       budget--;

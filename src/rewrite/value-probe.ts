@@ -53,7 +53,9 @@ function namesRegistry(name: string): boolean {
 function markerFor(id: number, value: string): string {
   const v = value.trim().replace(/\/+$/, '');
   if (v === '') return markerHost(id);
-  if (!v.includes('/') && (v.includes('.') || v === 'localhost' || /^[^:]+:[0-9]+$/.test(v))) return markerHost(id);
+  // A host alone (`quay.io`, `localhost:5000`); a bare name keeps its text (`nginx:1.27` has a dot in its tag).
+  const { name, tag, digest } = splitReference(v);
+  if (!v.includes('/') && (/^[^:]+:[0-9]+$/.test(v) || ((name.includes('.') || name === 'localhost') && tag === undefined && digest === undefined))) return markerHost(id);
   const rest = namesRegistry(v) ? v.slice(v.indexOf('/') + 1) : v;
   return `${markerHost(id)}/${rest}`;
 }
@@ -75,17 +77,30 @@ export function namePrefix(value: string): string | undefined {
   return formatName(probe).slice(0, -'/airlock/probe'.length);
 }
 
-/** Could this string stand for (part of) one of the images' names? */
-function namesAnImage(value: string, key: string, names: readonly string[]): boolean {
+/**
+ * Could this string stand for (part of) one of the images' names? A single word (`controller`,
+ * `nginx`) only in an image context (`imageContext`): such words are as often the names of
+ * components, classes and resources, and marking those would rename what holds the images.
+ */
+function namesAnImage(value: string, key: string, names: readonly string[], imageContext: boolean): boolean {
   const v = value.trim();
   if (v === '' || v.length > 512 || /\s/.test(v) || v.includes('://')) return false;
+  const bare = !splitReference(v).name.includes('/');
+  if (bare && !imageContext) return false;
   const ref = tryParse(v);
   if (ref && names.includes(formatName(ref))) return true;
   // A repository the chart puts behind a registry value: `app/admin` of quay.io/app/admin.
-  if (!v.includes('/') && !NAME_KEY.test(key)) return false;
+  if (bare && !NAME_KEY.test(key)) return false;
   const name = splitReference(v).name;
   if (name === '' || name.startsWith('/')) return false;
   return names.some((n) => n.endsWith(`/${name}`) || n.endsWith(`/library/${name}`));
+}
+
+/** A key, its path or its siblings say image: `image: nginx`, `repository: x`, `{name: x, tag: 1}`, `images.x.name`. */
+function inImageContext(key: string, segments: readonly PathSegment[], parent: Obj | undefined): boolean {
+  if (/image|repo/i.test(key)) return true;
+  if (segments.slice(0, -1).some((s) => typeof s === 'string' && /image/i.test(s))) return true;
+  return parent !== undefined && ['registry', 'tag', 'digest'].some((k) => k in parent);
 }
 
 /** Could this string be a registry (or hub) value in front of one of the images' names? */
@@ -138,7 +153,7 @@ export function probeLeaves(top: Obj, images: readonly string[], chartPrefixes: 
     const id = out.length;
     out.push({ id, segments, original, marker: markerFor(id, original), absent, registryLike });
   };
-  const walk = (node: unknown, segments: PathSegment[], depth: number): void => {
+  const walk = (node: unknown, segments: PathSegment[], depth: number, parent?: Obj): void => {
     if (depth > MAX_DEPTH) return;
     if (Array.isArray(node)) {
       node.forEach((v, i) => walk(v, [...segments, i], depth + 1));
@@ -149,9 +164,11 @@ export function probeLeaves(top: Obj, images: readonly string[], chartPrefixes: 
         // A subchart's `global` (its own defaults, the parent's copied over them) is set through the
         // top-level one: helm lets the parent's globals win.
         if (k === 'global' && depth > 0) walk(v, ['global'], 1);
-        else walk(v, [...segments, k], depth + 1);
+        else walk(v, [...segments, k], depth + 1, node);
       }
-      const holdsName = ['repository', 'image', 'name'].some((k) => typeof node[k] === 'string' && namesAnImage(node[k] as string, k === 'name' ? 'image' : k, names));
+      const holdsName = ['repository', 'image', 'name'].some(
+        (k) => typeof node[k] === 'string' && namesAnImage(node[k] as string, k === 'name' ? 'image' : k, names, inImageContext(k, [...segments, k], node)),
+      );
       if (holdsName && !('registry' in node)) add([...segments, 'registry'], '', true);
       return;
     }
@@ -163,7 +180,7 @@ export function probeLeaves(top: Obj, images: readonly string[], chartPrefixes: 
     }
     if (typeof node !== 'string') return;
     const registryLike = REGISTRY_KEY.test(key) && prefixesAnImage(node, names);
-    if (registryLike || namesAnImage(node, key, names)) add(segments, node, false, registryLike);
+    if (registryLike || namesAnImage(node, key, names, inImageContext(key, segments, parent))) add(segments, node, false, registryLike);
   };
   walk(top, [], 0);
   for (const s of absentKnobs(top, chartPrefixes)) add(s, '', true);

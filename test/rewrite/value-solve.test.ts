@@ -25,18 +25,25 @@ describe('probe candidates', () => {
       pullSecret: { registry: 'docker.io', username: 'robot' },
       web: { image: { repository: 'nginx' } },
       sub: { global: { image: { repository: 'quay.io/x/cd' } } },
+      // a component's name that is also its image's last path component names resources, not images
+      controller: { name: 'controller', ingressClass: 'nginx', image: { registry: 'registry.k8s.io', image: 'ingress-nginx/controller' } },
+      exporter: { image: { name: 'exporter' } },
     };
-    const images = ['vendor.example/app/admin:1', 'ghcr.io/vendor/cache:6.0', 'docker.io/library/nginx:1.27', 'quay.io/x/cd:v2'];
+    const images = ['vendor.example/app/admin:1', 'ghcr.io/vendor/cache:6.0', 'docker.io/library/nginx:1.27', 'quay.io/x/cd:v2', 'registry.k8s.io/ingress-nginx/controller:v1', 'quay.io/x/exporter:1'];
     const leaves = probeLeaves(top, images, [[], ['sub']]);
     const paths = leaves.map((l) => l.segments.join('.'));
-    for (const p of ['global.imageRegistry', 'admin.image', 'cache.registry', 'cache.repository', 'pullSecret.registry', 'web.image.repository', 'web.image.registry', 'global.image.repository', 'global.image.registry', 'global.registry', 'imageRegistry', 'sub.imageRegistry']) {
+    for (const p of ['global.imageRegistry', 'admin.image', 'cache.registry', 'cache.repository', 'pullSecret.registry', 'web.image.repository', 'web.image.registry', 'global.image.repository', 'global.image.registry', 'global.registry', 'imageRegistry', 'sub.imageRegistry', 'controller.image.registry', 'controller.image.image', 'exporter.image.name']) {
       assert.ok(paths.includes(p), p);
     }
-    for (const p of ['nameOverride', 'pullSecret.username', 'cache.tag', 'sub.global.image.repository']) assert.ok(!paths.includes(p), p);
+    for (const p of ['nameOverride', 'pullSecret.username', 'cache.tag', 'sub.global.image.repository', 'controller.name', 'controller.ingressClass']) assert.ok(!paths.includes(p), p);
     const admin = leaves.find((l) => l.segments.join('.') === 'admin.image')!;
     assert.equal(admin.marker, `p${admin.id}.airlock-probe.invalid/app/admin`);
     assert.deepEqual(leavesIn(`docker.io/${admin.marker}:1`, leaves), [admin]);
     assert.equal(leavesIn(`p${admin.id}.airlock-probe.invalid/changed:1`, leaves), undefined, 'a marker the template changed is no model');
+    const cache = leaves.find((l) => l.segments.join('.') === 'cache.registry')!;
+    assert.equal(cache.marker, `p${cache.id}.airlock-probe.invalid`, 'a host alone becomes the marker host');
+    const tagged = probeLeaves({ proxy: { image: 'nginx:1.27' } }, ['docker.io/library/nginx:1.27'])[0]!;
+    assert.equal(tagged.marker, `p${tagged.id}.airlock-probe.invalid/nginx:1.27`, 'a dot in a tag does not make a name a host');
   });
 });
 
