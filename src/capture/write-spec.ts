@@ -15,7 +15,7 @@ export function specEntries(images: readonly PulledImage[]): SpecEntry[] {
     const nodes = `${img.clients.length} node${img.clients.length === 1 ? '' : 's'}`;
     const index = img.mediaType !== undefined && isIndexMediaType(img.mediaType);
     const platforms = index ? (img.platforms.length > 0 ? `; an index: pulled for ${img.platforms.join(', ')}` : '; an index: resolved, no platform pulled') : '';
-    const problems = img.problems > 0 ? `; ${img.problems} answer(s) refused or failed upstream` : '';
+    const problems = img.problems > 0 ? `; ${img.problems} answer${img.problems === 1 ? '' : 's'} refused or failed upstream` : '';
     const comment = ` captured: pulled by ${nodes}${platforms}${problems}`;
     for (const ref of pinnedReferences(img)) {
       const tag = /:([^:@/]+)@/.exec(ref)?.[1];

@@ -159,7 +159,7 @@ function overlayHeader(r: Omit<RewriteResult, 'overlayText'>, chartLabel: string
     '--set flags win over -f files: do not --set the keys this file sets.',
   ];
   const redirected = r.images.filter((i) => i.status === 'redirected').length;
-  lines.push(`Proven by rendering again: ${redirected} of ${r.images.length} image(s) point at ${r.target}.`);
+  lines.push(`Proven by rendering again: ${redirected} of ${r.images.length} image${r.images.length === 1 ? '' : 's'} point at ${r.target}.`);
   if (r.postRender) {
     lines.push('Install with (the post-renderer moves what values cannot; `airlock helm-plugin install` first):', `  ${r.postRender.commandLine}`);
   }

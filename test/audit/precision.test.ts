@@ -130,7 +130,7 @@ describe('audit precision on a monitoring stack', { concurrency: true }, () => {
     const lines = r.stdout.trimEnd().split('\n');
     assert.ok(lines.length <= 60, `${lines.length} lines`);
     assert.doesNotMatch(r.stdout, /runbooks\.prometheus-operator\.dev|discovery\.k8s\.io/);
-    assert.match(lines.at(-1)!, /^\d+ finding\(s\): .*; \d{3} reference\(s\) for people hidden \(--show-references\); failing/);
+    assert.match(lines.at(-1)!, /^\d+ findings?: .*; \d{3} references? for people hidden \(--show-references\); failing/);
     assert.match(r.stdout, /^ {2}external-registry-image \(12\): mirror the image into the internal registry/m, 'one line of advice per rule');
     const shown = await run(['monitoring', '--show-references', '--fail-on', 'high']);
     assert.match(shown.stdout, /^REFERENCE \(for people, not egress\)\s+RULE/m);

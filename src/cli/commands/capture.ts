@@ -2,7 +2,7 @@ import { ExitCode, UsageError } from '../../core/errors.ts';
 import { capture, readCapture, type CaptureReport, type PullRecord } from '../../api/capture.ts';
 import { registryOptions, registryUsage, sessionFrom } from './registry-flags.ts';
 import { defineCommand } from './types.ts';
-import type { Output } from '../output.ts';
+import { count, type Output } from '../output.ts';
 
 export const captureCommand = defineCommand({
   name: 'capture',
@@ -109,7 +109,7 @@ function finish(out: Output, report: CaptureReport): number {
   if (report.notFound.length > 0) lines.push('not found upstream (asked for by nodes):', ...report.notFound.map((r) => `  ${r}`));
   if (report.spec) {
     const s = report.spec;
-    lines.push(s.written ? `${s.created ? 'created' : 'updated'} ${s.path}: ${s.added.length} image(s) added${s.alreadyPresent.length ? `, ${s.alreadyPresent.length} already there` : ''}` : `${s.path} already lists every image pulled; not changed`);
+    lines.push(s.written ? `${s.created ? 'created' : 'updated'} ${s.path}: ${count(s.added.length, 'image')} added${s.alreadyPresent.length ? `, ${s.alreadyPresent.length} already there` : ''}` : `${s.path} already lists every image pulled; not changed`);
   }
   if (report.compare) {
     const c = report.compare;

@@ -1,6 +1,6 @@
 import { ExitCode, UsageError } from '../../core/errors.ts';
 import { report } from '../../api/report.ts';
-import { formatBytes } from '../output.ts';
+import { count, formatBytes } from '../output.ts';
 import { defineCommand } from './types.ts';
 
 export const reportCommand = defineCommand({
@@ -38,7 +38,7 @@ Exit code 0 when the bundle is intact, ${ExitCode.integrity} when it is not (the
     const m = r.model;
     out.result(
       { path: r.path, bytes: r.bytes, ok: r.ok, images: m.images.length, charts: m.charts.length, problems: m.verify.problems, ...(m.diff ? { changed: !m.diff.same } : {}), ...(m.findings ? { findings: m.findings.length } : {}) },
-      `wrote ${r.path} (${formatBytes(r.bytes)}): ${m.images.length} images, ${m.charts.length} charts, ${m.blobs.length} blobs ${r.ok ? 'verified' : `— ${m.verify.problems.length} problem(s): the report lists them`}` + `\nopen it in a browser (it loads nothing): file://${r.path}`,
+      `wrote ${r.path} (${formatBytes(r.bytes)}): ${count(m.images.length, 'image')}, ${count(m.charts.length, 'chart')}, ${count(m.blobs.length, 'blob')} ${r.ok ? 'verified' : `— ${count(m.verify.problems.length, 'problem')}: the report lists them`}` + `\nopen it in a browser (it loads nothing): file://${r.path}`,
     );
     return r.ok ? ExitCode.ok : ExitCode.integrity;
   },
