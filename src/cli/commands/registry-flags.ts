@@ -24,8 +24,8 @@ export const registryUsage = `Registry options:
                           crane and oras do; without a value, for every registry (repeatable;
                           \`--insecure HOST\` works too)
   --plain-http[=HOST[:PORT]]
-                          HOST speaks plain HTTP (HTTPS is tried first; every registry without a
-                          value); loopback registries need neither flag
+                          HOST speaks plain HTTP (HTTPS is tried first, unverified; every registry
+                          without a value); loopback registries need neither flag
   --concurrency N         parallel transfers, 1 to ${MAX_CONCURRENCY} (default ${DEFAULT_CONCURRENCY})
   --timeout DURATION      cut and retry a connect, a wait for response headers or a transfer that
                           goes this long without a byte, e.g. 30s, 500ms, 2m (default ${formatDuration(DEFAULT_TIMEOUT_MS).replace(' ', '')});
