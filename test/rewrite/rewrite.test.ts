@@ -84,7 +84,7 @@ describe('airlock rewrite', { concurrency: true }, () => {
     const file = join(tmp, 'webshop-overlay.yaml');
     await writeFile(file, r.overlayText);
     assert.deepEqual(parse(r.overlayText), r.overlay);
-    assert.match(r.overlayText, /# Proven by rendering again: 5 of 5 image\(s\) point at 127\.0\.0\.1:5000\/mirror\./);
+    assert.match(r.overlayText, /# Proven by rendering again: 5 of 5 images point at 127\.0\.0\.1:5000\/mirror\./);
     const plain = await render(chart);
     const redirected = await render(chart, ['-f', file]);
     assertPushedPlaces(plain, redirected);
