@@ -67,7 +67,7 @@ describe('the npm package', () => {
   let env: NodeJS.ProcessEnv;
   let image: ReturnType<typeof buildImage>;
 
-  const run = async (cmd: string, args: string[], cwd: string, timeoutMs = 60_000): Promise<RunResult> => {
+  const run = async (cmd: string, args: string[], cwd: string, timeoutMs = 180_000): Promise<RunResult> => {
     const r = await runBounded(cmd, args, { cwd, env, timeoutMs, install: 'npm comes with Node.js' });
     assert.ok(!r.timedOut, `${cmd} ${args.join(' ')} took longer than ${timeoutMs} ms`);
     assert.equal(r.code, 0, `${cmd} ${args.join(' ')} failed:\n${r.stdout.toString()}\n${r.stderr}`);
