@@ -138,12 +138,16 @@ function changes(d: BundleDiff): string {
     }
     out.push(`<h3>${esc(title)}: ${l.added.length} added, ${l.removed.length} removed, ${l.changed.length} changed, ${l.unchanged} unchanged</h3>`);
     const rows = [
-      ...l.added.map((t) => [`<span class="badge ok">added</span>`, ...row(t).map(esc)]),
-      ...l.removed.map((t) => [`<span class="badge bad">removed</span>`, ...row(t).map(esc)]),
+      ...l.added.map((t) => [`<span class="badge ok">added</span>`, ...row(t).map(cell)]),
+      ...l.removed.map((t) => [`<span class="badge bad">removed</span>`, ...row(t).map(cell)]),
       ...l.changed.map((c) => [`<span class="badge warn">changed</span>`, ...change(c)]),
     ];
     out.push(table(['', ...cols], rows));
   };
+  // A digest wraps like the changed rows' digests (monospace, broken anywhere) so the table fits the page.
+  function cell(v: string): string {
+    return /^sha256:[0-9a-f]{64}$/.test(v) ? `<span class="mono">${esc(v)}</span>` : esc(v);
+  }
   const img = (i: { reference: string; digest: string; platforms: string[]; size: number; referrers: number }): string[] => [i.reference, i.digest, i.platforms.join(', ') || '-', formatBytes(i.size), String(i.referrers)];
   const arrow = (a: string, b: string): string => (a === b ? esc(a) : `${esc(a)}<br>→ ${esc(b)}`);
   list('Images', d.images, ['Reference', 'Digest', 'Platforms', 'Size', 'Signatures, SBOMs…'], img, (c) => [arrow(c.old.reference, c.new.reference), `<span class="mono">${arrow(c.old.digest, c.new.digest)}</span>`, arrow(c.old.platforms.join(', ') || '-', c.new.platforms.join(', ') || '-'), arrow(formatBytes(c.old.size), formatBytes(c.new.size)), arrow(String(c.old.referrers), String(c.new.referrers))]);

@@ -49,6 +49,9 @@ async function pageRequests(file: string, dir: string, name: string): Promise<{ 
   return { requests, screenshot: (await stat(png)).size };
 }
 
+/** The flags the README gives for opening the report in the sandbox: Chromium's own background calls (time, component updates, sign-in) off, so a run records what the page does and nothing else. */
+const CHROMIUM_QUIET = ['--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-features=NetworkTimeServiceQuerying', '--component-updater=url-source=http://127.0.0.1:1', '--gaia-url=http://127.0.0.1:1', '--window-size=1280,2000'];
+
 describe('report', () => {
   let dir: string;
   let b: AppBundles;
@@ -142,5 +145,20 @@ describe('report', () => {
     // The check sees a page that does fetch something.
     await writeFile(join(dir, 'fetches.html'), '<!doctype html><p>x</p><img src="http://127.0.0.1:9/x.png">');
     assert.deepEqual((await pageRequests(join(dir, 'fetches.html'), dir, 'control')).requests, ['http://127.0.0.1:9/x.png']);
+  });
+
+  test('opened by Chromium inside airlock sandbox with the README\'s flags: zero attempts recorded; a page that fetches is caught', { skip: process.getuid?.() === 0 ? false : 'needs root (network namespaces, nftables)' }, async () => {
+    const open = async (url: string, name: string): Promise<{ code: number; report: { dns: unknown[]; connections: unknown[]; attempted: boolean; exitCode: number | null } }> => {
+      const r = await airlock(['sandbox', '--json', '--', 'chromium', ...CHROMIUM_QUIET, `--user-data-dir=${join(dir, `${name}.sandbox-profile`)}`, `--screenshot=${join(dir, `${name}.sandbox.png`)}`, url], { timeoutMs: 90_000 });
+      return { code: r.code, report: resultOf(r.stdout) as never };
+    };
+    const shown = await open(`file://${join(dir, 'r.html')}`, 'report');
+    assert.deepEqual({ dns: shown.report.dns, connections: shown.report.connections, attempted: shown.report.attempted }, { dns: [], connections: [], attempted: false });
+    assert.equal(shown.report.exitCode, 0);
+    assert.ok((await stat(join(dir, 'report.sandbox.png'))).size > 50_000, 'the report was rendered');
+    await writeFile(join(dir, 'phones-home.html'), '<!doctype html><p>x</p><img src="https://telemetry.example.com/x.png">');
+    const control = await open(`file://${join(dir, 'phones-home.html')}`, 'control');
+    assert.equal(control.code, 7, 'an attempt fails the sandbox run');
+    assert.ok(JSON.stringify(control.report.dns).includes('telemetry.example.com'), JSON.stringify(control.report));
   });
 });
