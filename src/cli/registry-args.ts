@@ -16,6 +16,20 @@ function isHostValue(v: string | undefined): v is string {
  * word looks like a host and is no file. Words after `--` belong to another program.
  */
 export function preprocessRegistryArgs(args: readonly string[]): string[] {
+  return preprocessOptionalValues(args, new Set(['--insecure', '--plain-http']), (_flag, next) => (isHostValue(next) ? next : undefined), () => '*');
+}
+
+/**
+ * The one way a flag with an optional value is spelled for parseArgs: `FLAG VALUE` becomes
+ * `FLAG=VALUE` when `valueOf` takes the next word as its value, else `FLAG=` + `bare(FLAG)`.
+ * `FLAG=VALUE` passes as it is; words after `--` belong to another program.
+ */
+export function preprocessOptionalValues(
+  args: readonly string[],
+  flags: ReadonlySet<string>,
+  valueOf: (flag: string, next: string | undefined) => string | undefined,
+  bare: (flag: string) => string,
+): string[] {
   const out: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -23,15 +37,15 @@ export function preprocessRegistryArgs(args: readonly string[]): string[] {
       out.push(...args.slice(i));
       break;
     }
-    if (a !== '--insecure' && a !== '--plain-http') {
+    if (!flags.has(a)) {
       out.push(a);
       continue;
     }
-    const next = args[i + 1];
-    if (isHostValue(next)) {
-      out.push(`${a}=${next}`);
+    const value = valueOf(a, args[i + 1]);
+    if (value !== undefined) {
+      out.push(`${a}=${value}`);
       i++;
-    } else out.push(`${a}=*`);
+    } else out.push(`${a}=${bare(a)}`);
   }
   return out;
 }

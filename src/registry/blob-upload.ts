@@ -130,17 +130,19 @@ export async function uploadBlob(
   // A source that stalls must not hold the upload past an abort (a small blob is read whole first),
   // and the abort is what the caller sees, not the request machinery's AbortError.
   destroyOnAbort(content, signal);
+  // What goes out: the source itself when it verifies itself, else the source hashed on the way.
+  const verifiedContent = (): Readable => {
+    if (selfVerifying) return content;
+    const v = new VerifyStream(desc, what);
+    pipeline(content, v, (e) => {
+      if (e && !cutShort(e)) sourceError ??= e;
+    });
+    return v;
+  };
   try {
     const chunkSize = t.chunks.sizeFor(t.registry);
     if (chunkSize !== undefined && desc.size > chunkSize) {
-      let verified: Readable = content;
-      if (!selfVerifying) {
-        const v = new VerifyStream(desc, what);
-        pipeline(content, v, (e) => {
-          if (e && !cutShort(e)) sourceError ??= e;
-        });
-        verified = v;
-      }
+      const verified = verifiedContent();
       const state = { session: location };
       try {
         await uploadInChunks(t, desc, verified, { state, chunkSize, signal, start: () => startSession(t, desc, signal) });
@@ -164,14 +166,7 @@ export async function uploadBlob(
       if (!selfVerifying) verifyBytes(bytes, desc, what);
       body = bytes;
     } else {
-      let verified: Readable = content;
-      if (!selfVerifying) {
-        const v = new VerifyStream(desc, what);
-        pipeline(content, v, (e) => {
-          if (e && !cutShort(e)) sourceError ??= e;
-        });
-        verified = v;
-      }
+      const verified = verifiedContent();
       verdict = new Promise<void>((resolve, reject) => {
         finished(verified, { readable: true, writable: false }, (e) => (e ? reject(e) : resolve()));
       });

@@ -1,27 +1,16 @@
 // Where the airlock executable for a platform is (`npm run build:exe` makes them): what a bundle
 // can carry so the tool that opens it crosses the gap with it.
-import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runningPlatform } from '../build-info.ts';
 import { isExecutable } from '../util/executable.ts';
+import { isExecutableFile } from '../util/run-process.ts';
 
 /** The platforms there are executables for, and each one's file name (as in dist/). */
 export const TOOL_EXECUTABLES: Readonly<Record<string, string>> = {
   'linux/amd64': 'airlock-linux-amd64',
   'linux/arm64': 'airlock-linux-arm64',
 };
-
-async function isExecutableFile(path: string): Promise<boolean> {
-  try {
-    if (!(await stat(path)).isFile()) return false;
-    await access(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * The path of the airlock executable for `platform` ('linux/amd64' or 'linux/arm64'), or undefined

@@ -69,7 +69,8 @@ export async function findExecutable(name: string, opts: FindExecutableOptions =
   return undefined;
 }
 
-async function isExecutableFile(path: string): Promise<boolean> {
+/** A regular file this process may execute (false for a folder, a plain file or nothing). */
+export async function isExecutableFile(path: string): Promise<boolean> {
   try {
     if (!(await stat(path)).isFile()) return false;
     await access(path, constants.X_OK);

@@ -5,6 +5,7 @@ import { registryOptions, registryUsage, sessionFrom } from './registry-flags.ts
 import { renderOptionsOf, renderOptions } from './render-flags.ts';
 import { count } from '../output.ts';
 import { defineCommand } from './types.ts';
+import { preprocessOptionalValues } from '../registry-args.ts';
 
 const DEFAULT_SPEC = 'airlock.yaml';
 
@@ -24,24 +25,8 @@ function looksLikeSpecTarget(arg: string): boolean {
 }
 
 export function preprocessDiscoverArgs(args: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--') {
-      out.push(...args.slice(i));
-      break;
-    }
-    if (a !== '--write') {
-      out.push(a);
-      continue;
-    }
-    const next = args[i + 1];
-    if (next !== undefined && !next.startsWith('-') && looksLikeSpecTarget(next)) {
-      out.push(`--write=${next}`);
-      i++;
-    } else out.push('--write='); // no file named: the spec (--spec, default ./airlock.yaml)
-  }
-  return out;
+  // No file named after --write: the spec (--spec, default ./airlock.yaml).
+  return preprocessOptionalValues(args, new Set(['--write']), (_flag, next) => (next !== undefined && !next.startsWith('-') && looksLikeSpecTarget(next) ? next : undefined), () => '');
 }
 
 /** One image a line; a comment after a tab marks optional ones (with the switch) and failed remote checks. */
