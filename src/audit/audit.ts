@@ -6,12 +6,14 @@ import { extractImages } from '../discover/extract.ts';
 import type { Manifest } from '../discover/types.ts';
 import { apiGroupsOf } from './api-groups.ts';
 import { makeClassifyContext } from './classify.ts';
+import { extractEndpoints } from './endpoints.ts';
 import { FindingSet, showValue } from './findings.ts';
 import { withLines } from './locate.ts';
 import { loadManifests, type LoadProblem, type RenderInputOptions } from './load.ts';
 import { namespacesOf } from './namespaces.ts';
-import { DEFAULT_ON_RULES, IMPLICIT_RULES } from './rules.ts';
-import { scanManifests } from './scan.ts';
+import { REFERENCE_RULES, referenceByKey, referenceBySetting } from './references.ts';
+import { CONNECTOR_DEFAULTS, DEFAULT_ON_RULES, IMPLICIT_RULES } from './rules.ts';
+import { scanManifests, type Occurrence } from './scan.ts';
 import type { AuditFinding, InternalEndpoint } from './types.ts';
 
 export interface AuditOptions extends RenderInputOptions {
@@ -75,6 +77,38 @@ function registryOf(reference: string): string | undefined {
   }
 }
 
+/**
+ * Hosts the app names as its own address (`externalUrl`, Argo CD's `url` in argocd-cm, `root_url`):
+ * wherever else the same host appears (a notifier's link context, a `PUBLIC_HOST` env), it is that
+ * address again, built into links for people, not a place the app connects to.
+ */
+function ownAddressHosts(occurrences: readonly Occurrence[]): Set<string> {
+  const out = new Set<string>();
+  for (const o of occurrences) {
+    if (o.role !== 'text' || typeof o.value !== 'string' || o.human !== undefined) continue;
+    const rule = referenceBySetting(o.resource, o.keyPath, o.display) ?? referenceByKey(o.keyPath, o.key);
+    if (rule !== REFERENCE_RULES.ownAddress) continue;
+    for (const hit of extractEndpoints(o.value, o.key !== undefined ? { key: o.key } : {})) out.add(hit.host);
+  }
+  return out;
+}
+
+/** Login connectors (`connectors[].type`) that reach a public provider because no URL points them elsewhere. */
+function connectorDefaults(occurrences: readonly Occurrence[]): { occ: Occurrence; host: string; hint: string }[] {
+  const out: { occ: Occurrence; host: string; hint: string }[] = [];
+  for (const o of occurrences) {
+    if (typeof o.value !== 'string' || !/(^|\.)connectors\.type$/.test(o.keyPath)) continue;
+    const rule = CONNECTOR_DEFAULTS.find((c) => c.type === o.value);
+    const base = /^(.*\.connectors\[[0-9]+\])\.type$/.exec(o.path)?.[1];
+    if (!rule || base === undefined) continue;
+    const override = rule.override;
+    if (override !== undefined && occurrences.some((x) => x.resource === o.resource && x.path === `${base}.config.${override}` && String(x.value).trim() !== '')) continue;
+    const how = override !== undefined ? ` (no config.${override} points it at an internal instance)` : '';
+    out.push({ occ: o, host: rule.host, hint: `this ${rule.type} login connector signs people in through ${rule.host}${how}: point it at an internal instance or use an internal identity provider (LDAP, OIDC)` });
+  }
+  return out;
+}
+
 /** Audit rendered objects (pure). */
 export function auditManifests(manifests: readonly Manifest[], o: ManifestAuditOptions = {}): AuditResult {
   const namespace = o.namespace ?? 'default';
@@ -82,8 +116,12 @@ export function auditManifests(manifests: readonly Manifest[], o: ManifestAuditO
   const ctx = makeClassifyContext({ internalDomains: o.internalDomains, internalCidrs: o.internalCidrs, namespaces });
   const scan = scanManifests(manifests, namespace);
   const ownHosts = new Set(scan.occurrences.filter((o) => o.role === 'inbound').map((o) => String(o.value).trim().toLowerCase().replace(/\.$/, '')));
+  for (const host of ownAddressHosts(scan.occurrences)) ownHosts.add(host);
   const set = new FindingSet(ctx, { apiGroups: apiGroupsOf(manifests), ownHosts });
   for (const occ of scan.occurrences) set.occurrence(occ);
+  for (const c of connectorDefaults(scan.occurrences)) {
+    set.add({ host: c.host, category: 'oauth-oidc', severity: 'high', rule: 'login-connector-default', resource: c.occ.resource, path: c.occ.path, value: showValue(c.occ.setting ?? c.occ.display, c.occ.key), hint: c.hint, ...(c.occ.origin !== undefined ? { origin: c.occ.origin } : {}) });
+  }
 
   for (const p of o.problems ?? []) {
     set.add({ host: '', category: 'other', severity: 'low', rule: 'unparseable-manifest', resource: p.file, path: p.where, value: showValue(p.message, undefined), hint: 'fix the document so it parses; nothing in it was audited', origin: p.file });

@@ -202,3 +202,26 @@ export const IMPLICIT_RULES: ImplicitRule[] = [
   { id: 'acme-dns01-digitalocean', kind: /^(Cluster)?Issuer$/, path: /\.dns01\.digitalocean$/, host: 'api.digitalocean.com', category: 'acme', severity: 'high', hint: 'DNS-01 through DigitalOcean needs its API: use an internal ACME server or a CA issuer' },
   { id: 'acme-dns01-akamai', kind: /^(Cluster)?Issuer$/, path: /\.dns01\.akamai$/, host: 'akamaiapis.net', category: 'acme', severity: 'high', hint: 'DNS-01 through Akamai needs its API: use an internal ACME server or a CA issuer' },
 ];
+
+/**
+ * Login-broker connectors (Dex's `connectors[]`, as Argo CD's `dex.config` and Dex's own config
+ * carry them) that log in through a public provider when no URL is given: `type: github` without
+ * `config.hostName` is github.com, `type: gitlab` without `config.baseURL` is gitlab.com. The host
+ * is in no value, so nothing else finds it.
+ */
+export interface ConnectorDefault {
+  type: string;
+  host: string;
+  /** The config key that points the connector elsewhere (GitHub Enterprise, a GitLab instance); none: always public. */
+  override?: string;
+}
+
+export const CONNECTOR_DEFAULTS: ConnectorDefault[] = [
+  { type: 'github', host: 'github.com', override: 'hostName' },
+  { type: 'gitlab', host: 'gitlab.com', override: 'baseURL' },
+  { type: 'gitea', host: 'gitea.com', override: 'baseURL' },
+  { type: 'bitbucket-cloud', host: 'bitbucket.org' },
+  { type: 'google', host: 'accounts.google.com' },
+  { type: 'microsoft', host: 'login.microsoftonline.com' },
+  { type: 'linkedin', host: 'www.linkedin.com' },
+];
