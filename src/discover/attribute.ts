@@ -47,6 +47,33 @@ export function guardsAt(origin: string, line: number, charts: readonly Resolved
   return at === undefined ? [] : at.guards.map((g) => topPath(located.chart, g));
 }
 
+const VALUES_REF = /\$?[A-Za-z0-9_]*\.Values((?:\.[A-Za-z_][A-Za-z0-9_-]*)+)/g;
+const MESSAGE = /\b(?:required|fail)\s+"((?:[^"\\]|\\.)+)"/g;
+
+/**
+ * The values paths (top-level, dotted) read on the template line whose `required "..."` or
+ * `fail "..."` message helm's reason quotes. Helm places a failure where the include or the
+ * template call stands (a checksum annotation, a helper's caller), a line no switch may guard;
+ * the line that raised the message still names the values behind it (`.Values.tls.certFile`).
+ */
+export function valuesBehindMessage(reason: string, charts: readonly ResolvedChart[]): string[] {
+  const out = new Set<string>();
+  for (const chart of charts) {
+    for (const text of Object.values(chart.node.templates ?? {})) {
+      if (!/\b(?:required|fail)\s+"/.test(text)) continue;
+      for (const line of text.split('\n')) {
+        for (const m of line.matchAll(MESSAGE)) {
+          const message = m[1]!.replace(/\\(.)/g, '$1');
+          // a short message ("no", "x") could be part of any reason
+          if (message.length < 8 || !reason.includes(message)) continue;
+          for (const r of line.matchAll(VALUES_REF)) out.add(topPath(chart, r[1]!.slice(1)));
+        }
+      }
+    }
+  }
+  return [...out];
+}
+
 /** The repository path without registry, tag or digest: the same slot however the chart composes it. */
 export function repositoryKey(reference: string): string {
   try {
@@ -156,6 +183,44 @@ function fromFileName(file: string, chart: ResolvedChart, on: ReadonlySet<string
   return best;
 }
 
+function truthy(v: unknown): boolean {
+  if (Array.isArray(v)) return v.length > 0;
+  if (typeof v === 'object' && v !== null) return Object.keys(v).length > 0;
+  return v !== undefined && v !== null && v !== false && v !== '' && v !== 0;
+}
+
+function valueOf(values: Record<string, unknown>, dotted: string): unknown {
+  let node: unknown = values;
+  for (const k of dotted.split('.')) {
+    if (typeof node !== 'object' || node === null || Array.isArray(node)) return undefined;
+    node = (node as Record<string, unknown>)[k];
+  }
+  return node;
+}
+
+/**
+ * The fewest switches of `on` that render an image line naming `valuesPaths` in any template of
+ * `chart`, where every other condition over that line holds with the chart's values. A render with
+ * every switch on shows an image where one mode (`cluster.enabled`) moved it to another template;
+ * the template of the default mode renders it with its own switch alone.
+ */
+function fewestSwitches(chart: ResolvedChart, on: ReadonlySet<string>, valuesPaths: string[], cache: Map<string, TemplateLine[]> | undefined): string[] | undefined {
+  let best: string[] | undefined;
+  for (const file of Object.keys(chart.node.templates ?? {}).sort()) {
+    const lines = linesOf(`${chart.chartPath}//${file}`, chart, file, cache)?.filter((l) => !l.inDefine && /image/i.test(l.text));
+    if (lines === undefined || lines.length === 0) continue;
+    for (const l of namedLines(lines, valuesPaths) ?? []) {
+      const needed = guardsOn(l, chart, on);
+      if (needed.length === 0) continue;
+      // an `or` needs one of its values: a switch of `on` among them is enough
+      const others = l.guards.filter((g) => !on.has(topPath(chart, g)) && !l.anyOf.includes(g));
+      if (!others.every((g) => truthy(valueOf(chart.values, g)))) continue;
+      if (best === undefined || needed.length < best.length) best = needed;
+    }
+  }
+  return best;
+}
+
 function setFlags(paths: readonly string[]): string {
   return paths.map((p) => `--set ${p}=true`).join(' and ');
 }
@@ -182,6 +247,10 @@ export function attributeOptional(finding: Finding, on: ReadonlySet<string>, ctx
     // Pod specs kept in named templates (`_pod.tpl`, included by the deployment): the image line
     // that names the image's values, wherever the chart defines it.
     if (inner === undefined && !unguarded && own.length > 0) inner = fromNamedTemplates(located.chart, on, own, ctx.parsed);
+  }
+  if (inner !== undefined && inner.length > 1 && located && own.length > 0) {
+    const fewer = fewestSwitches(located.chart, on, own, ctx.parsed);
+    if (fewer !== undefined && fewer.length < inner.length && fewer.every((p) => inner!.includes(p))) inner = fewer;
   }
   if (inner === undefined) {
     for (const s of statics) {

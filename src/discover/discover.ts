@@ -12,7 +12,7 @@ import { loadSpec } from '../spec/spec.ts';
 import { chartRenderOptions, loadInputs, type RenderInputOptions } from './sources.ts';
 import { normaliseKubeVersion } from './image-rules.ts';
 import { findOffSwitches } from './switches.ts';
-import { guardsAt } from './attribute.ts';
+import { guardsAt, valuesBehindMessage } from './attribute.ts';
 import type { TemplateLine } from './template-guards.ts';
 import { renderWithSwitches } from './switched-render.ts';
 import type { Finding } from './types.ts';
@@ -82,6 +82,7 @@ async function collect(o: DiscoverOptions, into: Collected): Promise<void> {
     const parsed = new Map<string, TemplateLine[]>();
     const on = await renderWithSwitches(input.path, { ...chartRenderOptions(o, cwd), chartLabel: input.label }, switches, {
       guardsAt: (origin, line) => guardsAt(origin, line, resolved, parsed),
+      valuesBehind: (reason) => valuesBehindMessage(reason, resolved),
     });
     if (on.failed.length > 0 && o.includeOptional) {
       const names = on.failed.map((f) => f.switch.path);

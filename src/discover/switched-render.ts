@@ -42,6 +42,14 @@ export interface SwitchedRenderOptions {
   budget?: number;
   /** The switches (dotted values paths) that guard a template line: the ones to blame when helm fails there. */
   guardsAt?: (origin: string, line: number) => string[];
+  /** The values paths read where the message in helm's reason is raised (`required "..." .Values.tls.certFile`). */
+  valuesBehind?: (reason: string) => string[];
+}
+
+/** `tls.enabled` owns `tls.certFile`: the switch of the component whose value a failing line reads. */
+function owns(s: Switch, paths: readonly string[]): boolean {
+  const owner = s.segments.slice(0, -1).join('.');
+  return owner !== '' && paths.some((p) => p === owner || p.startsWith(`${owner}.`));
 }
 
 /**
@@ -85,8 +93,10 @@ export async function renderWithSwitches(chart: string, o: ChartRenderOptions, s
       if (runs === 1 && so.budget === undefined && Date.now() - started > SLOW_RENDER_MS) budget = SLOW_BUDGET;
       const where = failureLocation(reason);
       const blamed = where && so.guardsAt ? new Set(so.guardsAt(where.origin, where.line)) : new Set<string>();
-      // a message that names the switch (`tls.secretName is required when tls.enabled is true`)
-      const culprits = group.filter((s) => blamed.has(s.segments.join('.')) || namedIn(reason, s.segments.join('.')));
+      const behind = so.valuesBehind ? so.valuesBehind(reason) : [];
+      // a message that names the switch (`tls.secretName is required when tls.enabled is true`), or
+      // whose `required` reads a value of the switch's component (`tls.certFile`)
+      const culprits = group.filter((s) => blamed.has(s.segments.join('.')) || namedIn(reason, s.segments.join('.')) || owns(s, behind));
       if (culprits.length > 0 && culprits.length < group.length && runs < budget) {
         await attempt(group.filter((s) => !culprits.includes(s)));
         // `if and .Values.a.enabled .Values.b.enabled`: either may render alone

@@ -8,6 +8,8 @@ export interface TemplateLine {
   guards: string[];
   /** Inside a `define`/`block`: text of a named template, not rendered where it stands. */
   inDefine: boolean;
+  /** Guards from an `if or ...`: any one of them on renders the line. */
+  anyOf: string[];
 }
 
 interface Frame {
@@ -17,6 +19,8 @@ interface Frame {
   negated: string[];
   /** The dot inside a `with .Values.x` block, as a values path. */
   ctx: string | undefined;
+  /** An `or` condition: its refs are alternatives. */
+  anyOf?: boolean;
 }
 
 const ACTION = /\{\{-?\s*([\s\S]*?)\s*-?\}\}/g;
@@ -33,10 +37,34 @@ function refsIn(expr: string, ctx: string | undefined): string[] {
   return out;
 }
 
+/** The arguments of every `not` in `expr`: `not .Values.a.enabled`, `not (eq .Values.mode "x")`. */
+function notArguments(expr: string): string[] {
+  const out: string[] = [];
+  for (const m of expr.matchAll(/(?:^|[\s(])not\s+/g)) {
+    let i = m.index! + m[0].length;
+    if (expr[i] !== '(') {
+      out.push(/^[^\s()]*/.exec(expr.slice(i))![0]);
+      continue;
+    }
+    const start = i;
+    let depth = 0;
+    for (; i < expr.length; i++) {
+      if (expr[i] === '(') depth++;
+      else if (expr[i] === ')' && --depth === 0) break;
+    }
+    out.push(expr.slice(start, i + 1));
+  }
+  return out;
+}
+
 function condition(expr: string, ctx: string | undefined): { refs: string[]; negated: string[] } {
   const negatedWhole = /^\(?\s*not\s/.test(expr);
   const refs = refsIn(expr, ctx);
-  return negatedWhole ? { refs: [], negated: refs } : { refs, negated: [] };
+  if (negatedWhole) return { refs: [], negated: refs };
+  // `or (not (eq .Values.mode "x")) (not .Values.cluster.enabled)`: what stands under a `not` is
+  // needed off, not on
+  const off = new Set(refsIn(notArguments(expr).join(' '), ctx));
+  return { refs: refs.filter((r) => !off.has(r)), negated: [] };
 }
 
 /** A `with`'s new dot, when it is a plain values path. */
@@ -53,9 +81,10 @@ export function templateLines(text: string): TemplateLine[] {
   const lineStarts = [0];
   for (let i = 0; i < text.length; i++) if (text[i] === '\n') lineStarts.push(i + 1);
   const out: TemplateLine[] = [];
-  const snapshot = (): { guards: string[]; inDefine: boolean } => ({
+  const snapshot = (): { guards: string[]; inDefine: boolean; anyOf: string[] } => ({
     guards: stack.flatMap((f) => f.refs),
     inDefine: stack.some((f) => f.kind === 'define'),
+    anyOf: stack.flatMap((f) => (f.anyOf ? f.refs : [])),
   });
   const ctxNow = (): string | undefined => {
     for (let i = stack.length - 1; i >= 0; i--) if (stack[i]!.kind === 'with' || stack[i]!.kind === 'range') return stack[i]!.ctx;
@@ -69,6 +98,7 @@ export function templateLines(text: string): TemplateLine[] {
     // a line stands under what was open when it began and what it opens itself (`{{ if x }}image: ...`)
     const before = snapshot();
     const seen = new Set(before.guards);
+    const anyOf = new Set(before.anyOf);
     let inDefine = before.inDefine;
     for (; a < actions.length && actions[a]!.index! < end; a++) {
       const body = actions[a]![1]!.trim();
@@ -76,7 +106,7 @@ export function templateLines(text: string): TemplateLine[] {
       if (!word) continue;
       const [, kw, rest] = word as unknown as [string, string, string];
       const ctx = ctxNow();
-      if (kw === 'if') stack.push({ kind: 'if', ...condition(rest, ctx), ctx });
+      if (kw === 'if') stack.push({ kind: 'if', ...condition(rest, ctx), ctx, anyOf: /^\(?\s*or\s/.test(rest) });
       else if (kw === 'with') stack.push({ kind: 'with', refs: refsIn(rest, ctx), negated: [], ctx: withContext(rest, ctx) });
       else if (kw === 'range') stack.push({ kind: 'range', refs: [], negated: [], ctx: undefined });
       else if (kw === 'define' || kw === 'block') stack.push({ kind: 'define', refs: [], negated: [], ctx: undefined });
@@ -86,17 +116,21 @@ export function templateLines(text: string): TemplateLine[] {
         if (kw === 'else') {
           top.refs = top.negated;
           top.negated = [];
+          top.anyOf = false;
         } else {
-          const c = condition(rest.replace(/^(if|with)\s+/, ''), ctx);
+          const expr = rest.replace(/^(if|with)\s+/, '');
+          const c = condition(expr, ctx);
           top.refs = c.refs;
           top.negated = c.negated;
+          top.anyOf = /^\(?\s*or\s/.test(expr);
         }
       }
       const now = snapshot();
       for (const g of now.guards) seen.add(g);
+      for (const g of now.anyOf) anyOf.add(g);
       inDefine ||= now.inDefine;
     }
-    out.push({ text: text.slice(start, end), guards: [...seen], inDefine });
+    out.push({ text: text.slice(start, end), guards: [...seen], inDefine, anyOf: [...anyOf] });
   }
   return out;
 }

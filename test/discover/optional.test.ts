@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { attributeOptional, guardsAt } from '../../src/discover/attribute.ts';
+import { attributeOptional, guardsAt, valuesBehindMessage } from '../../src/discover/attribute.ts';
+import { discoverImages } from '../../src/discover/discover.ts';
 import { resolveChartValues, type ChartNode } from '../../src/discover/chart-values.ts';
 import { loadChartTree } from '../../src/discover/chart-tree.ts';
 import { imageFromMap, imageFromUntaggedText, normaliseKubeVersion } from '../../src/discover/image-rules.ts';
@@ -55,6 +56,25 @@ describe('template guards', () => {
     assert.deepEqual(guardsOfLine(t, 'image: external'), ['external.enabled']);
     assert.deepEqual(guardsOfLine(t, 'image: both'), ['a.enabled', 'mode']);
     assert.deepEqual(guardsOfLine(t, 'image: always'), []);
+  });
+
+  it('what stands under a `not` inside `or`/`and` is needed off; the values of an `or` are alternatives', () => {
+    const t = [
+      '{{- if or (not (eq .Values.topology "clustered")) (not .Values.cluster.enabled) }}',
+      '  - image: single',
+      '  {{- if or .Values.initContainers .Values.sysctl.enabled }}',
+      '  - image: init',
+      '  {{- end }}',
+      '{{- end }}',
+      '{{- if and .Values.a.enabled (not .Values.b.enabled) }}',
+      '  - image: a-not-b',
+      '{{- end }}',
+    ].join('\n');
+    assert.deepEqual(guardsOfLine(t, 'image: single'), []);
+    const init = templateLines(t).find((l) => l.text.includes('image: init'))!;
+    assert.deepEqual(init.guards, ['initContainers', 'sysctl.enabled']);
+    assert.deepEqual(init.anyOf, ['initContainers', 'sysctl.enabled']);
+    assert.deepEqual(guardsOfLine(t, 'image: a-not-b'), ['a.enabled']);
   });
 
   it('named templates are marked, and a guard opened and closed on one line still counts', () => {
@@ -271,6 +291,33 @@ describe('rendering with switches on (real helm)', () => {
     assert.deepEqual(r.failed.map((f) => f.switch.path), ['broken.enabled']);
     assert.match(r.failed[0]!.reason, /YAML parse error on broken-switch\/templates\/pods\.yaml/);
     assert.deepEqual(imagesOf(r), ['docker.io/picky/good:1']);
+  });
+
+  it('a `required` in a helper, reached through an include no switch guards: its values name the switch; two runs, one render', async () => {
+    const { helm, runs } = await countingHelm('required');
+    const { chart: node } = await loadChartTree(`${FIX}modes`);
+    const { top, charts } = resolveChartValues(node, {});
+    const r = await renderWithSwitches(`${FIX}modes`, { valuesFiles: [], set: [], setString: [], apiVersions: [], helm }, findOffSwitches(top, charts), {
+      budget: 16,
+      guardsAt: (origin: string, line: number) => guardsAt(origin, line, charts),
+      valuesBehind: (reason: string) => valuesBehindMessage(reason, charts),
+    });
+    assert.deepEqual(r.failed.map((f) => f.switch.path), ['tls.enabled']);
+    assert.match(r.failed[0]!.reason, /a certificate file is needed once TLS is on/);
+    // the switch that needs another one (cluster.coordinator.enabled under cluster.enabled) stays with it
+    assert.deepEqual(r.renders.map((x) => x.on.map((s) => s.path)), [['cluster.enabled', 'cluster.coordinator.enabled', 'exporter.enabled']]);
+    assert.equal(await runs(), 2);
+  });
+
+  it('a sidecar in both topologies is switched by its own key, whatever else the user sets', async () => {
+    for (const set of [[], ['exporter.image.registry=mirror.vendor.example', 'topology=clustered']]) {
+      const { images } = await discoverImages({ inputs: [`${FIX}modes`], includeOptional: true, set, helm: helmPath() });
+      const byName = (n: string) => images.find((f) => f.reference.includes(`/modes/${n}:`))!;
+      assert.deepEqual(byName('exporter').optional?.switches, ['exporter.enabled'], `exporter with --set ${set.join(',')}`);
+      assert.equal(byName('exporter').optional?.valuesPath, 'exporter.enabled');
+      assert.deepEqual(byName('coordinator').optional?.switches, ['cluster.enabled', 'cluster.coordinator.enabled']);
+      assert.equal(byName('server').optional, undefined);
+    }
   });
 
   it('with nothing to blame, halving still renders every switch helm accepts', async () => {
