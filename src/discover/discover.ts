@@ -9,7 +9,7 @@ import { chartFindings } from './combine.ts';
 import { extractImages } from './extract.ts';
 import { addFinding, sortFindings } from './findings.ts';
 import { loadSpec } from '../spec/spec.ts';
-import { chartRenderOptions, loadInputs, type RenderInputOptions } from './sources.ts';
+import { chartRenderOptions, helmDefaultKubeVersion, loadInputs, type RenderInputOptions } from './sources.ts';
 import { normaliseKubeVersion } from './image-rules.ts';
 import { findOffSwitches } from './switches.ts';
 import { guardsAt, valuesBehindMessage } from './attribute.ts';
@@ -95,8 +95,26 @@ async function collect(o: DiscoverOptions, into: Collected): Promise<void> {
     }));
     const combined = chartFindings({ chart: chart.name, rendered: extracted.findings, charts: resolved, switched, kubeVersion, parsed });
     warnings.push(...combined.warnings);
+    if (kubeVersion === undefined) warnings.push(...(await kubeVersionGuesses(input.label, combined.findings, o)));
     mergeInto(all, combined.findings);
   }
+}
+
+/**
+ * Without --kube-version helm renders with a Kubernetes version of its own; a chart that fills an
+ * image tag from the cluster's version (a kubectl image) then names helm's version, not the
+ * cluster's: say so, once per image, so the bundle does not carry the wrong one unnoticed.
+ */
+async function kubeVersionGuesses(label: string, findings: Finding[], o: DiscoverOptions): Promise<string[]> {
+  const assumed = await helmDefaultKubeVersion(o);
+  if (assumed === undefined) return [];
+  const bare = assumed.replace(/^v/, '');
+  return findings
+    .filter((f) => {
+      const tag = /:([^:@/]+)(@|$)/.exec(f.reference)?.[1];
+      return tag !== undefined && tag.replace(/^v/, '') === bare;
+    })
+    .map((f) => `chart ${label}: ${f.reference} is tagged ${assumed}, the Kubernetes version helm assumes when none is given: if the chart takes this tag from the cluster's version, give --kube-version with your cluster's`);
 }
 
 function finish(c: Collected, includeOptional: boolean | undefined): DiscoverResult {

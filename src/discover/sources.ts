@@ -3,7 +3,8 @@
 // one pipeline discover, audit and netpol read their inputs through (rewrite shares its values and
 // render options). Nothing here touches the network: helm and kubectl run behind the offline
 // runner seam.
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, join, relative, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { AirlockError, NotFoundError, throwIfAborted, UsageError } from '../core/errors.ts';
@@ -159,6 +160,36 @@ export function helmFailureReason(error: unknown): string {
   }
   const reason = parts.join(' ').replace(/^Error:\s*/, '').replace(/\s+/g, ' ').trim();
   return reason.length > 600 ? `${reason.slice(0, 597)}...` : reason;
+}
+
+const defaultKubeVersions = new Map<string, Promise<string | undefined>>();
+
+/**
+ * The Kubernetes version helm renders with when no --kube-version is given (its
+ * `.Capabilities.KubeVersion`, built into helm): read by rendering a one-line chart, once per helm.
+ * Undefined when helm does not say.
+ */
+export function helmDefaultKubeVersion(o: { helm?: string | undefined; signal?: AbortSignal | undefined }): Promise<string | undefined> {
+  const key = o.helm ?? '';
+  let known = defaultKubeVersions.get(key);
+  if (known === undefined) {
+    known = (async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'airlock-kube-version-'));
+      try {
+        await mkdir(join(dir, 'templates'));
+        await writeFile(join(dir, 'Chart.yaml'), 'apiVersion: v2\nname: kube-version\nversion: 0.1.0\n');
+        await writeFile(join(dir, 'templates', 'v.yaml'), 'version: {{ .Capabilities.KubeVersion.Version | quote }}\n');
+        const { stdout } = await runHelm(['template', dir], { helm: o.helm, signal: o.signal, what: "helm's default Kubernetes version" });
+        return /^version: "(v?\d+\.\d+\.\d+)"$/m.exec(stdout)?.[1];
+      } catch {
+        return undefined;
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    })();
+    defaultKubeVersions.set(key, known);
+  }
+  return known;
 }
 
 /** One install-mode render with more values files after the user's (an overlay of switches). */

@@ -169,6 +169,7 @@ describe('airlock discover', { concurrency: true }, () => {
     const warnings = resultOf(r.stdout).warnings as string[];
     assert.ok(warnings.some((w) => /rendering as an upgrade failed \(execution error at \(vendor\/templates\/secret\.yaml:8:15\): PASSWORDS ERROR: You must provide your current passwords when upgrading the release\. 'auth\.password' must not be empty/.test(w)), warnings.join('\n'));
     assert.ok(warnings.some((w) => /helm fails with tls\.enabled switched on \(.*tls\.secretName is required/.test(w)), warnings.join('\n'));
+    assert.ok(!warnings.some((w) => /Kubernetes version helm assumes/.test(w)), 'no guess with --kube-version');
   });
 
   it('global.image.registry, global.registry and a top-level imageRegistry move the optional images the chart moves, and only those', async () => {
@@ -188,6 +189,9 @@ describe('airlock discover', { concurrency: true }, () => {
     // without --kube-version: helm's own default version, never latest
     assert.match(r.stdout, /^registry\.k8s\.io\/kubectl:v1\.[0-9]+\.[0-9]+\t# optional: --set kubectl\.enabled=true$/m);
     assert.doesNotMatch(r.stdout, /:latest/);
+    // ... and it says the tag is helm's guess, naming the image and the flag
+    assert.match(r.stderr, /registry\.k8s\.io\/kubectl:v1\.[0-9]+\.[0-9]+ is tagged v1\.[0-9]+\.[0-9]+, the Kubernetes version helm assumes[^\n]*--kube-version/);
+    assert.equal(r.stderr.match(/the Kubernetes version helm assumes/g)?.length, 1, r.stderr);
   });
 
   it('--release-name and --namespace shape resource names as helm template does', async () => {
