@@ -6,7 +6,7 @@ import { renderSettings, type BaseOptions, type RenderOptions } from './options.
 import { targetWithDigests, type DigestMapping, type PinnedDigestOptions } from './pinned-digests.ts';
 
 export type { RewriteResult };
-export type { ImagePlace, ImageStatus, NotRedirected, OverlayValue, PostRenderFallback, RewrittenImage } from '../rewrite/rewrite.ts';
+export type { ImagePlace, ImageStatus, NotRedirected, OptionalCoverage, OverlayValue, PostRenderFallback, RewrittenImage } from '../rewrite/rewrite.ts';
 
 export interface RewriteOptions extends BaseOptions, Omit<RenderOptions, 'kubectl'>, PinnedDigestOptions {
   /** Write the overlay (YAML) to this file too, atomically. */
@@ -16,6 +16,13 @@ export interface RewriteOptions extends BaseOptions, Omit<RenderOptions, 'kubect
    * command (`postRender`), proven by running the post-renderer over the overlay's render.
    */
   postRenderFallback?: boolean | undefined;
+  /**
+   * Redirect the images of components switched off by default too (`metrics.enabled: false`, a
+   * subchart's condition): the chart is rendered again with its switches on, as
+   * `discover({ includeOptional })` does, and the proof renders both ways; `optional` says what was
+   * moved and what was left (with the switch that brings each in).
+   */
+  includeOptional?: boolean | undefined;
 }
 
 export interface RewriteReport extends RewriteResult {
@@ -36,6 +43,7 @@ export async function rewrite(chart: string, registry: string, options: RewriteO
     chart,
     registry: target,
     ...renderSettings(options),
+    ...(options.includeOptional ? { includeOptional: true } : {}),
     ...(options.postRenderFallback ? { postRenderFallback: true, ...(options.output !== undefined ? { overlayFile: options.output } : {}) } : {}),
   });
   const result = digests ? { ...rewritten, digests } : rewritten;

@@ -16,16 +16,19 @@
 //  the second opinion: global.imageRegistry probed alone, then the image-shaped values discovery's
 //  values scan ties each image to, written in their own shape (values-overlay.ts); the better
 //  overlay wins.
+//  With includeOptional every render is also made with the switches discover turns on (optional.ts),
+//  each beside the user's values: what components switched off by default render is solved for and
+//  proven too, and said with the switch that brings it in.
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Document, isMap, isScalar, isSeq, stringify } from 'yaml';
-import { NotFoundError, throwIfAborted } from '../core/errors.ts';
+import { AirlockError, NotFoundError, throwIfAborted } from '../core/errors.ts';
 import { formatReference, parseReference } from '../core/reference.ts';
 import { resolveChartValues } from '../discover/chart-values.ts';
 import { loadChartTree } from '../discover/chart-tree.ts';
-import { chartRenderOptions, displayPath, loadUserValues, renderChart, type ChartRenderOptions, type RenderInputOptions } from '../discover/sources.ts';
-import type { ReasonSource } from '../discover/types.ts';
+import { chartRenderOptions, displayPath, helmFailureReason, loadUserValues, renderChart, renderChartWith, type ChartRenderOptions, type RenderInputOptions } from '../discover/sources.ts';
+import type { Manifest, OptionalInfo, ReasonSource } from '../discover/types.ts';
 import type { PathSegment } from '../discover/values-path.ts';
 import { isAtTarget, targetOf } from './image-text.ts';
 import { locateImages } from './locate.ts';
@@ -38,6 +41,7 @@ import { templateLines } from './template-line.ts';
 import { helmInstallCommand, shellLine } from './helm-command.ts';
 import { postRender } from './post-render.ts';
 import type { PathSegment as Segment } from '../discover/values-path.ts';
+import { optionalAttribution, optionalRenders, type OptionalRenders } from './optional.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -53,6 +57,12 @@ export interface RewriteOptions extends Omit<RenderInputOptions, 'inputs' | 'kub
   postRenderFallback?: boolean;
   /** The overlay's file name in that command (default `overlay.yaml`). */
   overlayFile?: string;
+  /**
+   * Redirect the images of components switched off by default too (an exporter under
+   * `metrics.enabled: false`, a subchart under its condition): the chart is rendered again with its
+   * switches on, as `discover --include-optional` does, and the proof renders both ways.
+   */
+  includeOptional?: boolean;
 }
 
 export interface PostRenderFallback {
@@ -75,6 +85,8 @@ export interface ImagePlace {
   status: ImageStatus;
   /** What the place points at after the overlay (when not where it should). */
   now?: string[];
+  /** Seen in the render with these switches on (includeOptional), not with the values given. */
+  switches?: string[];
 }
 
 export interface RewrittenImage {
@@ -85,6 +97,8 @@ export interface RewrittenImage {
   /** How the overlay redirects it. */
   via: ('global.imageRegistry' | 'values')[];
   places: ImagePlace[];
+  /** Only renders with switches on use it (includeOptional): the values key that switches it on. */
+  optional?: OptionalInfo;
 }
 
 /** A place values cannot redirect (or redirect rightly): the post-renderer's job. */
@@ -100,6 +114,22 @@ export interface NotRedirected {
   template?: string;
   /** The line of that template where the image is written, when it is written there (hard-coded). */
   line?: number;
+  /** Seen in the render with these switches on (includeOptional). */
+  switches?: string[];
+  /** The image is one only renders with switches on use: the values key that switches it on. */
+  optional?: OptionalInfo;
+}
+
+/** What includeOptional covered: the renders with switches on, and the images only they use. */
+export interface OptionalCoverage {
+  /** The switches (values paths) on in each render the proof ran with besides the user's values. */
+  renders: string[][];
+  /** Switches helm would not render even alone: images behind them are not covered. */
+  failed: { switch: string; reason: string }[];
+  /** Images only renders with switches on use, now pointing where push put them, with the values key that switches each on ('' when not known) and every key it needs. */
+  moved: { reference: string; target: string; switch: string; switches: string[] }[];
+  /** Such images values could not redirect (the post-renderer's job), with the same keys. */
+  left: { reference: string; switch: string; switches: string[]; hint: string }[];
 }
 
 export interface OverlayValue {
@@ -123,6 +153,8 @@ export interface RewriteResult {
   notRedirected: NotRedirected[];
   /** With postRenderFallback: the helm command and the proof that values plus post-renderer leave nothing. */
   postRender?: PostRenderFallback;
+  /** With includeOptional: the images of components switched off by default. */
+  optional?: OptionalCoverage;
   warnings: string[];
 }
 
@@ -137,18 +169,37 @@ interface Place {
   references: Set<string>;
   /** The template, from helm's `# Source:` comment. */
   origin?: string;
+  /** 1.. for a render with switches on (includeOptional); absent for the user's values alone. */
+  scenario?: number;
+  /** The switches on in that render. */
+  on?: string[];
+  /** A place of a switched render that names what the same place of the user's render names: nothing more to redirect. */
+  same?: boolean;
 }
 
-/** Places of one render, and the manifests they came from (for the post-renderer's proof). */
-type Render = Map<string, Place> & { manifests?: readonly { object: unknown }[] };
+/**
+ * Places of one render (with includeOptional: of the user's values and of each render with switches
+ * on, side by side), and the manifests they came from (for the post-renderer's proof).
+ */
+type Render = Map<string, Place> & {
+  manifests?: readonly Manifest[];
+  switched?: { on: string[]; manifests: readonly Manifest[] }[];
+  /** Renders with switches on that helm refused with this render's extra values (the user's render never is). */
+  failed?: { on: string[]; reason: string }[];
+};
 
 /** Where `airlock push` puts an image: the one mapping. */
 function pushedAs(image: string, target: Target): string {
   return formatReference(targetOf(parseReference(image), target));
 }
 
-function placeKey(resource: string, path: string): string {
-  return `${resource}\u0000${path}`;
+function placeKey(resource: string, path: string, scenario?: number): string {
+  return scenario ? `${resource}\u0000${path}\u0000${scenario}` : `${resource}\u0000${path}`;
+}
+
+/** The key of a place in its render (a switched render's places apart from the user's). */
+function keyOf(place: Place): string {
+  return placeKey(place.resource, place.path, place.scenario);
 }
 
 function overlayHeader(r: Omit<RewriteResult, 'overlayText'>, chartLabel: string): string[] {
@@ -160,13 +211,23 @@ function overlayHeader(r: Omit<RewriteResult, 'overlayText'>, chartLabel: string
   ];
   const redirected = r.images.filter((i) => i.status === 'redirected').length;
   lines.push(`Proven by rendering again: ${redirected} of ${r.images.length} image${r.images.length === 1 ? '' : 's'} point at ${r.target}.`);
+  if (r.optional) {
+    const moved = r.optional.moved.length;
+    const all = moved + r.optional.left.length;
+    const on = [...new Set(r.optional.renders.flat())];
+    lines.push(
+      all === 0
+        ? 'Components switched off by default bring no other image in (rendered with their switches on too).'
+        : `Of those, ${moved} of ${all} belong to components switched off by default (${on.slice(0, 6).join(', ')}${on.length > 6 ? ', ...' : ''}): proven with them switched on.`,
+    );
+  }
   if (r.postRender) {
     lines.push('Install with (the post-renderer moves what values cannot; `airlock helm-plugin install` first):', `  ${r.postRender.commandLine}`);
   }
   if (r.notRedirected.length > 0) {
     if (r.postRender) lines.push('Values cannot redirect these; the post-renderer in that command does:');
     else lines.push('Values cannot redirect these; add the post-renderer (airlock helm-plugin install, then', `helm install ... --post-renderer airlock-postrender --post-renderer-args --registry=${r.target}):`);
-    for (const n of r.notRedirected) lines.push(`  ${n.resource} ${n.path}: ${n.image}${n.status === 'misdirected' ? ` (would point at ${n.now?.join(', ') ?? '?'})` : ''}${n.template ? ` [${n.template}${n.line ? `:${n.line}` : ''}]` : ''}`);
+    for (const n of r.notRedirected) lines.push(`  ${n.resource} ${n.path}: ${n.image}${n.status === 'misdirected' ? ` (would point at ${n.now?.join(', ') ?? '?'})` : ''}${n.template ? ` [${n.template}${n.line ? `:${n.line}` : ''}]` : ''}${n.optional?.valuesPath ? ` (with ${n.optional.valuesPath} on)` : ''}`);
   }
   return lines;
 }
@@ -260,18 +321,30 @@ export async function rewriteChart(o: RewriteOptions): Promise<RewriteResult> {
   throwIfAborted(o.signal);
   await requireChart(chartPath, o.chart);
   const user = await loadUserValues(o, cwd, 'rewrite');
-  const original = await renderer.render([], []);
+  let original = await renderer.render([], []);
   const { chart: tree, warnings: loadWarnings } = await loadChartTree(chartPath);
   warnings.push(...loadWarnings);
 
-  const pairs = pairsToRedirect(original, target);
   const { top, charts } = resolveChartValues(tree, user);
   const values: ValuesContext = { top, knobs: valuesKnobs(charts), target, targetText };
 
   const tmp = await mkdtemp(join(tmpdir(), 'airlock-rewrite-'));
   try {
+    // includeOptional: discover's renders with the switches on, rendered from now on beside the
+    // user's values (the overlay solved for, and proven on, both).
+    let optional: OptionalRenders | undefined;
+    if (o.includeOptional) {
+      optional = await optionalRenders(chartPath, { ...chartRenderOptions(o, cwd), chartLabel }, top, charts, tmp);
+      if (optional.failed.length > 0) warnings.push(failedSwitchesWarning(optional.failed));
+      if (optional.scenarios.length > 0) {
+        renderer.scenarios = optional.scenarios;
+        original = await renderer.render([], []);
+      }
+    }
+    const pairs = pairsToRedirect(original, target);
     const writeOverlay = overlayFileWriter(tmp);
-    const prefixes = charts.filter((c) => c.enabled).map((c) => c.prefix as Segment[]);
+    // values of subcharts switched off are probed too when their switches are on in some render
+    const prefixes = charts.filter((c) => c.enabled || (optional?.scenarios.length ?? 0) > 0).map((c) => c.prefix as Segment[]);
     const probed = await probedOverlay({ renderer, writeOverlay, pairs, values, signal: o.signal }, prefixes);
     let chosen: Attempt;
     if (probed && (probed.misdirected + probed.notRedirected === 0 || probed.settled)) chosen = probed;
@@ -283,13 +356,46 @@ export async function rewriteChart(o: RewriteOptions): Promise<RewriteResult> {
       const search: OverlaySearch = { renderer, writeOverlay, pairs, plans, values, signal: o.signal };
       chosen = better(probed, await chooseOverlay(search, original, globalImageRegistryFirst(plans, values)));
     }
-    const proof = proveRedirects(pairs, chosen, target);
+    const attribution =
+      optional && optional.scenarios.length > 0
+        ? optionalAttribution(tree.name, o.namespace ?? 'default', original.manifests ?? [], (original.switched ?? []).map((r, i) => ({ dotted: optional.scenarios[i]!.dotted, manifests: r.manifests })), charts, o.kubeVersion, optional.parsed)
+        : new Map<string, OptionalInfo>();
+    const proof = proveRedirects(pairs, chosen, target, attribution);
     await templateLines(chartPath, proof.notRedirected);
+    for (const f of chosen.after.failed ?? []) {
+      warnings.push(`with ${f.on.join(', ')} switched on, helm refuses the overlay, so images there are not proven (${f.reason})`);
+    }
     const fallback = o.postRenderFallback ? postRenderFallback(o, chosen.after, target, proof.notRedirected.length > 0) : undefined;
-    return rewriteResult(chartLabel, values, chosen.plan, proof, renderer.allowInsecure, warnings, fallback);
+    const coverage = optional ? optionalCoverage(optional, proof) : undefined;
+    return rewriteResult(chartLabel, values, chosen.plan, proof, renderer.allowInsecure, warnings, fallback, coverage);
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+function failedSwitchesWarning(failed: readonly { switch: string; reason: string }[]): string {
+  const names = failed.map((f) => f.switch);
+  const shown = names.length > 6 ? `${names.slice(0, 6).join(', ')} and ${names.length - 6} more` : names.join(', ');
+  return `helm fails with ${shown} switched on (${failed[0]!.reason}): the overlay does not cover images behind ${names.length > 1 ? 'them' : 'it'}`;
+}
+
+/** What includeOptional covered: images only switched renders use, moved or left (with the switch that brings each in). */
+function optionalCoverage(optional: OptionalRenders, proof: { images: RewrittenImage[]; notRedirected: NotRedirected[] }): OptionalCoverage {
+  const moved: OptionalCoverage['moved'] = [];
+  const left: OptionalCoverage['left'] = [];
+  for (const i of proof.images) {
+    if (!i.optional) continue;
+    const keys = { switch: i.optional.valuesPath, switches: i.optional.switches ?? (i.optional.valuesPath ? [i.optional.valuesPath] : []) };
+    if (i.status === 'redirected') moved.push({ reference: i.reference, target: i.target, ...keys });
+    else left.push({ reference: i.reference, ...keys, hint: i.optional.hint });
+  }
+  // new places of a switched render the first one did not have (a value that brings one in)
+  for (const n of proof.notRedirected) {
+    if (n.optional && !left.some((l) => l.reference === n.image)) {
+      left.push({ reference: n.image, switch: n.optional.valuesPath, switches: n.optional.switches ?? (n.optional.valuesPath ? [n.optional.valuesPath] : []), hint: n.optional.hint });
+    }
+  }
+  return { renders: optional.scenarios.map((s) => s.on), failed: optional.failed, moved, left };
 }
 
 /** Missing inputs are reported as such, before helm reports them as a failed render. */
@@ -313,6 +419,8 @@ class ChartRenderer {
   readonly #namespace: string;
   readonly #warnings: string[];
   #allowInsecure = false;
+  /** includeOptional: values files that turn switches on, each rendered beside the user's values. */
+  #scenarios: { file: string; on: string[] }[] = [];
 
   constructor(chartPath: string, base: ChartRenderOptions, namespace: string, warnings: string[]) {
     this.#chartPath = chartPath;
@@ -329,6 +437,11 @@ class ChartRenderer {
   /** The chart needed global.security.allowInsecureImages, so the overlay sets it. */
   get allowInsecure(): boolean {
     return this.#allowInsecure;
+  }
+
+  /** From now on every render is also made with each of these switch files (and its overlay). */
+  set scenarios(s: { file: string; on: string[] }[]) {
+    this.#scenarios = s;
   }
 
   async render(extraFiles: string[], extraSetString: string[]): Promise<Render> {
@@ -353,7 +466,43 @@ class ChartRenderer {
     this.#warnings.push(...warnings);
     const places: Render = placesOf(manifests, this.#namespace);
     places.manifests = manifests;
+    if (this.#scenarios.length > 0) await this.#renderSwitched(places, extraFiles, extraSetString);
     return places;
+  }
+
+  /**
+   * The same render with each scenario's switches on, its places added apart (a place that names
+   * what the user's render names there is marked `same`). A scenario helm refuses is recorded, not
+   * thrown: the user's render must never fail for a component that is off.
+   */
+  async #renderSwitched(places: Render, extraFiles: string[], extraSetString: string[]): Promise<void> {
+    const base = this.#base;
+    places.switched = [];
+    places.failed = [];
+    const o: ChartRenderOptions = {
+      ...base,
+      set: [...base.set, ...(this.#allowInsecure ? ['global.security.allowInsecureImages=true'] : [])],
+      setString: [...base.setString, ...extraSetString],
+    };
+    const renders = await Promise.allSettled(this.#scenarios.map((sc) => renderChartWith(this.#chartPath, o, [sc.file, ...extraFiles])));
+    renders.forEach((r, i) => {
+      const sc = this.#scenarios[i]!;
+      if (r.status === 'rejected') {
+        const e = r.reason as unknown;
+        // allowInsecureImages is learnt from any render; anything but a refusal by helm is thrown
+        if (!(e instanceof AirlockError) || (e.code !== 'HELM_FAILED' && e.code !== 'YAML_INVALID') || base.signal?.aborted) throw e;
+        if (!this.#allowInsecure && INSECURE_IMAGES.test(String(e.message))) throw e;
+        places.failed!.push({ on: sc.on, reason: helmFailureReason(e) });
+        return;
+      }
+      places.switched!.push({ on: sc.on, manifests: r.value });
+      for (const p of placesOf(r.value, this.#namespace).values()) {
+        const own = places.get(keyOf(p));
+        const same = own !== undefined && own.references.size === p.references.size && [...p.references].every((x) => own.references.has(x));
+        const q: Place = { ...p, scenario: i + 1, on: sc.on, ...(same ? { same } : {}) };
+        places.set(keyOf(q), q);
+      }
+    });
   }
 }
 
@@ -375,13 +524,15 @@ function placesOf(manifests: readonly { object: unknown; origin?: string | undef
 function pairsToRedirect(original: Render, target: Target): Pair[] {
   const pairs: Pair[] = [];
   for (const place of original.values()) {
+    // a switched render's place that names what the user's render names there adds nothing to redirect
+    if (place.same) continue;
     for (const image of [...place.references].sort()) if (!isAtTarget(parseReference(image), target)) pairs.push({ place, image });
   }
   return pairs;
 }
 
 function pairKey(place: Place, image: string): string {
-  return `${placeKey(place.resource, place.path)}\u0000${image}`;
+  return `${keyOf(place)}\u0000${image}`;
 }
 
 /**
@@ -394,7 +545,7 @@ async function probeGlobalRegistry(renderer: ChartRenderer, pairs: readonly Pair
   try {
     const probe = await renderer.render([], [`global.imageRegistry=${PROBE_REGISTRY}`]);
     for (const { place, image } of pairs) {
-      const moved = [...(probe.get(placeKey(place.resource, place.path))?.references ?? [])].map(parseReference).filter((r) => r.registry === PROBE_REGISTRY);
+      const moved = [...(probe.get(keyOf(place))?.references ?? [])].map(parseReference).filter((r) => r.registry === PROBE_REGISTRY);
       const ref = parseReference(image);
       const same = moved.find((m) => m.repository === ref.repository && m.tag === ref.tag && m.digest === ref.digest);
       const only = moved.length === 1 && place.references.size === 1 ? moved[0] : undefined;
@@ -508,7 +659,7 @@ function firstWriteOfEachPath(writes: readonly OverlayWrite[]): OverlayWrite[] {
 
 /** Where a render with the overlay points one (place, image). */
 function statusOf(after: Render, place: Place, image: string, target: Target): { status: ImageStatus; now: Set<string>; expected: string } {
-  const now = after.get(placeKey(place.resource, place.path))?.references ?? new Set<string>();
+  const now = after.get(keyOf(place))?.references ?? new Set<string>();
   const expected = pushedAs(image, target);
   if (now.has(expected)) return { status: 'redirected', now, expected };
   // Changed, but not to where push put it: worse than unchanged, since the post-renderer would
@@ -571,14 +722,16 @@ function postRenderFallback(o: RewriteOptions, after: Render, target: Target, ne
     postRenderer: needed,
     keepHost: target.keepHost,
   });
-  const text = (after.manifests ?? []).map((m) => stringify(m.object, { lineWidth: 0 })).join('---\n');
-  const result = postRender(text, target, { namespace: o.namespace ?? 'default' });
-  return {
-    command,
-    commandLine: shellLine(command),
-    mapped: result.changed.length,
-    remaining: result.remaining.map((r) => ({ resource: r.resource, path: r.path, image: r.image })),
-  };
+  // the user's render, and with includeOptional each render with switches on
+  let mapped = 0;
+  const remaining = new Map<string, PostRenderFallback['remaining'][number]>();
+  for (const manifests of [after.manifests ?? [], ...(after.switched ?? []).map((r) => r.manifests)]) {
+    const text = manifests.map((m) => stringify(m.object, { lineWidth: 0 })).join('---\n');
+    const result = postRender(text, target, { namespace: o.namespace ?? 'default' });
+    mapped += result.changed.length;
+    for (const r of result.remaining) remaining.set(`${r.resource}\u0000${r.path}\u0000${r.image}`, { resource: r.resource, path: r.path, image: r.image });
+  }
+  return { command, commandLine: shellLine(command), mapped, remaining: [...remaining.values()] };
 }
 
 /** The attempt that leaves fewer places misdirected, then fewer not redirected; the first on a tie. */
@@ -602,11 +755,11 @@ async function probedOverlay(s: Omit<OverlaySearch, 'plans'>, prefixes: readonly
   if (probes.length === 0) return undefined;
   const traced: TracedPair[] = [];
   const hardCoded = new Set<string>();
-  const known = new Set(s.pairs.map((p) => placeKey(p.place.resource, p.place.path)));
+  const known = new Set(s.pairs.map((p) => keyOf(p.place)));
   for (const { place, image } of s.pairs) {
     let trace: Trace | undefined;
     for (const probe of probes) {
-      const at = probe.get(placeKey(place.resource, place.path)) ?? renamedPlace(probe, place, known);
+      const at = probe.get(keyOf(place)) ?? renamedPlace(probe, place, known);
       const t = at ? traceOf(image, at.references, leaves) : undefined;
       // With the values probed in parts, the part where a value starts the name is the better model.
       if (t && (!trace || (t.leaves.length > 0 && (trace.leaves.length === 0 || (t.marked.startsWith(t.leaves[0]!.marker) && !trace.marked.startsWith(trace.leaves[0]!.marker)))))) trace = t;
@@ -653,7 +806,7 @@ function renamedPlace(probe: Render, place: Place, known: ReadonlySet<string>): 
   const [kind, namespace] = place.resource.split('/');
   const same = [...probe.values()].filter((p) => {
     const [k, ns] = p.resource.split('/');
-    return !known.has(placeKey(p.resource, p.path)) && k === kind && ns === namespace && p.path === place.path && p.origin === place.origin;
+    return !known.has(keyOf(p)) && p.scenario === place.scenario && k === kind && ns === namespace && p.path === place.path && p.origin === place.origin;
   });
   return same.length === 1 ? same[0] : undefined;
 }
@@ -759,7 +912,7 @@ function tallyStatuses(after: Render, pairs: readonly Pair[], target: Target): {
 }
 
 /** The proof: every place of the chosen render compared with the one mapping. */
-function proveRedirects(pairs: readonly Pair[], chosen: Attempt, target: Target): { images: RewrittenImage[]; notRedirected: NotRedirected[] } {
+function proveRedirects(pairs: readonly Pair[], chosen: Attempt, target: Target, attribution: ReadonlyMap<string, OptionalInfo> = new Map()): { images: RewrittenImage[]; notRedirected: NotRedirected[] } {
   const images = new Map<string, RewrittenImage>();
   const notRedirected: NotRedirected[] = [];
   const rank: Record<ImageStatus, number> = { redirected: 0, 'not-redirected': 1, misdirected: 2 };
@@ -767,29 +920,45 @@ function proveRedirects(pairs: readonly Pair[], chosen: Attempt, target: Target)
     const { status, now, expected } = statusOf(chosen.after, place, image, target);
     const entry = images.get(image) ?? { reference: image, target: expected, status: 'redirected' as ImageStatus, via: [...(chosen.plan.via.get(image) ?? [])].sort(), places: [] };
     images.set(image, entry);
-    const pl: ImagePlace = { resource: place.resource, path: place.path, source: place.source, status };
+    const switches = place.on ? { switches: place.on } : {};
+    const pl: ImagePlace = { resource: place.resource, path: place.path, source: place.source, status, ...switches };
     if (status !== 'redirected') {
       const others = [...now].filter((r) => r !== expected).sort();
       if (status === 'misdirected') pl.now = others;
-      notRedirected.push({ resource: place.resource, path: place.path, source: place.source, image, expected, status, ...(status === 'misdirected' ? { now: others } : {}), ...(place.origin ? { template: place.origin } : {}) });
+      notRedirected.push({ resource: place.resource, path: place.path, source: place.source, image, expected, status, ...(status === 'misdirected' ? { now: others } : {}), ...(place.origin ? { template: place.origin } : {}), ...switches });
     }
     entry.places.push(pl);
     if (rank[status] > rank[entry.status]) entry.status = status;
   }
-  notRedirected.push(...newPlaces(pairs, chosen.after, target));
+  // An image only switched renders use is optional: the switch that brings it in, as discover says it.
+  for (const entry of images.values()) {
+    const on = entry.places.find((p) => p.switches)?.switches;
+    if (on && entry.places.every((p) => p.switches)) entry.optional = optionalInfo(attribution, entry.reference, on);
+  }
+  for (const n of notRedirected) {
+    const o = images.get(n.image)?.optional;
+    if (o) n.optional = o;
+  }
+  notRedirected.push(...newPlaces(pairs, chosen.after, target, attribution));
   return { images: [...images.values()].sort((a, b) => (a.reference < b.reference ? -1 : 1)), notRedirected };
 }
 
+function optionalInfo(attribution: ReadonlyMap<string, OptionalInfo>, reference: string, on: readonly string[]): OptionalInfo {
+  return attribution.get(reference) ?? { valuesPath: '', hint: `rendered only with switches on (${on.slice(0, 3).join(', ')}${on.length > 3 ? ', ...' : ''}); which one brings it in is not known` };
+}
+
 /** Anything the overlay render pulls from elsewhere that the first render did not have. */
-function newPlaces(pairs: readonly Pair[], after: Render, target: Target): NotRedirected[] {
+function newPlaces(pairs: readonly Pair[], after: Render, target: Target, attribution: ReadonlyMap<string, OptionalInfo>): NotRedirected[] {
   const out: NotRedirected[] = [];
-  const known = new Set(pairs.map((p) => placeKey(p.place.resource, p.place.path)));
+  const known = new Set(pairs.map((p) => keyOf(p.place)));
   for (const place of after.values()) {
-    if (known.has(placeKey(place.resource, place.path))) continue;
+    // a switched render's place that names what the user's render names there is told by the user's
+    if (known.has(keyOf(place)) || place.same) continue;
     for (const image of place.references) {
       if (isAtTarget(parseReference(image), target)) continue;
       const expected = pushedAs(image, target);
-      out.push({ resource: place.resource, path: place.path, source: place.source, image, expected, status: 'not-redirected', ...(place.origin ? { template: place.origin } : {}) });
+      const switched = place.on ? { switches: place.on, optional: optionalInfo(attribution, image, place.on) } : {};
+      out.push({ resource: place.resource, path: place.path, source: place.source, image, expected, status: 'not-redirected', ...(place.origin ? { template: place.origin } : {}), ...switched });
     }
   }
   return out;
@@ -812,6 +981,7 @@ function rewriteResult(
   allowInsecure: boolean,
   warnings: readonly string[],
   fallback?: PostRenderFallback,
+  optional?: OptionalCoverage,
 ): RewriteResult {
   const set = overlayValues(plan, allowInsecure, values.targetText);
   const result: Omit<RewriteResult, 'overlayText'> = {
@@ -823,6 +993,7 @@ function rewriteResult(
     images: proof.images,
     notRedirected: proof.notRedirected,
     ...(fallback ? { postRender: fallback } : {}),
+    ...(optional ? { optional } : {}),
     warnings: [...new Set(warnings)],
   };
   const annotated = [...(plan.useGlobal ? [{ segments: ['global', 'imageRegistry'], images: set[0]!.images }] : []), ...plan.writes];

@@ -10,11 +10,22 @@ function summary(r: RewriteReport, keepHost: boolean): string[] {
   if (r.globalImageRegistry) lines.push(`the chart honours global.imageRegistry: the overlay sets it to ${r.target}`);
   const done = r.images.filter((i) => i.status === 'redirected').length;
   lines.push(`rendered again with the overlay: ${done} of ${count(r.images.length, 'image')} now point where push put them (${r.target})`);
+  if (r.optional) {
+    const on = [...new Set(r.optional.renders.flat())];
+    const all = r.optional.moved.length + r.optional.left.length;
+    lines.push(
+      on.length === 0
+        ? 'include-optional: the chart has no component switched off (no `enabled: false`, no subchart condition off)'
+        : `include-optional: rendered with ${count(on.length, 'switch', 'switches')} on too (${on.slice(0, 6).join(', ')}${on.length > 6 ? ', ...' : ''}): ${r.optional.moved.length} of ${count(all, 'optional image')} redirected`,
+    );
+    for (const m of r.optional.moved) lines.push(`optional, redirected: ${m.reference} -> ${m.target}${m.switches.length > 0 ? ` (with ${m.switches.join(', ')} on)` : ''}`);
+  }
   for (const n of r.notRedirected) {
+    const optional = n.optional ? ` [optional: with ${(n.optional.switches ?? [n.optional.valuesPath]).filter((x) => x !== '').join(', ') || 'switches'} on]` : '';
     lines.push(
       n.status === 'misdirected'
-        ? `misdirected: ${n.resource} ${n.path}: ${n.image} would point at ${n.now?.join(', ') ?? '?'}, not ${n.expected}`
-        : `not redirected: ${n.resource} ${n.path}: ${n.image}${n.template ? ` (${n.line !== undefined ? 'hard-coded in ' : ''}${n.template}${n.line !== undefined ? `:${n.line}` : ''})` : ''}`,
+        ? `misdirected: ${n.resource} ${n.path}: ${n.image} would point at ${n.now?.join(', ') ?? '?'}, not ${n.expected}${optional}`
+        : `not redirected: ${n.resource} ${n.path}: ${n.image}${n.template ? ` (${n.line !== undefined ? 'hard-coded in ' : ''}${n.template}${n.line !== undefined ? `:${n.line}` : ''})` : ''}${optional}`,
     );
   }
   if (r.postRender) {
@@ -35,7 +46,7 @@ function summary(r: RewriteReport, keepHost: boolean): string[] {
 export const rewriteCommand = defineCommand({
   name: 'rewrite',
   summary: 'write a values overlay that points every image of a chart at your registry, proven by rendering',
-  usage: `Usage: airlock rewrite CHART --registry R[/P] [-f values.yaml]... [--set k=v]... [-o overlay.yaml] [--json]
+  usage: `Usage: airlock rewrite CHART --registry R[/P] [--include-optional] [-f values.yaml]... [--set k=v]... [-o overlay.yaml] [--json]
 
 Writes a values overlay that sends every image CHART renders to R[/P], exactly where
 \`airlock push BUNDLE R[/P]\` put it (docker.io/library/nginx:1.27 -> R/P/library/nginx:1.27),
@@ -56,6 +67,17 @@ Images values cannot redirect are listed (resource, path, image, and the templat
 when the image is hard-coded there): the post-renderer maps those (--post-render-fallback,
 \`airlock post-render --help\`, \`airlock helm-plugin install\`).
 
+Components switched off by default (an exporter under metrics.enabled: false, a subchart whose
+condition is off) render no image with your values, so the overlay would not cover them: a later
+\`helm install -f overlay.yaml --set metrics.enabled=true\` would pull the exporter from upstream.
+--include-optional renders the chart again with those switches on, as \`discover --include-optional\`
+does (all at once, halves when helm refuses), solves the overlay for both renders and proves it on
+both: each optional image is listed with the values key that switches it on, moved or left. Values
+for components that are off do nothing to your render; it is proven again all the same. Not the
+default, like discover's: push carries optional images only when the bundle was discovered with
+--include-optional, the switched renders cost more helm runs, and an optional image values cannot
+move (hard-coded in its template) makes the exit code 7 though your render is fully redirected.
+
 A chart that pins an image by its upstream index digest, which the bundle carries reduced to some
 platforms: give --bundle (or --lock) and the overlay points such pins at the reduced index too,
 unless the import history records that push stored the upstream index in R[/P] (see post-render --help).
@@ -72,6 +94,8 @@ Exit codes:
 Options:
       --registry R[/P]     the registry (and path prefix) \`airlock push\` filled
       --keep-host          push put images under their source host (R/P/quay.io/x/app): point there
+      --include-optional   redirect the images of components switched off by default too (rendered
+                           with the switches on, proven with them on and off; see above)
   -o, --output FILE        write the overlay to FILE (default: print it on stdout; --out is the older spelling)
       --post-render-fallback
                            what values cannot move (an image hard-coded in a template) goes to
@@ -87,13 +111,16 @@ Options:
   -a, --api-versions X     extra API versions for Capabilities.APIVersions (repeatable)
       --helm PATH          the helm binary (default $AIRLOCK_HELM, else helm on PATH)
       --json               {"overlay", "overlayText", "values":[{path, value, images}],
-                            "images":[{reference, target, status, via, places}], "notRedirected":[…]}`,
+                            "images":[{reference, target, status, via, places, optional?}], "notRedirected":[…],
+                            with --include-optional "optional":{renders, failed, moved:[{reference, target,
+                            switch, switches}], left:[{reference, switch, switches, hint}]}}`,
   options: {
     registry: { type: 'string' },
     'keep-host': { type: 'boolean' },
     output: { type: 'string', short: 'o' },
     out: { type: 'string' },
     'post-render-fallback': { type: 'boolean' },
+    'include-optional': { type: 'boolean' },
     bundle: { type: 'string', multiple: true },
     lock: { type: 'string', multiple: true },
     ...chartFlags,
@@ -112,6 +139,7 @@ Options:
       bundle: values.bundle as string[] | undefined,
       lock: values.lock as string[] | undefined,
       postRenderFallback: values['post-render-fallback'] === true,
+      includeOptional: values['include-optional'] === true,
       signal,
     });
     for (const w of result.warnings) out.info(`warning: ${w}`);
@@ -131,6 +159,7 @@ Options:
         images: result.images,
         notRedirected: result.notRedirected,
         ...(result.postRender ? { postRender: result.postRender } : {}),
+        ...(result.optional ? { optional: result.optional } : {}),
         warnings: result.warnings,
         ...(result.digests ? { digests: result.digests } : {}),
       },
