@@ -110,6 +110,42 @@ export const SWITCH_RULES: SwitchRule[] = [
   { id: 'telemetry-enabled', category: 'telemetry', severity: 'medium', key: /(^|_)(telemetry|analytics|usage_?stats|usage_?statistics|usage_?reporting|anonymous_?usage|anonymous_?stats|send_?usage(_?data|_?stats)?|phone_?home|crash_?report(s|ing)?|error_?reporting_?to_?vendor|share_?usage(_?data)?|collect_?usage|report_?usage|usage_?collection|usage_?data_?collection|data_?collection|(enable_?)?diagnostics|call_?home|heartbeat)(_enabled|_enable|_on|_opt_?in|_optin|_active)?$|(^|_)(enable|enabled|allow)_(telemetry|analytics|usage_?stats|usage_?reporting|tracking|phone_?home)$|(^|_)telemetry_opt_?in$/, polarity: 'enables', hint: 'turn the telemetry off' },
 ];
 
+// --- settings that make the app download something from a public site at start ---
+
+export interface InstallRule {
+  id: string;
+  /** Matched against the normalised key path, like switch rules. */
+  key: RegExp;
+  /** When set, the key must stand in a file whose path matches (`[plugins] preinstall` in grafana.ini). */
+  file?: RegExp;
+  host: string;
+  category: Category;
+  severity: Severity;
+  hint: string;
+}
+
+/**
+ * Grafana installs the plugins these settings list when it starts: a plain plugin id (with or
+ * without a version) comes from grafana.com; a `URL;id` item comes from that URL, which the
+ * endpoint scan finds by itself.
+ */
+const PLUGIN_INSTALL_HINT = 'Grafana downloads these plugins from grafana.com when it starts: bake them into the image (or a volume) and empty the list (GF_INSTALL_PLUGINS, GF_PLUGINS_PREINSTALL, [plugins] preinstall), or give each as URL;id from an internal mirror';
+
+export const INSTALL_RULES: InstallRule[] = [
+  { id: 'grafana-plugin-install', key: /(^|_)gf_install_plugins$|(^|_)gf_plugins_preinstall(_sync)?$/, host: 'grafana.com', category: 'download', severity: 'medium', hint: PLUGIN_INSTALL_HINT },
+  { id: 'grafana-plugin-install', key: /^plugins_preinstall(_sync)?$/, file: /grafana\.ini/i, host: 'grafana.com', category: 'download', severity: 'medium', hint: PLUGIN_INSTALL_HINT },
+];
+
+/** The install rule a setting matches, when its value names at least one item that is no URL. */
+export function matchInstall(keyPath: string, value: unknown, path = ''): InstallRule | undefined {
+  if (typeof value !== 'string') return undefined;
+  const key = normaliseKey(keyPath);
+  const rule = INSTALL_RULES.find((r) => r.key.test(key) && (r.file === undefined || r.file.test(path)));
+  if (rule === undefined) return undefined;
+  const items = value.replace(/^["']|["']$/g, '').split(/[,\n]/).map((i) => i.trim()).filter((i) => i !== '');
+  return items.some((i) => !/:\/\//.test(i)) ? rule : undefined;
+}
+
 const TRUE = /^(true|yes|on|1|y|enabled?|always)$/i;
 const FALSE = /^(false|no|off|0|n|disabled?|never)$/i;
 
