@@ -30,7 +30,7 @@ function needles(f: AuditFinding): string[] {
   const setting = /^(-{0,2}[A-Za-z_][A-Za-z0-9_.-]{2,100})\s*(=|:\s)/.exec(shown);
   // A host the value does not name (a setting that implies grafana.com) may stand elsewhere in the
   // file, in another setting: the setting's key finds the right line first.
-  const named = f.url !== undefined || shown.toLowerCase().includes(f.host.toLowerCase());
+  const named = f.rule.startsWith('external-') || f.url !== undefined || shown.toLowerCase().includes(f.host.toLowerCase());
   if (f.host !== '' && named) out.push(f.host);
   if (setting) out.push(setting[1]!);
   if (f.host !== '' && !named) out.push(f.host);
