@@ -11,6 +11,7 @@ import { FindingSet, showValue } from './findings.ts';
 import { withLines } from './locate.ts';
 import { loadManifests, type LoadProblem, type RenderInputOptions } from './load.ts';
 import { namespacesOf } from './namespaces.ts';
+import { impliedReceivers } from './receivers.ts';
 import { REFERENCE_RULES, referenceByKey, referenceBySetting } from './references.ts';
 import { CONNECTOR_DEFAULTS, DEFAULT_ON_RULES, IMPLICIT_RULES } from './rules.ts';
 import { scanManifests, type Occurrence } from './scan.ts';
@@ -128,6 +129,10 @@ export function auditManifests(manifests: readonly Manifest[], o: ManifestAuditO
   }
   for (const p of scan.problems) {
     set.add({ host: '', category: 'other', severity: 'info', rule: 'unparseable-config', resource: p.resource, path: p.path, value: showValue(p.message, undefined), hint: 'the embedded file was scanned as plain text instead; check that it is valid', ...(p.origin !== undefined ? { origin: p.origin } : {}) });
+  }
+
+  for (const r of impliedReceivers(scan.occurrences)) {
+    set.endpoint({ host: r.host, resource: r.resource, path: r.path, origin: r.origin, display: `${r.list}: no url, Alertmanager's default ${r.host}`, context: r.path, rule: 'alertmanager-receiver-default', category: 'other', severity: 'medium', hint: `Alertmanager sends these notifications to ${r.host} unless the entry (or the config's global section) names another URL: point it at an internal relay, or drop the receiver` });
   }
 
   for (const obj of scan.objects) {

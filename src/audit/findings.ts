@@ -5,7 +5,7 @@ import { classifyHost, type ClassifyContext } from './classify.ts';
 import { isApiGroupName } from './api-groups.ts';
 import { extractEndpoints, HOST_KEY, isHostname } from './endpoints.ts';
 import { parseIp } from './ip.ts';
-import { CATEGORY_HINT, CATEGORY_SEVERITY, categorize, matchSwitch } from './rules.ts';
+import { CATEGORY_HINT, CATEGORY_SEVERITY, categorize, matchInstall, matchSwitch } from './rules.ts';
 import { IDENTIFIER_HOST, isPlaceholderHost, knownHostsHosts, looksLikeProse, REFERENCE_RULES, referenceByKey, referenceBySetting, referenceByUrl, type ReferenceRule } from './references.ts';
 import type { Occurrence } from './scan.ts';
 import { severityRank, type AuditFinding, type Category, type InternalEndpoint, type Severity } from './types.ts';
@@ -185,10 +185,12 @@ export class FindingSet {
       this.#referenceOccurrence(occ);
       return;
     }
+    // An env var read from a ConfigMap key that names the setting itself was judged at the ConfigMap.
+    const fromKey = occ.fromConfigMapKey;
     const sw = matchSwitch(occ.keyPath, occ.value);
     if (sw) {
       this.switchesSeen.add(seenAs(sw.rule.id, occ));
-      if (sw.on) {
+      if (sw.on && (fromKey === undefined || matchSwitch(fromKey, occ.value) === undefined)) {
         this.add({
           host: sw.rule.host ?? '',
           category: sw.rule.category,
@@ -203,6 +205,22 @@ export class FindingSet {
       }
       return;
     }
+    const install = matchInstall(occ.keyPath, occ.value, occ.path);
+    if (install && (fromKey === undefined || matchInstall(fromKey, occ.value) === undefined)) {
+      this.add({
+        host: install.host,
+        category: install.category,
+        severity: install.severity,
+        rule: install.id,
+        resource: occ.resource,
+        path: occ.path,
+        value: showValue(occ.setting ?? occ.display, occ.key),
+        hint: install.hint,
+        ...(occ.origin !== undefined ? { origin: occ.origin } : {}),
+      });
+    }
+    // The addresses in a value read from a ConfigMap are found where they stand.
+    if (fromKey !== undefined) return;
     if (typeof occ.value !== 'string' || this.#referenceOccurrence(occ)) return;
     const prose = looksLikeProse(occ.value);
     for (const hit of this.#hits(occ)) {

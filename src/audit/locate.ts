@@ -26,10 +26,14 @@ function needles(f: AuditFinding): string[] {
   const shown = f.value.trim();
   if (shown !== '' && !shown.endsWith('…') && !shown.includes('REDACTED')) out.push(shown);
   if (f.url !== undefined && !f.url.includes('REDACTED')) out.push(f.url);
-  if (f.host !== '') out.push(f.host);
   // A setting shown as `key = value` whose value a template fills in: the key is in the template.
   const setting = /^(-{0,2}[A-Za-z_][A-Za-z0-9_.-]{2,100})\s*(=|:\s)/.exec(shown);
+  // A host the value does not name (a setting that implies grafana.com) may stand elsewhere in the
+  // file, in another setting: the setting's key finds the right line first.
+  const named = f.rule.startsWith('external-') || f.url !== undefined || shown.toLowerCase().includes(f.host.toLowerCase());
+  if (f.host !== '' && named) out.push(f.host);
   if (setting) out.push(setting[1]!);
+  if (f.host !== '' && !named) out.push(f.host);
   // Last: the key of the embedded file (`data["alertmanager.yaml"]`), where base64 or a template hides the value.
   const file = /^(?:data|stringData|binaryData)(?:\["((?:[^"\\]|\\.)+)"\]|\.([A-Za-z0-9_.-]+))/.exec(f.path);
   if (file) out.push(`${file[1] ?? file[2]}:`);

@@ -21,6 +21,8 @@ export const HOST_RULES: HostRule[] = [
   { id: 'oauth-provider', category: 'oauth-oidc', host: /^accounts\.google\.com$|^oauth2\.googleapis\.com$|^openidconnect\.googleapis\.com$|^login\.microsoftonline\.com$|^login\.microsoft\.com$|^login\.windows\.net$|^sts\.windows\.net$|\.b2clogin\.com$|\.okta(preview)?\.com$|\.oktacdn\.com$|\.auth0\.com$|\.onelogin\.com$|^cognito-idp\.[a-z0-9-]+\.amazonaws\.com$|\.amazoncognito\.com$|^appleid\.apple\.com$|^(www\.)?facebook\.com$|^graph\.facebook\.com$|^api\.twitter\.com$|\.pingidentity\.com$|\.jumpcloud\.com$|\.duosecurity\.com$|^slack\.com$/ },
   { id: 'oauth-github', category: 'oauth-oidc', host: /^github\.com$|^gitlab\.com$|^bitbucket\.org$/, path: /^\/(login\/oauth|oauth)(\/|$)/ },
   { id: 'oauth-path', category: 'oauth-oidc', path: /\/(oauth2?|openid-connect|\.well-known\/openid-configuration|o\/oauth2|login\/oauth|connect\/(authorize|token|userinfo)|protocol\/openid-connect|oidc|saml2?)(\/|$|\?)/ },
+  // Where alerts are sent (Alertmanager and Grafana receivers): real egress, but no telemetry to turn off.
+  { id: 'notification-service', category: 'other', host: /(^|\.)pagerduty\.com$|^api(\.eu)?\.opsgenie\.com$|^alert\.victorops\.com$|^api\.pushover\.net$|^api\.telegram\.org$|^hooks\.slack\.com$|\.webhook\.office\.com$|^(discord|discordapp)\.com$|^webexapis\.com$|^qyapi\.weixin\.qq\.com$|^api\.incident\.io$|^events\.(eu\.)?zenduty\.com$/ },
   { id: 'telemetry-service', category: 'telemetry', host: /^stats\.grafana\.org$|(^|\.)sentry\.io$|^sentry\.[a-z0-9.-]+\.(com|io)$|^api\.segment\.io$|^cdn\.segment\.com$|^api(-js)?\.mixpanel\.com$|google-analytics\.com$|^www\.googletagmanager\.com$|^stats\.g\.doubleclick\.net$|\.datadoghq\.(com|eu)$|^([a-z0-9-]+\.)?ddog-gov\.com$|\.newrelic\.com$|\.nr-data\.net$|(^|\.)honeycomb\.io$|(^|\.)posthog\.com$|\.bugsnag\.com$|(^|\.)rollbar\.com$|^api2?\.amplitude\.com$|\.logz\.io$|\.splunkcloud\.com$|\.loggly\.com$|\.papertrailapp\.com$|(^|\.)scarf\.sh$|^collect\.traefik\.io$|^telemetry\.[a-z0-9.-]+$|^analytics\.[a-z0-9.-]+$|^usage\.[a-z0-9.-]+$|^stats\.[a-z0-9.-]+$|^metrics\.[a-z0-9.-]+\.(com|io|net|org)$|^events\.[a-z0-9.-]+$|^beacon\.[a-z0-9.-]+$|^tracking\.[a-z0-9.-]+$|^heap\.io$|^api\.honeybadger\.io$|\.lightstep\.com$|^otlp\.[a-z0-9.-]+$|\.grafana\.net$|^in\.logs\.betterstack\.com$|\.elastic-cloud\.com$|\.cloud\.es\.io$|^app\.launchdarkly\.com$|^events\.launchdarkly\.com$/ },
   { id: 'update-check', category: 'update-check', host: /^checkpoint-api\.hashicorp\.com$|^update\.traefik\.io$|^(update|updates|upgrade|version|versions|versioncheck|version-check|checkpoint)\.[a-z0-9.-]+$/ },
   { id: 'update-check-path', category: 'update-check', path: /\/(releases\/latest|latest-version|version-check|check-?update|update-check|check-?version)(\/|$|\?)|\/api\/(grafana|plugins)\/versions|\/api\/gnet\/plugins\/versions/ },
@@ -109,6 +111,42 @@ export const SWITCH_RULES: SwitchRule[] = [
   { id: 'telemetry-not-disabled', category: 'telemetry', severity: 'medium', key: /(^|_)(disable|no|opt_?out|optout)_?(telemetry|analytics|usage_?stats|usage_?reporting|tracking|metrics_?reporting|crash_?reports?)$|(^|_)(telemetry|analytics|usage_?stats|usage_?reporting|tracking)_?(disabled?|opt_?out|optout|off)$/, polarity: 'disables', hint: 'set it to true/1: telemetry is on while this is false' },
   { id: 'telemetry-enabled', category: 'telemetry', severity: 'medium', key: /(^|_)(telemetry|analytics|usage_?stats|usage_?statistics|usage_?reporting|anonymous_?usage|anonymous_?stats|send_?usage(_?data|_?stats)?|phone_?home|crash_?report(s|ing)?|error_?reporting_?to_?vendor|share_?usage(_?data)?|collect_?usage|report_?usage|usage_?collection|usage_?data_?collection|data_?collection|(enable_?)?diagnostics|call_?home|heartbeat)(_enabled|_enable|_on|_opt_?in|_optin|_active)?$|(^|_)(enable|enabled|allow)_(telemetry|analytics|usage_?stats|usage_?reporting|tracking|phone_?home)$|(^|_)telemetry_opt_?in$/, polarity: 'enables', hint: 'turn the telemetry off' },
 ];
+
+// --- settings that make the app download something from a public site at start ---
+
+export interface InstallRule {
+  id: string;
+  /** Matched against the normalised key path, like switch rules. */
+  key: RegExp;
+  /** When set, the key must stand in a file whose path matches (`[plugins] preinstall` in grafana.ini). */
+  file?: RegExp;
+  host: string;
+  category: Category;
+  severity: Severity;
+  hint: string;
+}
+
+/**
+ * Grafana installs the plugins these settings list when it starts: a plain plugin id (with or
+ * without a version) comes from grafana.com; a `URL;id` item comes from that URL, which the
+ * endpoint scan finds by itself.
+ */
+const PLUGIN_INSTALL_HINT = 'Grafana downloads these plugins from grafana.com when it starts: bake them into the image (or a volume) and empty the list (GF_INSTALL_PLUGINS, GF_PLUGINS_PREINSTALL, [plugins] preinstall), or give each as URL;id from an internal mirror';
+
+export const INSTALL_RULES: InstallRule[] = [
+  { id: 'grafana-plugin-install', key: /(^|_)gf_install_plugins$|(^|_)gf_plugins_preinstall(_sync)?$/, host: 'grafana.com', category: 'download', severity: 'medium', hint: PLUGIN_INSTALL_HINT },
+  { id: 'grafana-plugin-install', key: /^plugins_preinstall(_sync)?$/, file: /grafana\.ini/i, host: 'grafana.com', category: 'download', severity: 'medium', hint: PLUGIN_INSTALL_HINT },
+];
+
+/** The install rule a setting matches, when its value names at least one item that is no URL. */
+export function matchInstall(keyPath: string, value: unknown, path = ''): InstallRule | undefined {
+  if (typeof value !== 'string') return undefined;
+  const key = normaliseKey(keyPath);
+  const rule = INSTALL_RULES.find((r) => r.key.test(key) && (r.file === undefined || r.file.test(path)));
+  if (rule === undefined) return undefined;
+  const items = value.replace(/^["']|["']$/g, '').split(/[,\n]/).map((i) => i.trim()).filter((i) => i !== '');
+  return items.some((i) => !/:\/\//.test(i)) ? rule : undefined;
+}
 
 const TRUE = /^(true|yes|on|1|y|enabled?|always)$/i;
 const FALSE = /^(false|no|off|0|n|disabled?|never)$/i;

@@ -34,6 +34,12 @@ export interface Occurrence {
   human?: ReferenceRule;
   /** The value stands in a Secret: it may be shown by host and place only. */
   secret?: boolean;
+  /**
+   * An env var filled from a ConfigMap (`valueFrom.configMapKeyRef`): the key it was read from.
+   * The value is judged as a setting under the env var's name; its addresses are reported where
+   * they stand, in the ConfigMap.
+   */
+  fromConfigMapKey?: string;
 }
 
 export interface ScanProblem {
@@ -109,6 +115,7 @@ interface Where {
   kind: string;
   origin?: string | undefined;
   secret?: boolean;
+  namespace?: string;
 }
 
 /** Secret types that hold keys, tokens and registry logins, never configuration. */
@@ -126,6 +133,12 @@ class Scanner {
   readonly occurrences: Occurrence[] = [];
   readonly problems: ScanProblem[] = [];
   readonly objects: ScanResult['objects'] = [];
+  /** ConfigMaps' `data` by `namespace/name`, for env vars that read a key of one. */
+  readonly configMaps: Map<string, Obj>;
+
+  constructor(configMaps: Map<string, Obj> = new Map()) {
+    this.configMaps = configMaps;
+  }
 
   occ(w: Where, o: Omit<Occurrence, 'resource' | 'kind' | 'origin'>): void {
     const base: Occurrence = { resource: w.resource, kind: w.kind, ...o };
@@ -142,8 +155,8 @@ class Scanner {
       return;
     }
     if (kind === '' || SKIP_KINDS.has(kind)) return;
-    const w: Where = { resource: resourceId(object, namespace), kind, origin };
     const meta = isObj(object.metadata) ? object.metadata : {};
+    const w: Where = { resource: resourceId(object, namespace), kind, origin, namespace: typeof meta.namespace === 'string' ? meta.namespace : namespace };
     if (isObj(meta.annotations)) {
       for (const [k, v] of Object.entries(meta.annotations)) {
         if (typeof v !== 'string' || SKIP_ANNOTATION.test(k)) continue;
@@ -247,6 +260,16 @@ class Scanner {
   env(w: Where, list: Obj[], path: string): void {
     list.forEach((e, i) => {
       const name = e.name as string;
+      const ref = isObj(e.valueFrom) && isObj(e.valueFrom.configMapKeyRef) ? e.valueFrom.configMapKeyRef : undefined;
+      if (ref !== undefined && typeof ref.name === 'string' && typeof ref.key === 'string') {
+        const data = this.configMaps.get(`${w.namespace ?? ''}/${ref.name}`);
+        const v = data?.[ref.key];
+        if (typeof v === 'string' && !v.includes('\n')) {
+          const shown = `${name}=${v} (ConfigMap ${ref.name}, key ${ref.key})`;
+          this.occ(w, { path: `${joinPath(path, i)}.valueFrom.configMapKeyRef`, keyPath: name, key: name, value: v, display: shown, setting: shown, role: 'text', fromConfigMapKey: ref.key });
+        }
+        return;
+      }
       if (typeof e.value !== 'string') return;
       const p = `${joinPath(path, i)}.value`;
       if (e.value.includes('\n') || /^\s*[{[]/.test(e.value)) this.string(w, e.value, p, name, name, undefined);
@@ -351,7 +374,20 @@ class Scanner {
 
 /** Scan rendered objects. `namespace` names resources that carry none (helm's --namespace). */
 export function scanManifests(docs: readonly Manifest[], namespace = 'default'): ScanResult {
-  const s = new Scanner();
+  const configMaps = new Map<string, Obj>();
+  const index = (o: unknown, depth = 0): void => {
+    if (!isObj(o) || depth > 8) return;
+    if (typeof o.kind === 'string' && /List$/.test(o.kind) && Array.isArray(o.items)) {
+      for (const item of o.items) index(item, depth + 1);
+      return;
+    }
+    if (o.kind !== 'ConfigMap' || !isObj(o.data)) return;
+    const meta = isObj(o.metadata) ? o.metadata : {};
+    if (typeof meta.name !== 'string') return;
+    configMaps.set(`${typeof meta.namespace === 'string' ? meta.namespace : namespace}/${meta.name}`, o.data);
+  };
+  for (const d of docs) index(d.object);
+  const s = new Scanner(configMaps);
   for (const d of docs) s.document(d.object, d.origin, namespace);
   return { occurrences: s.occurrences, problems: s.problems, objects: s.objects };
 }

@@ -32,6 +32,8 @@ const REAL: [string, string, string][] = [
   ['registry.k8s.io', 'external-registry-image', 'Deployment/monitoring/kps-kube-state-metrics'],
   ['registry.k8s.io', 'external-registry-image', 'Job/monitoring/kps-admission-create'],
   ['grafana.com', 'external-download', 'ConfigMap/monitoring/kps-grafana'],
+  // GF_INSTALL_PLUGINS lists grafana-piechart-panel by id: Grafana fetches it from grafana.com.
+  ['grafana.com', 'grafana-plugin-install', 'Deployment/monitoring/kps-grafana'],
   ['plugins.example-grafana-plugins.net', 'external-download', 'Deployment/monitoring/kps-grafana'],
   ['alerts.incident-bridge.com', 'external-endpoint', 'AlertmanagerConfig/monitoring/ops'],
   ['api.opsgenie-relay.io', 'external-endpoint', 'ConfigMap/monitoring/alertmanager'],
@@ -178,7 +180,7 @@ describe('audit precision on a monitoring stack', { concurrency: true }, () => {
       const line = files.get(uri)![loc.region.startLine - 1]!;
       // Base64 in a Secret hides the value: the line of its file key (`alertmanager.yaml:`) stands for it.
       const inBase64 = x.properties.resource === 'Secret/monitoring/alertmanager-kps-alertmanager';
-      const key = x.ruleId.startsWith('grafana-plugin') ? 'grafana/grafana' : x.ruleId === 'grafana-update-check' ? 'check_for_updates' : inBase64 ? 'alertmanager.yaml:' : x.properties.host;
+      const key = x.ruleId === 'grafana-plugin-install' ? 'GF_INSTALL_PLUGINS' : x.ruleId.startsWith('grafana-plugin') ? 'grafana/grafana' : x.ruleId === 'grafana-update-check' ? 'check_for_updates' : inBase64 ? 'alertmanager.yaml:' : x.properties.host;
       assert.ok(line.includes(key), `${uri}:${loc.region.startLine} holds ${key}: ${line}`);
     }
     // Without --show-references the references stay out.

@@ -178,6 +178,12 @@ describe('categories', () => {
     ['downloads.vendor.com', '/x.tar.gz', 'x', 'download'],
     ['raw.githubusercontent.com', '/a/b/main/install.sh', 'x', 'download'],
     ['db.vendor.com', undefined, 'DATABASE_URL', 'other'],
+    // Alert receivers are where alerts go, not telemetry: `events.*` names a pager here.
+    ['events.pagerduty.com', '/v2/enqueue', 'alertmanager.yaml.receivers.webhook_configs.url', 'other'],
+    ['events.eu.pagerduty.com', '/v2/enqueue', 'receivers.pagerduty_configs.url', 'other'],
+    ['api.opsgenie.com', '/v2/alerts', 'OPSGENIE_API_URL', 'other'],
+    ['hooks.slack.com', '/services/x', 'receivers.slack_configs.api_url', 'other'],
+    ['events.vendor-analytics.com', '/collect', 'x', 'telemetry'],
   ];
   for (const [host, path, key, want] of table) {
     it(`${host}${path ?? ''} under ${key} is ${want}`, () => assert.equal(categorize(host, path, key).category, want));
