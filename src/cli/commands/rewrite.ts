@@ -5,11 +5,12 @@ import { count } from '../output.ts';
 import { defineCommand } from './types.ts';
 import { digestLines } from './digest-lines.ts';
 
-function summary(r: RewriteReport, keepHost: boolean): string[] {
+/** What the run found, for people (stderr); `commandOnStdout`: the helm command is the data printed on stdout, not repeated here. */
+function summary(r: RewriteReport, keepHost: boolean, commandOnStdout: boolean): string[] {
   const lines: string[] = [];
   if (r.globalImageRegistry) lines.push(`the chart honours global.imageRegistry: the overlay sets it to ${r.target}`);
   const done = r.images.filter((i) => i.status === 'redirected').length;
-  lines.push(`rendered again with the overlay: ${done} of ${count(r.images.length, 'image')} now point where push put them (${r.target})`);
+  lines.push(`rendered again with the overlay: ${done} of ${count(r.images.length, 'image')} now ${r.images.length === 1 ? 'points' : 'point'} where push put them (${r.target})`);
   if (r.optional) {
     const on = [...new Set(r.optional.renders.flat())];
     const all = r.optional.moved.length + r.optional.left.length;
@@ -35,7 +36,8 @@ function summary(r: RewriteReport, keepHost: boolean): string[] {
         ? `with the post-renderer too (${count(r.postRender.mapped, 'place')} mapped by it): every image points at ${r.target}`
         : `even with the post-renderer ${count(left.length, 'place')} point elsewhere: ${left.map((x) => `${x.resource} ${x.path}: ${x.image}`).join('; ')}`,
     );
-    lines.push('install with (run `airlock helm-plugin install` once first):', `  ${r.postRender.commandLine}`);
+    if (commandOnStdout) lines.push('install with the helm command printed on stdout (run `airlock helm-plugin install` once first)');
+    else lines.push('install with (run `airlock helm-plugin install` once first):', `  ${r.postRender.commandLine}`);
   } else if (r.notRedirected.length > 0) {
     lines.push(`values cannot redirect ${count(r.notRedirected.length, 'place')}: add the post-renderer, which maps them (--post-render-fallback prints the exact command; see \`airlock post-render --help\`):`);
     lines.push(`  airlock helm-plugin install && helm install NAME CHART -f overlay.yaml --post-renderer airlock-postrender --post-renderer-args --registry=${r.target}${keepHost ? ' --post-renderer-args --keep-host' : ''}`);
@@ -145,7 +147,7 @@ Options:
     for (const w of result.warnings) out.info(`warning: ${w}`);
     for (const line of digestLines(result.digests ?? [], registry)) out.info(line);
     const file = result.file;
-    for (const line of summary(result, values['keep-host'] === true)) out.info(line);
+    for (const line of summary(result, values['keep-host'] === true, file !== undefined)) out.info(line);
     if (file) out.info(`wrote ${file}`);
     out.data(
       {
