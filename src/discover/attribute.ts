@@ -9,6 +9,7 @@ import { findSwitch, type ResolvedChart } from './chart-values.ts';
 import { templateLines, type TemplateLine } from './template-guards.ts';
 import type { Finding, OptionalInfo } from './types.ts';
 import type { PathSegment } from './values-path.ts';
+import { setFlag, splitSwitchName } from './switches.ts';
 
 /** An image the values scan found, with where it is set. */
 export interface StaticImage {
@@ -222,14 +223,23 @@ function fewestSwitches(chart: ResolvedChart, on: ReadonlySet<string>, valuesPat
 }
 
 function setFlags(paths: readonly string[]): string {
-  return paths.map((p) => `--set ${p}=true`).join(' and ');
+  return paths.map(setFlag).join(' and ');
 }
 
 /**
  * The switch that brings `finding` (seen only when the switches in `on` were turned on) into the
  * render, and a hint naming it.
  */
-export function attributeOptional(finding: Finding, on: ReadonlySet<string>, ctx: AttributionContext): OptionalInfo {
+export function attributeOptional(finding: Finding, switchedOn: ReadonlySet<string>, ctx: AttributionContext): OptionalInfo {
+  // a string mode is on as `expose.type=clusterIP`: its key guards the lines, its value is the hint
+  const modes = new Map<string, string>();
+  const on = new Set<string>();
+  for (const name of switchedOn) {
+    const { path, value } = splitSwitchName(name);
+    on.add(path);
+    if (value !== undefined) modes.set(path, value);
+  }
+  const named = (p: string): string => (modes.has(p) ? `${p}=${modes.get(p)!}` : p);
   const origin = finding.reasons.find((r) => r.origin !== undefined)?.origin;
   const located = origin === undefined ? undefined : chartOfOrigin(origin, ctx.charts);
   const key = repositoryKey(finding.reference);
@@ -275,8 +285,10 @@ export function attributeOptional(finding: Finding, on: ReadonlySet<string>, ctx
     return { valuesPath: chart.switchPath, switches: all, hint: `${where}; chart ${chart.chartPath} is switched off; switch it on with ${setFlags(all)}` };
   }
   if (inner !== undefined && inner.length > 0) {
-    return { valuesPath: inner[0]!, switches: inner, hint: `${where} only when ${inner.join(' and ')} ${inner.length > 1 ? 'are' : 'is'} on; switch it on with ${setFlags(inner)}` };
+    const all = inner.map(named);
+    const when = inner.some((p) => modes.has(p)) ? `with ${all.join(' and ')}` : `when ${inner.join(' and ')} ${inner.length > 1 ? 'are' : 'is'} on`;
+    return { valuesPath: inner[0]!, switches: all, hint: `${where} only ${when}; switch it on with ${setFlags(all)}` };
   }
-  const listed = [...on].slice(0, 3).join(', ');
-  return { valuesPath: '', hint: `${where} only with switches on (${listed}${on.size > 3 ? ', ...' : ''}); which one brings it in is not known` };
+  const listed = [...switchedOn].slice(0, 3).join(', ');
+  return { valuesPath: '', hint: `${where} only with switches on (${listed}${switchedOn.size > 3 ? ', ...' : ''}); which one brings it in is not known` };
 }

@@ -11,10 +11,10 @@ import { addFinding, sortFindings } from './findings.ts';
 import { loadSpec } from '../spec/spec.ts';
 import { chartRenderOptions, helmDefaultKubeVersion, loadInputs, type RenderInputOptions } from './sources.ts';
 import { normaliseKubeVersion } from './image-rules.ts';
-import { findOffSwitches } from './switches.ts';
+import { switchName } from './switches.ts';
 import { guardsAt, valuesBehindMessage } from './attribute.ts';
 import type { TemplateLine } from './template-guards.ts';
-import { renderWithSwitches } from './switched-render.ts';
+import { renderOptional } from './switched-render.ts';
 import type { Finding } from './types.ts';
 
 export interface DiscoverOptions extends RenderInputOptions {
@@ -77,10 +77,10 @@ async function collect(o: DiscoverOptions, into: Collected): Promise<void> {
     const extracted = extractImages(input.manifests, { chart: chart.name, namespace });
     warnings.push(...extracted.warnings);
     const { top, charts: resolved } = resolveChartValues(chart, loaded.values);
-    // Render once more with every switch on: optional images exactly as the chart would render them.
-    const switches = findOffSwitches(top, resolved);
+    // Render once more with every switch on (and a few times with other string modes): optional
+    // images exactly as the chart would render them.
     const parsed = new Map<string, TemplateLine[]>();
-    const on = await renderWithSwitches(input.path, { ...chartRenderOptions(o, cwd), chartLabel: input.label }, switches, {
+    const on = await renderOptional(input.path, { ...chartRenderOptions(o, cwd), chartLabel: input.label }, top, resolved, {
       guardsAt: (origin, line) => guardsAt(origin, line, resolved, parsed),
       valuesBehind: (reason) => valuesBehindMessage(reason, resolved),
     });
@@ -91,7 +91,7 @@ async function collect(o: DiscoverOptions, into: Collected): Promise<void> {
     }
     const switched = on.renders.map((r) => ({
       findings: extractImages(r.manifests, { chart: chart.name, namespace }).findings,
-      on: new Set(r.on.map((s) => s.segments.join('.'))),
+      on: new Set(r.on.map(switchName)),
     }));
     const combined = chartFindings({ chart: chart.name, rendered: extracted.findings, charts: resolved, switched, kubeVersion, parsed });
     warnings.push(...combined.warnings);

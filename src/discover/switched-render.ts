@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AirlockError, throwIfAborted } from '../core/errors.ts';
 import { helmFailureReason, renderChartWith, type ChartRenderOptions } from './sources.ts';
-import { switchOverlay, type Switch } from './switches.ts';
+import type { ResolvedChart } from './chart-values.ts';
+import { findModeKeys, findOffSwitches, modeScenarios, switchOverlay, type Switch } from './switches.ts';
 import type { Manifest } from './types.ts';
 import { Limiter } from '../util/limiter.ts';
 
@@ -114,6 +115,36 @@ export async function renderWithSwitches(chart: string, o: ChartRenderOptions, s
     await attempt([...switches]);
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+  return result;
+}
+
+/** Renders with string modes set (`expose.type=clusterIP`), beyond the one with every boolean on. */
+const MAX_MODE_RENDERS = 4;
+/** Helm runs per mode render (the first, then its halves). */
+const MODE_BUDGET = 3;
+
+/**
+ * Every render that shows what the chart leaves off (impure: runs helm): every boolean switch on
+ * (renderWithSwitches), then up to four renders more for the string modes the templates compare
+ * (switches.ts findModeKeys): the k-th other value of each key, with the booleans of the largest
+ * render helm accepted on too. Modes helm refuses are reported like switches.
+ */
+export async function renderOptional(chart: string, o: ChartRenderOptions, top: Record<string, unknown>, charts: readonly ResolvedChart[], so: SwitchedRenderOptions = {}): Promise<SwitchedResult> {
+  const result = await renderWithSwitches(chart, o, findOffSwitches(top, charts), so);
+  const scenarios = modeScenarios(findModeKeys(charts), MAX_MODE_RENDERS);
+  if (scenarios.length === 0) return result;
+  const booleans = result.renders.reduce<Switch[]>((best, r) => (r.on.length > best.length ? r.on : best), []);
+  // the modes first: halving keeps them with the first half of the booleans
+  // two at a time (each renders its halves two at a time too)
+  const moded: SwitchedResult[] = [];
+  for (let i = 0; i < scenarios.length; i += 2) {
+    moded.push(...(await Promise.all(scenarios.slice(i, i + 2).map((modes) => renderWithSwitches(chart, o, [...modes, ...booleans], { ...so, budget: MODE_BUDGET })))));
+  }
+  for (const r of moded) {
+    // a render with no mode on shows nothing the first renders did not
+    result.renders.push(...r.renders.filter((x) => x.on.some((s) => s.value !== undefined)));
+    for (const f of r.failed) if (f.switch.value !== undefined && !result.failed.some((g) => g.switch.path === f.switch.path)) result.failed.push(f);
   }
   return result;
 }

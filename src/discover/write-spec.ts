@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { isMap, isScalar, isSeq, parseDocument, type Document, type Scalar } from 'yaml';
 import { UsageError } from '../core/errors.ts';
+import { setFlag } from './switches.ts';
 import { writeFileAtomic } from '../util/atomic-file.ts';
 import { fileError } from '../util/file-error.ts';
 import { formatReference, parseReference } from '../core/reference.ts';
@@ -45,7 +46,7 @@ export function commentFor(f: Finding): string {
   if (f.reasons.length > 1) text += ` (+${f.reasons.length - 1} more)`;
   if (f.optional) {
     const on = f.optional.switches ?? (f.optional.valuesPath === '' ? [] : [f.optional.valuesPath]);
-    text += on.length === 0 ? '; optional' : `; optional: ${on.map((p) => `--set ${p}=true`).join(' ')}`;
+    text += on.length === 0 ? '; optional' : `; optional: ${on.map(setFlag).join(' ')}`;
   }
   return ` ${oneLine(text)}`;
 }

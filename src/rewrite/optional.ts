@@ -1,8 +1,9 @@
 // rewrite --include-optional (impure: runs helm): the components a chart leaves off by default,
 // found the one way discover --include-optional finds them (switches.ts: every `enabled: false`
-// and every subchart condition or tag that is off; switched-render.ts: rendered with them all on,
-// halved when helm refuses), as values files rewrite renders beside the user's values, and which
-// switch brings each image in (combine.ts, as discover says it).
+// and every subchart condition or tag that is off, and the string modes the templates compare;
+// switched-render.ts renderOptional: rendered with them all on, halved when helm refuses), as
+// values files rewrite renders beside the user's values, and which switch brings each image in
+// (combine.ts, as discover says it).
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { guardsAt } from '../discover/attribute.ts';
@@ -11,8 +12,8 @@ import { chartFindings } from '../discover/combine.ts';
 import { extractImages } from '../discover/extract.ts';
 import { normaliseKubeVersion } from '../discover/image-rules.ts';
 import type { ChartRenderOptions } from '../discover/sources.ts';
-import { renderWithSwitches } from '../discover/switched-render.ts';
-import { findOffSwitches, switchOverlay } from '../discover/switches.ts';
+import { renderOptional } from '../discover/switched-render.ts';
+import { switchName, switchOverlay } from '../discover/switches.ts';
 import type { TemplateLine } from '../discover/template-guards.ts';
 import type { Manifest, OptionalInfo } from '../discover/types.ts';
 
@@ -23,7 +24,7 @@ export interface SwitchScenario {
   file: string;
   /** `--set` paths of the switches on. */
   on: string[];
-  /** The same as dotted values paths (how discover's attribution names them). */
+  /** The same as dotted values paths (how discover's attribution names them; a mode as `expose.type=clusterIP`). */
   dotted: string[];
 }
 
@@ -40,14 +41,13 @@ export interface OptionalRenders {
  * halves), each written to a values file in `dir`.
  */
 export async function optionalRenders(chartPath: string, o: ChartRenderOptions, top: Obj, charts: readonly ResolvedChart[], dir: string): Promise<OptionalRenders> {
-  const switches = findOffSwitches(top, charts);
   const parsed = new Map<string, TemplateLine[]>();
-  const result = await renderWithSwitches(chartPath, o, switches, { guardsAt: (origin, line) => guardsAt(origin, line, charts, parsed) });
+  const result = await renderOptional(chartPath, o, top, charts, { guardsAt: (origin, line) => guardsAt(origin, line, charts, parsed) });
   const scenarios: SwitchScenario[] = [];
   for (const [i, r] of result.renders.entries()) {
     const file = join(dir, `switches-${i}.yaml`);
     await writeFile(file, `${JSON.stringify(switchOverlay(r.on))}\n`);
-    scenarios.push({ file, on: r.on.map((s) => s.path), dotted: r.on.map((s) => s.segments.join('.')) });
+    scenarios.push({ file, on: r.on.map((s) => s.path), dotted: r.on.map(switchName) });
   }
   return { scenarios, failed: result.failed.map((f) => ({ switch: f.switch.path, reason: f.reason })), parsed };
 }

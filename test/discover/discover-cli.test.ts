@@ -110,6 +110,17 @@ describe('airlock discover', { concurrency: true }, () => {
     assert.match(m.get('docker.io/airlock-test/shop-exporter:0.11.0')?.optional?.hint ?? '', /--set metrics\.enabled=true/);
   });
 
+  it('--include-optional: a component a string mode switches is marked with the setting, on stdout and in --json', async () => {
+    const text = await run(['string-modes', '--include-optional']);
+    assert.equal(text.code, 0, text.stderr);
+    assert.ok(lines(text.stdout).includes('registry.vendor.example/modes/proxy:1.27\t# optional: --set expose.type=clusterIP'), text.stdout);
+    assert.ok(lines(text.stdout).includes('registry.vendor.example/modes/sentinel:3.1\t# optional: --set architecture=replication --set sentinel.enabled=true'), text.stdout);
+    const json = await run(['string-modes', '--include-optional', '--json']);
+    const proxy = images(json.stdout).get('registry.vendor.example/modes/proxy:1.27') as JsonImage & { optional: { switches?: string[] } };
+    assert.deepEqual(proxy.optional.switches, ['expose.type=clusterIP']);
+    assert.match(proxy.optional.hint, /--set expose\.type=clusterIP/);
+  });
+
   it('switched on with --set, the optional images are rendered and required', async () => {
     const r = await run(['shop', '--set', 'metrics.enabled=true', '--set', 'cache.enabled=true', '--json']);
     assert.equal(r.code, 0, r.stderr);

@@ -13,8 +13,8 @@ import { resolveChartValues, type ChartNode } from '../../src/discover/chart-val
 import { loadChartTree } from '../../src/discover/chart-tree.ts';
 import { imageFromMap, imageFromUntaggedText, normaliseKubeVersion } from '../../src/discover/image-rules.ts';
 import { helmFailureReason } from '../../src/discover/sources.ts';
-import { failureLocation, renderWithSwitches } from '../../src/discover/switched-render.ts';
-import { findOffSwitches, switchOverlay } from '../../src/discover/switches.ts';
+import { failureLocation, renderOptional, renderWithSwitches } from '../../src/discover/switched-render.ts';
+import { findModeKeys, findOffSwitches, modeScenarios, setFlag, switchOverlay } from '../../src/discover/switches.ts';
 import { templateLines } from '../../src/discover/template-guards.ts';
 import { globalRegistryOf, scanChartValues } from '../../src/discover/values-scan.ts';
 import type { Finding } from '../../src/discover/types.ts';
@@ -108,6 +108,55 @@ describe('switches', () => {
   it('a user --set that turns one on leaves it out', () => {
     const { top, charts } = resolveChartValues(root, { metrics: { enabled: true } });
     assert.deepEqual(findOffSwitches(top, charts).map((s) => s.path), ['metrics.serviceMonitor.enabled', 'global.debug.enabled', 'cache.enabled', 'cache.auth.enabled']);
+  });
+});
+
+describe('string modes', () => {
+  const templates = {
+    'templates/proxy.yaml': '{{- if ne .Values.expose.type "ingress" }}\nimage: proxy\n{{- end }}',
+    'templates/svc.yaml': '{{- if eq .Values.expose.type "clusterIP" }}x{{ else if eq "nodePort" $.Values.expose.type }}y{{ end }}{{ if eq .Values.expose.type "ingress" }}z{{ end }}',
+    'templates/db.yaml': '{{ if eq .Values.architecture "replication" "cluster" }}r{{ end }}{{ if ne .Values.image.tag "" }}t{{ end }}{{ if eq .Values.replicas "3" }}n{{ end }}',
+  };
+  const cache = chart('cache', { mode: 'local', enabled: false }, { templates: { 'templates/x.yaml': '{{ if eq .Values.mode "remote" }}r{{ end }}{{ if eq .Values.global.tier "edge" }}e{{ end }}' } });
+  const top = chart('app', { expose: { type: 'ingress' }, architecture: 'standalone', image: { tag: '1' }, replicas: 3, global: { tier: 'core' } }, {
+    templates,
+    dependencies: [{ name: 'cache', condition: 'cache.enabled' }],
+    subcharts: [cache],
+  });
+
+  it('every key compared with string literals, its value a string: the other literals in order; a subchart key under its name, global at the top', () => {
+    const { charts } = resolveChartValues(top, {});
+    const keys = findModeKeys(charts).map((k) => [k.segments.join('.'), k.current, k.literals]);
+    assert.deepEqual(keys.sort(), [
+      ['architecture', 'standalone', ['replication', 'cluster']],
+      ['cache.mode', 'local', ['remote']],
+      ['expose.type', 'ingress', ['clusterIP', 'nodePort']],
+      ['global.tier', 'core', ['edge']],
+    ]);
+  });
+
+  it('render k sets the k-th literal of each key, a key with fewer keeps its value; at most the given renders', () => {
+    const { charts } = resolveChartValues(top, { expose: { type: 'nodePort' } });
+    const keys = findModeKeys(charts);
+    const scenarios = modeScenarios(keys, 4).map((sc) => sc.map((s) => s.path).sort());
+    assert.deepEqual(scenarios, [
+      // templates in file order: proxy.yaml compares with ingress before svc.yaml with clusterIP
+      ['architecture=replication', 'cache.mode=remote', 'expose.type=ingress', 'global.tier=edge'],
+      ['architecture=cluster', 'expose.type=clusterIP'],
+    ]);
+    assert.equal(modeScenarios(keys, 1).length, 1);
+    assert.deepEqual(switchOverlay(modeScenarios(keys, 1)[0]!), { expose: { type: 'ingress' }, architecture: 'replication', cache: { mode: 'remote' }, global: { tier: 'edge' } });
+    assert.equal(setFlag('expose.type=clusterIP'), '--set expose.type=clusterIP');
+    assert.equal(setFlag('metrics.enabled'), '--set metrics.enabled=true');
+  });
+
+  it('an image a mode render brings in is hinted with the setting, beside a boolean it needs too', () => {
+    const { charts } = resolveChartValues(top, {});
+    const f: Finding = { reference: 'docker.io/x/proxy:1', reasons: [{ source: 'pod-spec', resource: 'Deployment/default/p', path: 'image', origin: 'app/templates/proxy.yaml' }] };
+    const info = attributeOptional(f, new Set(['expose.type=clusterIP', 'architecture=replication', 'cache.enabled']), { charts, statics: [] });
+    assert.deepEqual(info.switches, ['expose.type=clusterIP']);
+    assert.equal(info.valuesPath, 'expose.type');
+    assert.match(info.hint, /only with expose\.type=clusterIP; switch it on with --set expose\.type=clusterIP$/);
   });
 });
 
@@ -318,6 +367,35 @@ describe('rendering with switches on (real helm)', () => {
       assert.deepEqual(byName('coordinator').optional?.switches, ['cluster.enabled', 'cluster.coordinator.enabled']);
       assert.equal(byName('server').optional, undefined);
     }
+  });
+
+  it('string modes: one render more per literal, with the booleans on; the images they bring in hinted with the setting', async () => {
+    const { helm, runs } = await countingHelm('modes');
+    const { chart: node } = await loadChartTree(`${FIX}string-modes`);
+    const { top, charts } = resolveChartValues(node, {});
+    const r = await renderOptional(`${FIX}string-modes`, { valuesFiles: [], set: [], setString: [], apiVersions: [], helm }, top, charts);
+    assert.deepEqual(r.failed, []);
+    assert.deepEqual(r.renders.map((x) => x.on.map((s) => s.path)), [['sentinel.enabled'], ['expose.type=clusterIP', 'architecture=replication', 'sentinel.enabled'], ['expose.type=nodePort', 'sentinel.enabled']]);
+    assert.equal(await runs(), 3);
+
+    const { images } = await discoverImages({ inputs: [`${FIX}string-modes`], includeOptional: true, helm: helmPath() });
+    assert.deepEqual(
+      images.map((f) => [f.reference, f.optional?.switches]),
+      [
+        ['registry.vendor.example/modes/core:3.1', undefined],
+        ['registry.vendor.example/modes/proxy:1.27', ['expose.type=clusterIP']],
+        ['registry.vendor.example/modes/replica-agent:3.1', ['architecture=replication']],
+        ['registry.vendor.example/modes/sentinel:3.1', ['architecture=replication', 'sentinel.enabled']],
+      ],
+    );
+    const proxy = images.find((f) => f.reference.includes('/proxy:'))!;
+    assert.equal(proxy.optional?.valuesPath, 'expose.type');
+    assert.match(proxy.optional!.hint, /rendered by string-modes\/templates\/nginx\/deployment\.yaml only with expose\.type=clusterIP; switch it on with --set expose\.type=clusterIP/);
+    assert.ok(proxy.reasons.some((x) => x.source === 'values' && x.path === 'nginx.image'), 'the values that set it are among its reasons');
+
+    // a user who already exposes by clusterIP renders the proxy: required; nodePort is the other mode
+    const set = await discoverImages({ inputs: [`${FIX}string-modes`], includeOptional: true, set: ['expose.type=clusterIP'], helm: helmPath() });
+    assert.equal(set.images.find((f) => f.reference.includes('/proxy:'))!.optional, undefined);
   });
 
   it('with nothing to blame, halving still renders every switch helm accepts', async () => {

@@ -19,6 +19,7 @@ import { airlock, resultOf } from '../helpers/cli.ts';
 import { helmPath } from '../helpers/helm.ts';
 
 const CHART = fileURLToPath(new URL('../fixtures/rewrite/observatory', import.meta.url));
+const MODES = fileURLToPath(new URL('../fixtures/discover/string-modes', import.meta.url));
 const HELM = helmPath();
 const REGISTRY = '127.0.0.1:5000/mirror';
 const TARGET = parseTarget(REGISTRY);
@@ -36,8 +37,8 @@ function run(cmd: string, args: string[]): Promise<{ code: number; stdout: strin
   return new Promise((resolve) => child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr })));
 }
 
-async function render(extra: string[] = []): Promise<string> {
-  const r = await run(HELM, ['template', CHART, ...extra]);
+async function render(extra: string[] = [], chart = CHART): Promise<string> {
+  const r = await run(HELM, ['template', chart, ...extra]);
   assert.equal(r.code, 0, r.stderr);
   return r.stdout;
 }
@@ -142,5 +143,26 @@ describe('airlock rewrite --include-optional', { concurrency: true }, () => {
     const p = resultOf(plain.stdout) as Record<string, unknown>;
     assert.equal('optional' in p, false);
     assert.deepEqual(p.overlay, { server: { image: { registry: REGISTRY } } });
+  });
+
+  it('components a string mode switches (expose.type: clusterIP, architecture: replication) are covered too, named by the setting', async () => {
+    const r = await rewriteChart({ chart: MODES, registry: REGISTRY, helm: HELM, includeOptional: true });
+    assert.ok(r.optional);
+    assert.deepEqual(r.optional.failed, []);
+    assert.deepEqual(r.optional.renders, [['sentinel.enabled'], ['expose.type=clusterIP', 'architecture=replication', 'sentinel.enabled'], ['expose.type=nodePort', 'sentinel.enabled']]);
+    assert.deepEqual(
+      r.optional.moved.map((m) => [m.reference, m.switches]),
+      [
+        ['registry.vendor.example/modes/proxy:1.27', ['expose.type=clusterIP']],
+        ['registry.vendor.example/modes/replica-agent:3.1', ['architecture=replication']],
+        ['registry.vendor.example/modes/sentinel:3.1', ['architecture=replication', 'sentinel.enabled']],
+      ],
+    );
+    assert.deepEqual(r.optional.left, []);
+    const file = join(tmp, 'modes.yaml');
+    await writeFile(file, r.overlayText);
+    for (const on of [[], ['--set', 'expose.type=clusterIP'], ['--set', 'expose.type=nodePort'], ['--set', 'architecture=replication', '--set', 'sentinel.enabled=true']]) {
+      assertPushed(await render(on, MODES), await render(['-f', file, ...on], MODES));
+    }
   });
 });

@@ -5,6 +5,7 @@ import { registryOptions, registryUsage, sessionFrom } from './registry-flags.ts
 import { renderOptionsOf, renderOptions } from './render-flags.ts';
 import { count } from '../output.ts';
 import { defineCommand } from './types.ts';
+import { setFlag } from '../../discover/switches.ts';
 import { preprocessOptionalValues } from '../registry-args.ts';
 
 const DEFAULT_SPEC = 'airlock.yaml';
@@ -37,7 +38,7 @@ function human(result: DiscoverReport, checks: Map<string, RemoteCheck> | undefi
       const notes: string[] = [];
       if (f.optional) {
         const on = f.optional.switches ?? (f.optional.valuesPath === '' ? [] : [f.optional.valuesPath]);
-        notes.push(on.length === 0 ? 'optional' : `optional: ${on.map((p) => `--set ${p}=true`).join(' ')}`);
+        notes.push(on.length === 0 ? 'optional' : `optional: ${on.map(setFlag).join(' ')}`);
       }
       if (c && c.status !== 'found') notes.push(c.status);
       return notes.length > 0 ? `${f.reference}\t# ${notes.join('; ')}` : f.reference;
@@ -77,8 +78,9 @@ Options:
       --release-name NAME   release name to render with, as helm template's NAME (default: release-name)
   -a, --api-versions X      extra API versions for Capabilities.APIVersions (repeatable)
       --include-optional    also list images of components switched off by default (found by
-                            rendering again with every switch on), each marked \`# optional: --set
-                            KEY=true\` with the values key that switches it on
+                            rendering again with every switch on, and with the other values of
+                            string modes such as expose.type), each marked \`# optional: --set
+                            KEY=true\` (or KEY=VALUE) with the values key that switches it on
       --verify-remote       confirm each image exists with one manifest HEAD (opens connections)
       --write [FILE]        add new images to the spec (default ./airlock.yaml), each with a comment
                             saying why; entries and comments already there are kept
