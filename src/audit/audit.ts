@@ -11,6 +11,7 @@ import { FindingSet, showValue } from './findings.ts';
 import { withLines } from './locate.ts';
 import { loadManifests, type LoadProblem, type RenderInputOptions } from './load.ts';
 import { namespacesOf } from './namespaces.ts';
+import { impliedObjectStores } from './object-stores.ts';
 import { impliedReceivers } from './receivers.ts';
 import { REFERENCE_RULES, referenceByKey, referenceBySetting } from './references.ts';
 import { CONNECTOR_DEFAULTS, DEFAULT_ON_RULES, IMPLICIT_RULES } from './rules.ts';
@@ -129,6 +130,10 @@ export function auditManifests(manifests: readonly Manifest[], o: ManifestAuditO
   }
   for (const p of scan.problems) {
     set.add({ host: '', category: 'other', severity: 'info', rule: 'unparseable-config', resource: p.resource, path: p.path, value: showValue(p.message, undefined), hint: 'the embedded file was scanned as plain text instead; check that it is valid', ...(p.origin !== undefined ? { origin: p.origin } : {}) });
+  }
+
+  for (const s of impliedObjectStores(scan.occurrences)) {
+    set.endpoint({ host: s.host, resource: s.resource, path: s.path, origin: s.origin, display: s.display, context: s.path, rule: s.rule, category: 'object-storage', severity: 'high', hint: s.hint });
   }
 
   for (const r of impliedReceivers(scan.occurrences)) {

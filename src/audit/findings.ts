@@ -6,7 +6,7 @@ import { isApiGroupName } from './api-groups.ts';
 import { extractEndpoints, HOST_KEY, isHostname } from './endpoints.ts';
 import { parseIp } from './ip.ts';
 import { CATEGORY_HINT, CATEGORY_SEVERITY, categorize, matchInstall, matchSwitch } from './rules.ts';
-import { IDENTIFIER_HOST, isPlaceholderHost, knownHostsHosts, looksLikeProse, REFERENCE_RULES, referenceByKey, referenceBySetting, referenceByUrl, type ReferenceRule } from './references.ts';
+import { IDENTIFIER_HOST, isDisplayNameKey, isPlaceholderHost, knownHostsHosts, looksLikeProse, REFERENCE_RULES, referenceByKey, referenceBySetting, referenceByUrl, type ReferenceRule } from './references.ts';
 import type { Occurrence } from './scan.ts';
 import { severityRank, type AuditFinding, type Category, type InternalEndpoint, type Severity } from './types.ts';
 
@@ -223,12 +223,17 @@ export class FindingSet {
     if (fromKey !== undefined) return;
     if (typeof occ.value !== 'string' || this.#referenceOccurrence(occ)) return;
     const prose = looksLikeProse(occ.value);
+    // A label names things for people; a path (`gitlab.com/group`) makes the value more than a name.
+    const label = isDisplayNameKey(occ.keyPath, occ.key) && !occ.value.includes('/');
     for (const hit of this.#hits(occ)) {
       const byUrl = referenceByUrl(hit.host, urlPath(hit.url));
       if (byUrl !== undefined) {
         this.reference({ ...base, host: hit.host, port: hit.port, url: hit.url, rule: byUrl });
       } else if (this.#ownHosts.has(hit.host) && !classifyHost(hit.host, this.#ctx).internal) {
         this.reference({ ...base, host: hit.host, port: hit.port, url: hit.url, rule: REFERENCE_RULES.ownAddress });
+      } else if (label && hit.how === 'host' && !(hit.key !== undefined && hit.key !== occ.key && HOST_KEY.test(hit.key))) {
+        // `name: GitLab.com`: a bare name under a key that labels things for people.
+        if (!classifyHost(hit.host, this.#ctx).internal) this.reference({ ...base, host: hit.host, port: hit.port, url: hit.url, rule: REFERENCE_RULES.displayName });
       } else if (prose && hit.how === 'host' && !(hit.key !== undefined && HOST_KEY.test(hit.key))) {
         this.reference({ ...base, host: hit.host, port: hit.port, url: hit.url, rule: REFERENCE_RULES.prose });
       } else {

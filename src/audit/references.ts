@@ -21,6 +21,7 @@ export const REFERENCE_RULES = {
   template: { id: 'notification-template', hint: 'text of a notification template ({{ define }}): links for the people who read the alert, not a connection' },
   detectionRule: { id: 'detection-rule', hint: 'part of a detection rule set (Falco-style rules, macros and lists): names the rules match on, never connected to' },
   license: { id: 'license-link', hint: 'a license or schema identifier: nothing connects to it' },
+  displayName: { id: 'display-name', hint: "a name shown to people (a login connector's or an item's label), not an address: nothing connects to it" },
   docAnnotation: { id: 'doc-annotation', hint: 'an annotation that documents the resource (docs, repository, runbook, links for a UI), read by people and dashboards, not by the app' },
 } as const satisfies Record<string, ReferenceRule>;
 
@@ -29,6 +30,18 @@ const LINK_KEY = /(^|_)(title|author|footer|external|doc|docs|help|more_info|das
 
 /** Keys whose values are prose: descriptions, help and messages for people. */
 const PROSE_KEY = /^(description|descriptions|summary|message|msg|help|help_text|usage|title|subtitle|text|comment|comments|note|notes|details|about|tooltip|placeholder|display_name|caption|label_text|long_description|short_description|annotation_text)$/;
+
+/**
+ * Keys that name things for people (`name: GitLab.com` on a login connector, an item's `label`):
+ * a bare host-like value under them is a label, not an address. A value with a scheme, port or path
+ * is still judged as one.
+ */
+const DISPLAY_KEY = /^(name|label|display_?name|title|description|friendly_?name|pretty_?name|nick_?name|caption)$/;
+
+/** Does a setting's key name it for people (see DISPLAY_KEY)? */
+export function isDisplayNameKey(keyPath: string, key: string | undefined): boolean {
+  return DISPLAY_KEY.test(lastKey(keyPath, key));
+}
 
 /** Keys whose value is the app's own address, used to build links (`externalUrl`, `root_url`, `--web.external-url`). */
 const SELF_KEY = /(^|_)(cookie_?domains?|whitelist_?domains?|allowed_?redirect_?domains?|ext_endpoint|kc_hostname(_url)?|keycloak_hostname|keycloak_frontend_url|url_prefix|trusted_domains?|jenkins_url|minio_server_url|minio_browser_redirect_url|redirect_?ur[il]s?|post_logout_redirect_ur[il]s?|callback_?ur[il]s?|external_?url|external_?uri|root_url|public_?url|public_?uri|public_?base_?url|site_?url|external_?address|public_?address|external_?hostname|public_?hostname|server_domain|web_external_url|web_route_prefix_url)$/;

@@ -47,6 +47,7 @@ export const CATEGORY_SEVERITY: Record<Category, Severity> = {
   registry: 'high',
   acme: 'high',
   'oauth-oidc': 'high',
+  'object-storage': 'high',
   'ai-api': 'high',
   telemetry: 'medium',
   'update-check': 'medium',
@@ -59,6 +60,7 @@ export const CATEGORY_HINT: Record<Category, string> = {
   registry: 'mirror the image into the internal registry (airlock lock, pack, push) and point the reference there (airlock rewrite)',
   acme: 'use an internal ACME server (e.g. step-ca) or a cert-manager CA/Vault issuer; a public ACME CA cannot be reached from an air-gapped network',
   'oauth-oidc': 'point the login at an internal identity provider (Keycloak, Dex, the company IdP) or disable this OAuth/OIDC provider',
+  'object-storage': 'point the storage client at an internal S3-compatible store (MinIO, Ceph RGW) with its endpoint key (regionendpoint, endpoint, s3Url), or use local storage',
   telemetry: 'turn this telemetry off or send it to an internal collector',
   'ai-api': 'disable the AI integration or point it at a model served inside the network',
   download: 'vendor the file into the image or serve it from an internal mirror (artifact repository, package mirror)',
@@ -263,3 +265,84 @@ export const CONNECTOR_DEFAULTS: ConnectorDefault[] = [
   { type: 'microsoft', host: 'login.microsoftonline.com' },
   { type: 'linkedin', host: 'www.linkedin.com' },
 ];
+
+// --- object stores that reach a public cloud when no endpoint is named ---
+
+export type CloudProvider = 'aws' | 'gcp' | 'azure';
+
+/**
+ * Object-storage clients whose settings name a bucket (or account) but no endpoint: the client
+ * then talks to its cloud's public object store, a host that stands in no value. A registry's
+ * `storage.s3` without `regionendpoint` is AWS S3; Loki's `common.storage.s3`, Mimir's and Tempo's
+ * `s3` blocks, Thanos' `type: S3` without `config.endpoint` too; `gcs` is Google Cloud Storage,
+ * `azure` is `<account>.blob.core.windows.net`. Keys are compared lowercase without `_`/`-`.
+ */
+export interface ObjectStoreDefault {
+  id: string;
+  provider: CloudProvider;
+  service: string;
+  /** Block names holding the client's settings, each with the keys one of which it must set to be a storage client. */
+  blocks: Record<string, string[]>;
+  /** `type:` values of a typed object-store config (Thanos `objstore.yml`: `type: S3` beside `config:`). */
+  type: string;
+  /** Keys that point the client at another endpoint (then that endpoint is judged as usual). */
+  overrides: string[];
+}
+
+export const OBJECT_STORE_DEFAULTS: ObjectStoreDefault[] = [
+  {
+    id: 'object-storage-aws-default',
+    provider: 'aws',
+    service: 'AWS S3',
+    blocks: { s3: ['bucket', 'bucketname', 'bucketnames', 'region', 's3'], aws: ['bucket', 'bucketname', 'bucketnames', 's3'] },
+    type: 's3',
+    overrides: ['regionendpoint', 'endpoint', 'endpointurl', 's3url', 'url', 'host'],
+  },
+  {
+    id: 'object-storage-gcs-default',
+    provider: 'gcp',
+    service: 'Google Cloud Storage',
+    blocks: { gcs: ['bucket', 'bucketname'] },
+    type: 'gcs',
+    overrides: ['endpoint', 'endpointurl', 'url', 'host'],
+  },
+  {
+    id: 'object-storage-azure-default',
+    provider: 'azure',
+    service: 'Azure Blob Storage',
+    blocks: { azure: ['accountname', 'storageaccount', 'storageaccountname'] },
+    type: 'azure',
+    overrides: ['endpoint', 'endpointsuffix', 'realm', 'serviceurl', 'storageaccounturi', 'endpointurl', 'url', 'host'],
+  },
+];
+
+/**
+ * Velero's `BackupStorageLocation` and `VolumeSnapshotLocation` by `spec.provider` (`aws` or
+ * `velero.io/aws`): backups go to the cloud's object store unless `spec.config` names an endpoint
+ * (`s3Url`, `storageAccountURI`); volume snapshots go through the cloud's compute API, which no
+ * setting moves.
+ */
+export const VELERO_PROVIDERS: Record<CloudProvider, { backupOverride?: string; snapshotHost: (region: string | undefined) => string; snapshotApi: string }> = {
+  aws: { backupOverride: 's3Url', snapshotHost: (region) => (region !== undefined ? `ec2.${region}.${awsDomain(region)}` : 'ec2.amazonaws.com'), snapshotApi: 'the EC2 API' },
+  gcp: { snapshotHost: () => 'compute.googleapis.com', snapshotApi: 'the Compute Engine API' },
+  azure: { backupOverride: 'storageAccountURI', snapshotHost: () => 'management.azure.com', snapshotApi: 'the Azure Resource Manager API' },
+};
+
+const AWS_REGION = /^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$/;
+
+function awsDomain(region: string): string {
+  return region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
+}
+
+/** The public host a provider's object store is reached at: `s3.<region>.amazonaws.com`, `<account>.blob.core.windows.net`. */
+export function objectStoreHost(provider: CloudProvider, o: { region?: string | undefined; account?: string | undefined }): string {
+  if (provider === 'gcp') return 'storage.googleapis.com';
+  if (provider === 'azure') return o.account !== undefined && /^[a-z0-9]{3,24}$/.test(o.account) ? `${o.account}.blob.core.windows.net` : 'blob.core.windows.net';
+  return o.region !== undefined && AWS_REGION.test(o.region) ? `s3.${o.region}.${awsDomain(o.region)}` : 's3.amazonaws.com';
+}
+
+/** An AWS region name as written in a value, when it is one. */
+export function awsRegion(value: unknown): string | undefined {
+  const v = typeof value === 'string' ? value.trim().toLowerCase() : '';
+  return AWS_REGION.test(v) ? v : undefined;
+}

@@ -27,6 +27,7 @@ const CATEGORY_WHY: Record<Category, string> = {
   registry: 'An image pulled from a registry outside the network cannot be pulled in an air gap.',
   acme: 'A public ACME certificate authority cannot be reached from an air gap: certificates will not be issued or renewed.',
   'oauth-oidc': 'Logins through a public identity provider fail without internet access.',
+  'object-storage': 'Data is stored in a public cloud object store (AWS S3, Google Cloud Storage, Azure Blob Storage) because no endpoint points the client elsewhere; in an air gap reads and writes fail.',
   telemetry: 'Telemetry sends data out of the network; in an air gap it fails (and retries) or, worse, leaks through a proxy.',
   'ai-api': 'A public AI API cannot be reached from an air gap, and sends data out of the network where it can.',
   download: 'Something is downloaded from outside the network at run time; in an air gap it fails.',

@@ -7,9 +7,11 @@ export type Severity = (typeof SEVERITIES)[number];
 /**
  * `reference` is the one category that is not egress: a link or name meant for people (a runbook
  * URL, a dashboard link, a pinned SSH host key, the app's own address). It is kept apart from the
- * findings, shown only when asked for, and never fails an audit.
+ * findings, shown only when asked for, and never fails an audit. `object-storage` is a storage
+ * client (a registry's storage driver, a Velero backup location, a Loki/Thanos object store) whose
+ * settings name no endpoint, so it reaches a public cloud's object store by default.
  */
-export const CATEGORIES = ['registry', 'acme', 'oauth-oidc', 'telemetry', 'ai-api', 'download', 'update-check', 'other', 'reference'] as const;
+export const CATEGORIES = ['registry', 'acme', 'oauth-oidc', 'object-storage', 'telemetry', 'ai-api', 'download', 'update-check', 'other', 'reference'] as const;
 export type Category = (typeof CATEGORIES)[number];
 
 export interface AuditFinding {
