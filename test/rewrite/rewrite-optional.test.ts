@@ -4,50 +4,29 @@
 // condition), found by discover's renders with the switches on, and proven by rendering the chart
 // the way a user later installs it: `helm template -f overlay.yaml --set metrics.enabled=true ...`.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { formatReference, parseReference } from '../../src/core/reference.ts';
-import { parseManifestStream } from '../../src/discover/sources.ts';
-import { locateImages } from '../../src/rewrite/locate.ts';
-import { mapAll, parseTarget } from '../../src/rewrite/mapping.ts';
+import { parseReference } from '../../src/core/reference.ts';
+import { parseTarget } from '../../src/rewrite/mapping.ts';
 import { rewriteChart } from '../../src/rewrite/rewrite.ts';
 import { airlock, resultOf } from '../helpers/cli.ts';
-import { helmPath } from '../helpers/helm.ts';
+import { HELM, places, pushedUnder, render } from './support/render.ts';
 
 const CHART = fileURLToPath(new URL('../fixtures/rewrite/observatory', import.meta.url));
 const MODES = fileURLToPath(new URL('../fixtures/discover/string-modes', import.meta.url));
-const HELM = helmPath();
 const REGISTRY = '127.0.0.1:5000/mirror';
 const TARGET = parseTarget(REGISTRY);
 const ALL_ON = ['--set', 'metrics.enabled=true', '--set', 'metrics.authProxy.enabled=true', '--set', 'cache.enabled=true'];
 const SNAPSHOT_PLACE = 'CronJob/default/release-name-backup spec.jobTemplate.spec.template.spec.containers[0].image';
 
-const pushed = (ref: string): string => formatReference(mapAll([parseReference(ref)], TARGET).get(formatReference(parseReference(ref)))!);
+const pushed = pushedUnder(TARGET);
+const renderChart = (extra: string[] = [], chart = CHART): Promise<string> => render(chart, extra);
 
-function run(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr })));
-}
 
-async function render(extra: string[] = [], chart = CHART): Promise<string> {
-  const r = await run(HELM, ['template', chart, ...extra]);
-  assert.equal(r.code, 0, r.stderr);
-  return r.stdout;
-}
 
-function places(text: string): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  for (const m of parseManifestStream(text, 'test')) for (const l of locateImages(m.object).locations) out.set(`${l.resource} ${l.path}`, l.references);
-  return out;
-}
 
 /** Every place of the render with the overlay names what push made of the image it named without it (same tag), except `left`. */
 function assertPushed(before: string, afterText: string, left: string[] = []): void {
@@ -81,7 +60,7 @@ describe('airlock rewrite --include-optional', { concurrency: true }, () => {
     assert.deepEqual(r.images.map((i) => i.reference), ['vendor.example/obs/server:2.4.0']);
     const file = join(tmp, 'default.yaml');
     await writeFile(file, r.overlayText);
-    const outside = [...places(await render(['-f', file, ...ALL_ON])).values()].flat().filter((ref) => !ref.startsWith(`${REGISTRY}/`));
+    const outside = [...places(await renderChart(['-f', file, ...ALL_ON])).values()].flat().filter((ref) => !ref.startsWith(`${REGISTRY}/`));
     assert.deepEqual(outside.sort(), ['docker.io/vendorexample/kv-cache:7.2.4', 'docker.io/vendorexample/obs-exporter:0.9.1', 'quay.io/vendor-example/auth-proxy:2.4.0']);
   });
 
@@ -90,13 +69,13 @@ describe('airlock rewrite --include-optional', { concurrency: true }, () => {
     const file = join(tmp, 'optional.yaml');
     await writeFile(file, r.overlayText);
     // all switched on, as the test's user would
-    assertPushed(await render(ALL_ON), await render(['-f', file, ...ALL_ON]));
+    assertPushed(await renderChart(ALL_ON), await renderChart(['-f', file, ...ALL_ON]));
     // each component alone, and the default render (values for components that are off change nothing there)
-    assertPushed(await render(['--set', 'metrics.enabled=true']), await render(['-f', file, '--set', 'metrics.enabled=true']));
-    assertPushed(await render(['--set', 'cache.enabled=true']), await render(['-f', file, '--set', 'cache.enabled=true']));
-    assertPushed(await render(), await render(['-f', file]));
+    assertPushed(await renderChart(['--set', 'metrics.enabled=true']), await renderChart(['-f', file, '--set', 'metrics.enabled=true']));
+    assertPushed(await renderChart(['--set', 'cache.enabled=true']), await renderChart(['-f', file, '--set', 'cache.enabled=true']));
+    assertPushed(await renderChart(), await renderChart(['-f', file]));
     // the hard-coded snapshot image of the backup job is the one thing values cannot move
-    assertPushed(await render(['--set', 'backup.enabled=true']), await render(['-f', file, '--set', 'backup.enabled=true']), [SNAPSHOT_PLACE]);
+    assertPushed(await renderChart(['--set', 'backup.enabled=true']), await renderChart(['-f', file, '--set', 'backup.enabled=true']), [SNAPSHOT_PLACE]);
   });
 
   it('reports each optional image with the values key that switches it on: moved, or left with its template line', async () => {
@@ -162,7 +141,7 @@ describe('airlock rewrite --include-optional', { concurrency: true }, () => {
     const file = join(tmp, 'modes.yaml');
     await writeFile(file, r.overlayText);
     for (const on of [[], ['--set', 'expose.type=clusterIP'], ['--set', 'expose.type=nodePort'], ['--set', 'architecture=replication', '--set', 'sentinel.enabled=true']]) {
-      assertPushed(await render(on, MODES), await render(['-f', file, ...on], MODES));
+      assertPushed(await renderChart(on, MODES), await renderChart(['-f', file, ...on], MODES));
     }
   });
 });

@@ -4,56 +4,27 @@
 // list of names), and images hard-coded in templates, which `--post-render-fallback` sends through
 // airlock's helm 4 post-renderer plugin so that nothing is left outside R/P.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { formatReference, parseReference } from '../../src/core/reference.ts';
-import { parseManifestStream } from '../../src/discover/sources.ts';
-import { locateImages } from '../../src/rewrite/locate.ts';
-import { mapAll, parseTarget } from '../../src/rewrite/mapping.ts';
+import { parseTarget } from '../../src/rewrite/mapping.ts';
 import { imagesOutside } from '../../src/rewrite/post-render.ts';
 import { rewriteChart } from '../../src/rewrite/rewrite.ts';
 import { airlock, resultOf } from '../helpers/cli.ts';
-import { helmPath } from '../helpers/helm.ts';
+import { HELM, places, pushedUnder, render, run } from './support/render.ts';
 
 const FIX = fileURLToPath(new URL('../fixtures/rewrite/', import.meta.url));
-const HELM = helmPath();
 const REGISTRY = '127.0.0.1:5000/mirror';
 const TARGET = parseTarget(REGISTRY);
 const BUSYBOX_PLACE = 'Deployment/default/release-name-proxy spec.template.spec.initContainers[0].image';
 
-const pushed = (ref: string): string => formatReference(mapAll([parseReference(ref)], TARGET).get(formatReference(parseReference(ref)))!);
+const pushed = pushedUnder(TARGET);
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  return new Promise((resolve) =>
-    child.on('close', (code, sig) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? (sig ? 128 : 1), stdout, stderr });
-    }),
-  );
-}
 
-async function render(chart: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<string> {
-  const r = await run(HELM, ['template', chart, ...extra], env);
-  assert.equal(r.code, 0, r.stderr);
-  return r.stdout;
-}
 
-function places(text: string): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  for (const m of parseManifestStream(text, 'test')) for (const l of locateImages(m.object).locations) out.set(`${l.resource} ${l.path}`, l.references);
-  return out;
-}
 
 /** Every place names what push made of the image it named before, except the places listed as left. */
 function assertPushedPlaces(before: string, afterText: string, left: string[] = []): void {
