@@ -4,6 +4,7 @@
 import { parseReference } from '../core/reference.ts';
 import { extractImages } from '../discover/extract.ts';
 import type { Manifest } from '../discover/types.ts';
+import { splitPath, valueAt } from '../discover/values-path.ts';
 import { apiGroupsOf } from './api-groups.ts';
 import { makeClassifyContext } from './classify.ts';
 import { extractEndpoints } from './endpoints.ts';
@@ -43,32 +44,6 @@ export interface AuditResult {
   internal: InternalEndpoint[];
   namespaces: string[];
   warnings: string[];
-}
-
-/** A path as `joinPath` writes it (`a.b[0]["c.d"]`) back into segments. */
-function pathSegments(path: string): (string | number)[] | undefined {
-  const out: (string | number)[] = [];
-  const re = /([A-Za-z_][A-Za-z0-9_-]*)|\[([0-9]+)\]|\[("(?:[^"\\]|\\.)*")\]|(\.)/gy;
-  let m: RegExpExecArray | null;
-  let pos = 0;
-  while (pos < path.length && (m = re.exec(path)) !== null) {
-    pos = re.lastIndex;
-    if (m[1] !== undefined) out.push(m[1]);
-    else if (m[2] !== undefined) out.push(Number(m[2]));
-    else if (m[3] !== undefined) out.push(JSON.parse(m[3]) as string);
-  }
-  return pos === path.length ? out : undefined;
-}
-
-function valueAt(object: unknown, path: string): unknown {
-  const segs = pathSegments(path);
-  if (!segs) return undefined;
-  let node: unknown = object;
-  for (const s of segs) {
-    if (typeof node !== 'object' || node === null) return undefined;
-    node = (node as Record<string | number, unknown>)[s];
-  }
-  return node;
 }
 
 function registryOf(reference: string): string | undefined {
@@ -161,7 +136,8 @@ export function auditManifests(manifests: readonly Manifest[], o: ManifestAuditO
     if (registry === undefined) continue;
     const host = registry.replace(/:[0-9]+$/, '').replace(/^\[|\]$/g, '');
     for (const r of img.reasons) {
-      const raw = valueAt(byResource.get(r.resource), r.path);
+      const segments = splitPath(r.path);
+      const raw = segments === undefined ? undefined : valueAt(byResource.get(r.resource), segments);
       const display = typeof raw === 'string' ? raw : img.reference;
       const port = /:([0-9]+)$/.exec(registry)?.[1];
       set.endpoint({

@@ -6,7 +6,7 @@
 // and `azure` ones to `<account>.blob.core.windows.net`. Velero's BackupStorageLocation (without
 // `config.s3Url`) and VolumeSnapshotLocation name only a provider. Each is a finding unless a key
 // points the client elsewhere; that endpoint is then judged where it stands, like any other.
-import { joinPath } from '../discover/values-path.ts';
+import { joinPath, splitPath } from '../discover/values-path.ts';
 import { awsRegion, objectStoreHost, OBJECT_STORE_DEFAULTS, VELERO_PROVIDERS, type CloudProvider, type ObjectStoreDefault } from './rules.ts';
 import type { Occurrence } from './scan.ts';
 
@@ -24,10 +24,9 @@ export interface ImpliedObjectStore {
 
 /** `a.b["c.d"][0]` → parent `a.b["c.d"]`, last `0`; undefined for a path of one segment. */
 function splitLast(path: string): { parent: string; last: string | number } | undefined {
-  const m = /(?:\.([A-Za-z_][A-Za-z0-9_-]*)|\[([0-9]+)\]|\[("(?:[^"\\]|\\.)*")\])$/.exec(path);
-  if (!m || m.index === 0) return undefined;
-  const last = m[1] ?? (m[2] !== undefined ? Number(m[2]) : (JSON.parse(m[3]!) as string));
-  return { parent: path.slice(0, m.index), last };
+  const segments = splitPath(path);
+  if (segments === undefined || segments.length < 2) return undefined;
+  return { parent: segments.slice(0, -1).reduce<string>((p, k) => joinPath(p, k), ''), last: segments[segments.length - 1]! };
 }
 
 const norm = (k: string): string => k.toLowerCase().replace(/[_-]/g, '');

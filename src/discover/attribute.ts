@@ -8,7 +8,7 @@ import { parseReference } from '../core/reference.ts';
 import { findSwitch, type ResolvedChart } from './chart-values.ts';
 import { templateLines, type TemplateLine } from './template-guards.ts';
 import type { Finding, OptionalInfo } from './types.ts';
-import type { PathSegment } from './values-path.ts';
+import { valueAt, type PathSegment } from './values-path.ts';
 import { setFlag, splitSwitchName } from './switches.ts';
 
 /** An image the values scan found, with where it is set. */
@@ -190,15 +190,6 @@ function truthy(v: unknown): boolean {
   return v !== undefined && v !== null && v !== false && v !== '' && v !== 0;
 }
 
-function valueOf(values: Record<string, unknown>, dotted: string): unknown {
-  let node: unknown = values;
-  for (const k of dotted.split('.')) {
-    if (typeof node !== 'object' || node === null || Array.isArray(node)) return undefined;
-    node = (node as Record<string, unknown>)[k];
-  }
-  return node;
-}
-
 /**
  * The fewest switches of `on` that render an image line naming `valuesPaths` in any template of
  * `chart`, where every other condition over that line holds with the chart's values. A render with
@@ -215,7 +206,7 @@ function fewestSwitches(chart: ResolvedChart, on: ReadonlySet<string>, valuesPat
       if (needed.length === 0) continue;
       // an `or` needs one of its values: a switch of `on` among them is enough
       const others = l.guards.filter((g) => !on.has(topPath(chart, g)) && !l.anyOf.includes(g));
-      if (!others.every((g) => truthy(valueOf(chart.values, g)))) continue;
+      if (!others.every((g) => truthy(valueAt(chart.values, g.split('.'))))) continue;
       if (best === undefined || needed.length < best.length) best = needed;
     }
   }

@@ -8,12 +8,10 @@ import { findSwitch, type ResolvedChart } from './chart-values.ts';
 import { imagesFromAnnotations, isAuthoritativeImageList } from './annotations.ts';
 import { addFinding, sortFindings } from './findings.ts';
 import type { Finding, OptionalInfo, Reason } from './types.ts';
-import { formatValuesPath, joinPath, type PathSegment } from './values-path.ts';
+import { formatValuesPath, joinPath, valueAt, type PathSegment } from './values-path.ts';
 import { globalRegistryOf, scanChartValues, type ValuesImage } from './values-scan.ts';
 import { attributeOptional, repositoryKey, slotKey, type StaticImage } from './attribute.ts';
 import type { TemplateLine } from './template-guards.ts';
-
-type Obj = Record<string, unknown>;
 
 export interface ChartFindingsInput {
   /** Name of the chart as the user gave it (the top chart's name). */
@@ -37,19 +35,6 @@ interface OptionalEntry {
 
 function nameOf(reference: string): string {
   return formatName(parseReference(reference));
-}
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function valueAt(values: Obj, dotted: string): unknown {
-  let node: unknown = values;
-  for (const part of dotted.split('.')) {
-    if (!isObj(node)) return undefined;
-    node = node[part];
-  }
-  return node;
 }
 
 function withRegistry(reference: string, registry: string): string | undefined {
@@ -168,7 +153,7 @@ export function chartFindings(input: ChartFindingsInput): { findings: Finding[];
       const img = { ...listed, reference: moved ?? listed.reference };
       const key = repositoryKey(img.reference);
       if (!isAuthoritativeImageList(img.key) && (renderedKeys.has(key) || switchedByKey.has(key))) continue;
-      const condition = img.condition === undefined ? undefined : valueAt(chart.values, img.condition);
+      const condition = img.condition === undefined ? undefined : valueAt(chart.values, img.condition.split('.'));
       const conditionOff = condition === false || (typeof condition === 'string' && condition === 'false');
       if (chart.enabled && isAuthoritativeImageList(img.key) && !conditionOff) {
         addFinding(required, img.reference, reason);

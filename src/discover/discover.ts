@@ -3,6 +3,7 @@
 // and nothing here opens a connection (probing registries is verify-remote.ts, opt-in).
 import { dirname, resolve } from 'node:path';
 import { throwIfAborted, UsageError } from '../core/errors.ts';
+import { parseReference } from '../core/reference.ts';
 import { resolveChartValues } from './chart-values.ts';
 import { loadChartTree } from './chart-tree.ts';
 import { chartFindings } from './combine.ts';
@@ -14,7 +15,7 @@ import { normaliseKubeVersion } from './image-rules.ts';
 import { switchName } from './switches.ts';
 import { guardsAt, valuesBehindMessage } from './attribute.ts';
 import type { TemplateLine } from './template-guards.ts';
-import { renderOptional } from './switched-render.ts';
+import { refusedSwitches, renderOptional } from './switched-render.ts';
 import type { Finding } from './types.ts';
 
 export interface DiscoverOptions extends RenderInputOptions {
@@ -85,9 +86,8 @@ async function collect(o: DiscoverOptions, into: Collected): Promise<void> {
       valuesBehind: (reason) => valuesBehindMessage(reason, resolved),
     });
     if (on.failed.length > 0 && o.includeOptional) {
-      const names = on.failed.map((f) => f.switch.path);
-      const shown = names.length > 6 ? `${names.slice(0, 6).join(', ')} and ${names.length - 6} more` : names.join(', ');
-      warnings.push(`chart ${input.label}: helm fails with ${shown} switched on (${on.failed[0]!.reason}); optional images behind ${names.length > 1 ? 'them' : 'it'} are taken from the values alone`);
+      const refused = refusedSwitches(on.failed.map((f) => ({ path: f.switch.path, reason: f.reason })));
+      warnings.push(`chart ${input.label}: ${refused}; optional images behind ${on.failed.length > 1 ? 'them' : 'it'} are taken from the values alone`);
     }
     const switched = on.renders.map((r) => ({
       findings: extractImages(r.manifests, { chart: chart.name, namespace }).findings,
@@ -110,10 +110,7 @@ async function kubeVersionGuesses(label: string, findings: Finding[], o: Discove
   if (assumed === undefined) return [];
   const bare = assumed.replace(/^v/, '');
   return findings
-    .filter((f) => {
-      const tag = /:([^:@/]+)(@|$)/.exec(f.reference)?.[1];
-      return tag !== undefined && tag.replace(/^v/, '') === bare;
-    })
+    .filter((f) => parseReference(f.reference).tag?.replace(/^v/, '') === bare)
     .map((f) => `chart ${label}: ${f.reference} is tagged ${assumed}, the Kubernetes version helm assumes when none is given: if the chart takes this tag from the cluster's version, give --kube-version with your cluster's`);
 }
 

@@ -119,6 +119,13 @@ export async function renderWithSwitches(chart: string, o: ChartRenderOptions, s
   return result;
 }
 
+/** `helm fails with a.enabled, b.enabled switched on (REASON)`: the switches helm refused, at most six named. */
+export function refusedSwitches(failed: readonly { path: string; reason: string }[]): string {
+  const names = failed.map((f) => f.path);
+  const shown = names.length > 6 ? `${names.slice(0, 6).join(', ')} and ${names.length - 6} more` : names.join(', ');
+  return `helm fails with ${shown} switched on (${failed[0]!.reason})`;
+}
+
 /** Renders with string modes set (`expose.type=clusterIP`), beyond the one with every boolean on. */
 const MAX_MODE_RENDERS = 4;
 /** Helm runs per mode render (the first, then its halves). */

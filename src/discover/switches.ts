@@ -3,7 +3,8 @@
 // learns the optional images exactly as the chart composes them (registry keys, tags from other
 // keys, the Kubernetes version), instead of guessing from the values' shape.
 import type { ResolvedChart } from './chart-values.ts';
-import { formatValuesPath } from './values-path.ts';
+import type { OptionalInfo } from './types.ts';
+import { formatValuesPath, valueAt } from './values-path.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -86,6 +87,16 @@ export function setFlag(name: string): string {
   return /(^|[^\\])=/.test(name) ? `--set ${name}` : `--set ${name}=true`;
 }
 
+/** The switches that turn an optional image on (none when which one is not known). */
+export function optionalSwitches(optional: OptionalInfo): string[] {
+  return optional.switches ?? (optional.valuesPath === '' ? [] : [optional.valuesPath]);
+}
+
+/** The `--set` flags that switch an optional image on. */
+export function switchFlags(optional: OptionalInfo): string[] {
+  return optionalSwitches(optional).map(setFlag);
+}
+
 /** A switch name split into its values path and, for a mode, the value. */
 export function splitSwitchName(name: string): { path: string; value?: string } {
   const m = /^((?:[^=\\]|\\.)*)=([\s\S]*)$/.exec(name);
@@ -96,15 +107,6 @@ const MODE_COMPARISON = /\b(?:eq|ne)\s+\$?[A-Za-z0-9_]*\.Values((?:\.[A-Za-z_][A
 const MODE_COMPARISON_REVERSED = /\b(?:eq|ne)\s+"((?:[^"\\]|\\.)*)"\s+\$?[A-Za-z0-9_]*\.Values((?:\.[A-Za-z_][A-Za-z0-9_-]*)+)/g;
 /** Past this many keys, the rest keep their values. */
 const MAX_MODE_KEYS = 64;
-
-function stringAt(values: Obj, segments: readonly string[]): string | undefined {
-  let node: unknown = values;
-  for (const k of segments) {
-    if (!isObj(node)) return undefined;
-    node = node[k];
-  }
-  return typeof node === 'string' ? node : undefined;
-}
 
 function unquote(s: string): string {
   return s.replace(/\\(.)/g, '$1');
@@ -135,8 +137,8 @@ export function findModeKeys(charts: readonly ResolvedChart[]): ModeKey[] {
       for (const m of text.matchAll(MODE_COMPARISON_REVERSED)) found.push({ path: m[2]!.slice(1), literals: [unquote(m[1]!)] });
       for (const { path, literals } of found) {
         const own = path.split('.');
-        const current = stringAt(chart.values, own);
-        if (current === undefined) continue;
+        const current = valueAt(chart.values, own);
+        if (typeof current !== 'string') continue;
         const segments = own[0] === 'global' ? own : [...chart.prefix, ...own];
         const key = segments.join('.');
         let entry = out.get(key);

@@ -19,3 +19,28 @@ export function formatValuesPath(segments: readonly PathSegment[]): string {
   }
   return out;
 }
+
+/** `joinPath`'s output (`a.b[0]["c.d"]`) back into its segments; undefined for text of another form. */
+export function splitPath(path: string): PathSegment[] | undefined {
+  const out: PathSegment[] = [];
+  const re = /([A-Za-z_][A-Za-z0-9_-]*)|\[([0-9]+)\]|\[("(?:[^"\\]|\\.)*")\]|(\.)/gy;
+  let m: RegExpExecArray | null;
+  let pos = 0;
+  while (pos < path.length && (m = re.exec(path)) !== null) {
+    pos = re.lastIndex;
+    if (m[1] !== undefined) out.push(m[1]);
+    else if (m[2] !== undefined) out.push(Number(m[2]));
+    else if (m[3] !== undefined) out.push(JSON.parse(m[3]) as string);
+  }
+  return pos === path.length ? out : undefined;
+}
+
+/** The value at `segments` in parsed YAML (keys into maps, numbers into lists); undefined when absent. */
+export function valueAt(values: unknown, segments: readonly PathSegment[]): unknown {
+  let node = values;
+  for (const s of segments) {
+    if (typeof s === 'number') node = Array.isArray(node) ? node[s] : undefined;
+    else node = typeof node === 'object' && node !== null && !Array.isArray(node) ? (node as Record<string, unknown>)[s] : undefined;
+  }
+  return node;
+}

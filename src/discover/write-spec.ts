@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { isMap, isScalar, isSeq, parseDocument, type Document, type Scalar } from 'yaml';
 import { UsageError } from '../core/errors.ts';
-import { setFlag } from './switches.ts';
+import { switchFlags } from './switches.ts';
 import { writeFileAtomic } from '../util/atomic-file.ts';
 import { fileError } from '../util/file-error.ts';
 import { formatReference, parseReference } from '../core/reference.ts';
@@ -45,8 +45,8 @@ export function commentFor(f: Finding): string {
   let text = first ? describeReason(first) : 'found by airlock discover';
   if (f.reasons.length > 1) text += ` (+${f.reasons.length - 1} more)`;
   if (f.optional) {
-    const on = f.optional.switches ?? (f.optional.valuesPath === '' ? [] : [f.optional.valuesPath]);
-    text += on.length === 0 ? '; optional' : `; optional: ${on.map(setFlag).join(' ')}`;
+    const on = switchFlags(f.optional);
+    text += on.length === 0 ? '; optional' : `; optional: ${on.join(' ')}`;
   }
   return ` ${oneLine(text)}`;
 }

@@ -42,6 +42,8 @@ import { helmInstallCommand, shellLine } from './helm-command.ts';
 import { postRender } from './post-render.ts';
 import type { PathSegment as Segment } from '../discover/values-path.ts';
 import { optionalAttribution, optionalRenders, type OptionalRenders } from './optional.ts';
+import { refusedSwitches } from '../discover/switched-render.ts';
+import { optionalSwitches } from '../discover/switches.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -374,9 +376,7 @@ export async function rewriteChart(o: RewriteOptions): Promise<RewriteResult> {
 }
 
 function failedSwitchesWarning(failed: readonly { switch: string; reason: string }[]): string {
-  const names = failed.map((f) => f.switch);
-  const shown = names.length > 6 ? `${names.slice(0, 6).join(', ')} and ${names.length - 6} more` : names.join(', ');
-  return `helm fails with ${shown} switched on (${failed[0]!.reason}): the overlay does not cover images behind ${names.length > 1 ? 'them' : 'it'}`;
+  return `${refusedSwitches(failed.map((f) => ({ path: f.switch, reason: f.reason })))}: the overlay does not cover images behind ${failed.length > 1 ? 'them' : 'it'}`;
 }
 
 /** What includeOptional covered: images only switched renders use, moved or left (with the switch that brings each in). */
@@ -385,14 +385,14 @@ function optionalCoverage(optional: OptionalRenders, proof: { images: RewrittenI
   const left: OptionalCoverage['left'] = [];
   for (const i of proof.images) {
     if (!i.optional) continue;
-    const keys = { switch: i.optional.valuesPath, switches: i.optional.switches ?? (i.optional.valuesPath ? [i.optional.valuesPath] : []) };
+    const keys = { switch: i.optional.valuesPath, switches: optionalSwitches(i.optional) };
     if (i.status === 'redirected') moved.push({ reference: i.reference, target: i.target, ...keys });
     else left.push({ reference: i.reference, ...keys, hint: i.optional.hint });
   }
   // new places of a switched render the first one did not have (a value that brings one in)
   for (const n of proof.notRedirected) {
     if (n.optional && !left.some((l) => l.reference === n.image)) {
-      left.push({ reference: n.image, switch: n.optional.valuesPath, switches: n.optional.switches ?? (n.optional.valuesPath ? [n.optional.valuesPath] : []), hint: n.optional.hint });
+      left.push({ reference: n.image, switch: n.optional.valuesPath, switches: optionalSwitches(n.optional), hint: n.optional.hint });
     }
   }
   return { renders: optional.scenarios.map((s) => s.on), failed: optional.failed, moved, left };

@@ -7,7 +7,7 @@
 // Helm replaces lists as a whole, so a path through a list writes the whole list (as computed).
 import type { ResolvedChart } from '../discover/chart-values.ts';
 import { formatName, formatReference, parseReference, type Reference } from '../core/reference.ts';
-import { formatValuesPath, type PathSegment } from '../discover/values-path.ts';
+import { formatValuesPath, valueAt, type PathSegment } from '../discover/values-path.ts';
 import { keyHintsImage } from '../discover/image-rules.ts';
 import { scanChartValues, type ValuesImage } from '../discover/values-scan.ts';
 import { ImageSet, mapImagesInText, targetOf } from './image-text.ts';
@@ -61,15 +61,6 @@ export function knobsFor(reference: string, knobs: readonly ValuesKnob[]): Value
     if (candidates.includes(reference)) return true;
     return k.image.tagDefaulted && candidates.some((c) => formatName(parseReference(c)) === name);
   });
-}
-
-export function valueAt(values: unknown, segments: readonly PathSegment[]): unknown {
-  let node = values;
-  for (const s of segments) {
-    if (typeof s === 'number') node = Array.isArray(node) ? node[s] : undefined;
-    else node = isObj(node) ? node[s] : undefined;
-  }
-  return node;
 }
 
 const REPOSITORY_KEYS = ['repository', 'image', 'name'] as const;

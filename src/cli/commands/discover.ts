@@ -5,7 +5,7 @@ import { registryOptions, registryUsage, sessionFrom } from './registry-flags.ts
 import { renderOptionsOf, renderOptions } from './render-flags.ts';
 import { count } from '../output.ts';
 import { defineCommand } from './types.ts';
-import { setFlag } from '../../discover/switches.ts';
+import { switchFlags } from '../../discover/switches.ts';
 import { preprocessOptionalValues } from '../registry-args.ts';
 
 const DEFAULT_SPEC = 'airlock.yaml';
@@ -37,8 +37,8 @@ function human(result: DiscoverReport, checks: Map<string, RemoteCheck> | undefi
       const c = checks?.get(f.reference);
       const notes: string[] = [];
       if (f.optional) {
-        const on = f.optional.switches ?? (f.optional.valuesPath === '' ? [] : [f.optional.valuesPath]);
-        notes.push(on.length === 0 ? 'optional' : `optional: ${on.map(setFlag).join(' ')}`);
+        const on = switchFlags(f.optional);
+        notes.push(on.length === 0 ? 'optional' : `optional: ${on.join(' ')}`);
       }
       if (c && c.status !== 'found') notes.push(c.status);
       return notes.length > 0 ? `${f.reference}\t# ${notes.join('; ')}` : f.reference;
