@@ -6,7 +6,7 @@
 // (combine.ts, as discover says it).
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { guardsAt } from '../discover/attribute.ts';
+import { guardsAt, valuesBehindMessage } from '../discover/attribute.ts';
 import type { ResolvedChart } from '../discover/chart-values.ts';
 import { chartFindings } from '../discover/combine.ts';
 import { extractImages } from '../discover/extract.ts';
@@ -42,7 +42,10 @@ export interface OptionalRenders {
  */
 export async function optionalRenders(chartPath: string, o: ChartRenderOptions, top: Obj, charts: readonly ResolvedChart[], dir: string): Promise<OptionalRenders> {
   const parsed = new Map<string, TemplateLine[]>();
-  const result = await renderOptional(chartPath, o, top, charts, { guardsAt: (origin, line) => guardsAt(origin, line, charts, parsed) });
+  const result = await renderOptional(chartPath, o, top, charts, {
+    guardsAt: (origin, line) => guardsAt(origin, line, charts, parsed),
+    valuesBehind: (reason) => valuesBehindMessage(reason, charts),
+  });
   const scenarios: SwitchScenario[] = [];
   for (const [i, r] of result.renders.entries()) {
     const file = join(dir, `switches-${i}.yaml`);
