@@ -3,8 +3,7 @@
 // exit codes by --fail-on; unparseable input reported, not fatal; charts rendered by the real helm.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { airlock, resultOf, type CliResult } from '../helpers/cli.ts';
+import { resultOf, type CliResult } from '../helpers/cli.ts';
 import { helmPath } from '../helpers/helm.ts';
 import { auditManifests } from '../../src/audit/audit.ts';
 import { reachesFailOn } from '../../src/audit/findings.ts';
@@ -12,9 +11,10 @@ import type { AuditFinding } from '../../src/audit/types.ts';
 import { auditCommand } from '../../src/cli/commands/audit.ts';
 import { Output } from '../../src/cli/output.ts';
 import { isAirlockError } from '../../src/core/errors.ts';
+import { AUDIT_FIXTURES, auditCli } from './support/audit-cli.ts';
 
-const FIX = fileURLToPath(new URL('../fixtures/audit/', import.meta.url));
-const run = (args: string[]) => airlock(['audit', ...args], { cwd: FIX, timeoutMs: 60_000 });
+const FIX = AUDIT_FIXTURES;
+const run = auditCli;
 const findingsOf = (stdout: string): AuditFinding[] => (JSON.parse(stdout) as { findings: AuditFinding[] }).findings;
 
 /** Every endpoint and switch planted in external/app.yaml: host (or rule), category, where. */

@@ -5,14 +5,11 @@
 // provider and are findings, unless `hostName`/`baseURL` points them at an internal instance.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { airlock } from '../helpers/cli.ts';
-import { helmPath } from '../helpers/helm.ts';
 import { sarifErrors } from './support/sarif-shape.ts';
 import type { AuditFinding } from '../../src/audit/types.ts';
+import { auditCli } from './support/audit-cli.ts';
 
-const FIX = fileURLToPath(new URL('../fixtures/audit/', import.meta.url));
-const run = (args: string[]) => airlock(['audit', '--helm', helmPath(), ...args], { cwd: FIX, timeoutMs: 60_000 });
+const run = auditCli;
 type Out = { findings: AuditFinding[]; references?: AuditFinding[] };
 
 describe('audit: GitOps chart shapes', () => {

@@ -6,15 +6,15 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { airlock, type CliResult } from '../helpers/cli.ts';
+import type { CliResult } from '../helpers/cli.ts';
 import { sarifErrors } from './support/sarif-shape.ts';
 import { auditManifests } from '../../src/audit/audit.ts';
 import { reachesFailOn } from '../../src/audit/findings.ts';
 import type { AuditFinding } from '../../src/audit/types.ts';
+import { AUDIT_FIXTURES, auditCli } from './support/audit-cli.ts';
 
-const FIX = fileURLToPath(new URL('../fixtures/audit/', import.meta.url));
-const run = (args: string[]) => airlock(['audit', ...args], { cwd: FIX, timeoutMs: 60_000 });
+const FIX = AUDIT_FIXTURES;
+const run = auditCli;
 type Out = { findings: AuditFinding[]; references?: AuditFinding[]; internal?: { host: string; reason: string; value: string }[] };
 
 /** Every endpoint and phone-home setting the stack really has: host, rule, resource. */

@@ -7,15 +7,12 @@
 // judged where it stands), and neither is a block its `backend:` does not use.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { airlock } from '../helpers/cli.ts';
-import { helmPath } from '../helpers/helm.ts';
 import { sarifErrors } from './support/sarif-shape.ts';
 import { auditManifests } from '../../src/audit/audit.ts';
 import type { AuditFinding, InternalEndpoint } from '../../src/audit/types.ts';
+import { auditCli } from './support/audit-cli.ts';
 
-const FIX = fileURLToPath(new URL('../fixtures/audit/', import.meta.url));
-const run = (args: string[]) => airlock(['audit', '--helm', helmPath(), ...args], { cwd: FIX, timeoutMs: 60_000 });
+const run = auditCli;
 type Out = { findings: AuditFinding[]; internal?: InternalEndpoint[] };
 
 describe('audit: object storage that reaches a public cloud by default', () => {
